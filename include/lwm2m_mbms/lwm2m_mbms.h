@@ -1,0 +1,10 @@
+/* lwm2m_mbms.h - umbrella header of the lwm2m-mbms library. */
+#ifndef LWM2M_MBMS_H
+#define LWM2M_MBMS_H
+
+#include "lwm2m_mbms/ctx.h"
+#include "lwm2m_mbms/err.h"
+#include "lwm2m_mbms/t8.h"
+#include "lwm2m_mbms/version.h"
+
+#endif
