@@ -1,0 +1,332 @@
+/* t8.h - T8 client (3GPP TS 29.122 "GMD via MBMS by MB2") and its notification receiver. */
+#ifndef LWM2M_MBMS_T8_H
+#define LWM2M_MBMS_T8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The API's base path, appended to the configured apiRoot. */
+#define LMM_T8_BASE_PATH "/3gpp-group-message-delivery-mb2/v1"
+
+/* ---------------------------------------------------------------- data types */
+
+/** MbmsLocArea. The string lists are typed; geographicArea and civicAddress (TS 29.572 types
+ *  the flow never inspects) are carried as JSON text of their arrays. Empty lists are absent. */
+typedef struct lmm_mbms_loc_area {
+  char **cell_ids;
+  size_t n_cell_ids;
+  char **enodeb_ids;
+  size_t n_enodeb_ids;
+  char **service_area_ids;
+  size_t n_service_area_ids;
+  char *geographic_area_json; /**< JSON array text or NULL */
+  char *civic_address_json;   /**< JSON array text or NULL */
+} lmm_mbms_loc_area;
+
+/** TMGIAllocation. Strings are owned by the struct (free with lmm_tmgi_allocation_clear()). */
+typedef struct lmm_tmgi_allocation {
+  char *self;                       /**< link of the resource; NULL when absent */
+  char *tmgi;                       /**< not a JSON field: the last path segment of Location/self */
+  char *supported_features;         /**< hex string or NULL */
+  char *external_group_id;          /**< "local@domain" or NULL */
+  lmm_mbms_loc_area *mbms_loc_area; /**< NULL when absent */
+  int64_t tmgi_expiration;          /**< read-only; seconds since the epoch, 0 when absent */
+} lmm_tmgi_allocation;
+
+/** GMDViaMBMSByMb2. Owned strings/bytes; free with lmm_gmd_clear(). */
+typedef struct lmm_gmd {
+  char *self;
+  char *transaction_id;           /**< not a JSON field: last path segment of Location/self */
+  char *notification_destination; /**< required on create */
+  bool has_request_test_notification;
+  bool request_test_notification;
+  char *websock_notif_config_json; /**< WebsockNotifConfig as JSON object text, or NULL */
+  char *external_group_id;
+  lmm_mbms_loc_area *mbms_loc_area;
+  int64_t message_delivery_start_time; /**< seconds since the epoch, 0 when absent */
+  bool has_payload;
+  uint8_t *payload; /**< groupMessagePayload, decoded from base64 */
+  size_t payload_len;
+  char *scef_ipv4;   /**< read-only user-plane address (MB2-U) */
+  char *scef_ipv6;   /**< read-only */
+  int32_t scef_port; /**< read-only; -1 when absent */
+} lmm_gmd;
+
+/** Fields of a merge-patch body. A field is sent when its `set_` flag is true; a set field
+ *  whose value is NULL is sent as JSON null (RFC 7396: remove it). */
+typedef struct lmm_tmgi_allocation_patch {
+  bool set_external_group_id;
+  const char *external_group_id;
+  bool set_mbms_loc_area;
+  const lmm_mbms_loc_area *mbms_loc_area;
+} lmm_tmgi_allocation_patch;
+
+typedef struct lmm_gmd_patch {
+  bool set_external_group_id;
+  const char *external_group_id;
+  bool set_mbms_loc_area;
+  const lmm_mbms_loc_area *mbms_loc_area;
+  bool set_message_delivery_start_time;
+  int64_t message_delivery_start_time; /**< 0 with the flag set sends null */
+  bool set_payload;
+  const uint8_t *payload; /**< NULL with the flag set sends null */
+  size_t payload_len;
+  bool set_notification_destination;
+  const char *notification_destination;
+} lmm_gmd_patch;
+
+/** One invalidParams entry of a ProblemDetails. */
+typedef struct lmm_invalid_param {
+  char *param;
+  char *reason; /**< may be NULL */
+} lmm_invalid_param;
+
+/** ProblemDetails (TS 29.122 clause 5.2.1.2.12). Owned strings, any may be NULL. */
+typedef struct lmm_problem {
+  int status; /**< the `status` member; 0 when absent */
+  char *type;
+  char *title;
+  char *detail;
+  char *instance;
+  char *cause;
+  lmm_invalid_param *invalid_params;
+  size_t n_invalid_params;
+} lmm_problem;
+
+/** Outcome of one T8 call. `err` tells the family of failure:
+ *  LMM_OK; LMM_ERR_T8 (the SCEF answered an error status: `http_status`, `problem`);
+ *  LMM_ERR_NET (no usable HTTP exchange: `transport_error`); LMM_ERR_PROTO (the answer was
+ *  malformed: `transport_error` says how); LMM_ERR_TIMEOUT; LMM_ERR_CANCELLED. */
+typedef struct lmm_t8_result {
+  lmm_err err;
+  int http_status;  /**< last HTTP status seen; 0 if none */
+  int attempts;     /**< HTTP attempts made (retries included) */
+  bool has_problem; /**< `problem` was parsed from an application/problem+json body */
+  lmm_problem problem;
+  char transport_error[256];
+} lmm_t8_result;
+
+LMM_API void lmm_mbms_loc_area_free(lmm_mbms_loc_area *a);
+LMM_API void lmm_tmgi_allocation_clear(lmm_tmgi_allocation *a);
+LMM_API void lmm_gmd_clear(lmm_gmd *g);
+LMM_API void lmm_problem_clear(lmm_problem *p);
+LMM_API void lmm_t8_result_clear(lmm_t8_result *r);
+/** One-line description of a result, e.g. "HTTP 404 (cause TMGI_NOT_FOUND): unknown TMGI".
+ *  Returns owned text (free with lmm_free()) or NULL on allocation failure. */
+LMM_API char *lmm_t8_result_describe(const lmm_t8_result *r);
+
+/** The object as the API's JSON (read-only members included). Owned text, free with
+ *  lmm_free(); NULL on allocation failure or a NULL argument. */
+LMM_API char *lmm_tmgi_allocation_to_json(const lmm_tmgi_allocation *a);
+LMM_API char *lmm_gmd_to_json(const lmm_gmd *g);
+LMM_API char *lmm_problem_to_json(const lmm_problem *p);
+
+/* ------------------------------------------------------------------ client */
+
+typedef struct lmm_t8_client lmm_t8_client;
+typedef struct lmm_t8_notifier lmm_t8_notifier;
+typedef struct lmm_t8_request lmm_t8_request;
+
+typedef struct lmm_t8_config {
+  const char *api_root;    /**< e.g. "https://scef.example:8443"; LMM_T8_BASE_PATH is appended */
+  const char *scs_as_id;   /**< required */
+  const char *token;       /**< OAuth2 bearer token, or NULL */
+  const char *token_file;  /**< file holding the token (read at each request, so it can rotate) */
+  const char *ca_file;     /**< CA bundle for TLS verification; NULL = system default */
+  bool tls_verify;         /**< verify the SCEF's certificate and host name (default true) */
+  long connect_timeout_ms; /**< default 5000 */
+  long request_timeout_ms; /**< one HTTP attempt; default 15000 */
+  int max_retries;         /**< extra attempts after the first for retryable failures; default 4 */
+  long retry_base_ms;      /**< first back-off; doubles each retry, with full jitter; default 200 */
+  long retry_max_ms;       /**< cap of one back-off and of an honoured Retry-After; default 30000 */
+  size_t max_response;     /**< largest response body accepted; default 1 MiB */
+} lmm_t8_config;
+
+#define LMM_T8_CONFIG_DEFAULT                                                                      \
+  { NULL, NULL, NULL, NULL, NULL, true, 5000, 15000, 4, 200, 30000, 1u << 20 }
+
+typedef enum lmm_t8_op {
+  LMM_T8_TMGI_CREATE,
+  LMM_T8_TMGI_GET,
+  LMM_T8_TMGI_LIST,
+  LMM_T8_TMGI_PUT,
+  LMM_T8_TMGI_PATCH,
+  LMM_T8_TMGI_DELETE,
+  LMM_T8_GMD_CREATE,
+  LMM_T8_GMD_GET,
+  LMM_T8_GMD_LIST,
+  LMM_T8_GMD_PUT,
+  LMM_T8_GMD_PATCH,
+  LMM_T8_GMD_DELETE
+} lmm_t8_op;
+
+/** What an asynchronous call hands its callback. Everything is borrowed: valid only during
+ *  the callback. Which object fields are set depends on `op` and on success. */
+typedef struct lmm_t8_reply {
+  lmm_t8_op op;
+  const lmm_t8_result *result;
+  const lmm_tmgi_allocation *allocation;  /**< TMGI create/get/put/patch (NULL after a 204) */
+  const lmm_tmgi_allocation *allocations; /**< TMGI list */
+  size_t n_allocations;
+  const lmm_gmd *gmd;  /**< GMD create/get/put/patch */
+  const lmm_gmd *gmds; /**< GMD list */
+  size_t n_gmds;
+} lmm_t8_reply;
+
+/** Completion callback. May start new requests; must not free the client. */
+typedef void (*lmm_t8_cb)(void *user, const lmm_t8_reply *reply);
+
+/** Creates a client. `cfg` strings are copied. Validates the config (api_root scheme,
+ *  scs_as_id, token file readable). `*out` untouched on failure. */
+LMM_API lmm_err lmm_t8_client_new(lmm_ctx *ctx, const lmm_t8_config *cfg, lmm_t8_client **out);
+/** Frees the client; requests in flight are cancelled without their callbacks. NULL: no-op. */
+LMM_API void lmm_t8_client_free(lmm_t8_client *cl);
+/** Borrowed; valid until the client is freed: "{api_root}/3gpp-group-message-delivery-mb2/v1". */
+LMM_API const char *lmm_t8_client_base_url(const lmm_t8_client *cl);
+/** Ties a notification receiver to the client: deliveries it creates are registered with the
+ *  receiver (so their notifications are accepted) and get its URL as notificationDestination
+ *  when the caller leaves that empty. The receiver is borrowed: it must outlive the client. */
+LMM_API void lmm_t8_client_attach_notifier(lmm_t8_client *cl, lmm_t8_notifier *n);
+
+/* Asynchronous calls: never block; the callback runs from lmm_ctx_process(), never from inside
+ * the call. `req` is copied before the call returns. `*out_req` (optional) can cancel it. */
+LMM_API lmm_err lmm_t8_tmgi_create_async(lmm_t8_client *cl, const lmm_tmgi_allocation *req,
+                                         lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_tmgi_get_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb, void *user,
+                                      lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_tmgi_list_async(lmm_t8_client *cl, lmm_t8_cb cb, void *user,
+                                       lmm_t8_request **out_req);
+/** Renews the expiration by PUT of the whole resource. */
+LMM_API lmm_err lmm_t8_tmgi_put_async(lmm_t8_client *cl, const char *tmgi,
+                                      const lmm_tmgi_allocation *req, lmm_t8_cb cb, void *user,
+                                      lmm_t8_request **out_req);
+/** Renews the expiration (and changes fields) by PATCH (application/merge-patch+json). */
+LMM_API lmm_err lmm_t8_tmgi_patch_async(lmm_t8_client *cl, const char *tmgi,
+                                        const lmm_tmgi_allocation_patch *p, lmm_t8_cb cb,
+                                        void *user, lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_tmgi_delete_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb,
+                                         void *user, lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_gmd_create_async(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
+                                        lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_gmd_get_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                                     lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_gmd_list_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb, void *user,
+                                      lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_gmd_put_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                                     const lmm_gmd *req, lmm_t8_cb cb, void *user,
+                                     lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_gmd_patch_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                                       const lmm_gmd_patch *p, lmm_t8_cb cb, void *user,
+                                       lmm_t8_request **out_req);
+LMM_API lmm_err lmm_t8_gmd_delete_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                                        lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+/** Cancels a request in flight; its callback is not called. */
+LMM_API void lmm_t8_request_cancel(lmm_t8_request *r);
+
+/* Blocking calls: loops of lmm_ctx_run_once() over the asynchronous ones (other work of the
+ * context progresses meanwhile). `out` is filled on success and must be cleared by the caller;
+ * `res` (optional) receives the outcome and must be cleared with lmm_t8_result_clear().
+ * Return res->err. */
+LMM_API lmm_err lmm_t8_tmgi_create(lmm_t8_client *cl, const lmm_tmgi_allocation *req,
+                                   lmm_tmgi_allocation *out, lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_tmgi_get(lmm_t8_client *cl, const char *tmgi, lmm_tmgi_allocation *out,
+                                lmm_t8_result *res);
+/** `*out` is an owned array of `*n` allocations: free with lmm_tmgi_allocation_list_free(). */
+LMM_API lmm_err lmm_t8_tmgi_list(lmm_t8_client *cl, lmm_tmgi_allocation **out, size_t *n,
+                                 lmm_t8_result *res);
+/** `out` may be NULL; after a 204 it is left empty (tmgi set, nothing else). */
+LMM_API lmm_err lmm_t8_tmgi_put(lmm_t8_client *cl, const char *tmgi, const lmm_tmgi_allocation *req,
+                                lmm_tmgi_allocation *out, lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_tmgi_patch(lmm_t8_client *cl, const char *tmgi,
+                                  const lmm_tmgi_allocation_patch *p, lmm_tmgi_allocation *out,
+                                  lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_tmgi_delete(lmm_t8_client *cl, const char *tmgi, lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_gmd_create(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
+                                  lmm_gmd *out, lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_gmd_get(lmm_t8_client *cl, const char *tmgi, const char *txn, lmm_gmd *out,
+                               lmm_t8_result *res);
+/** `*out`: owned array, free with lmm_gmd_list_free(). */
+LMM_API lmm_err lmm_t8_gmd_list(lmm_t8_client *cl, const char *tmgi, lmm_gmd **out, size_t *n,
+                                lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_gmd_put(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                               const lmm_gmd *req, lmm_gmd *out, lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_gmd_patch(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                                 const lmm_gmd_patch *p, lmm_gmd *out, lmm_t8_result *res);
+LMM_API lmm_err lmm_t8_gmd_delete(lmm_t8_client *cl, const char *tmgi, const char *txn,
+                                  lmm_t8_result *res);
+LMM_API void lmm_tmgi_allocation_list_free(lmm_tmgi_allocation *a, size_t n);
+LMM_API void lmm_gmd_list_free(lmm_gmd *g, size_t n);
+
+/** MB2-U: sends `payload` as one UDP datagram to the user-plane address and port the SCEF
+ *  returned for a delivery created without a payload (scef_ipv4/ipv6 and scef_port of `gmd`).
+ *  Blocks only for the sendto(). LMM_ERR_ARG if the delivery has no user-plane address or the
+ *  payload exceeds one datagram (65,507 bytes); LMM_ERR_IO if the send fails. */
+LMM_API lmm_err lmm_t8_send_user_plane(const lmm_gmd *gmd, const void *payload, size_t len);
+
+/* --------------------------------------------------------- notification receiver */
+
+/** Events handed to the library user. Strings are borrowed: valid during the call only. */
+typedef struct lmm_t8_notifier_handlers {
+  /** GMDByMb2Notification: `transaction` is the delivery's link, `delivered` its
+   *  deliveryTriggerStatus. */
+  void (*on_delivery)(void *user, const char *transaction, bool delivered);
+  /** TestNotification for the delivery whose link is `subscription`. */
+  void (*on_test)(void *user, const char *subscription);
+} lmm_t8_notifier_handlers;
+
+typedef struct lmm_t8_notifier_config {
+  const char *bind_addr;  /**< numeric IPv4/IPv6 address; default "127.0.0.1" */
+  uint16_t port;          /**< 0: an ephemeral port (see lmm_t8_notifier_url()) */
+  const char *path;       /**< default "/t8/notifications" */
+  const char *public_url; /**< URL advertised to the SCEF; default http://bind_addr:port/path */
+  bool own_thread;        /**< serve on a thread of its own: handlers then run on that thread */
+  bool accept_unknown;    /**< accept notifications for transactions never registered */
+  size_t max_body;        /**< default 64 KiB; larger bodies get 413 */
+} lmm_t8_notifier_config;
+
+#define LMM_T8_NOTIFIER_CONFIG_DEFAULT                                                             \
+  { NULL, 0, NULL, NULL, false, false, 0 }
+
+/** Starts an HTTP listener for notifications (libmicrohttpd). Unless `own_thread`, it is
+ *  served from lmm_ctx_process() of `ctx`. `handlers` is not copied: it must outlive the
+ *  receiver. `*out` untouched on failure (LMM_ERR_IO: cannot bind). */
+LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *cfg,
+                                    const lmm_t8_notifier_handlers *handlers, void *user,
+                                    lmm_t8_notifier **out);
+/** Stops the listener and frees it. NULL is a no-op. */
+LMM_API void lmm_t8_notifier_free(lmm_t8_notifier *n);
+/** Borrowed; valid until freed: the notificationDestination to give the SCEF. */
+LMM_API const char *lmm_t8_notifier_url(const lmm_t8_notifier *n);
+/** Registers a delivery link whose notifications are expected. Thread-safe. Links are
+ *  compared by their path from LMM_T8_BASE_PATH on, so scheme and host may differ. */
+LMM_API lmm_err lmm_t8_notifier_expect(lmm_t8_notifier *n, const char *transaction_link);
+/** Forgets a registered link. Thread-safe. */
+LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_link);
+/** For a host that receives notifications on its own HTTP server: validates `body` and hands
+ *  the event to the handlers. Returns the HTTP status to answer: 204; 400 (malformed);
+ *  404 (unknown transaction); 415 (`content_type` given and not application/json); 500 (out of
+ *  memory: the SCEF should retry). For an error an owned ProblemDetails JSON goes to
+ *  `*problem_json` (free with lmm_free(); may be NULL). `content_type` NULL is not checked;
+ *  max_body is not enforced (the host's server read the body). Thread-safe; handlers may call
+ *  expect/forget but must not free the receiver. */
+LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
+                                   size_t len, char **problem_json);
+/** Counters since start: accepted (204), malformed (400, 413, 415), unknown (404 for a link
+ *  never registered). Wrong paths and methods are not counted. */
+typedef struct lmm_t8_notifier_stats {
+  uint64_t accepted, malformed, unknown;
+} lmm_t8_notifier_stats;
+LMM_API void lmm_t8_notifier_get_stats(lmm_t8_notifier *n, lmm_t8_notifier_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
