@@ -1,0 +1,37 @@
+/* lmmt.h - test support: start the real t8-mock, read its JSON-lines log, listen on a bearer. */
+#ifndef LMMT_H
+#define LMMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct lmmt_mock {
+  pid_t pid;
+  int port;
+  char dir[64]; /* scratch directory of this mock (log, ready file) */
+  char log_path[128];
+  char api_root[64]; /* http://127.0.0.1:PORT */
+} lmmt_mock;
+
+/** Starts $LMM_T8_MOCK on 127.0.0.1:0 with --ready-file, --log and the NULL-terminated extra
+ *  arguments; waits (at most 10 s) until it is listening. Returns 0 or -1. */
+int lmmt_mock_start(lmmt_mock *m, const char *const *extra);
+/** SIGTERM, then a bounded wait (SIGKILL after 5 s). Returns the exit status, -1 if killed. */
+int lmmt_mock_stop(lmmt_mock *m);
+/** Number of log lines of event `event` that contain `needle` (NULL: any). */
+int lmmt_log_count(const lmmt_mock *m, const char *event, const char *needle);
+/** Waits up to `ms` for lmmt_log_count() to reach `want`; returns the last count. */
+int lmmt_log_wait(const lmmt_mock *m, const char *event, const char *needle, int want, int ms);
+/** Whole file as a NUL-terminated owned string (free()), or NULL. */
+char *lmmt_read_file(const char *path, size_t *len);
+/** A UDP socket bound to `port` (SO_REUSEADDR) that joined multicast `group` on 127.0.0.1. */
+int lmmt_bearer_join(const char *group, int port);
+/** The bearer group of a TMGI (NOTES: 239.<aa>.<bb>.<cc> from the service id). */
+void lmmt_tmgi_group(const char *tmgi, char *out, size_t cap);
+/** Receives one datagram within `ms`; returns its length or -1. */
+ssize_t lmmt_recv(int fd, void *buf, size_t cap, int ms);
+/** A port number unlikely to collide between tests running in parallel. */
+int lmmt_random_port(void);
+
+#endif
