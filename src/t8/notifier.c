@@ -1,0 +1,614 @@
+/* notifier.c - T8 notification receiver: an HTTP listener (libmicrohttpd) for the SCEF's
+ * GMDByMb2Notification and TestNotification callbacks, and the same checks for a host's server. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "core/ctx_internal.h"
+#include "lwm2m_mbms/t8.h"
+#include "t8/codec.h"
+
+#define DEFAULT_BIND_ADDR "127.0.0.1"
+#define DEFAULT_PATH      "/t8/notifications"
+#define DEFAULT_MAX_BODY  ((size_t)64 * 1024)
+/* An idle connection is dropped after this long, so a stalled peer cannot pin memory. */
+#define CONN_TIMEOUT_S 30u
+/* A chunked body has no length to refuse up front and 0.9.75 cannot answer mid-body: what
+ * exceeds max_body is read and dropped to answer 413 at its end, but no more than this much. */
+#define DISCARD_MAX ((size_t)1 << 20)
+
+struct lmm_t8_notifier {
+  lmm_ctx *ctx;
+  const lmm_t8_notifier_handlers *handlers; /* borrowed; may be NULL */
+  void *user;
+  char *path;
+  char *url;
+  size_t max_body;
+  bool accept_unknown;
+  bool own_thread;
+
+  struct MHD_Daemon *daemon;
+  lmmi_source src;
+  bool source_added;
+
+  /* Guards links and stats: expect/forget/handle may come from any thread, and in thread mode
+   * the listener's thread serves requests while the host registers deliveries. */
+  pthread_mutex_t mu;
+  char **links; /* sorted (strcmp) keys, each owned */
+  size_t n_links, cap_links;
+  lmm_t8_notifier_stats stats;
+};
+
+/* What one HTTP request has gathered between calls of the access handler. */
+typedef struct req_state {
+  char *buf;
+  size_t len, cap;
+  size_t seen; /* body bytes received, kept or not */
+  bool too_big;
+} req_state;
+
+/* ------------------------------------------------------------ registered links */
+
+/* Links are compared by their path from the API base on: the SCEF may name itself by another
+ * host or scheme in the notification than in the Location it answered with. */
+static const char *link_key(const char *link) {
+  const char *p = lmmi_link_api_path(link);
+  return p ? p : link;
+}
+
+/* Index of the first key >= `key`; `*found` tells whether it is equal. Caller holds mu. */
+static size_t link_lower_bound(const lmm_t8_notifier *n, const char *key, bool *found) {
+  size_t lo = 0, hi = n->n_links;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(n->links[mid], key) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < n->n_links && strcmp(n->links[lo], key) == 0;
+  return lo;
+}
+
+static bool link_known(lmm_t8_notifier *n, const char *link) {
+  bool found;
+  pthread_mutex_lock(&n->mu);
+  (void)link_lower_bound(n, link_key(link), &found);
+  pthread_mutex_unlock(&n->mu);
+  return found;
+}
+
+LMM_API lmm_err lmm_t8_notifier_expect(lmm_t8_notifier *n, const char *transaction_link) {
+  lmm_err rc = LMM_ERR_NOMEM;
+  char *copy = NULL;
+  bool found;
+  size_t at;
+
+  if (n == NULL || transaction_link == NULL || transaction_link[0] == '\0') return LMM_ERR_ARG;
+  /* Copy before locking: the allocation need not hold up the listener's thread. */
+  copy = strdup(link_key(transaction_link));
+  if (copy == NULL) return LMM_ERR_NOMEM;
+
+  pthread_mutex_lock(&n->mu);
+  at = link_lower_bound(n, copy, &found);
+  if (found) { /* a set: registering twice is harmless */
+    rc = LMM_OK;
+    goto out;
+  }
+  if (n->n_links == n->cap_links) {
+    size_t cap = n->cap_links ? n->cap_links * 2 : 8;
+    char **grown = realloc(n->links, cap * sizeof *grown);
+    if (grown == NULL) goto out;
+    n->links = grown;
+    n->cap_links = cap;
+  }
+  memmove(n->links + at + 1, n->links + at, (n->n_links - at) * sizeof *n->links);
+  n->links[at] = copy;
+  n->n_links++;
+  copy = NULL;
+  rc = LMM_OK;
+out:
+  pthread_mutex_unlock(&n->mu);
+  free(copy);
+  return rc;
+}
+
+LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_link) {
+  char *gone = NULL;
+  bool found;
+  size_t at;
+
+  if (n == NULL || transaction_link == NULL) return;
+  pthread_mutex_lock(&n->mu);
+  at = link_lower_bound(n, link_key(transaction_link), &found);
+  if (found) {
+    gone = n->links[at];
+    memmove(n->links + at, n->links + at + 1, (n->n_links - at - 1) * sizeof *n->links);
+    n->n_links--;
+  }
+  pthread_mutex_unlock(&n->mu);
+  free(gone);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static void count(lmm_t8_notifier *n, uint64_t *counter) {
+  pthread_mutex_lock(&n->mu);
+  (*counter)++;
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* An owned ProblemDetails text, or NULL when out of memory (the status still goes out). */
+static char *problem_new(int status, const char *title, const char *detail, const char *param,
+                         const char *reason) {
+  lmm_problem p;
+  lmm_invalid_param ip;
+  char *out = NULL;
+
+  /* The encoder only reads: the casts lend it our constant strings for the call. */
+  memset(&p, 0, sizeof p);
+  p.status = status;
+  p.title = (char *)title;
+  p.detail = (char *)detail;
+  if (param != NULL) {
+    ip.param = (char *)param;
+    ip.reason = (char *)reason;
+    p.invalid_params = &ip;
+    p.n_invalid_params = 1;
+  }
+  if (lmmi_j_problem_encode(&p, &out) != LMM_OK) return NULL;
+  return out;
+}
+
+/* "application/json", any case, optionally followed by parameters ("; charset=utf-8"). */
+static bool content_type_ok(const char *ct) {
+  static const char want[] = "application/json";
+
+  if (ct == NULL) return false;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, sizeof want - 1) != 0) return false;
+  ct += sizeof want - 1;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+static int reject_content_type(lmm_t8_notifier *n, const char *ct, char **problem) {
+  count(n, &n->stats.malformed);
+  lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: refused content type '%s'", ct ? ct : "(none)");
+  *problem = problem_new(415, "Unsupported Media Type", "expected application/json", NULL, NULL);
+  return 415;
+}
+
+static int reject_too_large(lmm_t8_notifier *n, char **problem) {
+  count(n, &n->stats.malformed);
+  lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: refused a body over %zu bytes", n->max_body);
+  *problem = problem_new(413, "Payload Too Large", "notification body too large", NULL, NULL);
+  return 413;
+}
+
+/* A TestNotification carries `subscription` and none of the delivery members; anything else is
+ * judged as a GMDByMb2Notification, so that a broken one is reported by what it lacks. */
+static bool is_test_notification(const char *body, size_t len) {
+  cJSON *root = cJSON_ParseWithLength(body, len);
+  bool test = cJSON_IsObject(root) &&
+              cJSON_GetObjectItemCaseSensitive(root, "subscription") != NULL &&
+              cJSON_GetObjectItemCaseSensitive(root, "transaction") == NULL &&
+              cJSON_GetObjectItemCaseSensitive(root, "deliveryTriggerStatus") == NULL;
+  cJSON_Delete(root);
+  return test;
+}
+
+/* The part shared by the listener and lmm_t8_notifier_handle(): the body is in memory and its
+ * content type already judged. Returns the HTTP status; `*problem` owned or NULL. */
+static int handle_body(lmm_t8_notifier *n, const char *body, size_t len, char **problem) {
+  lmmi_jerr je;
+  char *link = NULL;
+  bool delivered = false, test;
+  lmm_err rc;
+  int status;
+
+  *problem = NULL;
+  if (len == 0) {
+    count(n, &n->stats.malformed);
+    lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: empty notification body");
+    *problem = problem_new(400, "Bad Request", "empty notification body", "", "empty body");
+    return 400;
+  }
+
+  memset(&je, 0, sizeof je);
+  test = is_test_notification(body, len);
+  if (test)
+    rc = lmmi_j_test_notification_decode(body, len, &link, &je);
+  else
+    rc = lmmi_j_notification_decode(body, len, &link, &delivered, &je);
+  if (rc == LMM_ERR_NOMEM) {
+    /* Not the sender's fault: a 5xx invites the SCEF to try again. */
+    lmmi_log(n->ctx, LMM_LOG_ERROR, "t8 notifier: out of memory decoding a notification");
+    return 500;
+  }
+  if (rc != LMM_OK) {
+    count(n, &n->stats.malformed);
+    lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: malformed %s: %s: %s",
+             test ? "TestNotification" : "GMDByMb2Notification", je.param, je.reason);
+    *problem = problem_new(400, "Bad Request", "malformed notification", je.param, je.reason);
+    status = 400;
+    goto out;
+  }
+  if (!n->accept_unknown && !link_known(n, link)) {
+    count(n, &n->stats.unknown);
+    lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: notification for unknown %s %s",
+             test ? "subscription" : "transaction", link);
+    *problem = problem_new(404, "Not Found", test ? "unknown subscription" : "unknown transaction",
+                           test ? "/subscription" : "/transaction", "not an expected delivery");
+    status = 404;
+    goto out;
+  }
+
+  count(n, &n->stats.accepted);
+  lmmi_log(n->ctx, LMM_LOG_DEBUG, "t8 notifier: %s for %s%s",
+           test ? "test notification" : "delivery notification", link,
+           test ? "" : (delivered ? " (delivered)" : " (not delivered)"));
+  /* Handlers run without the lock, so they may register or forget links themselves. */
+  if (n->handlers != NULL) {
+    if (test && n->handlers->on_test != NULL)
+      n->handlers->on_test(n->user, link);
+    else if (!test && n->handlers->on_delivery != NULL)
+      n->handlers->on_delivery(n->user, link, delivered);
+  }
+  status = 204;
+out:
+  free(link);
+  return status;
+}
+
+LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
+                                   size_t len, char **problem_json) {
+  char *problem = NULL;
+  int status;
+
+  if (problem_json != NULL) *problem_json = NULL;
+  if (n == NULL) return 500;
+  if (body == NULL) len = 0;
+  if (content_type != NULL && !content_type_ok(content_type))
+    status = reject_content_type(n, content_type, &problem);
+  else
+    status = handle_body(n, body, len, &problem);
+  if (problem_json != NULL)
+    *problem_json = problem;
+  else
+    free(problem);
+  return status;
+}
+
+/* ------------------------------------------------------------ HTTP listener */
+
+/* Queues a response; takes `problem` (sent as application/problem+json when not NULL). */
+static enum MHD_Result reply(struct MHD_Connection *conn, int status, char *problem,
+                             bool allow_post) {
+  struct MHD_Response *r;
+  enum MHD_Result ok;
+
+  if (problem != NULL) {
+    r = MHD_create_response_from_buffer(strlen(problem), problem, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+      free(problem);
+      return MHD_NO;
+    }
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json") !=
+        MHD_YES) {
+      MHD_destroy_response(r);
+      return MHD_NO;
+    }
+  } else {
+    r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) return MHD_NO;
+  }
+  if (allow_post && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST") != MHD_YES) {
+    MHD_destroy_response(r);
+    return MHD_NO;
+  }
+  ok = MHD_queue_response(conn, (unsigned int)status, r);
+  MHD_destroy_response(r); /* the connection keeps its own reference */
+  return ok;
+}
+
+/* First call of a request: only the headers are in. Whatever can be refused from them is
+ * refused now, before a byte of body is read (MHD then closes the connection after the
+ * answer). Returns MHD_YES with *req_cls set to go on reading. */
+static enum MHD_Result on_headers(lmm_t8_notifier *n, struct MHD_Connection *conn, const char *url,
+                                  const char *method, void **req_cls) {
+  const char *ct, *cl;
+  char *problem = NULL;
+  req_state *st;
+  int status;
+
+  if (strcmp(url, n->path) != 0)
+    return reply(conn, 404, problem_new(404, "Not Found", "no such resource", NULL, NULL), false);
+  if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+    return reply(conn, 405,
+                 problem_new(405, "Method Not Allowed", "only POST is served here", NULL, NULL),
+                 true);
+  ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (!content_type_ok(ct)) {
+    /* Status first: the order in which arguments are evaluated is unspecified. */
+    status = reject_content_type(n, ct, &problem);
+    return reply(conn, status, problem, false);
+  }
+  cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl != NULL) {
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(cl, &end, 10);
+    /* MHD already refused a malformed Content-Length; an overflow is simply too large. */
+    if (errno == ERANGE || (end != cl && v > n->max_body)) {
+      status = reject_too_large(n, &problem);
+      return reply(conn, status, problem, false);
+    }
+  }
+  st = calloc(1, sizeof *st);
+  if (st == NULL) return MHD_NO;
+  *req_cls = st;
+  return MHD_YES;
+}
+
+/* A piece of the body: kept while within max_body, dropped (but counted) beyond. */
+static enum MHD_Result on_upload(lmm_t8_notifier *n, req_state *st, const char *data, size_t size) {
+  st->seen += size;
+  if (st->too_big || size > n->max_body - st->len) {
+    if (!st->too_big) {
+      free(st->buf);
+      st->buf = NULL;
+      st->len = st->cap = 0;
+      st->too_big = true;
+    }
+    if (st->seen - n->max_body > DISCARD_MAX) {
+      lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: dropping a connection sending %zu+ bytes",
+               st->seen);
+      return MHD_NO;
+    }
+    return MHD_YES;
+  }
+  if (st->len + size > st->cap) {
+    size_t cap = st->cap ? st->cap : (n->max_body < 1024 ? n->max_body : 1024);
+    char *grown;
+    /* Doubling, but never past max_body (which bounds len + size, so this ends). */
+    while (cap < st->len + size)
+      cap = cap > n->max_body / 2 ? n->max_body : cap * 2;
+    grown = realloc(st->buf, cap);
+    if (grown == NULL) return MHD_NO;
+    st->buf = grown;
+    st->cap = cap;
+  }
+  memcpy(st->buf + st->len, data, size);
+  st->len += size;
+  return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls) {
+  lmm_t8_notifier *n = cls;
+  req_state *st = *req_cls;
+  char *problem = NULL;
+  int status;
+
+  (void)version;
+  if (st == NULL) return on_headers(n, conn, url, method, req_cls);
+  if (*upload_data_size != 0) {
+    size_t size = *upload_data_size;
+    *upload_data_size = 0; /* all consumed, kept or dropped */
+    return on_upload(n, st, upload_data, size);
+  }
+  if (st->too_big)
+    status = reject_too_large(n, &problem);
+  else
+    status = handle_body(n, st->buf, st->len, &problem);
+  return reply(conn, status, problem, false);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  req_state *st = *req_cls;
+
+  (void)cls;
+  (void)conn;
+  (void)toe;
+  if (st != NULL) {
+    free(st->buf);
+    free(st);
+    *req_cls = NULL;
+  }
+}
+
+/* ------------------------------------------------------------ event source (loop mode) */
+
+static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {
+  lmm_t8_notifier *n = self;
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(n->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+
+  if (info == NULL) return 0;
+  if (cap >= 1) {
+    pfd[0].fd = info->epoll_fd;
+    pfd[0].events = POLLIN;
+    pfd[0].revents = 0;
+  }
+  return 1;
+}
+
+static int64_t src_deadline(void *self) {
+  lmm_t8_notifier *n = self;
+  MHD_UNSIGNED_LONG_LONG t;
+
+  if (MHD_get_timeout(n->daemon, &t) != MHD_YES) return -1;
+  if (t > INT32_MAX) t = INT32_MAX;
+  return lmm_ctx_now_ms(n->ctx) + (int64_t)t;
+}
+
+static void src_process(void *self, const struct pollfd *pfd, size_t nfd) {
+  lmm_t8_notifier *n = self;
+
+  (void)pfd;
+  (void)nfd;
+  /* MHD's epoll set is edge-triggered inside: it may have work left over that no fd will
+   * announce again (MHD_get_timeout() then says 0). Its manual asks for MHD_run() after every
+   * poll whatever the fds say; with external polling MHD_run() never blocks. */
+  (void)MHD_run(n->daemon);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+/* Fills `ss` from a numeric address; false if it is neither IPv4 nor IPv6. */
+static bool parse_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, bool *v6) {
+  struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+  memset(ss, 0, sizeof *ss);
+
+  if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(port);
+    *v6 = false;
+    return true;
+  }
+  if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    *v6 = true;
+    return true;
+  }
+  return false;
+}
+
+static char *make_url(const char *addr, bool v6, uint16_t port, const char *path) {
+  int len = snprintf(NULL, 0, v6 ? "http://[%s]:%u%s" : "http://%s:%u%s", addr, port, path);
+  char *url;
+
+  if (len < 0) return NULL;
+  url = malloc((size_t)len + 1);
+  if (url != NULL)
+    snprintf(url, (size_t)len + 1, v6 ? "http://[%s]:%u%s" : "http://%s:%u%s", addr, port, path);
+  return url;
+}
+
+static void notifier_destroy(lmm_t8_notifier *n) {
+  size_t i;
+
+  /* The daemon first: it may still run handlers (its own thread) and its shutdown hands each
+   * open request back to on_completed(). Only then may the context stop polling it. */
+  if (n->daemon != NULL) MHD_stop_daemon(n->daemon);
+  if (n->source_added) lmmi_ctx_remove_source(n->ctx, &n->src);
+  for (i = 0; i < n->n_links; i++)
+    free(n->links[i]);
+  free(n->links);
+  free(n->path);
+  free(n->url);
+  pthread_mutex_destroy(&n->mu);
+  free(n);
+}
+
+LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *cfg,
+                                    const lmm_t8_notifier_handlers *handlers, void *user,
+                                    lmm_t8_notifier **out) {
+  static const lmm_t8_notifier_config defaults = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+  struct sockaddr_storage ss;
+  const union MHD_DaemonInfo *info;
+  const char *addr, *path;
+  lmm_t8_notifier *n;
+  unsigned int flags;
+  uint16_t port;
+  bool v6;
+  lmm_err rc = LMM_ERR_NOMEM;
+
+  if (ctx == NULL || out == NULL) return LMM_ERR_ARG;
+  if (cfg == NULL) cfg = &defaults;
+  /* An empty string means the default too, as a command line's unset option would pass it. */
+  addr = cfg->bind_addr && cfg->bind_addr[0] ? cfg->bind_addr : DEFAULT_BIND_ADDR;
+  path = cfg->path && cfg->path[0] ? cfg->path : DEFAULT_PATH;
+  if (path[0] != '/' || !parse_addr(addr, cfg->port, &ss, &v6)) return LMM_ERR_ARG;
+
+  n = calloc(1, sizeof *n);
+  if (n == NULL) return LMM_ERR_NOMEM;
+  if (pthread_mutex_init(&n->mu, NULL) != 0) {
+    free(n);
+    return LMM_ERR_NOMEM;
+  }
+  n->ctx = ctx;
+  n->handlers = handlers;
+  n->user = user;
+  n->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+  n->accept_unknown = cfg->accept_unknown;
+  n->own_thread = cfg->own_thread;
+  n->path = strdup(path);
+  if (n->path == NULL) goto fail;
+
+  /* Everything the handlers read is in place before the daemon starts: in thread mode the
+   * first request may arrive before MHD_start_daemon() returns. */
+  flags = MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0u) |
+          (n->own_thread ? MHD_USE_INTERNAL_POLLING_THREAD : 0u);
+  n->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, n, MHD_OPTION_SOCK_ADDR,
+                               (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, n,
+                               MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, MHD_OPTION_END);
+  if (n->daemon == NULL) {
+    lmmi_log(ctx, LMM_LOG_ERROR, "t8 notifier: cannot listen on %s port %u", addr,
+             (unsigned)cfg->port);
+    rc = LMM_ERR_IO;
+    goto fail;
+  }
+  info = MHD_get_daemon_info(n->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  port = info ? info->port : cfg->port;
+  if (port == 0) { /* the ephemeral port is needed for the URL: without it we are unreachable */
+    rc = LMM_ERR_IO;
+    goto fail;
+  }
+  n->url = cfg->public_url && cfg->public_url[0] ? strdup(cfg->public_url)
+                                                 : make_url(addr, v6, port, path);
+  if (n->url == NULL) goto fail;
+
+  if (!n->own_thread) {
+    n->src.pollfds = src_pollfds;
+    n->src.deadline_ms = src_deadline;
+    n->src.process = src_process;
+    n->src.self = n;
+    rc = lmmi_ctx_add_source(ctx, &n->src);
+    if (rc != LMM_OK) goto fail;
+    n->source_added = true;
+  }
+  lmmi_log(ctx, LMM_LOG_INFO, "t8 notifier: listening on %s:%u%s (%s), advertised as %s", addr,
+           (unsigned)port, path, n->own_thread ? "own thread" : "context loop", n->url);
+  *out = n;
+  return LMM_OK;
+fail:
+  notifier_destroy(n);
+  return rc;
+}
+
+LMM_API void lmm_t8_notifier_free(lmm_t8_notifier *n) {
+  if (n != NULL) notifier_destroy(n);
+}
+
+LMM_API const char *lmm_t8_notifier_url(const lmm_t8_notifier *n) {
+  return n ? n->url : NULL;
+}
+
+LMM_API void lmm_t8_notifier_get_stats(lmm_t8_notifier *n, lmm_t8_notifier_stats *out) {
+  if (out == NULL) return;
+  if (n == NULL) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  pthread_mutex_lock(&n->mu);
+  *out = n->stats;
+  pthread_mutex_unlock(&n->mu);
+}
