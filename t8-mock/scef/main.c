@@ -1,0 +1,580 @@
+/* main.c - t8-mock: command line, start-up, signals and clean shutdown of the mock SCEF. */
+#include "mock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "lwm2m_mbms/t8.h"
+
+static const char USAGE[] =
+    "Usage: t8-mock [OPTION]...\n"
+    "A mock SCEF serving the T8 API GMDviaMBMSbyMB2 (3GPP TS 29.122) under\n"
+    "{apiRoot}" LMM_T8_BASE_PATH ", playing the BM-SC on simulated MBMS bearers\n"
+    "(UDP multicast 239.<aa>.<bb>.<cc> for MBMS service id aabbcc), with fault injection.\n"
+    "\n"
+    "HTTP:\n"
+    "  --listen ADDR:PORT      listen address (default 127.0.0.1:8080; PORT 0: ephemeral;\n"
+    "                          IPv6 as [ADDR]:PORT)\n"
+    "  --ready-file FILE       once listening, write the bound port and a newline to FILE\n"
+    "                          (via FILE.tmp and rename)\n"
+    "  --api-root URL          apiRoot of self links and Location headers\n"
+    "                          (default http://ADDR:PORT); its path, if any, prefixes the API\n"
+    "  --token TOKEN           require \"Authorization: Bearer TOKEN\" (else 401)\n"
+    "  --token-file FILE       same, the token read from FILE at every request\n"
+    "  --scs-as-id ID          allow only this scsAsId (repeatable; others get 403;\n"
+    "                          default: any)\n"
+    "  --max-body BYTES        largest request body (default 1048576; larger: 413)\n"
+    "\n"
+    "TMGIs and bearers:\n"
+    "  --tmgi-lifetime SEC     TMGI lifetime (default 3600): tmgiExpiration is allocation or\n"
+    "                          renewal time + SEC, rounded up to the second\n"
+    "  --mcc DDD               MCC in TMGIs (default 001)\n"
+    "  --mnc DD[D]             MNC in TMGIs (default 01)\n"
+    "  --bearer-if ADDR        IPv4 interface address for multicast sends (default 127.0.0.1)\n"
+    "  --bearer-port PORT      UDP port of the simulated bearers (default 5683)\n"
+    "  --user-plane-addr ADDR  address of the MB2-U ports (default 127.0.0.1)\n"
+    "  --max-datagram BYTES    largest bearer datagram (default 65507; a larger\n"
+    "                          groupMessagePayload gets 400)\n"
+    "\n"
+    "Fault injection (random choices use --seed):\n"
+    "  --loss P                probability 0..1 that a bearer datagram is dropped\n"
+    "  --fail-rate P           probability that a request gets --fail-status\n"
+    "  --fail-first N          the first N requests get --fail-status\n"
+    "  --fail-status S         429 or 503 (default 503), sent with Retry-After\n"
+    "  --retry-after SEC       value of Retry-After (default 1)\n"
+    "  --latency-ms MS         delay before every answer (default 0)\n"
+    "  --notify-loss P         probability that a notification is not sent\n"
+    "  --seed N                seed of the PRNG (default: from the clock)\n"
+    "\n"
+    "Output:\n"
+    "  --log FILE              JSON-lines event log, flushed after each line\n"
+    "  --verbose               human log on stderr\n"
+    "  --help                  show this help and exit\n"
+    "\n"
+    "SIGINT or SIGTERM stops it cleanly (exit 0).\n"
+    "Exit status: 0 clean shutdown or --help; 1 cannot start (bind, log file, token file);\n"
+    "2 usage error.\n"
+    "See docs/t8-mock.md for the API served, the log format and what is simulated.\n";
+
+enum {
+  O_LISTEN = 256,
+  O_READY,
+  O_API_ROOT,
+  O_TOKEN,
+  O_TOKEN_FILE,
+  O_SCS,
+  O_LIFETIME,
+  O_MCC,
+  O_MNC,
+  O_BEARER_IF,
+  O_BEARER_PORT,
+  O_UP_ADDR,
+  O_MAX_BODY,
+  O_MAX_DGRAM,
+  O_LOSS,
+  O_FAIL_RATE,
+  O_FAIL_FIRST,
+  O_FAIL_STATUS,
+  O_RETRY_AFTER,
+  O_LATENCY,
+  O_NOTIFY_LOSS,
+  O_SEED,
+  O_LOG,
+  O_VERBOSE,
+  O_HELP
+};
+
+static const struct option OPTS[] = {{"listen", required_argument, NULL, O_LISTEN},
+                                     {"ready-file", required_argument, NULL, O_READY},
+                                     {"api-root", required_argument, NULL, O_API_ROOT},
+                                     {"token", required_argument, NULL, O_TOKEN},
+                                     {"token-file", required_argument, NULL, O_TOKEN_FILE},
+                                     {"scs-as-id", required_argument, NULL, O_SCS},
+                                     {"tmgi-lifetime", required_argument, NULL, O_LIFETIME},
+                                     {"mcc", required_argument, NULL, O_MCC},
+                                     {"mnc", required_argument, NULL, O_MNC},
+                                     {"bearer-if", required_argument, NULL, O_BEARER_IF},
+                                     {"bearer-port", required_argument, NULL, O_BEARER_PORT},
+                                     {"user-plane-addr", required_argument, NULL, O_UP_ADDR},
+                                     {"max-body", required_argument, NULL, O_MAX_BODY},
+                                     {"max-datagram", required_argument, NULL, O_MAX_DGRAM},
+                                     {"loss", required_argument, NULL, O_LOSS},
+                                     {"fail-rate", required_argument, NULL, O_FAIL_RATE},
+                                     {"fail-first", required_argument, NULL, O_FAIL_FIRST},
+                                     {"fail-status", required_argument, NULL, O_FAIL_STATUS},
+                                     {"retry-after", required_argument, NULL, O_RETRY_AFTER},
+                                     {"latency-ms", required_argument, NULL, O_LATENCY},
+                                     {"notify-loss", required_argument, NULL, O_NOTIFY_LOSS},
+                                     {"seed", required_argument, NULL, O_SEED},
+                                     {"log", required_argument, NULL, O_LOG},
+                                     {"verbose", no_argument, NULL, O_VERBOSE},
+                                     {"help", no_argument, NULL, O_HELP},
+                                     {NULL, 0, NULL, 0}};
+
+/* Prints the one-line usage error and the hint; returns the exit status 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  fputs("t8-mock: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\nTry 't8-mock --help'.\n", stderr);
+  return 2;
+}
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  char *end;
+  unsigned long long v;
+  if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ') return false;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || *end || v > max) return false;
+  *out = v;
+  return true;
+}
+
+static bool parse_prob(const char *s, double *out) {
+  char *end;
+  double v;
+  if (!s[0]) return false;
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno || *end || !isfinite(v) || v < 0.0 || v > 1.0) return false;
+  *out = v;
+  return true;
+}
+
+static bool parse_digits(const char *s, size_t lo, size_t hi, char *out) {
+  size_t n = strlen(s);
+  if (n < lo || n > hi) return false;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return false;
+  memcpy(out, s, n + 1);
+  return true;
+}
+
+/* A numeric IPv4 or IPv6 address with a port. */
+static bool parse_sockaddr(const char *host, uint16_t port, struct sockaddr_storage *sa,
+                           socklen_t *len) {
+  struct addrinfo hints, *ai = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICHOST;
+  if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai) return false;
+  if (ai->ai_addrlen > sizeof *sa) {
+    freeaddrinfo(ai);
+    return false;
+  }
+  memset(sa, 0, sizeof *sa);
+  memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+  *len = (socklen_t)ai->ai_addrlen;
+  freeaddrinfo(ai);
+  if (sa->ss_family == AF_INET)
+    ((struct sockaddr_in *)sa)->sin_port = htons(port);
+  else
+    ((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+  return true;
+}
+
+static bool parse_listen(const char *s, mock_cfg *c) {
+  const char *colon;
+  char host[64];
+  size_t hl;
+  uint64_t port;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (!close || close[1] != ':') return false;
+    hl = (size_t)(close - s - 1);
+    if (hl == 0 || hl >= sizeof host) return false;
+    memcpy(host, s + 1, hl);
+    colon = close + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof host) return false;
+    hl = (size_t)(colon - s);
+    memcpy(host, s, hl);
+  }
+  host[hl] = '\0';
+  if (!parse_u64(colon + 1, 65535, &port)) return false;
+  if (!parse_sockaddr(host, (uint16_t)port, &c->listen_sa, &c->listen_len)) return false;
+  if (s[0] != '[' && c->listen_sa.ss_family != AF_INET) return false; /* IPv6 must be bracketed */
+  memcpy(c->listen_host, host, hl + 1);
+  return true;
+}
+
+static int parse_args(int argc, char **argv, mock_cfg *c, bool *help) {
+  int o;
+  uint64_t v;
+  c->tmgi_lifetime_s = 3600;
+  snprintf(c->mcc, sizeof c->mcc, "001");
+  snprintf(c->mnc, sizeof c->mnc, "01");
+  c->bearer_port = 5683;
+  c->max_body = 1048576;
+  c->max_datagram = 65507;
+  c->fail_status = 503;
+  c->retry_after = 1;
+  parse_listen("127.0.0.1:8080", c);
+  parse_sockaddr("127.0.0.1", 0, &c->up_sa, &c->up_len);
+  snprintf(c->up_addr, sizeof c->up_addr, "127.0.0.1");
+  inet_pton(AF_INET, "127.0.0.1", &c->bearer_if);
+  snprintf(c->bearer_if_text, sizeof c->bearer_if_text, "127.0.0.1");
+
+  opterr = 0;
+  while ((o = getopt_long(argc, argv, ":", OPTS, NULL)) != -1) {
+    const char *a = optarg;
+    switch (o) {
+    case O_LISTEN:
+      if (!parse_listen(a, c))
+        return usage_error("--listen: expected ADDR:PORT with a numeric address, got '%s'%s", a,
+                           "");
+      break;
+    case O_READY:
+      c->ready_file = a;
+      break;
+    case O_API_ROOT:
+      if (strncasecmp(a, "http://", 7) != 0 && strncasecmp(a, "https://", 8) != 0)
+        return usage_error("--api-root: expected an http:// or https:// URL, got '%s'", a);
+      c->api_root_arg = a;
+      break;
+    case O_TOKEN:
+      if (!a[0]) return usage_error("--token: the token is empty");
+      c->token = a;
+      break;
+    case O_TOKEN_FILE:
+      c->token_file = a;
+      break;
+    case O_SCS: {
+      const char **p;
+      if (!a[0] || strchr(a, '/'))
+        return usage_error("--scs-as-id: expected a non-empty path segment, got '%s'", a);
+      p = realloc(c->scs_as_ids, (c->n_scs_as_ids + 1) * sizeof *p);
+      if (!p) return usage_error("out of memory");
+      c->scs_as_ids = p;
+      p[c->n_scs_as_ids++] = a;
+      break;
+    }
+    case O_LIFETIME:
+      if (!parse_u64(a, 10ull * 366 * 86400, &v) || v == 0)
+        return usage_error("--tmgi-lifetime: expected seconds >= 1, got '%s'", a);
+      c->tmgi_lifetime_s = (int64_t)v;
+      break;
+    case O_MCC:
+      if (!parse_digits(a, 3, 3, c->mcc))
+        return usage_error("--mcc: expected 3 digits, got '%s'", a);
+      break;
+    case O_MNC:
+      if (!parse_digits(a, 2, 3, c->mnc))
+        return usage_error("--mnc: expected 2 or 3 digits, got '%s'", a);
+      break;
+    case O_BEARER_IF:
+      if (inet_pton(AF_INET, a, &c->bearer_if) != 1)
+        return usage_error("--bearer-if: expected an IPv4 address, got '%s'", a);
+      snprintf(c->bearer_if_text, sizeof c->bearer_if_text, "%s", a);
+      break;
+    case O_BEARER_PORT:
+      if (!parse_u64(a, 65535, &v) || v == 0)
+        return usage_error("--bearer-port: expected 1..65535, got '%s'", a);
+      c->bearer_port = (uint16_t)v;
+      break;
+    case O_UP_ADDR:
+      if (strlen(a) >= sizeof c->up_addr || !parse_sockaddr(a, 0, &c->up_sa, &c->up_len))
+        return usage_error("--user-plane-addr: expected a numeric address, got '%s'", a);
+      snprintf(c->up_addr, sizeof c->up_addr, "%s", a);
+      break;
+    case O_MAX_BODY:
+      if (!parse_u64(a, 1ull << 30, &v) || v == 0)
+        return usage_error("--max-body: expected 1..1073741824, got '%s'", a);
+      c->max_body = (size_t)v;
+      break;
+    case O_MAX_DGRAM:
+      if (!parse_u64(a, 65507, &v) || v == 0)
+        return usage_error("--max-datagram: expected 1..65507, got '%s'", a);
+      c->max_datagram = (size_t)v;
+      break;
+    case O_LOSS:
+      if (!parse_prob(a, &c->loss))
+        return usage_error("--loss: expected a probability 0..1, got '%s'", a);
+      break;
+    case O_FAIL_RATE:
+      if (!parse_prob(a, &c->fail_rate))
+        return usage_error("--fail-rate: expected a probability 0..1, got '%s'", a);
+      break;
+    case O_NOTIFY_LOSS:
+      if (!parse_prob(a, &c->notify_loss))
+        return usage_error("--notify-loss: expected a probability 0..1, got '%s'", a);
+      break;
+    case O_FAIL_FIRST:
+      if (!parse_u64(a, UINT64_MAX, &c->fail_first))
+        return usage_error("--fail-first: expected a count, got '%s'", a);
+      break;
+    case O_FAIL_STATUS:
+      if (strcmp(a, "429") != 0 && strcmp(a, "503") != 0)
+        return usage_error("--fail-status: expected 429 or 503, got '%s'", a);
+      c->fail_status = atoi(a);
+      break;
+    case O_RETRY_AFTER:
+      if (!parse_u64(a, 86400, &v))
+        return usage_error("--retry-after: expected seconds 0..86400, got '%s'", a);
+      c->retry_after = (long)v;
+      break;
+    case O_LATENCY:
+      if (!parse_u64(a, 600000, &v))
+        return usage_error("--latency-ms: expected 0..600000, got '%s'", a);
+      c->latency_ms = (long)v;
+      break;
+    case O_SEED:
+      if (!parse_u64(a, UINT64_MAX, &c->seed))
+        return usage_error("--seed: expected an unsigned integer, got '%s'", a);
+      c->seed_set = true;
+      break;
+    case O_LOG:
+      c->log_file = a;
+      break;
+    case O_VERBOSE:
+      c->verbose = true;
+      break;
+    case O_HELP:
+      *help = true;
+      return 0;
+    case ':':
+      return usage_error("option '%s' requires an argument", argv[optind - 1]);
+    default:
+      return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+  if (c->token && c->token_file) return usage_error("--token and --token-file exclude each other");
+  return 0;
+}
+
+/* apiRoot, base URL and the path served (the apiRoot's own path, if any, comes first). */
+static int set_urls(mock *m) {
+  char buf[256];
+  const char *root = m->cfg.api_root_arg, *p;
+  size_t n;
+  if (!root) {
+    if (m->cfg.listen_sa.ss_family == AF_INET6)
+      snprintf(buf, sizeof buf, "http://[%s]:%u", m->cfg.listen_host, (unsigned)m->port);
+    else
+      snprintf(buf, sizeof buf, "http://%s:%u", m->cfg.listen_host, (unsigned)m->port);
+    root = buf;
+  }
+  m->api_root = strdup(root);
+  if (!m->api_root) return -1;
+  n = strlen(m->api_root);
+  while (n && m->api_root[n - 1] == '/')
+    m->api_root[--n] = '\0';
+  m->base_url = malloc(n + sizeof LMM_T8_BASE_PATH);
+  if (!m->base_url) return -1;
+  memcpy(m->base_url, m->api_root, n);
+  memcpy(m->base_url + n, LMM_T8_BASE_PATH, sizeof LMM_T8_BASE_PATH);
+  p = strstr(m->base_url, "://");
+  p = p ? strchr(p + 3, '/') : NULL;
+  m->base_path = strdup(p ? p : LMM_T8_BASE_PATH);
+  return m->base_path ? 0 : -1;
+}
+
+static int listen_socket(mock *m) {
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  int one = 1, e;
+  int fd = socket(m->cfg.listen_sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&m->cfg.listen_sa, m->cfg.listen_len) != 0 ||
+      listen(fd, 128) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+    goto fail;
+  m->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                           : ((struct sockaddr_in *)&sa)->sin_port);
+  m->listen_fd = fd;
+  return 0;
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
+}
+
+static int write_ready(const char *file, uint16_t port) {
+  size_t n = strlen(file);
+  char *tmp = malloc(n + 5);
+  FILE *f;
+  int rc = -1;
+  if (!tmp) return -1;
+  memcpy(tmp, file, n);
+  memcpy(tmp + n, ".tmp", 5);
+  f = fopen(tmp, "w");
+  if (f) {
+    bool ok = fprintf(f, "%u\n", (unsigned)port) > 0;
+    if (fclose(f) == 0 && ok && rename(tmp, file) == 0) rc = 0;
+  }
+  if (rc != 0) unlink(tmp);
+  free(tmp);
+  return rc;
+}
+
+static uint64_t seed_from_clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ((uint64_t)ts.tv_sec * 1000000007ull) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+}
+
+static void shutdown_all(mock *m) {
+  pthread_mutex_lock(&m->mu);
+  atomic_store(&m->stopping, true);
+  pthread_cond_broadcast(&m->stop_cv);
+  pthread_cond_broadcast(&m->sched_cv);
+  pthread_cond_broadcast(&m->send_cv);
+  pthread_mutex_unlock(&m->mu);
+  /* HTTP first: no new work arrives while the workers wind down. */
+  mock_http_stop(m);
+  mock_sched_join(m);
+  mock_up_join(m);
+}
+
+int main(int argc, char **argv) {
+  mock *m = calloc(1, sizeof *m);
+  bool help = false;
+  int rc, sig = 0;
+  sigset_t set;
+  cJSON *o;
+
+  if (!m) {
+    fputs("t8-mock: out of memory\n", stderr);
+    return 1;
+  }
+  m->bearer_fd = -1;
+  m->listen_fd = -1;
+  m->wake[0] = m->wake[1] = -1;
+  rc = parse_args(argc, argv, &m->cfg, &help);
+  if (rc != 0 || help) {
+    if (help) fputs(USAGE, stdout);
+    free(m->cfg.scs_as_ids);
+    free(m);
+    if (help && (fflush(stdout) != 0 || ferror(stdout))) return 1;
+    return rc;
+  }
+  if (!m->cfg.seed_set) m->cfg.seed = seed_from_clock();
+
+  /* Signals are taken by sigwait() below: block them before any thread exists so that every
+   * thread (MHD's included) inherits the mask. */
+  signal(SIGPIPE, SIG_IGN);
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+  rc = 1;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    fputs("t8-mock: cannot initialise libcurl\n", stderr);
+    free(m->cfg.scs_as_ids);
+    free(m);
+    return 1;
+  }
+  if (mlog_open(&m->log, m->cfg.log_file, m->cfg.verbose) != 0) {
+    fprintf(stderr, "t8-mock: cannot open log '%s': %s\n", m->cfg.log_file, strerror(errno));
+    curl_global_cleanup();
+    free(m->cfg.scs_as_ids);
+    free(m);
+    return 1;
+  }
+  if (m->cfg.token_file && access(m->cfg.token_file, R_OK) != 0) {
+    fprintf(stderr, "t8-mock: cannot read token file '%s': %s\n", m->cfg.token_file,
+            strerror(errno));
+    goto out_log;
+  }
+  if (mock_state_init(m) != 0) {
+    fputs("t8-mock: cannot initialise threads\n", stderr);
+    goto out_log;
+  }
+  if (mock_bearer_open(m) != 0) {
+    fprintf(stderr, "t8-mock: cannot open the bearer socket on %s: %s\n", m->cfg.bearer_if_text,
+            strerror(errno));
+    goto out_state;
+  }
+  if (pipe(m->wake) != 0 || fcntl(m->wake[0], F_SETFL, O_NONBLOCK) != 0 ||
+      fcntl(m->wake[1], F_SETFL, O_NONBLOCK) != 0) {
+    fprintf(stderr, "t8-mock: pipe: %s\n", strerror(errno));
+    goto out_state;
+  }
+  /* Bound here rather than by MHD: the self links need the real port before the first
+   * request can arrive. */
+  if (listen_socket(m) != 0) {
+    fprintf(stderr, "t8-mock: cannot listen on %s%s%s:%u: %s\n",
+            m->cfg.listen_sa.ss_family == AF_INET6 ? "[" : "", m->cfg.listen_host,
+            m->cfg.listen_sa.ss_family == AF_INET6 ? "]" : "",
+            (unsigned)ntohs(((struct sockaddr_in *)&m->cfg.listen_sa)->sin_port), strerror(errno));
+    goto out_state;
+  }
+  if (set_urls(m) != 0) {
+    fputs("t8-mock: out of memory\n", stderr);
+    goto out_state;
+  }
+  if (mock_http_start(m) != 0) {
+    fputs("t8-mock: cannot start the HTTP server\n", stderr);
+    goto out_state;
+  }
+  if (mock_sched_start(m) != 0 || mock_up_start(m) != 0) {
+    fputs("t8-mock: cannot start threads\n", stderr);
+    goto out_http;
+  }
+  if (m->cfg.ready_file && write_ready(m->cfg.ready_file, m->port) != 0) {
+    fprintf(stderr, "t8-mock: cannot write ready file '%s': %s\n", m->cfg.ready_file,
+            strerror(errno));
+    goto out_http;
+  }
+  o = mlog_begin("start");
+  cJSON_AddNumberToObject(o, "port", m->port);
+  cJSON_AddStringToObject(o, "apiRoot", m->api_root);
+  cJSON_AddStringToObject(o, "base", m->base_url);
+  {
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->cfg.seed);
+    cJSON_AddStringToObject(o, "seed", seed); /* a string: JSON numbers lose 64-bit values */
+  }
+  cJSON_AddNumberToObject(o, "bearerPort", m->cfg.bearer_port);
+  cJSON_AddNumberToObject(o, "pid", (double)getpid());
+  mlog_emit(&m->log, o);
+
+  while (sigwait(&set, &sig) != 0)
+    ;
+  o = mlog_begin("stop");
+  cJSON_AddStringToObject(o, "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  mlog_emit(&m->log, o);
+  rc = 0;
+
+out_http:
+  shutdown_all(m);
+out_state:
+  if (m->listen_fd >= 0) close(m->listen_fd); /* still ours: MHD never started with it */
+  if (m->bearer_fd >= 0) close(m->bearer_fd);
+  if (m->wake[0] >= 0) {
+    close(m->wake[0]);
+    close(m->wake[1]);
+  }
+  mock_state_free(m);
+out_log:
+  mlog_close(&m->log);
+  curl_global_cleanup();
+  free(m->api_root);
+  free(m->base_url);
+  free(m->base_path);
+  free(m->cfg.scs_as_ids);
+  free(m);
+  return rc;
+}
