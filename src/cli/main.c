@@ -1,0 +1,221 @@
+/* main.c - lwm2m-mbms: global options, the SCEF connection, and the command table. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "Usage: lwm2m-mbms [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Delivers LwM2M operations to groups of devices over unicast, IP multicast and 3GPP MBMS\n"
+    "(TS 23.682 clause 5.5.1, T8 API of TS 29.122).\n"
+    "\n"
+    "Commands:\n"
+    "  t8 tmgi allocate [--external-group-id ID]   allocate a TMGI on the SCEF\n"
+    "  t8 tmgi show TMGI | list                     fetch one TMGI allocation, or all\n"
+    "  t8 tmgi renew TMGI [--put] [--external-group-id ID]\n"
+    "                                               extend the TMGI's expiration (PATCH, or PUT)\n"
+    "  t8 tmgi release TMGI                         delete the allocation\n"
+    "  t8 deliver TMGI (--payload-hex HEX | --payload-file FILE) [DELIVERY OPTIONS]\n"
+    "                                               send a group message, wait for its "
+    "notification\n"
+    "  t8 delivery show TMGI TXN | list TMGI | delete TMGI TXN\n"
+    "  version                                      print the version\n"
+    "\n"
+    "SCEF connection (flags or environment):\n"
+    "  --api-root URL        apiRoot of the SCEF               [LMM_T8_API_ROOT]\n"
+    "  --scs-as-id ID        our SCS/AS identifier             [LMM_T8_SCS_AS_ID]\n"
+    "  --token-file FILE     OAuth2 bearer token, read per request [LMM_T8_TOKEN_FILE]\n"
+    "  --ca-file FILE        CA bundle to verify the SCEF      [LMM_T8_CA_FILE]\n"
+    "  --insecure            do not verify the SCEF's TLS certificate\n"
+    "  --timeout SEC         one HTTP attempt (default 15)\n"
+    "  --retries N           retries of idempotent calls on 429/503/network errors (default 4)\n"
+    "\n"
+    "Delivery options (t8 deliver):\n"
+    "  --user-plane          send the payload over MB2-U (UDP) instead of inside the request\n"
+    "  --external-group-id ID   the group's External Group ID (local@domain)\n"
+    "  --start-time TIME     messageDeliveryStartTime, RFC 3339, or +SECONDS from now\n"
+    "  --test-notification   ask the SCEF for a test notification first\n"
+    "  --notify-listen ADDR:PORT  where to receive notifications (default 127.0.0.1:0)\n"
+    "  --notify-url URL      URL to give the SCEF, if it differs from the listener's\n"
+    "  --wait SEC            how long to wait for the delivery notification (default 30; 0: none)\n"
+    "\n"
+    "Output:\n"
+    "  --json                machine-readable JSON on stdout\n"
+    "  --quiet               no progress on the terminal\n"
+    "  --verbose             log the library's steps to stderr\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success (all members served, or the delivery confirmed)\n"
+    "  1  finished, but some members failed or the SCEF reported the delivery failed\n"
+    "  2  usage error, bad argument or bad input file\n"
+    "  3  the SCEF refused the request, or the network failed\n"
+    "  4  a deadline passed (no answer, no notification in time)\n";
+
+void cli_err(const cli *c, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "lwm2m-mbms: %s%s", c && c->cmd ? c->cmd : "", c && c->cmd ? ": " : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+int cli_usage(const cli *c, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "lwm2m-mbms: %s%s", c && c->cmd ? c->cmd : "", c && c->cmd ? ": " : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\nTry 'lwm2m-mbms --help'.\n", stderr);
+  return EXIT_USAGE;
+}
+
+int cli_t8_fail(const cli *c, const char *what, const lmm_t8_result *res) {
+  char *d = lmm_t8_result_describe(res);
+  cli_err(c, "%s: %s", what, d ? d : lmm_strerror(res->err));
+  lmm_free(d);
+  switch (res->err) {
+  case LMM_ERR_TIMEOUT:
+    return EXIT_TIMEOUT;
+  case LMM_ERR_ARG:
+    return EXIT_USAGE;
+  default:
+    return EXIT_REFUSED;
+  }
+}
+
+int cli_finish_output(const cli *c, int rc) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    cli_err(c, "cannot write the output: %s", strerror(errno));
+    return rc ? rc : EXIT_USAGE;
+  }
+  return rc;
+}
+
+static void log_to_stderr(void *user, lmm_log_level level, const char *msg) {
+  (void)user;
+  static const char *names[] = {"error", "warning", "info", "debug"};
+  fprintf(stderr, "lwm2m-mbms: %s: %s\n", names[level], msg);
+}
+
+static const char *env_or(const char *flag, const char *env) {
+  return flag ? flag : getenv(env);
+}
+
+int main(int argc, char **argv) {
+  cli c = {.cmd = NULL};
+  lmm_t8_config t8 = LMM_T8_CONFIG_DEFAULT;
+  const char *api_root = NULL, *scs = NULL, *token_file = NULL, *ca = NULL;
+  bool quiet = false;
+  enum {
+    O_API = 256,
+    O_SCS,
+    O_TOKEN,
+    O_CA,
+    O_INSECURE,
+    O_TIMEOUT,
+    O_RETRIES,
+    O_JSON,
+    O_QUIET,
+    O_VERBOSE
+  };
+  static const struct option opts[] = {{"api-root", required_argument, 0, O_API},
+                                       {"scs-as-id", required_argument, 0, O_SCS},
+                                       {"token-file", required_argument, 0, O_TOKEN},
+                                       {"ca-file", required_argument, 0, O_CA},
+                                       {"insecure", no_argument, 0, O_INSECURE},
+                                       {"timeout", required_argument, 0, O_TIMEOUT},
+                                       {"retries", required_argument, 0, O_RETRIES},
+                                       {"json", no_argument, 0, O_JSON},
+                                       {"quiet", no_argument, 0, O_QUIET},
+                                       {"verbose", no_argument, 0, O_VERBOSE},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  /* '+': stop at the command, whose own options follow it. */
+  int o;
+  char *end;
+  while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    switch (o) {
+    case O_API:
+      api_root = optarg;
+      break;
+    case O_SCS:
+      scs = optarg;
+      break;
+    case O_TOKEN:
+      token_file = optarg;
+      break;
+    case O_CA:
+      ca = optarg;
+      break;
+    case O_INSECURE:
+      t8.tls_verify = false;
+      break;
+    case O_TIMEOUT: {
+      double s = strtod(optarg, &end);
+      if (*end || end == optarg || s <= 0 || s > 3600)
+        return cli_usage(&c, "--timeout: '%s' is not a number of seconds in (0, 3600]", optarg);
+      t8.request_timeout_ms = (long)(s * 1000);
+      break;
+    }
+    case O_RETRIES: {
+      long n = strtol(optarg, &end, 10);
+      if (*end || end == optarg || n < 0 || n > 20)
+        return cli_usage(&c, "--retries: '%s' is not a count from 0 to 20", optarg);
+      t8.max_retries = (int)n;
+      break;
+    }
+    case O_JSON:
+      c.json = true;
+      break;
+    case O_QUIET:
+      quiet = true;
+      break;
+    case O_VERBOSE:
+      c.verbose = true;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      return cli_finish_output(&c, 0);
+    default:
+      return cli_usage(&c, "unknown option");
+    }
+  }
+  if (optind >= argc) return cli_usage(&c, "no command given");
+  c.progress = !quiet && isatty(STDERR_FILENO);
+  t8.api_root = env_or(api_root, "LMM_T8_API_ROOT");
+  t8.scs_as_id = env_or(scs, "LMM_T8_SCS_AS_ID");
+  t8.token_file = env_or(token_file, "LMM_T8_TOKEN_FILE");
+  t8.ca_file = env_or(ca, "LMM_T8_CA_FILE");
+  c.t8 = t8;
+
+  const char *cmd = argv[optind];
+  if (!strcmp(cmd, "version")) {
+    printf(c.json ? "{\"version\":\"%s\"}\n" : "lwm2m-mbms %s\n", LMM_VERSION_STRING);
+    return cli_finish_output(&c, 0);
+  }
+  if (strcmp(cmd, "t8")) return cli_usage(&c, "unknown command '%s'", cmd);
+
+  if (lmm_global_init() != LMM_OK) {
+    cli_err(&c, "cannot initialise the HTTP library");
+    return EXIT_REFUSED;
+  }
+  lmm_ctx_config cc = LMM_CTX_CONFIG_DEFAULT;
+  if (c.verbose) cc.log = log_to_stderr, cc.log_level = LMM_LOG_DEBUG;
+  int rc;
+  if (lmm_ctx_new(&cc, &c.ctx) != LMM_OK) {
+    cli_err(&c, "cannot create the library context");
+    rc = EXIT_REFUSED;
+  } else {
+    rc = cmd_t8(&c, argc - optind - 1, argv + optind + 1);
+  }
+  lmm_ctx_free(c.ctx);
+  lmm_global_cleanup();
+  return cli_finish_output(&c, rc);
+}
