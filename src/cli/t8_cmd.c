@@ -80,7 +80,7 @@ static int parse_sub(cli *c, int argc, char **argv, sub_opts *so, int *first_pos
   opterr = 0;
   int o;
   char *end;
-  while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) { /* options may follow TMGI */
     switch (o) {
     case O_EGI:
       so->external_group_id = optarg;
