@@ -145,7 +145,13 @@ lmm_err lmmi_ctx_add_source(lmm_ctx *ctx, lmmi_source *src) {
     if (!s) return LMM_ERR_NOMEM;
     ctx->sources = s, ctx->cap_sources = cap;
   }
-  ctx->sources[ctx->n_sources++] = src;
+  size_t i = ctx->n_sources;
+  while (i > 0 && ctx->sources[i - 1]->order > src->order) {
+    ctx->sources[i] = ctx->sources[i - 1];
+    i--;
+  }
+  ctx->sources[i] = src;
+  ctx->n_sources++;
   return LMM_OK;
 }
 

@@ -19,7 +19,13 @@ typedef struct lmmi_source {
   /** Serves ready fds (may be none) and due deadlines. */
   void (*process)(void *self, const struct pollfd *pfd, size_t n);
   void *self;
+  /** Sources are served in ascending `order` (ties: registration order). Receivers of events
+   *  that refer to replies (a T8 notification naming a delivery) go after the source that
+   *  brings those replies, so one turn of the loop never sees the event first. */
+  int order;
 } lmmi_source;
+
+enum { LMMI_ORDER_CLIENT = 0, LMMI_ORDER_RECEIVER = 10 };
 
 /** Registers a source; `src` is borrowed and must stay valid until removed. */
 lmm_err lmmi_ctx_add_source(lmm_ctx *ctx, lmmi_source *src);

@@ -193,7 +193,7 @@ LMM_API lmm_err lmm_t8_client_new(lmm_ctx *ctx, const lmm_t8_config *cfg, lmm_t8
   curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
   curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
-  cl->source = (lmmi_source){src_pollfds, src_deadline, src_process, cl};
+  cl->source = (lmmi_source){src_pollfds, src_deadline, src_process, cl, LMMI_ORDER_CLIENT};
   if ((rc = lmmi_ctx_add_source(ctx, &cl->source)) != LMM_OK) goto fail;
   *out = cl;
   return LMM_OK;

@@ -581,6 +581,7 @@ LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *
     n->src.deadline_ms = src_deadline;
     n->src.process = src_process;
     n->src.self = n;
+    n->src.order = LMMI_ORDER_RECEIVER;
     rc = lmmi_ctx_add_source(ctx, &n->src);
     if (rc != LMM_OK) goto fail;
     n->source_added = true;
