@@ -4,7 +4,10 @@
 
 #include "lwm2m_mbms/ctx.h"
 #include "lwm2m_mbms/err.h"
+#include "lwm2m_mbms/group.h"
+#include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/t8.h"
+#include "lwm2m_mbms/unicast.h"
 #include "lwm2m_mbms/version.h"
 
 #endif

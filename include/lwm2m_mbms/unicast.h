@@ -1,0 +1,119 @@
+/* unicast.h - the unicast engine: one LwM2M operation to many members over CoAP/CoAPS, as one
+ * asynchronous batch with per-member outcomes. */
+#ifndef LWM2M_MBMS_UNICAST_H
+#define LWM2M_MBMS_UNICAST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "err.h"
+#include "group.h"
+#include "lwm2m.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lmm_unicast lmm_unicast;
+typedef struct lmm_batch lmm_batch;
+
+/** LwM2M operations of the Device Management interface. */
+typedef enum lmm_op_kind {
+  LMM_OPK_READ = 0,      /**< GET */
+  LMM_OPK_WRITE,         /**< PUT: Write (replace) */
+  LMM_OPK_WRITE_UPDATE,  /**< POST on an instance: Write (partial update) */
+  LMM_OPK_CREATE,        /**< POST on an object */
+  LMM_OPK_EXECUTE,       /**< POST on a resource */
+  LMM_OPK_DELETE,        /**< DELETE */
+  LMM_OPK_OBSERVE,       /**< GET with Observe 0; notifications go to on_notify */
+  LMM_OPK_CANCEL_OBSERVE,/**< GET with Observe 1 */
+  LMM_OPK_WRITE_ATTR,    /**< PUT with attributes in the query, no payload */
+  LMM_OPK_DISCOVER       /**< GET with Accept: application/link-format */
+} lmm_op_kind;
+
+/** One operation. Borrowed by lmm_batch_start() only for the call: it copies what it needs. */
+typedef struct lmm_op {
+  lmm_op_kind kind;
+  lmm_path path;
+  uint16_t format;        /**< Content-Format of the payload (writes, create, execute args) */
+  const uint8_t *payload; /**< may be NULL */
+  size_t len;             /**< larger than the block size: sent with Block1 */
+  uint16_t accept;        /**< Accept option for reads; 0xFFFF = none */
+  const char *query;      /**< Write-Attributes, e.g. "pmin=10&pmax=60"; NULL otherwise */
+} lmm_op;
+
+#define LMM_OP_INIT {LMM_OPK_READ, {0, 0, 0, 0, 0}, 0, NULL, 0, 0xFFFF, NULL}
+
+typedef struct lmm_unicast_config {
+  size_t max_in_flight;     /**< members with a request outstanding at once (default 64) */
+  long member_deadline_ms;  /**< total time a member may take, retransmissions included
+                             *   (default 60000); past it the member fails with a timeout */
+  long ack_timeout_ms;      /**< RFC 7252 ACK_TIMEOUT (default 2000) */
+  int max_retransmit;       /**< RFC 7252 MAX_RETRANSMIT (default 4) */
+  unsigned block_size;      /**< Block1/Block2 size: 16..1024, a power of two (default 1024) */
+  long dtls_timeout_ms;     /**< DTLS handshake limit (default 10000) */
+} lmm_unicast_config;
+
+#define LMM_UNICAST_CONFIG_DEFAULT {64, 60000, 2000, 4, 1024, 10000}
+
+/** What one member's operation came to. Borrowed: valid during the callback only. */
+typedef struct lmm_member_result {
+  size_t index;             /**< position in the batch's member array */
+  const lmm_member *member;
+  lmm_err err;              /**< LMM_OK when a CoAP response arrived (any code); otherwise
+                             *   LMM_ERR_TIMEOUT, LMM_ERR_NET, LMM_ERR_ARG (refused before
+                             *   sending: path outside the member's Object ID, bad URI) ... */
+  uint8_t coap_code;        /**< response code, e.g. 0x44 for 2.04; 0 when none */
+  const uint8_t *payload;   /**< the whole response body (Block2 reassembled), may be NULL */
+  size_t payload_len;
+  int content_format;       /**< of the response, -1 when absent */
+  int attempts;             /**< requests the engine sent for this member (1 + its re-sends
+                             *   after lost exchanges; CoAP-layer retransmissions excluded) */
+  int64_t latency_ms;       /**< from the member's first send to its outcome */
+  const char *error;        /**< human text when err != LMM_OK or the code is not 2.xx */
+} lmm_member_result;
+
+/** Callbacks of a batch; not copied: the table must outlive the batch. They run from
+ *  lmm_ctx_process(). `prepare` (optional) may change the operation for one member (e.g. the
+ *  payload in that member's format); it must leave `op->payload` valid until on_member for
+ *  that member. on_member may start other batches; it must not free this one. */
+typedef struct lmm_batch_handlers {
+  void (*prepare)(void *user, size_t index, const lmm_member *m, lmm_op *op);
+  void (*on_member)(void *user, const lmm_member_result *r);
+  /** Observe notifications after the first answer (LMM_OPK_OBSERVE only). */
+  void (*on_notify)(void *user, size_t index, const uint8_t *payload, size_t len, int format);
+  void (*on_done)(void *user, lmm_batch *b);
+} lmm_batch_handlers;
+
+typedef struct lmm_batch_stats {
+  size_t members, done, succeeded, failed, in_flight;
+} lmm_batch_stats;
+
+/** Creates the engine (a libcoap client context) and plugs it into `ctx`. One per context. */
+LMM_API lmm_err lmm_unicast_new(lmm_ctx *ctx, const lmm_unicast_config *cfg, lmm_unicast **out);
+/** Frees the engine; running batches are cancelled without further callbacks. NULL: no-op. */
+LMM_API void lmm_unicast_free(lmm_unicast *u);
+
+/** Starts `op` on every member. `members` is borrowed: it must stay valid and unchanged until
+ *  on_done. A member whose Object ID does not cover `op->path` fails at once with LMM_ERR_ARG
+ *  (nothing is sent to it) — except when `op->path.oid` equals `exempt_oid` (the Group Mgmt
+ *  object, which the adapter itself configures); pass 0xFFFF for no exemption. */
+LMM_API lmm_err lmm_batch_start(lmm_unicast *u, const lmm_member *members, size_t n,
+                                const lmm_op *op, uint16_t exempt_oid,
+                                const lmm_batch_handlers *h, void *user, lmm_batch **out);
+LMM_API void lmm_batch_get_stats(const lmm_batch *b, lmm_batch_stats *out);
+/** True once every member has its outcome (on_done has run or is about to). */
+LMM_API bool lmm_batch_done(const lmm_batch *b);
+/** Cancels what has not finished (no more callbacks) and frees the batch. Also the way to free a
+ *  finished batch; allowed from on_done. */
+LMM_API void lmm_batch_free(lmm_batch *b);
+/** Blocking helper: runs the context until the batch is done or `timeout_ms` passes (-1: no
+ *  limit). LMM_OK or LMM_ERR_TIMEOUT. */
+LMM_API lmm_err lmm_batch_wait(lmm_batch *b, long timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
