@@ -1,0 +1,131 @@
+/* unicast_internal.h - what the unicast engine's files share: the engine, batch and per-member
+ * slot types, and the request helpers (member URIs, name resolution, building the CoAP PDU). */
+#ifndef LMMI_UNICAST_INTERNAL_H
+#define LMMI_UNICAST_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <coap3/coap.h>
+
+#include "core/ctx_internal.h"
+#include "lwm2m_mbms/unicast.h"
+
+/* Life of one member of a batch:
+ *   QUEUED  -> not started (index >= batch->next_queued)
+ *   ACTIVE  -> counted in flight: a request outstanding, a re-send waiting, or an outcome
+ *              recorded by a libcoap handler and waiting in the attention queue
+ *   DONE    -> on_member has run (an Observe member may still hold its session) */
+enum { LMMI_SLOT_QUEUED = 0, LMMI_SLOT_ACTIVE, LMMI_SLOT_DONE };
+
+/* What a libcoap handler left for the engine to act on (outside libcoap). */
+enum {
+  LMMI_PEND_NONE = 0,
+  LMMI_PEND_RESP,   /* a response arrived: the member's outcome */
+  LMMI_PEND_FAIL,   /* this attempt failed; re-sent if the deadline allows a whole attempt */
+  LMMI_PEND_FINAL,  /* failed for good (refused, RST, deadline passed) */
+  LMMI_PEND_OBS_END /* an observation's session died: drop it quietly */
+};
+
+#define LMMI_TOKEN_MAX 8
+#define LMMI_ERRTEXT   96
+
+typedef struct lmmi_uslot lmmi_uslot;
+struct lmmi_uslot {
+  lmm_batch *b;
+  size_t index;
+  uint8_t state, pending;
+  bool in_attn, observing, dtls, retryable, keep_session;
+  coap_session_t *session;
+  lmm_op op; /* the batch's operation after prepare() */
+  uint8_t token[LMMI_TOKEN_MAX];
+  uint8_t token_len;
+  int attempts;
+  int64_t t_first;   /* first send, -1 before */
+  int64_t deadline;  /* t_first-independent: set when the member starts */
+  int64_t resend_at; /* -1: no re-send waiting */
+  int64_t hs_due;    /* -1: no DTLS handshake running */
+  int64_t pause_ms;  /* before a re-send after this failure */
+  size_t heap_idx;   /* SIZE_MAX: not in the deadline heap */
+  /* the outcome */
+  lmm_err err;
+  uint8_t code;
+  int cf;
+  uint8_t *payload; /* owned copy, freed after on_member */
+  size_t payload_len;
+  char errtext[LMMI_ERRTEXT];
+  lmmi_uslot *attn_next;
+  lmmi_uslot *obs_prev, *obs_next;
+  char *obs_key; /* "EP\nURI" of an observation: the member array may go after on_done */
+};
+
+/* A notification waiting to be handed to on_notify (queued by the response handler). */
+typedef struct lmmi_notify {
+  lmm_batch *b;
+  size_t index;
+  int cf;
+  size_t len;
+  struct lmmi_notify *next;
+  uint8_t data[]; /* len bytes */
+} lmmi_notify;
+
+struct lmm_batch {
+  lmm_unicast *u; /* NULL once the engine was freed (the batch is cancelled) */
+  const lmm_member *members;
+  size_t n;
+  lmm_op op;
+  uint8_t *payload_copy;
+  char *query_copy;
+  uint16_t exempt_oid;
+  const lmm_batch_handlers *h;
+  void *user;
+  lmmi_uslot *slots;
+  size_t next_queued;
+  size_t done, succeeded, failed, in_flight;
+  bool done_reported, freed, cancelled;
+  int busy; /* callbacks or lmm_batch_wait() running on it: freeing waits */
+  /* one-entry cache for names (most batches use one server name or none) */
+  char *cache_host;
+  coap_address_t cache_addr;
+  lmm_batch *prev, *next;
+};
+
+struct lmm_unicast {
+  lmm_ctx *ctx;
+  lmm_unicast_config cfg;
+  coap_context_t *coap;
+  int epfd;
+  lmmi_source src;
+  lmm_batch *batches, *batches_tail;
+  unsigned gen; /* bumped when a batch leaves the list (iterations restart) */
+  size_t in_flight, n_queued, zero_pending;
+  lmmi_uslot **heap; /* min-heap of ACTIVE members by their next due time */
+  size_t heap_n, heap_cap;
+  lmmi_uslot *attn_head, *attn_tail;
+  lmmi_notify *notify_head, *notify_tail;
+  lmmi_uslot *observations;
+  int64_t coap_due; /* libcoap's next retransmission, -1: none */
+};
+
+/* ------------------------------------------------ request helpers (unicast_req.c) */
+
+typedef struct lmmi_target {
+  bool secure;
+  char host[256];
+  uint16_t port;
+} lmmi_target;
+
+/** Parses coap://HOST[:PORT][/] or coaps://...; HOST a name, IPv4 or [IPv6]. false with `why`. */
+bool lmmi_unicast_parse_uri(const char *uri, lmmi_target *t, char *why, size_t cap);
+/** Numeric hosts at once; names with getaddrinfo() (blocking: see unicast.c), cached per batch. */
+lmm_err lmmi_unicast_resolve(lmm_batch *b, const lmmi_target *t, coap_address_t *out, char *why,
+                             size_t cap);
+/** Builds the CoAP request of `op` for `s` (token, options, payload with Block1 when larger
+ *  than `block_size`). Returns NULL with `why` on failure. */
+coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned block_size,
+                                   uint8_t *token, uint8_t *token_len, char *why, size_t cap);
+/** "4.04 Not Found" */
+void lmmi_unicast_code_text(uint8_t code, char *buf, size_t cap);
+
+#endif
