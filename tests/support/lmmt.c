@@ -43,6 +43,26 @@ char *lmmt_read_file(const char *path, size_t *len) {
   return b;
 }
 
+/* Starts a child that dies with the test: a failed assertion must not leave a mock behind
+ * holding ctest's output pipe (ctest would wait for it until its timeout). */
+static pid_t spawn(const char *bin, const char **argv, const char *dir) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char out[160];
+    snprintf(out, sizeof out, "%s/stderr", dir);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    execv(bin, (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
 int lmmt_mock_start(lmmt_mock *m, const char *const *extra) {
   const char *bin = getenv("LMM_T8_MOCK");
   memset(m, 0, sizeof *m);
@@ -61,22 +81,8 @@ int lmmt_mock_start(lmmt_mock *m, const char *const *extra) {
   for (int i = 0; extra && extra[i] && argc < 63; i++)
     argv[argc++] = extra[i];
   argv[argc] = NULL;
-  pid_t pid = fork();
+  pid_t pid = spawn(bin, argv, m->dir);
   if (pid < 0) return -1;
-  if (pid == 0) {
-    /* Die with the test: a failed assertion must not leave a mock behind holding ctest's
-     * output pipe (ctest would wait for it until its timeout). */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    char out[160];
-    snprintf(out, sizeof out, "%s/stderr", m->dir);
-    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-    }
-    execv(bin, (char *const *)argv);
-    _exit(127);
-  }
   m->pid = pid;
   for (int i = 0; i < 1000; i++) { /* at most 10 s */
     char *s = lmmt_read_file(ready, NULL);
@@ -184,4 +190,82 @@ int lmmt_random_port(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   unsigned x = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec;
   return 20000 + (int)(x % 30000);
+}
+
+/* ------------------------------------------------------------ simulated devices */
+
+int lmmt_sim_start(lmmt_sim *s, const char *const *extra) {
+  const char *bin = getenv("LMM_SIM");
+  memset(s, 0, sizeof *s);
+  if (!bin) {
+    fprintf(stderr, "LMM_SIM is not set\n");
+    return -1;
+  }
+  snprintf(s->dir, sizeof s->dir, "/tmp/lmmt-sim-XXXXXX");
+  if (!mkdtemp(s->dir)) return -1;
+  char ready[128];
+  snprintf(ready, sizeof ready, "%s/ready", s->dir);
+  snprintf(s->members_path, sizeof s->members_path, "%s/members", s->dir);
+  snprintf(s->stats_path, sizeof s->stats_path, "%s/stats.json", s->dir);
+  const char *argv[64] = {bin,
+                          "--port",
+                          "0",
+                          "--ready-file",
+                          ready,
+                          "--members-file",
+                          s->members_path,
+                          "--stats-json",
+                          s->stats_path};
+  int argc = 9;
+  for (int i = 0; extra && extra[i] && argc < 63; i++)
+    argv[argc++] = extra[i];
+  argv[argc] = NULL;
+  if ((s->pid = spawn(bin, argv, s->dir)) < 0) return -1;
+  for (int i = 0; i < 3000; i++) { /* at most 30 s: 10,000 devices take a moment */
+    char *t = lmmt_read_file(ready, NULL);
+    if (t) {
+      int n = sscanf(t, "%d %d", &s->port, &s->dtls_port);
+      free(t);
+      if (n >= 1 && s->port > 0) return 0;
+    }
+    int st;
+    if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+      s->pid = 0;
+      return -1;
+    }
+    sleep_ms(10);
+  }
+  lmmt_sim_stop(s);
+  return -1;
+}
+
+int lmmt_sim_stop(lmmt_sim *s) {
+  int st = 0, rc = -1;
+  if (s->pid > 0) {
+    kill(s->pid, SIGTERM);
+    bool done = false;
+    for (int i = 0; i < 1000 && !done; i++) { /* at most 10 s */
+      if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+        done = true;
+      else
+        sleep_ms(10);
+    }
+    if (!done) {
+      kill(s->pid, SIGKILL);
+      waitpid(s->pid, &st, 0);
+    } else if (WIFEXITED(st)) {
+      rc = WEXITSTATUS(st);
+    }
+    s->pid = 0;
+  }
+  if (!getenv("LMMT_KEEP_LOGS")) {
+    const char *files[] = {"ready", "ready.tmp", "members", "stats.json", "stderr"};
+    char path[192];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+      snprintf(path, sizeof path, "%s/%s", s->dir, files[i]);
+      unlink(path);
+    }
+    rmdir(s->dir);
+  }
+  return rc;
 }

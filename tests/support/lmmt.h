@@ -35,3 +35,19 @@ ssize_t lmmt_recv(int fd, void *buf, size_t cap, int ms);
 int lmmt_random_port(void);
 
 #endif
+
+/* ------------------------------------------------------------ simulated devices */
+
+typedef struct lmmt_sim {
+  pid_t pid;
+  int port, dtls_port;
+  char dir[64];
+  char members_path[128];
+  char stats_path[128];
+} lmmt_sim;
+
+/** Starts $LMM_SIM with --port 0 --ready-file --members-file --stats-json and the extra
+ *  arguments; waits (at most 30 s) until it is ready. Returns 0 or -1. */
+int lmmt_sim_start(lmmt_sim *s, const char *const *extra);
+/** SIGTERM and a bounded wait; returns the exit status, -1 if it had to be killed. */
+int lmmt_sim_stop(lmmt_sim *s);

@@ -1,0 +1,190 @@
+/* sim.h - lwm2m-mbms-sim internals: the fleet, its devices, and what its files share. */
+#ifndef LMM_SIM_H
+#define LMM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <coap3/coap.h>
+#include <mbedtls/sha256.h>
+
+#include "lwm2m_mbms/group.h"
+#include "lwm2m_mbms/lwm2m.h"
+
+#define SIM_MAX_DEVICES 10000u
+#define SIM_FW_MAX      (16u * 1024u * 1024u) /* largest firmware package a device takes */
+#define SIM_BODY_MAX    (256u * 1024u)        /* largest reassembled Block1 body of other writes */
+#define SIM_GM_MAX      16u                   /* Group Mgmt instances per device */
+
+/* ------------------------------------------------------------------ configuration */
+
+typedef struct sim_config {
+  unsigned count;
+  uint32_t base_addr; /* IPv4, host byte order */
+  uint16_t port, dtls_port;
+  bool dtls, verbose;
+  const char *psk_secret;
+  const char *ep_prefix;
+  uint16_t object; /* Object ID in member IDs */
+  unsigned tlv_every;
+  const char *members_file, *ready_file, *stats_json;
+  uint16_t gm_oid;
+  const char **deny; /* endpoint names; borrowed from argv */
+  size_t n_deny;
+  double drop;
+  uint64_t seed;
+  unsigned update_ms;         /* simulated firmware update time */
+  unsigned max_idle_sessions; /* libcoap server sessions kept when idle */
+  unsigned session_timeout;   /* seconds before an idle session is closed */
+} sim_config;
+
+/* ------------------------------------------------------------------ devices */
+
+enum { SIM_M_GET, SIM_M_PUT, SIM_M_POST, SIM_M_DELETE, SIM_M_OTHER, SIM_M_N };
+enum { SIM_C_2XX, SIM_C_4XX, SIM_C_5XX, SIM_C_N };
+
+typedef struct sim_counters {
+  uint32_t req[SIM_M_N];  /* requests seen, by method (dropped ones included) */
+  uint32_t resp[SIM_C_N]; /* responses sent, by class (2.31 Continue counts as 2.xx) */
+  uint32_t dropped;       /* ignored by --drop */
+  uint32_t gm_changes;    /* successful changes of the Group Mgmt object */
+  uint32_t fw_updates;    /* completed firmware updates */
+} sim_counters;
+
+/* Firmware Update object state machine (NOTES section 3). */
+enum { SIM_FW_IDLE = 0, SIM_FW_DOWNLOADING = 1, SIM_FW_DOWNLOADED = 2, SIM_FW_UPDATING = 3 };
+
+typedef struct sim_fw {
+  mbedtls_sha256_context *sha; /* only while Downloading: ~110 bytes that idle devices skip */
+  char *uri;                   /* Package URI (1), NULL when empty */
+  uint64_t bytes;              /* received so far, or size of the downloaded package */
+  int64_t update_done_ms;      /* monotonic time at which Updating ends */
+  uint8_t digest[32];          /* SHA-256 of the downloaded package */
+  uint8_t installed[32];       /* SHA-256 of the installed one (valid if has_installed) */
+  uint8_t state, result;
+  bool has_digest, has_installed;
+} sim_fw;
+
+/* A Block1 transfer in progress (RFC 7959) that is not a firmware package: the body is kept
+ * because the payload can only be decoded whole. */
+typedef struct sim_rx {
+  lmm_path path;
+  uint8_t method;
+  int fmt; /* Content-Format of the first block, -1 when absent */
+  uint8_t *buf;
+  size_t len, cap;
+} sim_rx;
+
+typedef struct sim_gm_inst {
+  uint16_t iid;
+  lmm_group_mgmt g;
+} sim_gm_inst;
+
+enum { SIM_DEV_DENY = 1, SIM_DEV_TLV = 2 };
+
+/* One device: ~200 bytes while idle; strings and instances live on the heap only when set. */
+typedef struct sim_device {
+  sim_fw fw;
+  sim_rx *rx;
+  sim_gm_inst *gm; /* sorted by iid */
+  uint16_t n_gm, cap_gm;
+  uint8_t flags;
+  int64_t time_offset; /* Current Time (3/0/13) minus the clock, as written by the server */
+  sim_counters c;
+} sim_device;
+
+typedef struct sim_fleet {
+  const sim_config *cfg;
+  sim_device *dev;
+  unsigned n;
+  uint64_t pos0; /* rank of the base address among usable addresses (see device.c) */
+  lmm_obj_def gm_def;
+  coap_context_t *ctx;
+  uint64_t rng;
+  uint16_t port, dtls_port; /* bound ports */
+  unsigned sessions, sessions_max;
+  uint32_t no_device; /* requests to an address where no device is */
+  size_t rx_bytes;    /* Block1 bodies held by all devices (bounded) */
+  uint8_t psk_buf[16];
+  coap_bin_const_t psk; /* the key handed to libcoap by the identity callback */
+} sim_fleet;
+
+/* ---------------------------------------------------------------- device.c */
+
+/* Allocates the devices; 0 or -1 (message on stderr). */
+int sim_fleet_init(sim_fleet *f, const sim_config *cfg);
+void sim_fleet_free(sim_fleet *f);
+/* IPv4 address (host order) of device i. */
+uint32_t sim_dev_addr(const sim_fleet *f, unsigned i);
+/* Index of the device at `addr` (host order), or -1. */
+long sim_dev_index(const sim_fleet *f, uint32_t addr);
+/* Endpoint name of device i into buf (32 bytes are enough with a 16-byte prefix). */
+char *sim_dev_ep(const sim_fleet *f, unsigned i, char *buf, size_t cap);
+/* Index of the device whose endpoint name is `ep` (len bytes), or -1. */
+long sim_ep_index(const sim_fleet *f, const char *ep, size_t len);
+/* SHA-256(secret || ep)[0..15]. */
+void sim_dev_psk(const sim_fleet *f, unsigned i, uint8_t key[16]);
+uint64_t sim_rand(sim_fleet *f);
+double sim_rand01(sim_fleet *f);
+int64_t sim_now_ms(void);
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void sim_hex(const uint8_t *b, size_t n, char *out);
+/* Append one value of /oid/0/rid (riid < 0: a single resource); 0 or 5.00. */
+int sim_add_str(lmm_records *out, uint16_t oid, uint16_t rid, const char *s);
+int sim_add_int(lmm_records *out, uint16_t oid, uint16_t rid, int riid, int64_t v);
+
+/* The object definition of `oid` on every device, or NULL. */
+const lmm_obj_def *sim_obj_def(const sim_fleet *f, uint16_t oid);
+/* Whether instance `iid` of `oid` exists on device i. */
+bool sim_instance_exists(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid);
+/* Appends every value of instance p->oid/p->iid (readable resources only) to out. Returns a
+ * CoAP code: 0 on success, else 4.04 / 5.00. */
+int sim_read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out);
+/* Writes decoded records into objects 3, 5, 6 (resource or instance level); `partial` is false
+ * for PUT on an instance. Returns 0 or a CoAP code, with `why` for 4.00. */
+int sim_write_fixed(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
+                    size_t cap);
+/* Execute on /oid/iid/rid of objects 3, 5. Returns 0 or a CoAP code. */
+int sim_execute(sim_fleet *f, unsigned i, const lmm_path *p);
+
+/* Group Mgmt. All return 0 or a CoAP code; `why` gets the reason of a 4.00. */
+sim_gm_inst *sim_gm_find(sim_device *d, uint16_t iid);
+int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *iid, char *why,
+                  size_t cap);
+int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
+                   size_t cap);
+int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
+                  size_t cap);
+int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid);
+uint16_t sim_gm_free_iid(const sim_device *d);
+
+/* Called after every successful change of Group Mgmt instance `iid` of device `i` (created,
+ * replaced, updated or deleted: sim_gm_find() tells which). */
+void sim_on_group_mgmt_changed(sim_fleet *f, unsigned i, uint16_t iid);
+
+/* ---------------------------------------------------------------- fw.c */
+
+/* Brings a device out of Updating when its simulated update time has passed. */
+void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms);
+/* Appends the values of /5/0 to out. */
+int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out);
+/* One block of a Package (5/0/0) push at byte `offset`; `more` false on the last one. Returns
+ * 0 or a CoAP code (4.08 out of order, 4.13 too large, 4.05 while Updating). */
+int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_t *data, size_t len,
+                         bool more);
+/* Package URI write: "" resets to Idle. */
+int sim_fw_write_uri(sim_fleet *f, unsigned i, const char *uri);
+/* Execute /5/0/2. 4.05 unless Downloaded. */
+int sim_fw_update(sim_fleet *f, unsigned i);
+void sim_fw_clear(sim_fw *fw);
+
+/* ---------------------------------------------------------------- handlers.c */
+
+/* Registers the request handlers on f->ctx. 0 or -1. */
+int sim_coap_setup(sim_fleet *f);
+/* The validate_id_call_back of coap_context_set_psk2(). */
+const coap_bin_const_t *sim_psk_for_identity(coap_bin_const_t *identity, coap_session_t *session,
+                                             void *arg);
+
+#endif
