@@ -1,0 +1,847 @@
+/* store.c - the SQLite state store: opening and schema, shared helpers, groups and members. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_internal.h"
+
+/* "LMMS": tells our files from other applications' SQLite databases. */
+#define STORE_APP_ID     0x4C4D4D53
+#define STORE_APP_ID_SQL "1280134483"
+/* Bump, with a migration from the older versions in configure(), whenever the tables change. */
+#define STORE_SCHEMA_VERSION 1
+/* Busy timeout of every connection, and the bound of the retries of use_wal(). */
+#define STORE_BUSY_MS 5000
+
+/* Durability and concurrency, chosen once per connection:
+ *  - WAL: readers (`lwm2m-mbms report`) never block the writer running a campaign, and a
+ *    commit is one append to the -wal file.
+ *  - synchronous=NORMAL: in WAL mode SQLite then fsyncs only at checkpoints, not at every
+ *    commit. A committed transaction is still safe across a *process* crash (kill -9, abort,
+ *    a segfault): COMMIT returns only after its frames, the last one marked as a commit, have
+ *    been handed to the kernel with write(), and the kernel's page cache outlives the
+ *    process; the next opener replays the -wal up to the last commit frame whose checksum
+ *    holds. Only an OS crash or a power cut can lose the most recent commits, and even then
+ *    the database stays consistent (a torn tail fails its checksum and is ignored): whole
+ *    transactions vanish, never half of one. That trade buys campaigns their many small
+ *    commits at memory speed.
+ *  - busy_timeout 5000: the CLI and a running campaign share the file; a writer waits for
+ *    the other instead of failing at once.
+ *  - foreign_keys ON: deleting a group deletes its members, and outcomes follow campaigns. */
+static const char SCHEMA_SQL[] =
+    "CREATE TABLE groups("
+    " name TEXT PRIMARY KEY NOT NULL CHECK(name <> ''),"
+    " type INTEGER NOT NULL,"
+    " gm_oid INTEGER NOT NULL CHECK(gm_oid BETWEEN 0 AND 65535),"
+    " external_group_id TEXT,"
+    " multicast_address TEXT,"
+    " multicast_port INTEGER NOT NULL,"
+    " response_time_window INTEGER NOT NULL,"
+    " fanout_target TEXT,"
+    " schedule TEXT NOT NULL," /* comma list of epoch seconds: never queried by element */
+    " tmgi TEXT,"
+    " tmgi_expiration INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE members("
+    " group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,"
+    " position INTEGER NOT NULL,"
+    " ep TEXT NOT NULL CHECK(ep <> ''),"
+    " oid INTEGER NOT NULL CHECK(oid BETWEEN 0 AND 65535),"
+    " uri TEXT,"
+    " psk_identity TEXT,"
+    " psk_key BLOB,"
+    " format INTEGER NOT NULL,"
+    " UNIQUE(group_name, ep, oid),"
+    " UNIQUE(group_name, position));"
+    /* No foreign key to groups: a deleted group's campaign reports stay readable. AUTOINCREMENT
+     * so an id is never reused: "newest first" is id order, and an old report's id never
+     * comes to name another campaign. */
+    "CREATE TABLE campaigns("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " group_name TEXT NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " via INTEGER NOT NULL,"
+    " op_kind INTEGER NOT NULL,"
+    " op_path TEXT,"
+    " op_format INTEGER NOT NULL,"
+    " op_payload BLOB,"
+    " op_query TEXT,"
+    " window_s INTEGER NOT NULL,"
+    " repair INTEGER NOT NULL,"
+    " token_hex TEXT,"
+    " tmgi TEXT,"
+    " t8_transaction TEXT,"
+    " t8_status INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " started_ms INTEGER NOT NULL,"
+    " delivered_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER NOT NULL,"
+    " error TEXT);"
+    "CREATE INDEX campaigns_by_group ON campaigns(group_name, id);"
+    "CREATE TABLE outcomes("
+    " campaign INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,"
+    " position INTEGER NOT NULL,"
+    " ep TEXT NOT NULL,"
+    " oid INTEGER NOT NULL CHECK(oid BETWEEN 0 AND 65535),"
+    " via INTEGER NOT NULL DEFAULT 0,"
+    " gm_written INTEGER NOT NULL DEFAULT 0,"
+    " done INTEGER NOT NULL DEFAULT 0,"
+    " repaired INTEGER NOT NULL DEFAULT 0,"
+    " coap_code INTEGER NOT NULL DEFAULT 0,"
+    " err INTEGER NOT NULL DEFAULT 0,"
+    " payload BLOB,"
+    " content_format INTEGER NOT NULL DEFAULT -1,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " latency_ms INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT,"
+    " PRIMARY KEY(campaign, ep, oid),"
+    " UNIQUE(campaign, position));"
+    "PRAGMA application_id=" STORE_APP_ID_SQL ";";
+
+/* ------------------------------------------------------------ shared helpers */
+
+static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t cap, const char *fmt, ...) {
+  if (!why || !cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, cap, fmt, ap);
+  va_end(ap);
+}
+
+lmm_err lmmi_store_say(lmm_store *s, lmm_err e, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+  va_end(ap);
+  return e;
+}
+
+lmm_err lmmi_store_fail(lmm_store *s, int rc, const char *what) {
+  snprintf(s->msg, sizeof s->msg, "%s: %s", what, sqlite3_errmsg(s->db));
+  return (rc & 0xff) == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;
+}
+
+sqlite3_stmt *lmmi_store_stmt(lmm_store *s, lmmi_sql slot, const char *sql) {
+  sqlite3_stmt *st = s->st[slot];
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+  /* PERSISTENT: these live as long as the handle; SQLite keeps them out of its lookaside. */
+  int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  if (rc != SQLITE_OK) {
+    lmmi_store_fail(s, rc, "prepare");
+    return NULL;
+  }
+  return s->st[slot] = st;
+}
+
+lmm_err lmmi_store_exec_stmt(lmm_store *s, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  lmm_err e = rc == SQLITE_DONE ? LMM_OK : lmmi_store_fail(s, rc, what);
+  sqlite3_reset(st);
+  return e;
+}
+
+lmm_err lmmi_store_begin(lmm_store *s, bool write) {
+  /* IMMEDIATE takes the write lock up front: a writer that only found out at its first
+   * INSERT that another holds it could not wait (SQLITE_BUSY_SNAPSHOT), only fail. */
+  sqlite3_stmt *st = write ? lmmi_store_stmt(s, LMMI_SQL_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE")
+                           : lmmi_store_stmt(s, LMMI_SQL_BEGIN, "BEGIN");
+  return st ? lmmi_store_exec_stmt(s, st, "begin") : LMM_ERR_DB;
+}
+
+lmm_err lmmi_store_commit(lmm_store *s) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_COMMIT, "COMMIT");
+  return st ? lmmi_store_exec_stmt(s, st, "commit") : LMM_ERR_DB;
+}
+
+void lmmi_store_rollback(lmm_store *s) {
+  if (sqlite3_get_autocommit(s->db)) return;
+  char keep[sizeof s->msg];
+  memcpy(keep, s->msg, sizeof keep);
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_ROLLBACK, "ROLLBACK");
+  if (st) lmmi_store_exec_stmt(s, st, "rollback");
+  if (!sqlite3_get_autocommit(s->db)) /* the cached statement failed: try the plain way */
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  memcpy(s->msg, keep, sizeof keep);
+}
+
+bool lmmi_col_text(sqlite3_stmt *st, int col, char **out) {
+  *out = NULL;
+  const unsigned char *t = sqlite3_column_text(st, col);
+  if (!t) return sqlite3_column_type(st, col) == SQLITE_NULL; /* NULL vs out of memory */
+  size_t len = (size_t)sqlite3_column_bytes(st, col);
+  if (!(*out = malloc(len + 1))) return false;
+  memcpy(*out, t, len + 1);
+  return true;
+}
+
+bool lmmi_col_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len) {
+  *out = NULL, *len = 0;
+  const void *b = sqlite3_column_blob(st, col);
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+  if (!b || !n) return true; /* NULL or empty: both come back as no payload */
+  if (!(*out = malloc(n))) return false;
+  memcpy(*out, b, n);
+  *len = n;
+  return true;
+}
+
+int lmmi_bind_text(sqlite3_stmt *st, int col, const char *v) {
+  return v ? sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, col);
+}
+
+int lmmi_bind_blob(sqlite3_stmt *st, int col, const void *v, size_t len) {
+  if (!v || !len) return sqlite3_bind_null(st, col);
+  return sqlite3_bind_blob64(st, col, v, (sqlite3_uint64)len, SQLITE_STATIC);
+}
+
+bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return true;
+  size_t ncap = *cap ? *cap : 16;
+  while (ncap < need)
+    ncap *= 2;
+  void *np = realloc(*p, ncap * size);
+  if (!np) return false;
+  *p = np, *cap = ncap;
+  return true;
+}
+
+int64_t lmmi_store_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ opening */
+
+LMM_API char *lmm_store_default_path(char *buf, size_t cap) {
+  const char *e;
+  int n;
+  if (!buf || !cap) return NULL;
+  if ((e = getenv("LMM_DB")) && *e)
+    n = snprintf(buf, cap, "%s", e);
+  else if ((e = getenv("XDG_STATE_HOME")) && *e == '/') /* XDG: a relative value is invalid */
+    n = snprintf(buf, cap, "%s/lwm2m-mbms/state.db", e);
+  else if ((e = getenv("HOME")) && *e)
+    n = snprintf(buf, cap, "%s/.local/state/lwm2m-mbms/state.db", e);
+  else
+    return NULL;
+  return n >= 0 && (size_t)n < cap ? buf : NULL; /* a cut path would name another file */
+}
+
+/* mkdir -p of the directory holding `path`. 0700: the store holds PSK keys. Directories that
+ * exist keep their mode. */
+static lmm_err make_parents(const char *path, char *why, size_t why_cap) {
+  char *p = strdup(path);
+  lmm_err rc = LMM_ERR_NOMEM;
+  if (!p) goto out;
+  for (char *q = p + 1; (q = strchr(q, '/')); q++) {
+    *q = '\0';
+    struct stat sb;
+    if (mkdir(p, 0700) != 0 && errno != EEXIST && !(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+      say(why, why_cap, "cannot create directory %s: %s", p, strerror(errno));
+      rc = LMM_ERR_IO;
+      goto out;
+    }
+    *q = '/';
+  }
+  rc = LMM_OK;
+out:
+  free(p);
+  return rc;
+}
+
+/* Create a missing file as 0600 before SQLite does (it would use 0644): the store holds PSK
+ * keys, and the -wal and -shm files copy the database file's mode. An empty file is a valid
+ * empty database. Failure is left for sqlite3_open_v2() to report in its words. */
+static void create_private(const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) close(fd);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef enum { FILE_OURS, FILE_FRESH, FILE_REFUSED } file_kind;
+
+/* Reading these is also the first read of the file: a file that is not SQLite fails here
+ * (SQLITE_NOTADB) before anything is written to it. */
+static file_kind identify(lmm_store *s, const char *path, char *why, size_t why_cap) {
+  /* One statement, so one snapshot: read one by one, a creator committing in between would
+   * show "no application id" next to its tables. */
+  static const char sql[] = "SELECT (SELECT application_id FROM pragma_application_id),"
+                            " (SELECT user_version FROM pragma_user_version),"
+                            " (SELECT count(*) FROM sqlite_schema)";
+  int app = 0, ver = 0, ntab = 0;
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    app = sqlite3_column_int(st, 0), ver = sqlite3_column_int(st, 1);
+    ntab = sqlite3_column_int(st, 2);
+  } else {
+    say(why, why_cap, "%s: %s", path, sqlite3_errmsg(s->db));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW) return FILE_REFUSED;
+  if (app == 0 && ver == 0 && ntab == 0) return FILE_FRESH;
+  if (app != STORE_APP_ID) {
+    say(why, why_cap,
+        "%s: not a lwm2m-mbms store (an SQLite database of another application: "
+        "application_id %d, %d schema objects)",
+        path, app, ntab);
+    return FILE_REFUSED;
+  }
+  if (ver > STORE_SCHEMA_VERSION) {
+    say(why, why_cap,
+        "%s: store schema version %d is newer than this program's (%d); use a newer lwm2m-mbms",
+        path, ver, STORE_SCHEMA_VERSION);
+    return FILE_REFUSED;
+  }
+  if (ver < 1) {
+    say(why, why_cap, "%s: damaged lwm2m-mbms store (schema version %d)", path, ver);
+    return FILE_REFUSED;
+  }
+  return FILE_OURS;
+}
+
+/* Creates the schema of a fresh file. Inside BEGIN IMMEDIATE and judged again there: two
+ * processes opening a new file at once must not both create (the second waits, then finds
+ * ours). The version is written in the same transaction as the tables. */
+static lmm_err schema_create(lmm_store *s, const char *path, char *why, size_t why_cap) {
+  lmm_err rc = lmmi_store_begin(s, true);
+  if (rc != LMM_OK) {
+    say(why, why_cap, "%s: %s", path, s->msg);
+    return rc;
+  }
+  file_kind k = identify(s, path, why, why_cap);
+  rc = LMM_ERR_DB;
+  if (k == FILE_REFUSED) goto out;
+  if (k == FILE_FRESH) {
+    char ddl[sizeof SCHEMA_SQL + 64];
+    snprintf(ddl, sizeof ddl, "%sPRAGMA user_version=%d;", SCHEMA_SQL, STORE_SCHEMA_VERSION);
+    if (sqlite3_exec(s->db, ddl, NULL, NULL, NULL) != SQLITE_OK) {
+      say(why, why_cap, "%s: creating the schema: %s", path, sqlite3_errmsg(s->db));
+      goto out;
+    }
+  }
+  if ((rc = lmmi_store_commit(s)) != LMM_OK) say(why, why_cap, "%s: %s", path, s->msg);
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
+}
+
+/* Switches to the WAL journal (a setting stored in the file, so done once per file). */
+static lmm_err use_wal(lmm_store *s, const char *path, char *why, size_t why_cap) {
+  sqlite3_stmt *st = NULL;
+  lmm_err rc = LMM_ERR_DB;
+  int src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+  /* Switching a new file to WAL needs it alone; when processes open it together, SQLite can
+   * answer SQLITE_BUSY at once rather than call the busy handler (one would deadlock the
+   * other), so wait here, as long as the busy timeout would. */
+  for (int64_t give_up = mono_ms() + STORE_BUSY_MS; src == SQLITE_OK;) {
+    src = sqlite3_step(st);
+    if ((src & 0xff) != SQLITE_BUSY || mono_ms() >= give_up) break;
+    sqlite3_reset(st);
+    sqlite3_sleep(5);
+    src = SQLITE_OK;
+  }
+  if (src != SQLITE_ROW) {
+    say(why, why_cap, "%s: %s", path, sqlite3_errmsg(s->db));
+    goto out;
+  }
+  const char *mode = (const char *)sqlite3_column_text(st, 0);
+  if (!mode || (strcmp(mode, "wal") && strcmp(mode, "memory"))) { /* ":memory:" has no WAL */
+    say(why, why_cap, "%s: cannot use a WAL journal (journal mode stays %s)", path,
+        mode ? mode : "unknown");
+    goto out;
+  }
+  rc = LMM_OK;
+out:
+  sqlite3_finalize(st); /* before any transaction: an unfinished pragma would block COMMIT */
+  return rc;
+}
+
+static lmm_err configure(lmm_store *s, const char *path, char *why, size_t why_cap) {
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+  /* Judge the file before changing it: WAL mode would rewrite another application's file. */
+  file_kind k = identify(s, path, why, why_cap);
+  if (k == FILE_REFUSED) return LMM_ERR_DB;
+  lmm_err rc = use_wal(s, path, why, why_cap);
+  if (rc != LMM_OK) return rc;
+  if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
+      SQLITE_OK) {
+    say(why, why_cap, "%s: %s", path, sqlite3_errmsg(s->db));
+    return LMM_ERR_DB;
+  }
+  return k == FILE_FRESH ? schema_create(s, path, why, why_cap) : LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_open(const char *path, lmm_store **out, char *why, size_t why_cap) {
+  char def[4096];
+  lmm_store *s = NULL;
+  lmm_err rc = LMM_ERR_ARG;
+  say(why, why_cap, "%s", "");
+  if (!out) {
+    say(why, why_cap, "no place for the store handle");
+    goto fail;
+  }
+  if (!path && !(path = lmm_store_default_path(def, sizeof def))) {
+    say(why, why_cap, "no store path: set LMM_DB, XDG_STATE_HOME or HOME");
+    goto fail;
+  }
+  if (!*path) {
+    say(why, why_cap, "empty store path");
+    goto fail;
+  }
+  if (strcmp(path, ":memory:")) {
+    if ((rc = make_parents(path, why, why_cap)) != LMM_OK) goto fail;
+    create_private(path);
+  }
+  rc = LMM_ERR_NOMEM;
+  if (!(s = calloc(1, sizeof *s))) goto fail;
+  /* NOMUTEX: a handle belongs to one thread at a time (as the rest of the library's handles),
+   * so SQLite's per-connection mutex would only cost. */
+  int src = sqlite3_open_v2(path, &s->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (src != SQLITE_OK) {
+    rc = src == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;
+    say(why, why_cap, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+    goto fail;
+  }
+  if ((rc = configure(s, path, why, why_cap)) != LMM_OK) goto fail;
+  *out = s;
+  return LMM_OK;
+fail:
+  lmm_store_close(s);
+  return rc;
+}
+
+LMM_API void lmm_store_close(lmm_store *s) {
+  if (!s) return;
+  for (size_t i = 0; i < LMMI_SQL_N; i++)
+    sqlite3_finalize(s->st[i]);
+  /* The last connection to close checkpoints the -wal into the database and removes it. */
+  sqlite3_close_v2(s->db);
+  free(s);
+}
+
+LMM_API const char *lmm_store_errmsg(const lmm_store *s) {
+  return s ? s->msg : "no store";
+}
+
+/* ------------------------------------------------------------ groups */
+
+LMM_API void lmm_group_info_clear(lmm_group_info *g) {
+  if (!g) return;
+  free(g->name), free(g->external_group_id), free(g->multicast_address);
+  free(g->fanout_target), free(g->schedule), free(g->tmgi);
+  memset(g, 0, sizeof *g);
+}
+
+LMM_API void lmm_group_info_list_free(lmm_group_info *g, size_t n) {
+  if (!g) return;
+  for (size_t i = 0; i < n; i++)
+    lmm_group_info_clear(&g[i]);
+  free(g);
+}
+
+#define GROUP_COLS                                                                                 \
+  "name, type, gm_oid, external_group_id, multicast_address, multicast_port, "                     \
+  "response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, created, "                \
+  "(SELECT count(*) FROM members m WHERE m.group_name = groups.name)"
+
+static const char SQL_GROUP_INSERT[] =
+    "INSERT INTO groups(name, type, gm_oid, external_group_id, multicast_address, "
+    "multicast_port, response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, "
+    "created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+static const char SQL_GROUP_UPDATE[] =
+    "UPDATE groups SET type = ?2, gm_oid = ?3, external_group_id = ?4, multicast_address = ?5, "
+    "multicast_port = ?6, response_time_window = ?7, fanout_target = ?8, schedule = ?9, "
+    "tmgi = ?10, tmgi_expiration = ?11 WHERE name = ?1";
+static const char SQL_GROUP_GET[] = "SELECT " GROUP_COLS " FROM groups WHERE name = ?1";
+static const char SQL_GROUP_LIST[] = "SELECT " GROUP_COLS " FROM groups ORDER BY name";
+static const char SQL_GROUP_DELETE[] = "DELETE FROM groups WHERE name = ?1";
+static const char SQL_GROUP_EXISTS[] = "SELECT 1 FROM groups WHERE name = ?1";
+
+static lmm_err group_check(lmm_store *s, const lmm_group_info *g) {
+  if (!g || !g->name || !*g->name) return lmmi_store_say(s, LMM_ERR_ARG, "a group needs a name");
+  if (g->type < LMM_GROUP_MBMS || g->type > LMM_GROUP_UNICAST)
+    return lmmi_store_say(s, LMM_ERR_ARG, "group %s: bad type %d", g->name, g->type);
+  if (g->n_schedule && !g->schedule)
+    return lmmi_store_say(s, LMM_ERR_ARG, "group %s: schedule count without times", g->name);
+  return LMM_OK;
+}
+
+/* "t1,t2,..." (owned), "" for none. */
+static char *schedule_format(const lmm_group_info *g) {
+  char *t = malloc(g->n_schedule * 21 + 1), *p = t;
+  if (!t) return NULL;
+  *p = '\0';
+  for (size_t i = 0; i < g->n_schedule; i++)
+    p += sprintf(p, "%s%lld", i ? "," : "", (long long)g->schedule[i]);
+  return t;
+}
+
+static bool schedule_parse(const char *t, int64_t **out, size_t *n) {
+  *out = NULL, *n = 0;
+  if (!t || !*t) return true;
+  size_t cap = 1;
+  for (const char *p = t; *p; p++)
+    cap += *p == ',';
+  int64_t *v = malloc(cap * sizeof *v);
+  if (!v) return false;
+  const char *p = t;
+  for (size_t i = 0; i < cap; i++) {
+    char *end;
+    errno = 0;
+    v[i] = strtoll(p, &end, 10);
+    if (end == p || errno || (*end != ',' && *end != '\0')) {
+      free(v);
+      return false;
+    }
+    p = end + 1;
+  }
+  *out = v, *n = cap;
+  return true;
+}
+
+/* Binds ?1..?11, the columns insert and update share. `sched` borrowed. */
+static int group_bind(sqlite3_stmt *st, const lmm_group_info *g, const char *sched) {
+  int rc = SQLITE_OK;
+  rc |= lmmi_bind_text(st, 1, g->name);
+  rc |= sqlite3_bind_int(st, 2, g->type);
+  /* 0 is the Security object, never a Group Mgmt one: a zeroed struct means the default. */
+  rc |= sqlite3_bind_int(st, 3, g->gm_oid ? g->gm_oid : LMM_GROUP_MGMT_OID);
+  rc |= lmmi_bind_text(st, 4, g->external_group_id);
+  rc |= lmmi_bind_text(st, 5, g->multicast_address);
+  rc |= sqlite3_bind_int(st, 6, g->multicast_port);
+  rc |= sqlite3_bind_int64(st, 7, g->response_time_window);
+  rc |= lmmi_bind_text(st, 8, g->fanout_target);
+  rc |= lmmi_bind_text(st, 9, sched);
+  rc |= lmmi_bind_text(st, 10, g->tmgi);
+  rc |= sqlite3_bind_int64(st, 11, g->tmgi_expiration);
+  return rc;
+}
+
+static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, lmm_group_info *out) {
+  lmm_group_info g = {0};
+  lmm_err rc = LMM_ERR_NOMEM;
+  g.type = sqlite3_column_int(st, 1);
+  g.gm_oid = (uint16_t)sqlite3_column_int(st, 2);
+  g.multicast_port = sqlite3_column_int(st, 5);
+  g.response_time_window = sqlite3_column_int64(st, 6);
+  g.tmgi_expiration = sqlite3_column_int64(st, 10);
+  g.created = sqlite3_column_int64(st, 11);
+  g.member_count = (size_t)sqlite3_column_int64(st, 12);
+  if (!lmmi_col_text(st, 0, &g.name) || !lmmi_col_text(st, 3, &g.external_group_id) ||
+      !lmmi_col_text(st, 4, &g.multicast_address) || !lmmi_col_text(st, 7, &g.fanout_target) ||
+      !lmmi_col_text(st, 9, &g.tmgi))
+    goto out;
+  const char *sched = (const char *)sqlite3_column_text(st, 8);
+  if (!schedule_parse(sched, &g.schedule, &g.n_schedule)) {
+    /* Also when out of memory; a damaged column is the likelier cause worth naming. */
+    rc = lmmi_store_say(s, LMM_ERR_DB, "group %s: unreadable schedule \"%s\"", g.name,
+                        sched ? sched : "");
+    goto out;
+  }
+  *out = g;
+  return LMM_OK;
+out:
+  lmm_group_info_clear(&g);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_create(lmm_store *s, const lmm_group_info *g) {
+  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = group_check(s, g);
+  if (rc != LMM_OK) return rc;
+  char *sched = schedule_format(g);
+  sqlite3_stmt *st = NULL;
+  rc = LMM_ERR_NOMEM;
+  if (!sched) goto out;
+  rc = LMM_ERR_DB;
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_INSERT, SQL_GROUP_INSERT))) goto out;
+  int src = group_bind(st, g, sched) | sqlite3_bind_int64(st, 12, time(NULL));
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "group create");
+    goto out;
+  }
+  src = sqlite3_step(st);
+  if (src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE)
+    rc = lmmi_store_say(s, LMM_ERR_STATE, "group %s exists", g->name);
+  else if (src != SQLITE_DONE)
+    rc = lmmi_store_fail(s, src, "group create");
+  else
+    rc = LMM_OK;
+out:
+  if (st) sqlite3_reset(st);
+  free(sched);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_update(lmm_store *s, const lmm_group_info *g) {
+  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = group_check(s, g);
+  if (rc != LMM_OK) return rc;
+  char *sched = schedule_format(g);
+  sqlite3_stmt *st = NULL;
+  rc = LMM_ERR_NOMEM;
+  if (!sched) goto out;
+  rc = LMM_ERR_DB;
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_UPDATE, SQL_GROUP_UPDATE))) goto out;
+  int src = group_bind(st, g, sched);
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "group update");
+    goto out;
+  }
+  if ((rc = lmmi_store_exec_stmt(s, st, "group update")) != LMM_OK) goto out;
+  if (sqlite3_changes(s->db) == 0) rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", g->name);
+out:
+  if (st) sqlite3_reset(st);
+  free(sched);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_get(lmm_store *s, const char *name, lmm_group_info *out) {
+  if (!s || !name || !out) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_GET, SQL_GROUP_GET);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = group_read(s, st, out);
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  else
+    rc = lmmi_store_fail(s, src, "group get");
+  sqlite3_reset(st);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t *n) {
+  if (!s || !out || !n) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_LIST, SQL_GROUP_LIST);
+  if (!st) return LMM_ERR_DB;
+  lmm_group_info *v = NULL;
+  size_t nv = 0, cap = 0;
+  lmm_err rc = LMM_OK;
+  int src = SQLITE_DONE;
+  while (rc == LMM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v))
+      rc = LMM_ERR_NOMEM;
+    else if ((rc = group_read(s, st, &v[nv])) == LMM_OK)
+      nv++;
+  }
+  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "group list");
+  sqlite3_reset(st);
+  if (rc != LMM_OK) {
+    lmm_group_info_list_free(v, nv);
+    return rc;
+  }
+  *out = v, *n = nv;
+  return LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name) {
+  if (!s || !name) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_DELETE, SQL_GROUP_DELETE);
+  if (!st) return LMM_ERR_DB;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "group delete");
+  /* One statement, so one transaction: its members go with it through ON DELETE CASCADE. */
+  lmm_err rc = lmmi_store_exec_stmt(s, st, "group delete");
+  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  return rc;
+}
+
+/* ------------------------------------------------------------ members */
+
+static const char SQL_MEMBER_NEXT_POS[] =
+    "SELECT coalesce(max(position) + 1, 0) FROM members WHERE group_name = ?1";
+static const char SQL_MEMBER_INSERT[] =
+    "INSERT INTO members(group_name, position, ep, oid, uri, psk_identity, psk_key, format) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_MEMBER_POS[] =
+    "SELECT position FROM members WHERE group_name = ?1 AND ep = ?2 AND oid = ?3";
+static const char SQL_MEMBER_DELETE[] =
+    "DELETE FROM members WHERE group_name = ?1 AND ep = ?2 AND oid = ?3";
+static const char SQL_MEMBER_LIST[] =
+    "SELECT ep, oid, uri, psk_identity, psk_key, format FROM members WHERE group_name = ?1 "
+    "ORDER BY position";
+
+/* Whether group `name` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
+static lmm_err group_exists(lmm_store *s, const char *name) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_EXISTS, SQL_GROUP_EXISTS);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = LMM_OK;
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  else
+    rc = lmmi_store_fail(s, src, "group lookup");
+  sqlite3_reset(st);
+  return rc;
+}
+
+static lmm_err members_check(lmm_store *s, const lmm_member *m, size_t n) {
+  if (n && !m) return lmmi_store_say(s, LMM_ERR_ARG, "no members given");
+  for (size_t i = 0; i < n; i++) {
+    if (!m[i].ep || !*m[i].ep)
+      return lmmi_store_say(s, LMM_ERR_ARG, "member %zu has no endpoint name", i + 1);
+    if (m[i].psk_key_len && !m[i].psk_key)
+      return lmmi_store_say(s, LMM_ERR_ARG, "member ep=%s/%u: key length without key", m[i].ep,
+                            m[i].oid);
+  }
+  return LMM_OK;
+}
+
+/* After a UNIQUE(group, ep, oid) conflict inside members_add's transaction: the earlier copy
+ * is either from this batch (position >= base) or was stored before. */
+static lmm_err member_dup(lmm_store *s, const char *group, const lmm_member *m, int64_t base) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_POS, SQL_MEMBER_POS);
+  bool in_batch = false;
+  if (st && lmmi_bind_text(st, 1, group) == SQLITE_OK &&
+      lmmi_bind_text(st, 2, m->ep) == SQLITE_OK && sqlite3_bind_int(st, 3, m->oid) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    in_batch = sqlite3_column_int64(st, 0) >= base;
+  if (st) sqlite3_reset(st);
+  return lmmi_store_say(s, LMM_ERR_STATE,
+                        in_batch ? "member ep=%s/%u is listed twice"
+                                 : "member ep=%s/%u is already in group %s",
+                        m->ep, m->oid, group);
+}
+
+LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm_member *m,
+                                      size_t n, char *why, size_t why_cap) {
+  say(why, why_cap, "%s", "");
+  if (!s) return LMM_ERR_ARG;
+  lmm_err rc;
+  int64_t base = 0;
+  if (!group || !*group) {
+    rc = lmmi_store_say(s, LMM_ERR_ARG, "no group name");
+    goto out;
+  }
+  if ((rc = members_check(s, m, n)) != LMM_OK || (rc = lmmi_store_begin(s, true)) != LMM_OK)
+    goto out;
+  if ((rc = group_exists(s, group)) != LMM_OK) goto out;
+
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_NEXT_POS, SQL_MEMBER_NEXT_POS);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  int src = lmmi_bind_text(st, 1, group);
+  if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+    base = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (src != SQLITE_ROW) {
+    rc = lmmi_store_fail(s, src, "members add");
+    goto out;
+  }
+
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_INSERT, SQL_MEMBER_INSERT))) goto out;
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_reset(st);
+    src = lmmi_bind_text(st, 1, group) | sqlite3_bind_int64(st, 2, base + (int64_t)i) |
+          lmmi_bind_text(st, 3, m[i].ep) | sqlite3_bind_int(st, 4, m[i].oid) |
+          lmmi_bind_text(st, 5, m[i].uri) | lmmi_bind_text(st, 6, m[i].psk_identity) |
+          lmmi_bind_blob(st, 7, m[i].psk_key, m[i].psk_key_len) |
+          sqlite3_bind_int(st, 8, m[i].format);
+    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      sqlite3_reset(st);
+      rc = member_dup(s, group, &m[i], base);
+      goto out;
+    }
+    if (src != SQLITE_DONE) {
+      rc = lmmi_store_fail(s, src, "members add");
+      sqlite3_reset(st);
+      goto out;
+    }
+  }
+  sqlite3_reset(st);
+  rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) {
+    lmmi_store_rollback(s);
+    say(why, why_cap, "%s", s->msg);
+  }
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const char *ep,
+                                        uint16_t oid) {
+  if (!s || !group || !ep) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_DELETE, SQL_MEMBER_DELETE);
+  if (!st) return LMM_ERR_DB;
+  int src = lmmi_bind_text(st, 1, group) | lmmi_bind_text(st, 2, ep) | sqlite3_bind_int(st, 3, oid);
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "member remove");
+  lmm_err rc = lmmi_store_exec_stmt(s, st, "member remove");
+  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "member ep=%s/%u is not in group %s", ep, oid, group);
+  return rc;
+}
+
+static lmm_err member_read(sqlite3_stmt *st, lmm_member *out) {
+  lmm_member m = {0};
+  m.oid = (uint16_t)sqlite3_column_int(st, 1);
+  m.format = (uint16_t)sqlite3_column_int(st, 5);
+  if (!lmmi_col_text(st, 0, &m.ep) || !lmmi_col_text(st, 2, &m.uri) ||
+      !lmmi_col_text(st, 3, &m.psk_identity) || !lmmi_col_blob(st, 4, &m.psk_key, &m.psk_key_len)) {
+    lmm_member_clear(&m);
+    return LMM_ERR_NOMEM;
+  }
+  *out = m;
+  return LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_member **out,
+                                      size_t *n) {
+  if (!s || !group || !out || !n) return LMM_ERR_ARG;
+  lmm_member *v = NULL;
+  size_t nv = 0, cap = 0;
+  /* One read snapshot: "no such group" and the list must describe the same moment. */
+  lmm_err rc = lmmi_store_begin(s, false);
+  if (rc != LMM_OK || (rc = group_exists(s, group)) != LMM_OK) goto out;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_LIST, SQL_MEMBER_LIST);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  int src = lmmi_bind_text(st, 1, group);
+  rc = LMM_OK;
+  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || member_read(st, &v[nv]) != LMM_OK) {
+      rc = LMM_ERR_NOMEM;
+      break;
+    }
+    nv++;
+    src = SQLITE_OK;
+  }
+  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "members get");
+  sqlite3_reset(st);
+  if (rc == LMM_OK) rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) {
+    lmmi_store_rollback(s);
+    lmm_members_free(v, nv);
+    return rc;
+  }
+  *out = v, *n = nv;
+  return LMM_OK;
+}

@@ -1,0 +1,337 @@
+/* store_campaign.c - campaigns and their per-member outcomes in the SQLite state store. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+/* ------------------------------------------------------------ campaigns */
+
+LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c) {
+  if (!c) return;
+  free(c->group), free(c->op_path), free(c->op_payload), free(c->op_query);
+  free(c->token_hex), free(c->tmgi), free(c->t8_transaction), free(c->error);
+  memset(c, 0, sizeof *c);
+}
+
+LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n) {
+  if (!c) return;
+  for (size_t i = 0; i < n; i++)
+    lmm_campaign_info_clear(&c[i]);
+  free(c);
+}
+
+#define CAMPAIGN_COLS                                                                              \
+  "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
+  "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
+  "finished_ms, error"
+
+static const char SQL_CAMPAIGN_INSERT[] =
+    "INSERT INTO campaigns(group_name, state, via, op_kind, op_path, op_format, op_payload, "
+    "op_query, window_s, repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, "
+    "started_ms, delivered_ms, finished_ms, error) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+static const char SQL_CAMPAIGN_UPDATE[] =
+    "UPDATE campaigns SET state = ?2, token_hex = ?3, tmgi = ?4, t8_transaction = ?5, "
+    "t8_status = ?6, started_ms = ?7, delivered_ms = ?8, finished_ms = ?9, error = ?10 "
+    "WHERE id = ?1";
+static const char SQL_CAMPAIGN_GET[] = "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE id = ?1";
+static const char SQL_CAMPAIGN_LIST_ALL[] =
+    "SELECT " CAMPAIGN_COLS " FROM campaigns ORDER BY id DESC";
+static const char SQL_CAMPAIGN_LIST_GROUP[] =
+    "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE group_name = ?1 ORDER BY id DESC";
+static const char SQL_CAMPAIGN_EXISTS[] = "SELECT 1 FROM campaigns WHERE id = ?1";
+/* The other columns start as a pending outcome: via NONE, not done, content format -1. */
+static const char SQL_OUTCOME_INSERT[] =
+    "INSERT INTO outcomes(campaign, position, ep, oid) VALUES(?1, ?2, ?3, ?4)";
+/* An UPDATE, not an upsert: an outcome for someone who is not a member of the campaign is
+ * the caller's mistake, and refusing it keeps a report's member list the one it started
+ * with. The (campaign, ep, oid) primary key finds the row. */
+static const char SQL_OUTCOME_UPDATE[] =
+    "UPDATE outcomes SET via = ?4, gm_written = ?5, done = ?6, repaired = ?7, coap_code = ?8, "
+    "err = ?9, payload = ?10, content_format = ?11, attempts = ?12, latency_ms = ?13, "
+    "error = ?14 WHERE campaign = ?1 AND ep = ?2 AND oid = ?3";
+static const char SQL_OUTCOME_LIST[] =
+    "SELECT ep, oid, via, gm_written, done, repaired, coap_code, err, payload, content_format, "
+    "attempts, latency_ms, error FROM outcomes WHERE campaign = ?1 ORDER BY position";
+
+static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
+  lmm_campaign_info c = {0};
+  c.id = sqlite3_column_int64(st, 0);
+  c.state = sqlite3_column_int(st, 2);
+  c.via = sqlite3_column_int(st, 3);
+  c.op_kind = sqlite3_column_int(st, 4);
+  c.op_format = (uint16_t)sqlite3_column_int(st, 6);
+  c.window_s = sqlite3_column_int64(st, 9);
+  c.repair = sqlite3_column_int(st, 10) != 0;
+  c.t8_status = sqlite3_column_int(st, 14);
+  c.created_ms = sqlite3_column_int64(st, 15);
+  c.started_ms = sqlite3_column_int64(st, 16);
+  c.delivered_ms = sqlite3_column_int64(st, 17);
+  c.finished_ms = sqlite3_column_int64(st, 18);
+  if (!lmmi_col_text(st, 1, &c.group) || !lmmi_col_text(st, 5, &c.op_path) ||
+      !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) || !lmmi_col_text(st, 8, &c.op_query) ||
+      !lmmi_col_text(st, 11, &c.token_hex) || !lmmi_col_text(st, 12, &c.tmgi) ||
+      !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error)) {
+    lmm_campaign_info_clear(&c);
+    return LMM_ERR_NOMEM;
+  }
+  *out = c;
+  return LMM_OK;
+}
+
+/* Whether campaign `id` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
+static lmm_err campaign_exists(lmm_store *s, int64_t id) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_EXISTS, SQL_CAMPAIGN_EXISTS);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = sqlite3_bind_int64(st, 1, id);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = LMM_OK;
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id);
+  else
+    rc = lmmi_store_fail(s, src, "campaign lookup");
+  sqlite3_reset(st);
+  return rc;
+}
+
+static lmm_err campaign_check(lmm_store *s, const lmm_campaign_info *c, const lmm_member *m,
+                              size_t n) {
+  if (!c || !c->group || !*c->group)
+    return lmmi_store_say(s, LMM_ERR_ARG, "a campaign needs a group name");
+  if (c->op_len && !c->op_payload)
+    return lmmi_store_say(s, LMM_ERR_ARG, "payload length without payload");
+  if (n && !m) return lmmi_store_say(s, LMM_ERR_ARG, "no members given");
+  for (size_t i = 0; i < n; i++)
+    if (!m[i].ep || !*m[i].ep)
+      return lmmi_store_say(s, LMM_ERR_ARG, "member %zu has no endpoint name", i + 1);
+  return LMM_OK;
+}
+
+/* Inserts the pending outcome rows of `id`, inside the caller's transaction. */
+static lmm_err outcomes_insert(lmm_store *s, int64_t id, const lmm_member *m, size_t n) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_INSERT, SQL_OUTCOME_INSERT);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc = LMM_OK;
+  for (size_t i = 0; i < n && rc == LMM_OK; i++) {
+    sqlite3_reset(st);
+    int src = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, (int64_t)i) |
+              lmmi_bind_text(st, 3, m[i].ep) | sqlite3_bind_int(st, 4, m[i].oid);
+    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE)
+      rc = lmmi_store_say(s, LMM_ERR_ARG, "member ep=%s/%u is listed twice", m[i].ep, m[i].oid);
+    else if (src != SQLITE_DONE)
+      rc = lmmi_store_fail(s, src, "campaign create");
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, const lmm_member *m,
+                                          size_t n) {
+  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = campaign_check(s, c, m, n);
+  if (rc != LMM_OK) return rc;
+  int64_t created = c->created_ms ? c->created_ms : lmmi_store_now_ms();
+  if ((rc = lmmi_store_begin(s, true)) != LMM_OK) goto out;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_INSERT, SQL_CAMPAIGN_INSERT);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  int src = lmmi_bind_text(st, 1, c->group) | sqlite3_bind_int(st, 2, c->state) |
+            sqlite3_bind_int(st, 3, c->via) | sqlite3_bind_int(st, 4, c->op_kind) |
+            lmmi_bind_text(st, 5, c->op_path) | sqlite3_bind_int(st, 6, c->op_format) |
+            lmmi_bind_blob(st, 7, c->op_payload, c->op_len) | lmmi_bind_text(st, 8, c->op_query) |
+            sqlite3_bind_int64(st, 9, c->window_s) | sqlite3_bind_int(st, 10, c->repair) |
+            lmmi_bind_text(st, 11, c->token_hex) | lmmi_bind_text(st, 12, c->tmgi) |
+            lmmi_bind_text(st, 13, c->t8_transaction) | sqlite3_bind_int(st, 14, c->t8_status) |
+            sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int64(st, 16, c->started_ms) |
+            sqlite3_bind_int64(st, 17, c->delivered_ms) |
+            sqlite3_bind_int64(st, 18, c->finished_ms) | lmmi_bind_text(st, 19, c->error);
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "campaign create");
+    goto out;
+  }
+  if ((rc = lmmi_store_exec_stmt(s, st, "campaign create")) != LMM_OK) goto out;
+  int64_t id = sqlite3_last_insert_rowid(s->db);
+  if ((rc = outcomes_insert(s, id, m, n)) != LMM_OK || (rc = lmmi_store_commit(s)) != LMM_OK)
+    goto out;
+  c->id = id, c->created_ms = created; /* only once the row is there for good */
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info *c) {
+  if (!s || !c) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_UPDATE, SQL_CAMPAIGN_UPDATE);
+  if (!st) return LMM_ERR_DB;
+  int src = sqlite3_bind_int64(st, 1, c->id) | sqlite3_bind_int(st, 2, c->state) |
+            lmmi_bind_text(st, 3, c->token_hex) | lmmi_bind_text(st, 4, c->tmgi) |
+            lmmi_bind_text(st, 5, c->t8_transaction) | sqlite3_bind_int(st, 6, c->t8_status) |
+            sqlite3_bind_int64(st, 7, c->started_ms) | sqlite3_bind_int64(st, 8, c->delivered_ms) |
+            sqlite3_bind_int64(st, 9, c->finished_ms) | lmmi_bind_text(st, 10, c->error);
+  if (src != SQLITE_OK) {
+    lmm_err rc = lmmi_store_fail(s, src, "campaign update");
+    sqlite3_reset(st);
+    return rc;
+  }
+  lmm_err rc = lmmi_store_exec_stmt(s, st, "campaign update");
+  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)c->id);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_campaign_get(lmm_store *s, int64_t id, lmm_campaign_info *out) {
+  if (!s || !out) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = sqlite3_bind_int64(st, 1, id);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = campaign_read(st, out);
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id);
+  else
+    rc = lmmi_store_fail(s, src, "campaign get");
+  sqlite3_reset(st);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_campaign_info **out,
+                                        size_t *n) {
+  if (!s || !out || !n) return LMM_ERR_ARG;
+  sqlite3_stmt *st = group
+                         ? lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_GROUP, SQL_CAMPAIGN_LIST_GROUP)
+                         : lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_ALL, SQL_CAMPAIGN_LIST_ALL);
+  if (!st) return LMM_ERR_DB;
+  lmm_campaign_info *v = NULL;
+  size_t nv = 0, cap = 0;
+  lmm_err rc = LMM_OK;
+  int src = group ? lmmi_bind_text(st, 1, group) : SQLITE_OK;
+  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || campaign_read(st, &v[nv]) != LMM_OK) {
+      rc = LMM_ERR_NOMEM;
+      break;
+    }
+    nv++;
+    src = SQLITE_OK;
+  }
+  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "campaign list");
+  sqlite3_reset(st);
+  if (rc != LMM_OK) {
+    lmm_campaign_info_list_free(v, nv);
+    return rc;
+  }
+  *out = v, *n = nv;
+  return LMM_OK;
+}
+
+/* ------------------------------------------------------------ outcomes */
+
+LMM_API void lmm_outcome_clear(lmm_outcome *o) {
+  if (!o) return;
+  free(o->ep), free(o->payload), free(o->error);
+  memset(o, 0, sizeof *o);
+}
+
+LMM_API void lmm_outcome_list_free(lmm_outcome *o, size_t n) {
+  if (!o) return;
+  for (size_t i = 0; i < n; i++)
+    lmm_outcome_clear(&o[i]);
+  free(o);
+}
+
+LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outcome *o, size_t n) {
+  if (!s) return LMM_ERR_ARG;
+  if (n && !o) return lmmi_store_say(s, LMM_ERR_ARG, "no outcomes given");
+  for (size_t i = 0; i < n; i++)
+    if (!o[i].ep || (o[i].payload_len && !o[i].payload))
+      return lmmi_store_say(s, LMM_ERR_ARG, "outcome %zu: no endpoint name or no payload", i + 1);
+  /* One prepared statement stepped n times inside one BEGIN IMMEDIATE .. COMMIT: the cost
+   * per row is a b-tree lookup and an in-memory page change; the disk sees one append to the
+   * -wal at COMMIT (10,000 rows: a few milliseconds, not 10,000 commits). */
+  lmm_err rc = lmmi_store_begin(s, true);
+  if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_UPDATE, SQL_OUTCOME_UPDATE);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  rc = LMM_OK;
+  for (size_t i = 0; i < n && rc == LMM_OK; i++) {
+    const lmm_outcome *x = &o[i];
+    sqlite3_reset(st);
+    int src = sqlite3_bind_int64(st, 1, id) | lmmi_bind_text(st, 2, x->ep) |
+              sqlite3_bind_int(st, 3, x->oid) | sqlite3_bind_int(st, 4, x->via) |
+              sqlite3_bind_int(st, 5, x->gm_written) | sqlite3_bind_int(st, 6, x->done) |
+              sqlite3_bind_int(st, 7, x->repaired) | sqlite3_bind_int(st, 8, x->coap_code) |
+              sqlite3_bind_int(st, 9, x->err) | lmmi_bind_blob(st, 10, x->payload, x->payload_len) |
+              sqlite3_bind_int(st, 11, x->content_format) | sqlite3_bind_int(st, 12, x->attempts) |
+              sqlite3_bind_int64(st, 13, x->latency_ms) | lmmi_bind_text(st, 14, x->error);
+    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+      rc = lmmi_store_fail(s, src, "outcomes put");
+    else if (sqlite3_changes(s->db) == 0)
+      rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "ep=%s/%u is not a member of campaign %lld", x->ep,
+                          x->oid, (long long)id);
+  }
+  sqlite3_reset(st);
+  if (rc == LMM_OK) rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
+}
+
+static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
+  lmm_outcome o = {0};
+  o.oid = (uint16_t)sqlite3_column_int(st, 1);
+  o.via = sqlite3_column_int(st, 2);
+  o.gm_written = sqlite3_column_int(st, 3) != 0;
+  o.done = sqlite3_column_int(st, 4) != 0;
+  o.repaired = sqlite3_column_int(st, 5) != 0;
+  o.coap_code = (uint8_t)sqlite3_column_int(st, 6);
+  o.err = sqlite3_column_int(st, 7);
+  o.content_format = sqlite3_column_int(st, 9);
+  o.attempts = sqlite3_column_int(st, 10);
+  o.latency_ms = sqlite3_column_int64(st, 11);
+  if (!lmmi_col_text(st, 0, &o.ep) || !lmmi_col_blob(st, 8, &o.payload, &o.payload_len) ||
+      !lmmi_col_text(st, 12, &o.error)) {
+    lmm_outcome_clear(&o);
+    return LMM_ERR_NOMEM;
+  }
+  *out = o;
+  return LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **out, size_t *n) {
+  if (!s || !out || !n) return LMM_ERR_ARG;
+  lmm_outcome *v = NULL;
+  size_t nv = 0, cap = 0;
+  /* One read snapshot, so a writer committing halfway through cannot mix two states. */
+  lmm_err rc = lmmi_store_begin(s, false);
+  if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_LIST, SQL_OUTCOME_LIST);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  rc = LMM_OK;
+  int src = sqlite3_bind_int64(st, 1, id);
+  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || outcome_read(st, &v[nv]) != LMM_OK) {
+      rc = LMM_ERR_NOMEM;
+      break;
+    }
+    nv++;
+    src = SQLITE_OK;
+  }
+  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "outcomes get");
+  sqlite3_reset(st);
+  if (rc == LMM_OK) rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) {
+    lmmi_store_rollback(s);
+    lmm_outcome_list_free(v, nv);
+    return rc;
+  }
+  *out = v, *n = nv;
+  return LMM_OK;
+}

@@ -1,0 +1,1147 @@
+/* test_store.c - the SQLite state store: every table round trip, all-or-nothing batches,
+ * reopening, a crash in the middle of a transaction, foreign files, and the default path. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lwm2m_mbms/store.h"
+
+static void unhook_syscalls(void);
+static int g_fail_alloc_in = -1; /* SQLite allocations left before one fails; -1: none */
+
+/* ------------------------------------------------------------ fixture */
+
+typedef struct fx {
+  char dir[64];
+  char path[128]; /* dir/state.db */
+  lmm_store *s;
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  if (!f) return -1;
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !*tmp || strlen(tmp) > 40) tmp = "/tmp"; /* the paths below have fixed room */
+  snprintf(f->dir, sizeof f->dir, "%s/lmm-store-XXXXXX", tmp);
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->path, sizeof f->path, "%s/state.db", f->dir);
+  char why[256];
+  if (lmm_store_open(f->path, &f->s, why, sizeof why) != LMM_OK) {
+    fprintf(stderr, "open: %s\n", why);
+    return -1;
+  }
+  *state = f;
+  return 0;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  unhook_syscalls(); /* in case a failing test left them in place */
+  g_fail_alloc_in = -1;
+  lmm_store_close(f->s);
+  nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  free(f);
+  return 0;
+}
+
+static void reopen(fx *f) {
+  char why[256] = "";
+  lmm_store_close(f->s);
+  f->s = NULL;
+  assert_int_equal(lmm_store_open(f->path, &f->s, why, sizeof why), LMM_OK);
+}
+
+/* ------------------------------------------------------------ data */
+
+static lmm_group_info group_named(const char *name, int64_t *sched, size_t nsched) {
+  lmm_group_info g = {0};
+  g.name = (char *)name;
+  g.type = LMM_GROUP_MBMS;
+  g.gm_oid = 42769;
+  g.external_group_id = "meters@example.net";
+  g.multicast_address = "ff35::1";
+  g.multicast_port = 5684;
+  g.response_time_window = 45;
+  g.fanout_target = "coap://[ff35::1]:5684";
+  g.schedule = sched, g.n_schedule = nsched;
+  g.tmgi = "0a1b2c00101";
+  g.tmgi_expiration = 1900000000;
+  return g;
+}
+
+/* Field x of a and b: equal strings, or both NULL. */
+#define STR_EQ(x)                                                                                  \
+  do {                                                                                             \
+    if (!a->x || !b->x)                                                                            \
+      assert_ptr_equal(a->x, b->x);                                                                \
+    else                                                                                           \
+      assert_string_equal(a->x, b->x);                                                             \
+  } while (0)
+
+static void group_equal(const lmm_group_info *a, const lmm_group_info *b) {
+  assert_string_equal(a->name, b->name);
+  assert_int_equal(a->type, b->type);
+  assert_int_equal(a->gm_oid, b->gm_oid);
+  STR_EQ(external_group_id);
+  STR_EQ(multicast_address);
+  STR_EQ(fanout_target);
+  STR_EQ(tmgi);
+  assert_int_equal(a->multicast_port, b->multicast_port);
+  assert_int_equal(a->response_time_window, b->response_time_window);
+  assert_int_equal(a->n_schedule, b->n_schedule);
+  for (size_t i = 0; i < a->n_schedule; i++)
+    assert_int_equal(a->schedule[i], b->schedule[i]);
+  assert_int_equal(a->tmgi_expiration, b->tmgi_expiration);
+}
+
+static lmm_member *make_members(size_t n, const char *prefix, uint16_t oid) {
+  lmm_member *m = calloc(n, sizeof *m);
+  assert_non_null(m);
+  for (size_t i = 0; i < n; i++) {
+    char ep[64], uri[64];
+    snprintf(ep, sizeof ep, "%s-%05zu", prefix, i);
+    snprintf(uri, sizeof uri, "coap://127.0.%zu.%zu:5683", i / 250, i % 250 + 1);
+    m[i].ep = strdup(ep), m[i].uri = strdup(uri), m[i].oid = oid;
+    m[i].format = i % 2 ? 11542 : 110;
+    assert_non_null(m[i].ep);
+    assert_non_null(m[i].uri);
+  }
+  return m;
+}
+
+static void member_equal(const lmm_member *a, const lmm_member *b) {
+  assert_string_equal(a->ep, b->ep);
+  assert_int_equal(a->oid, b->oid);
+  STR_EQ(uri);
+  STR_EQ(psk_identity);
+  assert_int_equal(a->psk_key_len, b->psk_key_len);
+  if (a->psk_key_len) assert_memory_equal(a->psk_key, b->psk_key, a->psk_key_len);
+  assert_int_equal(a->format, b->format);
+}
+
+static size_t member_count(lmm_store *s, const char *group) {
+  lmm_member *m = NULL;
+  size_t n = 0;
+  assert_int_equal(lmm_store_members_get(s, group, &m, &n), LMM_OK);
+  lmm_members_free(m, n);
+  return n;
+}
+
+static lmm_campaign_info campaign_on(const char *group) {
+  static uint8_t payload[] = {0x00, 0x01, 0x00, 0xff, 'x'};
+  lmm_campaign_info c = {0};
+  c.group = (char *)group;
+  c.state = LMM_CS_CREATED;
+  c.via = LMM_VIA_MBMS;
+  c.op_kind = 1;
+  c.op_path = "/5/0/1";
+  c.op_format = 42;
+  c.op_payload = payload, c.op_len = sizeof payload;
+  c.op_query = "pmin=10&pmax=60";
+  c.window_s = 30;
+  c.repair = true;
+  c.t8_status = -1;
+  return c;
+}
+
+/* ------------------------------------------------------------ groups */
+
+static void test_groups(void **state) {
+  fx *f = *state;
+  int64_t sched[] = {1700000000, 1700003600, -5};
+  lmm_group_info g = group_named("meters", sched, 3), got;
+  time_t before = time(NULL);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_OK);
+  group_equal(&g, &got);
+  assert_true(got.created >= before && got.created <= time(NULL));
+  assert_int_equal(got.member_count, 0);
+  int64_t created = got.created;
+  lmm_group_info_clear(&got);
+
+  /* Refusals leave the store as it was. */
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_ERR_STATE);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "meters"));
+  lmm_group_info bad = group_named("", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &bad), LMM_ERR_ARG);
+  bad = group_named("x", NULL, 0), bad.type = 7;
+  assert_int_equal(lmm_store_group_create(f->s, &bad), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_group_get(f->s, "x", &got), LMM_ERR_NOTFOUND);
+
+  /* A zeroed Group Mgmt object ID means the default; no strings, no schedule. */
+  lmm_group_info plain = {.name = "alpha", .type = LMM_GROUP_UNICAST, .multicast_port = -1};
+  assert_int_equal(lmm_store_group_create(f->s, &plain), LMM_OK);
+  assert_int_equal(lmm_store_group_get(f->s, "alpha", &got), LMM_OK);
+  assert_int_equal(got.gm_oid, 42769);
+  assert_null(got.tmgi);
+  assert_null(got.schedule);
+  assert_int_equal(got.n_schedule, 0);
+  assert_int_equal(got.multicast_port, -1);
+  lmm_group_info_clear(&got);
+  lmm_group_info z = group_named("zulu", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &z), LMM_OK);
+
+  lmm_group_info *list;
+  size_t n;
+  assert_int_equal(lmm_store_group_list(f->s, &list, &n), LMM_OK);
+  assert_int_equal(n, 3);
+  assert_string_equal(list[0].name, "alpha");
+  assert_string_equal(list[1].name, "meters");
+  assert_string_equal(list[2].name, "zulu");
+  group_equal(&list[1], &g);
+  lmm_group_info_list_free(list, n);
+
+  /* Update replaces every field but name and created. */
+  int64_t sched2[] = {42};
+  lmm_group_info u = {.name = "meters",
+                      .type = LMM_GROUP_MULTICAST,
+                      .gm_oid = 42770,
+                      .multicast_address = "239.1.2.3",
+                      .multicast_port = -1,
+                      .response_time_window = 5,
+                      .schedule = sched2,
+                      .n_schedule = 1,
+                      .tmgi_expiration = 0,
+                      .created = 1};
+  assert_int_equal(lmm_store_group_update(f->s, &u), LMM_OK);
+  assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_OK);
+  group_equal(&u, &got);
+  assert_int_equal(got.created, created);
+  lmm_group_info_clear(&got);
+  u.name = "nobody";
+  assert_int_equal(lmm_store_group_update(f->s, &u), LMM_ERR_NOTFOUND);
+
+  /* Delete takes the members along: a new group of the same name starts empty. */
+  lmm_member *m = make_members(5, "dev", 42769);
+  char why[256];
+  assert_int_equal(lmm_store_members_add(f->s, "meters", m, 5, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_OK);
+  assert_int_equal(got.member_count, 5);
+  lmm_group_info_clear(&got);
+  assert_int_equal(lmm_store_group_delete(f->s, "meters"), LMM_OK);
+  assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_ERR_NOTFOUND);
+  lmm_member *mm;
+  assert_int_equal(lmm_store_members_get(f->s, "meters", &mm, &n), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_group_delete(f->s, "meters"), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  assert_int_equal(member_count(f->s, "meters"), 0);
+  /* ...and the members' rows are really gone, not just unreachable. */
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM members", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  lmm_members_free(m, 5);
+}
+
+/* ------------------------------------------------------------ members */
+
+static void test_members(void **state) {
+  fx *f = *state;
+  lmm_group_info g = group_named("g", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  static uint8_t key[] = {0x00, 0x11, 0x00, 0x22};
+  lmm_member m[3] = {
+      {.ep = "c-last-alphabetically", .oid = 5, .uri = "coap://127.0.0.1:5683", .format = 110},
+      {.ep = "a",
+       .oid = 42769,
+       .uri = "coaps://meter.example:5684",
+       .psk_identity = "id-a",
+       .psk_key = key,
+       .psk_key_len = sizeof key,
+       .format = 11542},
+      {.ep = "a", .oid = 5, .uri = NULL, .format = 110}, /* same endpoint, other object */
+  };
+  char why[256];
+  assert_int_equal(lmm_store_members_add(f->s, "g", m, 3, why, sizeof why), LMM_OK);
+  lmm_member *got;
+  size_t n;
+  assert_int_equal(lmm_store_members_get(f->s, "g", &got, &n), LMM_OK);
+  assert_int_equal(n, 3);
+  for (size_t i = 0; i < 3; i++)
+    member_equal(&got[i], &m[i]); /* insertion order, not name order */
+  lmm_members_free(got, n);
+
+  /* One already stored refuses the whole batch: "new" is not stored either. */
+  lmm_member batch[2] = {{.ep = "new", .oid = 5, .format = 110}, m[1]};
+  why[0] = '\0';
+  assert_int_equal(lmm_store_members_add(f->s, "g", batch, 2, why, sizeof why), LMM_ERR_STATE);
+  assert_non_null(strstr(why, "ep=a/42769"));
+  assert_non_null(strstr(why, "already"));
+  assert_int_equal(member_count(f->s, "g"), 3);
+  /* A duplicate inside the batch too. */
+  lmm_member twice[3] = {{.ep = "x", .oid = 1}, {.ep = "y", .oid = 1}, {.ep = "x", .oid = 1}};
+  assert_int_equal(lmm_store_members_add(f->s, "g", twice, 3, why, sizeof why), LMM_ERR_STATE);
+  assert_non_null(strstr(why, "ep=x/1"));
+  assert_non_null(strstr(why, "twice"));
+  assert_int_equal(member_count(f->s, "g"), 3);
+  lmm_member noname = {.ep = "", .oid = 1};
+  assert_int_equal(lmm_store_members_add(f->s, "g", &noname, 1, why, sizeof why), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_members_add(f->s, "nogroup", m, 1, why, sizeof why), LMM_ERR_NOTFOUND);
+  assert_true(strlen(why) > 0);
+  assert_int_equal(lmm_store_members_get(f->s, "nogroup", &got, &n), LMM_ERR_NOTFOUND);
+
+  /* Remove keeps the others' order; a later add goes to the end. */
+  assert_int_equal(lmm_store_member_remove(f->s, "g", "a", 42769), LMM_OK);
+  assert_int_equal(lmm_store_member_remove(f->s, "g", "a", 42769), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_member_remove(f->s, "nogroup", "a", 5), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_members_add(f->s, "g", &m[1], 1, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_get(f->s, "g", &got, &n), LMM_OK);
+  assert_int_equal(n, 3);
+  member_equal(&got[0], &m[0]);
+  member_equal(&got[1], &m[2]);
+  member_equal(&got[2], &m[1]);
+  lmm_members_free(got, n);
+  /* The same member ID may be in two groups. */
+  lmm_group_info g2 = group_named("g2", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &g2), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g2", m, 3, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g2", NULL, 0, why, sizeof why), LMM_OK);
+  assert_int_equal(member_count(f->s, "g2"), 3);
+}
+
+/* ------------------------------------------------------------ campaigns */
+
+static void test_campaign_create_1000(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(1000, "dev", 42769);
+  lmm_campaign_info c = campaign_on("fleet");
+  int64_t before = (int64_t)time(NULL) * 1000;
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 1000), LMM_OK);
+  assert_true(c.id > 0);
+  assert_true(c.created_ms >= before); /* 0 given: the store's clock */
+  lmm_outcome *o;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &o, &n), LMM_OK);
+  assert_int_equal(n, 1000);
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(o[i].ep, m[i].ep);
+    assert_int_equal(o[i].oid, 42769);
+    assert_int_equal(o[i].via, LMM_VIA_NONE);
+    assert_false(o[i].done);
+    assert_false(o[i].gm_written);
+    assert_false(o[i].repaired);
+    assert_int_equal(o[i].coap_code, 0);
+    assert_int_equal(o[i].err, LMM_OK);
+    assert_null(o[i].payload);
+    assert_int_equal(o[i].payload_len, 0);
+    assert_int_equal(o[i].content_format, -1);
+    assert_int_equal(o[i].attempts, 0);
+    assert_null(o[i].error);
+  }
+  lmm_outcome_list_free(o, n);
+
+  /* A member listed twice: refused, and no campaign left behind. */
+  lmm_campaign_info d = campaign_on("fleet");
+  lmm_member dup[2] = {m[7], m[7]};
+  assert_int_equal(lmm_store_campaign_create(f->s, &d, dup, 2), LMM_ERR_ARG);
+  assert_int_equal(d.id, 0);
+  lmm_campaign_info *list;
+  assert_int_equal(lmm_store_campaign_list(f->s, NULL, &list, &n), LMM_OK);
+  assert_int_equal(n, 1);
+  lmm_campaign_info_list_free(list, n);
+  lmm_campaign_info e = campaign_on("");
+  assert_int_equal(lmm_store_campaign_create(f->s, &e, m, 1), LMM_ERR_ARG);
+  lmm_members_free(m, 1000);
+}
+
+static void outcome_equal(const lmm_outcome *a, const lmm_outcome *b) {
+  assert_string_equal(a->ep, b->ep);
+  assert_int_equal(a->oid, b->oid);
+  assert_int_equal(a->via, b->via);
+  assert_int_equal(a->gm_written, b->gm_written);
+  assert_int_equal(a->done, b->done);
+  assert_int_equal(a->repaired, b->repaired);
+  assert_int_equal(a->coap_code, b->coap_code);
+  assert_int_equal(a->err, b->err);
+  assert_int_equal(a->payload_len, b->payload_len);
+  if (a->payload_len) assert_memory_equal(a->payload, b->payload, a->payload_len);
+  assert_int_equal(a->content_format, b->content_format);
+  assert_int_equal(a->attempts, b->attempts);
+  assert_int_equal(a->latency_ms, b->latency_ms);
+  STR_EQ(error);
+}
+
+static void test_outcomes_roundtrip(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(3, "dev", 5);
+  lmm_campaign_info c = campaign_on("g");
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 3), LMM_OK);
+  static uint8_t pl[] = {'a', 0, 'b', 0, 0, 'c'};
+  /* Written in another order than the members': matched by ep + oid. */
+  lmm_outcome o[2] = {
+      {.ep = m[2].ep,
+       .oid = 5,
+       .via = LMM_VIA_UNICAST,
+       .gm_written = true,
+       .done = true,
+       .repaired = true,
+       .coap_code = 0x45,
+       .err = LMM_OK,
+       .payload = pl,
+       .payload_len = sizeof pl,
+       .content_format = 11542,
+       .attempts = 3,
+       .latency_ms = 1234567890123,
+       .error = NULL},
+      {.ep = m[0].ep,
+       .oid = 5,
+       .via = LMM_VIA_MBMS,
+       .done = true,
+       .coap_code = 0,
+       .err = LMM_ERR_TIMEOUT,
+       .content_format = -1,
+       .attempts = 1,
+       .latency_ms = 30000,
+       .error = "no answer within the window"},
+  };
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, o, 2), LMM_OK);
+  lmm_outcome *got;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &got, &n), LMM_OK);
+  assert_int_equal(n, 3);
+  outcome_equal(&got[0], &o[1]);
+  outcome_equal(&got[2], &o[0]);
+  assert_false(got[1].done); /* untouched: still pending */
+  assert_string_equal(got[1].ep, m[1].ep);
+  lmm_outcome_list_free(got, n);
+
+  /* A batch with one non-member changes nothing at all. */
+  lmm_outcome bad[2] = {{.ep = m[1].ep, .oid = 5, .done = true, .content_format = -1},
+                        {.ep = "stranger", .oid = 5, .content_format = -1}};
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, bad, 2), LMM_ERR_NOTFOUND);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "stranger"));
+  bad[1].ep = m[1].ep, bad[1].oid = 42769; /* right name, wrong object */
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, bad, 2), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &got, &n), LMM_OK);
+  assert_false(got[1].done);
+  outcome_equal(&got[2], &o[0]);
+  lmm_outcome_list_free(got, n);
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id + 100, o, 1), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id + 100, &got, &n), LMM_ERR_NOTFOUND);
+  lmm_outcome noep = {.ep = NULL};
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, &noep, 1), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, NULL, 0), LMM_OK);
+  lmm_members_free(m, 3);
+}
+
+static void campaign_equal(const lmm_campaign_info *a, const lmm_campaign_info *b) {
+  assert_int_equal(a->id, b->id);
+  STR_EQ(group);
+  assert_int_equal(a->state, b->state);
+  assert_int_equal(a->via, b->via);
+  assert_int_equal(a->op_kind, b->op_kind);
+  STR_EQ(op_path);
+  assert_int_equal(a->op_format, b->op_format);
+  assert_int_equal(a->op_len, b->op_len);
+  if (a->op_len) assert_memory_equal(a->op_payload, b->op_payload, a->op_len);
+  STR_EQ(op_query);
+  assert_int_equal(a->window_s, b->window_s);
+  assert_int_equal(a->repair, b->repair);
+  STR_EQ(token_hex);
+  STR_EQ(tmgi);
+  STR_EQ(t8_transaction);
+  assert_int_equal(a->t8_status, b->t8_status);
+  assert_int_equal(a->created_ms, b->created_ms);
+  assert_int_equal(a->started_ms, b->started_ms);
+  assert_int_equal(a->delivered_ms, b->delivered_ms);
+  assert_int_equal(a->finished_ms, b->finished_ms);
+  STR_EQ(error);
+}
+
+static void test_campaign_update_list(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(2, "dev", 42769);
+  lmm_campaign_info a = campaign_on("g1"), b = campaign_on("g2"), c = campaign_on("g1");
+  a.created_ms = 1000, b.created_ms = 2000, c.created_ms = 3000;
+  c.repair = false, c.op_query = NULL, c.op_payload = NULL, c.op_len = 0;
+  assert_int_equal(lmm_store_campaign_create(f->s, &a, m, 2), LMM_OK);
+  assert_int_equal(lmm_store_campaign_create(f->s, &b, m, 2), LMM_OK);
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 0), LMM_OK);
+  assert_true(a.id < b.id && b.id < c.id);
+  assert_int_equal(a.created_ms, 1000); /* given: kept */
+
+  lmm_campaign_info got;
+  assert_int_equal(lmm_store_campaign_get(f->s, a.id, &got), LMM_OK);
+  campaign_equal(&got, &a);
+  lmm_campaign_info_clear(&got);
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  campaign_equal(&got, &c);
+  lmm_campaign_info_clear(&got);
+
+  lmm_campaign_info *list;
+  size_t n;
+  assert_int_equal(lmm_store_campaign_list(f->s, NULL, &list, &n), LMM_OK);
+  assert_int_equal(n, 3);
+  assert_int_equal(list[0].id, c.id);
+  assert_int_equal(list[1].id, b.id);
+  assert_int_equal(list[2].id, a.id);
+  campaign_equal(&list[1], &b);
+  lmm_campaign_info_list_free(list, n);
+  assert_int_equal(lmm_store_campaign_list(f->s, "g1", &list, &n), LMM_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(list[0].id, c.id);
+  assert_int_equal(list[1].id, a.id);
+  lmm_campaign_info_list_free(list, n);
+  assert_int_equal(lmm_store_campaign_list(f->s, "none", &list, &n), LMM_OK);
+  assert_int_equal(n, 0);
+  lmm_campaign_info_list_free(list, n);
+
+  /* Update: the mutable fields change; the operation and creation time stay. */
+  lmm_campaign_info u = a;
+  u.state = LMM_CS_DONE, u.token_hex = "0123456789abcdef", u.tmgi = "0a1b2c00101";
+  u.t8_transaction = "http://scef/3gpp-group-message-delivery-mb2/v1/as/deliveries/7";
+  u.t8_status = 1, u.started_ms = 1100, u.delivered_ms = 1200, u.finished_ms = 1300;
+  u.error = "2 members failed";
+  u.op_path = "/ignored", u.created_ms = 99, u.via = LMM_VIA_UNICAST;
+  assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_OK);
+  assert_int_equal(lmm_store_campaign_get(f->s, a.id, &got), LMM_OK);
+  u.op_path = a.op_path, u.created_ms = a.created_ms, u.via = a.via;
+  campaign_equal(&got, &u);
+  lmm_campaign_info_clear(&got);
+  u.error = NULL, u.token_hex = NULL; /* back to NULL */
+  assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_OK);
+  assert_int_equal(lmm_store_campaign_get(f->s, a.id, &got), LMM_OK);
+  assert_null(got.error);
+  assert_null(got.token_hex);
+  lmm_campaign_info_clear(&got);
+  u.id = c.id + 1000;
+  assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id + 1000, &got), LMM_ERR_NOTFOUND);
+  lmm_members_free(m, 2);
+}
+
+static void test_deleted_group_keeps_campaigns(void **state) {
+  fx *f = *state;
+  lmm_group_info g = group_named("gone", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  lmm_member *m = make_members(4, "dev", 42769);
+  char why[256];
+  assert_int_equal(lmm_store_members_add(f->s, "gone", m, 4, why, sizeof why), LMM_OK);
+  lmm_campaign_info c = campaign_on("gone");
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 4), LMM_OK);
+  lmm_outcome o = {.ep = m[3].ep, .oid = 42769, .done = true, .coap_code = 0x44};
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, &o, 1), LMM_OK);
+  assert_int_equal(lmm_store_group_delete(f->s, "gone"), LMM_OK);
+
+  lmm_campaign_info got;
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  assert_string_equal(got.group, "gone");
+  lmm_campaign_info_clear(&got);
+  lmm_outcome *out;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &out, &n), LMM_OK);
+  assert_int_equal(n, 4);
+  assert_true(out[3].done);
+  assert_int_equal(out[3].coap_code, 0x44);
+  lmm_outcome_list_free(out, n);
+  lmm_campaign_info *list;
+  assert_int_equal(lmm_store_campaign_list(f->s, "gone", &list, &n), LMM_OK);
+  assert_int_equal(n, 1);
+  lmm_campaign_info_list_free(list, n);
+  lmm_members_free(m, 4);
+}
+
+/* ------------------------------------------------------------ durability */
+
+static void test_reopen(void **state) {
+  fx *f = *state;
+  int64_t sched[] = {1, 2};
+  lmm_group_info g = group_named("kept", sched, 2), gg;
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  lmm_member *m = make_members(10, "dev", 42769);
+  char why[256];
+  assert_int_equal(lmm_store_members_add(f->s, "kept", m, 10, why, sizeof why), LMM_OK);
+  lmm_campaign_info c = campaign_on("kept");
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 10), LMM_OK);
+  lmm_outcome o = {.ep = m[5].ep, .oid = 42769, .done = true, .error = "e"};
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, &o, 1), LMM_OK);
+
+  reopen(f);
+  assert_int_equal(lmm_store_group_get(f->s, "kept", &gg), LMM_OK);
+  group_equal(&gg, &g);
+  assert_int_equal(gg.member_count, 10);
+  lmm_group_info_clear(&gg);
+  lmm_member *mm;
+  size_t n;
+  assert_int_equal(lmm_store_members_get(f->s, "kept", &mm, &n), LMM_OK);
+  assert_int_equal(n, 10);
+  for (size_t i = 0; i < n; i++)
+    member_equal(&mm[i], &m[i]);
+  lmm_members_free(mm, n);
+  lmm_campaign_info got;
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  campaign_equal(&got, &c);
+  lmm_campaign_info_clear(&got);
+  lmm_outcome *out;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &out, &n), LMM_OK);
+  assert_int_equal(n, 10);
+  assert_true(out[5].done);
+  assert_string_equal(out[5].error, "e");
+  lmm_outcome_list_free(out, n);
+  /* A new campaign after reopening never reuses an id. */
+  lmm_campaign_info d = campaign_on("kept");
+  assert_int_equal(lmm_store_campaign_create(f->s, &d, m, 1), LMM_OK);
+  assert_true(d.id > c.id);
+  lmm_members_free(m, 10);
+
+  /* The file is private: it holds PSK keys. */
+  struct stat sb;
+  assert_int_equal(stat(f->path, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  char wal[160];
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  assert_int_equal(stat(wal, &sb), 0); /* WAL mode, and the journal as private as the file */
+  assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+/* The crash: a child process starts writing 10,000 outcomes and dies at the N-th write(2)
+ * SQLite makes inside the transaction, before COMMIT could finish. SQLite's unix VFS lets a
+ * program replace its system calls, which puts the crash at an exact point. */
+enum { CRASH_EXIT, CRASH_SIGKILL, FAIL_ENOSPC };
+enum { CRASH_N = 10000, CRASH_AT_WRITE = 200 };
+static int g_writes_left = -1; /* -1: not armed */
+static int g_crash_mode, g_notify_fd;
+static sqlite3_syscall_ptr g_real_write, g_real_pwrite, g_real_pwrite64;
+
+static void crash_now(void) {
+  if (g_crash_mode == CRASH_EXIT) _exit(86);
+  /* Tell the parent we are mid-transaction, then wait for its SIGKILL. */
+  if (write(g_notify_fd, "k", 1) != 1) _exit(87);
+  for (;;)
+    pause();
+}
+
+/* True when this write must not happen: the crash (which does not return) or, for
+ * FAIL_ENOSPC, a full disk from the armed write on. */
+static bool write_refused(void) {
+  if (g_writes_left < 0) return false;
+  if (g_writes_left > 0) {
+    g_writes_left--;
+    return false;
+  }
+  if (g_crash_mode != FAIL_ENOSPC) crash_now();
+  errno = ENOSPC;
+  return true;
+}
+
+static ssize_t hook_write(int fd, const void *b, size_t n) {
+  if (write_refused()) return -1;
+  return ((ssize_t(*)(int, const void *, size_t))g_real_write)(fd, b, n);
+}
+static ssize_t hook_pwrite(int fd, const void *b, size_t n, off_t off) {
+  if (write_refused()) return -1;
+  return ((ssize_t(*)(int, const void *, size_t, off_t))g_real_pwrite)(fd, b, n, off);
+}
+static ssize_t hook_pwrite64(int fd, const void *b, size_t n, off_t off) {
+  if (write_refused()) return -1;
+  return ((ssize_t(*)(int, const void *, size_t, off_t))g_real_pwrite64)(fd, b, n, off);
+}
+
+static void hook_syscalls(void) {
+  sqlite3_vfs *v = sqlite3_vfs_find(NULL);
+  if (!v || v->iVersion < 3 || !v->xSetSystemCall) _exit(88);
+  g_real_write = v->xGetSystemCall(v, "write");
+  g_real_pwrite = v->xGetSystemCall(v, "pwrite");
+  g_real_pwrite64 = v->xGetSystemCall(v, "pwrite64");
+  if (g_real_write) v->xSetSystemCall(v, "write", (sqlite3_syscall_ptr)hook_write);
+  if (g_real_pwrite) v->xSetSystemCall(v, "pwrite", (sqlite3_syscall_ptr)hook_pwrite);
+  if (g_real_pwrite64) v->xSetSystemCall(v, "pwrite64", (sqlite3_syscall_ptr)hook_pwrite64);
+}
+
+static void unhook_syscalls(void) {
+  sqlite3_vfs *v = sqlite3_vfs_find(NULL);
+  g_writes_left = -1;
+  if (v && v->iVersion >= 3 && v->xSetSystemCall) v->xSetSystemCall(v, NULL, NULL); /* all */
+}
+
+/* One outcome per member of m[0..n), all done with `attempts`, payloads of `payload` bytes. */
+static lmm_outcome *crash_outcomes(const lmm_member *m, size_t n, int attempts, size_t payload) {
+  lmm_outcome *o = calloc(n, sizeof *o);
+  uint8_t *pl = payload ? malloc(payload) : NULL;
+  if (!o || (payload && !pl)) {
+    free(o), free(pl);
+    return NULL;
+  }
+  if (pl) memset(pl, 0xa5, payload);
+  for (size_t i = 0; i < n; i++) {
+    o[i].ep = m[i].ep, o[i].oid = m[i].oid, o[i].attempts = attempts, o[i].done = true;
+    o[i].payload = pl, o[i].payload_len = payload, o[i].content_format = -1;
+  }
+  return o;
+}
+
+/* Frees what crash_outcomes() made (one payload buffer shared by all). */
+static void crash_outcomes_free(lmm_outcome *o) {
+  if (o) free(o[0].payload);
+  free(o);
+}
+
+static void child_writes(const char *path, int mode, int notify_fd, const lmm_member *m,
+                         int64_t id) {
+  lmm_store *s;
+  char why[256];
+  /* Payloads large enough that the transaction outgrows SQLite's page cache and spills
+   * uncommitted frames into the -wal before COMMIT: the crash leaves real debris. */
+  lmm_outcome *o = crash_outcomes(m, CRASH_N, 2, 300);
+  if (!o || lmm_store_open(path, &s, why, sizeof why) != LMM_OK) _exit(89);
+  g_crash_mode = mode, g_notify_fd = notify_fd;
+  hook_syscalls();
+  g_writes_left = CRASH_AT_WRITE;
+  lmm_store_outcomes_put(s, id, o, CRASH_N);
+  _exit(0); /* reached only if the put finished without the crash firing */
+}
+
+static void crash_case(fx *f, int mode) {
+  lmm_member *m = make_members(CRASH_N, "dev", 42769);
+  lmm_campaign_info c = campaign_on("g");
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, CRASH_N), LMM_OK);
+  lmm_outcome *old = crash_outcomes(m, CRASH_N, 1, 0);
+  assert_non_null(old);
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, old, CRASH_N), LMM_OK);
+  crash_outcomes_free(old);
+  lmm_store_close(f->s); /* no SQLite connection crosses the fork */
+  f->s = NULL;
+
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    child_writes(f->path, mode, p[1], m, c.id);
+  }
+  close(p[1]);
+  int st;
+  if (mode == CRASH_SIGKILL) {
+    char b;
+    assert_int_equal(read(p[0], &b, 1), 1);
+    kill(pid, SIGKILL);
+  }
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  close(p[0]);
+  if (mode == CRASH_EXIT) {
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 86);
+  } else {
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+  }
+  /* The crash left uncommitted frames behind in the -wal. */
+  char wal[160];
+  struct stat sb;
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  assert_int_equal(stat(wal, &sb), 0);
+  assert_true(sb.st_size > 0);
+
+  reopen(f);
+  lmm_outcome *o;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &o, &n), LMM_OK);
+  assert_int_equal(n, CRASH_N);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(o[i].attempts, 1); /* the old state, whole */
+    assert_null(o[i].payload);
+  }
+  lmm_outcome_list_free(o, n);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  /* And the store goes on working. */
+  lmm_outcome *again = crash_outcomes(m, CRASH_N, 3, 0);
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, again, CRASH_N), LMM_OK);
+  crash_outcomes_free(again);
+  lmm_members_free(m, CRASH_N);
+}
+
+static void test_crash_exit(void **state) {
+  crash_case(*state, CRASH_EXIT);
+}
+
+static void test_crash_sigkill(void **state) {
+  crash_case(*state, CRASH_SIGKILL);
+}
+
+/* A write failing in the middle (a full disk from the k-th write on, for several k): the put
+ * reports LMM_ERR_DB with SQLite's reason, the store keeps its old state, and once the disk
+ * has room again the same put goes through. */
+static void test_disk_full(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(CRASH_N, "dev", 42769);
+  lmm_campaign_info c = campaign_on("g");
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, CRASH_N), LMM_OK);
+  lmm_outcome *old = crash_outcomes(m, CRASH_N, 1, 0), *big = crash_outcomes(m, CRASH_N, 2, 300);
+  assert_non_null(old);
+  assert_non_null(big);
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, old, CRASH_N), LMM_OK);
+  static const int at[] = {0, 1, 2, 7, 100, 1000};
+  for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
+    g_crash_mode = FAIL_ENOSPC;
+    hook_syscalls();
+    g_writes_left = at[k];
+    assert_int_equal(lmm_store_outcomes_put(f->s, c.id, big, CRASH_N), LMM_ERR_DB);
+    assert_true(strlen(lmm_store_errmsg(f->s)) > 0);
+    unhook_syscalls();
+    lmm_outcome *o;
+    size_t n;
+    assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &o, &n), LMM_OK);
+    assert_int_equal(n, CRASH_N);
+    for (size_t i = 0; i < n; i++)
+      assert_int_equal(o[i].attempts, 1);
+    lmm_outcome_list_free(o, n);
+  }
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, big, CRASH_N), LMM_OK);
+  reopen(f);
+  lmm_outcome *o;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &o, &n), LMM_OK);
+  assert_int_equal(o[n - 1].attempts, 2);
+  assert_int_equal(o[n - 1].payload_len, 300);
+  lmm_outcome_list_free(o, n);
+  crash_outcomes_free(old), crash_outcomes_free(big);
+  lmm_members_free(m, CRASH_N);
+}
+
+/* SQLite's allocator with a countdown: the k-th allocation from now fails. Installed in main()
+ * before SQLite initializes (sqlite3_config() refuses afterwards). */
+static sqlite3_mem_methods g_mem;
+static bool g_alloc_failed;
+
+static bool alloc_refused(void) {
+  if (g_fail_alloc_in < 0 || g_fail_alloc_in-- > 0) return false;
+  g_alloc_failed = true;
+  return true;
+}
+static void *fail_malloc(int n) {
+  return alloc_refused() ? NULL : g_mem.xMalloc(n);
+}
+static void *fail_realloc(void *p, int n) {
+  return alloc_refused() ? NULL : g_mem.xRealloc(p, n);
+}
+
+static bool install_failing_allocator(void) {
+  sqlite3_mem_methods m;
+  if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &g_mem) != SQLITE_OK) return false;
+  m = g_mem;
+  m.xMalloc = fail_malloc, m.xRealloc = fail_realloc;
+  /* Lookaside memory would serve small allocations past the countdown. */
+  return sqlite3_config(SQLITE_CONFIG_MALLOC, &m) == SQLITE_OK &&
+         sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0) == SQLITE_OK;
+}
+
+/* Runs `call` with the k-th SQLite allocation failing, for k = 0, 1, ... until it succeeds
+ * without a failure; after each failure `unchanged` must still hold. */
+#define FOR_EVERY_ALLOC_FAILURE(call, unchanged)                                                   \
+  do {                                                                                             \
+    int k_ = 0;                                                                                    \
+    for (;; k_++) {                                                                                \
+      assert_true(k_ < 100000);                                                                    \
+      g_alloc_failed = false, g_fail_alloc_in = k_;                                                \
+      lmm_err r_ = (call);                                                                         \
+      g_fail_alloc_in = -1;                                                                        \
+      if (r_ == LMM_OK && !g_alloc_failed) break;                                                  \
+      if (r_ == LMM_OK) continue; /* a failure SQLite absorbed (e.g. a cache that stays cold) */   \
+      assert_true(r_ == LMM_ERR_NOMEM || r_ == LMM_ERR_DB);                                        \
+      unchanged;                                                                                   \
+    }                                                                                              \
+    print_message("  %s: %d failure points\n", #call, k_);                                         \
+  } while (0)
+
+static void test_out_of_memory(void **state) {
+  fx *f = *state;
+  if (!g_mem.xMalloc) skip(); /* SQLite was initialized before main() could install it */
+  enum { N = 20 };
+  lmm_group_info g = group_named("g", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  lmm_member *m = make_members(N, "dev", 42769);
+  char why[256];
+  reopen(f); /* statements not yet prepared: their preparation fails too */
+  FOR_EVERY_ALLOC_FAILURE(lmm_store_members_add(f->s, "g", m, N, why, sizeof why),
+                          assert_int_equal(member_count(f->s, "g"), 0));
+  assert_int_equal(member_count(f->s, "g"), N);
+
+  lmm_campaign_info c = campaign_on("g");
+  lmm_campaign_info *list;
+  size_t n;
+  FOR_EVERY_ALLOC_FAILURE(lmm_store_campaign_create(f->s, &c, m, N),
+                          (assert_int_equal(c.id, 0),
+                           assert_int_equal(lmm_store_campaign_list(f->s, NULL, &list, &n), LMM_OK),
+                           assert_int_equal(n, 0), lmm_campaign_info_list_free(list, n)));
+  assert_true(c.id > 0);
+
+  lmm_outcome *o = crash_outcomes(m, N, 5, 10), *got;
+  assert_non_null(o);
+  FOR_EVERY_ALLOC_FAILURE(lmm_store_outcomes_put(f->s, c.id, o, N),
+                          (assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &got, &n), LMM_OK),
+                           assert_int_equal(n, N), assert_int_equal(got[0].attempts, 0),
+                           assert_int_equal(got[N - 1].attempts, 0),
+                           lmm_outcome_list_free(got, n)));
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &got, &n), LMM_OK);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(got[i].attempts, 5);
+  lmm_outcome_list_free(got, n);
+  crash_outcomes_free(o);
+  lmm_members_free(m, N);
+}
+
+/* Processes that find the same file missing at once: one creates the schema, the others
+ * wait for it (busy timeout) and find ours; then they all write. */
+static void test_concurrent_open(void **state) {
+  fx *f = *state;
+  enum { KIDS = 8 };
+  char path[160];
+  snprintf(path, sizeof path, "%s/new/state.db", f->dir);
+  fflush(NULL);
+  pid_t pid[KIDS];
+  for (int i = 0; i < KIDS; i++) {
+    assert_true((pid[i] = fork()) >= 0);
+    if (pid[i] == 0) {
+      lmm_store *s;
+      char why[256], name[16];
+      snprintf(name, sizeof name, "g%d", i);
+      lmm_group_info g = group_named(name, NULL, 0);
+      lmm_member *m = make_members(100, name, 5);
+      if (lmm_store_open(path, &s, why, sizeof why) != LMM_OK) {
+        fprintf(stderr, "child %d: %s\n", i, why);
+        _exit(1);
+      }
+      int rc = lmm_store_group_create(s, &g) != LMM_OK ||
+               lmm_store_members_add(s, name, m, 100, why, sizeof why) != LMM_OK;
+      lmm_store_close(s);
+      _exit(rc ? 2 : 0);
+    }
+  }
+  for (int i = 0; i < KIDS; i++) {
+    int st;
+    assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+  lmm_store *s;
+  char why[256];
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  lmm_group_info *g;
+  size_t n;
+  assert_int_equal(lmm_store_group_list(s, &g, &n), LMM_OK);
+  assert_int_equal(n, KIDS);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(g[i].member_count, 100);
+  lmm_group_info_list_free(g, n);
+  lmm_store_close(s);
+}
+
+/* ------------------------------------------------------------ foreign files */
+
+static void sql_on(const char *path, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static void test_refused(void **state) {
+  fx *f = *state;
+  char path[160], why[256];
+  lmm_store *s = NULL;
+
+  /* Not SQLite at all: refused, and left byte for byte as it was. */
+  snprintf(path, sizeof path, "%s/notes.txt", f->dir);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  for (int i = 0; i < 200; i++)
+    fputs("these are an operator's notes, not a database\n", fp);
+  fclose(fp);
+  struct stat before, after;
+  assert_int_equal(stat(path, &before), 0);
+  why[0] = '\0';
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
+  assert_null(s);
+  assert_non_null(strstr(why, "not a database"));
+  assert_non_null(strstr(why, path));
+  assert_int_equal(stat(path, &after), 0);
+  assert_int_equal(after.st_size, before.st_size);
+
+  /* SQLite, but another application's. */
+  snprintf(path, sizeof path, "%s/other.db", f->dir);
+  sql_on(path, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+  why[0] = '\0';
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
+  assert_null(s);
+  assert_non_null(strstr(why, "not a lwm2m-mbms store"));
+  sql_on(path, "PRAGMA user_version=1"); /* a version alone does not make it ours */
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
+
+  /* Ours, but written by a newer program. */
+  lmm_store_close(f->s);
+  f->s = NULL;
+  sql_on(f->path, "PRAGMA user_version=2");
+  why[0] = '\0';
+  assert_int_equal(lmm_store_open(f->path, &s, why, sizeof why), LMM_ERR_DB);
+  assert_null(s);
+  assert_non_null(strstr(why, "newer"));
+  sql_on(f->path, "PRAGMA user_version=1");
+  reopen(f);
+
+  /* Nowhere to put it. */
+  snprintf(path, sizeof path, "%s/notes.txt/sub/state.db", f->dir);
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_IO);
+  assert_non_null(strstr(why, "notes.txt"));
+  assert_int_equal(lmm_store_open("", &s, why, sizeof why), LMM_ERR_ARG);
+}
+
+/* ------------------------------------------------------------ default path */
+
+static void set_env(const char *k, const char *v) {
+  if (v)
+    setenv(k, v, 1);
+  else
+    unsetenv(k);
+}
+
+static void test_default_path(void **state) {
+  fx *f = *state;
+  static const char *const keys[] = {"LMM_DB", "XDG_STATE_HOME", "HOME"};
+  char *saved[3];
+  for (int i = 0; i < 3; i++)
+    saved[i] = getenv(keys[i]) ? strdup(getenv(keys[i])) : NULL;
+  char buf[256];
+
+  set_env("LMM_DB", "/srv/lmm/state.db");
+  set_env("XDG_STATE_HOME", "/xdg");
+  set_env("HOME", "/home/op");
+  assert_string_equal(lmm_store_default_path(buf, sizeof buf), "/srv/lmm/state.db");
+  set_env("LMM_DB", "");
+  assert_string_equal(lmm_store_default_path(buf, sizeof buf), "/xdg/lwm2m-mbms/state.db");
+  set_env("LMM_DB", NULL);
+  assert_string_equal(lmm_store_default_path(buf, sizeof buf), "/xdg/lwm2m-mbms/state.db");
+  set_env("XDG_STATE_HOME", "relative/dir"); /* invalid per the XDG spec: ignored */
+  assert_string_equal(lmm_store_default_path(buf, sizeof buf),
+                      "/home/op/.local/state/lwm2m-mbms/state.db");
+  set_env("XDG_STATE_HOME", NULL);
+  assert_string_equal(lmm_store_default_path(buf, sizeof buf),
+                      "/home/op/.local/state/lwm2m-mbms/state.db");
+  assert_null(lmm_store_default_path(buf, 10)); /* never a cut path */
+  set_env("HOME", NULL);
+  assert_null(lmm_store_default_path(buf, sizeof buf));
+  lmm_store *s = NULL;
+  char why[256];
+  assert_int_equal(lmm_store_open(NULL, &s, why, sizeof why), LMM_ERR_ARG);
+  assert_non_null(strstr(why, "HOME"));
+
+  /* open(NULL) makes the missing directories, private. */
+  char home[160], dir[200], db[240];
+  snprintf(home, sizeof home, "%s/home", f->dir);
+  set_env("HOME", home);
+  assert_int_equal(lmm_store_open(NULL, &s, why, sizeof why), LMM_OK);
+  lmm_store_close(s);
+  snprintf(dir, sizeof dir, "%s/.local/state/lwm2m-mbms", home);
+  snprintf(db, sizeof db, "%s/state.db", dir);
+  struct stat sb;
+  assert_int_equal(stat(dir, &sb), 0);
+  assert_true(S_ISDIR(sb.st_mode));
+  assert_int_equal(sb.st_mode & 0777, 0700);
+  assert_int_equal(stat(db, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  snprintf(dir, sizeof dir, "%s/xdg", f->dir);
+  set_env("XDG_STATE_HOME", dir);
+  assert_int_equal(lmm_store_open(NULL, &s, why, sizeof why), LMM_OK);
+  lmm_store_close(s);
+  snprintf(db, sizeof db, "%s/xdg/lwm2m-mbms/state.db", f->dir);
+  assert_int_equal(stat(db, &sb), 0);
+
+  for (int i = 0; i < 3; i++) {
+    set_env(keys[i], saved[i]);
+    free(saved[i]);
+  }
+}
+
+/* ------------------------------------------------------------ speed */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_timing_10000(void **state) {
+  fx *f = *state;
+  enum { N = 10000 };
+  lmm_member *m = make_members(N, "dev", 42769);
+  lmm_campaign_info c = campaign_on("g");
+  double t0 = now_s();
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, N), LMM_OK);
+  double t1 = now_s();
+  lmm_outcome *o = calloc(N, sizeof *o);
+  assert_non_null(o);
+  static uint8_t pl[] = "{\"bn\":\"/3/0/\",\"n\":\"0\",\"vs\":\"ACME\"}";
+  for (size_t i = 0; i < N; i++)
+    o[i] = (lmm_outcome){.ep = m[i].ep,
+                         .oid = 42769,
+                         .via = LMM_VIA_MBMS,
+                         .done = true,
+                         .coap_code = 0x45,
+                         .payload = pl,
+                         .payload_len = sizeof pl - 1,
+                         .content_format = 110,
+                         .attempts = 1,
+                         .latency_ms = (int64_t)i};
+  double t2 = now_s();
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, o, N), LMM_OK);
+  double t3 = now_s();
+  print_message("store: campaign_create with %d members %.1f ms; outcomes_put of %d: %.1f ms\n", N,
+                (t1 - t0) * 1e3, N, (t3 - t2) * 1e3);
+  free(o);
+  lmm_members_free(m, N);
+}
+
+int main(void) {
+  if (!install_failing_allocator()) g_mem.xMalloc = NULL;
+  if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER")); /* e.g. "*crash*" */
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_members, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_campaign_create_1000, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outcomes_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_campaign_update_list, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deleted_group_keeps_campaigns, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_crash_exit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_crash_sigkill, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_default_path, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
