@@ -441,9 +441,10 @@ int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid) {
   return 0;
 }
 
-/* The seam for group delivery: the next part joins the bearer of the instance's TMGI or
- * Multicast Address here and answers group messages through it. Until then a change only
- * counts (sim_counters.gm_changes). Runs inside a CoAP request handler: it must not block. */
+/* The seam for group delivery: the device joins the bearers of the instances' TMGIs and their
+ * Multicast Addresses, and leaves what none names any more (group.c). Runs inside a CoAP
+ * request handler: it must not block. */
 void sim_on_group_mgmt_changed(sim_fleet *f, unsigned i, uint16_t iid) {
-  (void)f, (void)i, (void)iid;
+  (void)iid; /* every instance is looked at: another one may name the same group */
+  sim_group_sync(f, i);
 }

@@ -643,6 +643,61 @@ static void send_reply(const coap_pdu_t *request, coap_pdu_t *resp, reply *rp) {
     coap_add_data(resp, strlen(rp->diag), (const uint8_t *)rp->diag);
 }
 
+void sim_count_response(sim_device *d, int code) {
+  int cls = code >> 5;
+  if (cls == 2) d->c.resp[SIM_C_2XX]++;
+  if (cls == 4) d->c.resp[SIM_C_4XX]++;
+  if (cls == 5) d->c.resp[SIM_C_5XX]++;
+}
+
+/* libcoap sends nothing for a NON response without a code: a CON request is not even
+ * acknowledged. */
+static void send_nothing(coap_pdu_t *resp) {
+  coap_pdu_set_type(resp, COAP_MESSAGE_NON);
+  coap_pdu_set_code(resp, COAP_EMPTY_CODE);
+}
+
+/* Whether the request's No-Response option (RFC 7967) declines answers of this code's class. */
+static bool not_wanted(const coap_pdu_t *request, int code) {
+  long v = opt_uint(request, COAP_OPTION_NORESPONSE, 1);
+  int cls = code >> 5;
+  return v > 0 && cls >= 1 && cls <= 5 && (v & (1L << (cls - 1))) != 0;
+}
+
+/* --delay-ms: the answer the handler made (resp) is copied and held, and libcoap sends nothing
+ * now. What libcoap would do with a No-Response option is done here, as its send never sees
+ * the held copy. false when out of memory: the caller answers at once. */
+static bool hold_answer(sim_fleet *f, unsigned i, coap_session_t *s, const coap_pdu_t *request,
+                        coap_pdu_t *resp) {
+  const coap_address_t *la = coap_session_get_addr_local(s);
+  coap_mid_t mid = coap_pdu_get_mid(resp);
+  coap_pdu_t *h = NULL;
+  if (!la) return false;
+  if (not_wanted(request, coap_pdu_get_code(resp))) {
+    if (coap_pdu_get_type(resp) != COAP_MESSAGE_ACK) {
+      send_nothing(resp);
+      return true;
+    }
+    h = coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, mid, 4); /* the CON is still ACKed */
+  } else {
+    coap_bin_const_t tok = coap_pdu_get_token(resp);
+    size_t len;
+    const uint8_t *data;
+    h = coap_pdu_duplicate(resp, s, tok.length, tok.s, NULL); /* options, not the payload */
+    if (h) {
+      coap_pdu_set_mid(h, mid); /* duplicating drew a new one */
+      if (coap_get_data(resp, &len, &data) && !coap_add_data(h, len, data)) {
+        coap_delete_pdu(h);
+        h = NULL;
+      }
+    }
+  }
+  if (!h) return false;
+  send_nothing(resp);
+  sim_hold(f, i, s, la, mid, coap_pdu_get_type(request) == COAP_MESSAGE_CON, h);
+  return true;
+}
+
 static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *pdu,
                        const coap_string_t *query, coap_pdu_t *resp) {
   sim_fleet *f = coap_resource_get_userdata(res);
@@ -650,27 +705,38 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
   reply rp = {.fmt = -1};
   long i = -1;
   int m = method_index(coap_pdu_get_code(pdu));
+  bool delay = f->cfg->delay_ms > 0;
   /* One endpoint serves every device: the address the request came to says which. */
   if (la && la->addr.sa.sa_family == AF_INET)
     i = sim_dev_index(f, ntohl(la->addr.sin.sin_addr.s_addr));
-  if (i < 0) {
+  if (i < 0) { /* answered at once: there is no device, so no slow link either */
     f->no_device++;
     fail(&rp, CODE(404), "no device at this address");
     send_reply(pdu, resp, &rp);
     return;
   }
   sim_device *d = &f->dev[i];
+  char ep[48];
+  if (delay && coap_pdu_get_type(pdu) == COAP_MESSAGE_CON &&
+      sim_held_find(f, (unsigned)i, s, coap_pdu_get_mid(pdu))) {
+    /* A retransmission that came while the answer is held (the client's ACK_TIMEOUT is shorter
+     * than --delay-ms): served once, and answered by the held answer (RFC 7252 4.5). Not
+     * counted: it is the same request. */
+    send_nothing(resp);
+    if (f->cfg->verbose)
+      fprintf(stderr, "%s %s retransmitted while its answer is held\n",
+              sim_dev_ep(f, (unsigned)i, ep, sizeof ep), method_name(m));
+    return;
+  }
   d->c.req[m]++;
-  if (f->cfg->drop > 0 && sim_rand01(f) < f->cfg->drop) {
-    /* Simulated loss: a NON response with no code is not sent at all (a CON request is not
-     * even acknowledged), so the client retransmits as it would after a lost datagram. */
+  bool lost = f->cfg->drop > 0 && sim_rand01(f) < f->cfg->drop;
+  if (lost || (delay && f->n_held >= SIM_HELD_MAX)) {
+    /* Simulated loss (or no room to hold one more answer): a NON response with no code is not
+     * sent at all, so the client retransmits as it would after a lost datagram. */
     d->c.dropped++;
-    coap_pdu_set_type(resp, COAP_MESSAGE_NON);
-    coap_pdu_set_code(resp, COAP_EMPTY_CODE);
-    if (f->cfg->verbose) {
-      char ep[48];
+    send_nothing(resp);
+    if (f->cfg->verbose)
       fprintf(stderr, "%s %s dropped\n", sim_dev_ep(f, (unsigned)i, ep, sizeof ep), method_name(m));
-    }
     return;
   }
   req r = {.f = f, .i = (unsigned)i, .d = d, .s = s, .pdu = pdu, .method = m};
@@ -680,16 +746,52 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
   else
     serve(&r, &rp);
   send_reply(pdu, resp, &rp);
-  int cls = coap_pdu_get_code(resp) >> 5;
-  if (cls == 2) d->c.resp[SIM_C_2XX]++;
-  if (cls == 4) d->c.resp[SIM_C_4XX]++;
-  if (cls == 5) d->c.resp[SIM_C_5XX]++;
+  int c = coap_pdu_get_code(resp);
+  bool held = delay && hold_answer(f, (unsigned)i, s, pdu, resp);
+  if (!held) sim_count_response(d, c); /* a held answer counts when it is sent */
   if (f->cfg->verbose) {
-    char ep[48], path[32] = "?";
+    char path[32] = "?";
     if (r.p.depth) lmm_path_format(&r.p, path, sizeof path);
-    int c = coap_pdu_get_code(resp);
-    fprintf(stderr, "%s %s %s -> %d.%02d%s%s\n", sim_dev_ep(f, (unsigned)i, ep, sizeof ep),
-            method_name(m), path, c >> 5, c & 31, rp.diag[0] ? ": " : "", rp.diag);
+    fprintf(stderr, "%s %s %s -> %d.%02d%s%s%s\n", sim_dev_ep(f, (unsigned)i, ep, sizeof ep),
+            method_name(m), path, c >> 5, c & 31, rp.diag[0] ? ": " : "", rp.diag,
+            held ? " (held)" : "");
+  }
+  if (rp.body_lmm)
+    lmm_free(rp.body);
+  else
+    free(rp.body);
+}
+
+void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, int *code, int *fmt,
+                   uint8_t **body, size_t *len) {
+  sim_device *d = &f->dev[i];
+  reply rp = {.fmt = -1};
+  coap_opt_iterator_t it;
+  int m = method_index(coap_pdu_get_code(pdu));
+  req r = {.f = f, .i = i, .d = d, .s = NULL, .pdu = pdu, .method = m};
+  r.has_query = coap_check_option(pdu, COAP_OPTION_URI_QUERY, &it) != NULL;
+  d->c.req[m]++;
+  if (d->flags & SIM_DEV_DENY)
+    fail(&rp, CODE(401), "access denied to this server");
+  else
+    serve(&r, &rp);
+  *code = rp.code ? rp.code : CODE(500);
+  *fmt = -1, *body = NULL, *len = 0;
+  if (rp.body && rp.code == CODE(205)) { /* the whole body: an answer POST is not cut */
+    if ((*body = malloc(rp.len ? rp.len : 1))) {
+      memcpy(*body, rp.body, rp.len);
+      *len = rp.len, *fmt = rp.fmt;
+    } else {
+      *code = CODE(500);
+    }
+  } else if ((rp.code >> 5) != 2 && rp.diag[0] && (*body = (uint8_t *)strdup(rp.diag))) {
+    *len = strlen(rp.diag);
+  }
+  if (f->cfg->verbose) {
+    char path[32] = "?", ep[48];
+    if (r.p.depth) lmm_path_format(&r.p, path, sizeof path);
+    fprintf(stderr, "%s %s %s (group) -> %d.%02d%s%s\n", sim_dev_ep(f, i, ep, sizeof ep),
+            method_name(m), path, *code >> 5, *code & 31, rp.diag[0] ? ": " : "", rp.diag);
   }
   if (rp.body_lmm)
     lmm_free(rp.body);
@@ -740,5 +842,6 @@ int sim_coap_setup(sim_fleet *f) {
   coap_add_resource(f->ctx, r);
   event_fleet = f;
   coap_register_event_handler(f->ctx, on_event);
+  sim_group_setup(f);
   return 0;
 }

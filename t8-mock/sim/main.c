@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static const char USAGE[] =
@@ -43,6 +44,15 @@ static const char USAGE[] =
     "                          not even an ACK: the client's retransmission helps)\n"
     "  --seed N                PRNG seed: device positions and drops (default 0)\n"
     "  --update-ms MS          how long a firmware update takes, State 3 (default 100)\n"
+    "  --delay-ms MS           every device answers each request MS ms late (0..60000,\n"
+    "                          default 0), as behind a slow radio link: each answer, every\n"
+    "                          block of a Block1 or Block2 transfer included, leaves MS ms\n"
+    "                          after its request came (a CON's ACK with it, not before);\n"
+    "                          the other devices are served meanwhile\n"
+    "  --group-loss P          probability 0..1 that a device misses a group request (each\n"
+    "                          member draws on its own; default 0)\n"
+    "  --mcast-if A            IPv4 address of the interface group sockets join on\n"
+    "                          (default 127.0.0.1)\n"
     "\n"
     "Sessions (libcoap keeps one per client address and port):\n"
     "  --max-idle-sessions N   idle sessions kept before the least recently used is closed\n"
@@ -84,6 +94,9 @@ enum {
   O_UPDATE_MS,
   O_MAX_IDLE,
   O_SESSION_TIMEOUT,
+  O_DELAY_MS,
+  O_GROUP_LOSS,
+  O_MCAST_IF,
   O_HELP
 };
 
@@ -108,6 +121,9 @@ static const struct option OPTS[] = {
     {"update-ms", required_argument, NULL, O_UPDATE_MS},
     {"max-idle-sessions", required_argument, NULL, O_MAX_IDLE},
     {"session-timeout", required_argument, NULL, O_SESSION_TIMEOUT},
+    {"delay-ms", required_argument, NULL, O_DELAY_MS},
+    {"group-loss", required_argument, NULL, O_GROUP_LOSS},
+    {"mcast-if", required_argument, NULL, O_MCAST_IF},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -165,6 +181,7 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   c->update_ms = 100;
   c->max_idle_sessions = 1000;
   c->session_timeout = 60;
+  c->mcast_if = 0x7f000001u; /* 127.0.0.1 */
 
   opterr = 0;
   while ((o = getopt_long(argc, argv, ":", OPTS, NULL)) != -1) {
@@ -233,13 +250,22 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       c->deny[c->n_deny++] = a;
       break;
     }
-    case O_DROP: {
+    case O_DROP:
+    case O_GROUP_LOSS: {
       char *end;
       errno = 0;
       double d = strtod(a, &end);
       if (!a[0] || errno || *end || !isfinite(d) || d < 0.0 || d > 1.0)
-        return usage_error("--drop: expected a probability 0..1, got '%s'", a);
-      c->drop = d;
+        return usage_error("--%s: expected a probability 0..1, got '%s'",
+                           o == O_DROP ? "drop" : "group-loss", a);
+      *(o == O_DROP ? &c->drop : &c->group_loss) = d;
+      break;
+    }
+    case O_MCAST_IF: {
+      struct in_addr in;
+      if (inet_pton(AF_INET, a, &in) != 1)
+        return usage_error("--mcast-if: expected a numeric IPv4 address, got '%s'", a);
+      c->mcast_if = ntohl(in.s_addr);
       break;
     }
     case O_SEED:
@@ -251,6 +277,11 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       if (!parse_u64(a, 0, 3600000, &v))
         return usage_error("--update-ms: expected 0..3600000, got '%s'", a);
       c->update_ms = (unsigned)v;
+      break;
+    case O_DELAY_MS:
+      if (!parse_u64(a, 0, 60000, &v))
+        return usage_error("--delay-ms: expected 0..60000, got '%s'", a);
+      c->delay_ms = (unsigned)v;
       break;
     case O_MAX_IDLE:
       if (!parse_u64(a, 1, 1000000, &v))
@@ -371,6 +402,32 @@ static coap_endpoint_t *listen_on(coap_context_t *ctx, uint16_t port, coap_proto
   return coap_new_endpoint(ctx, &a, proto);
 }
 
+/* One socket receives every device's requests: a client with hundreds in flight sends them in
+ * bursts, and with the kernel's default buffer (212,992 bytes, a few hundred datagrams) the
+ * kernel drops some while the loop is busy; the client then retransmits only after its
+ * ACK_TIMEOUT (2 to 3 s). libcoap 4.3.1 gives no access to an endpoint's socket: it is found
+ * among the open descriptors by its bound port, and its buffer raised to SIM_RCVBUF (as root
+ * with SO_RCVBUFFORCE, else up to net.core.rmem_max). Returns the size the kernel gave. */
+#define SIM_RCVBUF (8 * 1024 * 1024)
+static int widen_rcvbuf(uint16_t port) {
+  int got = 0;
+  for (int fd = 3; fd < 1024; fd++) {
+    struct sockaddr_in a;
+    socklen_t al = sizeof a, tl;
+    int type, want = SIM_RCVBUF;
+    tl = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) continue;
+    if (getsockname(fd, (struct sockaddr *)&a, &al) != 0 || a.sin_family != AF_INET ||
+        ntohs(a.sin_port) != port)
+      continue;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+    tl = sizeof got;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &tl);
+  }
+  return got;
+}
+
 /* ------------------------------------------------------------------ statistics */
 
 typedef struct totals {
@@ -432,6 +489,10 @@ static void print_summary(const sim_fleet *f) {
   fprintf(stderr,
           "lwm2m-mbms-sim: firmware updated on %u devices; at most %u CoAP sessions at once\n",
           t.updated_devices, f->sessions_max);
+  sim_group_summary(f);
+  if (f->cfg->delay_ms)
+    fprintf(stderr, "lwm2m-mbms-sim: answers delayed by %u ms; at most %zu held at once\n",
+            f->cfg->delay_ms, f->held_max);
 }
 
 static void json_counters(FILE *fp, const uint32_t *req, const uint32_t *resp) {
@@ -459,18 +520,22 @@ static int write_stats(const sim_fleet *f) {
   sum(f, &t);
   fprintf(fp,
           "{\"count\":%u,\"port\":%u,\"dtls_port\":%u,\"seed\":%llu,\"no_device\":%u,"
-          "\"sessions_max\":%u,\"sessions_at_exit\":%u,\"totals\":{\"requests\":{\"GET\":%llu,"
+          "\"sessions_max\":%u,\"sessions_at_exit\":%u,\"delay_ms\":%u,\"held_max\":%zu,"
+          "\"group_loss\":%g,"
+          "\"totals\":{\"requests\":{\"GET\":%llu,"
           "\"PUT\":%llu,\"POST\":%llu,"
           "\"DELETE\":%llu,\"other\":%llu},\"responses\":{\"2xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
-          "\"dropped\":%llu,\"group_mgmt_changes\":%llu,\"group_mgmt_devices\":%u,"
-          "\"fw_updates\":%llu},\n\"devices\":[\n",
+          "\"dropped\":%llu,\"group_mgmt_changes\":%llu,\"group_mgmt_devices\":%u,",
           f->n, f->port, f->cfg->dtls ? f->dtls_port : 0u, (unsigned long long)f->cfg->seed,
-          f->no_device, f->sessions_max, f->sessions, (unsigned long long)t.req[SIM_M_GET],
+          f->no_device, f->sessions_max, f->sessions, f->cfg->delay_ms, f->held_max,
+          f->cfg->group_loss, (unsigned long long)t.req[SIM_M_GET],
           (unsigned long long)t.req[SIM_M_PUT], (unsigned long long)t.req[SIM_M_POST],
           (unsigned long long)t.req[SIM_M_DELETE], (unsigned long long)t.req[SIM_M_OTHER],
           (unsigned long long)t.resp[SIM_C_2XX], (unsigned long long)t.resp[SIM_C_4XX],
           (unsigned long long)t.resp[SIM_C_5XX], (unsigned long long)t.dropped,
-          (unsigned long long)t.gm_changes, t.gm_devices, (unsigned long long)t.fw_updates);
+          (unsigned long long)t.gm_changes, t.gm_devices);
+  sim_group_json_totals(f, fp);
+  fprintf(fp, "\"fw_updates\":%llu},\n\"devices\":[\n", (unsigned long long)t.fw_updates);
   for (unsigned i = 0; i < f->n; i++) {
     const sim_device *d = &f->dev[i];
     char ep[48], host[INET_ADDRSTRLEN], dg[65];
@@ -484,8 +549,10 @@ static int write_stats(const sim_fleet *f) {
     for (unsigned k = 0; k < d->n_gm; k++)
       fprintf(fp, "%s%u", k ? "," : "", d->gm[k].iid);
     if (d->fw.has_digest) sim_hex(d->fw.digest, 32, dg);
+    fputs("],", fp);
+    sim_group_json_device(f, i, fp);
     fprintf(fp,
-            "],\"fw\":{\"state\":%u,\"result\":%u,\"bytes\":%llu,\"sha256\":%s%s%s,"
+            "\"fw\":{\"state\":%u,\"result\":%u,\"bytes\":%llu,\"sha256\":%s%s%s,"
             "\"updates\":%u}}%s\n",
             d->fw.state, d->fw.result, (unsigned long long)d->fw.bytes,
             d->fw.has_digest ? "\"" : "", d->fw.has_digest ? dg : "null",
@@ -570,12 +637,14 @@ int main(int argc, char **argv) {
     goto out;
   }
   fleet.port = bound_port(ep);
+  int rcvbuf = widen_rcvbuf(fleet.port);
   if (cfg.dtls) {
     if (!(dep = listen_on(ctx, cfg.dtls_port, COAP_PROTO_DTLS))) {
       fprintf(stderr, "lwm2m-mbms-sim: cannot bind DTLS port %u\n", cfg.dtls_port);
       goto out;
     }
     fleet.dtls_port = bound_port(dep);
+    widen_rcvbuf(fleet.dtls_port);
   }
   if (sim_coap_setup(&fleet) != 0) {
     fprintf(stderr, "lwm2m-mbms-sim: cannot register the CoAP handlers\n");
@@ -585,21 +654,28 @@ int main(int argc, char **argv) {
   if (cfg.members_file && write_members(&fleet) != 0) goto out;
   if (cfg.ready_file && write_ready(&fleet) != 0) goto out;
   if (cfg.verbose)
-    fprintf(stderr, "lwm2m-mbms-sim: %u devices ready on UDP port %u%s\n", fleet.n, fleet.port,
-            cfg.dtls ? " and DTLS" : "");
+    fprintf(stderr, "lwm2m-mbms-sim: %u devices ready on UDP port %u%s (receive buffer %d bytes)\n",
+            fleet.n, fleet.port, cfg.dtls ? " and DTLS" : "", rcvbuf);
 
   while (!stop_requested) {
-    if (coap_io_process(ctx, 500) < 0) {
+    /* Held answers (--delay-ms) are sent between two waits, each no longer than the time to
+     * the next one due: the wait is in whole milliseconds, rounded up, so none goes early. */
+    long wait = sim_held_flush(&fleet);
+    if (wait < 0 || wait > 500) wait = 500;
+    if (sim_group_io(&fleet, wait) < 0) { /* libcoap's fd, group sockets, group answers */
       fprintf(stderr, "lwm2m-mbms-sim: CoAP I/O failed\n");
       goto out;
     }
   }
+  sim_held_clear(&fleet); /* answers still held at a stop are not sent */
   int64_t now = sim_now_ms();
   for (unsigned i = 0; i < fleet.n; i++)
     sim_fw_tick(&fleet, &fleet.dev[i], now);
   print_summary(&fleet);
   rc = cfg.stats_json && write_stats(&fleet) != 0 ? 1 : 0;
 out:
+  sim_held_clear(&fleet);
+  sim_group_free(&fleet); /* answers still pending at a stop are not sent */
   if (ctx) coap_free_context(ctx);
   coap_cleanup();
   sim_fleet_free(&fleet);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <coap3/coap.h>
 #include <mbedtls/sha256.h>
@@ -37,6 +38,9 @@ typedef struct sim_config {
   unsigned update_ms;         /* simulated firmware update time */
   unsigned max_idle_sessions; /* libcoap server sessions kept when idle */
   unsigned session_timeout;   /* seconds before an idle session is closed */
+  unsigned delay_ms;          /* every answer is held this long (0: answered at once) */
+  double group_loss;          /* probability that a device misses a group datagram */
+  uint32_t mcast_if;          /* interface address group sockets join on (host order) */
 } sim_config;
 
 /* ------------------------------------------------------------------ devices */
@@ -50,6 +54,11 @@ typedef struct sim_counters {
   uint32_t dropped;       /* ignored by --drop */
   uint32_t gm_changes;    /* successful changes of the Group Mgmt object */
   uint32_t fw_updates;    /* completed firmware updates */
+  uint32_t grp_rx;        /* group requests received (group.c) */
+  uint32_t grp_missed;    /* group requests missed by --group-loss */
+  uint32_t ans_sent;      /* answer POSTs sent to the Answer URI */
+  uint32_t ans_acked;     /* answer POSTs acknowledged (a response came) */
+  uint32_t ans_failed;    /* answer POSTs not sent, or given up after retransmissions */
 } sim_counters;
 
 /* Firmware Update object state machine (NOTES section 3). */
@@ -83,10 +92,14 @@ typedef struct sim_gm_inst {
 
 enum { SIM_DEV_DENY = 1, SIM_DEV_TLV = 2 };
 
+/* An answer held back by --delay-ms (delay.c). */
+typedef struct sim_held sim_held;
+
 /* One device: ~200 bytes while idle; strings and instances live on the heap only when set. */
 typedef struct sim_device {
   sim_fw fw;
   sim_rx *rx;
+  sim_held *held;  /* its answers held by --delay-ms, oldest first */
   sim_gm_inst *gm; /* sorted by iid */
   uint16_t n_gm, cap_gm;
   uint8_t flags;
@@ -104,10 +117,13 @@ typedef struct sim_fleet {
   uint64_t rng;
   uint16_t port, dtls_port; /* bound ports */
   unsigned sessions, sessions_max;
-  uint32_t no_device; /* requests to an address where no device is */
-  size_t rx_bytes;    /* Block1 bodies held by all devices (bounded) */
+  uint32_t no_device;              /* requests to an address where no device is */
+  size_t rx_bytes;                 /* Block1 bodies held by all devices (bounded) */
+  sim_held *held_head, *held_tail; /* answers held by --delay-ms, in the order they are due */
+  size_t n_held, held_max;         /* held now, most held at once */
   uint8_t psk_buf[16];
-  coap_bin_const_t psk; /* the key handed to libcoap by the identity callback */
+  coap_bin_const_t psk;  /* the key handed to libcoap by the identity callback */
+  struct sim_group *grp; /* group sockets, pending answers (group.c); NULL until first used */
 } sim_fleet;
 
 /* ---------------------------------------------------------------- device.c */
@@ -179,10 +195,52 @@ int sim_fw_write_uri(sim_fleet *f, unsigned i, const char *uri);
 int sim_fw_update(sim_fleet *f, unsigned i);
 void sim_fw_clear(sim_fw *fw);
 
+/* ---------------------------------------------------------------- delay.c */
+
+#define SIM_HELD_MAX 262144u /* answers held at once, fleet-wide; a request beyond is lost */
+
+/* Holds `answer` (owned from here on; ACK or NON, with the request's Message ID) for
+ * --delay-ms. `local` is the device's address the request came to: the session is shared by
+ * every device its client talks to, and its local address moves with each datagram. */
+void sim_hold(sim_fleet *f, unsigned i, coap_session_t *s, const coap_address_t *local,
+              coap_mid_t mid, bool con, coap_pdu_t *answer);
+/* Whether the answer to CON request `mid` of session s to device i is still held: the request
+ * is then a retransmission (RFC 7252 4.5: processed once). */
+bool sim_held_find(const sim_fleet *f, unsigned i, const coap_session_t *s, coap_mid_t mid);
+/* Sends every answer that is due; returns the milliseconds until the next one is (rounded up,
+ * at least 1), or -1 when none is held. */
+long sim_held_flush(sim_fleet *f);
+/* Frees the answers still held, unsent (at exit, before the CoAP context goes). */
+void sim_held_clear(sim_fleet *f);
+
+/* ---------------------------------------------------------------- group.c */
+
+/* Joins device i to the groups its Group Mgmt instances name now, and leaves the others. */
+void sim_group_sync(sim_fleet *f, unsigned i);
+/* Registers the response and NACK handlers of the answer POSTs on f->ctx. */
+void sim_group_setup(sim_fleet *f);
+/* One turn of the event loop: sends due answers, waits at most wait_ms for libcoap's fd and
+ * the group sockets, serves what came. 0 or -1. */
+int sim_group_io(sim_fleet *f, long wait_ms);
+/* "group":{...}, into the totals / a device's object of --stats-json. */
+void sim_group_json_totals(const sim_fleet *f, FILE *fp);
+void sim_group_json_device(const sim_fleet *f, unsigned i, FILE *fp);
+void sim_group_summary(const sim_fleet *f);
+/* Closes the group sockets and releases the answer sessions (before the CoAP context goes). */
+void sim_group_free(sim_fleet *f);
+
 /* ---------------------------------------------------------------- handlers.c */
+
+/* Executes a request that came by group delivery (a parsed NON request, no session) on device
+ * i exactly as a unicast one: *code, and the body (owned, free()) with its Content-Format (-1:
+ * none; an error's diagnostic text has none). Counts the request, not a response. */
+void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, int *code, int *fmt,
+                   uint8_t **body, size_t *len);
 
 /* Registers the request handlers on f->ctx. 0 or -1. */
 int sim_coap_setup(sim_fleet *f);
+/* Counts an answer of code `code` sent by device d (2.xx, 4.xx, 5.xx; others not). */
+void sim_count_response(sim_device *d, int code);
 /* The validate_id_call_back of coap_context_set_psk2(). */
 const coap_bin_const_t *sim_psk_for_identity(coap_bin_const_t *identity, coap_session_t *session,
                                              void *arg);

@@ -187,6 +187,56 @@ static resp request(const peer *pe, coap_pdu_code_t method, const char *path, in
   return r;
 }
 
+/* GET `path` from n peers at once: one session (its own socket) each, all in one context, so
+ * that every request is out before any answer comes. Waits at most `wait_ms` for them all. */
+static void get_many(const peer *pes, size_t n, const char *path, resp *out, int wait_ms) {
+  coap_context_t *ctx = coap_new_context(NULL);
+  assert_non_null(ctx);
+  coap_register_response_handler(ctx, on_resp);
+  coap_register_nack_handler(ctx, on_nack);
+  coap_session_t **ss = calloc(n, sizeof *ss);
+  assert_non_null(ss);
+  for (size_t k = 0; k < n; k++) {
+    memset(&out[k], 0, sizeof out[k]);
+    coap_address_t dst;
+    coap_address_init(&dst);
+    dst.addr.sin.sin_family = AF_INET;
+    dst.addr.sin.sin_port = htons((uint16_t)pes[k].port);
+    inet_pton(AF_INET, pes[k].host, &dst.addr.sin.sin_addr);
+    dst.size = sizeof dst.addr.sin;
+    ss[k] = coap_new_client_session(ctx, NULL, &dst, COAP_PROTO_UDP);
+    assert_non_null(ss[k]);
+    coap_session_set_app_data(ss[k], &out[k]);
+    coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, ss[k]);
+    assert_non_null(pdu);
+    uint8_t tok[8];
+    size_t tl;
+    coap_session_new_token(ss[k], &tl, tok);
+    coap_add_token(pdu, tl, tok);
+    for (const char *p = path; *p;) {
+      p += *p == '/';
+      const char *e = strchr(p, '/');
+      size_t l = e ? (size_t)(e - p) : strlen(p);
+      coap_add_option(pdu, COAP_OPTION_URI_PATH, l, (const uint8_t *)p);
+      p += l;
+    }
+    assert_int_not_equal(coap_send(ss[k], pdu), COAP_INVALID_MID);
+  }
+  double end = now_s() + wait_ms / 1000.0;
+  for (size_t done = 0; done < n && now_s() < end;) {
+    coap_io_process(ctx, 20);
+    done = 0;
+    for (size_t k = 0; k < n; k++)
+      done += out[k].done;
+  }
+  for (size_t k = 0; k < n; k++) {
+    coap_session_set_app_data(ss[k], NULL);
+    coap_session_release(ss[k]);
+  }
+  free(ss);
+  coap_free_context(ctx);
+}
+
 static resp get(const peer *pe, const char *path, int accept) {
   return request(pe, COAP_REQUEST_CODE_GET, path, -1, accept, NULL, 0, 5000);
 }
@@ -433,6 +483,7 @@ static void test_help_and_usage(void **state) {
                                       "--update-ms",
                                       "--max-idle-sessions",
                                       "--session-timeout",
+                                      "--delay-ms",
                                       "--help"};
   for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
     if (!strstr(r.out, flags[k])) fail_msg("--help does not document %s", flags[k]);
@@ -447,6 +498,9 @@ static void test_help_and_usage(void **state) {
       (const char *[]){"--base-addr", "localhost", NULL},
       (const char *[]){"--drop", "1.5", NULL},
       (const char *[]){"--port", "70000", NULL},
+      (const char *[]){"--delay-ms", "60001", NULL},
+      (const char *[]){"--delay-ms", "-1", NULL},
+      (const char *[]){"--delay-ms", "0.5", NULL},
       (const char *[]){"--ep-prefix", "a/b", NULL},
       (const char *[]){"--deny", "nobody", NULL},
       (const char *[]){"--group-mgmt-oid", "5", NULL},
@@ -1135,6 +1189,207 @@ static void test_sigterm_and_stats(void **state) {
   lmmt_sim_stop(&s);
 }
 
+/* --delay-ms: every answer (each block of a transfer too) comes no sooner than the delay after
+ * its request; the fleet is not serialised by it; one client socket may ask many devices; a
+ * retransmission that comes while the answer is held is served once; --drop still works. Only
+ * lower bounds on times, and upper bounds of several seconds. */
+static void test_delay(void **state) {
+  (void)state;
+  const double delay = 0.5; /* --delay-ms 500 */
+  lmmt_sim s = start((const char *[]){"--count", "20", "--delay-ms", "500", NULL});
+
+  /* one request */
+  peer d3 = {"127.1.0.4", s.port, NULL, NULL, 0}; /* dev-0003 */
+  double t0 = now_s();
+  resp r = get(&d3, "/3/0/2", -1);
+  double dt = now_s() - t0;
+  assert_int_equal(r.code, C(2, 5));
+  assert_string_equal((char *)r.data, "dev-0003");
+  resp_free(&r);
+  if (dt < delay) fail_msg("answered after %.3f s with --delay-ms 500", dt);
+
+  /* 20 devices at once, a socket each: together in about one delay, not 20 (10 s) */
+  peer pe[20];
+  resp rs[20];
+  char hosts[20][16]; /* host_of() keeps only its last 4 */
+  for (unsigned k = 0; k < 20; k++) {
+    snprintf(hosts[k], sizeof hosts[k], "%s", host_of(k));
+    pe[k] = (peer){hosts[k], s.port, NULL, NULL, 0};
+  }
+  t0 = now_s();
+  get_many(pe, 20, "/3/0/2", rs, 30000);
+  dt = now_s() - t0;
+  for (unsigned k = 0; k < 20; k++) {
+    char want[16];
+    snprintf(want, sizeof want, "dev-%04u", k);
+    if (rs[k].code != C(2, 5) || !rs[k].data || strcmp((char *)rs[k].data, want) != 0)
+      fail_msg("device %u: code %d, '%s'", k, rs[k].code, rs[k].data ? (char *)rs[k].data : "");
+    resp_free(&rs[k]);
+  }
+  if (dt < delay) fail_msg("20 answers after %.3f s with --delay-ms 500", dt);
+  if (dt > 10 * delay) fail_msg("20 concurrent requests took %.1f s: the delay serialises", dt);
+
+  /* one socket, 20 devices, CON requests with one token: each piggybacked answer comes from
+   * the device asked (the session's local address has moved on meanwhile), none early. The
+   * request to device 7 is sent again while held: it is served and answered once. */
+  int fd = udp_socket();
+  uint8_t b[256], in[512];
+  double sent[20];
+  for (unsigned k = 0; k < 20; k++) {
+    size_t len = coap_msg(b, 0, COAP_REQUEST_CODE_GET, (uint16_t)(0x700 + k), "/3/0/2", NULL, 0);
+    sent[k] = now_s();
+    udp_send(fd, host_of(k), s.port, b, len);
+  }
+  sleep_ms(100);
+  size_t len = coap_msg(b, 0, COAP_REQUEST_CODE_GET, 0x707, "/3/0/2", NULL, 0);
+  udp_send(fd, host_of(7), s.port, b, len);
+  int got[20] = {0}, answers = 0;
+  ssize_t n;
+  char from[INET_ADDRSTRLEN];
+  while ((n = udp_recv(fd, in, sizeof in, 1500, from)) >= 0) {
+    double at = now_s();
+    answers++;
+    assert_true(n >= 4);
+    assert_int_equal(in[0] >> 4, 0x6); /* version 1, ACK */
+    assert_int_equal(in[1], C(2, 5));
+    unsigned k = (((unsigned)in[2] << 8) | in[3]) - 0x700u;
+    assert_true(k < 20);
+    got[k]++;
+    assert_string_equal(from, host_of(k));
+    size_t pl;
+    const uint8_t *p = coap_payload(in, (size_t)n, &pl);
+    char want[16];
+    snprintf(want, sizeof want, "dev-%04u", k);
+    assert_non_null(p);
+    assert_int_equal(pl, strlen(want));
+    assert_memory_equal(p, want, pl);
+    if (at - sent[k] < delay) fail_msg("device %u answered after %.3f s", k, at - sent[k]);
+  }
+  close(fd);
+  assert_int_equal(answers, 20);
+  for (unsigned k = 0; k < 20; k++)
+    assert_int_equal(got[k], 1);
+
+  assert_int_equal(stop_keep(&s), 0);
+  char *js = lmmt_read_file(s.stats_path, NULL);
+  assert_non_null(js);
+  cJSON *j = cJSON_Parse(js);
+  assert_non_null(j);
+  assert_int_equal(cJSON_GetObjectItem(j, "delay_ms")->valueint, 500);
+  assert_true(cJSON_GetObjectItem(j, "held_max")->valueint >= 20);
+  cJSON *tot = cJSON_GetObjectItem(j, "totals");
+  /* 1 + 20 + 20: the retransmission is the same request */
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(tot, "requests"), "GET")->valueint, 41);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(tot, "responses"), "2xx")->valueint, 41);
+  cJSON_Delete(j);
+  free(js);
+  lmmt_sim_stop(&s);
+
+  /* CoAPS, Block1 and Block2: each answer, each block's too, waits its turn */
+  const double bd = 0.1; /* --delay-ms 100 */
+  s = start(
+      (const char *[]){"--count", "4", "--delay-ms", "100", "--dtls", "--dtls-port", "0", NULL});
+  uint8_t key[16];
+  derive_key("lwm2m-mbms-sim", "dev-0002", key);
+  peer ds = {"127.1.0.3", s.dtls_port, "dev-0002", key, 16};
+  t0 = now_s();
+  r = get(&ds, "/3/0/2", -1); /* the handshake is libcoap's, not delayed; the answer is */
+  dt = now_s() - t0;
+  assert_int_equal(r.code, C(2, 5));
+  assert_string_equal((char *)r.data, "dev-0002");
+  resp_free(&r);
+  if (dt < bd) fail_msg("CoAPS read answered after %.3f s", dt);
+  peer d1 = {"127.1.0.2", s.port, NULL, NULL, 0}; /* dev-0001 */
+  char *big = malloc(8000);
+  size_t bl = 0;
+  for (unsigned i = 0; bl < 3000; i++)
+    bl += (size_t)sprintf(big + bl, "%sep=dev-%04u/42769", i ? "," : "", i);
+  lmm_group_mgmt g;
+  sample_instance(&g);
+  g.member_list = big;
+  uint8_t *gp;
+  size_t gl;
+  assert_int_equal(lmm_group_mgmt_encode(&g, GM, 1, LMM_FMT_SENML_JSON, &gp, &gl), LMM_OK);
+  t0 = now_s();
+  r = put(&d1, "/42769/1", LMM_FMT_SENML_JSON, gp, gl); /* blocks of 1024 bytes at most */
+  dt = now_s() - t0;
+  assert_int_equal(r.code, C(2, 4));
+  resp_free(&r);
+  double blocks = (double)((gl + 1023) / 1024);
+  if (dt < blocks * bd) fail_msg("%.0f-block Block1 write took %.3f s", blocks, dt);
+  t0 = now_s();
+  r = get(&d1, "/42769/1/3", -1);
+  dt = now_s() - t0;
+  assert_int_equal(r.code, C(2, 5));
+  assert_int_equal(r.len, bl);
+  assert_memory_equal(r.data, big, bl);
+  resp_free(&r);
+  blocks = (double)((bl + 1023) / 1024);
+  if (dt < blocks * bd) fail_msg("%.0f-block Block2 read took %.3f s", blocks, dt);
+  lmm_free(gp);
+  free(big);
+  /* a firmware package: 5 blocks, hashed as they come */
+  size_t fl = 5 * 1024;
+  uint8_t *fw = malloc(fl), digest[32];
+  char want[65];
+  for (size_t k = 0; k < fl; k++)
+    fw[k] = (uint8_t)(k * 7 + 3);
+  mbedtls_sha256_ret(fw, fl, digest, 0);
+  hex(digest, 32, want);
+  t0 = now_s();
+  r = put(&d1, "/5/0/0", LMM_FMT_OPAQUE, fw, fl);
+  dt = now_s() - t0;
+  assert_int_equal(r.code, C(2, 4));
+  resp_free(&r);
+  if (dt < 5 * bd) fail_msg("5-block package took %.3f s", dt);
+  r = get(&d1, "/5/0/7", -1);
+  assert_string_equal((char *)r.data, want);
+  resp_free(&r);
+  free(fw);
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+
+  /* --drop with a delay: about 30% of 200 NON reads go unanswered, the rest answer late; a CON
+   * request gets through by retransmission */
+  s = start(
+      (const char *[]){"--count", "20", "--delay-ms", "100", "--drop", "0.3", "--seed", "7", NULL});
+  fd = udp_socket();
+  double nsent[200];
+  for (int k = 0; k < 200; k++) {
+    len = coap_msg(b, 1, COAP_REQUEST_CODE_GET, (uint16_t)(5000 + k), "/3/0/2", NULL, 0);
+    nsent[k] = now_s();
+    udp_send(fd, host_of((unsigned)k % 20), s.port, b, len);
+  }
+  answers = 0;
+  while ((n = udp_recv(fd, in, sizeof in, 1000, NULL)) >= 0) {
+    double at = now_s();
+    assert_true(n >= 4);
+    unsigned k = (((unsigned)in[2] << 8) | in[3]) - 5000u; /* a NON answer has the MID */
+    assert_true(k < 200);
+    if (at - nsent[k] < bd) fail_msg("NON read %u answered after %.3f s", k, at - nsent[k]);
+    answers++;
+  }
+  close(fd);
+  if (answers < 100 || answers > 180) fail_msg("%d of 200 answered with --drop 0.3", answers);
+  d1.port = s.port;
+  t0 = now_s();
+  r = request(&d1, COAP_REQUEST_CODE_GET, "/3/0/2", -1, -1, NULL, 0, 60000);
+  dt = now_s() - t0;
+  assert_int_equal(r.code, C(2, 5));
+  assert_string_equal((char *)r.data, "dev-0001");
+  resp_free(&r);
+  if (dt < bd) fail_msg("CON read answered after %.3f s", dt);
+  assert_int_equal(stop_keep(&s), 0);
+  js = lmmt_read_file(s.stats_path, NULL);
+  assert_non_null(js);
+  j = cJSON_Parse(js);
+  assert_non_null(j);
+  tot = cJSON_GetObjectItem(j, "totals");
+  assert_true(cJSON_GetObjectItem(tot, "dropped")->valueint >= 200 - answers);
+  cJSON_Delete(j);
+  free(js);
+  lmmt_sim_stop(&s);
+}
+
 int main(void) {
   coap_startup();
   coap_set_log_level(LOG_EMERG);
@@ -1150,6 +1405,7 @@ int main(void) {
       cmocka_unit_test(test_drop_and_malformed),
       cmocka_unit_test(test_sessions_bounded),
       cmocka_unit_test(test_sigterm_and_stats),
+      cmocka_unit_test(test_delay),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   coap_cleanup();
