@@ -1,0 +1,247 @@
+/* answers.c - the receiver of members' answers (docs/protocol.md section 2): a CoAP endpoint in
+ * the context's loop, and the registry that routes an answer to its group request by token. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <coap3/coap.h>
+
+#include "campaign/campaign_internal.h"
+#include "core/ctx_internal.h"
+
+#define MAX_ANSWER (64u * 1024u) /* an answer carries one operation's result, never a blob */
+
+typedef struct open_req {
+  uint8_t token[LMMI_TOKEN_LEN];
+  lmmi_answer_fn fn;
+  void *owner;
+} open_req;
+
+struct lmm_answers {
+  lmm_ctx *ctx;
+  coap_context_t *coap;
+  lmmi_source src;
+  char *uri;
+  char *path;
+  open_req *reqs;
+  size_t n_reqs, cap_reqs;
+  lmm_answers_stats stats;
+};
+
+static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {
+  lmm_answers *a = self;
+  if (cap >= 1) pfd[0] = (struct pollfd){.fd = coap_context_get_coap_fd(a->coap), .events = POLLIN};
+  return 1;
+}
+
+static int64_t src_deadline(void *self) {
+  lmm_answers *a = self;
+  coap_tick_t now;
+  coap_ticks(&now);
+  /* libcoap tells how long until its own next timer (retransmits, idle sessions). */
+  unsigned ms = coap_io_prepare_epoll(a->coap, now);
+  return ms ? lmm_ctx_now_ms(a->ctx) + ms : -1;
+}
+
+static void src_process(void *self, const struct pollfd *pfd, size_t n) {
+  lmm_answers *a = self;
+  int fd = coap_context_get_coap_fd(a->coap);
+  bool ready = false;
+  for (size_t i = 0; i < n; i++)
+    ready |= pfd[i].fd == fd && pfd[i].revents;
+  (void)ready; /* libcoap's epoll also holds timers: process on every turn, it never blocks */
+  coap_io_process(a->coap, COAP_IO_NO_WAIT);
+}
+
+static int hexval(int c) {
+  return isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Finds NAME=VALUE among '&'-separated items; copies VALUE into out. */
+static bool query_get(const char *q, const char *name, char *out, size_t cap) {
+  size_t nl = strlen(name);
+  while (q && *q) {
+    const char *amp = strchr(q, '&');
+    size_t n = amp ? (size_t)(amp - q) : strlen(q);
+    if (n > nl && !strncmp(q, name, nl) && q[nl] == '=') {
+      size_t vl = n - nl - 1;
+      if (vl >= cap) return false;
+      memcpy(out, q + nl + 1, vl);
+      out[vl] = '\0';
+      return true;
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  return false;
+}
+
+LMM_API uint8_t lmm_answers_handle(lmm_answers *a, const char *query, int content_format,
+                                   const uint8_t *payload, size_t len) {
+  char ep[256], t[32], c[8];
+  uint8_t token[LMMI_TOKEN_LEN];
+  unsigned cls, det;
+  char extra;
+  bool ok = query && query_get(query, "ep", ep, sizeof ep) && ep[0] &&
+            query_get(query, "t", t, sizeof t) && strlen(t) == 2 * LMMI_TOKEN_LEN &&
+            query_get(query, "c", c, sizeof c) && sscanf(c, "%1u.%2u%c", &cls, &det, &extra) == 2 &&
+            cls >= 2 && cls <= 5 && det < 32 && len <= MAX_ANSWER && (payload || !len);
+  for (int i = 0; ok && i < LMMI_TOKEN_LEN; i++) {
+    int hi = hexval((unsigned char)t[2 * i]), lo = hexval((unsigned char)t[2 * i + 1]);
+    ok = hi >= 0 && lo >= 0;
+    token[i] = (uint8_t)(hi << 4 | lo);
+  }
+  if (!ok) {
+    a->stats.malformed++;
+    lmmi_log(a->ctx, LMM_LOG_WARN, "malformed answer (query '%.200s', %zu bytes)",
+             query ? query : "", len);
+    return 0x80; /* 4.00 */
+  }
+  for (size_t i = 0; i < a->n_reqs; i++)
+    if (!memcmp(a->reqs[i].token, token, LMMI_TOKEN_LEN)) {
+      lmmi_answer_class k = a->reqs[i].fn(a->reqs[i].owner, ep, (uint8_t)(cls << 5 | det),
+                                          content_format, payload, len);
+      switch (k) {
+      case LMMI_ANS_ACCEPTED:
+        a->stats.accepted++;
+        return 0x44;
+      case LMMI_ANS_DUPLICATE:
+        a->stats.duplicate++;
+        return 0x44;
+      case LMMI_ANS_LATE:
+        a->stats.late++;
+        return 0x44;
+      case LMMI_ANS_UNKNOWN:
+        break;
+      }
+      break;
+    }
+  a->stats.unknown++;
+  lmmi_log(a->ctx, LMM_LOG_INFO, "answer from '%s' for unknown request %s", ep, t);
+  return 0x84; /* 4.04 */
+}
+
+static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pdu_t *req,
+                    const coap_string_t *query, coap_pdu_t *resp) {
+  (void)session;
+  lmm_answers *a = coap_resource_get_userdata(res);
+  char q[512] = "";
+  if (query && query->length < sizeof q)
+    memcpy(q, query->s, query->length), q[query->length] = '\0';
+  coap_opt_iterator_t it;
+  coap_opt_t *opt = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &it);
+  int fmt = opt ? (int)coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt)) : -1;
+  size_t len = 0, off = 0, total = 0;
+  const uint8_t *data = NULL;
+  if (!coap_get_data_large(req, &len, &data, &off, &total)) len = 0, data = NULL;
+  uint8_t code =
+      (query && query->length >= sizeof q) ? 0x80 : lmm_answers_handle(a, q, fmt, data, len);
+  if (code == 0x80 && query && query->length >= sizeof q) a->stats.malformed++;
+  coap_pdu_set_code(resp, (coap_pdu_code_t)code);
+}
+
+LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, lmm_answers **out) {
+  static const lmm_answers_config defaults = LMM_ANSWERS_CONFIG_DEFAULT;
+  const lmm_answers_config *cfg = cfg_in ? cfg_in : &defaults;
+  if (!ctx || !out) return LMM_ERR_ARG;
+  lmm_answers *a = calloc(1, sizeof *a);
+  if (!a) return LMM_ERR_NOMEM;
+  a->ctx = ctx;
+  const char *bind = cfg->bind_addr && *cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
+  a->path =
+      strdup(cfg->path && *cfg->path ? (cfg->path[0] == '/' ? cfg->path + 1 : cfg->path) : "lmm/a");
+  if (!a->path) goto nomem;
+  if (cfg->no_listener) {
+    *out = a;
+    return LMM_OK;
+  }
+  coap_startup();
+  coap_set_log_level(LOG_EMERG);
+  coap_address_t addr;
+  coap_address_init(&addr);
+  if (inet_pton(AF_INET, bind, &addr.addr.sin.sin_addr) == 1) {
+    addr.addr.sin.sin_family = AF_INET, addr.addr.sin.sin_port = htons(cfg->port);
+    addr.size = sizeof addr.addr.sin;
+  } else if (inet_pton(AF_INET6, bind, &addr.addr.sin6.sin6_addr) == 1) {
+    addr.addr.sin6.sin6_family = AF_INET6, addr.addr.sin6.sin6_port = htons(cfg->port);
+    addr.size = sizeof addr.addr.sin6;
+  } else {
+    lmm_answers_free(a);
+    return LMM_ERR_ARG;
+  }
+  if (!(a->coap = coap_new_context(NULL))) goto nomem;
+  coap_context_set_block_mode(a->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_endpoint_t *ep = coap_new_endpoint(a->coap, &addr, COAP_PROTO_UDP);
+  if (!ep) {
+    lmm_answers_free(a);
+    return LMM_ERR_IO;
+  }
+  /* libcoap 4.3.1 has no getter for an endpoint's port: read it back from its text form. */
+  const char *es = coap_endpoint_str(ep), *colon = es ? strrchr(es, ':') : NULL;
+  unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
+  coap_str_const_t *rp = coap_make_str_const(a->path);
+  coap_resource_t *r = coap_resource_init(rp, 0);
+  if (!r) goto nomem;
+  coap_resource_set_userdata(r, a);
+  coap_register_request_handler(r, COAP_REQUEST_POST, on_post);
+  coap_add_resource(a->coap, r);
+  char uri[256];
+  snprintf(uri, sizeof uri, strchr(bind, ':') ? "coap://[%s]:%u/%s" : "coap://%s:%u/%s", bind, port,
+           a->path);
+  if (!(a->uri = strdup(uri))) goto nomem;
+  a->src = (lmmi_source){src_pollfds, src_deadline, src_process, a, LMMI_ORDER_RECEIVER};
+  if (lmmi_ctx_add_source(ctx, &a->src) != LMM_OK) goto nomem;
+  *out = a;
+  return LMM_OK;
+nomem:
+  lmm_answers_free(a);
+  return LMM_ERR_NOMEM;
+}
+
+LMM_API void lmm_answers_free(lmm_answers *a) {
+  if (!a) return;
+  if (a->coap) {
+    lmmi_ctx_remove_source(a->ctx, &a->src);
+    coap_free_context(a->coap);
+  }
+  free(a->uri), free(a->path), free(a->reqs), free(a);
+}
+
+LMM_API const char *lmm_answers_uri(const lmm_answers *a) {
+  return a->uri;
+}
+
+LMM_API lmm_err lmm_answers_set_uri(lmm_answers *a, const char *uri) {
+  char *u = uri ? strdup(uri) : NULL;
+  if (!u) return uri ? LMM_ERR_NOMEM : LMM_ERR_ARG;
+  free(a->uri);
+  a->uri = u;
+  return LMM_OK;
+}
+
+LMM_API void lmm_answers_get_stats(const lmm_answers *a, lmm_answers_stats *out) {
+  *out = a->stats;
+}
+
+lmm_err lmmi_answers_open(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN], lmmi_answer_fn fn,
+                          void *owner) {
+  if (a->n_reqs == a->cap_reqs) {
+    size_t cap = a->cap_reqs ? a->cap_reqs * 2 : 4;
+    open_req *n = realloc(a->reqs, cap * sizeof *n);
+    if (!n) return LMM_ERR_NOMEM;
+    a->reqs = n, a->cap_reqs = cap;
+  }
+  open_req *r = &a->reqs[a->n_reqs++];
+  memcpy(r->token, token, LMMI_TOKEN_LEN);
+  r->fn = fn, r->owner = owner;
+  return LMM_OK;
+}
+
+void lmmi_answers_close(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN]) {
+  for (size_t i = 0; i < a->n_reqs; i++)
+    if (!memcmp(a->reqs[i].token, token, LMMI_TOKEN_LEN)) {
+      a->reqs[i] = a->reqs[--a->n_reqs];
+      return;
+    }
+}

@@ -1,0 +1,34 @@
+/* campaign_internal.h - what the campaign modules share: the group request encoder and the
+ * answer receiver's registry of open group requests. */
+#ifndef LMMI_CAMPAIGN_INTERNAL_H
+#define LMMI_CAMPAIGN_INTERNAL_H
+
+#include "lwm2m_mbms/campaign.h"
+
+#define LMMI_TOKEN_LEN 8
+
+/** Encodes `op` as the NON group request of docs/protocol.md section 1 (No-Response 26).
+ *  `*out` owned (free()). LMM_ERR_ARG for an operation that cannot go to a group. */
+lmm_err lmmi_coap_group_request(const lmm_op *op, uint16_t mid, const uint8_t token[LMMI_TOKEN_LEN],
+                                uint8_t **out, size_t *out_len);
+/** CoAP method code of an operation (1 GET, 2 POST, 3 PUT, 4 DELETE), 0 when none fits. */
+uint8_t lmmi_op_method(lmm_op_kind k);
+
+/** How the owner of a group request took an answer. */
+typedef enum lmmi_answer_class {
+  LMMI_ANS_ACCEPTED = 0,
+  LMMI_ANS_DUPLICATE,
+  LMMI_ANS_LATE,
+  LMMI_ANS_UNKNOWN /* not a member */
+} lmmi_answer_class;
+
+typedef lmmi_answer_class (*lmmi_answer_fn)(void *owner, const char *ep, uint8_t code,
+                                            int content_format, const uint8_t *payload, size_t len);
+
+/** Opens a group request: answers carrying its token go to `fn`. */
+lmm_err lmmi_answers_open(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN], lmmi_answer_fn fn,
+                          void *owner);
+/** Closes it: later answers with that token are "unknown". */
+void lmmi_answers_close(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN]);
+
+#endif

@@ -1,0 +1,244 @@
+/* test_campaign.c - the whole flow against t8-mock and the simulated fleet: a group Read of
+ * every member's Location over MBMS, IP multicast and unicast; repair after bearer loss; the
+ * spread of answers over the window; the campaign kept in the store. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lmmt.h"
+#include "lwm2m_mbms/campaign.h"
+#include "lwm2m_mbms/lwm2m_mbms.h"
+
+#define N_DEV 200
+
+typedef struct world {
+  lmmt_mock mock;
+  lmmt_sim sim;
+  lmm_ctx *ctx;
+  lmm_unicast *u;
+  lmm_t8_client *t8;
+  lmm_t8_notifier *nt;
+  lmm_answers *ans;
+  lmm_store *store;
+  char dbdir[64];
+  lmm_member *m;
+  size_t n;
+  lmm_campaign *c;
+  int notified;
+} world;
+
+static void on_delivery(void *user, const char *txn, bool delivered) {
+  world *w = user;
+  if (w->c && lmm_campaign_t8_notified(w->c, txn, delivered)) w->notified++;
+}
+
+static const lmm_t8_notifier_handlers nh = {on_delivery, NULL};
+
+static void world_up(world *w, const char *loss, const char *rx_loss, int bearer_port) {
+  memset(w, 0, sizeof *w);
+  char port[16], count[16];
+  snprintf(port, sizeof port, "%d", bearer_port);
+  snprintf(count, sizeof count, "%d", N_DEV);
+  assert_int_equal(lmmt_mock_start(&w->mock, (const char *[]){"--bearer-port", port, "--loss", loss,
+                                                              "--seed", "3", NULL}),
+                   0);
+  /* Per-device reception loss of group messages, only when asked for. */
+  bool lossy = strcmp(rx_loss, "0") != 0;
+  assert_int_equal(lmmt_sim_start(&w->sim, (const char *[]){"--count", count, "--object", "6",
+                                                            "--tlv-every", "5", "--seed", "9",
+                                                            lossy ? "--group-loss" : NULL,
+                                                            rx_loss, NULL}),
+                   0);
+  char why[256];
+  assert_int_equal(lmm_members_load(w->sim.members_path, &w->m, &w->n, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_ctx_new(NULL, &w->ctx), LMM_OK);
+  lmm_unicast_config ucfg = LMM_UNICAST_CONFIG_DEFAULT;
+  ucfg.ack_timeout_ms = 1000, ucfg.max_retransmit = 2, ucfg.member_deadline_ms = 20000;
+  assert_int_equal(lmm_unicast_new(w->ctx, &ucfg, &w->u), LMM_OK);
+  lmm_t8_config tcfg = LMM_T8_CONFIG_DEFAULT;
+  tcfg.api_root = w->mock.api_root, tcfg.scs_as_id = "as1";
+  assert_int_equal(lmm_t8_client_new(w->ctx, &tcfg, &w->t8), LMM_OK);
+  assert_int_equal(lmm_t8_notifier_new(w->ctx, NULL, &nh, w, &w->nt), LMM_OK);
+  lmm_t8_client_attach_notifier(w->t8, w->nt);
+  assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
+  snprintf(w->dbdir, sizeof w->dbdir, "/tmp/lmmt-db-XXXXXX");
+  assert_non_null(mkdtemp(w->dbdir));
+  char db[128];
+  snprintf(db, sizeof db, "%s/state.db", w->dbdir);
+  if (lmm_store_open(db, &w->store, why, sizeof why) != LMM_OK) fail_msg("store: %s", why);
+}
+
+static void world_down(world *w) {
+  lmm_campaign_free(w->c);
+  lmm_store_close(w->store);
+  char db[160];
+  snprintf(db, sizeof db, "rm -rf '%s'", w->dbdir);
+  assert_int_equal(system(db), 0);
+  lmm_answers_free(w->ans);
+  lmm_t8_client_free(w->t8);
+  lmm_t8_notifier_free(w->nt);
+  lmm_unicast_free(w->u);
+  lmm_ctx_free(w->ctx);
+  lmm_members_free(w->m, w->n);
+  assert_int_equal(lmmt_sim_stop(&w->sim), 0);
+  assert_int_equal(lmmt_mock_stop(&w->mock), 0);
+}
+
+/* Runs a group Read of /6/0/0 (latitude) and checks every member's value. */
+static void run_read(world *w, lmm_group_type type, int port, long window, size_t *by_via,
+                     int *answer_quarter) {
+  /* For MBMS, `port` is the mock's bearer port; for IP multicast, the group's port. */
+  lmm_group_info g = {.name = "building-7",
+                      .type = type,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .external_group_id = "building7@operator.example",
+                      .multicast_address = "239.77.1.2",
+                      .multicast_port = port,
+                      .response_time_window = window};
+  assert_int_equal(lmm_store_group_create(w->store, &g), LMM_OK);
+  char why[200];
+  assert_int_equal(lmm_store_members_add(w->store, g.name, w->m, w->n, why, sizeof why), LMM_OK);
+  lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w->m, cfg.n_members = w->n;
+  cfg.op.kind = LMM_OPK_READ;
+  lmm_path_parse("/6/0/0", &cfg.op.path);
+  cfg.op.accept = LMM_FMT_TEXT;
+  cfg.grace_ms = 1500;
+  lmm_campaign_deps deps = {w->ctx, w->u, w->t8, w->ans, w->store};
+  assert_int_equal(lmm_campaign_new(&deps, &cfg, NULL, NULL, &w->c), LMM_OK);
+  assert_int_equal(lmm_campaign_start(w->c), LMM_OK);
+  assert_int_equal(lmm_campaign_wait(w->c, 120000), LMM_OK);
+  const lmm_campaign_info *info = lmm_campaign_get_info(w->c);
+  if (info->state != LMM_CS_DONE)
+    fail_msg("campaign ended in state %d: %s", info->state, info->error ? info->error : "");
+  size_t n;
+  const lmm_outcome *o = lmm_campaign_outcomes(w->c, &n);
+  assert_int_equal(n, N_DEV);
+  for (size_t i = 0; i < n; i++) {
+    if (!o[i].done || o[i].err != LMM_OK || o[i].coap_code != 0x45)
+      fail_msg("member %zu (%s): done %d err %d code %d.%02d via %d: %s", i, o[i].ep, o[i].done,
+               o[i].err, o[i].coap_code >> 5, o[i].coap_code & 31, o[i].via,
+               o[i].error ? o[i].error : "");
+    /* The simulator's formula (docs/simulator.md): lat = 48 + 0.0001 * ((i + s) mod 10000). */
+    char want[32], got[32] = "";
+    double lat = 48.0 + 0.0001 * (double)((i + 9) % 10000);
+    snprintf(want, sizeof want, "%.4f", lat);
+    size_t l = o[i].payload_len < sizeof got - 1 ? o[i].payload_len : sizeof got - 1;
+    memcpy(got, o[i].payload, l);
+    assert_true(fabs(atof(got) - lat) < 1e-6);
+    (void)want;
+    by_via[o[i].via]++;
+    if (answer_quarter && o[i].via != LMM_VIA_UNICAST && window > 0) {
+      long q = (long)(o[i].latency_ms * 4 / (window * 1000));
+      answer_quarter[q < 0 ? 0 : q > 3 ? 3 : q]++;
+    }
+  }
+}
+
+static void test_mbms(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up(&w, "0", "0", bp);
+  size_t via[4] = {0};
+  int quarter[4] = {0};
+  run_read(&w, LMM_GROUP_MBMS, bp, 8, via, quarter);
+  assert_int_equal(via[LMM_VIA_MBMS], N_DEV); /* every member answered over the group path */
+  /* Answers spread over the window: no quarter holds more than half of them. */
+  for (int q = 0; q < 4; q++)
+    assert_true(quarter[q] <= N_DEV / 2);
+  const lmm_campaign_info *info = lmm_campaign_get_info(w.c);
+  assert_non_null(info->tmgi);
+  assert_non_null(info->t8_transaction);
+  /* The delivery notification arrives (the mock sends it right after the bearer). */
+  assert_int_equal(info->t8_status, 1);
+  lmm_answers_stats st;
+  lmm_answers_get_stats(w.ans, &st);
+  assert_int_equal(st.accepted, N_DEV);
+  assert_int_equal(st.malformed, 0);
+  /* The store holds the campaign and its outcomes. */
+  lmm_outcome *o;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(w.store, info->id, &o, &n), LMM_OK);
+  assert_int_equal(n, N_DEV);
+  for (size_t i = 0; i < n; i++)
+    assert_true(o[i].done && o[i].coap_code == 0x45);
+  lmm_outcome_list_free(o, n);
+  world_down(&w);
+}
+
+static void test_mbms_loss_repaired(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  /* 30% of the members miss the broadcast (each device's reception fails on its own, as radio
+   * conditions differ): repair by unicast serves exactly those, and every member succeeds. */
+  world_up(&w, "0", "0.3", bp);
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_MBMS, bp, 2, via, NULL);
+  assert_in_range(via[LMM_VIA_UNICAST], N_DEV / 10, N_DEV / 2);
+  assert_int_equal(via[LMM_VIA_MBMS] + via[LMM_VIA_UNICAST], N_DEV);
+  size_t n;
+  const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(o[i].repaired, o[i].via == LMM_VIA_UNICAST);
+  world_down(&w);
+}
+
+static void test_bearer_lost_entirely(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  /* The BM-SC loses the one datagram: nobody hears the group message, all are repaired. */
+  world_up(&w, "1", "0", bp);
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_MBMS, bp, 1, via, NULL);
+  assert_int_equal(via[LMM_VIA_UNICAST], N_DEV);
+  world_down(&w);
+}
+
+static void test_multicast(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, "0", "0", lmmt_random_port());
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_MULTICAST, lmmt_random_port(), 4, via, NULL);
+  assert_int_equal(via[LMM_VIA_MULTICAST], N_DEV);
+  world_down(&w);
+}
+
+static void test_unicast(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, "0", "0", lmmt_random_port());
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_UNICAST, 0, 4, via, NULL);
+  assert_int_equal(via[LMM_VIA_UNICAST], N_DEV);
+  size_t n;
+  const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
+  for (size_t i = 0; i < n; i++)
+    assert_false(o[i].repaired);
+  world_down(&w);
+}
+
+int main(void) {
+  lmm_global_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_mbms),
+      cmocka_unit_test(test_mbms_loss_repaired),
+      cmocka_unit_test(test_bearer_lost_entirely),
+      cmocka_unit_test(test_multicast),
+      cmocka_unit_test(test_unicast),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
+}
