@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "lwm2m_mbms/lwm2m_mbms.h"
+#include "lwm2m_mbms/campaign.h"
 
 /* Exit codes, documented in --help. */
 enum {
@@ -23,6 +24,7 @@ typedef struct cli {
   bool progress; /* stderr is a terminal and --quiet is not given */
   lmm_t8_config t8;
   lmm_ctx *ctx;
+  const char *db; /* --db or $LMM_DB; NULL: lmm_store_default_path() */
 } cli;
 
 /** "lwm2m-mbms: <cmd>: <fmt...>" on stderr. */
@@ -35,5 +37,59 @@ int cli_t8_fail(const cli *c, const char *what, const lmm_t8_result *res);
 int cli_finish_output(const cli *c, int rc);
 
 int cmd_t8(cli *c, int argc, char **argv);
+
+/* ------------------------------------------------- groups and campaigns (cli_util.c) */
+
+/** Opens the state store (--db, $LMM_DB or the default path). On failure prints why and
+ *  returns the exit code (EXIT_USAGE: not a store of ours, or no path can be made). */
+int cli_store_open(const cli *c, lmm_store **out);
+/** The message and exit code of a failed store call other than "not found". */
+int cli_store_fail(const cli *c, lmm_store *s, const char *what, lmm_err e);
+/** Loads a group; an unknown name is a usage error naming it. */
+int cli_group_get(const cli *c, lmm_store *s, const char *name, lmm_group_info *out);
+/** Creates a T8 client from the SCEF options; usage errors for a missing/bad connection. */
+int cli_t8_connect(cli *c, lmm_t8_client **out);
+/** Splits "ADDR:PORT" ("[v6]:PORT" too) into addr (cap bytes) and port. false if malformed. */
+bool cli_split_hostport(const char *s, char *addr, size_t cap, uint16_t *port);
+/** RFC 3339 UTC text of seconds (or milliseconds, ms=true) since the epoch; "-" for 0. */
+char *cli_fmt_time(int64_t t, bool ms, char *buf, size_t cap);
+/** Parses RFC 3339 ("2025-01-02T03:04:05Z", "...+02:00") or "+SECONDS" from now. */
+bool cli_parse_time(const char *s, int64_t *out);
+/** Prints `s` as a JSON string (quotes included); NULL prints null. */
+void cli_json_str(FILE *f, const char *s);
+/** Same for `len` bytes that may not be NUL-terminated. */
+void cli_json_strn(FILE *f, const char *s, size_t len);
+/** Names of group types, campaign states, paths and operations ("?" when unknown). */
+const char *cli_group_type_name(int type);
+const char *cli_state_name(int state);
+const char *cli_via_name(int via);
+const char *cli_op_name(int kind);
+/** Takes "--json" out of a command's arguments (it may follow the command too); new argc. */
+int cli_take_json(cli *c, int argc, char **argv);
+/** Parses "text", "senml-json", "tlv", "opaque" (and "link") into a content format. */
+bool cli_parse_format(const char *s, uint16_t *out);
+
+/* ------------------------------------------------------------------- commands */
+
+int cmd_group(cli *c, int argc, char **argv);         /* group_cmd.c */
+int cmd_tmgi(cli *c, int argc, char **argv);          /* group_cmd.c */
+int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
+int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
+int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
+int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
+
+/** Report layouts. */
+typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV } cli_report_fmt;
+
+/** Prints a campaign's report (report_cmd.c): per member, then totals and the T8 status. */
+void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info *info,
+                      const lmm_outcome *o, size_t n);
+/** Counts of a campaign's outcomes. */
+typedef struct cli_totals {
+  size_t members, succeeded, failed, pending, repaired, by_via[4];
+} cli_totals;
+void cli_count(const lmm_outcome *o, size_t n, cli_totals *t);
+/** Whether an outcome is a success: done, a CoAP answer, class 2. */
+bool cli_outcome_ok(const lmm_outcome *o);
 
 #endif

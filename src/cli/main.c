@@ -26,6 +26,67 @@ static const char usage_text[] =
     "  t8 delivery show TMGI TXN | list TMGI | delete TMGI TXN\n"
     "  version                                      print the version\n"
     "\n"
+    "Groups (kept in the state store, see --db):\n"
+    "  group create NAME --type mbms|multicast|unicast [GROUP OPTIONS]\n"
+    "                                               create a group\n"
+    "  group list                                   all groups\n"
+    "  group show NAME                              a group's values and members\n"
+    "  group delete NAME                            delete a group and its members\n"
+    "  group add-member NAME (--members FILE | MEMBER-ID URI [format=F] [psk-id=ID] "
+    "[psk-key=K])\n"
+    "                                               add members (words of a members-file "
+    "line)\n"
+    "  group remove-member NAME MEMBER-ID           remove one member (ep=NAME/OID)\n"
+    "  tmgi allocate GROUP                          allocate a TMGI for the group's External "
+    "Group ID\n"
+    "  tmgi show GROUP | renew GROUP | release GROUP\n"
+    "                                               the group's TMGI on the SCEF\n"
+    "\n"
+    "Campaigns (one group operation on one group):\n"
+    "  deliver GROUP OPERATION [DELIVER OPTIONS]    run a campaign, then print its report\n"
+    "  report CAMPAIGN [--format table|json|csv]    per-member outcomes and totals\n"
+    "  campaigns [GROUP]                            list campaigns, newest first\n"
+    "  resume CAMPAIGN [--answer-*, --notify-*, --wait, --json]\n"
+    "                                               continue an unfinished campaign\n"
+    "\n"
+    "Group options (group create):\n"
+    "  --type T              mbms (3GPP MBMS over T8), multicast (IP multicast) or unicast\n"
+    "  --external-group-id ID   External Group ID, local@domain (required for mbms)\n"
+    "  --multicast-address A IPv4 or IPv6 multicast address (required for multicast)\n"
+    "  --multicast-port P    UDP port of group messages (default 5683)\n"
+    "  --window SEC          Response Time Window: members answer within it (default 30)\n"
+    "  --fanout-target URI   the gateway's Fanout Target\n"
+    "  --schedule TIME       when the group operates, RFC 3339 or +SECONDS (repeatable)\n"
+    "  --members FILE        members file (docs/members-file.md)\n"
+    "  --group-mgmt-oid ID   Object ID of the Group Mgmt object on the members (default "
+    "42769)\n"
+    "\n"
+    "Deliver options (the OPERATION is exactly one of):\n"
+    "  --read PATH           Read, e.g. /6/0/0\n"
+    "  --write PATH=VALUE    Write; a single resource's VALUE goes as text unless --format\n"
+    "                        (opaque: hex:DIGITS; an instance takes senml-json text or tlv "
+    "hex:)\n"
+    "  --execute PATH[=ARGS] Execute\n"
+    "  --write-attr PATH?QUERY   Write-Attributes, e.g. /3/0/13?pmin=10&pmax=60\n"
+    "  --discover PATH       Discover\n"
+    "  --format F            text, senml-json, tlv or opaque (the payload, or Accept of a "
+    "Read)\n"
+    "  --via P               mbms, multicast or unicast (default: the group's type)\n"
+    "  --window SEC          override the group's Response Time Window\n"
+    "  --grace-ms MS         wait after the window before repair (default 3000)\n"
+    "  --no-repair           leave silent members failed instead of repairing by unicast\n"
+    "  --skip-group-mgmt     the members are configured already: no Group Mgmt write\n"
+    "  --answer-listen ADDR:PORT  where members' answers arrive (default 127.0.0.1:0)\n"
+    "  --answer-uri URI      Answer URI to give members, if it differs from the listener's\n"
+    "  --notify-listen ADDR:PORT  where T8 notifications arrive (default 127.0.0.1:0)\n"
+    "  --notify-url URL      URL to give the SCEF, if it differs from the listener's\n"
+    "  --wait SEC            give up waiting after SEC seconds (default 0: until it ends);\n"
+    "                        the campaign stays stored: continue it with 'resume'\n"
+    "\n"
+    "State store:\n"
+    "  --db FILE             SQLite file of groups and campaigns    [LMM_DB]\n"
+    "                        (default $XDG_STATE_HOME/lwm2m-mbms/state.db)\n"
+    "\n"
     "SCEF connection (flags or environment):\n"
     "  --api-root URL        apiRoot of the SCEF               [LMM_T8_API_ROOT]\n"
     "  --scs-as-id ID        our SCS/AS identifier             [LMM_T8_SCS_AS_ID]\n"
@@ -45,7 +106,7 @@ static const char usage_text[] =
     "  --wait SEC            how long to wait for the delivery notification (default 30; 0: none)\n"
     "\n"
     "Output:\n"
-    "  --json                machine-readable JSON on stdout\n"
+    "  --json                machine-readable JSON on stdout (report: also --format)\n"
     "  --quiet               no progress on the terminal\n"
     "  --verbose             log the library's steps to stderr\n"
     "  -h, --help            this text\n"
@@ -53,7 +114,9 @@ static const char usage_text[] =
     "Exit status:\n"
     "  0  success (all members served, or the delivery confirmed)\n"
     "  1  finished, but some members failed or the SCEF reported the delivery failed\n"
-    "  2  usage error, bad argument or bad input file\n"
+    "     (also: a failure of the state store)\n"
+    "  2  usage error, bad argument or bad input file (unknown group, bad path, members "
+    "file)\n"
     "  3  the SCEF refused the request, or the network failed\n"
     "  4  a deadline passed (no answer, no notification in time)\n";
 
@@ -111,7 +174,7 @@ static const char *env_or(const char *flag, const char *env) {
 int main(int argc, char **argv) {
   cli c = {.cmd = NULL};
   lmm_t8_config t8 = LMM_T8_CONFIG_DEFAULT;
-  const char *api_root = NULL, *scs = NULL, *token_file = NULL, *ca = NULL;
+  const char *api_root = NULL, *scs = NULL, *token_file = NULL, *ca = NULL, *db = NULL;
   bool quiet = false;
   enum {
     O_API = 256,
@@ -123,7 +186,8 @@ int main(int argc, char **argv) {
     O_RETRIES,
     O_JSON,
     O_QUIET,
-    O_VERBOSE
+    O_VERBOSE,
+    O_DB
   };
   static const struct option opts[] = {{"api-root", required_argument, 0, O_API},
                                        {"scs-as-id", required_argument, 0, O_SCS},
@@ -135,6 +199,7 @@ int main(int argc, char **argv) {
                                        {"json", no_argument, 0, O_JSON},
                                        {"quiet", no_argument, 0, O_QUIET},
                                        {"verbose", no_argument, 0, O_VERBOSE},
+                                       {"db", required_argument, 0, O_DB},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   /* '+': stop at the command, whose own options follow it. */
@@ -180,6 +245,10 @@ int main(int argc, char **argv) {
     case O_VERBOSE:
       c.verbose = true;
       break;
+    case O_DB:
+      if (!*optarg) return cli_usage(&c, "--db: empty file name");
+      db = optarg;
+      break;
     case 'h':
       fputs(usage_text, stdout);
       return cli_finish_output(&c, 0);
@@ -194,13 +263,28 @@ int main(int argc, char **argv) {
   t8.token_file = env_or(token_file, "LMM_T8_TOKEN_FILE");
   t8.ca_file = env_or(ca, "LMM_T8_CA_FILE");
   c.t8 = t8;
+  c.db = env_or(db, "LMM_DB");
+  if (c.db && !*c.db) c.db = NULL; /* LMM_DB= (empty) means the default */
 
   const char *cmd = argv[optind];
   if (!strcmp(cmd, "version")) {
     printf(c.json ? "{\"version\":\"%s\"}\n" : "lwm2m-mbms %s\n", LMM_VERSION_STRING);
     return cli_finish_output(&c, 0);
   }
-  if (strcmp(cmd, "t8")) return cli_usage(&c, "unknown command '%s'", cmd);
+  static const struct {
+    const char *name;
+    int (*fn)(cli *, int, char **);
+  } commands[] = {{"t8", cmd_t8},
+                  {"group", cmd_group},
+                  {"tmgi", cmd_tmgi},
+                  {"deliver", cmd_group_deliver},
+                  {"report", cmd_report},
+                  {"resume", cmd_resume},
+                  {"campaigns", cmd_campaigns}};
+  int (*fn)(cli *, int, char **) = NULL;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(cmd, commands[i].name)) fn = commands[i].fn;
+  if (!fn) return cli_usage(&c, "unknown command '%s'", cmd);
 
   if (lmm_global_init() != LMM_OK) {
     cli_err(&c, "cannot initialise the HTTP library");
@@ -213,7 +297,7 @@ int main(int argc, char **argv) {
     cli_err(&c, "cannot create the library context");
     rc = EXIT_REFUSED;
   } else {
-    rc = cmd_t8(&c, argc - optind - 1, argv + optind + 1);
+    rc = fn(&c, argc - optind - 1, argv + optind + 1);
   }
   lmm_ctx_free(c.ctx);
   lmm_global_cleanup();

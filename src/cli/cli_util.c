@@ -1,0 +1,225 @@
+/* cli_util.c - helpers the group and campaign commands share: the store, the SCEF client,
+ * names, times and JSON strings. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+int cli_store_open(const cli *c, lmm_store **out) {
+  char buf[4096];
+  const char *path = c->db ? c->db : lmm_store_default_path(buf, sizeof buf);
+  if (!path)
+    return cli_usage(c, "no state store: give --db FILE or set LMM_DB (HOME is not set either)");
+  char why[512] = "";
+  lmm_err e = lmm_store_open(path, out, why, sizeof why);
+  if (e != LMM_OK) {
+    cli_err(c, "cannot open the state store '%s': %s", path, *why ? why : lmm_strerror(e));
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+int cli_store_fail(const cli *c, lmm_store *s, const char *what, lmm_err e) {
+  const char *m = s ? lmm_store_errmsg(s) : NULL;
+  if (m && *m && e == LMM_ERR_DB)
+    cli_err(c, "%s: %s: %s", what, lmm_strerror(e), m);
+  else
+    cli_err(c, "%s: %s", what, lmm_strerror(e));
+  return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_SOME_FAILED;
+}
+
+int cli_group_get(const cli *c, lmm_store *s, const char *name, lmm_group_info *out) {
+  lmm_err e = lmm_store_group_get(s, name, out);
+  if (e == LMM_ERR_NOTFOUND)
+    return cli_usage(c, "unknown group '%s' (see 'lwm2m-mbms group list')", name);
+  if (e != LMM_OK) return cli_store_fail(c, s, "reading the group", e);
+  return 0;
+}
+
+int cli_t8_connect(cli *c, lmm_t8_client **out) {
+  if (!c->t8.api_root) return cli_usage(c, "no SCEF given: use --api-root or LMM_T8_API_ROOT");
+  if (!c->t8.scs_as_id)
+    return cli_usage(c, "no SCS/AS id given: use --scs-as-id or LMM_T8_SCS_AS_ID");
+  lmm_err e = lmm_t8_client_new(c->ctx, &c->t8, out);
+  if (e == LMM_ERR_IO) return cli_usage(c, "cannot read the token file '%s'", c->t8.token_file);
+  if (e == LMM_ERR_ARG)
+    return cli_usage(c,
+                     "bad SCEF connection: --api-root must be an http(s) URL and "
+                     "--scs-as-id one path segment (got '%s', '%s')",
+                     c->t8.api_root, c->t8.scs_as_id);
+  if (e != LMM_OK) {
+    cli_err(c, "cannot create the T8 client: %s", lmm_strerror(e));
+    return EXIT_REFUSED;
+  }
+  return 0;
+}
+
+bool cli_split_hostport(const char *s, char *addr, size_t cap, uint16_t *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s) return false;
+  const char *a = s, *ae = colon;
+  if (*s == '[') { /* [v6]:port */
+    if (colon[-1] != ']') return false;
+    a = s + 1, ae = colon - 1;
+  } else if (memchr(s, ':', (size_t)(colon - s))) {
+    return false; /* a bare IPv6 address needs brackets to carry a port */
+  }
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (!colon[1] || *end || p < 0 || p > 65535 || ae <= a || (size_t)(ae - a) >= cap) return false;
+  memcpy(addr, a, (size_t)(ae - a));
+  addr[ae - a] = '\0';
+  *port = (uint16_t)p;
+  return true;
+}
+
+char *cli_fmt_time(int64_t t, bool ms, char *buf, size_t cap) {
+  struct tm tm;
+  time_t tt = (time_t)(ms ? t / 1000 : t);
+  if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm)) {
+    snprintf(buf, cap, "-");
+    return buf;
+  }
+  size_t n = strlen(buf);
+  if (ms)
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(t % 1000));
+  else
+    snprintf(buf + n, cap - n, "Z");
+  return buf;
+}
+
+bool cli_parse_time(const char *s, int64_t *out) {
+  char *end;
+  if (s[0] == '+') {
+    if (!isdigit((unsigned char)s[1])) return false;
+    long long v = strtoll(s + 1, &end, 10);
+    if (*end || v > 86400LL * 366 * 10) return false;
+    *out = (int64_t)time(NULL) + v;
+    return true;
+  }
+  struct tm tm = {0};
+  end = strptime(s, "%Y-%m-%d", &tm);
+  if (!end || (*end != 'T' && *end != 't') || strlen(s) < 10) return false;
+  end = strptime(end + 1, "%H:%M:%S", &tm);
+  if (!end) return false;
+  if (*end == '.') { /* fractions of a second: the Schedule resource keeps whole seconds */
+    if (!isdigit((unsigned char)end[1])) return false;
+    for (end++; isdigit((unsigned char)*end); end++)
+      ;
+  }
+  long off = 0;
+  if (*end == 'Z' || *end == 'z') {
+    end++;
+  } else if (*end == '+' || *end == '-') {
+    int sign = *end == '-' ? -1 : 1;
+    if (!isdigit((unsigned char)end[1]) || !isdigit((unsigned char)end[2]) || end[3] != ':' ||
+        !isdigit((unsigned char)end[4]) || !isdigit((unsigned char)end[5]))
+      return false;
+    int hh = (end[1] - '0') * 10 + end[2] - '0', mm = (end[4] - '0') * 10 + end[5] - '0';
+    if (hh > 23 || mm > 59) return false;
+    off = sign * (hh * 3600L + mm * 60L);
+    end += 6;
+  } else {
+    return false;
+  }
+  if (*end) return false;
+  *out = (int64_t)timegm(&tm) - off;
+  return true;
+}
+
+void cli_json_strn(FILE *f, const char *s, size_t len) {
+  fputc('"', f);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    switch (ch) {
+    case '"':
+      fputs("\\\"", f);
+      break;
+    case '\\':
+      fputs("\\\\", f);
+      break;
+    case '\n':
+      fputs("\\n", f);
+      break;
+    case '\r':
+      fputs("\\r", f);
+      break;
+    case '\t':
+      fputs("\\t", f);
+      break;
+    default:
+      if (ch < 0x20 || ch == 0x7f)
+        fprintf(f, "\\u%04x", ch);
+      else
+        fputc(ch, f);
+    }
+  }
+  fputc('"', f);
+}
+
+void cli_json_str(FILE *f, const char *s) {
+  if (!s)
+    fputs("null", f);
+  else
+    cli_json_strn(f, s, strlen(s));
+}
+
+const char *cli_group_type_name(int type) {
+  switch (type) {
+  case LMM_GROUP_MBMS:
+    return "mbms";
+  case LMM_GROUP_MULTICAST:
+    return "multicast";
+  case LMM_GROUP_UNICAST:
+    return "unicast";
+  default:
+    return "?";
+  }
+}
+
+const char *cli_state_name(int state) {
+  static const char *names[] = {"created",   "configuring", "delivering", "collecting",
+                                "repairing", "done",        "failed"};
+  return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "?";
+}
+
+const char *cli_via_name(int via) {
+  static const char *names[] = {"-", "mbms", "multicast", "unicast"};
+  return via >= 0 && via < (int)(sizeof names / sizeof names[0]) ? names[via] : "?";
+}
+
+const char *cli_op_name(int kind) {
+  static const char *names[] = {"read",   "write",   "write-update",   "create",     "execute",
+                                "delete", "observe", "cancel-observe", "write-attr", "discover"};
+  return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : "?";
+}
+
+bool cli_parse_format(const char *s, uint16_t *out) {
+  static const struct {
+    const char *name;
+    uint16_t fmt;
+  } f[] = {{"text", LMM_FMT_TEXT},
+           {"senml-json", LMM_FMT_SENML_JSON},
+           {"tlv", LMM_FMT_TLV},
+           {"opaque", LMM_FMT_OPAQUE},
+           {"link", LMM_FMT_LINK}};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    if (!strcmp(s, f[i].name)) {
+      *out = f[i].fmt;
+      return true;
+    }
+  return false;
+}
+
+int cli_take_json(cli *c, int argc, char **argv) {
+  int n = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--json"))
+      c->json = true;
+    else
+      argv[n++] = argv[i];
+  }
+  return n;
+}

@@ -1,0 +1,795 @@
+/* deliver_cmd.c - "lwm2m-mbms deliver" and "resume": build the operation, run a campaign over
+ * the library's engines (unicast, answer receiver, T8 client and notifier), show progress,
+ * print the report and turn the outcome into the exit status. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* What deliver and resume share: where answers and notifications arrive, how long to wait. */
+typedef struct run_opts {
+  const char *answer_listen, *answer_uri, *notify_listen, *notify_url;
+  double wait_s;
+} run_opts;
+
+/* The engines of one campaign run and what its callbacks saw. */
+typedef struct runner {
+  cli *c;
+  lmm_store *store;
+  lmm_unicast *uni;
+  lmm_answers *ans;
+  lmm_t8_client *t8;
+  lmm_t8_notifier *nt;
+  lmm_campaign *camp;
+  bool done;
+  lmm_err result;
+  int state;
+} runner;
+
+static void on_member(void *user, size_t index, const lmm_outcome *o) {
+  (void)user, (void)index, (void)o; /* progress is counted from the outcomes themselves */
+}
+
+static void on_state(void *user, int state) {
+  ((runner *)user)->state = state;
+}
+
+static void on_done(void *user, lmm_campaign *camp, lmm_err result) {
+  (void)camp;
+  runner *r = user;
+  r->done = true;
+  r->result = result;
+}
+
+static const lmm_campaign_handlers handlers = {on_member, on_state, on_done};
+
+static void on_delivery(void *user, const char *txn, bool delivered) {
+  runner *r = user;
+  if (r->camp) lmm_campaign_t8_notified(r->camp, txn, delivered);
+}
+
+static void on_test(void *user, const char *sub) {
+  (void)user, (void)sub;
+}
+
+static const lmm_t8_notifier_handlers notifier_handlers = {on_delivery, on_test};
+
+static int exit_of(lmm_err e) {
+  switch (e) {
+  case LMM_OK:
+    return EXIT_ALL_OK;
+  case LMM_ERR_TIMEOUT:
+    return EXIT_TIMEOUT;
+  case LMM_ERR_ARG:
+    return EXIT_USAGE;
+  default:
+    return EXIT_REFUSED;
+  }
+}
+
+/* Starts the engines the path needs: unicast always (Group Mgmt writes, repair), the answer
+ * receiver for group paths, the T8 client and its notification receiver for MBMS. */
+static int runner_setup(runner *r, int via, const run_opts *ro) {
+  cli *c = r->c;
+  lmm_unicast_config uc = LMM_UNICAST_CONFIG_DEFAULT;
+  lmm_err e = lmm_unicast_new(c->ctx, &uc, &r->uni);
+  if (e != LMM_OK) {
+    cli_err(c, "cannot start the CoAP client: %s", lmm_strerror(e));
+    return EXIT_REFUSED;
+  }
+  if (via == LMM_VIA_MBMS || via == LMM_VIA_MULTICAST) {
+    lmm_answers_config ac = LMM_ANSWERS_CONFIG_DEFAULT;
+    char addr[64] = "127.0.0.1";
+    if (ro->answer_listen && !cli_split_hostport(ro->answer_listen, addr, sizeof addr, &ac.port))
+      return cli_usage(c, "--answer-listen: '%s' is not ADDR:PORT", ro->answer_listen);
+    ac.bind_addr = addr;
+    if ((e = lmm_answers_new(c->ctx, &ac, &r->ans)) != LMM_OK) {
+      cli_err(c, "cannot listen for answers on %s port %u: %s", addr, ac.port, lmm_strerror(e));
+      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
+    }
+    if (ro->answer_uri && lmm_answers_set_uri(r->ans, ro->answer_uri) != LMM_OK)
+      return cli_usage(c, "--answer-uri: '%s' is not a coap:// URI", ro->answer_uri);
+  } else if (ro->answer_listen || ro->answer_uri) {
+    return cli_usage(c, "--answer-listen and --answer-uri are for mbms and multicast delivery");
+  }
+  if (via == LMM_VIA_MBMS) {
+    int rc = cli_t8_connect(c, &r->t8);
+    if (rc) return rc;
+    lmm_t8_notifier_config nc = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+    char addr[64] = "127.0.0.1";
+    if (ro->notify_listen && !cli_split_hostport(ro->notify_listen, addr, sizeof addr, &nc.port))
+      return cli_usage(c, "--notify-listen: '%s' is not ADDR:PORT", ro->notify_listen);
+    nc.bind_addr = addr;
+    nc.public_url = ro->notify_url;
+    if ((e = lmm_t8_notifier_new(c->ctx, &nc, &notifier_handlers, r, &r->nt)) != LMM_OK) {
+      cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port,
+              lmm_strerror(e));
+      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
+    }
+    lmm_t8_client_attach_notifier(r->t8, r->nt);
+  } else if (ro->notify_listen || ro->notify_url) {
+    return cli_usage(c, "--notify-listen and --notify-url are for mbms delivery");
+  }
+  return 0;
+}
+
+static void runner_free(runner *r) {
+  lmm_campaign_free(r->camp);
+  r->camp = NULL;
+  /* The client holds the receiver: the client goes first. */
+  lmm_t8_client_free(r->t8);
+  lmm_t8_notifier_free(r->nt);
+  lmm_answers_free(r->ans);
+  lmm_unicast_free(r->uni);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void progress_line(const runner *r) {
+  size_t n = 0, done = 0, ok = 0;
+  const lmm_outcome *o = lmm_campaign_outcomes(r->camp, &n);
+  for (size_t i = 0; o && i < n; i++) {
+    done += o[i].done;
+    ok += cli_outcome_ok(&o[i]);
+  }
+  lmm_answers_stats st = {0};
+  if (r->ans) lmm_answers_get_stats(r->ans, &st);
+  fprintf(stderr, "\r\033[K%s: %zu/%zu members served, %zu succeeded", cli_state_name(r->state),
+          done, n, ok);
+  if (r->ans) fprintf(stderr, ", %llu answers", (unsigned long long)st.accepted);
+}
+
+/* Starts the campaign, waits, prints the report; the exit status. */
+static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
+  cli *c = r->c;
+  const lmm_campaign_info *info = lmm_campaign_get_info(r->camp);
+  r->state = info->state;
+  lmm_err e = lmm_campaign_start(r->camp);
+  if (e != LMM_OK) {
+    cli_err(c, "cannot start campaign %lld: %s", (long long)info->id, lmm_strerror(e));
+    return exit_of(e);
+  }
+  long wait_ms = ro->wait_s > 0 ? (long)(ro->wait_s * 1000) : -1;
+  if (c->progress) {
+    size_t n = 0;
+    lmm_campaign_members(r->camp, &n);
+    fprintf(stderr, "campaign %lld: %s %s on %zu members of %s via %s\n", (long long)info->id,
+            cli_op_name(info->op_kind), info->op_path ? info->op_path : "?", n,
+            info->group ? info->group : "?", cli_via_name(info->via));
+    int64_t deadline = wait_ms < 0 ? INT64_MAX : mono_ms() + wait_ms, last = 0;
+    while (!r->done && mono_ms() < deadline) {
+      lmm_ctx_run_once(c->ctx, 200);
+      if (mono_ms() - last >= 250 || r->done) {
+        last = mono_ms();
+        progress_line(r);
+      }
+    }
+    fputs("\r\033[K", stderr);
+  } else {
+    e = lmm_campaign_wait(r->camp, wait_ms);
+    if (e != LMM_OK && e != LMM_ERR_TIMEOUT && !r->done) {
+      cli_err(c, "campaign %lld: %s", (long long)info->id, lmm_strerror(e));
+      return exit_of(e);
+    }
+  }
+  info = lmm_campaign_get_info(r->camp);
+  size_t n = 0;
+  const lmm_outcome *o = lmm_campaign_outcomes(r->camp, &n);
+  cli_print_report(c, fmt, info, o, n);
+  if (!r->done) {
+    cli_err(c,
+            "campaign %lld did not finish within %g s (%s); continue it with 'lwm2m-mbms "
+            "resume %lld'",
+            (long long)info->id, ro->wait_s, cli_state_name(info->state), (long long)info->id);
+    return EXIT_TIMEOUT;
+  }
+  if (r->result != LMM_OK) {
+    cli_err(c, "campaign %lld could not run: %s", (long long)info->id,
+            info->error ? info->error : lmm_strerror(r->result));
+    return exit_of(r->result) == EXIT_USAGE ? EXIT_REFUSED : exit_of(r->result);
+  }
+  cli_totals t;
+  cli_count(o, n, &t);
+  return t.succeeded == t.members ? EXIT_ALL_OK : EXIT_SOME_FAILED;
+}
+
+/* ------------------------------------------------------------ the operation */
+
+typedef struct op_build {
+  lmm_op op;
+  uint8_t *payload; /* owned */
+  char *query;      /* owned */
+} op_build;
+
+static int hexval(int ch) {
+  return isdigit(ch) ? ch - '0' : isxdigit(ch) ? (tolower(ch) - 'a' + 10) : -1;
+}
+
+/* "hex:DIGITS" into owned bytes; false if malformed. */
+static bool parse_hex(const char *s, uint8_t **out, size_t *len) {
+  if (strncmp(s, "hex:", 4)) return false;
+  s += 4;
+  size_t n = strlen(s);
+  if (n % 2) return false;
+  uint8_t *b = malloc(n / 2 + 1);
+  if (!b) return false;
+  for (size_t i = 0; i < n / 2; i++) {
+    int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      free(b);
+      return false;
+    }
+    b[i] = (uint8_t)(hi << 4 | lo);
+  }
+  *out = b, *len = n / 2;
+  return true;
+}
+
+static const char *type_name(lmm_rtype t) {
+  static const char *names[] = {"none",           "a string",   "an integer", "an unsigned integer",
+                                "a float",        "a boolean",  "opaque",     "a time",
+                                "an object link", "a CoRE link"};
+  return t <= LMM_RT_CORELNK ? names[t] : "?";
+}
+
+/* VALUE text as a typed value of `type`; strings and bytes are borrowed or owned by *bytes. */
+static bool parse_value(const char *s, lmm_rtype type, lmm_value *v, uint8_t **bytes) {
+  char *end;
+  memset(v, 0, sizeof *v);
+  v->type = type;
+  errno = 0;
+  switch (type) {
+  case LMM_RT_INTEGER:
+    v->v.i = strtoll(s, &end, 10);
+    return *s && !*end && errno == 0;
+  case LMM_RT_TIME:
+    if (cli_parse_time(s, &v->v.i) && s[0] != '+') return true;
+    v->v.i = strtoll(s, &end, 10);
+    return *s && !*end && errno == 0;
+  case LMM_RT_UNSIGNED:
+    v->v.u = strtoull(s, &end, 10);
+    return isdigit((unsigned char)*s) && !*end && errno == 0;
+  case LMM_RT_FLOAT:
+    v->v.f = strtod(s, &end);
+    return *s && !*end && isfinite(v->v.f) && !isspace((unsigned char)*s);
+  case LMM_RT_BOOLEAN:
+    if (!strcmp(s, "true") || !strcmp(s, "1"))
+      v->v.b = true;
+    else if (!strcmp(s, "false") || !strcmp(s, "0"))
+      v->v.b = false;
+    else
+      return false;
+    return true;
+  case LMM_RT_OBJLNK: {
+    unsigned long a = strtoul(s, &end, 10);
+    if (end == s || *end != ':' || a > 65535) return false;
+    const char *p = end + 1;
+    unsigned long b = strtoul(p, &end, 10);
+    if (end == p || *end || b > 65535) return false;
+    v->v.lnk.oid = (uint16_t)a, v->v.lnk.iid = (uint16_t)b;
+    return true;
+  }
+  case LMM_RT_OPAQUE:
+    if (!parse_hex(s, bytes, &v->len)) return false;
+    v->bytes = *bytes;
+    return true;
+  default:
+    v->type = type == LMM_RT_CORELNK ? LMM_RT_CORELNK : LMM_RT_STRING;
+    v->str = (char *)s;
+    return true;
+  }
+}
+
+/* The definition of a path's object: OMA's built-ins, or Group Mgmt under the group's ID. */
+static const lmm_obj_def *def_of(uint16_t oid, uint16_t gm_oid, lmm_obj_def *buf) {
+  if (oid == gm_oid) {
+    lmm_group_mgmt_def(gm_oid, buf);
+    return buf;
+  }
+  return lmm_obj_def_oma(oid);
+}
+
+static int parse_path(const cli *c, const char *flag, const char *s, lmm_path *p) {
+  if (lmm_path_parse(s, p) != LMM_OK)
+    return cli_usage(c,
+                     "%s: '%s' is not an LwM2M path (/OBJECT[/INSTANCE[/RESOURCE[/INSTANCE]]], "
+                     "numbers 0 to 65534)",
+                     flag, s);
+  return 0;
+}
+
+static int build_write(const cli *c, const char *arg, bool fmt_given, uint16_t fmt, uint16_t gm_oid,
+                       op_build *b) {
+  const char *eq = strchr(arg, '=');
+  if (!eq) return cli_usage(c, "--write: '%s' is not PATH=VALUE", arg);
+  char path_s[64];
+  if ((size_t)(eq - arg) >= sizeof path_s) return cli_usage(c, "--write: path too long");
+  memcpy(path_s, arg, (size_t)(eq - arg));
+  path_s[eq - arg] = '\0';
+  const char *val = eq + 1;
+  int rc = parse_path(c, "--write", path_s, &b->op.path);
+  if (rc) return rc;
+  lmm_path *p = &b->op.path;
+  b->op.kind = LMM_OPK_WRITE;
+  lmm_obj_def gbuf;
+  const lmm_obj_def *def = def_of(p->oid, gm_oid, &gbuf);
+  if (p->depth == 1)
+    return cli_usage(c, "--write: '%s' names an object: write an instance or a resource", path_s);
+  if (p->depth == 2) {
+    /* A whole instance: the operator gives the encoded body, checked by decoding it. */
+    if (!fmt_given || (fmt != LMM_FMT_SENML_JSON && fmt != LMM_FMT_TLV))
+      return cli_usage(c,
+                       "--write: an instance (%s) needs --format senml-json (VALUE: SenML-JSON "
+                       "text) or --format tlv (VALUE: hex:DIGITS)",
+                       path_s);
+    size_t len;
+    if (fmt == LMM_FMT_TLV) {
+      if (!parse_hex(val, &b->payload, &len))
+        return cli_usage(c, "--write: a TLV value must be hex:DIGITS (an even number of digits)");
+    } else {
+      len = strlen(val);
+      if (!(b->payload = malloc(len + 1))) return EXIT_SOME_FAILED;
+      memcpy(b->payload, val, len + 1);
+    }
+    lmm_records r = {0};
+    char why[256] = "";
+    lmm_err e = lmm_lwm2m_decode(fmt, p, b->payload, len, def, &r, why, sizeof why);
+    size_t nrec = r.n;
+    lmm_records_clear(&r);
+    if (e != LMM_OK)
+      return cli_usage(c, "--write: the %s value does not parse: %s",
+                       fmt == LMM_FMT_TLV ? "TLV" : "SenML-JSON", *why ? why : lmm_strerror(e));
+    if (!nrec) return cli_usage(c, "--write: the value holds no resource");
+    b->op.format = fmt, b->op.payload = b->payload, b->op.len = len;
+    return 0;
+  }
+  /* One resource: typed by the object's definition when there is one. */
+  const lmm_res_def *res = def ? lmm_obj_def_res(def, p->rid) : NULL;
+  if (def && !res)
+    return cli_usage(c, "--write: object %u (%s) has no resource %u", p->oid, def->name, p->rid);
+  if (res && res->type == LMM_RT_NONE)
+    return cli_usage(c, "--write: %s (%s) is executable: use --execute", path_s, res->name);
+  if (res && !(res->ops & LMM_OP_W))
+    return cli_usage(c, "--write: %s (%s) is not writable", path_s, res->name);
+  lmm_rtype type = res ? res->type : LMM_RT_STRING;
+  if (!fmt_given) fmt = type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
+  if (fmt == LMM_FMT_OPAQUE) type = LMM_RT_OPAQUE;
+  if (fmt == LMM_FMT_LINK) return cli_usage(c, "--write: --format link is for --discover only");
+  if (!res && type == LMM_RT_STRING && !strncmp(val, "hex:", 4) && fmt != LMM_FMT_TEXT)
+    type = LMM_RT_OPAQUE;
+  lmm_value v;
+  uint8_t *bytes = NULL;
+  if (!parse_value(val, type, &v, &bytes)) {
+    free(bytes);
+    if (type == LMM_RT_OPAQUE)
+      return cli_usage(c,
+                       "--write: an opaque value must be hex:DIGITS (an even number of digits), "
+                       "not '%s'",
+                       val);
+    return cli_usage(c, "--write: '%s' is not %s (%s%s%s is %s)", val, type_name(type), path_s,
+                     res ? " " : "", res ? res->name : "", type_name(type));
+  }
+  lmm_record rec = {.path = *p, .value = v};
+  size_t len = 0;
+  uint8_t *enc = NULL;
+  lmm_err e = lmm_lwm2m_encode(fmt, p, &rec, 1, &enc, &len);
+  free(bytes);
+  if (e != LMM_OK)
+    return cli_usage(c, "--write: %s value cannot be sent as format %u: %s", type_name(type), fmt,
+                     lmm_strerror(e));
+  /* Our own copy, freed with free() like every other payload here. */
+  b->payload = malloc(len ? len : 1);
+  if (!b->payload) {
+    lmm_free(enc);
+    return EXIT_SOME_FAILED;
+  }
+  if (len) memcpy(b->payload, enc, len);
+  lmm_free(enc);
+  b->op.format = fmt, b->op.payload = b->payload, b->op.len = len;
+  return 0;
+}
+
+static bool attr_ok(const char *q) {
+  static const char *const ints[] = {"pmin", "pmax", "epmin", "epmax", "hqmax"};
+  static const char *const nums[] = {"gt", "lt", "st"};
+  static const char *const flags[] = {"edge", "con"};
+  if (!*q) return false;
+  for (const char *item = q; *item;) {
+    const char *amp = strchr(item, '&');
+    size_t n = amp ? (size_t)(amp - item) : strlen(item);
+    const char *eq = memchr(item, '=', n);
+    size_t kn = eq ? (size_t)(eq - item) : n;
+    char val[64] = "";
+    if (!n || (eq && (n - kn - 1 == 0 || n - kn - 1 >= sizeof val))) return false;
+    if (eq) memcpy(val, eq + 1, n - kn - 1);
+    int kind = -1;
+    for (size_t i = 0; kind < 0 && i < sizeof ints / sizeof ints[0]; i++)
+      if (strlen(ints[i]) == kn && !strncmp(item, ints[i], kn)) kind = 0;
+    for (size_t i = 0; kind < 0 && i < sizeof nums / sizeof nums[0]; i++)
+      if (strlen(nums[i]) == kn && !strncmp(item, nums[i], kn)) kind = 1;
+    for (size_t i = 0; kind < 0 && i < sizeof flags / sizeof flags[0]; i++)
+      if (strlen(flags[i]) == kn && !strncmp(item, flags[i], kn)) kind = 2;
+    if (kind < 0) return false;
+    if (eq) { /* without a value the attribute is removed */
+      char *end;
+      if (kind == 0) {
+        if (!isdigit((unsigned char)val[0])) return false;
+        strtoul(val, &end, 10);
+      } else if (kind == 1) {
+        double d = strtod(val, &end);
+        if (!isfinite(d)) return false;
+      } else {
+        end = val + 1;
+        if (strcmp(val, "0") && strcmp(val, "1")) return false;
+      }
+      if (*end) return false;
+    }
+    item += n + (amp ? 1 : 0);
+    if (amp && !*item) return false;
+  }
+  return true;
+}
+
+enum { OPT_READ = 256, OPT_WRITE, OPT_EXEC, OPT_ATTR, OPT_DISC };
+
+static int build_op(const cli *c, int which, const char *arg, bool fmt_given, uint16_t fmt,
+                    uint16_t gm_oid, op_build *b) {
+  int rc;
+  switch (which) {
+  case OPT_READ:
+    b->op.kind = LMM_OPK_READ;
+    if (fmt_given) b->op.accept = fmt;
+    return parse_path(c, "--read", arg, &b->op.path);
+  case OPT_DISC:
+    b->op.kind = LMM_OPK_DISCOVER;
+    if (fmt_given && fmt != LMM_FMT_LINK)
+      return cli_usage(c, "--discover answers in link format: drop --format");
+    return parse_path(c, "--discover", arg, &b->op.path);
+  case OPT_WRITE:
+    return build_write(c, arg, fmt_given, fmt, gm_oid, b);
+  case OPT_EXEC: {
+    b->op.kind = LMM_OPK_EXECUTE;
+    const char *eq = strchr(arg, '=');
+    char path_s[64];
+    size_t pl = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (pl >= sizeof path_s) return cli_usage(c, "--execute: path too long");
+    memcpy(path_s, arg, pl);
+    path_s[pl] = '\0';
+    if ((rc = parse_path(c, "--execute", path_s, &b->op.path))) return rc;
+    if (b->op.path.depth != 3)
+      return cli_usage(c, "--execute: '%s' is not a resource (/OBJECT/INSTANCE/RESOURCE)", path_s);
+    lmm_obj_def gbuf;
+    const lmm_obj_def *def = def_of(b->op.path.oid, gm_oid, &gbuf);
+    const lmm_res_def *res = def ? lmm_obj_def_res(def, b->op.path.rid) : NULL;
+    if (res && !(res->ops & LMM_OP_E))
+      return cli_usage(c, "--execute: %s (%s) is not executable", path_s, res->name);
+    if (eq && eq[1]) {
+      size_t n = strlen(eq + 1);
+      if (!(b->payload = malloc(n))) return EXIT_SOME_FAILED;
+      memcpy(b->payload, eq + 1, n);
+      b->op.payload = b->payload, b->op.len = n, b->op.format = LMM_FMT_TEXT;
+    }
+    return 0;
+  }
+  default: { /* OPT_ATTR */
+    b->op.kind = LMM_OPK_WRITE_ATTR;
+    const char *q = strchr(arg, '?');
+    if (!q) return cli_usage(c, "--write-attr: '%s' is not PATH?QUERY (e.g. /3/0/13?pmin=10)", arg);
+    char path_s[64];
+    if ((size_t)(q - arg) >= sizeof path_s) return cli_usage(c, "--write-attr: path too long");
+    memcpy(path_s, arg, (size_t)(q - arg));
+    path_s[q - arg] = '\0';
+    if ((rc = parse_path(c, "--write-attr", path_s, &b->op.path))) return rc;
+    if (!attr_ok(q + 1))
+      return cli_usage(c,
+                       "--write-attr: '%s' is not a list of NAME[=NUMBER] joined by '&' (names: "
+                       "pmin pmax gt lt st epmin epmax edge con hqmax)",
+                       q + 1);
+    if (!(b->query = strdup(q + 1))) return EXIT_SOME_FAILED;
+    b->op.query = b->query;
+    return 0;
+  }
+  }
+}
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct deliver_opts {
+  run_opts ro;
+  int which, n_ops;
+  const char *op_arg;
+  bool fmt_given, no_repair, skip_gm;
+  uint16_t fmt;
+  int via; /* -1: the group's type */
+  long window_s, grace_ms;
+} deliver_opts;
+
+enum {
+  OPT_FORMAT = 300,
+  OPT_VIA,
+  OPT_WINDOW,
+  OPT_GRACE,
+  OPT_NOREPAIR,
+  OPT_SKIPGM,
+  OPT_ALISTEN,
+  OPT_AURI,
+  OPT_NLISTEN,
+  OPT_NURL,
+  OPT_JSON,
+  OPT_WAIT
+};
+
+/* Parses deliver's (all = true) or resume's options. args[0] is the command's name. */
+static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, int *first) {
+  static const struct option opts[] = {{"read", required_argument, 0, OPT_READ},
+                                       {"write", required_argument, 0, OPT_WRITE},
+                                       {"execute", required_argument, 0, OPT_EXEC},
+                                       {"write-attr", required_argument, 0, OPT_ATTR},
+                                       {"discover", required_argument, 0, OPT_DISC},
+                                       {"format", required_argument, 0, OPT_FORMAT},
+                                       {"via", required_argument, 0, OPT_VIA},
+                                       {"window", required_argument, 0, OPT_WINDOW},
+                                       {"grace-ms", required_argument, 0, OPT_GRACE},
+                                       {"no-repair", no_argument, 0, OPT_NOREPAIR},
+                                       {"skip-group-mgmt", no_argument, 0, OPT_SKIPGM},
+                                       {"answer-listen", required_argument, 0, OPT_ALISTEN},
+                                       {"answer-uri", required_argument, 0, OPT_AURI},
+                                       {"notify-listen", required_argument, 0, OPT_NLISTEN},
+                                       {"notify-url", required_argument, 0, OPT_NURL},
+                                       {"json", no_argument, 0, OPT_JSON},
+                                       {"wait", required_argument, 0, OPT_WAIT},
+                                       {0, 0, 0, 0}};
+  d->via = -1, d->window_s = -1, d->grace_ms = -1;
+  optind = 0, opterr = 0;
+  int o;
+  char *end;
+  while ((o = getopt_long(argc, args, "", opts, NULL)) != -1) {
+    bool deliver_only = o >= OPT_READ && o <= OPT_DISC;
+    deliver_only |= o == OPT_FORMAT || o == OPT_VIA || o == OPT_WINDOW || o == OPT_GRACE ||
+                    o == OPT_NOREPAIR || o == OPT_SKIPGM;
+    if (o == '?' || o == ':' || (!all && deliver_only))
+      return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
+    switch (o) {
+    case OPT_READ:
+    case OPT_WRITE:
+    case OPT_EXEC:
+    case OPT_ATTR:
+    case OPT_DISC:
+      d->which = o, d->op_arg = optarg, d->n_ops++;
+      break;
+    case OPT_FORMAT:
+      if (!cli_parse_format(optarg, &d->fmt))
+        return cli_usage(c, "--format: '%s' is not text, senml-json, tlv or opaque", optarg);
+      d->fmt_given = true;
+      break;
+    case OPT_VIA:
+      if (!strcmp(optarg, "mbms"))
+        d->via = LMM_VIA_MBMS;
+      else if (!strcmp(optarg, "multicast"))
+        d->via = LMM_VIA_MULTICAST;
+      else if (!strcmp(optarg, "unicast"))
+        d->via = LMM_VIA_UNICAST;
+      else
+        return cli_usage(c, "--via: '%s' is not mbms, multicast or unicast", optarg);
+      break;
+    case OPT_WINDOW:
+      d->window_s = strtol(optarg, &end, 10);
+      if (*end || end == optarg || d->window_s < 0 || d->window_s > 86400)
+        return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
+      break;
+    case OPT_GRACE:
+      d->grace_ms = strtol(optarg, &end, 10);
+      if (*end || end == optarg || d->grace_ms < 0 || d->grace_ms > 3600000)
+        return cli_usage(c, "--grace-ms: '%s' is not milliseconds from 0 to 3600000", optarg);
+      break;
+    case OPT_NOREPAIR:
+      d->no_repair = true;
+      break;
+    case OPT_SKIPGM:
+      d->skip_gm = true;
+      break;
+    case OPT_ALISTEN:
+      d->ro.answer_listen = optarg;
+      break;
+    case OPT_AURI:
+      if (strncmp(optarg, "coap://", 7) && strncmp(optarg, "coaps://", 8))
+        return cli_usage(c, "--answer-uri: '%s' is not a coap:// or coaps:// URI", optarg);
+      d->ro.answer_uri = optarg;
+      break;
+    case OPT_NLISTEN:
+      d->ro.notify_listen = optarg;
+      break;
+    case OPT_NURL:
+      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+        return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", optarg);
+      d->ro.notify_url = optarg;
+      break;
+    case OPT_JSON:
+      c->json = true;
+      break;
+    case OPT_WAIT:
+      d->ro.wait_s = strtod(optarg, &end);
+      if (*end || end == optarg || !(d->ro.wait_s >= 0) || d->ro.wait_s > 7 * 86400)
+        return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", optarg);
+      break;
+    default:
+      return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
+    }
+  }
+  *first = optind;
+  return 0;
+}
+
+/* getopt wants the command's name in front. */
+static char **with_name(const char *name, int argc, char **argv) {
+  char **a = calloc((size_t)argc + 2, sizeof *a);
+  if (!a) return NULL;
+  a[0] = (char *)name;
+  memcpy(a + 1, argv, (size_t)argc * sizeof *argv);
+  return a;
+}
+
+int cmd_group_deliver(cli *c, int argc, char **argv) {
+  c->cmd = "deliver";
+  char **args = with_name("deliver", argc, argv);
+  if (!args) return EXIT_SOME_FAILED;
+  deliver_opts d = {0};
+  op_build b = {.op = LMM_OP_INIT};
+  int first = 0, rc = parse_opts(c, argc + 1, args, true, &d, &first);
+  lmm_store *s = NULL;
+  lmm_group_info g = {0};
+  lmm_member *m = NULL;
+  size_t n = 0;
+  runner r = {.c = c};
+  if (rc) goto out;
+  if (argc + 1 - first < 1) {
+    rc = cli_usage(c, "missing GROUP");
+    goto out;
+  }
+  if (argc + 1 - first > 1) {
+    rc = cli_usage(c, "too many arguments ('%s')", args[first + 1]);
+    goto out;
+  }
+  if (d.n_ops != 1) {
+    rc = cli_usage(c, "%s: --read, --write, --execute, --write-attr or --discover",
+                   d.n_ops ? "give one operation only" : "missing the operation");
+    goto out;
+  }
+  const char *group = args[first];
+  if ((rc = cli_store_open(c, &s)) || (rc = cli_group_get(c, s, group, &g))) goto out;
+  if ((rc = build_op(c, d.which, d.op_arg, d.fmt_given, d.fmt, g.gm_oid, &b))) goto out;
+  lmm_err e = lmm_store_members_get(s, group, &m, &n);
+  if (e != LMM_OK) {
+    rc = cli_store_fail(c, s, "reading the members", e);
+    goto out;
+  }
+  if (!n) {
+    rc = cli_usage(c, "group '%s' has no members: add some with 'lwm2m-mbms group add-member'",
+                   group);
+    goto out;
+  }
+  /* A path no member may be operated on is the operator's mistake, not n failures. */
+  size_t allowed = 0;
+  for (size_t i = 0; i < n; i++)
+    allowed += lmm_member_allows(&m[i], &b.op.path);
+  if (!allowed) {
+    char id[96], p[32];
+    rc = cli_usage(c, "no member of group '%s' may be operated on %s (members are like %s)", group,
+                   lmm_path_format(&b.op.path, p, sizeof p),
+                   lmm_member_id_format(&m[0], id, sizeof id));
+    goto out;
+  }
+  int via = d.via >= 0                      ? d.via
+            : g.type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
+            : g.type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
+                                            : LMM_VIA_UNICAST;
+  if (via == LMM_VIA_MBMS && !g.external_group_id) {
+    rc = cli_usage(c, "--via mbms: group '%s' has no External Group ID", group);
+    goto out;
+  }
+  if (via == LMM_VIA_MULTICAST && !g.multicast_address) {
+    rc = cli_usage(c, "--via multicast: group '%s' has no multicast address", group);
+    goto out;
+  }
+  if (via != LMM_VIA_UNICAST && b.op.kind != LMM_OPK_READ && b.op.kind != LMM_OPK_WRITE &&
+      b.op.kind != LMM_OPK_EXECUTE && b.op.kind != LMM_OPK_WRITE_ATTR &&
+      b.op.kind != LMM_OPK_DISCOVER) {
+    rc = cli_usage(c, "this operation cannot go to a group: use --via unicast");
+    goto out;
+  }
+  r.store = s;
+  if ((rc = runner_setup(&r, via, &d.ro))) goto out;
+  lmm_campaign_deps deps = {c->ctx, r.uni, r.t8, r.ans, s};
+  lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = m, cfg.n_members = n;
+  cfg.op = b.op;
+  cfg.via = via;
+  if (d.window_s >= 0) cfg.window_s = d.window_s;
+  if (d.grace_ms >= 0) cfg.grace_ms = d.grace_ms;
+  cfg.no_repair = d.no_repair;
+  cfg.skip_group_mgmt = d.skip_gm;
+  if ((e = lmm_campaign_new(&deps, &cfg, &handlers, &r, &r.camp)) != LMM_OK) {
+    if (e == LMM_ERR_ARG)
+      rc = cli_usage(c, "the library refused the campaign: %s", lmm_strerror(e));
+    else
+      rc = cli_store_fail(c, s, "creating the campaign", e);
+    goto out;
+  }
+  rc = runner_run(&r, &d.ro, c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE);
+out:
+  runner_free(&r);
+  lmm_members_free(m, n);
+  lmm_group_info_clear(&g);
+  lmm_store_close(s);
+  free(b.payload);
+  free(b.query);
+  free(args);
+  return rc;
+}
+
+int cmd_resume(cli *c, int argc, char **argv) {
+  c->cmd = "resume";
+  char **args = with_name("resume", argc, argv);
+  if (!args) return EXIT_SOME_FAILED;
+  deliver_opts d = {0};
+  int first = 0, rc = parse_opts(c, argc + 1, args, false, &d, &first);
+  lmm_store *s = NULL;
+  lmm_campaign_info info = {0};
+  runner r = {.c = c};
+  int64_t id = 0;
+  char *end;
+  if (rc) goto out;
+  if (argc + 1 - first != 1) {
+    rc = cli_usage(c, argc + 1 - first < 1 ? "missing CAMPAIGN" : "too many arguments");
+    goto out;
+  }
+  id = strtoll(args[first], &end, 10);
+  if (*end || end == args[first] || id <= 0) {
+    rc = cli_usage(c, "'%s' is not a campaign number (see 'lwm2m-mbms campaigns')", args[first]);
+    goto out;
+  }
+  if ((rc = cli_store_open(c, &s))) goto out;
+  lmm_err e = lmm_store_campaign_get(s, id, &info);
+  if (e == LMM_ERR_NOTFOUND) {
+    rc = cli_usage(c, "unknown campaign %lld (see 'lwm2m-mbms campaigns')", (long long)id);
+    goto out;
+  }
+  if (e != LMM_OK) {
+    rc = cli_store_fail(c, s, "reading the campaign", e);
+    goto out;
+  }
+  if (info.state == LMM_CS_DONE) {
+    rc = cli_usage(c, "campaign %lld has finished: see 'lwm2m-mbms report %lld'", (long long)id,
+                   (long long)id);
+    goto out;
+  }
+  r.store = s;
+  if ((rc = runner_setup(&r, info.via, &d.ro))) goto out;
+  lmm_campaign_deps deps = {c->ctx, r.uni, r.t8, r.ans, s};
+  if ((e = lmm_campaign_resume(&deps, id, &handlers, &r, &r.camp)) != LMM_OK) {
+    if (e == LMM_ERR_STATE)
+      rc = cli_usage(c, "campaign %lld cannot be resumed (%s)", (long long)id,
+                     cli_state_name(info.state));
+    else if (e == LMM_ERR_NOTFOUND)
+      rc = cli_usage(c, "campaign %lld: its group or members are gone", (long long)id);
+    else
+      rc = cli_store_fail(c, s, "resuming the campaign", e);
+    goto out;
+  }
+  rc = runner_run(&r, &d.ro, c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE);
+out:
+  runner_free(&r);
+  lmm_campaign_info_clear(&info);
+  lmm_store_close(s);
+  free(args);
+  return rc;
+}

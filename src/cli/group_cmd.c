@@ -1,0 +1,687 @@
+/* group_cmd.c - "lwm2m-mbms group ..." and "tmgi ...": groups and members in the state store,
+ * and a group's TMGI on the SCEF. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int need_args(const cli *c, int have, int want, const char *what) {
+  if (have < want) return cli_usage(c, "missing %s", what);
+  if (have > want) return cli_usage(c, "too many arguments");
+  return 0;
+}
+
+/* The Group ID goes into Group Mgmt resource 0 and into every error message: printable, no
+ * spaces, and not mistakable for an option. */
+static int check_group_name(const cli *c, const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > 64) return cli_usage(c, "group name '%s' must have 1 to 64 characters", name);
+  if (name[0] == '-') return cli_usage(c, "group name '%s' may not start with '-'", name);
+  for (const char *p = name; *p; p++)
+    if (!isgraph((unsigned char)*p))
+      return cli_usage(c, "group name '%s' may hold only printable characters, no spaces", name);
+  return 0;
+}
+
+static bool egi_ok(const char *s) {
+  const char *at = strchr(s, '@');
+  if (!at || at == s || !at[1] || strchr(at + 1, '@')) return false;
+  for (const char *p = s; *p; p++)
+    if (!isgraph((unsigned char)*p)) return false;
+  return true;
+}
+
+/* 0 multicast, 1 an IP address but not a multicast one, 2 not an IP address. */
+static int multicast_kind(const char *a) {
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (inet_pton(AF_INET, a, &v4) == 1) return (ntohl(v4.s_addr) >> 28) == 0xE ? 0 : 1;
+  if (inet_pton(AF_INET6, a, &v6) == 1) return v6.s6_addr[0] == 0xff ? 0 : 1;
+  return 2;
+}
+
+static const char *member_format_name(uint16_t f) {
+  return f == LMM_FMT_TLV ? "tlv" : "senml-json";
+}
+
+/* ------------------------------------------------------------------ printing */
+
+static void print_member_json(const lmm_member *m) {
+  char id[96];
+  printf("{\"member\":");
+  cli_json_str(stdout, lmm_member_id_format(m, id, sizeof id));
+  printf(",\"uri\":");
+  cli_json_str(stdout, m->uri);
+  printf(",\"format\":\"%s\",\"pskId\":", member_format_name(m->format));
+  cli_json_str(stdout, m->psk_identity);
+  printf(",\"pskKey\":%s}", m->psk_key_len ? "true" : "false");
+}
+
+static void print_group_json(const lmm_group_info *g, const lmm_member *m, size_t n,
+                             bool with_members) {
+  char t[40];
+  printf("{\"name\":");
+  cli_json_str(stdout, g->name);
+  printf(",\"type\":\"%s\",\"groupMgmtOid\":%u,\"externalGroupId\":", cli_group_type_name(g->type),
+         g->gm_oid);
+  cli_json_str(stdout, g->external_group_id);
+  printf(",\"multicastAddress\":");
+  cli_json_str(stdout, g->multicast_address);
+  if (g->multicast_port >= 0)
+    printf(",\"multicastPort\":%d", (int)g->multicast_port);
+  else
+    printf(",\"multicastPort\":null");
+  printf(",\"responseTimeWindow\":%lld,\"fanoutTarget\":", (long long)g->response_time_window);
+  cli_json_str(stdout, g->fanout_target);
+  printf(",\"schedule\":[");
+  for (size_t i = 0; i < g->n_schedule; i++)
+    printf("%s\"%s\"", i ? "," : "", cli_fmt_time(g->schedule[i], false, t, sizeof t));
+  printf("],\"tmgi\":");
+  cli_json_str(stdout, g->tmgi);
+  printf(",\"tmgiExpiration\":");
+  if (g->tmgi_expiration)
+    printf("\"%s\"", cli_fmt_time(g->tmgi_expiration, false, t, sizeof t));
+  else
+    printf("null");
+  printf(",\"created\":\"%s\",\"memberCount\":%zu", cli_fmt_time(g->created, false, t, sizeof t),
+         with_members ? n : g->member_count);
+  if (with_members) {
+    printf(",\"members\":[");
+    for (size_t i = 0; i < n; i++) {
+      if (i) printf(",");
+      print_member_json(&m[i]);
+    }
+    printf("]");
+  }
+  printf("}");
+}
+
+static void print_group_text(const lmm_group_info *g, const lmm_member *m, size_t n) {
+  char t[40];
+  printf("group              %s\n", g->name);
+  printf("type               %s\n", cli_group_type_name(g->type));
+  printf("group mgmt object  /%u\n", g->gm_oid);
+  printf("external group id  %s\n", g->external_group_id ? g->external_group_id : "-");
+  if (g->multicast_address)
+    printf("multicast          %s port %d\n", g->multicast_address,
+           g->multicast_port >= 0 ? (int)g->multicast_port : 5683);
+  else
+    printf("multicast          -\n");
+  printf("response window    %lld s\n", (long long)g->response_time_window);
+  printf("fanout target      %s\n", g->fanout_target ? g->fanout_target : "-");
+  printf("schedule          ");
+  for (size_t i = 0; i < g->n_schedule; i++)
+    printf(" %s", cli_fmt_time(g->schedule[i], false, t, sizeof t));
+  printf("%s\n", g->n_schedule ? "" : " -");
+  if (g->tmgi)
+    printf("tmgi               %s (expires %s)\n", g->tmgi,
+           cli_fmt_time(g->tmgi_expiration, false, t, sizeof t));
+  else
+    printf("tmgi               -\n");
+  printf("created            %s\n", cli_fmt_time(g->created, false, t, sizeof t));
+  printf("members            %zu\n", n);
+  for (size_t i = 0; i < n; i++) {
+    char id[96];
+    printf("  %-28s %s", lmm_member_id_format(&m[i], id, sizeof id), m[i].uri);
+    if (m[i].format == LMM_FMT_TLV) printf(" format=tlv");
+    if (m[i].psk_identity) printf(" psk-id=%s", m[i].psk_identity);
+    if (m[i].psk_key_len) printf(" psk-key=(%zu bytes)", m[i].psk_key_len);
+    printf("\n");
+  }
+}
+
+/* ------------------------------------------------------------------ commands */
+
+/* A members file, its errors as usage errors (the library names the line). */
+static int load_members(const cli *c, const char *path, lmm_member **m, size_t *n) {
+  char why[512] = "";
+  lmm_err e = lmm_members_load(path, m, n, why, sizeof why);
+  if (e != LMM_OK) return cli_usage(c, "members file '%s': %s", path, *why ? why : lmm_strerror(e));
+  return 0;
+}
+
+static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
+  enum { O_TYPE = 256, O_EGI, O_MADDR, O_MPORT, O_WINDOW, O_FANOUT, O_SCHED, O_MEMBERS, O_GMOID };
+  static const struct option opts[] = {{"type", required_argument, 0, O_TYPE},
+                                       {"external-group-id", required_argument, 0, O_EGI},
+                                       {"multicast-address", required_argument, 0, O_MADDR},
+                                       {"multicast-port", required_argument, 0, O_MPORT},
+                                       {"window", required_argument, 0, O_WINDOW},
+                                       {"fanout-target", required_argument, 0, O_FANOUT},
+                                       {"schedule", required_argument, 0, O_SCHED},
+                                       {"members", required_argument, 0, O_MEMBERS},
+                                       {"group-mgmt-oid", required_argument, 0, O_GMOID},
+                                       {0, 0, 0, 0}};
+  lmm_group_info g = {
+      .type = -1, .gm_oid = LMM_GROUP_MGMT_OID, .multicast_port = -1, .response_time_window = 30};
+  const char *members_file = NULL;
+  int64_t sched[64];
+  size_t n_sched = 0;
+  int o, rc = 0;
+  char *end;
+  optind = 0, opterr = 0;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case O_TYPE:
+      if (!strcmp(optarg, "mbms"))
+        g.type = LMM_GROUP_MBMS;
+      else if (!strcmp(optarg, "multicast"))
+        g.type = LMM_GROUP_MULTICAST;
+      else if (!strcmp(optarg, "unicast"))
+        g.type = LMM_GROUP_UNICAST;
+      else
+        return cli_usage(c, "--type: '%s' is not mbms, multicast or unicast", optarg);
+      break;
+    case O_EGI:
+      if (!egi_ok(optarg))
+        return cli_usage(c, "--external-group-id: '%s' is not local@domain", optarg);
+      g.external_group_id = optarg;
+      break;
+    case O_MADDR:
+      switch (multicast_kind(optarg)) {
+      case 1:
+        return cli_usage(c,
+                         "--multicast-address: '%s' is not a multicast address "
+                         "(IPv4 224.0.0.0/4 or IPv6 ff00::/8)",
+                         optarg);
+      case 2:
+        return cli_usage(c, "--multicast-address: '%s' is not an IPv4 or IPv6 address", optarg);
+      }
+      g.multicast_address = optarg;
+      break;
+    case O_MPORT: {
+      long p = strtol(optarg, &end, 10);
+      if (*end || end == optarg || p < 1 || p > 65535)
+        return cli_usage(c, "--multicast-port: '%s' is not a port from 1 to 65535", optarg);
+      g.multicast_port = (int32_t)p;
+      break;
+    }
+    case O_WINDOW: {
+      long w = strtol(optarg, &end, 10);
+      if (*end || end == optarg || w < 0 || w > 86400)
+        return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
+      g.response_time_window = w;
+      break;
+    }
+    case O_FANOUT:
+      if (!strstr(optarg, "://") || strstr(optarg, "://") == optarg || strpbrk(optarg, " \t"))
+        return cli_usage(c, "--fanout-target: '%s' is not a URI (scheme://...)", optarg);
+      g.fanout_target = optarg;
+      break;
+    case O_SCHED:
+      if (n_sched == sizeof sched / sizeof sched[0])
+        return cli_usage(c, "--schedule: at most %zu times", sizeof sched / sizeof sched[0]);
+      if (!cli_parse_time(optarg, &sched[n_sched]))
+        return cli_usage(c, "--schedule: '%s' is not YYYY-MM-DDThh:mm:ssZ (RFC 3339) or +SECONDS",
+                         optarg);
+      n_sched++;
+      break;
+    case O_MEMBERS:
+      members_file = optarg;
+      break;
+    case O_GMOID: {
+      long v = strtol(optarg, &end, 10);
+      if (*end || end == optarg || v < 0 || v > 65534)
+        return cli_usage(c, "--group-mgmt-oid: '%s' is not an Object ID from 0 to 65534", optarg);
+      if (v == 3 || v == 5 || v == 6 || v < 3)
+        return cli_usage(c, "--group-mgmt-oid: %ld is an OMA object (0-3, 5, 6), not Group Mgmt",
+                         v);
+      g.gm_oid = (uint16_t)v;
+      break;
+    }
+    default:
+      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  if ((rc = need_args(c, argc - optind, 1, "group NAME"))) return rc;
+  g.name = argv[optind];
+  if ((rc = check_group_name(c, g.name))) return rc;
+  if (g.type < 0) return cli_usage(c, "missing --type mbms|multicast|unicast");
+  if (g.type == LMM_GROUP_MBMS && !g.external_group_id)
+    return cli_usage(c, "an mbms group needs --external-group-id local@domain");
+  if (g.type == LMM_GROUP_MULTICAST && !g.multicast_address)
+    return cli_usage(c, "a multicast group needs --multicast-address");
+  g.schedule = sched, g.n_schedule = n_sched;
+
+  /* Every input is checked before the store is touched. */
+  lmm_member *m = NULL;
+  size_t n = 0;
+  if (members_file && (rc = load_members(c, members_file, &m, &n))) return rc;
+  lmm_err e = lmm_store_group_create(s, &g);
+  if (e == LMM_ERR_STATE) {
+    rc = cli_usage(c, "group '%s' exists already (see 'lwm2m-mbms group show %s')", g.name, g.name);
+  } else if (e != LMM_OK) {
+    rc = cli_store_fail(c, s, "creating the group", e);
+  } else if (n) {
+    char why[512] = "";
+    if ((e = lmm_store_members_add(s, g.name, m, n, why, sizeof why)) != LMM_OK) {
+      lmm_store_group_delete(s, g.name); /* all or nothing for the operator */
+      rc = e == LMM_ERR_STATE ? cli_usage(c, "members file '%s': %s", members_file, why)
+                              : cli_store_fail(c, s, "adding the members", e);
+    }
+  }
+  if (!rc) {
+    if (c->json) {
+      lmm_group_info got = {0};
+      if (lmm_store_group_get(s, g.name, &got) == LMM_OK) {
+        print_group_json(&got, m, n, true);
+        printf("\n");
+      }
+      lmm_group_info_clear(&got);
+    } else {
+      printf("group %s created (%s, %zu member%s)\n", g.name, cli_group_type_name(g.type), n,
+             n == 1 ? "" : "s");
+    }
+  }
+  lmm_members_free(m, n);
+  return rc;
+}
+
+static int group_list(cli *c, lmm_store *s, int npos) {
+  int rc = need_args(c, npos, 0, "");
+  if (rc) return rc;
+  lmm_group_info *g = NULL;
+  size_t n = 0;
+  lmm_err e = lmm_store_group_list(s, &g, &n);
+  if (e != LMM_OK) return cli_store_fail(c, s, "listing the groups", e);
+  if (c->json) {
+    printf("[");
+    for (size_t i = 0; i < n; i++) {
+      if (i) printf(",");
+      print_group_json(&g[i], NULL, 0, false);
+    }
+    printf("]\n");
+  } else if (!n) {
+    printf("no groups\n");
+  } else {
+    printf("%-20s %-9s %7s %6s  %s\n", "NAME", "TYPE", "MEMBERS", "WINDOW", "ADDRESS");
+    for (size_t i = 0; i < n; i++) {
+      char addr[256];
+      if (g[i].type == LMM_GROUP_MBMS || (!g[i].multicast_address && g[i].external_group_id))
+        snprintf(addr, sizeof addr, "%s%s%s", g[i].external_group_id ? g[i].external_group_id : "-",
+                 g[i].tmgi ? " tmgi " : "", g[i].tmgi ? g[i].tmgi : "");
+      else if (g[i].multicast_address)
+        snprintf(addr, sizeof addr, "%s port %d", g[i].multicast_address,
+                 g[i].multicast_port >= 0 ? (int)g[i].multicast_port : 5683);
+      else
+        snprintf(addr, sizeof addr, "-");
+      printf("%-20s %-9s %7zu %5llds  %s\n", g[i].name, cli_group_type_name(g[i].type),
+             g[i].member_count, (long long)g[i].response_time_window, addr);
+    }
+  }
+  lmm_group_info_list_free(g, n);
+  return 0;
+}
+
+static int group_show(cli *c, lmm_store *s, char **pos, int npos) {
+  int rc = need_args(c, npos, 1, "group NAME");
+  if (rc) return rc;
+  lmm_group_info g = {0};
+  if ((rc = cli_group_get(c, s, pos[0], &g))) return rc;
+  lmm_member *m = NULL;
+  size_t n = 0;
+  lmm_err e = lmm_store_members_get(s, pos[0], &m, &n);
+  if (e != LMM_OK) {
+    rc = cli_store_fail(c, s, "reading the members", e);
+  } else if (c->json) {
+    print_group_json(&g, m, n, true);
+    printf("\n");
+  } else {
+    print_group_text(&g, m, n);
+  }
+  lmm_members_free(m, n);
+  lmm_group_info_clear(&g);
+  return rc;
+}
+
+static int group_delete(cli *c, lmm_store *s, char **pos, int npos) {
+  int rc = need_args(c, npos, 1, "group NAME");
+  if (rc) return rc;
+  lmm_group_info g = {0};
+  if ((rc = cli_group_get(c, s, pos[0], &g))) return rc;
+  lmm_err e = lmm_store_group_delete(s, pos[0]);
+  if (e == LMM_ERR_NOTFOUND)
+    rc = cli_usage(c, "unknown group '%s'", pos[0]);
+  else if (e != LMM_OK)
+    rc = cli_store_fail(c, s, "deleting the group", e);
+  else {
+    /* The allocation outlives the row: say so, or nobody will ever release it. */
+    if (g.tmgi)
+      fprintf(stderr,
+              "lwm2m-mbms: %s: warning: TMGI %s is still allocated on the SCEF; release it with "
+              "'lwm2m-mbms t8 tmgi release %s'\n",
+              c->cmd, g.tmgi, g.tmgi);
+    if (c->json) {
+      printf("{\"deleted\":");
+      cli_json_str(stdout, pos[0]);
+      printf("}\n");
+    } else {
+      printf("group %s deleted\n", pos[0]);
+    }
+  }
+  lmm_group_info_clear(&g);
+  return rc;
+}
+
+static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
+  static const struct option opts[] = {{"members", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+  const char *file = NULL;
+  int o, rc;
+  optind = 0, opterr = 0;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (o != 'm') return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    file = optarg;
+  }
+  char **pos = argv + optind;
+  int npos = argc - optind;
+  if (npos < 1) return cli_usage(c, "missing group NAME");
+  if (file && npos > 1)
+    return cli_usage(c, "give the members once: --members FILE or MEMBER-ID URI [options]");
+  if (!file && npos == 1)
+    return cli_usage(c, "missing MEMBER-ID URI [options] (or --members FILE)");
+  if (!file && npos == 2) return cli_usage(c, "missing the member's URI after '%s'", pos[1]);
+  lmm_group_info g = {0};
+  if ((rc = cli_group_get(c, s, pos[0], &g))) return rc;
+  lmm_member *m = NULL;
+  size_t n = 0;
+  char why[512] = "";
+  if (file) {
+    rc = load_members(c, file, &m, &n);
+  } else {
+    /* The words of one members-file line: the same parser, the same messages. */
+    size_t len = 1;
+    for (int i = 1; i < npos; i++) {
+      if (strpbrk(pos[i], " \t\r\n#")) {
+        rc = cli_usage(c, "'%s': a member word may not contain spaces or '#'", pos[i]);
+        break;
+      }
+      len += strlen(pos[i]) + 1;
+    }
+    char *line = rc ? NULL : malloc(len);
+    if (line) {
+      line[0] = '\0';
+      for (int i = 1; i < npos; i++) {
+        if (i > 1) strcat(line, " ");
+        strcat(line, pos[i]);
+      }
+      lmm_err e = lmm_members_parse(line, strlen(line), &m, &n, why, sizeof why);
+      if (e != LMM_OK) {
+        const char *w = why;
+        if (!strncmp(w, "line 1: ", 8)) w += 8;
+        rc = cli_usage(c, "bad member: %s", *w ? w : lmm_strerror(e));
+      }
+      free(line);
+    } else if (!rc) {
+      cli_err(c, "out of memory");
+      rc = EXIT_SOME_FAILED;
+    }
+  }
+  if (!rc && n == 0) rc = cli_usage(c, "members file '%s' lists no member", file);
+  if (!rc) {
+    lmm_err e = lmm_store_members_add(s, pos[0], m, n, why, sizeof why);
+    if (e == LMM_ERR_STATE)
+      rc = cli_usage(c, "%s", *why ? why : "a member is in the group already");
+    else if (e == LMM_ERR_NOTFOUND)
+      rc = cli_usage(c, "unknown group '%s'", pos[0]);
+    else if (e != LMM_OK)
+      rc = cli_store_fail(c, s, "adding the members", e);
+  }
+  if (!rc) {
+    if (c->json) {
+      printf("{\"group\":");
+      cli_json_str(stdout, pos[0]);
+      printf(",\"added\":[");
+      for (size_t i = 0; i < n; i++) {
+        if (i) printf(",");
+        print_member_json(&m[i]);
+      }
+      printf("],\"memberCount\":%zu}\n", g.member_count + n);
+    } else if (n == 1) {
+      char id[96];
+      printf("member %s added to group %s (%zu members)\n",
+             lmm_member_id_format(&m[0], id, sizeof id), pos[0], g.member_count + 1);
+    } else {
+      printf("%zu members added to group %s (%zu members)\n", n, pos[0], g.member_count + n);
+    }
+  }
+  lmm_members_free(m, n);
+  lmm_group_info_clear(&g);
+  return rc;
+}
+
+static int group_remove_member(cli *c, lmm_store *s, char **pos, int npos) {
+  int rc = need_args(c, npos, 2, npos < 1 ? "group NAME and MEMBER-ID" : "MEMBER-ID");
+  if (rc) return rc;
+  char *ep = NULL, why[256] = "";
+  uint16_t oid;
+  if (lmm_member_id_parse(pos[1], &ep, &oid, why, sizeof why) != LMM_OK)
+    return cli_usage(c, "bad member ID: %s", why);
+  lmm_group_info g = {0};
+  if (!(rc = cli_group_get(c, s, pos[0], &g))) {
+    lmm_err e = lmm_store_member_remove(s, pos[0], ep, oid);
+    if (e == LMM_ERR_NOTFOUND)
+      rc = cli_usage(c, "group '%s' has no member %s", pos[0], pos[1]);
+    else if (e != LMM_OK)
+      rc = cli_store_fail(c, s, "removing the member", e);
+    else if (c->json) {
+      printf("{\"group\":");
+      cli_json_str(stdout, pos[0]);
+      printf(",\"removed\":");
+      cli_json_str(stdout, pos[1]);
+      printf("}\n");
+    } else {
+      printf("member %s removed from group %s\n", pos[1], pos[0]);
+    }
+  }
+  lmm_group_info_clear(&g);
+  lmm_free(ep);
+  return rc;
+}
+
+int cmd_group(cli *c, int argc, char **argv) {
+  static char name[48];
+  c->cmd = "group";
+  argc = cli_take_json(c, argc, argv);
+  if (argc < 1)
+    return cli_usage(c, "missing create, list, show, delete, add-member or remove-member");
+  static const char *const verbs[] = {"create", "list",       "show",
+                                      "delete", "add-member", "remove-member"};
+  size_t v = 0;
+  while (v < sizeof verbs / sizeof verbs[0] && strcmp(argv[0], verbs[v]))
+    v++;
+  if (v == sizeof verbs / sizeof verbs[0]) return cli_usage(c, "unknown command '%s'", argv[0]);
+  snprintf(name, sizeof name, "group %s", argv[0]);
+  c->cmd = name;
+  /* Only create and add-member take options: elsewhere a leading '-' is a mistake. */
+  if (v != 0 && v != 4)
+    for (int i = 1; i < argc; i++)
+      if (argv[i][0] == '-' && argv[i][1]) return cli_usage(c, "unknown option '%s'", argv[i]);
+  lmm_store *s = NULL;
+  int rc = cli_store_open(c, &s);
+  if (rc) return rc;
+  switch (v) {
+  case 0:
+    rc = group_create(c, s, argc, argv);
+    break;
+  case 1:
+    rc = group_list(c, s, argc - 1);
+    break;
+  case 2:
+    rc = group_show(c, s, argv + 1, argc - 1);
+    break;
+  case 3:
+    rc = group_delete(c, s, argv + 1, argc - 1);
+    break;
+  case 4:
+    rc = group_add_member(c, s, argc, argv);
+    break;
+  default:
+    rc = group_remove_member(c, s, argv + 1, argc - 1);
+    break;
+  }
+  lmm_store_close(s);
+  return rc;
+}
+
+/* -------------------------------------------------------------------- TMGI */
+
+static void print_tmgi(const cli *c, const lmm_group_info *g) {
+  char t[40];
+  cli_fmt_time(g->tmgi_expiration, false, t, sizeof t);
+  if (c->json) {
+    printf("{\"group\":");
+    cli_json_str(stdout, g->name);
+    printf(",\"tmgi\":");
+    cli_json_str(stdout, g->tmgi);
+    printf(",\"externalGroupId\":");
+    cli_json_str(stdout, g->external_group_id);
+    if (g->tmgi_expiration)
+      printf(",\"tmgiExpiration\":\"%s\"}\n", t);
+    else
+      printf(",\"tmgiExpiration\":null}\n");
+  } else {
+    printf("%-20s %-14s %-32s %s\n", g->name, g->tmgi ? g->tmgi : "-",
+           g->external_group_id ? g->external_group_id : "-", t);
+  }
+}
+
+static int set_tmgi(const cli *c, lmm_store *s, lmm_group_info *g, const char *tmgi,
+                    int64_t expiration) {
+  char *dup = tmgi ? strdup(tmgi) : NULL;
+  if (tmgi && !dup) {
+    cli_err(c, "out of memory");
+    return EXIT_SOME_FAILED;
+  }
+  free(g->tmgi);
+  g->tmgi = dup;
+  g->tmgi_expiration = expiration;
+  lmm_err e = lmm_store_group_update(s, g);
+  return e == LMM_OK ? 0 : cli_store_fail(c, s, "saving the TMGI in the group", e);
+}
+
+int cmd_tmgi(cli *c, int argc, char **argv) {
+  static char name[48];
+  c->cmd = "tmgi";
+  argc = cli_take_json(c, argc, argv);
+  if (argc < 1) return cli_usage(c, "missing allocate, show, renew or release");
+  const char *verb = argv[0];
+  if (strcmp(verb, "allocate") && strcmp(verb, "show") && strcmp(verb, "renew") &&
+      strcmp(verb, "release"))
+    return cli_usage(c, "unknown command '%s' (allocate, show, renew, release)", verb);
+  snprintf(name, sizeof name, "tmgi %s", verb);
+  c->cmd = name;
+  for (int i = 1; i < argc; i++)
+    if (argv[i][0] == '-' && argv[i][1]) return cli_usage(c, "unknown option '%s'", argv[i]);
+  int rc = need_args(c, argc - 1, 1, "GROUP");
+  if (rc) return rc;
+  lmm_store *s = NULL;
+  if ((rc = cli_store_open(c, &s))) return rc;
+  lmm_group_info g = {0};
+  lmm_t8_client *cl = NULL;
+  lmm_t8_result res = {0};
+  lmm_tmgi_allocation a = {0};
+  char t[40];
+  if ((rc = cli_group_get(c, s, argv[1], &g))) goto out;
+  if (!strcmp(verb, "allocate")) {
+    if (!g.external_group_id) {
+      rc = cli_usage(c, "group '%s' has no External Group ID: a TMGI is for an mbms group", g.name);
+      goto out;
+    }
+    if (g.tmgi) {
+      rc = cli_usage(c, "group '%s' has TMGI %s already (expires %s): renew or release it", g.name,
+                     g.tmgi, cli_fmt_time(g.tmgi_expiration, false, t, sizeof t));
+      goto out;
+    }
+  } else if (!g.tmgi) {
+    rc = cli_usage(c, "group '%s' has no TMGI: allocate one with 'lwm2m-mbms tmgi allocate %s'",
+                   g.name, g.name);
+    goto out;
+  }
+  if ((rc = cli_t8_connect(c, &cl))) goto out;
+
+  if (!strcmp(verb, "allocate")) {
+    lmm_tmgi_allocation req = {.external_group_id = g.external_group_id};
+    if (lmm_t8_tmgi_create(cl, &req, &a, &res) != LMM_OK) {
+      rc = cli_t8_fail(c, "TMGI allocation", &res);
+    } else if (!a.tmgi) {
+      cli_err(c, "TMGI allocation: the SCEF gave no TMGI (no Location, no self link)");
+      rc = EXIT_REFUSED;
+    } else if ((rc = set_tmgi(c, s, &g, a.tmgi, a.tmgi_expiration))) {
+      /* Unrecorded, nobody would ever release it: give it back. */
+      lmm_t8_result r2 = {0};
+      if (lmm_t8_tmgi_delete(cl, a.tmgi, &r2) != LMM_OK)
+        cli_err(c,
+                "TMGI %s stays allocated on the SCEF: release it with 'lwm2m-mbms t8 tmgi "
+                "release %s'",
+                a.tmgi, a.tmgi);
+      lmm_t8_result_clear(&r2);
+    } else {
+      print_tmgi(c, &g);
+    }
+  } else if (!strcmp(verb, "show")) {
+    if (lmm_t8_tmgi_get(cl, g.tmgi, &a, &res) != LMM_OK) {
+      rc = cli_t8_fail(c, g.tmgi, &res);
+      if (res.http_status == 404)
+        cli_err(c, "the SCEF no longer knows TMGI %s: 'lwm2m-mbms tmgi release %s' forgets it",
+                g.tmgi, g.name);
+    } else {
+      if (a.tmgi_expiration && a.tmgi_expiration != g.tmgi_expiration)
+        rc = set_tmgi(c, s, &g, g.tmgi, a.tmgi_expiration);
+      if (!rc) print_tmgi(c, &g);
+    }
+  } else if (!strcmp(verb, "renew")) {
+    lmm_tmgi_allocation_patch p = {0}; /* an empty merge patch: only the expiration moves */
+    if (lmm_t8_tmgi_patch(cl, g.tmgi, &p, &a, &res) != LMM_OK) {
+      rc = cli_t8_fail(c, g.tmgi, &res);
+    } else {
+      if (!a.tmgi_expiration) { /* 204: ask for the new expiration */
+        lmm_tmgi_allocation_clear(&a);
+        lmm_t8_result_clear(&res);
+        if (lmm_t8_tmgi_get(cl, g.tmgi, &a, &res) != LMM_OK) rc = cli_t8_fail(c, g.tmgi, &res);
+      }
+      if (!rc) rc = set_tmgi(c, s, &g, g.tmgi, a.tmgi_expiration);
+      if (!rc) print_tmgi(c, &g);
+    }
+  } else { /* release */
+    char *tmgi = strdup(g.tmgi);
+    bool gone = false;
+    if (!tmgi) {
+      cli_err(c, "out of memory");
+      rc = EXIT_SOME_FAILED;
+    } else if (lmm_t8_tmgi_delete(cl, tmgi, &res) != LMM_OK) {
+      if (res.err == LMM_ERR_T8 && res.http_status == 404) {
+        fprintf(stderr,
+                "lwm2m-mbms: %s: warning: the SCEF did not know TMGI %s any more; forgotten\n",
+                c->cmd, tmgi);
+        gone = true;
+      } else {
+        rc = cli_t8_fail(c, tmgi, &res);
+      }
+    } else {
+      gone = true;
+    }
+    if (gone && !(rc = set_tmgi(c, s, &g, NULL, 0))) {
+      if (c->json) {
+        printf("{\"group\":");
+        cli_json_str(stdout, g.name);
+        printf(",\"released\":");
+        cli_json_str(stdout, tmgi);
+        printf("}\n");
+      } else {
+        printf("TMGI %s of group %s released\n", tmgi, g.name);
+      }
+    }
+    free(tmgi);
+  }
+out:
+  lmm_tmgi_allocation_clear(&a);
+  lmm_t8_result_clear(&res);
+  lmm_t8_client_free(cl);
+  lmm_group_info_clear(&g);
+  lmm_store_close(s);
+  return rc;
+}
