@@ -15,13 +15,13 @@ extern "C" {
 
 /** A member: "ep={Endpoint Client Name}/{Object ID}" plus how to reach it. Owned strings. */
 typedef struct lmm_member {
-  char *ep;            /**< Endpoint Client Name */
-  uint16_t oid;        /**< the only object a group operation may touch on this member */
-  char *uri;           /**< coap://HOST:PORT or coaps://HOST:PORT (HOST numeric or a name) */
-  char *psk_identity;  /**< CoAPS only */
-  uint8_t *psk_key;    /**< CoAPS only */
+  char *ep;           /**< Endpoint Client Name */
+  uint16_t oid;       /**< the only object a group operation may touch on this member */
+  char *uri;          /**< coap://HOST:PORT or coaps://HOST:PORT (HOST numeric or a name) */
+  char *psk_identity; /**< CoAPS only */
+  uint8_t *psk_key;   /**< CoAPS only */
   size_t psk_key_len;
-  uint16_t format;     /**< content format for instance writes: LMM_FMT_SENML_JSON or LMM_FMT_TLV */
+  uint16_t format; /**< content format for instance writes: LMM_FMT_SENML_JSON or LMM_FMT_TLV */
 } lmm_member;
 
 LMM_API void lmm_member_clear(lmm_member *m);

@@ -14,11 +14,11 @@ extern "C" {
 #endif
 
 /* Content formats (CoAP Content-Format numbers). */
-#define LMM_FMT_TEXT 0
-#define LMM_FMT_LINK 40
-#define LMM_FMT_OPAQUE 42
+#define LMM_FMT_TEXT       0
+#define LMM_FMT_LINK       40
+#define LMM_FMT_OPAQUE     42
 #define LMM_FMT_SENML_JSON 110
-#define LMM_FMT_TLV 11542
+#define LMM_FMT_TLV        11542
 
 /** Default Object ID of the Group Mgmt object: the test range 42769-42800, provisional until an
  *  ID is registered. Every API takes the ID as a parameter. */
@@ -94,10 +94,10 @@ enum { LMM_OP_R = 1, LMM_OP_W = 2, LMM_OP_E = 4 };
 typedef struct lmm_res_def {
   uint16_t id;
   const char *name;
-  unsigned ops;    /**< LMM_OP_* bits */
-  bool multiple;   /**< multiple-instance resource */
+  unsigned ops;  /**< LMM_OP_* bits */
+  bool multiple; /**< multiple-instance resource */
   bool mandatory;
-  lmm_rtype type;  /**< LMM_RT_NONE for executables */
+  lmm_rtype type;    /**< LMM_RT_NONE for executables */
   const char *range; /**< "Range or Enumeration" text, or NULL */
   const char *units; /**< or NULL */
   const char *description;
@@ -173,25 +173,26 @@ enum {
 
 /** One instance of the Group Mgmt object. Owned members; absent ones are NULL / -1 / 0-count. */
 typedef struct lmm_group_mgmt {
-  char *group_id;            /**< 0, mandatory */
-  int group_type;            /**< 1, lmm_group_type or -1 */
-  int64_t member_number;     /**< 2, or -1 */
-  char *member_list;         /**< 3, comma-separated member IDs "ep=NAME/OID" */
-  char *fanout_target;       /**< 4 */
-  char *external_group_id;   /**< 5, mandatory (R) */
-  char **tmgi;               /**< 6, multiple */
+  char *group_id;          /**< 0, mandatory */
+  int group_type;          /**< 1, lmm_group_type or -1 */
+  int64_t member_number;   /**< 2, or -1 */
+  char *member_list;       /**< 3, comma-separated member IDs "ep=NAME/OID" */
+  char *fanout_target;     /**< 4 */
+  char *external_group_id; /**< 5, mandatory (R) */
+  char **tmgi;             /**< 6, multiple */
   uint16_t *tmgi_riid;
   size_t n_tmgi;
-  char *multicast_address;   /**< 7 */
-  int64_t *schedule;         /**< 8, multiple, seconds since the epoch */
+  char *multicast_address; /**< 7 */
+  int64_t *schedule;       /**< 8, multiple, seconds since the epoch */
   uint16_t *schedule_riid;
   size_t n_schedule;
   int64_t response_time_window; /**< 9, seconds, or -1 */
-  int32_t multicast_port;    /**< 10, or -1 */
-  char *answer_uri;          /**< 11 */
+  int32_t multicast_port;       /**< 10, or -1 */
+  char *answer_uri;             /**< 11 */
 } lmm_group_mgmt;
 
-#define LMM_GROUP_MGMT_INIT {NULL, -1, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, -1, -1, NULL}
+#define LMM_GROUP_MGMT_INIT                                                                        \
+  { NULL, -1, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, -1, -1, NULL }
 
 LMM_API void lmm_group_mgmt_clear(lmm_group_mgmt *g);
 /** Appends the set members of `g` as records of /oid/iid (multiple resources keep their

@@ -21,16 +21,16 @@ typedef struct lmm_batch lmm_batch;
 
 /** LwM2M operations of the Device Management interface. */
 typedef enum lmm_op_kind {
-  LMM_OPK_READ = 0,      /**< GET */
-  LMM_OPK_WRITE,         /**< PUT: Write (replace) */
-  LMM_OPK_WRITE_UPDATE,  /**< POST on an instance: Write (partial update) */
-  LMM_OPK_CREATE,        /**< POST on an object */
-  LMM_OPK_EXECUTE,       /**< POST on a resource */
-  LMM_OPK_DELETE,        /**< DELETE */
-  LMM_OPK_OBSERVE,       /**< GET with Observe 0; notifications go to on_notify */
-  LMM_OPK_CANCEL_OBSERVE,/**< GET with Observe 1 */
-  LMM_OPK_WRITE_ATTR,    /**< PUT with attributes in the query, no payload */
-  LMM_OPK_DISCOVER       /**< GET with Accept: application/link-format */
+  LMM_OPK_READ = 0,       /**< GET */
+  LMM_OPK_WRITE,          /**< PUT: Write (replace) */
+  LMM_OPK_WRITE_UPDATE,   /**< POST on an instance: Write (partial update) */
+  LMM_OPK_CREATE,         /**< POST on an object */
+  LMM_OPK_EXECUTE,        /**< POST on a resource */
+  LMM_OPK_DELETE,         /**< DELETE */
+  LMM_OPK_OBSERVE,        /**< GET with Observe 0; notifications go to on_notify */
+  LMM_OPK_CANCEL_OBSERVE, /**< GET with Observe 1 */
+  LMM_OPK_WRITE_ATTR,     /**< PUT with attributes in the query, no payload */
+  LMM_OPK_DISCOVER        /**< GET with Accept: application/link-format */
 } lmm_op_kind;
 
 /** One operation. Borrowed by lmm_batch_start() only for the call: it copies what it needs. */
@@ -44,35 +44,37 @@ typedef struct lmm_op {
   const char *query;      /**< Write-Attributes, e.g. "pmin=10&pmax=60"; NULL otherwise */
 } lmm_op;
 
-#define LMM_OP_INIT {LMM_OPK_READ, {0, 0, 0, 0, 0}, 0, NULL, 0, 0xFFFF, NULL}
+#define LMM_OP_INIT                                                                                \
+  { LMM_OPK_READ, {0, 0, 0, 0, 0}, 0, NULL, 0, 0xFFFF, NULL }
 
 typedef struct lmm_unicast_config {
-  size_t max_in_flight;     /**< members with a request outstanding at once (default 64) */
-  long member_deadline_ms;  /**< total time a member may take, retransmissions included
-                             *   (default 60000); past it the member fails with a timeout */
-  long ack_timeout_ms;      /**< RFC 7252 ACK_TIMEOUT (default 2000) */
-  int max_retransmit;       /**< RFC 7252 MAX_RETRANSMIT (default 4) */
-  unsigned block_size;      /**< Block1/Block2 size: 16..1024, a power of two (default 1024) */
-  long dtls_timeout_ms;     /**< DTLS handshake limit (default 10000) */
+  size_t max_in_flight;    /**< members with a request outstanding at once (default 64) */
+  long member_deadline_ms; /**< total time a member may take, retransmissions included
+                            *   (default 60000); past it the member fails with a timeout */
+  long ack_timeout_ms;     /**< RFC 7252 ACK_TIMEOUT (default 2000) */
+  int max_retransmit;      /**< RFC 7252 MAX_RETRANSMIT (default 4) */
+  unsigned block_size;     /**< Block1/Block2 size: 16..1024, a power of two (default 1024) */
+  long dtls_timeout_ms;    /**< DTLS handshake limit (default 10000) */
 } lmm_unicast_config;
 
-#define LMM_UNICAST_CONFIG_DEFAULT {64, 60000, 2000, 4, 1024, 10000}
+#define LMM_UNICAST_CONFIG_DEFAULT                                                                 \
+  { 64, 60000, 2000, 4, 1024, 10000 }
 
 /** What one member's operation came to. Borrowed: valid during the callback only. */
 typedef struct lmm_member_result {
-  size_t index;             /**< position in the batch's member array */
+  size_t index; /**< position in the batch's member array */
   const lmm_member *member;
-  lmm_err err;              /**< LMM_OK when a CoAP response arrived (any code); otherwise
-                             *   LMM_ERR_TIMEOUT, LMM_ERR_NET, LMM_ERR_ARG (refused before
-                             *   sending: path outside the member's Object ID, bad URI) ... */
-  uint8_t coap_code;        /**< response code, e.g. 0x44 for 2.04; 0 when none */
-  const uint8_t *payload;   /**< the whole response body (Block2 reassembled), may be NULL */
+  lmm_err err;            /**< LMM_OK when a CoAP response arrived (any code); otherwise
+                           *   LMM_ERR_TIMEOUT, LMM_ERR_NET, LMM_ERR_ARG (refused before
+                           *   sending: path outside the member's Object ID, bad URI) ... */
+  uint8_t coap_code;      /**< response code, e.g. 0x44 for 2.04; 0 when none */
+  const uint8_t *payload; /**< the whole response body (Block2 reassembled), may be NULL */
   size_t payload_len;
-  int content_format;       /**< of the response, -1 when absent */
-  int attempts;             /**< requests the engine sent for this member (1 + its re-sends
-                             *   after lost exchanges; CoAP-layer retransmissions excluded) */
-  int64_t latency_ms;       /**< from the member's first send to its outcome */
-  const char *error;        /**< human text when err != LMM_OK or the code is not 2.xx */
+  int content_format; /**< of the response, -1 when absent */
+  int attempts;       /**< requests the engine sent for this member (1 + its re-sends
+                       *   after lost exchanges; CoAP-layer retransmissions excluded) */
+  int64_t latency_ms; /**< from the member's first send to its outcome */
+  const char *error;  /**< human text when err != LMM_OK or the code is not 2.xx */
 } lmm_member_result;
 
 /** Callbacks of a batch; not copied: the table must outlive the batch. They run from
@@ -101,8 +103,8 @@ LMM_API void lmm_unicast_free(lmm_unicast *u);
  *  (nothing is sent to it) — except when `op->path.oid` equals `exempt_oid` (the Group Mgmt
  *  object, which the adapter itself configures); pass 0xFFFF for no exemption. */
 LMM_API lmm_err lmm_batch_start(lmm_unicast *u, const lmm_member *members, size_t n,
-                                const lmm_op *op, uint16_t exempt_oid,
-                                const lmm_batch_handlers *h, void *user, lmm_batch **out);
+                                const lmm_op *op, uint16_t exempt_oid, const lmm_batch_handlers *h,
+                                void *user, lmm_batch **out);
 LMM_API void lmm_batch_get_stats(const lmm_batch *b, lmm_batch_stats *out);
 /** True once every member has its outcome (on_done has run or is about to). */
 LMM_API bool lmm_batch_done(const lmm_batch *b);

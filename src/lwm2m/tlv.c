@@ -304,7 +304,7 @@ lmm_err lmmi_lwm2m_tlv_encode(const lmm_path *base, const lmm_record *recs, size
   }
   for (size_t i = 0; i < n; i++) {
     vlen[i] = value_len(&recs[i].value);
-    if (vlen[i] > TLV_MAX_LEN) goto out; /* also SIZE_MAX: a type TLV cannot carry */
+    if (vlen[i] > TLV_MAX_LEN) goto out; /* SIZE_MAX too: a type TLV has no form for */
     if (i > 0 && path_cmp(&recs[i - 1].path, &recs[i].path) >= 0) sorted = false;
   }
   if (!sorted) {
@@ -563,8 +563,8 @@ static lmm_err decode_children(dec *d, size_t pos, size_t end, int parent_type, 
     ok = parent_type == TLV_OBJ_INST ? (c.type == TLV_RES || c.type == TLV_MULTI_RES)
                                      : c.type == TLV_RES_INST;
     if (!ok)
-      return lmmi_lwm2m_fail(d->why, d->cap, "TLV at byte %zu: a %s cannot be inside a %s", c.at,
-                             tlv_name(c.type), tlv_name(parent_type));
+      return lmmi_lwm2m_fail(d->why, d->cap, "TLV at byte %zu: %s TLV inside %s TLV is not allowed",
+                             c.at, tlv_name(c.type), tlv_name(parent_type));
     if ((rc = decode_tlv(d, &c, p)) != LMM_OK) return rc;
     pos = c.val + c.len;
   }
@@ -610,7 +610,7 @@ static lmm_err decode_top(dec *d, const tlv *t) {
   lmm_path_format(base, bpath, sizeof bpath);
   if (lvl > base->depth + 1u)
     return lmmi_lwm2m_fail(d->why, d->cap,
-                           "TLV at byte %zu: a %s cannot stand at the top of a payload for %s",
+                           "TLV at byte %zu: %s TLV cannot stand at the top of a payload for %s",
                            t->at, tlv_name(t->type), bpath);
   if (lvl <= base->depth) {
     uint16_t want = lvl == 2 ? base->iid : lvl == 3 ? base->rid : base->riid;

@@ -727,7 +727,7 @@ static void test_malformed_structure(void **state) {
   lmm_group_mgmt_def(OID, &gm);
   expect_proto(LMM_FMT_TLV, &BASE_INST, wrong_iid, sizeof wrong_iid, &gm, "object instance 1");
   expect_proto(LMM_FMT_TLV, &BASE_INST, inst_in_obj, sizeof inst_in_obj, &gm, "byte 2");
-  expect_proto(LMM_FMT_TLV, &res6, obj_in_multi, sizeof obj_in_multi, &gm, "cannot be inside");
+  expect_proto(LMM_FMT_TLV, &res6, obj_in_multi, sizeof obj_in_multi, &gm, "not allowed");
   expect_proto(LMM_FMT_TLV, &BASE_OBJ, res_top_obj, sizeof res_top_obj, &gm, "cannot stand");
   expect_proto(LMM_FMT_TLV, &BASE_INST, inst_top, sizeof inst_top, &gm, "cannot stand");
   expect_proto(LMM_FMT_TLV, &BASE_INST, single_as_multi, sizeof single_as_multi, &gm,
