@@ -42,21 +42,25 @@ static void on_delivery(void *user, const char *txn, bool delivered) {
 
 static const lmm_t8_notifier_handlers nh = {on_delivery, NULL};
 
-static void world_up(world *w, const char *loss, const char *rx_loss, int bearer_port) {
+static void world_up_with(world *w, const char *const *mock_extra, const char *rx_loss,
+                          int bearer_port) {
   memset(w, 0, sizeof *w);
   char port[16], count[16];
   snprintf(port, sizeof port, "%d", bearer_port);
   snprintf(count, sizeof count, "%d", N_DEV);
-  assert_int_equal(lmmt_mock_start(&w->mock, (const char *[]){"--bearer-port", port, "--loss", loss,
-                                                              "--seed", "3", NULL}),
-                   0);
+  const char *margs[24] = {"--bearer-port", port, "--seed", "3"};
+  int k = 4;
+  for (int i = 0; mock_extra && mock_extra[i] && k < 23; i++)
+    margs[k++] = mock_extra[i];
+  margs[k] = NULL;
+  assert_int_equal(lmmt_mock_start(&w->mock, margs), 0);
   /* Per-device reception loss of group messages, only when asked for. */
   bool lossy = strcmp(rx_loss, "0") != 0;
-  assert_int_equal(lmmt_sim_start(&w->sim, (const char *[]){"--count", count, "--object", "6",
-                                                            "--tlv-every", "5", "--seed", "9",
-                                                            lossy ? "--group-loss" : NULL,
-                                                            rx_loss, NULL}),
-                   0);
+  assert_int_equal(
+      lmmt_sim_start(&w->sim,
+                     (const char *[]){"--count", count, "--object", "6", "--tlv-every", "5",
+                                      "--seed", "9", lossy ? "--group-loss" : NULL, rx_loss, NULL}),
+      0);
   char why[256];
   assert_int_equal(lmm_members_load(w->sim.members_path, &w->m, &w->n, why, sizeof why), LMM_OK);
   assert_int_equal(lmm_ctx_new(NULL, &w->ctx), LMM_OK);
@@ -74,6 +78,10 @@ static void world_up(world *w, const char *loss, const char *rx_loss, int bearer
   char db[128];
   snprintf(db, sizeof db, "%s/state.db", w->dbdir);
   if (lmm_store_open(db, &w->store, why, sizeof why) != LMM_OK) fail_msg("store: %s", why);
+}
+
+static void world_up(world *w, const char *loss, const char *rx_loss, int bearer_port) {
+  world_up_with(w, (const char *[]){"--loss", loss, NULL}, rx_loss, bearer_port);
 }
 
 static void world_down(world *w) {
@@ -229,6 +237,81 @@ static void test_unicast(void **state) {
   world_down(&w);
 }
 
+/* The SCEF answers 503 to 60% of the requests (a fixed seed makes it the same every run): the
+ * client retries with back-off, and the campaign completes over MBMS all the same. */
+static void test_scef_busy(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up_with(
+      &w,
+      (const char *[]){"--fail-rate", "0.6", "--fail-status", "503", "--retry-after", "0", "--seed", "6", NULL},
+      "0", bp);
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_MBMS, bp, 2, via, NULL);
+  assert_int_equal(via[LMM_VIA_MBMS], N_DEV);
+  /* The seeded draws fail both the TMGI allocation and the group message at least once. */
+  assert_true(lmmt_log_count(&w.mock, "fault", "tmgi-allocation\"") >= 1);
+  assert_true(lmmt_log_count(&w.mock, "fault", "delivery-via-mbms\"") >= 1);
+  world_down(&w);
+}
+
+/* Every notification is lost: the campaign still ends when the window closes, with the T8
+ * status unknown, and every member answered. */
+static void test_notification_lost(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up_with(&w, (const char *[]){"--notify-loss", "1", NULL}, "0", bp);
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_MBMS, bp, 2, via, NULL);
+  assert_int_equal(via[LMM_VIA_MBMS], N_DEV);
+  assert_int_equal(lmm_campaign_get_info(w.c)->t8_status, -1);
+  assert_int_equal(w.notified, 0);
+  world_down(&w);
+}
+
+/* The group's TMGI expired at the SCEF: renewal gets 404, a new TMGI is allocated, and the
+ * campaign goes on with it. */
+static void test_tmgi_expired(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up_with(&w, (const char *[]){"--tmgi-lifetime", "1", NULL}, "0", bp);
+  lmm_tmgi_allocation a = {0};
+  lmm_tmgi_allocation req = {.external_group_id = "building7@operator.example"};
+  lmm_t8_result res;
+  assert_int_equal(lmm_t8_tmgi_create(w.t8, &req, &a, &res), LMM_OK);
+  assert_int_equal(lmmt_log_wait(&w.mock, "tmgi_expired", a.tmgi, 1, 5000), 1);
+  lmm_group_info g = {.name = "old-tmgi",
+                      .type = LMM_GROUP_MBMS,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .external_group_id = "building7@operator.example",
+                      .multicast_port = bp,
+                      .response_time_window = 1,
+                      .tmgi = a.tmgi,
+                      .tmgi_expiration = a.tmgi_expiration};
+  lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w.m, cfg.n_members = w.n;
+  cfg.op.kind = LMM_OPK_READ;
+  lmm_path_parse("/6/0/0", &cfg.op.path);
+  cfg.grace_ms = 1500;
+  lmm_campaign_deps deps = {w.ctx, w.u, w.t8, w.ans, NULL};
+  assert_int_equal(lmm_campaign_new(&deps, &cfg, NULL, NULL, &w.c), LMM_OK);
+  assert_int_equal(lmm_campaign_start(w.c), LMM_OK);
+  assert_int_equal(lmm_campaign_wait(w.c, 60000), LMM_OK);
+  const lmm_campaign_info *info = lmm_campaign_get_info(w.c);
+  assert_int_equal(info->state, LMM_CS_DONE);
+  assert_string_not_equal(info->tmgi, a.tmgi);
+  size_t n, mbms = 0;
+  const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
+  for (size_t i = 0; i < n; i++)
+    mbms += o[i].via == LMM_VIA_MBMS && o[i].coap_code == 0x45;
+  assert_int_equal(mbms, N_DEV);
+  lmm_tmgi_allocation_clear(&a);
+  world_down(&w);
+}
+
 int main(void) {
   lmm_global_init();
   const struct CMUnitTest tests[] = {
@@ -237,6 +320,9 @@ int main(void) {
       cmocka_unit_test(test_bearer_lost_entirely),
       cmocka_unit_test(test_multicast),
       cmocka_unit_test(test_unicast),
+      cmocka_unit_test(test_scef_busy),
+      cmocka_unit_test(test_notification_lost),
+      cmocka_unit_test(test_tmgi_expired),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();
