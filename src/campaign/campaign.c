@@ -12,6 +12,7 @@
 #include "core/ctx_internal.h"
 
 #define FLUSH_EVERY 256 /* outcomes buffered before a store transaction */
+#define FLUSH_MS 250    /* and at most this long: a crash loses at most this much */
 
 typedef struct ep_ix {
   const char *ep;
@@ -45,6 +46,7 @@ struct lmm_campaign {
   size_t n_sub;
   int batch_phase; /* 0 group mgmt, 1 operation (unicast group or repair) */
   lmmi_timer *timer;
+  lmmi_timer *flush_timer;
   lmm_t8_request *t8req;
   uint8_t *gm_senml, *gm_tlv;
   size_t gm_senml_len, gm_tlv_len;
@@ -52,6 +54,7 @@ struct lmm_campaign {
 };
 
 static void set_state(lmm_campaign *c, int st);
+static int64_t now_ms(lmm_campaign *c);
 static void finish(lmm_campaign *c, lmm_err rc, const char *why);
 static void phase_group_mgmt(lmm_campaign *c);
 static void phase_deliver(lmm_campaign *c);
@@ -107,10 +110,20 @@ static void flush(lmm_campaign *c) {
   c->n_dirty = 0;
 }
 
+static void flush_due(void *arg) {
+  lmm_campaign *c = arg;
+  c->flush_timer = NULL;
+  flush(c);
+}
+
+/* Outcomes go to the store in batches (one transaction each), by count or by age, so that a
+ * campaign killed in its answer window keeps the answers it had taken. */
 static void mark_dirty(lmm_campaign *c, size_t i) {
   if (!c->d.store) return;
   c->dirty[c->n_dirty++] = i;
   if (c->n_dirty >= FLUSH_EVERY) flush(c);
+  else if (!c->flush_timer)
+    c->flush_timer = lmmi_timer_add(c->d.ctx, now_ms(c) + FLUSH_MS, flush_due, c);
 }
 
 static void save_info(lmm_campaign *c) {
@@ -663,6 +676,7 @@ LMM_API void lmm_campaign_free(lmm_campaign *c) {
   if (!c) return;
   if (c->answers_open) lmmi_answers_close(c->d.answers, c->token);
   if (c->timer) lmmi_timer_cancel(c->d.ctx, c->timer);
+  if (c->flush_timer) lmmi_timer_cancel(c->d.ctx, c->flush_timer);
   if (c->t8req) lmm_t8_request_cancel(c->t8req);
   if (c->batch) lmm_batch_free(c->batch);
   flush(c);
