@@ -12,7 +12,7 @@
 #include "core/ctx_internal.h"
 
 #define FLUSH_EVERY 256 /* outcomes buffered before a store transaction */
-#define FLUSH_MS 250    /* and at most this long: a crash loses at most this much */
+#define FLUSH_MS    250 /* and at most this long: a crash loses at most this much */
 
 typedef struct ep_ix {
   const char *ep;
@@ -51,6 +51,7 @@ struct lmm_campaign {
   uint8_t *gm_senml, *gm_tlv;
   size_t gm_senml_len, gm_tlv_len;
   int64_t delivered_mono;
+  size_t n_done;
 };
 
 static void set_state(lmm_campaign *c, int st);
@@ -59,6 +60,7 @@ static void finish(lmm_campaign *c, lmm_err rc, const char *why);
 static void phase_group_mgmt(lmm_campaign *c);
 static void phase_deliver(lmm_campaign *c);
 static void phase_repair(lmm_campaign *c);
+static void all_answered(lmm_campaign *c);
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -121,7 +123,8 @@ static void flush_due(void *arg) {
 static void mark_dirty(lmm_campaign *c, size_t i) {
   if (!c->d.store) return;
   c->dirty[c->n_dirty++] = i;
-  if (c->n_dirty >= FLUSH_EVERY) flush(c);
+  if (c->n_dirty >= FLUSH_EVERY)
+    flush(c);
   else if (!c->flush_timer)
     c->flush_timer = lmmi_timer_add(c->d.ctx, now_ms(c) + FLUSH_MS, flush_due, c);
 }
@@ -146,6 +149,7 @@ static void outcome(lmm_campaign *c, size_t i, int via, lmm_err err, uint8_t cod
   lmm_outcome *o = &c->out[i];
   if (o->done) return;
   o->done = true;
+  c->n_done++;
   o->via = via;
   o->err = err, o->coap_code = code, o->content_format = fmt;
   o->attempts = attempts, o->latency_ms = latency;
@@ -301,6 +305,7 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
     snprintf(text, sizeof text, "%u.%02u", code >> 5, code & 31);
     outcome(c, i, c->via, LMM_OK, code, payload, len, fmt, 1, now_ms(c) - c->delivered_mono,
             code >> 5 == 2 ? NULL : text);
+    if (c->n_done == c->n && c->info.state == LMM_CS_COLLECTING) all_answered(c);
     return LMMI_ANS_ACCEPTED;
   }
   return LMMI_ANS_UNKNOWN;
@@ -312,12 +317,19 @@ static void window_over(void *arg) {
   phase_repair(c);
 }
 
+/* Every member has answered: nothing is left to wait for. The window's end moves to now, on
+ * a timer turn rather than from inside the answer receiver's callback. */
+static void all_answered(lmm_campaign *c) {
+  if (c->timer) lmmi_timer_cancel(c->d.ctx, c->timer);
+  c->timer = lmmi_timer_add(c->d.ctx, now_ms(c), window_over, c);
+}
+
 static void collecting(lmm_campaign *c) {
   c->info.delivered_ms = lmm_ctx_wall_ms(c->d.ctx);
   c->delivered_mono = now_ms(c);
   set_state(c, LMM_CS_COLLECTING);
   int64_t due = c->delivered_mono + c->info.window_s * 1000 + c->cfg.grace_ms;
-  c->timer = lmmi_timer_add(c->d.ctx, due, window_over, c);
+  c->timer = lmmi_timer_add(c->d.ctx, c->n_done == c->n ? now_ms(c) : due, window_over, c);
   if (!c->timer) finish(c, LMM_ERR_NOMEM, "cannot arm the answer window");
 }
 
@@ -642,9 +654,11 @@ LMM_API lmm_err lmm_campaign_resume(const lmm_campaign_deps *deps, int64_t id,
     c->resumed_after_delivery = c->info.state >= LMM_CS_DELIVERING;
     if (rc == LMM_OK) rc = prepare_common(c);
     if (rc == LMM_OK) {
-      for (size_t i = 0; i < n; i++)
+      for (size_t i = 0; i < n; i++) {
+        c->n_done += c->out[i].done;
         if (!c->out[i].done && c->resumed_after_delivery && c->via != LMM_VIA_UNICAST)
           c->in_repair[i] = true;
+      }
     }
   }
   lmm_campaign_info_clear(&info);
