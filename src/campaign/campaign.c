@@ -52,6 +52,9 @@ struct lmm_campaign {
   size_t gm_senml_len, gm_tlv_len;
   int64_t delivered_mono;
   size_t n_done;
+  int64_t start_s;      /* the Schedule entry the group request waits for; 0 at once */
+  uint8_t *pending_msg; /* a multicast group request waiting for its Schedule */
+  size_t pending_len;
 };
 
 static void set_state(lmm_campaign *c, int st);
@@ -324,9 +327,22 @@ static void all_answered(lmm_campaign *c) {
   c->timer = lmmi_timer_add(c->d.ctx, now_ms(c), window_over, c);
 }
 
+/* The first Schedule entry still ahead (resource 8): members in power saving wake for it, so
+ * the group request must not go earlier. 0 when there is none. */
+static int64_t next_schedule(const lmm_campaign *c) {
+  int64_t now_s = lmm_ctx_wall_ms(c->d.ctx) / 1000, best = 0;
+  for (size_t i = 0; i < c->group.n_schedule; i++)
+    if (c->group.schedule[i] > now_s && (!best || c->group.schedule[i] < best))
+      best = c->group.schedule[i];
+  return best;
+}
+
+/* The answer window opens when the group request goes on air: now, or at its Schedule. */
 static void collecting(lmm_campaign *c) {
-  c->info.delivered_ms = lmm_ctx_wall_ms(c->d.ctx);
-  c->delivered_mono = now_ms(c);
+  int64_t wall = lmm_ctx_wall_ms(c->d.ctx), on_air = c->start_s * 1000;
+  int64_t ahead = on_air > wall ? on_air - wall : 0;
+  c->info.delivered_ms = wall + ahead;
+  c->delivered_mono = now_ms(c) + ahead;
   set_state(c, LMM_CS_COLLECTING);
   int64_t due = c->delivered_mono + c->info.window_s * 1000 + c->cfg.grace_ms;
   c->timer = lmmi_timer_add(c->d.ctx, c->n_done == c->n ? now_ms(c) : due, window_over, c);
@@ -374,6 +390,15 @@ static lmm_err send_multicast(lmm_campaign *c, const uint8_t *msg, size_t len) {
   return n == (ssize_t)len ? LMM_OK : LMM_ERR_IO;
 }
 
+static void multicast_due(void *arg) {
+  lmm_campaign *c = arg;
+  c->timer = NULL;
+  lmm_err rc = send_multicast(c, c->pending_msg, c->pending_len);
+  free(c->pending_msg), c->pending_msg = NULL;
+  if (rc != LMM_OK) return finish(c, rc, "cannot send the group request to the multicast group");
+  collecting(c);
+}
+
 static void phase_deliver(lmm_campaign *c) {
   set_state(c, LMM_CS_DELIVERING);
   c->info.started_ms = c->info.started_ms ? c->info.started_ms : lmm_ctx_wall_ms(c->d.ctx);
@@ -404,7 +429,15 @@ static void phase_deliver(lmm_campaign *c) {
                                &len);
   if (rc != LMM_OK) return finish(c, rc, "this operation cannot be sent to a group");
   save_info(c);
+  c->start_s = next_schedule(c);
   if (c->via == LMM_VIA_MULTICAST) {
+    if (c->start_s) { /* held until the Schedule: we are the sender, there is no BM-SC */
+      c->pending_msg = msg, c->pending_len = len;
+      int64_t wait = c->start_s * 1000 - lmm_ctx_wall_ms(c->d.ctx);
+      c->timer = lmmi_timer_add(c->d.ctx, now_ms(c) + (wait > 0 ? wait : 0), multicast_due, c);
+      if (!c->timer) finish(c, LMM_ERR_NOMEM, "cannot arm the Schedule");
+      return;
+    }
     rc = send_multicast(c, msg, len);
     free(msg);
     if (rc != LMM_OK) return finish(c, rc, "cannot send the group request to the multicast group");
@@ -413,6 +446,7 @@ static void phase_deliver(lmm_campaign *c) {
   }
   lmm_gmd g = {.scef_port = -1};
   g.external_group_id = c->group.external_group_id;
+  g.message_delivery_start_time = c->start_s; /* the BM-SC holds it until then */
   if (len <= c->cfg.inline_max) g.has_payload = true, g.payload = msg, g.payload_len = len;
   rc = lmm_t8_gmd_create_async(c->d.t8, c->info.tmgi, &g, gmd_created, c, &c->t8req);
   free(msg);
@@ -701,6 +735,7 @@ LMM_API void lmm_campaign_free(lmm_campaign *c) {
   free(c->op_payload), free(c->op_query), free(c->by_ep), free(c->in_repair), free(c->dirty);
   free(c->sub), free(c->sub_map);
   lmm_free(c->gm_senml), lmm_free(c->gm_tlv);
+  free(c->pending_msg);
   free(c);
 }
 

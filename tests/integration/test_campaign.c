@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lmmt.h"
@@ -18,6 +19,8 @@
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
 #define N_DEV 200
+
+static int64_t g_schedule; /* a Schedule entry for run_read's group, 0 for none */
 
 typedef struct world {
   lmmt_mock mock;
@@ -111,6 +114,7 @@ static void run_read(world *w, lmm_group_type type, int port, long window, size_
                       .multicast_address = "239.77.1.2",
                       .multicast_port = port,
                       .response_time_window = window};
+  if (g_schedule) g.schedule = &g_schedule, g.n_schedule = 1;
   assert_int_equal(lmm_store_group_create(w->store, &g), LMM_OK);
   char why[200];
   assert_int_equal(lmm_store_members_add(w->store, g.name, w->m, w->n, why, sizeof why), LMM_OK);
@@ -314,6 +318,34 @@ static void test_tmgi_expired(void **state) {
   world_down(&w);
 }
 
+/* A Schedule 3 s ahead: the group request goes on air then (the BM-SC holds an MBMS
+ * delivery; the adapter holds a multicast one), and the answer window opens at that time. */
+static void test_schedule(void **state) {
+  (void)state;
+  for (int type = LMM_GROUP_MBMS; type <= LMM_GROUP_MULTICAST; type++) {
+    world w;
+    int bp = lmmt_random_port();
+    world_up(&w, "0", "0", bp);
+    int64_t t0 = (int64_t)time(NULL);
+    g_schedule = t0 + 3;
+    size_t via[4] = {0};
+    run_read(&w, (lmm_group_type)type, type == LMM_GROUP_MBMS ? bp : lmmt_random_port(), 1, via,
+             NULL);
+    g_schedule = 0;
+    const lmm_campaign_info *info = lmm_campaign_get_info(w.c);
+    assert_true(info->delivered_ms >= (t0 + 3) * 1000 - 50);
+    assert_int_equal(via[type == LMM_GROUP_MBMS ? LMM_VIA_MBMS : LMM_VIA_MULTICAST], N_DEV);
+    size_t n;
+    const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
+    /* Latency counts from going on air: a member answers within its window, not 3 s later. */
+    for (size_t i = 0; i < n; i++)
+      assert_true(o[i].latency_ms < 1000 + 1500);
+    if (type == LMM_GROUP_MBMS) /* the mock held the play until the start time */
+      assert_int_equal(lmmt_log_count(&w.mock, "bearer_send", NULL), 1);
+    world_down(&w);
+  }
+}
+
 int main(void) {
   lmm_global_init();
   const struct CMUnitTest tests[] = {
@@ -325,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_scef_busy),
       cmocka_unit_test(test_notification_lost),
       cmocka_unit_test(test_tmgi_expired),
+      cmocka_unit_test(test_schedule),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();
