@@ -5,11 +5,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
-
-/* From value.c (no private header for src/lwm2m/ yet; keep identical). */
-lmm_err lmmi_lwm2m_records_move(lmm_records *dst, lmm_records *src);
-lmm_err lmmi_lwm2m_fail(char *why, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#include "lwm2m/lwm2m_internal.h"
 
 LMM_API void lmm_group_mgmt_clear(lmm_group_mgmt *g) {
   const lmm_group_mgmt init = LMM_GROUP_MGMT_INIT;

@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
-
-/* Shared with the codecs (no private header yet: the declaration is repeated where used). */
-bool lmmi_lwm2m_path_ok(const lmm_path *p);
+#include "lwm2m/lwm2m_internal.h"
 
 /* LwM2M reserves 65535 in every part (it means "no ID"), so paths stop at 65534. */
 #define PART_MAX 65534u

@@ -8,18 +8,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
-
-/* From value.c and path.c (no private header for src/lwm2m/ yet; keep identical). */
-lmm_err lmmi_lwm2m_records_push(lmm_records *r, const lmm_path *p, lmm_value *v);
-bool lmmi_lwm2m_utf8_ok(const uint8_t *s, size_t n);
-lmm_err lmmi_lwm2m_fail(char *why, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int lmmi_lwm2m_find_dup(const lmm_record *r, size_t n, size_t *later);
-/* Defined here, called by codec.c. */
-lmm_err lmmi_lwm2m_tlv_encode(const lmm_path *base, const lmm_record *recs, size_t n, uint8_t **out,
-                              size_t *out_len);
-lmm_err lmmi_lwm2m_tlv_decode(const lmm_path *base, const uint8_t *buf, size_t len,
-                              const lmm_obj_def *def, lmm_records *out, char *why, size_t cap);
+#include "lwm2m/lwm2m_internal.h"
 
 /* Bits 7-6 of the type byte. */
 enum { TLV_OBJ_INST = 0, TLV_RES_INST = 1, TLV_MULTI_RES = 2, TLV_RES = 3 };

@@ -10,23 +10,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
-
-/* Shared with tlv.c, senml_json.c, codec.c and group_mgmt.c. There is no private header for
- * src/lwm2m/ yet, so each user repeats these declarations; keep them identical. */
-lmm_err lmmi_lwm2m_value_copy(lmm_value *dst, const lmm_value *src);
-lmm_err lmmi_lwm2m_records_push(lmm_records *r, const lmm_path *p, lmm_value *v);
-lmm_err lmmi_lwm2m_records_move(lmm_records *dst, lmm_records *src);
-bool lmmi_lwm2m_utf8_ok(const uint8_t *s, size_t n);
-lmm_err lmmi_lwm2m_fail(char *why, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int lmmi_lwm2m_find_dup(const lmm_record *r, size_t n, size_t *later);
-size_t lmmi_lwm2m_fmt_double(double d, char *buf);
-size_t lmmi_lwm2m_fmt_i64(int64_t v, char *buf);
-size_t lmmi_lwm2m_fmt_u64(uint64_t v, char *buf);
-bool lmmi_lwm2m_parse_double(const char *s, size_t n, double *out);
-bool lmmi_lwm2m_parse_i64(const char *s, size_t n, int64_t *out);
-bool lmmi_lwm2m_parse_u64(const char *s, size_t n, uint64_t *out);
-bool lmmi_lwm2m_parse_objlnk(const char *s, size_t n, uint16_t *oid, uint16_t *iid);
+#include "lwm2m/lwm2m_internal.h"
 
 /* ------------------------------------------------------------------ values */
 
