@@ -22,6 +22,8 @@
 
 static int64_t g_schedule; /* a Schedule entry for run_read's group, 0 for none */
 static const lmm_campaign_handlers *g_handlers; /* run_read's campaign handlers, or NULL */
+static bool g_no_repair;                        /* run_read's campaign leaves silent members */
+static bool g_expect_failures;                  /* run_read does not require success */
 
 typedef struct world {
   lmmt_mock mock;
@@ -125,6 +127,7 @@ static void run_read(world *w, lmm_group_type type, int port, long window, size_
   lmm_path_parse("/6/0/0", &cfg.op.path);
   cfg.op.accept = LMM_FMT_TEXT;
   cfg.grace_ms = 1500;
+  cfg.no_repair = g_no_repair;
   lmm_campaign_deps deps = {w->ctx, w->u, w->t8, w->ans, w->store};
   assert_int_equal(lmm_campaign_new(&deps, &cfg, g_handlers, w, &w->c), LMM_OK);
   assert_int_equal(lmm_campaign_start(w->c), LMM_OK);
@@ -135,7 +138,9 @@ static void run_read(world *w, lmm_group_type type, int port, long window, size_
   size_t n;
   const lmm_outcome *o = lmm_campaign_outcomes(w->c, &n);
   assert_int_equal(n, N_DEV);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && g_expect_failures; i++)
+    by_via[o[i].via]++;
+  for (size_t i = 0; i < n && !g_expect_failures; i++) {
     if (!o[i].done || o[i].err != LMM_OK || o[i].coap_code != 0x45)
       fail_msg("member %zu (%s): done %d err %d code %d.%02d via %d: %s", i, o[i].ep, o[i].done,
                o[i].err, o[i].coap_code >> 5, o[i].coap_code & 31, o[i].via,
@@ -373,6 +378,66 @@ static void test_schedule(void **state) {
   }
 }
 
+/* Repair off: when nobody heard the group message, every member ends failed with a timeout,
+ * and nothing is sent to them by unicast. */
+static void test_no_repair(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up(&w, "1", "0", bp);
+  size_t via[4] = {0};
+  g_no_repair = g_expect_failures = true;
+  run_read(&w, LMM_GROUP_MBMS, bp, 1, via, NULL);
+  g_no_repair = g_expect_failures = false;
+  assert_int_equal(via[LMM_VIA_NONE], N_DEV);
+  size_t n;
+  const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(o[i].done);
+    assert_int_equal(o[i].err, LMM_ERR_TIMEOUT);
+    assert_int_equal(o[i].attempts, 0);
+  }
+  world_down(&w);
+}
+
+/* The group's TMGI is valid now but would expire inside the campaign's window: it is renewed
+ * (PATCH) before the group message, and the campaign keeps it. */
+static void test_tmgi_renewed(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up(&w, "0", "0", bp);
+  lmm_tmgi_allocation a = {0};
+  lmm_tmgi_allocation req = {.external_group_id = "building7@operator.example"};
+  lmm_t8_result res;
+  assert_int_equal(lmm_t8_tmgi_create(w.t8, &req, &a, &res), LMM_OK);
+  lmm_group_info g = {.name = "renew",
+                      .type = LMM_GROUP_MBMS,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .external_group_id = "building7@operator.example",
+                      .multicast_port = bp,
+                      .response_time_window = 2,
+                      .tmgi = a.tmgi,
+                      .tmgi_expiration = (int64_t)time(NULL) + 5};
+  lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w.m, cfg.n_members = w.n;
+  cfg.op.kind = LMM_OPK_READ;
+  lmm_path_parse("/6/0/0", &cfg.op.path);
+  lmm_campaign_deps deps = {w.ctx, w.u, w.t8, w.ans, NULL};
+  assert_int_equal(lmm_campaign_new(&deps, &cfg, NULL, NULL, &w.c), LMM_OK);
+  assert_int_equal(lmm_campaign_start(w.c), LMM_OK);
+  assert_int_equal(lmm_campaign_wait(w.c, 60000), LMM_OK);
+  assert_string_equal(lmm_campaign_get_info(w.c)->tmgi, a.tmgi);
+  assert_int_equal(lmmt_log_count(&w.mock, "tmgi_renewed", a.tmgi), 1);
+  size_t n, mbms = 0;
+  const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
+  for (size_t i = 0; i < n; i++)
+    mbms += o[i].via == LMM_VIA_MBMS && o[i].coap_code == 0x45;
+  assert_int_equal(mbms, N_DEV);
+  lmm_tmgi_allocation_clear(&a);
+  world_down(&w);
+}
+
 int main(void) {
   lmm_global_init();
   const struct CMUnitTest tests[] = {
@@ -385,6 +450,8 @@ int main(void) {
       cmocka_unit_test(test_notification_lost),
       cmocka_unit_test(test_tmgi_expired),
       cmocka_unit_test(test_schedule),
+      cmocka_unit_test(test_no_repair),
+      cmocka_unit_test(test_tmgi_renewed),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();

@@ -172,7 +172,47 @@ static void test_sigkill_then_resume(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* Progress is drawn on a terminal and never written when stderr is a pipe or a file. */
+static void test_progress_only_on_terminal(void **state) {
+  (void)state;
+  lmmt_sim sim;
+  assert_int_equal(lmmt_sim_start(&sim, (const char *[]){"--count", "20", "--object", "6", NULL}),
+                   0);
+  char dir[] = "/tmp/lmmt-progress-XXXXXX", db[64], out[64], err[64], cmd[1024];
+  assert_non_null(mkdtemp(dir));
+  snprintf(db, sizeof db, "%s/state.db", dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  snprintf(err, sizeof err, "%s/err", dir);
+  setenv("LMM_DB", db, 1);
+  assert_int_equal(run_cli((const char *[]){"group", "create", "u", "--type", "unicast",
+                                            "--members", sim.members_path, NULL},
+                           out),
+                   0);
+  /* Not a terminal: nothing on stderr. */
+  snprintf(cmd, sizeof cmd, "'%s' deliver u --read /6/0/0 >'%s' 2>'%s'", getenv("LMM_CLI"), out,
+           err);
+  assert_int_equal(system(cmd), 0);
+  size_t len = 99;
+  char *e = lmmt_read_file(err, &len);
+  assert_non_null(e);
+  assert_int_equal(len, 0);
+  free(e);
+  /* A terminal (script(1) gives the program a pseudo-terminal): the progress line is there. */
+  snprintf(cmd, sizeof cmd, "script -qec \"'%s' deliver u --read /6/0/0\" /dev/null >'%s' 2>&1",
+           getenv("LMM_CLI"), out);
+  assert_int_equal(system(cmd), 0);
+  char *o = lmmt_read_file(out, NULL);
+  assert_non_null(o);
+  assert_non_null(strstr(o, "members served"));
+  assert_non_null(strstr(o, "20 succeeded"));
+  free(o);
+  lmmt_sim_stop(&sim);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_sigkill_then_resume)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_sigkill_then_resume),
+                                     cmocka_unit_test(test_progress_only_on_terminal)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
