@@ -271,8 +271,9 @@ static void prepare_fail(void *user, size_t i, const lmm_member *m, lmm_op *op) 
 static void test_failures_per_member(void **state) {
   (void)state;
   lmmt_sim sim;
-  assert_int_equal(
-      lmmt_sim_start(&sim, (const char *[]){"--count", "12", "--object", "6", "--deny", "dev-0003", NULL}), 0);
+  assert_int_equal(lmmt_sim_start(&sim, (const char *[]){"--count", "12", "--object", "6", "--deny",
+                                                         "dev-0003", NULL}),
+                   0);
   lmm_member *m;
   size_t n;
   char why[200];
