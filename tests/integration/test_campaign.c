@@ -22,8 +22,9 @@
 
 static int64_t g_schedule; /* a Schedule entry for run_read's group, 0 for none */
 static const lmm_campaign_handlers *g_handlers; /* run_read's campaign handlers, or NULL */
-static bool g_no_repair;                        /* run_read's campaign leaves silent members */
-static bool g_expect_failures;                  /* run_read does not require success */
+static size_t g_inline_max;    /* run_read's largest inline group message, 0: default */
+static bool g_no_repair;       /* run_read's campaign leaves silent members */
+static bool g_expect_failures; /* run_read does not require success */
 
 typedef struct world {
   lmmt_mock mock;
@@ -128,6 +129,7 @@ static void run_read(world *w, lmm_group_type type, int port, long window, size_
   cfg.op.accept = LMM_FMT_TEXT;
   cfg.grace_ms = 1500;
   cfg.no_repair = g_no_repair;
+  if (g_inline_max) cfg.inline_max = g_inline_max;
   lmm_campaign_deps deps = {w->ctx, w->u, w->t8, w->ans, w->store};
   assert_int_equal(lmm_campaign_new(&deps, &cfg, g_handlers, w, &w->c), LMM_OK);
   assert_int_equal(lmm_campaign_start(w->c), LMM_OK);
@@ -438,6 +440,22 @@ static void test_tmgi_renewed(void **state) {
   world_down(&w);
 }
 
+/* A group message larger than the inline limit goes over the MB2-U user plane. */
+static void test_mbms_user_plane(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up(&w, "0", "0", bp);
+  size_t via[4] = {0};
+  g_inline_max = 4;
+  run_read(&w, LMM_GROUP_MBMS, bp, 1, via, NULL);
+  g_inline_max = 0;
+  assert_int_equal(via[LMM_VIA_MBMS], N_DEV);
+  assert_int_equal(lmmt_log_count(&w.mock, "user_plane_rx", NULL), 1);
+  assert_int_equal(lmmt_log_count(&w.mock, "bearer_send", NULL), 1);
+  world_down(&w);
+}
+
 int main(void) {
   lmm_global_init();
   const struct CMUnitTest tests[] = {
@@ -451,6 +469,7 @@ int main(void) {
       cmocka_unit_test(test_tmgi_expired),
       cmocka_unit_test(test_schedule),
       cmocka_unit_test(test_no_repair),
+      cmocka_unit_test(test_mbms_user_plane),
       cmocka_unit_test(test_tmgi_renewed),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
