@@ -1371,8 +1371,8 @@ static void test_delivery_schedule(void **state) {
   create_tmgi(&mp, "as1", "{}", tmgi, sizeof tmgi, self, sizeof self);
   fd = bearer_join(tmgi, mp.bearer_port);
 
-  /* Start in 2 s: nothing before, the datagram after. */
-  rfc3339(time(NULL) + 2, when, sizeof when);
+  /* Start in 2-3 s: nothing before, the datagram after. */
+  rfc3339(time(NULL) + 3, when, sizeof when); /* whole seconds: at least 2 s ahead */
   snprintf(body, sizeof body,
            "{\"notificationDestination\":\"%s\",\"messageDeliveryStartTime\":\"%s\","
            "\"groupMessagePayload\":\"b25l\"}",
