@@ -95,7 +95,9 @@ typedef struct lmm_batch_stats {
 
 /** Creates the engine (a libcoap client context) and plugs it into `ctx`. One per context. */
 LMM_API lmm_err lmm_unicast_new(lmm_ctx *ctx, const lmm_unicast_config *cfg, lmm_unicast **out);
-/** Frees the engine; running batches are cancelled without further callbacks. NULL: no-op. */
+/** Frees the engine; running batches are cancelled without further callbacks and detached:
+ *  their handles stay valid until lmm_batch_free() (lmm_batch_wait() then returns
+ *  LMM_ERR_STATE). Not allowed from a callback of the engine. NULL: no-op. */
 LMM_API void lmm_unicast_free(lmm_unicast *u);
 
 /** Starts `op` on every member. `members` is borrowed: it must stay valid and unchanged until
@@ -112,7 +114,7 @@ LMM_API bool lmm_batch_done(const lmm_batch *b);
  *  finished batch; allowed from on_done. */
 LMM_API void lmm_batch_free(lmm_batch *b);
 /** Blocking helper: runs the context until the batch is done or `timeout_ms` passes (-1: no
- *  limit). LMM_OK or LMM_ERR_TIMEOUT. */
+ *  limit). LMM_OK, LMM_ERR_TIMEOUT, or LMM_ERR_STATE when its engine was freed. */
 LMM_API lmm_err lmm_batch_wait(lmm_batch *b, long timeout_ms);
 
 #ifdef __cplusplus
