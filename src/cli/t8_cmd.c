@@ -9,30 +9,6 @@
 
 #include "cli.h"
 
-static lmm_err new_client(cli *c, lmm_t8_client **cl, int *rc) {
-  if (!c->t8.api_root) {
-    *rc = cli_usage(c, "no SCEF given: use --api-root or LMM_T8_API_ROOT");
-    return LMM_ERR_ARG;
-  }
-  if (!c->t8.scs_as_id) {
-    *rc = cli_usage(c, "no SCS/AS id given: use --scs-as-id or LMM_T8_SCS_AS_ID");
-    return LMM_ERR_ARG;
-  }
-  lmm_err e = lmm_t8_client_new(c->ctx, &c->t8, cl);
-  if (e == LMM_ERR_IO)
-    *rc = cli_usage(c, "cannot read the token file '%s'", c->t8.token_file);
-  else if (e == LMM_ERR_ARG)
-    *rc = cli_usage(c,
-                    "bad SCEF connection: --api-root must be an http(s) URL and "
-                    "--scs-as-id one path segment (got '%s', '%s')",
-                    c->t8.api_root, c->t8.scs_as_id);
-  else if (e != LMM_OK) {
-    cli_err(c, "%s", lmm_strerror(e));
-    *rc = EXIT_REFUSED;
-  }
-  return e;
-}
-
 static void fmt_time(int64_t t, char *buf, size_t cap) {
   struct tm tm;
   time_t tt = (time_t)t;
@@ -350,7 +326,7 @@ int cmd_t8(cli *c, int argc, char **argv) {
   int npos = argc - shift + 1 - first;
 
   lmm_t8_client *cl = NULL;
-  if (new_client(c, &cl, &rc) != LMM_OK) return rc;
+  if ((rc = cli_t8_connect(c, &cl)) != 0) return rc;
   lmm_t8_result res = {0};
   lmm_tmgi_allocation a = {0};
   lmm_gmd g = {.scef_port = -1};
