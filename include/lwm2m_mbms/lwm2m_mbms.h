@@ -5,6 +5,7 @@
 #include "lwm2m_mbms/campaign.h"
 #include "lwm2m_mbms/ctx.h"
 #include "lwm2m_mbms/err.h"
+#include "lwm2m_mbms/firmware.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/store.h"

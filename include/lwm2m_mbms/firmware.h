@@ -1,0 +1,98 @@
+/* firmware.h - firmware push to a group over unicast (Grp-Fw-02): the Package write with Block1,
+ * then each member followed through Downloaded, Update and its Update Result, as one job. */
+#ifndef LWM2M_MBMS_FIRMWARE_H
+#define LWM2M_MBMS_FIRMWARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "err.h"
+#include "group.h"
+#include "unicast.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lmm_fw_job lmm_fw_job;
+
+/** How far a member got. A member's report keeps the furthest stage it entered. */
+typedef enum lmm_fw_stage {
+  LMM_FW_STAGE_NONE = 0,   /**< nothing sent: refused (its Object ID is not 5) */
+  LMM_FW_STAGE_WRITE,      /**< the Package write to /5/0/0, or waiting for State 2 after it */
+  LMM_FW_STAGE_DOWNLOADED, /**< State 2 seen; the Execute of /5/0/2 comes next */
+  LMM_FW_STAGE_UPDATING,   /**< the Execute was accepted; waiting for State 0 and a result */
+  LMM_FW_STAGE_DONE        /**< back to Idle with an Update Result (success or not) */
+} lmm_fw_stage;
+
+typedef struct lmm_fw_config {
+  long poll_interval_ms;     /**< between two polling rounds (default 200) */
+  long download_deadline_ms; /**< from the acknowledged write to State 2 (default 60000) */
+  long update_deadline_ms;   /**< from the accepted Execute to a result (default 300000) */
+} lmm_fw_config;
+
+#define LMM_FW_CONFIG_DEFAULT                                                                      \
+  { 200, 60000, 300000 }
+
+/** One member's outcome. Borrowed: see lmm_fw_reports() and lmm_fw_handlers. */
+typedef struct lmm_fw_report {
+  size_t index;             /**< position in the member array given to lmm_fw_new() */
+  const lmm_member *member; /**< the job's copy */
+  lmm_fw_stage stage;
+  bool final;           /**< the member's outcome is known (always true in on_member) */
+  bool ok;              /**< stage DONE with Update Result 1 */
+  lmm_err err;          /**< LMM_OK when every step got an answer (even a non-1 Update Result);
+                         *   LMM_ERR_ARG refused, LMM_ERR_TIMEOUT a deadline, LMM_ERR_COAP a step
+                         *   answered with an error code, LMM_ERR_PROTO an unreadable State/Result,
+                         *   LMM_ERR_STATE back to Idle after the write with no result, or the
+                         *   engine's error (LMM_ERR_NET ...) */
+  size_t bytes_written; /**< the image length once the write got 2.04, else 0 (the engine
+                         *   reports no partial Block1 progress) */
+  int update_result;    /**< /5/0/5 as last read, -1 when never read */
+  uint8_t coap_code;    /**< code of the last failed step (e.g. 0x85 4.05), 0 when none */
+  int attempts;         /**< requests the engine sent to it, summed over every step */
+  int64_t elapsed_ms;   /**< from its first send to its outcome (or to now while running) */
+  const char *error;    /**< NULL when ok; otherwise what went wrong */
+} lmm_fw_report;
+
+/** Callbacks, run from lmm_ctx_process(). Not copied: the table must outlive the job. */
+typedef struct lmm_fw_handlers {
+  /** A member got its outcome (`r` borrowed, valid during the call). Must not free the job. */
+  void (*on_member)(void *user, const lmm_fw_report *r);
+  /** Every member has its outcome: `result` is LMM_OK whatever the members' results, or why
+   *  the job could not go on (LMM_ERR_NOMEM; the members left then fail with it).
+   *  lmm_fw_free() is allowed here. */
+  void (*on_done)(void *user, lmm_fw_job *j, lmm_err result);
+} lmm_fw_handlers;
+
+/** Creates a job that pushes `image` to `members` through the engine `u` (borrowed: must
+ *  outlive the job; its max_in_flight bounds the concurrency, its block_size the Block1
+ *  blocks). `members` and `image` are copied, `cfg` too (NULL: defaults). `h` not copied.
+ *  LMM_ERR_ARG for NULL arguments, an empty image or a negative interval or deadline. */
+LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cfg,
+                           const lmm_member *members, size_t n, const uint8_t *image, size_t len,
+                           const lmm_fw_handlers *h, void *user, lmm_fw_job **out);
+/** Starts (never blocks; everything happens in lmm_ctx_process()). Members whose Object ID is
+ *  not 5 are refused there, with nothing sent. LMM_ERR_STATE if already started. */
+LMM_API lmm_err lmm_fw_start(lmm_fw_job *j);
+/** Cancels what is in flight (no more callbacks) and frees. NULL: no-op. Allowed from on_done,
+ *  not from on_member. */
+LMM_API void lmm_fw_free(lmm_fw_job *j);
+/** True once on_done has run. */
+LMM_API bool lmm_fw_done(const lmm_fw_job *j);
+/** The reports of all members, in member order. Borrowed; valid until the job is freed, and
+ *  changing while it runs. */
+LMM_API const lmm_fw_report *lmm_fw_reports(const lmm_fw_job *j, size_t *n);
+/** Blocking helper: runs the context until the job is done or `timeout_ms` passes (-1: no
+ *  limit). LMM_OK, LMM_ERR_TIMEOUT, LMM_ERR_STATE when not started, or the context's error. */
+LMM_API lmm_err lmm_fw_wait(lmm_fw_job *j, long timeout_ms);
+/** The OMA meaning of an Update Result (/5/0/5), e.g. 5 "integrity check failure". Never NULL;
+ *  static storage. */
+LMM_API const char *lmm_fw_update_result_text(int result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

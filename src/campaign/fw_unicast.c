@@ -1,0 +1,438 @@
+/* fw_unicast.c - firmware push to a group over unicast (Grp-Fw-02): Package write with Block1,
+ * then polling rounds (one batch per round and kind, not one timer per member) that follow each
+ * member through Downloaded, Update (Execute) and its Update Result. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx_internal.h"
+#include "lwm2m_mbms/firmware.h"
+
+enum { FW_OID = 5, RID_PACKAGE = 0, RID_UPDATE = 2, RID_STATE = 3, RID_RESULT = 5 };
+enum { ST_IDLE = 0, ST_DOWNLOADED = 2 };
+
+/* Where a member is in the flow; a member is in at most one batch at a time. */
+typedef enum mstate {
+  M_WRITE,    /* in the write batch */
+  M_WAIT_DL,  /* written, polling State until Downloaded */
+  M_EXEC,     /* Downloaded: Execute due in the next round */
+  M_WAIT_UPD, /* Execute accepted, polling State until Idle */
+  M_RESULT,   /* Idle seen: Update Result due in the next round */
+  M_FINAL
+} mstate;
+
+/* One batch per kind of request; the rounds start the three polling kinds together. */
+enum { K_WRITE = 0, K_STATE, K_RESULT, K_EXEC, K_COUNT };
+
+typedef struct fw_batch {
+  lmm_fw_job *j;
+  int kind;
+  lmm_batch *b;
+  lmm_member *sub; /* shallow copies of the job's members: the batch borrows them */
+  size_t *map;     /* batch index -> member index */
+} fw_batch;
+
+typedef struct fw_member {
+  mstate st;
+  int64_t t0;       /* its first send (monotonic ms) */
+  int64_t deadline; /* of the current wait */
+  char *error;      /* owned; the report points at it */
+} fw_member;
+
+struct lmm_fw_job {
+  lmm_ctx *ctx;
+  lmm_unicast *u;
+  lmm_fw_config cfg;
+  const lmm_fw_handlers *h;
+  void *user;
+  lmm_member *members;
+  size_t n;
+  uint8_t *image; /* freed once the write batch holds its own copy */
+  size_t len;
+  lmm_fw_report *rep;
+  fw_member *m;
+  fw_batch bt[K_COUNT];
+  lmmi_timer *timer; /* the start, then the next polling round */
+  int round_pending; /* polling batches of the current round still running */
+  size_t n_final;
+  bool started, finished;
+  lmm_err result;
+};
+
+static const char *const step_name[K_COUNT] = {"write /5/0/0", "read /5/0/3", "read /5/0/5",
+                                               "execute /5/0/2"};
+
+static int64_t now_ms(const lmm_fw_job *j) {
+  return lmm_ctx_now_ms(j->ctx);
+}
+
+LMM_API const char *lmm_fw_update_result_text(int result) {
+  switch (result) {
+  case 0:
+    return "initial value";
+  case 1:
+    return "firmware updated successfully";
+  case 2:
+    return "not enough flash memory for the new firmware package";
+  case 3:
+    return "out of RAM during the download";
+  case 4:
+    return "connection lost during the download";
+  case 5:
+    return "integrity check failure for the new firmware package";
+  case 6:
+    return "unsupported package type";
+  case 7:
+    return "invalid URI";
+  case 8:
+    return "firmware update failed";
+  case 9:
+    return "unsupported protocol";
+  default:
+    return "unknown update result";
+  }
+}
+
+/* ------------------------------------------------------------------ outcomes */
+
+static void set_error(lmm_fw_job *j, size_t i, const char *text) {
+  free(j->m[i].error);
+  j->m[i].error = text ? strdup(text) : NULL;
+  /* Without memory for the text, the report still says that it failed. */
+  j->rep[i].error = j->m[i].error ? j->m[i].error : (text ? lmm_strerror(LMM_ERR_NOMEM) : NULL);
+}
+
+/* Records member i's outcome (once) and reports it. */
+static void finalize(lmm_fw_job *j, size_t i, lmm_err err, bool ok, const char *error) {
+  fw_member *m = &j->m[i];
+  lmm_fw_report *r = &j->rep[i];
+  if (m->st == M_FINAL) return;
+  m->st = M_FINAL;
+  j->n_final++;
+  r->final = true, r->ok = ok, r->err = err;
+  if (r->stage != LMM_FW_STAGE_NONE) r->elapsed_ms = now_ms(j) - m->t0;
+  set_error(j, i, ok ? NULL : error);
+  if (!ok)
+    lmmi_log(j->ctx, LMM_LOG_DEBUG, "firmware: %s failed at stage %d: %s", j->members[i].ep,
+             (int)r->stage, r->error);
+  if (j->h && j->h->on_member) j->h->on_member(j->user, r);
+}
+
+static bool batch_running(const lmm_fw_job *j) {
+  for (int k = 0; k < K_COUNT; k++)
+    if (j->bt[k].b) return true;
+  return false;
+}
+
+/* on_done once every member has its outcome and nothing is in flight. Callers return at once
+ * afterwards: the handler may free the job. */
+static void check_done(lmm_fw_job *j) {
+  if (j->finished || j->n_final < j->n || batch_running(j) || j->round_pending) return;
+  j->finished = true;
+  if (j->timer) lmmi_timer_cancel(j->ctx, j->timer), j->timer = NULL;
+  size_t ok = 0;
+  for (size_t i = 0; i < j->n; i++)
+    ok += j->rep[i].ok;
+  lmmi_log(j->ctx, LMM_LOG_INFO, "firmware: %zu of %zu members updated", ok, j->n);
+  if (j->h && j->h->on_done) j->h->on_done(j->user, j, j->result);
+}
+
+static void drop_batch(fw_batch *fb) {
+  if (fb->b) lmm_batch_free(fb->b);
+  fb->b = NULL;
+  free(fb->sub), fb->sub = NULL;
+  free(fb->map), fb->map = NULL;
+}
+
+/* The job cannot go on: every member still running fails with `rc`. Only from a timer
+ * callback (never inside a batch's own callback, as it frees the batches). */
+static void abort_job(lmm_fw_job *j, lmm_err rc, const char *why) {
+  for (int k = 0; k < K_COUNT; k++)
+    drop_batch(&j->bt[k]);
+  j->round_pending = 0;
+  if (j->timer) lmmi_timer_cancel(j->ctx, j->timer), j->timer = NULL;
+  j->result = rc;
+  lmmi_log(j->ctx, LMM_LOG_ERROR, "firmware: %s: %s", why, lmm_strerror(rc));
+  for (size_t i = 0; i < j->n; i++)
+    finalize(j, i, rc, false, why);
+  check_done(j);
+}
+
+/* --------------------------------------------------------------- the rounds */
+
+static void round_fire(void *arg);
+
+/* Arms the next polling round unless one runs or is armed already (its end re-arms). */
+static void arm_round(lmm_fw_job *j, int64_t due) {
+  if (j->round_pending || j->timer || j->finished) return;
+  j->timer = lmmi_timer_add(j->ctx, due, round_fire, j);
+  /* Without a timer nothing would drive the polling: fail now rather than hang. */
+  if (!j->timer) {
+    j->result = LMM_ERR_NOMEM;
+    for (size_t i = 0; i < j->n; i++)
+      if (j->m[i].st != M_FINAL && j->m[i].st != M_WRITE)
+        finalize(j, i, LMM_ERR_NOMEM, false, "cannot arm the polling round");
+  }
+}
+
+static void after_round(lmm_fw_job *j) {
+  bool now = false, poll = false;
+  for (size_t i = 0; i < j->n; i++) {
+    mstate s = j->m[i].st;
+    now |= s == M_EXEC || s == M_RESULT;
+    poll |= s == M_WAIT_DL || s == M_WAIT_UPD;
+  }
+  if (now || poll) arm_round(j, now ? now_ms(j) : now_ms(j) + j->cfg.poll_interval_ms);
+}
+
+static void batch_member(void *user, const lmm_member_result *r);
+static void batch_done(void *user, lmm_batch *b);
+static const lmm_batch_handlers fw_handlers = {NULL, batch_member, NULL, batch_done};
+
+/* Starts a batch of `kind` over the members in state `want`. LMM_ERR_NOTFOUND when none. */
+static lmm_err start_kind(lmm_fw_job *j, int kind, mstate want, mstate want2) {
+  fw_batch *fb = &j->bt[kind];
+  size_t k = 0;
+  for (size_t i = 0; i < j->n; i++)
+    k += j->m[i].st == want || j->m[i].st == want2;
+  if (!k) return LMM_ERR_NOTFOUND;
+  fb->j = j, fb->kind = kind;
+  fb->sub = calloc(k, sizeof *fb->sub);
+  fb->map = calloc(k, sizeof *fb->map);
+  if (!fb->sub || !fb->map) {
+    drop_batch(fb);
+    return LMM_ERR_NOMEM;
+  }
+  k = 0;
+  for (size_t i = 0; i < j->n; i++)
+    if (j->m[i].st == want || j->m[i].st == want2) fb->sub[k] = j->members[i], fb->map[k++] = i;
+  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_STATE, RID_RESULT, RID_UPDATE};
+  lmm_op op = LMM_OP_INIT;
+  op.kind = kind == K_WRITE ? LMM_OPK_WRITE : kind == K_EXEC ? LMM_OPK_EXECUTE : LMM_OPK_READ;
+  op.path = (lmm_path){.oid = FW_OID, .iid = 0, .rid = rid[kind], .depth = 3};
+  if (kind == K_WRITE) op.format = LMM_FMT_OPAQUE, op.payload = j->image, op.len = j->len;
+  lmm_err rc = lmm_batch_start(j->u, fb->sub, k, &op, 0xFFFF, &fw_handlers, fb, &fb->b);
+  if (rc != LMM_OK) drop_batch(fb);
+  return rc;
+}
+
+static void round_fire(void *arg) {
+  lmm_fw_job *j = arg;
+  j->timer = NULL;
+  int64_t now = now_ms(j);
+  for (size_t i = 0; i < j->n; i++) {
+    fw_member *m = &j->m[i];
+    if ((m->st == M_WAIT_DL || m->st == M_WAIT_UPD || m->st == M_RESULT) && now > m->deadline) {
+      bool dl = m->st == M_WAIT_DL || j->rep[i].stage == LMM_FW_STAGE_WRITE;
+      char text[96];
+      snprintf(text, sizeof text, "%s within %ld ms", dl ? "not Downloaded" : "no Update Result",
+               dl ? j->cfg.download_deadline_ms : j->cfg.update_deadline_ms);
+      finalize(j, i, LMM_ERR_TIMEOUT, false, text);
+    }
+  }
+  static const struct {
+    int kind;
+    mstate a, b;
+  } plan[] = {
+      {K_STATE, M_WAIT_DL, M_WAIT_UPD}, {K_RESULT, M_RESULT, M_RESULT}, {K_EXEC, M_EXEC, M_EXEC}};
+  for (size_t p = 0; p < sizeof plan / sizeof plan[0]; p++) {
+    lmm_err rc = start_kind(j, plan[p].kind, plan[p].a, plan[p].b);
+    if (rc == LMM_OK)
+      j->round_pending++;
+    else if (rc != LMM_ERR_NOTFOUND)
+      return abort_job(j, rc, "cannot start a polling batch");
+  }
+  check_done(j);
+}
+
+/* --------------------------------------------------------- batch callbacks */
+
+/* The integer of a single-resource answer (State, Update Result), -1 when unreadable. */
+static long read_int(const lmm_member_result *r, uint16_t rid) {
+  lmm_path p = {.oid = FW_OID, .iid = 0, .rid = rid, .depth = 3};
+  lmm_records recs = {0};
+  uint16_t fmt = r->content_format >= 0 ? (uint16_t)r->content_format : LMM_FMT_TEXT;
+  long v = -1;
+  if (lmm_lwm2m_decode(fmt, &p, r->payload, r->payload_len, lmm_obj_def_oma(FW_OID), &recs, NULL,
+                       0) == LMM_OK &&
+      recs.n == 1) {
+    const lmm_value *val = &recs.items[0].value;
+    if (val->type == LMM_RT_INTEGER && val->v.i >= 0 && val->v.i <= 255) v = (long)val->v.i;
+    if (val->type == LMM_RT_UNSIGNED && val->v.u <= 255) v = (long)val->v.u;
+  }
+  lmm_records_clear(&recs);
+  return v;
+}
+
+static void step_failed(lmm_fw_job *j, size_t i, int kind, const lmm_member_result *r) {
+  char text[200], code[16];
+  snprintf(code, sizeof code, "%u.%02u", r->coap_code >> 5, r->coap_code & 31);
+  const char *why = r->error ? r->error : r->err != LMM_OK ? lmm_strerror(r->err) : code;
+  snprintf(text, sizeof text, "%s: %s", step_name[kind], why);
+  j->rep[i].coap_code = r->coap_code;
+  finalize(j, i, r->err != LMM_OK ? r->err : LMM_ERR_COAP, false, text);
+}
+
+static void batch_member(void *user, const lmm_member_result *r) {
+  fw_batch *fb = user;
+  lmm_fw_job *j = fb->j;
+  size_t i = fb->map[r->index];
+  fw_member *m = &j->m[i];
+  lmm_fw_report *rep = &j->rep[i];
+  int64_t now = now_ms(j);
+  if (m->st == M_FINAL) return; /* a deadline got there first */
+  rep->attempts += r->attempts;
+  if (fb->kind == K_WRITE) m->t0 = now - (r->latency_ms > 0 ? r->latency_ms : 0);
+  rep->elapsed_ms = now - m->t0;
+  bool answered = r->err == LMM_OK && r->coap_code >> 5 == 2;
+  if (fb->kind == K_WRITE && r->err == LMM_OK && r->coap_code != 0x44) answered = false;
+  if (!answered) return step_failed(j, i, fb->kind, r);
+  char text[160];
+  long v = 0;
+  if (fb->kind == K_STATE || fb->kind == K_RESULT) {
+    v = read_int(r, fb->kind == K_STATE ? RID_STATE : RID_RESULT);
+    if (v < 0) {
+      snprintf(text, sizeof text, "%s: not an integer", step_name[fb->kind]);
+      return finalize(j, i, LMM_ERR_PROTO, false, text);
+    }
+  }
+  switch (fb->kind) {
+  case K_WRITE:
+    rep->bytes_written = j->len;
+    m->st = M_WAIT_DL, m->deadline = now + j->cfg.download_deadline_ms;
+    arm_round(j, now + j->cfg.poll_interval_ms);
+    break;
+  case K_STATE:
+    if (m->st == M_WAIT_DL && v == ST_DOWNLOADED)
+      m->st = M_EXEC, rep->stage = LMM_FW_STAGE_DOWNLOADED;
+    else if (v == ST_IDLE)
+      m->st = M_RESULT; /* after the write: it gave up (the result says why) */
+    break;
+  case K_EXEC:
+    rep->stage = LMM_FW_STAGE_UPDATING;
+    m->st = M_WAIT_UPD, m->deadline = now + j->cfg.update_deadline_ms;
+    break;
+  case K_RESULT:
+    rep->update_result = (int)v;
+    if (rep->stage == LMM_FW_STAGE_WRITE) {
+      snprintf(text, sizeof text, "back to Idle after the write: %s",
+               v > 1 ? lmm_fw_update_result_text((int)v) : "no download");
+      return finalize(j, i, v > 1 ? LMM_OK : LMM_ERR_STATE, false, text);
+    }
+    if (v == 0) { /* Idle without a result yet: keep waiting */
+      m->st = M_WAIT_UPD;
+      break;
+    }
+    rep->stage = LMM_FW_STAGE_DONE;
+    snprintf(text, sizeof text, "update result %ld: %s", v, lmm_fw_update_result_text((int)v));
+    return finalize(j, i, LMM_OK, v == 1, text);
+  default:
+    break;
+  }
+}
+
+static void batch_done(void *user, lmm_batch *b) {
+  fw_batch *fb = user;
+  lmm_fw_job *j = fb->j;
+  (void)b;
+  drop_batch(fb); /* the engine allows freeing a batch from its own on_done */
+  if (fb->kind != K_WRITE && --j->round_pending == 0) after_round(j);
+  check_done(j);
+}
+
+/* ------------------------------------------------------------------ the job */
+
+/* First turn of the loop: refusals are reported, then the write goes out. */
+static void kick(void *arg) {
+  lmm_fw_job *j = arg;
+  j->timer = NULL;
+  lmm_path pkg = {.oid = FW_OID, .iid = 0, .rid = RID_PACKAGE, .depth = 3};
+  for (size_t i = 0; i < j->n; i++)
+    if (!lmm_member_allows(&j->members[i], &pkg)) {
+      char text[96];
+      snprintf(text, sizeof text, "refused: member of object %u, not the Firmware Update (5)",
+               j->members[i].oid);
+      j->rep[i].stage = LMM_FW_STAGE_NONE;
+      finalize(j, i, LMM_ERR_ARG, false, text);
+    }
+  lmm_err rc = start_kind(j, K_WRITE, M_WRITE, M_WRITE);
+  if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
+    return abort_job(j, rc, "cannot start the Package write");
+  free(j->image), j->image = NULL; /* the batch has its own copy */
+  check_done(j);
+}
+
+LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cfg,
+                           const lmm_member *members, size_t n, const uint8_t *image, size_t len,
+                           const lmm_fw_handlers *h, void *user, lmm_fw_job **out) {
+  lmm_fw_config dflt = LMM_FW_CONFIG_DEFAULT;
+  if (!cfg) cfg = &dflt;
+  if (!ctx || !u || (n && !members) || !image || !len || !out || cfg->poll_interval_ms < 0 ||
+      cfg->download_deadline_ms < 0 || cfg->update_deadline_ms < 0)
+    return LMM_ERR_ARG;
+  lmm_fw_job *j = calloc(1, sizeof *j);
+  if (!j) return LMM_ERR_NOMEM;
+  j->ctx = ctx, j->u = u, j->cfg = *cfg, j->h = h, j->user = user, j->n = n, j->len = len;
+  j->members = calloc(n ? n : 1, sizeof *j->members);
+  j->rep = calloc(n ? n : 1, sizeof *j->rep);
+  j->m = calloc(n ? n : 1, sizeof *j->m);
+  j->image = malloc(len);
+  lmm_err rc = j->members && j->rep && j->m && j->image ? LMM_OK : LMM_ERR_NOMEM;
+  if (rc == LMM_OK) memcpy(j->image, image, len);
+  for (size_t i = 0; rc == LMM_OK && i < n; i++) {
+    rc = lmm_member_copy(&j->members[i], &members[i]);
+    j->rep[i] = (lmm_fw_report){.index = i, .member = &j->members[i], .update_result = -1};
+    j->rep[i].stage = LMM_FW_STAGE_WRITE;
+  }
+  if (rc != LMM_OK) {
+    j->n = 0; /* members not yet copied are zeroed: freeing all n is safe */
+    lmm_members_free(j->members, n);
+    free(j->rep), free(j->m), free(j->image), free(j);
+    return rc;
+  }
+  *out = j;
+  return LMM_OK;
+}
+
+LMM_API lmm_err lmm_fw_start(lmm_fw_job *j) {
+  if (!j) return LMM_ERR_ARG;
+  if (j->started) return LMM_ERR_STATE;
+  int64_t now = now_ms(j);
+  for (size_t i = 0; i < j->n; i++)
+    j->m[i].t0 = now;
+  /* Refusals go out from the loop too: no callback ever runs inside lmm_fw_start(). */
+  if (!(j->timer = lmmi_timer_add(j->ctx, now, kick, j))) return LMM_ERR_NOMEM;
+  j->started = true;
+  return LMM_OK;
+}
+
+LMM_API void lmm_fw_free(lmm_fw_job *j) {
+  if (!j) return;
+  if (j->timer) lmmi_timer_cancel(j->ctx, j->timer);
+  for (int k = 0; k < K_COUNT; k++)
+    drop_batch(&j->bt[k]);
+  for (size_t i = 0; i < j->n; i++)
+    free(j->m[i].error);
+  lmm_members_free(j->members, j->n);
+  free(j->rep), free(j->m), free(j->image), free(j);
+}
+
+LMM_API bool lmm_fw_done(const lmm_fw_job *j) {
+  return j && j->finished;
+}
+
+LMM_API const lmm_fw_report *lmm_fw_reports(const lmm_fw_job *j, size_t *n) {
+  if (n) *n = j ? j->n : 0;
+  return j ? j->rep : NULL;
+}
+
+LMM_API lmm_err lmm_fw_wait(lmm_fw_job *j, long timeout_ms) {
+  if (!j || !j->started) return LMM_ERR_STATE;
+  int64_t end = timeout_ms < 0 ? -1 : now_ms(j) + timeout_ms;
+  while (!j->finished) {
+    if (end >= 0 && now_ms(j) >= end) return LMM_ERR_TIMEOUT;
+    lmm_err rc = lmm_ctx_run_once(j->ctx, 200);
+    if (rc != LMM_OK) return rc;
+  }
+  return LMM_OK;
+}
