@@ -34,7 +34,8 @@ struct lmm_campaign {
   lmm_outcome *out;
   ep_ix *by_ep; /* sorted by ep: answers find their member in O(log n) */
   bool *in_repair;
-  size_t *dirty;
+  size_t *dirty; /* members whose outcome waits for the store, each once */
+  bool *is_dirty;
   size_t n_dirty;
   int via;
   uint8_t token[LMMI_TOKEN_LEN];
@@ -101,17 +102,24 @@ static void hex(const uint8_t *b, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+/* A failed write keeps the outcomes queued: the next flush (by count, age or phase change)
+ * tries them again, so a store that is briefly busy or full loses nothing. */
 static void flush(lmm_campaign *c) {
   if (!c->d.store || !c->n_dirty) return;
   lmm_outcome *tmp = malloc(c->n_dirty * sizeof *tmp);
-  if (tmp) {
-    for (size_t i = 0; i < c->n_dirty; i++)
-      tmp[i] = c->out[c->dirty[i]];
-    if (lmm_store_outcomes_put(c->d.store, c->info.id, tmp, c->n_dirty) != LMM_OK)
-      lmmi_log(c->d.ctx, LMM_LOG_ERROR, "campaign %lld: cannot store outcomes: %s",
-               (long long)c->info.id, lmm_store_errmsg(c->d.store));
-    free(tmp);
+  if (!tmp) return;
+  for (size_t i = 0; i < c->n_dirty; i++)
+    tmp[i] = c->out[c->dirty[i]];
+  lmm_err rc = lmm_store_outcomes_put(c->d.store, c->info.id, tmp, c->n_dirty);
+  free(tmp);
+  if (rc != LMM_OK) {
+    lmmi_log(c->d.ctx, LMM_LOG_ERROR,
+             "campaign %lld: cannot store %zu outcomes (kept to retry): %s", (long long)c->info.id,
+             c->n_dirty, lmm_store_errmsg(c->d.store));
+    return;
   }
+  for (size_t i = 0; i < c->n_dirty; i++)
+    c->is_dirty[c->dirty[i]] = false;
   c->n_dirty = 0;
 }
 
@@ -125,7 +133,8 @@ static void flush_due(void *arg) {
  * campaign killed in its answer window keeps the answers it had taken. */
 static void mark_dirty(lmm_campaign *c, size_t i) {
   if (!c->d.store) return;
-  c->dirty[c->n_dirty++] = i;
+  if (!c->is_dirty[i]) /* once in the queue, whatever changes before the next flush */
+    c->is_dirty[i] = true, c->dirty[c->n_dirty++] = i;
   if (c->n_dirty >= FLUSH_EVERY)
     flush(c);
   else if (!c->flush_timer)
@@ -361,12 +370,12 @@ static void gmd_created(void *user, const lmm_t8_reply *rep) {
   free(c->info.t8_transaction);
   c->info.t8_transaction = dupn(rep->gmd->self);
   if (!rep->gmd->has_payload && rep->gmd->scef_port > 0) { /* MB2-U */
-    uint8_t *msg;
+    uint8_t *msg = NULL;
     size_t len;
     lmm_err rc = lmmi_coap_group_request(&c->op, (uint16_t)lmmi_random_below(c->d.ctx, 65536),
                                          c->token, &msg, &len);
     if (rc == LMM_OK) rc = lmm_t8_send_user_plane(rep->gmd, msg, len);
-    if (rc == LMM_OK) free(msg);
+    free(msg);
     if (rc != LMM_OK) return finish(c, rc, "cannot send the group message over MB2-U");
   }
   collecting(c);
@@ -550,7 +559,8 @@ static lmm_err prepare_common(lmm_campaign *c) {
   c->by_ep = calloc(c->n ? c->n : 1, sizeof *c->by_ep);
   c->in_repair = calloc(c->n ? c->n : 1, sizeof *c->in_repair);
   c->dirty = calloc(c->n ? c->n : 1, sizeof *c->dirty);
-  if (!c->by_ep || !c->in_repair || !c->dirty) return LMM_ERR_NOMEM;
+  c->is_dirty = calloc(c->n ? c->n : 1, sizeof *c->is_dirty);
+  if (!c->by_ep || !c->in_repair || !c->dirty || !c->is_dirty) return LMM_ERR_NOMEM;
   for (size_t i = 0; i < c->n; i++)
     c->by_ep[i] = (ep_ix){c->members[i].ep, i};
   qsort(c->by_ep, c->n, sizeof *c->by_ep, ep_cmp);
@@ -732,7 +742,8 @@ LMM_API void lmm_campaign_free(lmm_campaign *c) {
   lmm_members_free(c->members, c->n);
   lmm_outcome_list_free(c->out, c->n);
   lmm_campaign_info_clear(&c->info);
-  free(c->op_payload), free(c->op_query), free(c->by_ep), free(c->in_repair), free(c->dirty);
+  free(c->op_payload), free(c->op_query), free(c->by_ep), free(c->in_repair), free(c->dirty),
+      free(c->is_dirty);
   free(c->sub), free(c->sub_map);
   lmm_free(c->gm_senml), lmm_free(c->gm_tlv);
   free(c->pending_msg);
