@@ -1,0 +1,108 @@
+/* blob.h - the wire format of a blob sent to a group (docs/protocol.md section 5), shared by
+ * the library (sender, repair) and the simulator (receiver): the Uri-Query that describes a
+ * blob, the status text a member answers with, the XOR parity, and a receiver's reassembly. */
+#ifndef LMMI_BLOB_H
+#define LMMI_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lwm2m_mbms/err.h"
+
+#define LMMI_BLOB_ID_LEN     8
+#define LMMI_BLOB_FRAG_MIN   16u
+#define LMMI_BLOB_FRAG_MAX   1024u
+#define LMMI_BLOB_SIZE_MAX   (64u * 1024u * 1024u)
+#define LMMI_BLOB_STATUS_MAX 1000u /* bytes of a status text: fits one CoAP message */
+#define LMMI_BLOB_QUERY_MAX  200u
+
+/** What every message of one transfer says about its blob. */
+typedef struct lmmi_blob_desc {
+  uint8_t id[LMMI_BLOB_ID_LEN];
+  uint64_t size;   /* bytes */
+  uint32_t frag;   /* fragment size F */
+  uint32_t stride; /* one parity fragment per `stride` data fragments; 0: no FEC */
+  bool has_digest;
+  uint8_t digest[32]; /* SHA-256 of the whole blob */
+} lmmi_blob_desc;
+
+/** Data fragments K = ceil(size / F). */
+uint32_t lmmi_blob_k(const lmmi_blob_desc *d);
+/** Parity fragments Q = ceil(K / stride), 0 without FEC. Parity j (index K + j) covers the
+ *  data fragments i with i % Q == j: interleaved, so a burst of up to Q losses in a row hits
+ *  Q different parity groups. */
+uint32_t lmmi_blob_q(const lmmi_blob_desc *d);
+/** Length of fragment `index` (data: F, the last one shorter; parity: F). */
+size_t lmmi_blob_frag_len(const lmmi_blob_desc *d, uint32_t index);
+/** Checks size/F/stride bounds; LMM_ERR_ARG with `why`. */
+lmm_err lmmi_blob_desc_check(const lmmi_blob_desc *d, char *why, size_t cap);
+
+/** The Uri-Query ('&'-joined) of a message: b, n, f, p always; i when index >= 0; d when
+ *  with_digest (and the descriptor has one). Writes at most LMMI_BLOB_QUERY_MAX bytes. */
+void lmmi_blob_query(const lmmi_blob_desc *d, long index, bool with_digest, char *out, size_t cap);
+/** Parses Uri-Query items (each "k=v", as separate strings). `*index` -1 when there is no i.
+ *  LMM_ERR_NOTFOUND when there is no b (not a blob message); LMM_ERR_ARG with `why` for a
+ *  malformed or out-of-range item. Unknown keys are ignored (room to grow). */
+lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size_t n,
+                              lmmi_blob_desc *d, long *index, char *why, size_t cap);
+
+/** A member's status (the answer to GET /5/0/3 with a blob query). */
+typedef struct lmmi_blob_status {
+  int state;  /* Firmware Update State 0..3 */
+  int result; /* Update Result */
+  /* Missing data fragments as sorted, disjoint ranges [lo, hi]; hi == UINT32_MAX: to the end. */
+  uint32_t (*ranges)[2];
+  size_t n_ranges;
+} lmmi_blob_status;
+
+/** "s=1;r=0;m=0-3,17,300-": at most LMMI_BLOB_STATUS_MAX bytes; when the list would not fit,
+ *  the tail becomes one open range from the first index left out. `missing` is a bitmap of K
+ *  bits (bit set = missing), NULL for none. Returns the length written (out has room for
+ *  LMMI_BLOB_STATUS_MAX + 1). */
+size_t lmmi_blob_status_format(int state, int result, const uint8_t *missing, uint32_t k,
+                               char *out);
+/** Parses a status text; `ranges` owned (lmmi_blob_status_clear()). LMM_ERR_PROTO with `why`. */
+lmm_err lmmi_blob_status_parse(const uint8_t *text, size_t len, lmmi_blob_status *out, char *why,
+                               size_t cap);
+void lmmi_blob_status_clear(lmmi_blob_status *s);
+/** Sets bits of `missing` (K bits) for every index the status lists. */
+void lmmi_blob_status_mark(const lmmi_blob_status *s, uint8_t *missing, uint32_t k);
+
+/** Parity fragment j of `blob` into out (F bytes). */
+void lmmi_blob_parity(const lmmi_blob_desc *d, const uint8_t *blob, uint32_t j, uint8_t *out);
+
+/** A receiver's reassembly of one blob. The buffer is allocated whole at the first fragment. */
+typedef struct lmmi_blob_rx {
+  lmmi_blob_desc d;
+  uint8_t *data;   /* size bytes */
+  uint8_t *have;   /* K + Q bits */
+  uint8_t *parity; /* Q * F bytes, kept until their group is whole */
+  uint32_t k, q, n_have;
+  uint32_t recovered; /* data fragments rebuilt from parity */
+} lmmi_blob_rx;
+
+typedef enum lmmi_blob_feed {
+  LMMI_BLOB_STORED = 0, /* new fragment kept */
+  LMMI_BLOB_DUPLICATE,  /* already had it */
+  LMMI_BLOB_COMPLETE,   /* the last missing data fragment arrived (or was recovered) */
+  LMMI_BLOB_BAD         /* wrong length or index: ignored */
+} lmmi_blob_feed;
+
+/** Starts a reassembly for `d` (desc copied). LMM_ERR_NOMEM. */
+lmm_err lmmi_blob_rx_init(lmmi_blob_rx *rx, const lmmi_blob_desc *d);
+void lmmi_blob_rx_clear(lmmi_blob_rx *rx);
+/** Takes fragment `index`; parity completes a group that misses exactly one data fragment. */
+lmmi_blob_feed lmmi_blob_rx_feed(lmmi_blob_rx *rx, uint32_t index, const uint8_t *p, size_t len);
+bool lmmi_blob_rx_complete(const lmmi_blob_rx *rx);
+/** Missing data fragments as a bitmap of K bits (caller's buffer, (K + 7) / 8 bytes). */
+void lmmi_blob_rx_missing(const lmmi_blob_rx *rx, uint8_t *bits);
+
+static inline bool lmmi_bit(const uint8_t *b, uint32_t i) {
+  return (b[i / 8] >> (i % 8)) & 1u;
+}
+static inline void lmmi_bit_set(uint8_t *b, uint32_t i) {
+  b[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+#endif
