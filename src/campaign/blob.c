@@ -32,10 +32,6 @@ lmm_err lmmi_blob_desc_check(const lmmi_blob_desc *d, char *why, size_t cap) {
              LMMI_BLOB_FRAG_MAX);
     return LMM_ERR_ARG;
   }
-  if (d->stride > lmmi_blob_k(d) && d->stride > 1) {
-    snprintf(why, cap, "parity stride %u larger than the %u fragments", d->stride, lmmi_blob_k(d));
-    return LMM_ERR_ARG;
-  }
   return LMM_OK;
 }
 
@@ -292,6 +288,7 @@ void lmmi_blob_status_mark(const lmmi_blob_status *s, uint8_t *missing, uint32_t
 void lmmi_blob_parity(const lmmi_blob_desc *d, const uint8_t *blob, uint32_t j, uint8_t *out) {
   uint32_t k = lmmi_blob_k(d), q = lmmi_blob_q(d);
   memset(out, 0, d->frag);
+  if (!q) return;
   for (uint32_t i = j; i < k; i += q) {
     const uint8_t *src = blob + (size_t)i * d->frag;
     size_t n = lmmi_blob_frag_len(d, i);

@@ -112,6 +112,7 @@ void sim_fleet_free(sim_fleet *f) {
   for (unsigned i = 0; f->dev && i < f->n; i++) {
     sim_device *d = &f->dev[i];
     sim_fw_clear(&d->fw);
+    sim_blob_drop(f, d);
     if (d->rx) free(d->rx->buf);
     free(d->rx);
     for (unsigned k = 0; k < d->n_gm; k++)
@@ -263,7 +264,7 @@ int sim_write_fixed(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_recor
     if (p->oid == 3 && r->path.rid == 13) {
       d->time_offset = r->value.v.i - (int64_t)time(NULL);
     } else if (p->oid == 5 && r->path.rid == 0) {
-      rc = sim_fw_package_block(f, i, 0, r->value.bytes, r->value.len, false);
+      rc = sim_fw_package_block(f, i, 0, r->value.bytes, r->value.len, false, r->value.len);
     } else if (p->oid == 5 && r->path.rid == 1) {
       rc = sim_fw_write_uri(f, i, r->value.str ? r->value.str : "");
     }

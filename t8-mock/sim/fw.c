@@ -1,11 +1,11 @@
-/* fw.c - the Firmware Update object (5): push download into a running digest, update timer. */
+/* fw.c - the Firmware Update object (5): push download into a running digest, update timer,
+ * and the faults of a device's firmware storage and update (--fw-corrupt, --fw-reboot,
+ * --fw-refuse). Blobs to a group are in blob.c, pull downloads in pull.c. */
 #include "sim.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Update Result values (object 5, resource 5) the simulator sets. */
-enum { RES_INITIAL = 0, RES_SUCCESS = 1, RES_NO_FLASH = 2, RES_UNSUPPORTED_PROTOCOL = 9 };
+#include <strings.h>
 
 void sim_fw_clear(sim_fw *fw) {
   if (fw->sha) mbedtls_sha256_free(fw->sha);
@@ -15,10 +15,44 @@ void sim_fw_clear(sim_fw *fw) {
   fw->uri = NULL;
 }
 
-static void drop_download(sim_fw *fw) {
+static void drop_push(sim_fw *fw) {
   if (fw->sha) mbedtls_sha256_free(fw->sha);
   free(fw->sha);
   fw->sha = NULL;
+}
+
+void sim_fw_drop_downloads(sim_fleet *f, unsigned i) {
+  sim_device *d = &f->dev[i];
+  drop_push(&d->fw);
+  sim_pull_cancel(f, i);
+  sim_blob_drop(f, d);
+}
+
+void sim_fw_hash(const sim_device *d, mbedtls_sha256_context *sha, uint64_t offset,
+                 const uint8_t *data, size_t len) {
+  if (offset == 0 && len > 0 && (d->flags & SIM_DEV_FW_CORRUPT)) {
+    uint8_t bad = (uint8_t)~data[0];
+    mbedtls_sha256_update_ret(sha, &bad, 1);
+    data++, len--;
+  }
+  mbedtls_sha256_update_ret(sha, data, len);
+}
+
+void sim_fw_reboot(sim_fleet *f, unsigned i) {
+  sim_device *d = &f->dev[i];
+  sim_fw_drop_downloads(f, i);
+  d->fw.state = SIM_FW_IDLE;
+  d->fw.result = SIM_RES_INITIAL;
+  d->fw.bytes = 0;
+  d->fw.has_digest = false;
+  d->flags = (uint8_t)((d->flags & ~SIM_DEV_FW_REBOOT) | SIM_DEV_REBOOTED);
+  d->offline_until = sim_now_ms() + (int64_t)f->cfg->fw_reboot_ms;
+  d->c.reboots++;
+  if (f->cfg->verbose) {
+    char ep[48];
+    fprintf(stderr, "%s reboots in the middle of a download, back in %u ms\n",
+            sim_dev_ep(f, i, ep, sizeof ep), f->cfg->fw_reboot_ms);
+  }
 }
 
 /* The update is simulated by time alone: State stays Updating for --update-ms, then the
@@ -28,7 +62,11 @@ void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms) {
   (void)f;
   if (d->fw.state != SIM_FW_UPDATING || now_ms < d->fw.update_done_ms) return;
   d->fw.state = SIM_FW_IDLE;
-  d->fw.result = RES_SUCCESS;
+  if (d->flags & SIM_DEV_FW_REFUSE) { /* the old firmware keeps running */
+    d->fw.result = SIM_RES_UPDATE_FAILED;
+    return;
+  }
+  d->fw.result = SIM_RES_SUCCESS;
   memcpy(d->fw.installed, d->fw.digest, sizeof d->fw.installed);
   d->fw.has_installed = true;
   d->c.fw_updates++;
@@ -48,26 +86,27 @@ int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out) {
   if (!rc) rc = sim_add_str(out, 5, 7, ver);
   if (!rc) rc = sim_add_int(out, 5, 8, 0, 0);  /* CoAP */
   if (!rc) rc = sim_add_int(out, 5, 8, 1, 1);  /* CoAPS */
-  if (!rc) rc = sim_add_int(out, 5, 9, -1, 1); /* push only: see docs/simulator.md */
+  if (!rc) rc = sim_add_int(out, 5, 9, -1, 2); /* push and pull */
   return rc;
 }
 
 int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_t *data, size_t len,
-                         bool more) {
+                         bool more, uint64_t total) {
   sim_device *d = &f->dev[i];
   sim_fw *fw = &d->fw;
   sim_fw_tick(f, d, sim_now_ms());
   if (fw->state == SIM_FW_UPDATING) return COAP_RESPONSE_CODE(405);
   /* A retransmitted block (its acknowledgement was lost) is acknowledged again, not hashed
    * twice. */
-  if (offset + len == fw->bytes && len > 0 &&
-      ((fw->state == SIM_FW_DOWNLOADING && more) || (fw->state == SIM_FW_DOWNLOADED && !more)))
+  if (fw->sha && offset + len == fw->bytes && len > 0 && fw->state == SIM_FW_DOWNLOADING && more)
+    return 0;
+  if (!fw->sha && offset + len == fw->bytes && len > 0 && fw->state == SIM_FW_DOWNLOADED && !more)
     return 0;
   if (offset == 0) {
-    drop_download(fw);
+    sim_fw_drop_downloads(f, i);
     fw->bytes = 0;
     fw->has_digest = false;
-    fw->result = RES_INITIAL;
+    fw->result = SIM_RES_INITIAL;
     if (len == 0 && !more) { /* an empty package resets the state machine */
       fw->state = SIM_FW_IDLE;
       return 0;
@@ -80,17 +119,22 @@ int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_
     return COAP_RESPONSE_CODE(408); /* Request Entity Incomplete: a block is missing */
   }
   if (fw->bytes + len > SIM_FW_MAX) {
-    drop_download(fw);
+    drop_push(fw);
     fw->state = SIM_FW_IDLE;
-    fw->result = RES_NO_FLASH;
+    fw->result = SIM_RES_NO_FLASH;
     fw->bytes = 0;
     return COAP_RESPONSE_CODE(413);
   }
-  mbedtls_sha256_update_ret(fw->sha, data, len);
+  sim_fw_hash(d, fw->sha, fw->bytes, data, len);
   fw->bytes += len;
+  /* Half of the package, or its second block when the client did not say its size. */
+  if (more && (d->flags & SIM_DEV_FW_REBOOT) && (total ? 2 * fw->bytes >= total : offset > 0)) {
+    sim_fw_reboot(f, i);
+    return SIM_SILENT;
+  }
   if (!more) {
     mbedtls_sha256_finish_ret(fw->sha, fw->digest);
-    drop_download(fw);
+    drop_push(fw);
     fw->has_digest = true;
     fw->state = SIM_FW_DOWNLOADED;
   }
@@ -100,21 +144,33 @@ int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_
 int sim_fw_write_uri(sim_fleet *f, unsigned i, const char *uri) {
   sim_device *d = &f->dev[i];
   sim_fw *fw = &d->fw;
+  coap_uri_t u;
   sim_fw_tick(f, d, sim_now_ms());
   if (fw->state == SIM_FW_UPDATING) return COAP_RESPONSE_CODE(405);
   char *copy = NULL;
   if (uri[0] && !(copy = strdup(uri))) return COAP_RESPONSE_CODE(500);
+  sim_fw_drop_downloads(f, i);
   free(fw->uri);
   fw->uri = copy;
-  drop_download(fw);
   fw->state = SIM_FW_IDLE;
   fw->bytes = 0;
   fw->has_digest = false;
-  /* "" cancels and resets (Update Result 0). A real URI would start a pull download, which
-   * the simulator does not do: it reports Unsupported protocol at once, so a server waiting
-   * for State 2 learns it immediately instead of timing out. */
-  fw->result = uri[0] ? RES_UNSUPPORTED_PROTOCOL : RES_INITIAL;
-  return 0;
+  fw->result = SIM_RES_INITIAL;
+  if (!uri[0]) return 0; /* "" cancels and resets */
+  /* Another scheme (coaps, http, ...) fails at once as Unsupported protocol, a coap:// URI
+   * that does not parse as Invalid URI: a server waiting for State 2 learns it without timing
+   * out. */
+  const char *sep = strstr(uri, "://");
+  if (sep && !(sep - uri == 4 && strncasecmp(uri, "coap", 4) == 0)) {
+    fw->result = SIM_RES_UNSUPPORTED_PROTOCOL;
+    return 0;
+  }
+  if (!sep || coap_split_uri((const uint8_t *)uri, strlen(uri), &u) < 0 ||
+      u.scheme != COAP_URI_SCHEME_COAP) {
+    fw->result = SIM_RES_INVALID_URI;
+    return 0;
+  }
+  return sim_pull_request(f, i);
 }
 
 int sim_fw_update(sim_fleet *f, unsigned i) {

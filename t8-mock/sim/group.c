@@ -26,6 +26,7 @@
 #define GRP_NSTART    128u /* CON answers in flight per session (libcoap's NSTART) */
 #define GRP_RX_BURST  256u /* datagrams read from one group socket per wake-up */
 #define GRP_HEAP_MAX  (4u * 1024u * 1024u) /* answers waiting at once, fleet-wide */
+#define GRP_RCVBUF    (8 * 1024 * 1024)    /* receive buffer asked for each group socket */
 
 /* One socket per distinct (group, port), shared by every device that joined it. */
 typedef struct gsock {
@@ -151,6 +152,12 @@ static int open_group_socket(const sim_fleet *f, uint32_t group, uint16_t port) 
     errno = e;
     return -1;
   }
+  /* A blob's fragments come as a paced burst; each is executed by every member before the
+   * next is read, and the default buffer (208 KiB) would make the kernel drop some while the
+   * loop is busy. Best effort: as root SO_RCVBUFFORCE, else up to net.core.rmem_max. */
+  int want = GRP_RCVBUF;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
   return fd;
 }
 
@@ -301,8 +308,7 @@ static coap_session_t *answer_session(sim_fleet *f, sim_group *g, const struct s
   return s;
 }
 
-/* Resolves a coap:// Answer URI; false for anything else. */
-static bool split_answer_uri(const char *uri, coap_uri_t *u, struct sockaddr_in *dst) {
+bool sim_coap_uri(const char *uri, coap_uri_t *u, struct sockaddr_in *dst) {
   char host[256];
   if (coap_split_uri((const uint8_t *)uri, strlen(uri), u) < 0 || u->scheme != COAP_URI_SCHEME_COAP)
     return false;
@@ -320,8 +326,7 @@ static bool split_answer_uri(const char *uri, coap_uri_t *u, struct sockaddr_in 
   return true;
 }
 
-static void add_segments(coap_pdu_t *pdu, coap_option_num_t num, const coap_str_const_t *s,
-                         char sep) {
+void sim_add_segments(coap_pdu_t *pdu, coap_option_num_t num, const coap_str_const_t *s, char sep) {
   size_t k = 0;
   while (s && k < s->length) {
     size_t e = k;
@@ -386,7 +391,7 @@ static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
   char q[64], ep[48];
   uint8_t tok[8], cf[4];
   if (a->to_source) reply_to_source(f, g, a);
-  if (!a->uri || !split_answer_uri(a->uri, &u, &dst)) {
+  if (!a->uri || !sim_coap_uri(a->uri, &u, &dst)) {
     g->uri_errors++;
     d->c.ans_failed++;
     if (f->cfg->verbose)
@@ -409,11 +414,11 @@ static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
   tok[4] = (uint8_t)(seq >> 24), tok[5] = (uint8_t)(seq >> 16);
   tok[6] = (uint8_t)(seq >> 8), tok[7] = (uint8_t)seq;
   coap_add_token(pdu, sizeof tok, tok);
-  add_segments(pdu, COAP_OPTION_URI_PATH, &u.path, '/');
+  sim_add_segments(pdu, COAP_OPTION_URI_PATH, &u.path, '/');
   if (a->fmt >= 0)
     coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
                     coap_encode_var_safe(cf, sizeof cf, (unsigned)a->fmt), cf);
-  add_segments(pdu, COAP_OPTION_URI_QUERY, &u.query, '&');
+  sim_add_segments(pdu, COAP_OPTION_URI_QUERY, &u.query, '&');
   int n = snprintf(q, sizeof q, "ep=%s", sim_dev_ep(f, a->dev, ep, sizeof ep));
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
   memcpy(q, "t=", 2);
@@ -459,8 +464,9 @@ static sim_fleet *resp_fleet; /* libcoap 4.3.1 has no application data on a cont
 
 static coap_response_t on_answer_response(coap_session_t *s, const coap_pdu_t *sent,
                                           const coap_pdu_t *rcvd, const coap_mid_t mid) {
-  (void)s, (void)sent, (void)mid;
+  (void)sent, (void)mid;
   sim_fleet *f = resp_fleet;
+  if (sim_pull_response(f, s, rcvd)) return COAP_RESPONSE_OK;
   unsigned i = dev_of_token(f, rcvd);
   if (i != UINT32_MAX) f->dev[i].c.ans_acked++;
   return COAP_RESPONSE_OK;
@@ -468,8 +474,9 @@ static coap_response_t on_answer_response(coap_session_t *s, const coap_pdu_t *s
 
 static void on_answer_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t r,
                            const coap_mid_t mid) {
-  (void)s, (void)r, (void)mid;
+  (void)r, (void)mid;
   sim_fleet *f = resp_fleet;
+  if (sim_pull_nack(f, s)) return;
   unsigned i = sent ? dev_of_token(f, sent) : UINT32_MAX;
   if (i != UINT32_MAX) f->dev[i].c.ans_failed++;
 }
@@ -514,6 +521,16 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     coap_delete_pdu(pdu);
     return;
   }
+  /* A blob message is parsed once for all members; a malformed one is ignored by all. */
+  sim_blob_msg bm;
+  sim_blob_classify(pdu, false, &bm);
+  if (bm.kind == SIM_BLOB_MALFORMED) {
+    g->malformed++;
+    if (f->cfg->verbose)
+      fprintf(stderr, "lwm2m-mbms-sim: group blob message ignored: %s\n", bm.why);
+    coap_delete_pdu(pdu);
+    return;
+  }
   uint32_t group = g->sock[si].group;
   uint16_t port = g->sock[si].port;
   /* Executing may change a device's Group Mgmt (a group Write), which may close or move this
@@ -531,12 +548,22 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     sim_device *d = &f->dev[i];
     const lmm_group_mgmt *inst = instance_for(d, group, port);
     if (!inst) continue;
+    if (sim_dev_offline(d, now)) { /* rebooting (--fw-reboot) */
+      d->c.offline++;
+      continue;
+    }
     /* Reception differs per device: each misses the broadcast on its own draw. */
     if (f->cfg->group_loss > 0 && sim_rand01(f) < f->cfg->group_loss) {
       d->c.grp_missed++;
       continue;
     }
     d->c.grp_rx++;
+    if (bm.kind == SIM_BLOB_DATA) { /* announce or fragment: never answered (protocol.md 5.2) */
+      char why[160];
+      d->c.req[SIM_M_PUT]++;
+      sim_blob_data(f, i, &bm, true, why, sizeof why);
+      continue;
+    }
     int64_t window_ms = inst->response_time_window > 0 ? inst->response_time_window * 1000 : 0;
     gans a = {.dev = i, .fmt = -1, .src = *src};
     a.uri = inst->answer_uri ? strdup(inst->answer_uri) : NULL;
@@ -544,6 +571,10 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     memcpy(a.tok, tok.s, tok.length);
     a.tok_len = (uint8_t)tok.length;
     sim_serve_pdu(f, i, pdu, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
+    if (a.code == 0) { /* the device rebooted meanwhile: no answer */
+      gans_free(&a);
+      continue;
+    }
     a.to_source = !no_response(pdu, a.code);
     if (f->cfg->verbose)
       fprintf(stderr, "%s group request -> %d.%02d, answer in %lld ms\n",

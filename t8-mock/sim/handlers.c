@@ -23,6 +23,7 @@ typedef struct reply {
   uint8_t *body; /* 2.05 body; owned */
   size_t len;
   bool body_lmm; /* from the library (lmm_free), else free() */
+  bool silent;   /* no answer at all: the device rebooted (--fw-reboot) */
 } reply;
 
 /* One request being served. */
@@ -39,6 +40,7 @@ typedef struct req {
   const uint8_t *data;
   size_t len;
   bool has_query;
+  bool blob; /* a blob fragment: its Block1 blocks are kept, it is no Package push */
 } req;
 
 /* Sets the reply to an error and leaves the (void) function. */
@@ -70,9 +72,8 @@ static long opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen
   return (long)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
 }
 
-/* /O[/I[/R[/RI]]] from the Uri-Path options: 1 to 4 decimal segments, each 0..65534 without
- * leading zeros. */
-static bool parse_path(const coap_pdu_t *pdu, lmm_path *p) {
+/* 1 to 4 decimal segments, each 0..65534 without leading zeros. */
+bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p) {
   coap_opt_filter_t fl;
   coap_opt_iterator_t it;
   coap_opt_t *o;
@@ -474,7 +475,7 @@ static bool same_path(const lmm_path *a, const lmm_path *b) {
 /* A push of the Package: streamed into the digest, never stored. */
 static bool is_package(const req *r) {
   return r->method == SIM_M_PUT && r->p.depth == 3 && r->p.oid == 5 && r->p.iid == 0 &&
-         r->p.rid == 0 && (r->cf < 0 || r->cf == LMM_FMT_OPAQUE);
+         r->p.rid == 0 && (r->cf < 0 || r->cf == LMM_FMT_OPAQUE) && !r->blob;
 }
 
 /* Handles the Block1 option (RFC 7959), done by the application rather than by libcoap:
@@ -487,7 +488,7 @@ static bool block1(req *r, reply *rp, uint8_t **body) {
   *body = NULL;
   if (!coap_get_block_b(r->s, r->pdu, COAP_OPTION_BLOCK1, &b)) {
     if (is_package(r)) {
-      int rc = sim_fw_package_block(r->f, r->i, 0, r->data, r->len, false);
+      int rc = sim_fw_package_block(r->f, r->i, 0, r->data, r->len, false, r->len);
       if (rc == CODE(413))
         fail(rp, rc, "package larger than %u bytes", SIM_FW_MAX);
       else if (rc)
@@ -513,8 +514,11 @@ static bool block1(req *r, reply *rp, uint8_t **body) {
   rp->b1 = b;
   if (is_package(r)) {
     int rc = size1 > (long)SIM_FW_MAX ? CODE(413)
-                                      : sim_fw_package_block(r->f, r->i, off, r->data, r->len, b.m);
-    if (rc == CODE(413))
+                                      : sim_fw_package_block(r->f, r->i, off, r->data, r->len, b.m,
+                                                             size1 > 0 ? (uint64_t)size1 : 0);
+    if (rc == SIM_SILENT)
+      rp->silent = true;
+    else if (rc == CODE(413))
       fail(rp, rc, "package larger than %u bytes", SIM_FW_MAX);
     else if (rc == CODE(408))
       fail(rp, rc, "block %u out of sequence", b.num);
@@ -585,16 +589,69 @@ static bool block1(req *r, reply *rp, uint8_t **body) {
   return true;
 }
 
+/* ------------------------------------------------------------------ blobs */
+
+/* A blob message (docs/protocol.md 5.2) by unicast, or a status or update by group (the group's
+ * announces and fragments go to blob.c from group.c directly). */
+static void serve_blob(req *r, reply *rp, const sim_blob_msg *m) {
+  char text[LMMI_BLOB_STATUS_MAX + 1];
+  size_t len = 0;
+  int rc;
+  switch (m->kind) {
+  case SIM_BLOB_MALFORMED:
+    FAIL(rp, CODE(400), "%s", m->why);
+  case SIM_BLOB_DATA:
+    rc = sim_blob_data(r->f, r->i, m, r->s == NULL, rp->diag, sizeof rp->diag);
+    if (rc == SIM_SILENT)
+      rp->silent = true;
+    else
+      rp->code = rc;
+    return;
+  case SIM_BLOB_STATUS:
+    if ((rc = sim_blob_status(r->f, r->i, m, text, &len)) != 0) FAIL(rp, rc, "out of memory");
+    if (!(rp->body = malloc(len ? len : 1))) FAIL(rp, CODE(500), "out of memory");
+    memcpy(rp->body, text, len);
+    rp->len = len;
+    rp->fmt = LMM_FMT_TEXT;
+    rp->code = CODE(205);
+    return;
+  case SIM_BLOB_UPDATE:
+    if ((rc = sim_blob_update(r->f, r->i, m)) == CODE(405))
+      FAIL(rp, rc, "Update of a blob this device has not downloaded");
+    rp->code = rc ? rc : CODE(204);
+    return;
+  default:
+    FAIL(rp, CODE(500), "not a blob message");
+  }
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 static void serve(req *r, reply *rp) {
-  if (!parse_path(r->pdu, &r->p)) FAIL(rp, CODE(404), "no such path");
+  sim_blob_msg bm;
+  if (!sim_parse_path(r->pdu, &r->p)) FAIL(rp, CODE(404), "no such path");
   if (!(r->def = sim_obj_def(r->f, r->p.oid))) FAIL(rp, CODE(404), "no object %u", r->p.oid);
   long cf = opt_uint(r->pdu, COAP_OPTION_CONTENT_FORMAT, 2);
   long accept = opt_uint(r->pdu, COAP_OPTION_ACCEPT, 2);
   r->cf = cf == -2 ? 65536 : (int)cf;
   r->accept = accept == -2 ? 65536 : (int)accept;
   coap_get_data(r->pdu, &r->len, &r->data);
+  sim_blob_classify(r->pdu, r->s != NULL, &bm);
+  if (bm.kind == SIM_BLOB_DATA && bm.block1) {
+    uint8_t *body = NULL;
+    r->blob = true;
+    if (block1(r, rp, &body)) { /* the whole fragment */
+      bm.data = r->data, bm.len = r->len;
+      if (!sim_blob_check_len(&bm)) bm.kind = SIM_BLOB_MALFORMED;
+      serve_blob(r, rp, &bm);
+    }
+    free(body);
+    return;
+  }
+  if (bm.kind != SIM_BLOB_NONE) {
+    serve_blob(r, rp, &bm);
+    return;
+  }
   switch (r->method) {
   case SIM_M_GET:
     do_read(r, rp);
@@ -717,6 +774,11 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
   }
   sim_device *d = &f->dev[i];
   char ep[48];
+  if (sim_dev_offline(d, sim_now_ms())) { /* rebooting: as if switched off */
+    d->c.offline++;
+    send_nothing(resp);
+    return;
+  }
   if (delay && coap_pdu_get_type(pdu) == COAP_MESSAGE_CON &&
       sim_held_find(f, (unsigned)i, s, coap_pdu_get_mid(pdu))) {
     /* A retransmission that came while the answer is held (the client's ACK_TIMEOUT is shorter
@@ -745,6 +807,14 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
     fail(&rp, CODE(401), "access denied to this server");
   else
     serve(&r, &rp);
+  if (rp.silent) { /* rebooted while serving it: the request is lost with the rest */
+    send_nothing(resp);
+    free(rp.body);
+    if (f->cfg->verbose)
+      fprintf(stderr, "%s %s: rebooted, no answer\n", sim_dev_ep(f, (unsigned)i, ep, sizeof ep),
+              method_name(m));
+    return;
+  }
   send_reply(pdu, resp, &rp);
   int c = coap_pdu_get_code(resp);
   bool held = delay && hold_answer(f, (unsigned)i, s, pdu, resp);
@@ -775,7 +845,7 @@ void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, int *code, i
     fail(&rp, CODE(401), "access denied to this server");
   else
     serve(&r, &rp);
-  *code = rp.code ? rp.code : CODE(500);
+  *code = rp.silent ? 0 : rp.code ? rp.code : CODE(500);
   *fmt = -1, *body = NULL, *len = 0;
   if (rp.body && rp.code == CODE(205)) { /* the whole body: an answer POST is not cut */
     if ((*body = malloc(rp.len ? rp.len : 1))) {

@@ -53,6 +53,21 @@ static const char USAGE[] =
     "                          member draws on its own; default 0)\n"
     "  --mcast-if A            IPv4 address of the interface group sockets join on\n"
     "                          (default 127.0.0.1)\n"
+    "  --fw-corrupt LIST       those devices' storage corrupts one byte of every firmware\n"
+    "                          download (blob, push, pull): a blob fails its digest check\n"
+    "                          (Update Result 5), a package gets a wrong PkgVersion\n"
+    "  --fw-reboot LIST        those devices reboot once, in the middle of a download (half\n"
+    "                          of it received): the download is lost (State 0, Update\n"
+    "                          Result 0) and the device ignores every request, group ones\n"
+    "                          included, for --fw-reboot-ms\n"
+    "  --fw-reboot-ms MS       how long a rebooting device is away, 0..3600000 (default 1000)\n"
+    "  --fw-refuse LIST        those devices accept the Update (Execute /5/0/2), then fail it\n"
+    "                          after --update-ms: State 0, Update Result 8, firmware unchanged\n"
+    "                          LIST: device indices, e.g. 0,5,10-12 (repeatable)\n"
+    "\n"
+    "Firmware:\n"
+    "  --max-pulls N           pull downloads (a coap:// Package URI) running at once, the\n"
+    "                          others wait their turn in State 1 (1..10000, default 64)\n"
     "\n"
     "Sessions (libcoap keeps one per client address and port):\n"
     "  --max-idle-sessions N   idle sessions kept before the least recently used is closed\n"
@@ -97,6 +112,11 @@ enum {
   O_DELAY_MS,
   O_GROUP_LOSS,
   O_MCAST_IF,
+  O_FW_CORRUPT,
+  O_FW_REBOOT,
+  O_FW_REBOOT_MS,
+  O_FW_REFUSE,
+  O_MAX_PULLS,
   O_HELP
 };
 
@@ -124,6 +144,11 @@ static const struct option OPTS[] = {
     {"delay-ms", required_argument, NULL, O_DELAY_MS},
     {"group-loss", required_argument, NULL, O_GROUP_LOSS},
     {"mcast-if", required_argument, NULL, O_MCAST_IF},
+    {"fw-corrupt", required_argument, NULL, O_FW_CORRUPT},
+    {"fw-reboot", required_argument, NULL, O_FW_REBOOT},
+    {"fw-reboot-ms", required_argument, NULL, O_FW_REBOOT_MS},
+    {"fw-refuse", required_argument, NULL, O_FW_REFUSE},
+    {"max-pulls", required_argument, NULL, O_MAX_PULLS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -156,6 +181,39 @@ static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
   return true;
 }
 
+/* "0,5,10-12" appended to l; false when it is not such a list. */
+static bool parse_devlist(const char *s, sim_devlist *l) {
+  while (*s) {
+    uint64_t lo, hi;
+    const char *comma = strchr(s, ',');
+    size_t n = comma ? (size_t)(comma - s) : strlen(s);
+    char item[32];
+    if (n == 0 || n >= sizeof item) return false;
+    memcpy(item, s, n);
+    item[n] = 0;
+    char *dash = strchr(item, '-');
+    if (dash) *dash = 0;
+    if (!parse_u64(item, 0, SIM_MAX_DEVICES - 1, &lo)) return false;
+    hi = lo;
+    if (dash && !parse_u64(dash + 1, lo, SIM_MAX_DEVICES - 1, &hi)) return false;
+    void *nr = realloc(l->r, (l->n + 1) * sizeof *l->r);
+    if (!nr) return false;
+    l->r = nr;
+    l->r[l->n][0] = (uint32_t)lo, l->r[l->n][1] = (uint32_t)hi;
+    l->n++;
+    s += n;
+    if (*s == ',' && !*++s) return false; /* a trailing comma */
+  }
+  return l->n > 0;
+}
+
+static void config_free(sim_config *c) {
+  free(c->deny);
+  free(c->fw_corrupt.r);
+  free(c->fw_reboot.r);
+  free(c->fw_refuse.r);
+}
+
 static bool prefix_ok(const char *p) {
   size_t n = strlen(p);
   if (n > 16) return false;
@@ -182,6 +240,8 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   c->max_idle_sessions = 1000;
   c->session_timeout = 60;
   c->mcast_if = 0x7f000001u; /* 127.0.0.1 */
+  c->max_pulls = 64;
+  c->fw_reboot_ms = 1000;
 
   opterr = 0;
   while ((o = getopt_long(argc, argv, ":", OPTS, NULL)) != -1) {
@@ -273,6 +333,30 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
         return usage_error("--seed: expected an unsigned integer, got '%s'", a);
       c->seed = v;
       break;
+    case O_FW_CORRUPT:
+    case O_FW_REBOOT:
+    case O_FW_REFUSE: {
+      sim_devlist *l = o == O_FW_CORRUPT  ? &c->fw_corrupt
+                       : o == O_FW_REBOOT ? &c->fw_reboot
+                                          : &c->fw_refuse;
+      if (!parse_devlist(a, l))
+        return usage_error("--%s: expected device indices like 0,5,10-12 (0..%u), got '%s'",
+                           o == O_FW_CORRUPT  ? "fw-corrupt"
+                           : o == O_FW_REBOOT ? "fw-reboot"
+                                              : "fw-refuse",
+                           SIM_MAX_DEVICES - 1, a);
+      break;
+    }
+    case O_FW_REBOOT_MS:
+      if (!parse_u64(a, 0, 3600000, &v))
+        return usage_error("--fw-reboot-ms: expected 0..3600000, got '%s'", a);
+      c->fw_reboot_ms = (unsigned)v;
+      break;
+    case O_MAX_PULLS:
+      if (!parse_u64(a, 1, SIM_MAX_DEVICES, &v))
+        return usage_error("--max-pulls: expected 1..%u, got '%s'", SIM_MAX_DEVICES, a);
+      c->max_pulls = (unsigned)v;
+      break;
     case O_UPDATE_MS:
       if (!parse_u64(a, 0, 3600000, &v))
         return usage_error("--update-ms: expected 0..3600000, got '%s'", a);
@@ -317,6 +401,23 @@ static int check_deny(const sim_fleet *f) {
     if (sim_ep_index(f, f->cfg->deny[k], strlen(f->cfg->deny[k])) < 0)
       return usage_error("--deny: '%s' is not a device of this fleet (%s0000..%s%04u)",
                          f->cfg->deny[k], f->cfg->ep_prefix, f->cfg->ep_prefix, f->n - 1);
+  return 0;
+}
+
+/* The fault lists name devices by index: one outside the fleet is a mistake worth stopping for.
+ * Sets the devices' fault flags. */
+static int apply_faults(sim_fleet *f) {
+  static const char *const names[] = {"fw-corrupt", "fw-reboot", "fw-refuse"};
+  const sim_devlist *lists[] = {&f->cfg->fw_corrupt, &f->cfg->fw_reboot, &f->cfg->fw_refuse};
+  static const uint8_t flags[] = {SIM_DEV_FW_CORRUPT, SIM_DEV_FW_REBOOT, SIM_DEV_FW_REFUSE};
+  for (int k = 0; k < 3; k++)
+    for (size_t j = 0; j < lists[k]->n; j++) {
+      if (lists[k]->r[j][1] >= f->n)
+        return usage_error("--%s: device %u is not in the fleet (0..%u)", names[k],
+                           lists[k]->r[j][1], f->n - 1);
+      for (uint32_t i = lists[k]->r[j][0]; i <= lists[k]->r[j][1]; i++)
+        f->dev[i].flags |= flags[k];
+    }
   return 0;
 }
 
@@ -433,6 +534,8 @@ static int widen_rcvbuf(uint16_t port) {
 typedef struct totals {
   uint64_t req[SIM_M_N], resp[SIM_C_N], dropped, gm_changes, fw_updates;
   unsigned gm_devices, updated_devices;
+  uint64_t grp_bytes, frags, frag_dup, frag_rec, frag_uni, pulls, reboots, offline;
+  unsigned by_state[4], by_result[10];
 } totals;
 
 static void sum(const sim_fleet *f, totals *t) {
@@ -448,6 +551,12 @@ static void sum(const sim_fleet *f, totals *t) {
     t->fw_updates += c->fw_updates;
     t->gm_devices += c->gm_changes > 0;
     t->updated_devices += c->fw_updates > 0;
+    t->grp_bytes += c->grp_bytes, t->frags += c->frags, t->frag_dup += c->frag_dup;
+    t->frag_rec += c->frag_rec, t->frag_uni += c->frag_uni, t->pulls += c->pulls;
+    t->reboots += c->reboots, t->offline += c->offline;
+    const sim_fw *fw = &f->dev[i].fw;
+    if (fw->state < 4) t->by_state[fw->state]++;
+    if (fw->result < 10) t->by_result[fw->result]++;
   }
 }
 
@@ -490,6 +599,15 @@ static void print_summary(const sim_fleet *f) {
           "lwm2m-mbms-sim: firmware updated on %u devices; at most %u CoAP sessions at once\n",
           t.updated_devices, f->sessions_max);
   sim_group_summary(f);
+  if (t.frags || t.frag_uni || t.pulls || t.reboots)
+    fprintf(stderr,
+            "lwm2m-mbms-sim: firmware: %llu blob fragments kept from groups (%llu duplicates, "
+            "%llu rebuilt from parity), %llu by unicast; %llu pulls; %llu reboots; at most %llu "
+            "bytes of blob buffers\n",
+            (unsigned long long)t.frags, (unsigned long long)t.frag_dup,
+            (unsigned long long)t.frag_rec, (unsigned long long)t.frag_uni,
+            (unsigned long long)t.pulls, (unsigned long long)t.reboots,
+            (unsigned long long)f->blob_mem_max);
   if (f->cfg->delay_ms)
     fprintf(stderr, "lwm2m-mbms-sim: answers delayed by %u ms; at most %zu held at once\n",
             f->cfg->delay_ms, f->held_max);
@@ -535,7 +653,23 @@ static int write_stats(const sim_fleet *f) {
           (unsigned long long)t.resp[SIM_C_5XX], (unsigned long long)t.dropped,
           (unsigned long long)t.gm_changes, t.gm_devices);
   sim_group_json_totals(f, fp);
-  fprintf(fp, "\"fw_updates\":%llu},\n\"devices\":[\n", (unsigned long long)t.fw_updates);
+  fprintf(fp,
+          "\"fw\":{\"group_bytes\":%llu,\"fragments\":%llu,\"duplicates\":%llu,\"recovered\":%llu,"
+          "\"unicast_fragments\":%llu,\"pulls\":%llu,\"reboots\":%llu,\"offline_ignored\":%llu,"
+          "\"blob_memory_max\":%llu,",
+          (unsigned long long)t.grp_bytes, (unsigned long long)t.frags,
+          (unsigned long long)t.frag_dup, (unsigned long long)t.frag_rec,
+          (unsigned long long)t.frag_uni, (unsigned long long)t.pulls,
+          (unsigned long long)t.reboots, (unsigned long long)t.offline,
+          (unsigned long long)f->blob_mem_max);
+  sim_pull_json(f, fp);
+  fputs(",\"by_state\":[", fp);
+  for (int k = 0; k < 4; k++)
+    fprintf(fp, "%s%u", k ? "," : "", t.by_state[k]);
+  fputs("],\"by_result\":[", fp);
+  for (int k = 0; k < 10; k++)
+    fprintf(fp, "%s%u", k ? "," : "", t.by_result[k]);
+  fprintf(fp, "]},\"fw_updates\":%llu},\n\"devices\":[\n", (unsigned long long)t.fw_updates);
   for (unsigned i = 0; i < f->n; i++) {
     const sim_device *d = &f->dev[i];
     char ep[48], host[INET_ADDRSTRLEN], dg[65];
@@ -553,10 +687,14 @@ static int write_stats(const sim_fleet *f) {
     sim_group_json_device(f, i, fp);
     fprintf(fp,
             "\"fw\":{\"state\":%u,\"result\":%u,\"bytes\":%llu,\"sha256\":%s%s%s,"
-            "\"updates\":%u}}%s\n",
+            "\"updates\":%u,\"group_bytes\":%llu,\"fragments\":%u,\"duplicates\":%u,"
+            "\"recovered\":%u,\"unicast_fragments\":%u,\"pulls\":%u,\"reboots\":%u,"
+            "\"offline_ignored\":%u}}%s\n",
             d->fw.state, d->fw.result, (unsigned long long)d->fw.bytes,
             d->fw.has_digest ? "\"" : "", d->fw.has_digest ? dg : "null",
-            d->fw.has_digest ? "\"" : "", d->c.fw_updates, i + 1 < f->n ? "," : "");
+            d->fw.has_digest ? "\"" : "", d->c.fw_updates, (unsigned long long)d->c.grp_bytes,
+            d->c.frags, d->c.frag_dup, d->c.frag_rec, d->c.frag_uni, d->c.pulls, d->c.reboots,
+            d->c.offline, i + 1 < f->n ? "," : "");
   }
   fprintf(fp, "]}\n");
   bool ok = !ferror(fp);
@@ -579,18 +717,18 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &cfg, &help);
   if (rc || help) {
     if (help && fputs(USAGE, stdout) == EOF) rc = 1;
-    free(cfg.deny);
+    config_free(&cfg);
     return rc;
   }
   memset(&fleet, 0, sizeof fleet);
   if (sim_fleet_init(&fleet, &cfg) != 0) {
     sim_fleet_free(&fleet);
-    free(cfg.deny);
+    config_free(&cfg);
     return 1;
   }
-  if ((rc = check_deny(&fleet)) != 0) {
+  if ((rc = check_deny(&fleet)) != 0 || (rc = apply_faults(&fleet)) != 0) {
     sim_fleet_free(&fleet);
-    free(cfg.deny);
+    config_free(&cfg);
     return rc;
   }
 
@@ -662,6 +800,7 @@ int main(int argc, char **argv) {
      * the next one due: the wait is in whole milliseconds, rounded up, so none goes early. */
     long wait = sim_held_flush(&fleet);
     if (wait < 0 || wait > 500) wait = 500;
+    sim_pull_tick(&fleet);                /* finished pulls go, queued ones start */
     if (sim_group_io(&fleet, wait) < 0) { /* libcoap's fd, group sockets, group answers */
       fprintf(stderr, "lwm2m-mbms-sim: CoAP I/O failed\n");
       goto out;
@@ -676,9 +815,10 @@ int main(int argc, char **argv) {
 out:
   sim_held_clear(&fleet);
   sim_group_free(&fleet); /* answers still pending at a stop are not sent */
+  sim_pull_free(&fleet);  /* pulls still running at a stop are abandoned */
   if (ctx) coap_free_context(ctx);
   coap_cleanup();
   sim_fleet_free(&fleet);
-  free(cfg.deny);
+  config_free(&cfg);
   return rc;
 }

@@ -7,9 +7,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <netinet/in.h>
+
 #include <coap3/coap.h>
 #include <mbedtls/sha256.h>
 
+#include "campaign/blob.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 
@@ -17,8 +20,18 @@
 #define SIM_FW_MAX      (16u * 1024u * 1024u) /* largest firmware package a device takes */
 #define SIM_BODY_MAX    (256u * 1024u)        /* largest reassembled Block1 body of other writes */
 #define SIM_GM_MAX      16u                   /* Group Mgmt instances per device */
+#define SIM_BLOB_BUDGET (4ull * 1024u * 1024u * 1024u) /* blob buffers held at once, fleet-wide */
+
+/* A handler's code for "no answer at all": the device rebooted while serving the request. */
+#define SIM_SILENT (-1)
 
 /* ------------------------------------------------------------------ configuration */
+
+/* Device indices of a fault flag ("0,5,10-12"), as inclusive ranges. */
+typedef struct sim_devlist {
+  uint32_t (*r)[2];
+  size_t n;
+} sim_devlist;
 
 typedef struct sim_config {
   unsigned count;
@@ -41,6 +54,9 @@ typedef struct sim_config {
   unsigned delay_ms;          /* every answer is held this long (0: answered at once) */
   double group_loss;          /* probability that a device misses a group datagram */
   uint32_t mcast_if;          /* interface address group sockets join on (host order) */
+  unsigned max_pulls;         /* pull downloads running at once; the others wait their turn */
+  unsigned fw_reboot_ms;      /* how long a --fw-reboot device stays unreachable */
+  sim_devlist fw_corrupt, fw_reboot, fw_refuse;
 } sim_config;
 
 /* ------------------------------------------------------------------ devices */
@@ -59,10 +75,34 @@ typedef struct sim_counters {
   uint32_t ans_sent;      /* answer POSTs sent to the Answer URI */
   uint32_t ans_acked;     /* answer POSTs acknowledged (a response came) */
   uint32_t ans_failed;    /* answer POSTs not sent, or given up after retransmissions */
+  uint32_t offline;       /* requests ignored while rebooting (--fw-reboot), group ones included */
+  uint32_t frags;         /* blob fragments received by group and kept (data and parity) */
+  uint32_t frag_dup;      /* blob fragments it had already (by group or unicast) */
+  uint32_t frag_rec;      /* data fragments rebuilt from parity */
+  uint32_t frag_uni;      /* blob fragments received by unicast (repair) */
+  uint32_t pulls;         /* pull downloads started */
+  uint32_t reboots;
+  uint64_t grp_bytes; /* payload bytes of the blob fragments received by group */
 } sim_counters;
 
 /* Firmware Update object state machine (NOTES section 3). */
 enum { SIM_FW_IDLE = 0, SIM_FW_DOWNLOADING = 1, SIM_FW_DOWNLOADED = 2, SIM_FW_UPDATING = 3 };
+
+/* Update Result values (object 5, resource 5) the simulator sets. */
+enum {
+  SIM_RES_INITIAL = 0,
+  SIM_RES_SUCCESS = 1,
+  SIM_RES_NO_FLASH = 2,
+  SIM_RES_NO_RAM = 3,
+  SIM_RES_CONN_LOST = 4,
+  SIM_RES_INTEGRITY = 5,
+  SIM_RES_INVALID_URI = 7,
+  SIM_RES_UPDATE_FAILED = 8,
+  SIM_RES_UNSUPPORTED_PROTOCOL = 9
+};
+
+/* fw.pull: where a pull download stands (pull.c). */
+enum { SIM_PULL_NONE = 0, SIM_PULL_QUEUED, SIM_PULL_RUNNING };
 
 typedef struct sim_fw {
   mbedtls_sha256_context *sha; /* only while Downloading: ~110 bytes that idle devices skip */
@@ -72,6 +112,7 @@ typedef struct sim_fw {
   uint8_t digest[32];          /* SHA-256 of the downloaded package */
   uint8_t installed[32];       /* SHA-256 of the installed one (valid if has_installed) */
   uint8_t state, result;
+  uint8_t pull; /* SIM_PULL_* */
   bool has_digest, has_installed;
 } sim_fw;
 
@@ -90,7 +131,17 @@ typedef struct sim_gm_inst {
   lmm_group_mgmt g;
 } sim_gm_inst;
 
-enum { SIM_DEV_DENY = 1, SIM_DEV_TLV = 2 };
+enum {
+  SIM_DEV_DENY = 1,
+  SIM_DEV_TLV = 2,
+  SIM_DEV_FW_CORRUPT = 4, /* --fw-corrupt */
+  SIM_DEV_FW_REBOOT = 8,  /* --fw-reboot, until it happened */
+  SIM_DEV_FW_REFUSE = 16, /* --fw-refuse */
+  SIM_DEV_REBOOTED = 32
+};
+
+/* A blob (docs/protocol.md section 5) the device receives or received last (blob.c). */
+typedef struct sim_blob sim_blob;
 
 /* An answer held back by --delay-ms (delay.c). */
 typedef struct sim_held sim_held;
@@ -101,9 +152,11 @@ typedef struct sim_device {
   sim_rx *rx;
   sim_held *held;  /* its answers held by --delay-ms, oldest first */
   sim_gm_inst *gm; /* sorted by iid */
+  sim_blob *blob;  /* NULL until a blob message came */
   uint16_t n_gm, cap_gm;
   uint8_t flags;
-  int64_t time_offset; /* Current Time (3/0/13) minus the clock, as written by the server */
+  int64_t time_offset;   /* Current Time (3/0/13) minus the clock, as written by the server */
+  int64_t offline_until; /* monotonic ms: rebooting (--fw-reboot) until then */
   sim_counters c;
 } sim_device;
 
@@ -122,8 +175,10 @@ typedef struct sim_fleet {
   sim_held *held_head, *held_tail; /* answers held by --delay-ms, in the order they are due */
   size_t n_held, held_max;         /* held now, most held at once */
   uint8_t psk_buf[16];
-  coap_bin_const_t psk;  /* the key handed to libcoap by the identity callback */
-  struct sim_group *grp; /* group sockets, pending answers (group.c); NULL until first used */
+  coap_bin_const_t psk;    /* the key handed to libcoap by the identity callback */
+  struct sim_group *grp;   /* group sockets, pending answers (group.c); NULL until first used */
+  struct sim_pulls *pulls; /* pull downloads (pull.c); NULL until first used */
+  uint64_t blob_mem, blob_mem_max; /* bytes of blob buffers held now, most at once */
 } sim_fleet;
 
 /* ---------------------------------------------------------------- device.c */
@@ -185,15 +240,84 @@ void sim_on_group_mgmt_changed(sim_fleet *f, unsigned i, uint16_t iid);
 void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms);
 /* Appends the values of /5/0 to out. */
 int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out);
-/* One block of a Package (5/0/0) push at byte `offset`; `more` false on the last one. Returns
- * 0 or a CoAP code (4.08 out of order, 4.13 too large, 4.05 while Updating). */
+/* One block of a Package (5/0/0) push at byte `offset`; `more` false on the last one; `total`
+ * the package size when known (Size1), else 0. Returns 0 or a CoAP code (4.08 out of order, 4.13
+ * too large, 4.05 while Updating), or SIM_SILENT when the device rebooted (--fw-reboot). */
 int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_t *data, size_t len,
-                         bool more);
-/* Package URI write: "" resets to Idle. */
+                         bool more, uint64_t total);
+/* Package URI write: "" resets to Idle; a coap:// URI starts a pull download (pull.c). */
 int sim_fw_write_uri(sim_fleet *f, unsigned i, const char *uri);
 /* Execute /5/0/2. 4.05 unless Downloaded. */
 int sim_fw_update(sim_fleet *f, unsigned i);
 void sim_fw_clear(sim_fw *fw);
+/* Drops whatever download is in progress or held (push digest, pull, blob) before another one
+ * starts; the state is the caller's to set. */
+void sim_fw_drop_downloads(sim_fleet *f, unsigned i);
+/* --fw-reboot: the device loses its download (State 0, Update Result 0) and is unreachable for
+ * --fw-reboot-ms. */
+void sim_fw_reboot(sim_fleet *f, unsigned i);
+/* Hashes bytes [offset, offset + len) of a package as the device's storage gives them back:
+ * with --fw-corrupt, byte 0 comes back with its bits flipped. */
+void sim_fw_hash(const sim_device *d, mbedtls_sha256_context *sha, uint64_t offset,
+                 const uint8_t *data, size_t len);
+
+static inline bool sim_dev_offline(const sim_device *d, int64_t now_ms) {
+  return d->offline_until > now_ms;
+}
+
+/* ---------------------------------------------------------------- blob.c */
+
+typedef enum sim_blob_kind {
+  SIM_BLOB_NONE = 0, /* not a blob message: served as before */
+  SIM_BLOB_DATA,     /* PUT /5/0/0 announce (index -1) or fragment */
+  SIM_BLOB_STATUS,   /* GET /5/0/3 */
+  SIM_BLOB_UPDATE,   /* POST /5/0/2?b */
+  SIM_BLOB_MALFORMED /* a blob message with a bad query or fragment: `why` */
+} sim_blob_kind;
+
+/* A request as a blob message (docs/protocol.md 5.2); `data` points into the request. */
+typedef struct sim_blob_msg {
+  sim_blob_kind kind;
+  lmmi_blob_desc d;
+  long index; /* fragment index, -1 for an announce (and for status, update) */
+  const uint8_t *data;
+  size_t len;
+  bool block1; /* a fragment in Block1 blocks: its length is checked once it is whole */
+  char why[160];
+} sim_blob_msg;
+
+/* Whether the request is a blob message, parsed with the shared codec. `unicast`: by unicast a
+ * fragment may come in Block1 blocks (a 1,024-byte fragment and its query exceed one datagram);
+ * to a group Block1 is undefined (malformed). */
+void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m);
+/* Checks the length of the fragment or announce in m->data; false (m->why) when it is wrong. */
+bool sim_blob_check_len(sim_blob_msg *m);
+/* An announce or fragment for device i: a CoAP code (2.04, 4.00 with why, 4.01, 4.05, 5.00),
+ * or SIM_SILENT when it made the device reboot. By group the code is not answered. */
+int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group, char *why,
+                  size_t cap);
+/* The status text (LMMI_BLOB_STATUS_MAX + 1 bytes) for a status request; 0 or 5.00. */
+int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, size_t *len);
+/* Update of blob m->d.id: 0 (Updating) or 4.05 when the device has not downloaded it. */
+int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m);
+/* Forgets the device's blob and frees its buffer. */
+void sim_blob_drop(sim_fleet *f, sim_device *d);
+
+/* ---------------------------------------------------------------- pull.c */
+
+/* Queues a pull of the device's Package URI (fw.uri, a coap:// URI): 0 or 5.00. */
+int sim_pull_request(sim_fleet *f, unsigned i);
+/* Stops the device's pull, queued or running. */
+void sim_pull_cancel(sim_fleet *f, unsigned i);
+/* Between two turns of the loop: releases finished pulls, starts queued ones. */
+void sim_pull_tick(sim_fleet *f);
+/* A response or NACK on the simulator's client sessions: true when it was a pull's. */
+bool sim_pull_response(sim_fleet *f, coap_session_t *s, const coap_pdu_t *rcvd);
+bool sim_pull_nack(sim_fleet *f, coap_session_t *s);
+/* Pull counters of --stats-json: "pull":{...}, in the fw totals. */
+void sim_pull_json(const sim_fleet *f, FILE *fp);
+/* Releases every pull session (before the CoAP context goes). */
+void sim_pull_free(sim_fleet *f);
 
 /* ---------------------------------------------------------------- delay.c */
 
@@ -215,6 +339,11 @@ void sim_held_clear(sim_fleet *f);
 
 /* ---------------------------------------------------------------- group.c */
 
+/* Resolves a coap:// URI (host by name or address); false for anything else. `u` points into
+ * `uri`. */
+bool sim_coap_uri(const char *uri, coap_uri_t *u, struct sockaddr_in *dst);
+/* Adds one option `num` per `sep`-separated segment of s (Uri-Path, Uri-Query). */
+void sim_add_segments(coap_pdu_t *pdu, coap_option_num_t num, const coap_str_const_t *s, char sep);
 /* Joins device i to the groups its Group Mgmt instances name now, and leaves the others. */
 void sim_group_sync(sim_fleet *f, unsigned i);
 /* Registers the response and NACK handlers of the answer POSTs on f->ctx. */
@@ -231,9 +360,12 @@ void sim_group_free(sim_fleet *f);
 
 /* ---------------------------------------------------------------- handlers.c */
 
+/* /O[/I[/R[/RI]]] from the Uri-Path options; false when they are no such path. */
+bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p);
 /* Executes a request that came by group delivery (a parsed NON request, no session) on device
- * i exactly as a unicast one: *code, and the body (owned, free()) with its Content-Format (-1:
- * none; an error's diagnostic text has none). Counts the request, not a response. */
+ * i exactly as a unicast one: *code (0: the device answers nothing), and the body (owned,
+ * free()) with its Content-Format (-1: none; an error's diagnostic text has none). Counts the
+ * request, not a response. */
 void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, int *code, int *fmt,
                    uint8_t **body, size_t *len);
 

@@ -892,8 +892,8 @@ static void test_firmware(void **state) {
   assert_string_equal((char *)r.data, want);
   resp_free(&r);
 
-  /* Package URI: a pull is not simulated (Update Result 9); "" resets to Idle */
-  r = put(&d5, "/5/0/1", LMM_FMT_TEXT, "coap://127.0.0.1/fw", 19);
+  /* Package URI: a scheme other than coap:// is refused (Update Result 9); "" resets to Idle */
+  r = put(&d5, "/5/0/1", LMM_FMT_TEXT, "http://127.0.0.1/fw", 19);
   assert_int_equal(r.code, C(2, 4));
   resp_free(&r);
   r = get(&d5, "/5/0/5", -1);
