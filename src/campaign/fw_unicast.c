@@ -1,6 +1,7 @@
-/* fw_unicast.c - firmware push to a group over unicast (Grp-Fw-02): Package write with Block1,
- * then polling rounds (one batch per round and kind, not one timer per member) that follow each
- * member through Downloaded, Update (Execute) and its Update Result. */
+/* fw_unicast.c - firmware to a group over unicast (Grp-Fw-02): Package write with Block1 (push)
+ * or Package URI write (pull: the member downloads from the adapter's blob server or another
+ * URI), then polling rounds (one batch per round and kind, not one timer per member) that
+ * follow each member through Downloaded, Update (Execute) and its Update Result. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,24 @@
 #include "core/ctx_internal.h"
 #include "lwm2m_mbms/firmware.h"
 
-enum { FW_OID = 5, RID_PACKAGE = 0, RID_UPDATE = 2, RID_STATE = 3, RID_RESULT = 5 };
+enum {
+  FW_OID = 5,
+  RID_PACKAGE = 0,
+  RID_URI = 1,
+  RID_UPDATE = 2,
+  RID_STATE = 3,
+  RID_RESULT = 5,
+  RID_DELIVERY = 9
+};
+enum { DM_PULL = 0, DM_PUSH = 1 }; /* Delivery Method values; 2 is both */
+#define MAX_URI 255                /* /5/0/1 is a String of at most 255 bytes */
 enum { ST_IDLE = 0, ST_DOWNLOADED = 2 };
 
 /* Where a member is in the flow; a member is in at most one batch at a time. */
 typedef enum mstate {
-  M_WRITE,    /* in the write batch */
+  M_WRITE,    /* in the Package write batch (push) */
+  M_URI,      /* in the Package URI write batch (pull) */
+  M_METHOD,   /* in the Delivery Method read (auto), before either write */
   M_WAIT_DL,  /* written, polling State until Downloaded */
   M_EXEC,     /* Downloaded: Execute due in the next round */
   M_WAIT_UPD, /* Execute accepted, polling State until Idle */
@@ -22,7 +35,7 @@ typedef enum mstate {
 } mstate;
 
 /* One batch per kind of request; the rounds start the three polling kinds together. */
-enum { K_WRITE = 0, K_STATE, K_RESULT, K_EXEC, K_COUNT };
+enum { K_WRITE = 0, K_URI, K_METHOD, K_STATE, K_RESULT, K_EXEC, K_COUNT };
 
 typedef struct fw_batch {
   lmm_fw_job *j;
@@ -47,8 +60,11 @@ struct lmm_fw_job {
   void *user;
   lmm_member *members;
   size_t n;
-  uint8_t *image; /* freed once the write batch holds its own copy */
+  uint8_t *image; /* freed once the write batch holds its own copy, unless the server serves it */
   size_t len;
+  const char *uri;  /* written to /5/0/1: the blob's (server's storage) or uri_owned */
+  char *uri_owned;  /* copy of cfg.pull_uri */
+  lmm_blob_id blob; /* registered on cfg.server; 0 none */
   lmm_fw_report *rep;
   fw_member *m;
   fw_batch bt[K_COUNT];
@@ -59,8 +75,8 @@ struct lmm_fw_job {
   lmm_err result;
 };
 
-static const char *const step_name[K_COUNT] = {"write /5/0/0", "read /5/0/3", "read /5/0/5",
-                                               "execute /5/0/2"};
+static const char *const step_name[K_COUNT] = {"write /5/0/0", "write /5/0/1", "read /5/0/9",
+                                               "read /5/0/3",  "read /5/0/5",  "execute /5/0/2"};
 
 static int64_t now_ms(const lmm_fw_job *j) {
   return lmm_ctx_now_ms(j->ctx);
@@ -206,11 +222,17 @@ static lmm_err start_kind(lmm_fw_job *j, int kind, mstate want, mstate want2) {
   k = 0;
   for (size_t i = 0; i < j->n; i++)
     if (j->m[i].st == want || j->m[i].st == want2) fb->sub[k] = j->members[i], fb->map[k++] = i;
-  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_STATE, RID_RESULT, RID_UPDATE};
+  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_URI,    RID_DELIVERY,
+                                        RID_STATE,   RID_RESULT, RID_UPDATE};
   lmm_op op = LMM_OP_INIT;
-  op.kind = kind == K_WRITE ? LMM_OPK_WRITE : kind == K_EXEC ? LMM_OPK_EXECUTE : LMM_OPK_READ;
+  op.kind = kind == K_WRITE || kind == K_URI ? LMM_OPK_WRITE
+            : kind == K_EXEC                 ? LMM_OPK_EXECUTE
+                                             : LMM_OPK_READ;
   op.path = (lmm_path){.oid = FW_OID, .iid = 0, .rid = rid[kind], .depth = 3};
   if (kind == K_WRITE) op.format = LMM_FMT_OPAQUE, op.payload = j->image, op.len = j->len;
+  /* Plain text: the one format every LwM2M version accepts for a single String resource. */
+  if (kind == K_URI)
+    op.format = LMM_FMT_TEXT, op.payload = (const uint8_t *)j->uri, op.len = strlen(j->uri);
   lmm_err rc = lmm_batch_start(j->u, fb->sub, k, &op, 0xFFFF, &fw_handlers, fb, &fb->b);
   if (rc != LMM_OK) drop_batch(fb);
   return rc;
@@ -282,10 +304,22 @@ static void batch_member(void *user, const lmm_member_result *r) {
   int64_t now = now_ms(j);
   if (m->st == M_FINAL) return; /* a deadline got there first */
   rep->attempts += r->attempts;
-  if (fb->kind == K_WRITE) m->t0 = now - (r->latency_ms > 0 ? r->latency_ms : 0);
+  bool first = fb->kind == K_METHOD ||
+               ((fb->kind == K_WRITE || fb->kind == K_URI) && j->cfg.delivery != LMM_FW_AUTO);
+  if (first) m->t0 = now - (r->latency_ms > 0 ? r->latency_ms : 0);
   rep->elapsed_ms = now - m->t0;
+  if (fb->kind == K_METHOD && r->err == LMM_OK) {
+    /* An error code or an odd value is no reason to give up on a member that answers: it gets
+     * the preferred method, and the write tells whether that works. */
+    long dm = r->coap_code == 0x45 ? read_int(r, RID_DELIVERY) : -1;
+    bool pull = dm == DM_PULL || (dm != DM_PUSH && !j->cfg.prefer_push);
+    m->st = pull ? M_URI : M_WRITE;
+    rep->pulled = pull;
+    return;
+  }
   bool answered = r->err == LMM_OK && r->coap_code >> 5 == 2;
-  if (fb->kind == K_WRITE && r->err == LMM_OK && r->coap_code != 0x44) answered = false;
+  if ((fb->kind == K_WRITE || fb->kind == K_URI) && r->err == LMM_OK && r->coap_code != 0x44)
+    answered = false;
   if (!answered) return step_failed(j, i, fb->kind, r);
   char text[160];
   long v = 0;
@@ -298,14 +332,16 @@ static void batch_member(void *user, const lmm_member_result *r) {
   }
   switch (fb->kind) {
   case K_WRITE:
-    rep->bytes_written = j->len;
+  case K_URI:
+    if (fb->kind == K_WRITE) rep->bytes_written = j->len;
     m->st = M_WAIT_DL, m->deadline = now + j->cfg.download_deadline_ms;
     arm_round(j, now + j->cfg.poll_interval_ms);
     break;
   case K_STATE:
-    if (m->st == M_WAIT_DL && v == ST_DOWNLOADED)
+    if (m->st == M_WAIT_DL && v == ST_DOWNLOADED) {
       m->st = M_EXEC, rep->stage = LMM_FW_STAGE_DOWNLOADED;
-    else if (v == ST_IDLE)
+      if (rep->pulled && j->blob) rep->bytes_written = j->len;
+    } else if (v == ST_IDLE)
       m->st = M_RESULT; /* after the write: it gave up (the result says why) */
     break;
   case K_EXEC:
@@ -314,6 +350,12 @@ static void batch_member(void *user, const lmm_member_result *r) {
     break;
   case K_RESULT:
     rep->update_result = (int)v;
+    /* A member told a URI may stay Idle a while before it starts (a device queues its
+     * downloads): only a result, or the deadline, ends the wait. */
+    if (rep->stage == LMM_FW_STAGE_WRITE && rep->pulled && v == 0) {
+      m->st = M_WAIT_DL;
+      break;
+    }
     if (rep->stage == LMM_FW_STAGE_WRITE) {
       snprintf(text, sizeof text, "back to Idle after the write: %s",
                v > 1 ? lmm_fw_update_result_text((int)v) : "no download");
@@ -331,34 +373,72 @@ static void batch_member(void *user, const lmm_member_result *r) {
   }
 }
 
+static void writes_fire(void *arg);
+
 static void batch_done(void *user, lmm_batch *b) {
   fw_batch *fb = user;
   lmm_fw_job *j = fb->j;
   (void)b;
   drop_batch(fb); /* the engine allows freeing a batch from its own on_done */
-  if (fb->kind != K_WRITE && --j->round_pending == 0) after_round(j);
+  bool polling = fb->kind == K_STATE || fb->kind == K_RESULT || fb->kind == K_EXEC;
+  if (polling && --j->round_pending == 0) after_round(j);
+  /* The writes start from the loop, not from here: a failure to start them aborts the job,
+   * which frees batches, and that is not allowed inside a batch's callback. */
+  if (fb->kind == K_METHOD && !(j->timer = lmmi_timer_add(j->ctx, now_ms(j), writes_fire, j))) {
+    j->result = LMM_ERR_NOMEM;
+    for (size_t i = 0; i < j->n; i++)
+      if (j->m[i].st == M_WRITE || j->m[i].st == M_URI)
+        finalize(j, i, LMM_ERR_NOMEM, false, "cannot start the writes");
+  }
   check_done(j);
 }
 
 /* ------------------------------------------------------------------ the job */
 
-/* First turn of the loop: refusals are reported, then the write goes out. */
+/* Both writes at once: the members that push and the members that pull. From a timer only. */
+static void start_writes(lmm_fw_job *j) {
+  lmm_err rc = start_kind(j, K_WRITE, M_WRITE, M_WRITE);
+  if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
+    return abort_job(j, rc, "cannot start the Package write");
+  rc = start_kind(j, K_URI, M_URI, M_URI);
+  if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
+    return abort_job(j, rc, "cannot start the Package URI write");
+  /* The push batch has its own copy; the blob server reads the job's until lmm_fw_free(). */
+  if (!j->blob) free(j->image), j->image = NULL;
+  check_done(j);
+}
+
+static void writes_fire(void *arg) {
+  lmm_fw_job *j = arg;
+  j->timer = NULL;
+  start_writes(j);
+}
+
+/* First turn of the loop: refusals are reported, then the Delivery Method read (auto) or the
+ * writes go out. */
 static void kick(void *arg) {
   lmm_fw_job *j = arg;
   j->timer = NULL;
   lmm_path pkg = {.oid = FW_OID, .iid = 0, .rid = RID_PACKAGE, .depth = 3};
-  for (size_t i = 0; i < j->n; i++)
+  mstate first = j->cfg.delivery == LMM_FW_AUTO   ? M_METHOD
+                 : j->cfg.delivery == LMM_FW_PULL ? M_URI
+                                                  : M_WRITE;
+  for (size_t i = 0; i < j->n; i++) {
     if (!lmm_member_allows(&j->members[i], &pkg)) {
       char text[96];
       snprintf(text, sizeof text, "refused: member of object %u, not the Firmware Update (5)",
                j->members[i].oid);
       j->rep[i].stage = LMM_FW_STAGE_NONE;
       finalize(j, i, LMM_ERR_ARG, false, text);
+      continue;
     }
-  lmm_err rc = start_kind(j, K_WRITE, M_WRITE, M_WRITE);
+    j->m[i].st = first;
+    j->rep[i].pulled = first == M_URI;
+  }
+  if (first != M_METHOD) return start_writes(j);
+  lmm_err rc = start_kind(j, K_METHOD, M_METHOD, M_METHOD);
   if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
-    return abort_job(j, rc, "cannot start the Package write");
-  free(j->image), j->image = NULL; /* the batch has its own copy */
+    return abort_job(j, rc, "cannot start the Delivery Method read");
   check_done(j);
 }
 
@@ -367,27 +447,44 @@ LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cf
                            const lmm_fw_handlers *h, void *user, lmm_fw_job **out) {
   lmm_fw_config dflt = LMM_FW_CONFIG_DEFAULT;
   if (!cfg) cfg = &dflt;
-  if (!ctx || !u || (n && !members) || !image || !len || !out || cfg->poll_interval_ms < 0 ||
-      cfg->download_deadline_ms < 0 || cfg->update_deadline_ms < 0)
+  int dlv = (int)cfg->delivery;
+  bool pull = dlv == LMM_FW_PULL || dlv == LMM_FW_AUTO;
+  /* Pulling from someone else's URI is the one case where the job never needs the bytes. */
+  bool need_image = !(dlv == LMM_FW_PULL && cfg->pull_uri);
+  if (!ctx || !u || (n && !members) || (need_image && (!image || !len)) || !out ||
+      cfg->poll_interval_ms < 0 || cfg->download_deadline_ms < 0 || cfg->update_deadline_ms < 0 ||
+      dlv < LMM_FW_PUSH || dlv > LMM_FW_AUTO || (pull && !cfg->server == !cfg->pull_uri) ||
+      (pull && cfg->pull_uri && (!*cfg->pull_uri || strlen(cfg->pull_uri) > MAX_URI)))
     return LMM_ERR_ARG;
   lmm_fw_job *j = calloc(1, sizeof *j);
   if (!j) return LMM_ERR_NOMEM;
-  j->ctx = ctx, j->u = u, j->cfg = *cfg, j->h = h, j->user = user, j->n = n, j->len = len;
+  j->ctx = ctx, j->u = u, j->cfg = *cfg, j->h = h, j->user = user, j->n = n;
+  j->len = need_image ? len : 0;
+  j->cfg.pull_uri = NULL; /* the caller's string: only the copy is kept */
+  if (!pull) j->cfg.server = NULL;
   j->members = calloc(n ? n : 1, sizeof *j->members);
   j->rep = calloc(n ? n : 1, sizeof *j->rep);
   j->m = calloc(n ? n : 1, sizeof *j->m);
-  j->image = malloc(len);
-  lmm_err rc = j->members && j->rep && j->m && j->image ? LMM_OK : LMM_ERR_NOMEM;
-  if (rc == LMM_OK) memcpy(j->image, image, len);
+  lmm_err rc = j->members && j->rep && j->m ? LMM_OK : LMM_ERR_NOMEM;
+  if (rc == LMM_OK && need_image) {
+    if ((j->image = malloc(len)))
+      memcpy(j->image, image, len);
+    else
+      rc = LMM_ERR_NOMEM;
+  }
+  if (rc == LMM_OK && pull && cfg->pull_uri && !(j->uri = j->uri_owned = strdup(cfg->pull_uri)))
+    rc = LMM_ERR_NOMEM;
+  /* Registered now rather than at start, so that the server's refusal reaches the caller. */
+  if (rc == LMM_OK && pull && cfg->server)
+    rc = lmm_blob_server_add(cfg->server, j->image, len, LMM_BLOB_BORROW, &j->blob, &j->uri);
+  if (rc == LMM_OK && j->uri && strlen(j->uri) > MAX_URI) rc = LMM_ERR_ARG;
   for (size_t i = 0; rc == LMM_OK && i < n; i++) {
     rc = lmm_member_copy(&j->members[i], &members[i]);
     j->rep[i] = (lmm_fw_report){.index = i, .member = &j->members[i], .update_result = -1};
     j->rep[i].stage = LMM_FW_STAGE_WRITE;
   }
   if (rc != LMM_OK) {
-    j->n = 0; /* members not yet copied are zeroed: freeing all n is safe */
-    lmm_members_free(j->members, n);
-    free(j->rep), free(j->m), free(j->image), free(j);
+    lmm_fw_free(j); /* members not yet copied are zeroed: freeing all n is safe */
     return rc;
   }
   *out = j;
@@ -411,10 +508,11 @@ LMM_API void lmm_fw_free(lmm_fw_job *j) {
   if (j->timer) lmmi_timer_cancel(j->ctx, j->timer);
   for (int k = 0; k < K_COUNT; k++)
     drop_batch(&j->bt[k]);
-  for (size_t i = 0; i < j->n; i++)
+  if (j->blob) lmm_blob_server_remove(j->cfg.server, j->blob);
+  for (size_t i = 0; j->m && i < j->n; i++)
     free(j->m[i].error);
-  lmm_members_free(j->members, j->n);
-  free(j->rep), free(j->m), free(j->image), free(j);
+  if (j->members) lmm_members_free(j->members, j->n);
+  free(j->rep), free(j->m), free(j->image), free(j->uri_owned), free(j);
 }
 
 LMM_API bool lmm_fw_done(const lmm_fw_job *j) {
