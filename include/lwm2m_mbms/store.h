@@ -92,6 +92,12 @@ typedef enum lmm_path_kind {
   LMM_VIA_UNICAST
 } lmm_path_kind;
 
+/** What a campaign does. */
+typedef enum lmm_campaign_kind {
+  LMM_CK_OPERATION = 0, /**< one LwM2M operation (campaign.h) */
+  LMM_CK_FIRMWARE = 1   /**< a firmware blob and its update (fw_campaign.h) */
+} lmm_campaign_kind;
+
 /** A campaign row. Owned members. */
 typedef struct lmm_campaign_info {
   int64_t id; /**< set by the store on create */
@@ -113,6 +119,9 @@ typedef struct lmm_campaign_info {
   int t8_status;        /**< -1 no notification yet, 0 failed, 1 delivered */
   int64_t created_ms, started_ms, delivered_ms, finished_ms; /**< wall clock, 0 = not yet */
   char *error;                                               /**< why a campaign failed, or NULL */
+  int kind;              /**< lmm_campaign_kind; set on create, never changed */
+  char *fw_summary;      /**< firmware campaigns: a JSON object of their figures, or NULL */
+  bool cancel_requested; /**< loaded only: see lmm_store_campaign_request_cancel() */
 } lmm_campaign_info;
 
 LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c);
@@ -121,12 +130,19 @@ LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n);
  *  order given): one transaction. Sets c->id. */
 LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, const lmm_member *m,
                                           size_t n);
-/** Replaces the row's mutable fields (state, token, tmgi, T8 fields, times, error). */
+/** Replaces the row's mutable fields (state, token, tmgi, T8 fields, times, error,
+ *  fw_summary); never kind nor cancel_requested. */
 LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info *c);
 LMM_API lmm_err lmm_store_campaign_get(lmm_store *s, int64_t id, lmm_campaign_info *out);
 /** Newest first; `group` NULL for all. */
 LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_campaign_info **out,
                                         size_t *n);
+/** Asks campaign `id` to stop: sets its cancel_requested flag, which the process running it
+ *  polls (lmm_store_campaign_cancel_requested()). Asking again is LMM_OK. LMM_ERR_NOTFOUND
+ *  for an unknown id, LMM_ERR_STATE once it has finished (LMM_CS_DONE or LMM_CS_FAILED). */
+LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id);
+/** Whether a cancel was asked for campaign `id`. LMM_ERR_NOTFOUND for an unknown id. */
+LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bool *out);
 
 /** One member's outcome in a campaign. Owned members. */
 typedef struct lmm_outcome {
@@ -144,8 +160,20 @@ typedef struct lmm_outcome {
   int attempts;
   int64_t latency_ms; /**< from the group request's delivery (or the unicast send) */
   char *error;
+  /* Firmware campaigns (lmm_fwc_member); an operation campaign leaves the defaults. */
+  int fw_end;                /**< lmm_fwc_end; 0 pending */
+  int fw_state;              /**< last Firmware Update State, -1 unknown */
+  int fw_result;             /**< last Update Result, -1 unknown */
+  bool fw_wave;              /**< in the first wave */
+  bool fw_pulled;            /**< unicast pull (else push) when via is unicast */
+  uint64_t fw_bytes_unicast; /**< blob bytes sent to it by unicast */
+  uint32_t fw_missed;        /**< data fragments missed in the first pass */
+  uint32_t fw_repaired;      /**< fragments sent to it again by unicast */
 } lmm_outcome;
 
+/** A pending outcome with no owned members: zeroes, and -1 for content_format, fw_state and
+ *  fw_result (their "none"). Use it rather than {0} for outcomes that reach the store. */
+LMM_API void lmm_outcome_init(lmm_outcome *o);
 LMM_API void lmm_outcome_clear(lmm_outcome *o);
 LMM_API void lmm_outcome_list_free(lmm_outcome *o, size_t n);
 /** Writes the outcomes of members (matched by ep+oid) of campaign `id` in one transaction. */

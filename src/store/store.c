@@ -14,8 +14,8 @@
 /* "LMMS": tells our files from other applications' SQLite databases. */
 #define STORE_APP_ID     0x4C4D4D53
 #define STORE_APP_ID_SQL "1280134483"
-/* Bump, with a migration from the older versions in configure(), whenever the tables change. */
-#define STORE_SCHEMA_VERSION 1
+/* Bump, with a step in MIGRATIONS, whenever the tables change. */
+#define STORE_SCHEMA_VERSION 2
 /* Busy timeout of every connection, and the bound of the retries of use_wal(). */
 #define STORE_BUSY_MS 5000
 
@@ -34,6 +34,8 @@
  *  - busy_timeout 5000: the CLI and a running campaign share the file; a writer waits for
  *    the other instead of failing at once.
  *  - foreign_keys ON: deleting a group deletes its members, and outcomes follow campaigns. */
+/* The tables of schema version 1, frozen: every file, new or old, reaches the current version
+ * through the same MIGRATIONS, so a new file and an upgraded one cannot differ. */
 static const char SCHEMA_SQL[] =
     "CREATE TABLE groups("
     " name TEXT PRIMARY KEY NOT NULL CHECK(name <> ''),"
@@ -103,6 +105,25 @@ static const char SCHEMA_SQL[] =
     " PRIMARY KEY(campaign, ep, oid),"
     " UNIQUE(campaign, position));"
     "PRAGMA application_id=" STORE_APP_ID_SQL ";";
+
+/* MIGRATIONS[v - 1] takes a file from version v to v + 1. Only ADD COLUMNs with constant
+ * defaults: SQLite then changes the table's definition, not its rows, so an upgrade is quick
+ * whatever the number of outcomes, and the rows written before read back with the defaults
+ * (an operation campaign, an outcome with no firmware figures). */
+static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
+    /* 1 -> 2: firmware campaigns (fw_campaign.h) and cancel requests from another process. */
+    "ALTER TABLE campaigns ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE campaigns ADD COLUMN fw_summary TEXT;"
+    "ALTER TABLE campaigns ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_end INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_state INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE outcomes ADD COLUMN fw_result INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE outcomes ADD COLUMN fw_wave INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_pulled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_bytes_unicast INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_missed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_repaired INTEGER NOT NULL DEFAULT 0;",
+};
 
 /* ------------------------------------------------------------ shared helpers */
 
@@ -275,11 +296,11 @@ static int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-typedef enum { FILE_OURS, FILE_FRESH, FILE_REFUSED } file_kind;
+typedef enum { FILE_OURS, FILE_OLD, FILE_FRESH, FILE_REFUSED } file_kind;
 
 /* Reading these is also the first read of the file: a file that is not SQLite fails here
  * (SQLITE_NOTADB) before anything is written to it. */
-static file_kind identify(lmm_store *s, const char *path, char *why, size_t why_cap) {
+static file_kind identify(lmm_store *s, const char *path, int *version, char *why, size_t why_cap) {
   /* One statement, so one snapshot: read one by one, a creator committing in between would
    * show "no application id" next to its tables. */
   static const char sql[] = "SELECT (SELECT application_id FROM pragma_application_id),"
@@ -295,6 +316,7 @@ static file_kind identify(lmm_store *s, const char *path, char *why, size_t why_
     say(why, why_cap, "%s: %s", path, sqlite3_errmsg(s->db));
   }
   sqlite3_finalize(st);
+  *version = ver;
   if (rc != SQLITE_ROW) return FILE_REFUSED;
   if (app == 0 && ver == 0 && ntab == 0) return FILE_FRESH;
   if (app != STORE_APP_ID) {
@@ -314,26 +336,42 @@ static file_kind identify(lmm_store *s, const char *path, char *why, size_t why_
     say(why, why_cap, "%s: damaged lwm2m-mbms store (schema version %d)", path, ver);
     return FILE_REFUSED;
   }
-  return FILE_OURS;
+  return ver < STORE_SCHEMA_VERSION ? FILE_OLD : FILE_OURS;
 }
 
-/* Creates the schema of a fresh file. Inside BEGIN IMMEDIATE and judged again there: two
- * processes opening a new file at once must not both create (the second waits, then finds
- * ours). The version is written in the same transaction as the tables. */
-static lmm_err schema_create(lmm_store *s, const char *path, char *why, size_t why_cap) {
+/* Creates the schema of a fresh file, or upgrades an older one, in one transaction with the
+ * new version number: a failure or a crash halfway leaves the file as it was. Inside BEGIN
+ * IMMEDIATE and judged again there: of two processes opening the file at once, the second
+ * waits, then finds the work done. */
+static lmm_err schema_update(lmm_store *s, const char *path, char *why, size_t why_cap) {
   lmm_err rc = lmmi_store_begin(s, true);
   if (rc != LMM_OK) {
     say(why, why_cap, "%s: %s", path, s->msg);
     return rc;
   }
-  file_kind k = identify(s, path, why, why_cap);
+  int ver = 0;
+  file_kind k = identify(s, path, &ver, why, why_cap);
   rc = LMM_ERR_DB;
   if (k == FILE_REFUSED) goto out;
   if (k == FILE_FRESH) {
-    char ddl[sizeof SCHEMA_SQL + 64];
-    snprintf(ddl, sizeof ddl, "%sPRAGMA user_version=%d;", SCHEMA_SQL, STORE_SCHEMA_VERSION);
-    if (sqlite3_exec(s->db, ddl, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK) {
       say(why, why_cap, "%s: creating the schema: %s", path, sqlite3_errmsg(s->db));
+      goto out;
+    }
+    ver = 1;
+  }
+  for (int from = ver; from < STORE_SCHEMA_VERSION; from++) {
+    if (sqlite3_exec(s->db, MIGRATIONS[from - 1], NULL, NULL, NULL) != SQLITE_OK) {
+      say(why, why_cap, "%s: upgrading the store from schema version %d to %d: %s", path, from,
+          from + 1, sqlite3_errmsg(s->db));
+      goto out;
+    }
+  }
+  if (ver != STORE_SCHEMA_VERSION) {
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+      say(why, why_cap, "%s: %s", path, sqlite3_errmsg(s->db));
       goto out;
     }
   }
@@ -378,7 +416,8 @@ static lmm_err configure(lmm_store *s, const char *path, char *why, size_t why_c
   sqlite3_extended_result_codes(s->db, 1);
   sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
   /* Judge the file before changing it: WAL mode would rewrite another application's file. */
-  file_kind k = identify(s, path, why, why_cap);
+  int ver = 0;
+  file_kind k = identify(s, path, &ver, why, why_cap);
   if (k == FILE_REFUSED) return LMM_ERR_DB;
   lmm_err rc = use_wal(s, path, why, why_cap);
   if (rc != LMM_OK) return rc;
@@ -387,7 +426,7 @@ static lmm_err configure(lmm_store *s, const char *path, char *why, size_t why_c
     say(why, why_cap, "%s: %s", path, sqlite3_errmsg(s->db));
     return LMM_ERR_DB;
   }
-  return k == FILE_FRESH ? schema_create(s, path, why, why_cap) : LMM_OK;
+  return k == FILE_OURS ? LMM_OK : schema_update(s, path, why, why_cap);
 }
 
 LMM_API lmm_err lmm_store_open(const char *path, lmm_store **out, char *why, size_t why_cap) {

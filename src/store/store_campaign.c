@@ -10,6 +10,7 @@ LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c) {
   if (!c) return;
   free(c->group), free(c->op_path), free(c->op_payload), free(c->op_query);
   free(c->token_hex), free(c->tmgi), free(c->t8_transaction), free(c->error);
+  free(c->fw_summary);
   memset(c, 0, sizeof *c);
 }
 
@@ -23,23 +24,30 @@ LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n) {
 #define CAMPAIGN_COLS                                                                              \
   "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
   "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
-  "finished_ms, error"
+  "finished_ms, error, kind, fw_summary, cancel_requested"
 
 static const char SQL_CAMPAIGN_INSERT[] =
     "INSERT INTO campaigns(group_name, state, via, op_kind, op_path, op_format, op_payload, "
     "op_query, window_s, repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, "
-    "started_ms, delivered_ms, finished_ms, error) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    "started_ms, delivered_ms, finished_ms, error, kind, fw_summary) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20, ?21)";
 static const char SQL_CAMPAIGN_UPDATE[] =
     "UPDATE campaigns SET state = ?2, token_hex = ?3, tmgi = ?4, t8_transaction = ?5, "
-    "t8_status = ?6, started_ms = ?7, delivered_ms = ?8, finished_ms = ?9, error = ?10 "
-    "WHERE id = ?1";
+    "t8_status = ?6, started_ms = ?7, delivered_ms = ?8, finished_ms = ?9, error = ?10, "
+    "fw_summary = ?11 WHERE id = ?1";
 static const char SQL_CAMPAIGN_GET[] = "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE id = ?1";
 static const char SQL_CAMPAIGN_LIST_ALL[] =
     "SELECT " CAMPAIGN_COLS " FROM campaigns ORDER BY id DESC";
 static const char SQL_CAMPAIGN_LIST_GROUP[] =
     "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE group_name = ?1 ORDER BY id DESC";
 static const char SQL_CAMPAIGN_EXISTS[] = "SELECT 1 FROM campaigns WHERE id = ?1";
+/* One statement, so no window between the state test and the write: a campaign finishing at
+ * that moment is either still running (and will see the flag) or refused. */
+static const char SQL_CAMPAIGN_CANCEL[] =
+    "UPDATE campaigns SET cancel_requested = 1 WHERE id = ?1 AND state NOT IN (?2, ?3)";
+static const char SQL_CAMPAIGN_CANCEL_GET[] =
+    "SELECT cancel_requested FROM campaigns WHERE id = ?1";
 /* The other columns start as a pending outcome: via NONE, not done, content format -1. */
 static const char SQL_OUTCOME_INSERT[] =
     "INSERT INTO outcomes(campaign, position, ep, oid) VALUES(?1, ?2, ?3, ?4)";
@@ -49,10 +57,14 @@ static const char SQL_OUTCOME_INSERT[] =
 static const char SQL_OUTCOME_UPDATE[] =
     "UPDATE outcomes SET via = ?4, gm_written = ?5, done = ?6, repaired = ?7, coap_code = ?8, "
     "err = ?9, payload = ?10, content_format = ?11, attempts = ?12, latency_ms = ?13, "
-    "error = ?14 WHERE campaign = ?1 AND ep = ?2 AND oid = ?3";
+    "error = ?14, fw_end = ?15, fw_state = ?16, fw_result = ?17, fw_wave = ?18, "
+    "fw_pulled = ?19, fw_bytes_unicast = ?20, fw_missed = ?21, fw_repaired = ?22 "
+    "WHERE campaign = ?1 AND ep = ?2 AND oid = ?3";
 static const char SQL_OUTCOME_LIST[] =
     "SELECT ep, oid, via, gm_written, done, repaired, coap_code, err, payload, content_format, "
-    "attempts, latency_ms, error FROM outcomes WHERE campaign = ?1 ORDER BY position";
+    "attempts, latency_ms, error, fw_end, fw_state, fw_result, fw_wave, fw_pulled, "
+    "fw_bytes_unicast, fw_missed, fw_repaired FROM outcomes WHERE campaign = ?1 "
+    "ORDER BY position";
 
 static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
   lmm_campaign_info c = {0};
@@ -68,10 +80,13 @@ static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
   c.started_ms = sqlite3_column_int64(st, 16);
   c.delivered_ms = sqlite3_column_int64(st, 17);
   c.finished_ms = sqlite3_column_int64(st, 18);
+  c.kind = sqlite3_column_int(st, 20);
+  c.cancel_requested = sqlite3_column_int(st, 22) != 0;
   if (!lmmi_col_text(st, 1, &c.group) || !lmmi_col_text(st, 5, &c.op_path) ||
       !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) || !lmmi_col_text(st, 8, &c.op_query) ||
       !lmmi_col_text(st, 11, &c.token_hex) || !lmmi_col_text(st, 12, &c.tmgi) ||
-      !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error)) {
+      !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error) ||
+      !lmmi_col_text(st, 21, &c.fw_summary)) {
     lmm_campaign_info_clear(&c);
     return LMM_ERR_NOMEM;
   }
@@ -100,6 +115,8 @@ static lmm_err campaign_check(lmm_store *s, const lmm_campaign_info *c, const lm
                               size_t n) {
   if (!c || !c->group || !*c->group)
     return lmmi_store_say(s, LMM_ERR_ARG, "a campaign needs a group name");
+  if (c->kind != LMM_CK_OPERATION && c->kind != LMM_CK_FIRMWARE)
+    return lmmi_store_say(s, LMM_ERR_ARG, "bad campaign kind %d", c->kind);
   if (c->op_len && !c->op_payload)
     return lmmi_store_say(s, LMM_ERR_ARG, "payload length without payload");
   if (n && !m) return lmmi_store_say(s, LMM_ERR_ARG, "no members given");
@@ -147,7 +164,8 @@ LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, co
             lmmi_bind_text(st, 13, c->t8_transaction) | sqlite3_bind_int(st, 14, c->t8_status) |
             sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int64(st, 16, c->started_ms) |
             sqlite3_bind_int64(st, 17, c->delivered_ms) |
-            sqlite3_bind_int64(st, 18, c->finished_ms) | lmmi_bind_text(st, 19, c->error);
+            sqlite3_bind_int64(st, 18, c->finished_ms) | lmmi_bind_text(st, 19, c->error) |
+            sqlite3_bind_int(st, 20, c->kind) | lmmi_bind_text(st, 21, c->fw_summary);
   if (src != SQLITE_OK) {
     rc = lmmi_store_fail(s, src, "campaign create");
     goto out;
@@ -170,7 +188,8 @@ LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info 
             lmmi_bind_text(st, 3, c->token_hex) | lmmi_bind_text(st, 4, c->tmgi) |
             lmmi_bind_text(st, 5, c->t8_transaction) | sqlite3_bind_int(st, 6, c->t8_status) |
             sqlite3_bind_int64(st, 7, c->started_ms) | sqlite3_bind_int64(st, 8, c->delivered_ms) |
-            sqlite3_bind_int64(st, 9, c->finished_ms) | lmmi_bind_text(st, 10, c->error);
+            sqlite3_bind_int64(st, 9, c->finished_ms) | lmmi_bind_text(st, 10, c->error) |
+            lmmi_bind_text(st, 11, c->fw_summary);
   if (src != SQLITE_OK) {
     lmm_err rc = lmmi_store_fail(s, src, "campaign update");
     sqlite3_reset(st);
@@ -228,7 +247,50 @@ LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_cam
   return LMM_OK;
 }
 
+LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id) {
+  if (!s) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_CANCEL, SQL_CAMPAIGN_CANCEL);
+  if (!st) return LMM_ERR_DB;
+  int src = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int(st, 2, LMM_CS_DONE) |
+            sqlite3_bind_int(st, 3, LMM_CS_FAILED);
+  if (src != SQLITE_OK) {
+    lmm_err rc = lmmi_store_fail(s, src, "campaign cancel");
+    sqlite3_reset(st);
+    return rc;
+  }
+  lmm_err rc = lmmi_store_exec_stmt(s, st, "campaign cancel");
+  if (rc != LMM_OK || sqlite3_changes(s->db) > 0) return rc;
+  /* Nothing changed: no such campaign, or a finished one (which stays finished). */
+  if ((rc = campaign_exists(s, id)) != LMM_OK) return rc;
+  return lmmi_store_say(s, LMM_ERR_STATE, "campaign %lld has finished", (long long)id);
+}
+
+LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bool *out) {
+  if (!s || !out) return LMM_ERR_ARG;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = sqlite3_bind_int64(st, 1, id);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    *out = sqlite3_column_int(st, 0) != 0;
+    rc = LMM_OK;
+  } else if (src == SQLITE_DONE) {
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id);
+  } else {
+    rc = lmmi_store_fail(s, src, "campaign cancel check");
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
 /* ------------------------------------------------------------ outcomes */
+
+LMM_API void lmm_outcome_init(lmm_outcome *o) {
+  if (!o) return;
+  memset(o, 0, sizeof *o);
+  o->content_format = o->fw_state = o->fw_result = -1;
+}
 
 LMM_API void lmm_outcome_clear(lmm_outcome *o) {
   if (!o) return;
@@ -267,7 +329,12 @@ LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outco
               sqlite3_bind_int(st, 7, x->repaired) | sqlite3_bind_int(st, 8, x->coap_code) |
               sqlite3_bind_int(st, 9, x->err) | lmmi_bind_blob(st, 10, x->payload, x->payload_len) |
               sqlite3_bind_int(st, 11, x->content_format) | sqlite3_bind_int(st, 12, x->attempts) |
-              sqlite3_bind_int64(st, 13, x->latency_ms) | lmmi_bind_text(st, 14, x->error);
+              sqlite3_bind_int64(st, 13, x->latency_ms) | lmmi_bind_text(st, 14, x->error) |
+              sqlite3_bind_int(st, 15, x->fw_end) | sqlite3_bind_int(st, 16, x->fw_state) |
+              sqlite3_bind_int(st, 17, x->fw_result) | sqlite3_bind_int(st, 18, x->fw_wave) |
+              sqlite3_bind_int(st, 19, x->fw_pulled) |
+              sqlite3_bind_int64(st, 20, (int64_t)x->fw_bytes_unicast) |
+              sqlite3_bind_int64(st, 21, x->fw_missed) | sqlite3_bind_int64(st, 22, x->fw_repaired);
     if (src == SQLITE_OK) src = sqlite3_step(st);
     if (src != SQLITE_DONE)
       rc = lmmi_store_fail(s, src, "outcomes put");
@@ -294,6 +361,14 @@ static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
   o.content_format = sqlite3_column_int(st, 9);
   o.attempts = sqlite3_column_int(st, 10);
   o.latency_ms = sqlite3_column_int64(st, 11);
+  o.fw_end = sqlite3_column_int(st, 13);
+  o.fw_state = sqlite3_column_int(st, 14);
+  o.fw_result = sqlite3_column_int(st, 15);
+  o.fw_wave = sqlite3_column_int(st, 16) != 0;
+  o.fw_pulled = sqlite3_column_int(st, 17) != 0;
+  o.fw_bytes_unicast = (uint64_t)sqlite3_column_int64(st, 18);
+  o.fw_missed = (uint32_t)sqlite3_column_int64(st, 19);
+  o.fw_repaired = (uint32_t)sqlite3_column_int64(st, 20);
   if (!lmmi_col_text(st, 0, &o.ep) || !lmmi_col_blob(st, 8, &o.payload, &o.payload_len) ||
       !lmmi_col_text(st, 12, &o.error)) {
     lmm_outcome_clear(&o);

@@ -1,5 +1,6 @@
 /* test_store.c - the SQLite state store: every table round trip, all-or-nothing batches,
- * reopening, a crash in the middle of a transaction, foreign files, and the default path. */
+ * reopening, a crash in the middle of a transaction, foreign files, the upgrade of an older
+ * schema, cancel requests, and the default path. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -351,6 +352,14 @@ static void test_campaign_create_1000(void **state) {
     assert_int_equal(o[i].content_format, -1);
     assert_int_equal(o[i].attempts, 0);
     assert_null(o[i].error);
+    assert_int_equal(o[i].fw_end, 0);
+    assert_int_equal(o[i].fw_state, -1);
+    assert_int_equal(o[i].fw_result, -1);
+    assert_false(o[i].fw_wave);
+    assert_false(o[i].fw_pulled);
+    assert_int_equal(o[i].fw_bytes_unicast, 0);
+    assert_int_equal(o[i].fw_missed, 0);
+    assert_int_equal(o[i].fw_repaired, 0);
   }
   lmm_outcome_list_free(o, n);
 
@@ -383,6 +392,14 @@ static void outcome_equal(const lmm_outcome *a, const lmm_outcome *b) {
   assert_int_equal(a->attempts, b->attempts);
   assert_int_equal(a->latency_ms, b->latency_ms);
   STR_EQ(error);
+  assert_int_equal(a->fw_end, b->fw_end);
+  assert_int_equal(a->fw_state, b->fw_state);
+  assert_int_equal(a->fw_result, b->fw_result);
+  assert_int_equal(a->fw_wave, b->fw_wave);
+  assert_int_equal(a->fw_pulled, b->fw_pulled);
+  assert_int_equal(a->fw_bytes_unicast, b->fw_bytes_unicast);
+  assert_int_equal(a->fw_missed, b->fw_missed);
+  assert_int_equal(a->fw_repaired, b->fw_repaired);
 }
 
 static void test_outcomes_roundtrip(void **state) {
@@ -406,7 +423,15 @@ static void test_outcomes_roundtrip(void **state) {
        .content_format = 11542,
        .attempts = 3,
        .latency_ms = 1234567890123,
-       .error = NULL},
+       .error = NULL,
+       .fw_end = 1,
+       .fw_state = 0,
+       .fw_result = 1,
+       .fw_wave = true,
+       .fw_pulled = true,
+       .fw_bytes_unicast = 5000000000ull, /* beyond 32 bits */
+       .fw_missed = 4000000000u,          /* beyond INT32_MAX */
+       .fw_repaired = 17},
       {.ep = m[0].ep,
        .oid = 5,
        .via = LMM_VIA_MBMS,
@@ -416,7 +441,10 @@ static void test_outcomes_roundtrip(void **state) {
        .content_format = -1,
        .attempts = 1,
        .latency_ms = 30000,
-       .error = "no answer within the window"},
+       .error = "no answer within the window",
+       .fw_end = 0,
+       .fw_state = -1,
+       .fw_result = -1},
   };
   assert_int_equal(lmm_store_outcomes_put(f->s, c.id, o, 2), LMM_OK);
   lmm_outcome *got;
@@ -470,6 +498,9 @@ static void campaign_equal(const lmm_campaign_info *a, const lmm_campaign_info *
   assert_int_equal(a->delivered_ms, b->delivered_ms);
   assert_int_equal(a->finished_ms, b->finished_ms);
   STR_EQ(error);
+  assert_int_equal(a->kind, b->kind);
+  STR_EQ(fw_summary);
+  assert_int_equal(a->cancel_requested, b->cancel_requested);
 }
 
 static void test_campaign_update_list(void **state) {
@@ -531,6 +562,135 @@ static void test_campaign_update_list(void **state) {
   u.id = c.id + 1000;
   assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_ERR_NOTFOUND);
   assert_int_equal(lmm_store_campaign_get(f->s, c.id + 1000, &got), LMM_ERR_NOTFOUND);
+  lmm_members_free(m, 2);
+}
+
+static void test_outcome_init(void **state) {
+  (void)state;
+  lmm_outcome o;
+  memset(&o, 0x5a, sizeof o);
+  lmm_outcome_init(&o);
+  assert_null(o.ep);
+  assert_null(o.payload);
+  assert_null(o.error);
+  assert_false(o.done);
+  assert_int_equal(o.content_format, -1);
+  assert_int_equal(o.fw_end, 0);
+  assert_int_equal(o.fw_state, -1);
+  assert_int_equal(o.fw_result, -1);
+  assert_int_equal(o.fw_bytes_unicast, 0);
+  lmm_outcome_init(NULL);
+}
+
+/* A firmware campaign: its kind and summary round trip; update rewrites the summary only. */
+static void test_firmware_campaign(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(3, "fw", 5);
+  lmm_campaign_info c = campaign_on("meters");
+  c.kind = LMM_CK_FIRMWARE, c.op_kind = 0, c.op_path = NULL, c.op_payload = NULL, c.op_len = 0;
+  c.op_query = NULL, c.via = LMM_VIA_MULTICAST;
+  c.fw_summary = "{\"size\":65536,\"phase\":\"created\"}";
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 3), LMM_OK);
+  lmm_campaign_info op = campaign_on("meters");
+  op.fw_summary = NULL;
+  assert_int_equal(lmm_store_campaign_create(f->s, &op, m, 1), LMM_OK);
+
+  lmm_campaign_info got;
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  campaign_equal(&got, &c);
+  assert_int_equal(got.kind, LMM_CK_FIRMWARE);
+  assert_false(got.cancel_requested);
+  lmm_campaign_info_clear(&got);
+
+  lmm_campaign_info u = c;
+  u.state = LMM_CS_DELIVERING, u.kind = LMM_CK_OPERATION, u.cancel_requested = true;
+  u.fw_summary = "{\"size\":65536,\"k\":128,\"phase\":\"sending\"}";
+  assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_OK);
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  u.kind = LMM_CK_FIRMWARE, u.cancel_requested = false; /* neither is update's to change */
+  campaign_equal(&got, &u);
+  lmm_campaign_info_clear(&got);
+  u.fw_summary = NULL;
+  assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_OK);
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  assert_null(got.fw_summary);
+  lmm_campaign_info_clear(&got);
+
+  lmm_campaign_info *list;
+  size_t n;
+  assert_int_equal(lmm_store_campaign_list(f->s, "meters", &list, &n), LMM_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(list[0].kind, LMM_CK_OPERATION);
+  assert_null(list[0].fw_summary);
+  assert_int_equal(list[1].kind, LMM_CK_FIRMWARE);
+  lmm_campaign_info_list_free(list, n);
+
+  lmm_campaign_info bad = campaign_on("meters");
+  bad.kind = 7;
+  assert_int_equal(lmm_store_campaign_create(f->s, &bad, m, 1), LMM_ERR_ARG);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "kind"));
+
+  /* A member's firmware figures, then its final ones: each put replaces them all. */
+  lmm_outcome o;
+  lmm_outcome_init(&o);
+  o.ep = m[1].ep, o.oid = 5, o.via = LMM_VIA_MULTICAST, o.fw_wave = true, o.fw_missed = 3;
+  o.fw_state = 1;
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, &o, 1), LMM_OK);
+  o.done = true, o.fw_end = 2, o.fw_state = 0, o.fw_result = 5, o.fw_repaired = 3;
+  o.fw_bytes_unicast = 1536, o.err = LMM_ERR_TIMEOUT, o.error = "Update Result 5";
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, &o, 1), LMM_OK);
+  lmm_outcome *out;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &out, &n), LMM_OK);
+  assert_int_equal(n, 3);
+  outcome_equal(&out[1], &o);
+  assert_int_equal(out[0].fw_state, -1);
+  lmm_outcome_list_free(out, n);
+  lmm_members_free(m, 3);
+}
+
+/* The cancel flag: set by one connection (the `cancel` command), seen by another (the
+ * process running the campaign); refused for unknown and finished campaigns. */
+static void test_cancel_request(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(2, "dev", 5);
+  lmm_campaign_info c = campaign_on("g"), done = campaign_on("g"), failed = campaign_on("g");
+  c.kind = done.kind = failed.kind = LMM_CK_FIRMWARE;
+  done.state = LMM_CS_DONE, failed.state = LMM_CS_FAILED;
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 2), LMM_OK);
+  assert_int_equal(lmm_store_campaign_create(f->s, &done, m, 2), LMM_OK);
+  assert_int_equal(lmm_store_campaign_create(f->s, &failed, m, 2), LMM_OK);
+
+  lmm_store *other;
+  char why[256];
+  assert_int_equal(lmm_store_open(f->path, &other, why, sizeof why), LMM_OK);
+  bool req = true;
+  assert_int_equal(lmm_store_campaign_cancel_requested(f->s, c.id, &req), LMM_OK);
+  assert_false(req);
+  assert_int_equal(lmm_store_campaign_request_cancel(other, c.id), LMM_OK);
+  assert_int_equal(lmm_store_campaign_cancel_requested(f->s, c.id, &req), LMM_OK);
+  assert_true(req);
+  assert_int_equal(lmm_store_campaign_request_cancel(other, c.id), LMM_OK); /* again: fine */
+
+  /* The running campaign's own updates keep the flag. */
+  c.state = LMM_CS_DELIVERING, c.fw_summary = "{}";
+  assert_int_equal(lmm_store_campaign_update(f->s, &c), LMM_OK);
+  lmm_campaign_info got;
+  assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
+  assert_true(got.cancel_requested);
+  lmm_campaign_info_clear(&got);
+
+  assert_int_equal(lmm_store_campaign_request_cancel(other, done.id), LMM_ERR_STATE);
+  assert_non_null(strstr(lmm_store_errmsg(other), "finished"));
+  assert_int_equal(lmm_store_campaign_request_cancel(other, failed.id), LMM_ERR_STATE);
+  assert_int_equal(lmm_store_campaign_cancel_requested(f->s, done.id, &req), LMM_OK);
+  assert_false(req);
+  assert_int_equal(lmm_store_campaign_request_cancel(other, failed.id + 50), LMM_ERR_NOTFOUND);
+  assert_non_null(strstr(lmm_store_errmsg(other), "no campaign"));
+  assert_int_equal(lmm_store_campaign_cancel_requested(f->s, failed.id + 50, &req),
+                   LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_campaign_cancel_requested(f->s, c.id, NULL), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_campaign_request_cancel(NULL, c.id), LMM_ERR_ARG);
+  lmm_store_close(other);
   lmm_members_free(m, 2);
 }
 
@@ -1003,12 +1163,12 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=2");
+  sql_on(f->path, "PRAGMA user_version=3");
   why[0] = '\0';
   assert_int_equal(lmm_store_open(f->path, &s, why, sizeof why), LMM_ERR_DB);
   assert_null(s);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=1");
+  sql_on(f->path, "PRAGMA user_version=2");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1016,6 +1176,176 @@ static void test_refused(void **state) {
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_IO);
   assert_non_null(strstr(why, "notes.txt"));
   assert_int_equal(lmm_store_open("", &s, why, sizeof why), LMM_ERR_ARG);
+}
+
+/* ------------------------------------------------------------ schema upgrade */
+
+/* Schema version 1 as the first release wrote it, frozen here: the upgrade must work on
+ * exactly these files, whatever store.c's tables become. */
+static const char V1_SCHEMA[] =
+    "CREATE TABLE groups(name TEXT PRIMARY KEY NOT NULL CHECK(name <> ''),"
+    " type INTEGER NOT NULL, gm_oid INTEGER NOT NULL CHECK(gm_oid BETWEEN 0 AND 65535),"
+    " external_group_id TEXT, multicast_address TEXT, multicast_port INTEGER NOT NULL,"
+    " response_time_window INTEGER NOT NULL, fanout_target TEXT, schedule TEXT NOT NULL,"
+    " tmgi TEXT, tmgi_expiration INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE members(group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,"
+    " position INTEGER NOT NULL, ep TEXT NOT NULL CHECK(ep <> ''),"
+    " oid INTEGER NOT NULL CHECK(oid BETWEEN 0 AND 65535), uri TEXT, psk_identity TEXT,"
+    " psk_key BLOB, format INTEGER NOT NULL, UNIQUE(group_name, ep, oid),"
+    " UNIQUE(group_name, position));"
+    "CREATE TABLE campaigns(id INTEGER PRIMARY KEY AUTOINCREMENT, group_name TEXT NOT NULL,"
+    " state INTEGER NOT NULL, via INTEGER NOT NULL, op_kind INTEGER NOT NULL, op_path TEXT,"
+    " op_format INTEGER NOT NULL, op_payload BLOB, op_query TEXT, window_s INTEGER NOT NULL,"
+    " repair INTEGER NOT NULL, token_hex TEXT, tmgi TEXT, t8_transaction TEXT,"
+    " t8_status INTEGER NOT NULL, created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
+    " delivered_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL, error TEXT);"
+    "CREATE INDEX campaigns_by_group ON campaigns(group_name, id);"
+    "CREATE TABLE outcomes(campaign INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,"
+    " position INTEGER NOT NULL, ep TEXT NOT NULL,"
+    " oid INTEGER NOT NULL CHECK(oid BETWEEN 0 AND 65535), via INTEGER NOT NULL DEFAULT 0,"
+    " gm_written INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,"
+    " repaired INTEGER NOT NULL DEFAULT 0, coap_code INTEGER NOT NULL DEFAULT 0,"
+    " err INTEGER NOT NULL DEFAULT 0, payload BLOB,"
+    " content_format INTEGER NOT NULL DEFAULT -1, attempts INTEGER NOT NULL DEFAULT 0,"
+    " latency_ms INTEGER NOT NULL DEFAULT 0, error TEXT, PRIMARY KEY(campaign, ep, oid),"
+    " UNIQUE(campaign, position));"
+    "PRAGMA application_id=1280134483; PRAGMA user_version=1;"
+    /* What a version 1 program had stored: a group, a member, a finished campaign with one
+     * answered and one pending outcome, and a campaign still running. */
+    "PRAGMA journal_mode=WAL;"
+    "INSERT INTO groups VALUES('old', 1, 42769, NULL, '239.1.2.3', -1, 30, NULL, '', NULL, 0, 5);"
+    "INSERT INTO members VALUES('old', 0, 'dev-a', 42769, 'coap://127.0.0.1:5701', NULL, NULL,"
+    " 110);"
+    "INSERT INTO campaigns VALUES(7, 'old', 5, 2, 1, '/3/0', 110, NULL, NULL, 30, 1, 'aa', NULL,"
+    " NULL, -1, 1000, 1100, 1200, 1300, NULL);"
+    "INSERT INTO campaigns VALUES(8, 'old', 3, 2, 1, '/3/0', 110, NULL, NULL, 30, 1, NULL, NULL,"
+    " NULL, -1, 2000, 2100, 0, 0, NULL);"
+    "INSERT INTO outcomes(campaign, position, ep, oid, via, done, coap_code, payload,"
+    " content_format, attempts, latency_ms) VALUES(7, 0, 'dev-a', 42769, 2, 1, 69, x'41', 0,"
+    " 1, 12);"
+    "INSERT INTO outcomes(campaign, position, ep, oid) VALUES(7, 1, 'dev-b', 42769);";
+
+static int pragma_int(const char *path, const char *pragma) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA %s", pragma);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+static bool has_column(const char *path, const char *table, const char *col) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  bool has = sqlite3_column_int(st, 0) > 0;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return has;
+}
+
+static void test_upgrade_v1(void **state) {
+  fx *f = *state;
+  char path[160], why[256] = "";
+  snprintf(path, sizeof path, "%s/v1.db", f->dir);
+  sql_on(path, V1_SCHEMA);
+  assert_int_equal(pragma_int(path, "user_version"), 1);
+
+  lmm_store *s = NULL;
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  lmm_store_close(s);
+  assert_int_equal(pragma_int(path, "user_version"), 2);
+  assert_true(has_column(path, "outcomes", "fw_repaired"));
+
+  /* What was there reads back as before, with the new fields at their defaults. */
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  lmm_group_info g;
+  assert_int_equal(lmm_store_group_get(s, "old", &g), LMM_OK);
+  assert_string_equal(g.multicast_address, "239.1.2.3");
+  assert_int_equal(g.member_count, 1);
+  lmm_group_info_clear(&g);
+  lmm_campaign_info c;
+  assert_int_equal(lmm_store_campaign_get(s, 7, &c), LMM_OK);
+  assert_int_equal(c.state, LMM_CS_DONE);
+  assert_string_equal(c.token_hex, "aa");
+  assert_int_equal(c.finished_ms, 1300);
+  assert_int_equal(c.kind, LMM_CK_OPERATION);
+  assert_null(c.fw_summary);
+  assert_false(c.cancel_requested);
+  lmm_campaign_info_clear(&c);
+  lmm_outcome *o;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(s, 7, &o, &n), LMM_OK);
+  assert_int_equal(n, 2);
+  assert_true(o[0].done);
+  assert_int_equal(o[0].coap_code, 69);
+  assert_int_equal(o[0].payload_len, 1);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(o[i].fw_end, 0);
+    assert_int_equal(o[i].fw_state, -1);
+    assert_int_equal(o[i].fw_result, -1);
+    assert_false(o[i].fw_wave);
+    assert_int_equal(o[i].fw_bytes_unicast, 0);
+  }
+  assert_int_equal(o[1].content_format, -1);
+  lmm_outcome_list_free(o, n);
+
+  /* And the new things work on it: a cancel request, a firmware campaign after the old ones. */
+  assert_int_equal(lmm_store_campaign_request_cancel(s, 7), LMM_ERR_STATE);
+  assert_int_equal(lmm_store_campaign_request_cancel(s, 8), LMM_OK);
+  bool req = false;
+  assert_int_equal(lmm_store_campaign_cancel_requested(s, 8, &req), LMM_OK);
+  assert_true(req);
+  lmm_member *m = make_members(1, "fw", 5);
+  lmm_campaign_info fw = campaign_on("old");
+  fw.kind = LMM_CK_FIRMWARE, fw.fw_summary = "{\"k\":3}";
+  assert_int_equal(lmm_store_campaign_create(s, &fw, m, 1), LMM_OK);
+  assert_true(fw.id > 8); /* AUTOINCREMENT carried over */
+  lmm_campaign_info got;
+  assert_int_equal(lmm_store_campaign_get(s, fw.id, &got), LMM_OK);
+  campaign_equal(&got, &fw);
+  lmm_campaign_info_clear(&got);
+  lmm_members_free(m, 1);
+  lmm_store_close(s);
+  /* Opening again changes nothing more. */
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  lmm_store_close(s);
+  assert_int_equal(pragma_int(path, "user_version"), 2);
+}
+
+/* An upgrade that fails halfway leaves the file at version 1, with none of its changes. */
+static void test_upgrade_fails_whole(void **state) {
+  fx *f = *state;
+  char path[160], why[256] = "";
+  snprintf(path, sizeof path, "%s/v1-odd.db", f->dir);
+  sql_on(path, V1_SCHEMA);
+  /* A column of that name already there (hand-edited file): the 4th ALTER of the step fails. */
+  sql_on(path, "ALTER TABLE outcomes ADD COLUMN fw_end TEXT");
+  lmm_store *s = NULL;
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
+  assert_null(s);
+  assert_non_null(strstr(why, "from schema version 1 to 2"));
+  assert_non_null(strstr(why, "fw_end"));
+  assert_int_equal(pragma_int(path, "user_version"), 1);
+  assert_false(has_column(path, "campaigns", "kind")); /* the ALTERs before it: rolled back */
+  assert_false(has_column(path, "campaigns", "cancel_requested"));
+  /* Repaired by hand, it upgrades. */
+  sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  lmm_store_close(s);
+  assert_int_equal(pragma_int(path, "user_version"), 2);
 }
 
 /* ------------------------------------------------------------ default path */
@@ -1132,6 +1462,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_campaign_create_1000, setup, teardown),
       cmocka_unit_test_setup_teardown(test_outcomes_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_campaign_update_list, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outcome_init, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_firmware_campaign, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_request, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deleted_group_keeps_campaigns, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_exit, setup, teardown),
@@ -1140,6 +1473,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_fails_whole, setup, teardown),
       cmocka_unit_test_setup_teardown(test_default_path, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
   };
