@@ -2,10 +2,12 @@
 #ifndef LWM2M_MBMS_H
 #define LWM2M_MBMS_H
 
+#include "lwm2m_mbms/blob_server.h"
 #include "lwm2m_mbms/campaign.h"
 #include "lwm2m_mbms/ctx.h"
 #include "lwm2m_mbms/err.h"
 #include "lwm2m_mbms/firmware.h"
+#include "lwm2m_mbms/fw_campaign.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/store.h"

@@ -409,6 +409,7 @@ static void multicast_due(void *arg) {
 }
 
 static void phase_deliver(lmm_campaign *c) {
+  if (c->cfg.configure_only) return finish(c, LMM_OK, NULL);
   set_state(c, LMM_CS_DELIVERING);
   c->info.started_ms = c->info.started_ms ? c->info.started_ms : lmm_ctx_wall_ms(c->d.ctx);
   /* Members whose Object ID does not cover the operation are refused before anything is sent. */
@@ -595,10 +596,10 @@ LMM_API lmm_err lmm_campaign_new(const lmm_campaign_deps *deps, const lmm_campai
   c->out = calloc(c->n ? c->n : 1, sizeof *c->out);
   rc = c->members && c->out ? LMM_OK : LMM_ERR_NOMEM;
   for (size_t i = 0; rc == LMM_OK && i < c->n; i++) {
+    lmm_outcome_init(&c->out[i]);
     rc = lmm_member_copy(&c->members[i], &cfg->members[i]);
     if (rc == LMM_OK && !(c->out[i].ep = strdup(c->members[i].ep))) rc = LMM_ERR_NOMEM;
     c->out[i].oid = c->members[i].oid;
-    c->out[i].content_format = -1;
   }
   c->op = cfg->op;
   c->op.payload = NULL;

@@ -6,7 +6,10 @@
 #include <stdio.h>
 
 #include "lwm2m_mbms/lwm2m_mbms.h"
+#include "lwm2m_mbms/blob_server.h"
 #include "lwm2m_mbms/campaign.h"
+#include "lwm2m_mbms/firmware.h"
+#include "lwm2m_mbms/fw_campaign.h"
 
 /* Exit codes, documented in --help. */
 enum {
@@ -24,7 +27,8 @@ typedef struct cli {
   bool progress; /* stderr is a terminal and --quiet is not given */
   lmm_t8_config t8;
   lmm_ctx *ctx;
-  const char *db; /* --db or $LMM_DB; NULL: lmm_store_default_path() */
+  const char *db;       /* --db or $LMM_DB; NULL: lmm_store_default_path() */
+  char last_error[512]; /* the library's last error log line, "" none */
 } cli;
 
 /** "lwm2m-mbms: <cmd>: <fmt...>" on stderr. */
@@ -69,6 +73,33 @@ int cli_take_json(cli *c, int argc, char **argv);
 /** Parses "text", "senml-json", "tlv", "opaque" (and "link") into a content format. */
 bool cli_parse_format(const char *s, uint16_t *out);
 
+/** Exit code of a library error: 0, EXIT_TIMEOUT, EXIT_USAGE (LMM_ERR_ARG), else EXIT_REFUSED. */
+int cli_exit_of(lmm_err e);
+/** Monotonic milliseconds. */
+int64_t cli_mono_ms(void);
+
+/* ------------------------------------------------- campaign engines (cli_util.c) */
+
+/** Where answers and notifications arrive, how long to wait: every campaign run shares them. */
+typedef struct cli_run_opts {
+  const char *answer_listen, *answer_uri, *notify_listen, *notify_url;
+  double wait_s;
+} cli_run_opts;
+
+/** The engines a campaign borrows. Zero-initialise; cli_engines_free() any time after. */
+typedef struct cli_engines {
+  lmm_unicast *uni;
+  lmm_answers *ans;
+  lmm_t8_client *t8;
+  lmm_t8_notifier *nt;
+} cli_engines;
+
+/** Starts the engines path `via` needs; a usage error for --answer-* / --notify-* options
+ *  the path does not use. `nh` and `user` receive the T8 notifications (MBMS only). */
+int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
+                      const lmm_t8_notifier_handlers *nh, void *user);
+void cli_engines_free(cli_engines *g);
+
 /* ------------------------------------------------------------------- commands */
 
 int cmd_group(cli *c, int argc, char **argv);         /* group_cmd.c */
@@ -77,6 +108,8 @@ int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
 int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
 int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
+int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
+int cmd_cancel(cli *c, int argc, char **argv);        /* fw_cmd.c */
 
 /** Report layouts. */
 typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV } cli_report_fmt;
@@ -89,7 +122,22 @@ typedef struct cli_totals {
   size_t members, succeeded, failed, pending, repaired, by_via[4];
 } cli_totals;
 void cli_count(const lmm_outcome *o, size_t n, cli_totals *t);
-/** Whether an outcome is a success: done, a CoAP answer, class 2. */
+/** Whether an outcome is a success: done, a CoAP answer, class 2 (an operation campaign's),
+ *  or Update Result 1 (a firmware campaign's: fw_end updated). */
 bool cli_outcome_ok(const lmm_outcome *o);
+
+/* ------------------------------------------------- firmware campaigns (fw_report.c) */
+
+/** Counts by lmm_fwc_end of a firmware campaign's outcomes. */
+typedef struct cli_fw_totals {
+  size_t members, updated, failed, held, cancelled, refused, pending, by_via[4], pulled;
+} cli_fw_totals;
+void cli_fw_count(const lmm_outcome *o, size_t n, cli_fw_totals *t);
+/** The path that brought a member the blob: "multicast", "unicast pull"... "-" when none. */
+const char *cli_fw_path_name(const lmm_outcome *o);
+/** Prints a firmware campaign's report: its summary figures, per member, then totals.
+ *  `live` (NULL when read from the store) adds the running campaign's own figures and phase. */
+void cli_print_fw_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info *info,
+                         const lmm_outcome *o, size_t n, const lmm_fwc_stats *live);
 
 #endif

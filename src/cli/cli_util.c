@@ -7,6 +7,81 @@
 
 #include "cli.h"
 
+int cli_exit_of(lmm_err e) {
+  switch (e) {
+  case LMM_OK:
+    return EXIT_ALL_OK;
+  case LMM_ERR_TIMEOUT:
+    return EXIT_TIMEOUT;
+  case LMM_ERR_ARG:
+    return EXIT_USAGE;
+  default:
+    return EXIT_REFUSED;
+  }
+}
+
+int64_t cli_mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Unicast always (Group Mgmt writes, repair, push), the answer receiver for group paths, the
+ * T8 client and its notification receiver for MBMS: nothing a path does not use, so a flag
+ * for an engine the path lacks is the operator's mistake and said so. */
+int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
+                      const lmm_t8_notifier_handlers *nh, void *user) {
+  lmm_unicast_config uc = LMM_UNICAST_CONFIG_DEFAULT;
+  lmm_err e = lmm_unicast_new(c->ctx, &uc, &g->uni);
+  if (e != LMM_OK) {
+    cli_err(c, "cannot start the CoAP client: %s", lmm_strerror(e));
+    return EXIT_REFUSED;
+  }
+  if (via == LMM_VIA_MBMS || via == LMM_VIA_MULTICAST) {
+    lmm_answers_config ac = LMM_ANSWERS_CONFIG_DEFAULT;
+    char addr[64] = "127.0.0.1";
+    if (ro->answer_listen && !cli_split_hostport(ro->answer_listen, addr, sizeof addr, &ac.port))
+      return cli_usage(c, "--answer-listen: '%s' is not ADDR:PORT", ro->answer_listen);
+    ac.bind_addr = addr;
+    if ((e = lmm_answers_new(c->ctx, &ac, &g->ans)) != LMM_OK) {
+      cli_err(c, "cannot listen for answers on %s port %u: %s", addr, ac.port, lmm_strerror(e));
+      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
+    }
+    if (ro->answer_uri && lmm_answers_set_uri(g->ans, ro->answer_uri) != LMM_OK)
+      return cli_usage(c, "--answer-uri: '%s' is not a coap:// URI", ro->answer_uri);
+  } else if (ro->answer_listen || ro->answer_uri) {
+    return cli_usage(c, "--answer-listen and --answer-uri are for mbms and multicast delivery");
+  }
+  if (via == LMM_VIA_MBMS) {
+    int rc = cli_t8_connect(c, &g->t8);
+    if (rc) return rc;
+    lmm_t8_notifier_config nc = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+    char addr[64] = "127.0.0.1";
+    if (ro->notify_listen && !cli_split_hostport(ro->notify_listen, addr, sizeof addr, &nc.port))
+      return cli_usage(c, "--notify-listen: '%s' is not ADDR:PORT", ro->notify_listen);
+    nc.bind_addr = addr;
+    nc.public_url = ro->notify_url;
+    if ((e = lmm_t8_notifier_new(c->ctx, &nc, nh, user, &g->nt)) != LMM_OK) {
+      cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port,
+              lmm_strerror(e));
+      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
+    }
+    lmm_t8_client_attach_notifier(g->t8, g->nt);
+  } else if (ro->notify_listen || ro->notify_url) {
+    return cli_usage(c, "--notify-listen and --notify-url are for mbms delivery");
+  }
+  return 0;
+}
+
+void cli_engines_free(cli_engines *g) {
+  /* The client holds the receiver: the client goes first. */
+  lmm_t8_client_free(g->t8);
+  lmm_t8_notifier_free(g->nt);
+  lmm_answers_free(g->ans);
+  lmm_unicast_free(g->uni);
+  memset(g, 0, sizeof *g);
+}
+
 int cli_store_open(const cli *c, lmm_store **out) {
   char buf[4096];
   const char *path = c->db ? c->db : lmm_store_default_path(buf, sizeof buf);

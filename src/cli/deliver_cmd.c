@@ -11,20 +11,13 @@
 
 #include "cli.h"
 
-/* What deliver and resume share: where answers and notifications arrive, how long to wait. */
-typedef struct run_opts {
-  const char *answer_listen, *answer_uri, *notify_listen, *notify_url;
-  double wait_s;
-} run_opts;
+typedef cli_run_opts run_opts;
 
 /* The engines of one campaign run and what its callbacks saw. */
 typedef struct runner {
   cli *c;
   lmm_store *store;
-  lmm_unicast *uni;
-  lmm_answers *ans;
-  lmm_t8_client *t8;
-  lmm_t8_notifier *nt;
+  cli_engines eng;
   lmm_campaign *camp;
   bool done;
   lmm_err result;
@@ -59,79 +52,10 @@ static void on_test(void *user, const char *sub) {
 
 static const lmm_t8_notifier_handlers notifier_handlers = {on_delivery, on_test};
 
-static int exit_of(lmm_err e) {
-  switch (e) {
-  case LMM_OK:
-    return EXIT_ALL_OK;
-  case LMM_ERR_TIMEOUT:
-    return EXIT_TIMEOUT;
-  case LMM_ERR_ARG:
-    return EXIT_USAGE;
-  default:
-    return EXIT_REFUSED;
-  }
-}
-
-/* Starts the engines the path needs: unicast always (Group Mgmt writes, repair), the answer
- * receiver for group paths, the T8 client and its notification receiver for MBMS. */
-static int runner_setup(runner *r, int via, const run_opts *ro) {
-  cli *c = r->c;
-  lmm_unicast_config uc = LMM_UNICAST_CONFIG_DEFAULT;
-  lmm_err e = lmm_unicast_new(c->ctx, &uc, &r->uni);
-  if (e != LMM_OK) {
-    cli_err(c, "cannot start the CoAP client: %s", lmm_strerror(e));
-    return EXIT_REFUSED;
-  }
-  if (via == LMM_VIA_MBMS || via == LMM_VIA_MULTICAST) {
-    lmm_answers_config ac = LMM_ANSWERS_CONFIG_DEFAULT;
-    char addr[64] = "127.0.0.1";
-    if (ro->answer_listen && !cli_split_hostport(ro->answer_listen, addr, sizeof addr, &ac.port))
-      return cli_usage(c, "--answer-listen: '%s' is not ADDR:PORT", ro->answer_listen);
-    ac.bind_addr = addr;
-    if ((e = lmm_answers_new(c->ctx, &ac, &r->ans)) != LMM_OK) {
-      cli_err(c, "cannot listen for answers on %s port %u: %s", addr, ac.port, lmm_strerror(e));
-      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
-    }
-    if (ro->answer_uri && lmm_answers_set_uri(r->ans, ro->answer_uri) != LMM_OK)
-      return cli_usage(c, "--answer-uri: '%s' is not a coap:// URI", ro->answer_uri);
-  } else if (ro->answer_listen || ro->answer_uri) {
-    return cli_usage(c, "--answer-listen and --answer-uri are for mbms and multicast delivery");
-  }
-  if (via == LMM_VIA_MBMS) {
-    int rc = cli_t8_connect(c, &r->t8);
-    if (rc) return rc;
-    lmm_t8_notifier_config nc = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
-    char addr[64] = "127.0.0.1";
-    if (ro->notify_listen && !cli_split_hostport(ro->notify_listen, addr, sizeof addr, &nc.port))
-      return cli_usage(c, "--notify-listen: '%s' is not ADDR:PORT", ro->notify_listen);
-    nc.bind_addr = addr;
-    nc.public_url = ro->notify_url;
-    if ((e = lmm_t8_notifier_new(c->ctx, &nc, &notifier_handlers, r, &r->nt)) != LMM_OK) {
-      cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port,
-              lmm_strerror(e));
-      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
-    }
-    lmm_t8_client_attach_notifier(r->t8, r->nt);
-  } else if (ro->notify_listen || ro->notify_url) {
-    return cli_usage(c, "--notify-listen and --notify-url are for mbms delivery");
-  }
-  return 0;
-}
-
 static void runner_free(runner *r) {
   lmm_campaign_free(r->camp);
   r->camp = NULL;
-  /* The client holds the receiver: the client goes first. */
-  lmm_t8_client_free(r->t8);
-  lmm_t8_notifier_free(r->nt);
-  lmm_answers_free(r->ans);
-  lmm_unicast_free(r->uni);
-}
-
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  cli_engines_free(&r->eng);
 }
 
 static void progress_line(const runner *r) {
@@ -142,10 +66,10 @@ static void progress_line(const runner *r) {
     ok += cli_outcome_ok(&o[i]);
   }
   lmm_answers_stats st = {0};
-  if (r->ans) lmm_answers_get_stats(r->ans, &st);
+  if (r->eng.ans) lmm_answers_get_stats(r->eng.ans, &st);
   fprintf(stderr, "\r\033[K%s: %zu/%zu members served, %zu succeeded", cli_state_name(r->state),
           done, n, ok);
-  if (r->ans) fprintf(stderr, ", %llu answers", (unsigned long long)st.accepted);
+  if (r->eng.ans) fprintf(stderr, ", %llu answers", (unsigned long long)st.accepted);
 }
 
 /* Starts the campaign, waits, prints the report; the exit status. */
@@ -156,7 +80,7 @@ static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
   lmm_err e = lmm_campaign_start(r->camp);
   if (e != LMM_OK) {
     cli_err(c, "cannot start campaign %lld: %s", (long long)info->id, lmm_strerror(e));
-    return exit_of(e);
+    return cli_exit_of(e);
   }
   long wait_ms = ro->wait_s > 0 ? (long)(ro->wait_s * 1000) : -1;
   if (c->progress) {
@@ -165,11 +89,11 @@ static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
     fprintf(stderr, "campaign %lld: %s %s on %zu members of %s via %s\n", (long long)info->id,
             cli_op_name(info->op_kind), info->op_path ? info->op_path : "?", n,
             info->group ? info->group : "?", cli_via_name(info->via));
-    int64_t deadline = wait_ms < 0 ? INT64_MAX : mono_ms() + wait_ms, last = 0;
-    while (!r->done && mono_ms() < deadline) {
+    int64_t deadline = wait_ms < 0 ? INT64_MAX : cli_mono_ms() + wait_ms, last = 0;
+    while (!r->done && cli_mono_ms() < deadline) {
       lmm_ctx_run_once(c->ctx, 200);
-      if (mono_ms() - last >= 250 || r->done) {
-        last = mono_ms();
+      if (cli_mono_ms() - last >= 250 || r->done) {
+        last = cli_mono_ms();
         progress_line(r);
       }
     }
@@ -178,7 +102,7 @@ static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
     e = lmm_campaign_wait(r->camp, wait_ms);
     if (e != LMM_OK && e != LMM_ERR_TIMEOUT && !r->done) {
       cli_err(c, "campaign %lld: %s", (long long)info->id, lmm_strerror(e));
-      return exit_of(e);
+      return cli_exit_of(e);
     }
   }
   info = lmm_campaign_get_info(r->camp);
@@ -195,7 +119,7 @@ static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
   if (r->result != LMM_OK) {
     cli_err(c, "campaign %lld could not run: %s", (long long)info->id,
             info->error ? info->error : lmm_strerror(r->result));
-    return exit_of(r->result) == EXIT_USAGE ? EXIT_REFUSED : exit_of(r->result);
+    return cli_exit_of(r->result) == EXIT_USAGE ? EXIT_REFUSED : cli_exit_of(r->result);
   }
   cli_totals t;
   cli_count(o, n, &t);
@@ -511,6 +435,8 @@ typedef struct deliver_opts {
   uint16_t fmt;
   int via; /* -1: the group's type */
   long window_s, grace_ms;
+  bool firmware;       /* --firmware: the whole command goes to cmd_fw_deliver() */
+  const char *fw_flag; /* the first firmware-only option seen */
 } deliver_opts;
 
 enum {
@@ -525,7 +451,9 @@ enum {
   OPT_NLISTEN,
   OPT_NURL,
   OPT_JSON,
-  OPT_WAIT
+  OPT_WAIT,
+  OPT_FIRMWARE, /* the firmware deliver's own options: handed over to cmd_fw_deliver() */
+  OPT_FW_ONLY
 };
 
 /* Parses deliver's (all = true) or resume's options. args[0] is the command's name. */
@@ -539,6 +467,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"via", required_argument, 0, OPT_VIA},
                                        {"window", required_argument, 0, OPT_WINDOW},
                                        {"grace-ms", required_argument, 0, OPT_GRACE},
+                                       {"grace", required_argument, 0, OPT_GRACE},
                                        {"no-repair", no_argument, 0, OPT_NOREPAIR},
                                        {"skip-group-mgmt", no_argument, 0, OPT_SKIPGM},
                                        {"answer-listen", required_argument, 0, OPT_ALISTEN},
@@ -547,16 +476,32 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"notify-url", required_argument, 0, OPT_NURL},
                                        {"json", no_argument, 0, OPT_JSON},
                                        {"wait", required_argument, 0, OPT_WAIT},
+                                       {"firmware", required_argument, 0, OPT_FIRMWARE},
+                                       {"method", required_argument, 0, OPT_FW_ONLY},
+                                       {"fragment-size", required_argument, 0, OPT_FW_ONLY},
+                                       {"fec", required_argument, 0, OPT_FW_ONLY},
+                                       {"rate", required_argument, 0, OPT_FW_ONLY},
+                                       {"rounds", required_argument, 0, OPT_FW_ONLY},
+                                       {"wave", required_argument, 0, OPT_FW_ONLY},
+                                       {"success-threshold", required_argument, 0, OPT_FW_ONLY},
+                                       {"error-threshold", required_argument, 0, OPT_FW_ONLY},
+                                       {"update-wait", required_argument, 0, OPT_FW_ONLY},
+                                       {"update-deadline", required_argument, 0, OPT_FW_ONLY},
+                                       {"blob-listen", required_argument, 0, OPT_FW_ONLY},
+                                       {"blob-host", required_argument, 0, OPT_FW_ONLY},
                                        {0, 0, 0, 0}};
   d->via = -1, d->window_s = -1, d->grace_ms = -1;
   optind = 0, opterr = 0;
-  int o;
+  int o, li = -1;
   char *end;
-  while ((o = getopt_long(argc, args, "", opts, NULL)) != -1) {
+  while ((o = getopt_long(argc, args, "", opts, &li)) != -1) {
     bool deliver_only = o >= OPT_READ && o <= OPT_DISC;
     deliver_only |= o == OPT_FORMAT || o == OPT_VIA || o == OPT_WINDOW || o == OPT_GRACE ||
-                    o == OPT_NOREPAIR || o == OPT_SKIPGM;
-    if (o == '?' || o == ':' || (!all && deliver_only))
+                    o == OPT_NOREPAIR || o == OPT_SKIPGM || o == OPT_FIRMWARE || o == OPT_FW_ONLY;
+    if (o == '?' && optopt) /* a known option without its value */
+      return cli_usage(c, "%s needs a value", args[optind - 1]);
+    if (!all && deliver_only) return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
+    if (o == '?' || o == ':')
       return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     switch (o) {
     case OPT_READ:
@@ -621,10 +566,18 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
       if (*end || end == optarg || !(d->ro.wait_s >= 0) || d->ro.wait_s > 7 * 86400)
         return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", optarg);
       break;
+    case OPT_FIRMWARE:
+      d->firmware = true;
+      break;
+    case OPT_FW_ONLY:
+      if (!d->fw_flag) d->fw_flag = opts[li].name;
+      break;
     default:
       return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     }
   }
+  if (!d->firmware && d->fw_flag)
+    return cli_usage(c, "--%s is for firmware delivery (--firmware FILE)", d->fw_flag);
   *first = optind;
   return 0;
 }
@@ -645,6 +598,10 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   deliver_opts d = {0};
   op_build b = {.op = LMM_OP_INIT};
   int first = 0, rc = parse_opts(c, argc + 1, args, true, &d, &first);
+  if (!rc && d.firmware) {
+    free(args);
+    return cmd_fw_deliver(c, argc, argv);
+  }
   lmm_store *s = NULL;
   lmm_group_info g = {0};
   lmm_member *m = NULL;
@@ -707,8 +664,8 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
     goto out;
   }
   r.store = s;
-  if ((rc = runner_setup(&r, via, &d.ro))) goto out;
-  lmm_campaign_deps deps = {c->ctx, r.uni, r.t8, r.ans, s};
+  if ((rc = cli_engines_setup(c, &r.eng, via, &d.ro, &notifier_handlers, &r))) goto out;
+  lmm_campaign_deps deps = {c->ctx, r.eng.uni, r.eng.t8, r.eng.ans, s};
   lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
   cfg.group = &g, cfg.members = m, cfg.n_members = n;
   cfg.op = b.op;
@@ -767,14 +724,21 @@ int cmd_resume(cli *c, int argc, char **argv) {
     rc = cli_store_fail(c, s, "reading the campaign", e);
     goto out;
   }
+  if (info.kind == LMM_CK_FIRMWARE) {
+    rc = cli_usage(c,
+                   "campaign %lld is a firmware campaign: it cannot be resumed; run "
+                   "'lwm2m-mbms deliver %s --firmware FILE' again",
+                   (long long)id, info.group ? info.group : "GROUP");
+    goto out;
+  }
   if (info.state == LMM_CS_DONE) {
     rc = cli_usage(c, "campaign %lld has finished: see 'lwm2m-mbms report %lld'", (long long)id,
                    (long long)id);
     goto out;
   }
   r.store = s;
-  if ((rc = runner_setup(&r, info.via, &d.ro))) goto out;
-  lmm_campaign_deps deps = {c->ctx, r.uni, r.t8, r.ans, s};
+  if ((rc = cli_engines_setup(c, &r.eng, info.via, &d.ro, &notifier_handlers, &r))) goto out;
+  lmm_campaign_deps deps = {c->ctx, r.eng.uni, r.eng.t8, r.eng.ans, s};
   if ((e = lmm_campaign_resume(&deps, id, &handlers, &r, &r.camp)) != LMM_OK) {
     if (e == LMM_ERR_STATE)
       rc = cli_usage(c, "campaign %lld cannot be resumed (%s)", (long long)id,

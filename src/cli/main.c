@@ -42,12 +42,17 @@ static const char usage_text[] =
     "  tmgi show GROUP | renew GROUP | release GROUP\n"
     "                                               the group's TMGI on the SCEF\n"
     "\n"
-    "Campaigns (one group operation on one group):\n"
+    "Campaigns (one group operation, or one firmware package, to one group):\n"
     "  deliver GROUP OPERATION [DELIVER OPTIONS]    run a campaign, then print its report\n"
+    "  deliver GROUP --firmware FILE [FIRMWARE OPTIONS]\n"
+    "                                               deliver a firmware package and update the\n"
+    "                                               members, then print the report\n"
     "  report CAMPAIGN [--format table|json|csv]    per-member outcomes and totals\n"
     "  campaigns [GROUP]                            list campaigns, newest first\n"
     "  resume CAMPAIGN [--answer-*, --notify-*, --wait, --json]\n"
-    "                                               continue an unfinished campaign\n"
+    "                                               continue an unfinished operation campaign\n"
+    "  cancel CAMPAIGN                              ask the deliver running a firmware campaign\n"
+    "                                               to stop (no more fragments, no update)\n"
     "\n"
     "Group options (group create):\n"
     "  --type T              mbms (3GPP MBMS over T8), multicast (IP multicast) or unicast\n"
@@ -83,6 +88,35 @@ static const char usage_text[] =
     "  --wait SEC            give up waiting after SEC seconds (default 0: until it ends);\n"
     "                        the campaign stays stored: continue it with 'resume'\n"
     "\n"
+    "Firmware options (deliver GROUP --firmware FILE; FILE: the package, 1 byte to 64 MiB to\n"
+    "a group, to 1 GiB by unicast; members with Object ID 5 get it, the others are refused):\n"
+    "  --via P               mbms, multicast or unicast (default: the group's type)\n"
+    "  --method M            unicast: push (Block1 write of /5/0/0, default), pull (the\n"
+    "                        members fetch it from our blob server, /5/0/1) or auto (each\n"
+    "                        member's Delivery Method /5/0/9 decides)\n"
+    "  --blob-listen ADDR:PORT   pull: where the blob server listens (default 127.0.0.1:0)\n"
+    "  --blob-host HOST      pull: host written into the package URI, if not the listener's\n"
+    "  --fragment-size N     group: bytes per fragment, 16 to 1024 (default 512)\n"
+    "  --fec STRIDE          group: one parity fragment per STRIDE fragments (default 0: none)\n"
+    "  --rate R              group: bearer bytes per second, e.g. 250000, 500k, 2M (default 1M)\n"
+    "  --window SEC          group: answer window of the status rounds (default: the group's)\n"
+    "  --grace MS            group: wait after a window (default 1000)\n"
+    "  --rounds N            group: status and repair rounds before the incomplete fail\n"
+    "                        (default 5)\n"
+    "  --wave N | --wave P%  update this many members (or share) first, by unicast, and go on\n"
+    "                        only if they pass the thresholds (default: no wave)\n"
+    "  --success-threshold S share of the wave that must update to go on: 0 to 1 or a\n"
+    "                        percentage (default 1, all)\n"
+    "  --error-threshold S   share of the wave whose failure stops the rest (default 0: any)\n"
+    "  --update-wait MS      after the update, before its results are asked (default 1000)\n"
+    "  --update-deadline SEC for each member's Update Result (default 300)\n"
+    "  --skip-group-mgmt, --answer-listen, --answer-uri, --notify-listen, --notify-url: as\n"
+    "                        for an operation\n"
+    "  --wait SEC            after SEC seconds, cancel the campaign and report (exit 4)\n"
+    "  Progress shows on a terminal. Ctrl-C (SIGINT) or SIGTERM cancels the campaign and\n"
+    "  prints the report; a second one aborts at once. 'lwm2m-mbms cancel ID' from another\n"
+    "  shell does the same as the first.\n"
+    "\n"
     "State store:\n"
     "  --db FILE             SQLite file of groups and campaigns    [LMM_DB]\n"
     "                        (default $XDG_STATE_HOME/lwm2m-mbms/state.db)\n"
@@ -112,8 +146,10 @@ static const char usage_text[] =
     "  -h, --help            this text\n"
     "\n"
     "Exit status:\n"
-    "  0  success (all members served, or the delivery confirmed)\n"
+    "  0  success (all members served, or the delivery confirmed; firmware: every member\n"
+    "     updated, Update Result 1)\n"
     "  1  finished, but some members failed or the SCEF reported the delivery failed\n"
+    "     (firmware: some member failed, was held by the wave, cancelled or refused)\n"
     "     (also: a failure of the state store)\n"
     "  2  usage error, bad argument or bad input file (unknown group, bad path, members "
     "file)\n"
@@ -161,10 +197,13 @@ int cli_finish_output(const cli *c, int rc) {
   return rc;
 }
 
-static void log_to_stderr(void *user, lmm_log_level level, const char *msg) {
-  (void)user;
+/* Errors are kept even without --verbose: a command can then say why the library refused
+ * something (lmm_fwc_new() explains an LMM_ERR_ARG only in the log). */
+static void log_sink(void *user, lmm_log_level level, const char *msg) {
+  cli *c = user;
   static const char *names[] = {"error", "warning", "info", "debug"};
-  fprintf(stderr, "lwm2m-mbms: %s: %s\n", names[level], msg);
+  if (level == LMM_LOG_ERROR) snprintf(c->last_error, sizeof c->last_error, "%s", msg);
+  if (c->verbose) fprintf(stderr, "lwm2m-mbms: %s: %s\n", names[level], msg);
 }
 
 static const char *env_or(const char *flag, const char *env) {
@@ -280,7 +319,8 @@ int main(int argc, char **argv) {
                   {"deliver", cmd_group_deliver},
                   {"report", cmd_report},
                   {"resume", cmd_resume},
-                  {"campaigns", cmd_campaigns}};
+                  {"campaigns", cmd_campaigns},
+                  {"cancel", cmd_cancel}};
   int (*fn)(cli *, int, char **) = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name)) fn = commands[i].fn;
@@ -291,7 +331,8 @@ int main(int argc, char **argv) {
     return EXIT_REFUSED;
   }
   lmm_ctx_config cc = LMM_CTX_CONFIG_DEFAULT;
-  if (c.verbose) cc.log = log_to_stderr, cc.log_level = LMM_LOG_DEBUG;
+  cc.log = log_sink, cc.user = &c;
+  cc.log_level = c.verbose ? LMM_LOG_DEBUG : LMM_LOG_ERROR;
   int rc;
   if (lmm_ctx_new(&cc, &c.ctx) != LMM_OK) {
     cli_err(&c, "cannot create the library context");

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 bool cli_outcome_ok(const lmm_outcome *o) {
+  if (o->fw_end != LMM_FWC_PENDING) return o->fw_end == LMM_FWC_UPDATED;
   return o->done && o->err == LMM_OK && o->coap_code >> 5 == 2;
 }
 
@@ -15,13 +16,14 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t) {
   memset(t, 0, sizeof *t);
   t->members = n;
   for (size_t i = 0; i < n; i++) {
-    if (!o[i].done)
+    bool done = o[i].done || o[i].fw_end != LMM_FWC_PENDING;
+    if (!done)
       t->pending++;
     else if (cli_outcome_ok(&o[i]))
       t->succeeded++;
     else
       t->failed++;
-    if (o[i].done && o[i].via > LMM_VIA_NONE && o[i].via <= LMM_VIA_UNICAST) t->by_via[o[i].via]++;
+    if (done && o[i].via > LMM_VIA_NONE && o[i].via <= LMM_VIA_UNICAST) t->by_via[o[i].via]++;
     if (o[i].repaired) t->repaired++;
   }
 }
@@ -363,7 +365,10 @@ static void report_csv(const lmm_campaign_info *info, const lmm_outcome *o, size
 
 void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info *info,
                       const lmm_outcome *o, size_t n) {
-  (void)c;
+  if (info->kind == LMM_CK_FIRMWARE) {
+    cli_print_fw_report(c, fmt, info, o, n, NULL);
+    return;
+  }
   switch (fmt) {
   case CLI_REPORT_JSON:
     report_json(info, o, n);
@@ -471,31 +476,37 @@ int cmd_campaigns(cli *c, int argc, char **argv) {
   else if (!n)
     printf("no campaigns\n");
   else
-    printf("%6s  %-20s %-28s %-11s %-20s %7s %9s\n", "ID", "GROUP", "OPERATION", "STATE", "CREATED",
-           "MEMBERS", "SUCCEEDED");
+    printf("%6s  %-20s %-9s %-28s %-11s %-20s %7s %9s\n", "ID", "GROUP", "KIND", "OPERATION",
+           "STATE", "CREATED", "MEMBERS", "SUCCEEDED");
   for (size_t i = 0; i < n; i++) {
     lmm_outcome *o = NULL;
     size_t no = 0;
     cli_totals t = {0};
     if (lmm_store_outcomes_get(s, l[i].id, &o, &no) == LMM_OK) cli_count(o, no, &t);
     lmm_outcome_list_free(o, no);
+    bool fw = l[i].kind == LMM_CK_FIRMWARE;
     char op[320], tm[40];
-    op_text(&l[i], op, sizeof op);
+    if (fw)
+      snprintf(op, sizeof op, "firmware via %s", cli_via_name(l[i].via));
+    else
+      op_text(&l[i], op, sizeof op);
     cli_fmt_time(l[i].created_ms / 1000, false, tm, sizeof tm);
     if (c->json) {
       printf("%s{\"id\":%lld,\"group\":", i ? "," : "", (long long)l[i].id);
       cli_json_str(stdout, l[i].group);
-      printf(",\"operation\":\"%s\",\"path\":", cli_op_name(l[i].op_kind));
-      cli_json_str(stdout, l[i].op_path);
+      printf(",\"kind\":\"%s\",\"operation\":", fw ? "firmware" : "operation");
+      cli_json_str(stdout, fw ? NULL : cli_op_name(l[i].op_kind));
+      printf(",\"path\":");
+      cli_json_str(stdout, fw ? NULL : l[i].op_path);
       printf(",\"via\":\"%s\",\"state\":\"%s\"", cli_via_name(l[i].via),
              cli_state_name(l[i].state));
       json_time("created", l[i].created_ms);
       printf(",\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu}", t.members,
              t.succeeded, t.failed, t.pending);
     } else {
-      printf("%6lld  %-20s %-28s %-11s %-20s %7zu %9zu\n", (long long)l[i].id,
-             l[i].group ? l[i].group : "-", op, cli_state_name(l[i].state), tm, t.members,
-             t.succeeded);
+      printf("%6lld  %-20s %-9s %-28s %-11s %-20s %7zu %9zu\n", (long long)l[i].id,
+             l[i].group ? l[i].group : "-", fw ? "firmware" : "operation", op,
+             cli_state_name(l[i].state), tm, t.members, t.succeeded);
     }
   }
   if (c->json) printf("]\n");

@@ -1,0 +1,166 @@
+/* fw_campaign.h - a firmware campaign: one blob to a whole group (Grp-Fw-01..03), over MBMS or
+ * IP multicast (fragments, status rounds, repair; docs/protocol.md section 5) or over unicast
+ * (push or pull), then the update in waves, each member followed to its Update Result. */
+#ifndef LWM2M_MBMS_FW_CAMPAIGN_H
+#define LWM2M_MBMS_FW_CAMPAIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "campaign.h"
+#include "ctx.h"
+#include "err.h"
+#include "group.h"
+#include "store.h"
+#include "t8.h"
+#include "unicast.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lmm_fwc lmm_fwc;
+typedef struct lmm_blob_server lmm_blob_server;
+
+/** What the campaign uses; all borrowed, must outlive it. `t8` for MBMS groups, `answers` for
+ *  MBMS and multicast groups, `blobs` for the unicast pull method, `store` optional. */
+typedef struct lmm_fwc_deps {
+  lmm_ctx *ctx;
+  lmm_unicast *unicast;
+  lmm_t8_client *t8;
+  lmm_answers *answers;
+  lmm_blob_server *blobs;
+  lmm_store *store;
+} lmm_fwc_deps;
+
+/** How unicast members get the package. */
+typedef enum lmm_fwc_method {
+  LMM_FWC_PUSH = 0, /**< Block1 write of /5/0/0 */
+  LMM_FWC_PULL,     /**< a coap:// URI of the blob server written to /5/0/1 */
+  LMM_FWC_AUTO      /**< each member's Delivery Method (/5/0/9) decides; push when both */
+} lmm_fwc_method;
+
+typedef struct lmm_fwc_config {
+  const lmm_group_info *group; /**< copied */
+  const lmm_member *members;   /**< copied */
+  size_t n_members;
+  const uint8_t *image; /**< copied */
+  size_t len;
+  int via;                       /**< lmm_path_kind; LMM_VIA_NONE: the group's type */
+  int method;                    /**< lmm_fwc_method, for unicast */
+  uint32_t fragment_size;        /**< 16..1024 (default 512) */
+  uint32_t fec_stride;           /**< one parity fragment per this many data fragments; 0 none */
+  uint64_t rate_bps;             /**< bearer bytes per second (default 1000000) */
+  long window_s;                 /**< answer window of the status rounds; -1: the group's */
+  long grace_ms;                 /**< after a window (default 1000) */
+  int max_rounds;                /**< status rounds before the incomplete fail (default 5) */
+  unsigned repair_multicast_min; /**< a fragment missed by this many goes to the group (3) */
+  size_t wave_count;             /**< first wave: this many members (0: see wave_percent) */
+  double wave_percent;           /**< ... or this percentage of them (0: no wave) */
+  double success_threshold;      /**< share of the wave that must succeed to go on (default 1.0) */
+  double error_threshold;  /**< share of the wave whose failure stops it (default 0.0 = any) */
+  long update_wait_ms;     /**< after the update before the results round (default 1000) */
+  long update_deadline_ms; /**< for a member's Update Result (default 300000) */
+  bool skip_group_mgmt;    /**< members already configured: no Group Mgmt write */
+  const char *mcast_if;    /**< interface address for IP multicast (default 127.0.0.1) */
+} lmm_fwc_config;
+
+#define LMM_FWC_CONFIG_DEFAULT                                                                     \
+  {                                                                                                \
+    NULL, NULL, 0, NULL, 0, LMM_VIA_NONE, LMM_FWC_PUSH, 512, 0, 1000000, -1, 1000, 5, 3, 0, 0,     \
+        1.0, 0.0, 1000, 300000, false, NULL                                                        \
+  }
+
+/** Where a member ended. */
+typedef enum lmm_fwc_end {
+  LMM_FWC_PENDING = 0,
+  LMM_FWC_UPDATED,   /**< Update Result 1 */
+  LMM_FWC_FAILED,    /**< a failure Update Result, or unreachable, or a deadline */
+  LMM_FWC_HELD,      /**< downloaded but not updated: the first wave stopped the campaign */
+  LMM_FWC_CANCELLED, /**< the campaign was cancelled before its update */
+  LMM_FWC_REFUSED    /**< its Object ID is not 5: nothing sent */
+} lmm_fwc_end;
+
+/** One member's report. Borrowed from the campaign. */
+typedef struct lmm_fwc_member {
+  const lmm_member *member;
+  int via;                     /**< lmm_path_kind that brought most of the blob */
+  bool pulled;                 /**< unicast pull (else push) when via is unicast */
+  bool wave;                   /**< in the first wave */
+  int end;                     /**< lmm_fwc_end */
+  lmm_err err;                 /**< why it failed (LMM_OK when it got a failure result) */
+  int state;                   /**< last Firmware Update State seen, -1 unknown */
+  int update_result;           /**< last Update Result seen, -1 unknown */
+  uint64_t bytes_unicast;      /**< blob bytes the adapter sent it by unicast */
+  uint32_t missed_first;       /**< data fragments it missed in the first pass */
+  uint32_t fragments_repaired; /**< fragments it got again by unicast */
+  int64_t elapsed_ms;          /**< from the start to its end */
+  const char *error;           /**< NULL when updated */
+} lmm_fwc_member;
+
+/** Campaign-wide figures. */
+typedef struct lmm_fwc_stats {
+  uint32_t k, q;              /**< data and parity fragments (0 over unicast) */
+  uint64_t bytes_group;       /**< bytes the adapter sent to the group (CoAP messages) */
+  uint64_t bytes_unicast;     /**< blob bytes the adapter sent by unicast */
+  uint64_t fragments_sent;    /**< group fragment messages, repair rounds included */
+  uint32_t rounds;            /**< status rounds */
+  uint32_t multicast_repairs; /**< fragments sent to the group again */
+  uint32_t unicast_repairs;   /**< fragments sent to one member */
+  size_t updated, failed, held, cancelled, refused, pending;
+  int phase; /**< lmm_fwc_phase */
+} lmm_fwc_stats;
+
+typedef enum lmm_fwc_phase {
+  LMM_FWC_P_CREATED = 0,
+  LMM_FWC_P_CONFIGURING, /**< TMGI, Group Mgmt writes */
+  LMM_FWC_P_SENDING,     /**< announce and fragments */
+  LMM_FWC_P_STATUS,      /**< a status round */
+  LMM_FWC_P_REPAIRING,
+  LMM_FWC_P_WAVE,     /**< the first wave's update */
+  LMM_FWC_P_UPDATING, /**< the update of the rest, and its results */
+  LMM_FWC_P_DONE,
+  LMM_FWC_P_STOPPED, /**< the first wave crossed a threshold */
+  LMM_FWC_P_CANCELLED,
+  LMM_FWC_P_FAILED
+} lmm_fwc_phase;
+
+/** The name of a phase ("sending"), static. */
+LMM_API const char *lmm_fwc_phase_name(int phase);
+/** The name of an end ("updated", "held"...), static. */
+LMM_API const char *lmm_fwc_end_name(int end);
+
+typedef struct lmm_fwc_handlers {
+  void (*on_member)(void *user, size_t index, const lmm_fwc_member *m); /**< a member ended */
+  void (*on_phase)(void *user, int phase);                              /**< lmm_fwc_phase */
+  /** Finished: LMM_OK when it ran to its end (members may have failed; a stop by threshold
+   *  or a cancel is LMM_OK too, see the phase), else why it could not run. lmm_fwc_free()
+   *  is allowed here. */
+  void (*on_done)(void *user, lmm_fwc *c, lmm_err result);
+} lmm_fwc_handlers;
+
+/** Creates a campaign (stored at once when deps has a store). `h` not copied. LMM_ERR_ARG
+ *  with a logged reason for an empty image, no members, or settings out of range. */
+LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
+                            const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
+/** Starts (never blocks). LMM_ERR_STATE if already started. */
+LMM_API lmm_err lmm_fwc_start(lmm_fwc *c);
+/** Stops at the next step: no more fragments, no update; members not updated end cancelled.
+ *  on_done follows from the loop. */
+LMM_API void lmm_fwc_cancel(lmm_fwc *c);
+/** Frees; cancels what is in flight (no more callbacks). NULL: no-op. Allowed from on_done. */
+LMM_API void lmm_fwc_free(lmm_fwc *c);
+LMM_API const lmm_fwc_member *lmm_fwc_members(const lmm_fwc *c, size_t *n);
+LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out);
+/** The stored campaign id, 0 without a store. */
+LMM_API int64_t lmm_fwc_id(const lmm_fwc *c);
+/** Why the campaign failed, or NULL. */
+LMM_API const char *lmm_fwc_error(const lmm_fwc *c);
+/** Runs the context until done or `timeout_ms` passes (-1: no limit). */
+LMM_API lmm_err lmm_fwc_wait(lmm_fwc *c, long timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,495 @@
+/* test_fw_group.c - firmware campaigns end to end against t8-mock and the simulated fleet:
+ * 1 MiB to 500 devices over MBMS at 0, 5 and 20 % reception loss and over IP multicast, each
+ * device checked by its PkgVersion (the SHA-256 of what it holds); a corrupted download, a
+ * reboot mid-transfer and a refused update; a first wave that stops the campaign; cancel. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/sha256.h>
+
+#include "lmmt.h"
+#include "lwm2m_mbms/lwm2m_mbms.h"
+
+#define MIB (1024u * 1024u)
+
+typedef struct world {
+  lmmt_mock mock;
+  lmmt_sim sim;
+  lmm_ctx *ctx;
+  lmm_unicast *u;
+  lmm_t8_client *t8;
+  lmm_t8_notifier *nt;
+  lmm_answers *ans;
+  lmm_store *store;
+  char dbdir[64];
+  lmm_member *m;
+  size_t n;
+  int bearer_port;
+  lmm_fwc *c;
+  size_t on_member, on_done;
+  int phases[16];
+  size_t n_phases;
+} world;
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void world_up(world *w, int count, const char *group_loss, const char *const *sim_extra) {
+  memset(w, 0, sizeof *w);
+  w->bearer_port = lmmt_random_port();
+  char port[16], cnt[16];
+  snprintf(port, sizeof port, "%d", w->bearer_port);
+  snprintf(cnt, sizeof cnt, "%d", count);
+  assert_int_equal(
+      lmmt_mock_start(&w->mock, (const char *[]){"--bearer-port", port, "--seed", "5", NULL}), 0);
+  const char *sargs[32] = {"--count", cnt, "--object", "5", "--update-ms", "100", "--seed", "11"};
+  int k = 8;
+  if (strcmp(group_loss, "0") != 0) sargs[k++] = "--group-loss", sargs[k++] = group_loss;
+  for (int i = 0; sim_extra && sim_extra[i] && k < 31; i++)
+    sargs[k++] = sim_extra[i];
+  sargs[k] = NULL;
+  assert_int_equal(lmmt_sim_start(&w->sim, sargs), 0);
+  char why[256];
+  assert_int_equal(lmm_members_load(w->sim.members_path, &w->m, &w->n, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_ctx_new(NULL, &w->ctx), LMM_OK);
+  lmm_unicast_config ucfg = LMM_UNICAST_CONFIG_DEFAULT;
+  ucfg.ack_timeout_ms = 1000, ucfg.max_retransmit = 2, ucfg.member_deadline_ms = 20000;
+  ucfg.max_in_flight = 128;
+  assert_int_equal(lmm_unicast_new(w->ctx, &ucfg, &w->u), LMM_OK);
+  lmm_t8_config tcfg = LMM_T8_CONFIG_DEFAULT;
+  tcfg.api_root = w->mock.api_root, tcfg.scs_as_id = "as1";
+  assert_int_equal(lmm_t8_client_new(w->ctx, &tcfg, &w->t8), LMM_OK);
+  /* A delivery needs a notification destination: the receiver gives it. */
+  assert_int_equal(lmm_t8_notifier_new(w->ctx, NULL, NULL, NULL, &w->nt), LMM_OK);
+  lmm_t8_client_attach_notifier(w->t8, w->nt);
+  assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
+  snprintf(w->dbdir, sizeof w->dbdir, "/tmp/lmmt-fw-XXXXXX");
+  assert_non_null(mkdtemp(w->dbdir));
+  char db[128];
+  snprintf(db, sizeof db, "%s/state.db", w->dbdir);
+  if (lmm_store_open(db, &w->store, why, sizeof why) != LMM_OK) fail_msg("store: %s", why);
+}
+
+static void world_down(world *w) {
+  lmm_fwc_free(w->c);
+  lmm_store_close(w->store);
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dbdir);
+  assert_int_equal(system(cmd), 0);
+  lmm_answers_free(w->ans);
+  lmm_t8_client_free(w->t8);
+  lmm_t8_notifier_free(w->nt);
+  lmm_unicast_free(w->u);
+  lmm_ctx_free(w->ctx);
+  lmm_members_free(w->m, w->n);
+  assert_int_equal(lmmt_sim_stop(&w->sim), 0);
+  assert_int_equal(lmmt_mock_stop(&w->mock), 0);
+}
+
+static void h_member(void *user, size_t index, const lmm_fwc_member *m) {
+  world *w = user;
+  (void)index;
+  assert_int_not_equal(m->end, LMM_FWC_PENDING);
+  w->on_member++;
+}
+
+static void h_phase(void *user, int phase) {
+  world *w = user;
+  if (w->n_phases < 16) w->phases[w->n_phases++] = phase;
+}
+
+static void h_done(void *user, lmm_fwc *c, lmm_err result) {
+  world *w = user;
+  (void)c, (void)result;
+  w->on_done++;
+}
+
+static const lmm_fwc_handlers handlers = {h_member, h_phase, h_done};
+
+static uint8_t *make_image(size_t len, unsigned seed) {
+  uint8_t *p = malloc(len);
+  assert_non_null(p);
+  uint32_t x = 2463534242u + seed;
+  for (size_t i = 0; i < len; i++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    p[i] = (uint8_t)x;
+  }
+  return p;
+}
+
+static void sha256_hex(const uint8_t *p, size_t len, char out[65]) {
+  uint8_t d[32];
+  assert_int_equal(mbedtls_sha256_ret(p, len, d, 0), 0);
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* ------------------------------------------------------------ PkgVersion read back */
+
+typedef struct pkg_check {
+  const char *want;
+  size_t n, matched;
+  bool *match; /* per member */
+} pkg_check;
+
+static void pkg_member(void *user, const lmm_member_result *r) {
+  pkg_check *pc = user;
+  pc->n++;
+  bool ok = r->err == LMM_OK && r->coap_code == 0x45 && r->payload_len == 64 &&
+            !memcmp(r->payload, pc->want, 64);
+  pc->matched += ok;
+  pc->match[r->index] = ok;
+}
+
+static void pkg_done(void *user, lmm_batch *b) {
+  (void)user, (void)b;
+}
+
+static const lmm_batch_handlers pkg_handlers = {NULL, pkg_member, NULL, pkg_done};
+
+/* Which members hold exactly the image (by PkgVersion). Returns the count. */
+static size_t check_pkg(world *w, const char *digest, bool *match) {
+  pkg_check pc = {.want = digest, .match = match};
+  lmm_op op = LMM_OP_INIT;
+  op.path = (lmm_path){.oid = 5, .iid = 0, .rid = 7, .depth = 3};
+  lmm_batch *b;
+  assert_int_equal(lmm_batch_start(w->u, w->m, w->n, &op, 0xFFFF, &pkg_handlers, &pc, &b), LMM_OK);
+  assert_int_equal(lmm_batch_wait(b, 30000), LMM_OK);
+  lmm_batch_free(b);
+  assert_int_equal(pc.n, w->n);
+  return pc.matched;
+}
+
+/* ------------------------------------------------------------ running a campaign */
+
+typedef struct run {
+  int type; /* lmm_group_type */
+  long window_s;
+  uint32_t fec;
+  size_t wave;
+  double err_threshold;
+  int fault; /* 0 none, 1 cancel once sending */
+} run;
+
+static void start_fw(world *w, const run *r, const uint8_t *image, size_t len) {
+  static lmm_group_info g;
+  g = (lmm_group_info){.name = "fleet",
+                       .type = r->type,
+                       .gm_oid = LMM_GROUP_MGMT_OID,
+                       .external_group_id = "fleet@operator.example",
+                       .multicast_address = "239.77.5.1",
+                       .multicast_port =
+                           r->type == LMM_GROUP_MBMS ? w->bearer_port : lmmt_random_port(),
+                       .response_time_window = r->window_s};
+  lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w->m, cfg.n_members = w->n;
+  cfg.image = image, cfg.len = len;
+  cfg.rate_bps = 4000000;
+  cfg.fec_stride = r->fec;
+  cfg.wave_count = r->wave;
+  cfg.error_threshold = r->err_threshold;
+  cfg.success_threshold = 0;
+  cfg.update_wait_ms = 300;
+  cfg.update_deadline_ms = 20000;
+  cfg.grace_ms = 500;
+  lmm_fwc_deps deps = {w->ctx, w->u, w->t8, w->ans, NULL, w->store};
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, w, &w->c), LMM_OK);
+  assert_int_equal(lmm_fwc_start(w->c), LMM_OK);
+  assert_int_equal(lmm_fwc_start(w->c), LMM_ERR_STATE);
+}
+
+static void print_stats(const char *what, world *w, int64_t took) {
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w->c, &st);
+  print_message("%s: %zu members in %lld ms: %zu updated, %zu failed, %zu held; K=%u Q=%u, "
+                "group %llu bytes (%llu fragments), unicast %llu bytes, %u rounds, repairs "
+                "%u multicast / %u unicast\n",
+                what, w->n, (long long)took, st.updated, st.failed, st.held, st.k, st.q,
+                (unsigned long long)st.bytes_group, (unsigned long long)st.fragments_sent,
+                (unsigned long long)st.bytes_unicast, st.rounds, st.multicast_repairs,
+                st.unicast_repairs);
+}
+
+/* The whole group gets the image and Update Result 1. */
+static void all_updated(int type, int count, const char *loss, uint32_t fec, long window) {
+  world w;
+  world_up(&w, count, loss, NULL);
+  uint8_t *image = make_image(MIB, 1);
+  char digest[65];
+  sha256_hex(image, MIB, digest);
+  run r = {.type = type, .window_s = window, .fec = fec};
+  int64_t t0 = mono_ms();
+  start_fw(&w, &r, image, MIB);
+  free(image); /* the campaign has its copy */
+  assert_int_equal(lmm_fwc_wait(w.c, 240000), LMM_OK);
+  int64_t took = mono_ms() - t0;
+  char what[80];
+  snprintf(what, sizeof what, "%s loss %s fec %u", type == LMM_GROUP_MBMS ? "MBMS" : "multicast",
+           loss, fec);
+  print_stats(what, &w, took);
+  assert_int_equal(w.on_done, 1);
+  assert_int_equal(w.on_member, w.n);
+  size_t n;
+  const lmm_fwc_member *m = lmm_fwc_members(w.c, &n);
+  uint64_t unicast = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (m[i].end != LMM_FWC_UPDATED)
+      print_message("%s: %s (%s)\n", m[i].member->ep, lmm_fwc_end_name(m[i].end),
+                    m[i].error ? m[i].error : "");
+    assert_int_equal(m[i].end, LMM_FWC_UPDATED);
+    assert_int_equal(m[i].update_result, 1);
+    assert_null(m[i].error);
+    unicast += m[i].bytes_unicast;
+  }
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_DONE);
+  assert_int_equal(st.updated, w.n);
+  assert_int_equal(st.bytes_unicast, unicast);
+  assert_int_equal(st.k, MIB / 512);
+  /* The adapter sent the blob a few times over, whatever the fleet size: at most 1/50 of what
+   * a unicast push to every member would send. */
+  assert_true(st.bytes_group >= MIB);
+  assert_true((st.bytes_group + st.bytes_unicast) * 50 <= (uint64_t)w.n * MIB);
+  if (strcmp(loss, "0") == 0) assert_int_equal(st.unicast_repairs + st.multicast_repairs, 0);
+  bool *match = calloc(w.n, sizeof *match);
+  assert_int_equal(check_pkg(&w, digest, match), w.n);
+  free(match);
+  /* The store has the campaign with every member's final result. */
+  lmm_outcome *o;
+  size_t on;
+  assert_int_equal(lmm_store_outcomes_get(w.store, lmm_fwc_id(w.c), &o, &on), LMM_OK);
+  assert_int_equal(on, w.n);
+  for (size_t i = 0; i < on; i++) {
+    assert_int_equal(o[i].fw_end, LMM_FWC_UPDATED);
+    assert_int_equal(o[i].fw_result, 1);
+  }
+  lmm_outcome_list_free(o, on);
+  lmm_campaign_info ci;
+  assert_int_equal(lmm_store_campaign_get(w.store, lmm_fwc_id(w.c), &ci), LMM_OK);
+  assert_int_equal(ci.kind, LMM_CK_FIRMWARE);
+  assert_non_null(ci.fw_summary);
+  assert_non_null(strstr(ci.fw_summary, digest));
+  lmm_campaign_info_clear(&ci);
+  world_down(&w);
+}
+
+static void test_mbms_500_no_loss(void **state) {
+  (void)state;
+  all_updated(LMM_GROUP_MBMS, 500, "0", 0, 2);
+}
+
+static void test_mbms_500_loss_5(void **state) {
+  (void)state;
+  all_updated(LMM_GROUP_MBMS, 500, "0.05", 0, 2);
+}
+
+static void test_mbms_500_loss_20(void **state) {
+  (void)state;
+  all_updated(LMM_GROUP_MBMS, 500, "0.2", 0, 2);
+}
+
+static void test_mbms_500_loss_5_fec(void **state) {
+  (void)state;
+  all_updated(LMM_GROUP_MBMS, 500, "0.05", 8, 2);
+}
+
+static void test_multicast_500_loss_5(void **state) {
+  (void)state;
+  all_updated(LMM_GROUP_MULTICAST, 500, "0.05", 0, 2);
+}
+
+/* ------------------------------------------------------------ failures */
+
+static void test_failures(void **state) {
+  (void)state;
+  world w;
+  /* Device 3's storage corrupts, 7 reboots mid-transfer, 11 refuses the update. */
+  world_up(&w, 40, "0.05",
+           (const char *[]){"--fw-corrupt", "3", "--fw-reboot", "7", "--fw-refuse", "11", NULL});
+  uint8_t *image = make_image(256 * 1024, 2);
+  char digest[65];
+  sha256_hex(image, 256 * 1024, digest);
+  run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1};
+  start_fw(&w, &r, image, 256 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 120000), LMM_OK);
+  print_stats("failures", &w, 0);
+  size_t n;
+  const lmm_fwc_member *m = lmm_fwc_members(w.c, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (i == 3) {
+      assert_int_equal(m[i].end, LMM_FWC_FAILED);
+      assert_int_equal(m[i].update_result, 5);
+      assert_non_null(strstr(m[i].error, "integrity"));
+    } else if (i == 11) {
+      assert_int_equal(m[i].end, LMM_FWC_FAILED);
+      assert_int_equal(m[i].update_result, 8);
+    } else {
+      if (m[i].end != LMM_FWC_UPDATED)
+        print_message("%zu %s: %s\n", i, m[i].member->ep, m[i].error ? m[i].error : "");
+      assert_int_equal(m[i].end, LMM_FWC_UPDATED);
+      assert_int_equal(m[i].update_result, 1);
+    }
+  }
+  /* The rebooted device lost its partial download: repair brought much of it by unicast. */
+  assert_true(m[7].fragments_repaired > 0);
+  bool match[40];
+  assert_int_equal(check_pkg(&w, digest, match), 39); /* 3 holds no package; 11 has it */
+  assert_false(match[3]);
+  assert_true(match[11]);
+  world_down(&w);
+}
+
+/* A first wave of 5 with one refusal crosses an error threshold of 10 %: the rest is held. */
+static void test_wave_stops(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 30, "0", (const char *[]){"--fw-refuse", "2", NULL});
+  uint8_t *image = make_image(64 * 1024, 3);
+  run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1, .wave = 5, .err_threshold = 0.1};
+  start_fw(&w, &r, image, 64 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
+  print_stats("wave", &w, 0);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_STOPPED);
+  assert_int_equal(st.updated, 4);
+  assert_int_equal(st.failed, 1);
+  assert_int_equal(st.held, 25);
+  size_t n;
+  const lmm_fwc_member *m = lmm_fwc_members(w.c, &n);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(m[i].wave, i < 5);
+    if (i >= 5) {
+      assert_int_equal(m[i].end, LMM_FWC_HELD);
+      assert_int_equal(m[i].state, 2); /* downloaded, not updated */
+    }
+  }
+  assert_non_null(lmm_fwc_error(w.c));
+  world_down(&w);
+}
+
+/* With a passing wave the rest follows by the group update. */
+static void test_wave_passes(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 30, "0", NULL);
+  uint8_t *image = make_image(64 * 1024, 4);
+  run r = {.type = LMM_GROUP_MBMS, .window_s = 1, .wave = 3};
+  start_fw(&w, &r, image, 64 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_DONE);
+  assert_int_equal(st.updated, 30);
+  bool saw_wave = false, saw_updating = false;
+  for (size_t i = 0; i < w.n_phases; i++)
+    saw_wave |= w.phases[i] == LMM_FWC_P_WAVE, saw_updating |= w.phases[i] == LMM_FWC_P_UPDATING;
+  assert_true(saw_wave && saw_updating);
+  world_down(&w);
+}
+
+/* A cancel while the fragments go out: nothing is updated, every member says cancelled. */
+static void cancel_on_sending(void *user, int phase) {
+  world *w = user;
+  h_phase(user, phase);
+  if (phase == LMM_FWC_P_SENDING) lmm_fwc_cancel(w->c);
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 20, "0", NULL);
+  uint8_t *image = make_image(256 * 1024, 5);
+  static const lmm_fwc_handlers ch = {h_member, cancel_on_sending, h_done};
+  lmm_group_info g = {.name = "c",
+                      .type = LMM_GROUP_MULTICAST,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .multicast_address = "239.77.5.2",
+                      .multicast_port = lmmt_random_port(),
+                      .response_time_window = 1};
+  lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w.m, cfg.n_members = w.n, cfg.image = image;
+  cfg.len = 256 * 1024;
+  cfg.rate_bps = 100000; /* slow: the cancel lands while fragments are still going out */
+  lmm_fwc_deps deps = {w.ctx, w.u, w.t8, w.ans, NULL, w.store};
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &ch, &w, &w.c), LMM_OK);
+  free(image);
+  assert_int_equal(lmm_fwc_start(w.c), LMM_OK);
+  assert_int_equal(lmm_fwc_wait(w.c, 30000), LMM_OK);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_CANCELLED);
+  assert_int_equal(st.cancelled, 20);
+  assert_true(st.fragments_sent < 512);
+  assert_int_equal(w.on_done, 1);
+  world_down(&w);
+}
+
+/* Bad settings are refused before anything starts. */
+static void test_refused_config(void **state) {
+  (void)state;
+  lmm_ctx *ctx;
+  assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
+  lmm_unicast *u;
+  assert_int_equal(lmm_unicast_new(ctx, NULL, &u), LMM_OK);
+  lmm_member m = {.ep = "a", .oid = 5, .uri = "coap://127.0.0.1:9"};
+  lmm_group_info g = {.name = "g", .type = LMM_GROUP_MULTICAST, .multicast_address = "239.1.1.1"};
+  uint8_t img[100] = {0};
+  lmm_fwc_deps deps = {ctx, u, NULL, NULL, NULL, NULL};
+  lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = &m, cfg.n_members = 1, cfg.image = img, cfg.len = sizeof img;
+  lmm_fwc *c = NULL;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG); /* no answers */
+  lmm_answers *a;
+  assert_int_equal(lmm_answers_new(ctx, NULL, &a), LMM_OK);
+  deps.answers = a;
+  cfg.fragment_size = 8;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.fragment_size = 512, cfg.len = 0;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.len = sizeof img, cfg.error_threshold = 1.5;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.error_threshold = 0, cfg.rate_bps = 0;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.rate_bps = 1000;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_OK);
+  lmm_fwc_free(c);
+  lmm_answers_free(a);
+  lmm_unicast_free(u);
+  lmm_ctx_free(ctx);
+}
+
+int main(void) {
+  lmm_global_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_refused_config),
+      cmocka_unit_test(test_wave_stops),
+      cmocka_unit_test(test_wave_passes),
+      cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_mbms_500_no_loss),
+      cmocka_unit_test(test_mbms_500_loss_5),
+      cmocka_unit_test(test_mbms_500_loss_20),
+      cmocka_unit_test(test_mbms_500_loss_5_fec),
+      cmocka_unit_test(test_multicast_500_loss_5),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
+}
