@@ -157,6 +157,10 @@ LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out);
 LMM_API int64_t lmm_fwc_id(const lmm_fwc *c);
 /** Why the campaign failed, or NULL. */
 LMM_API const char *lmm_fwc_error(const lmm_fwc *c);
+/** Hands in a T8 delivery notification (from the host's notification receiver): recorded
+ *  (stored with the campaign) when `transaction` is the link of the campaign's MB2-U delivery.
+ *  Returns true if it was. */
+LMM_API bool lmm_fwc_t8_notified(lmm_fwc *c, const char *transaction, bool delivered);
 /** Runs the context until done or `timeout_ms` passes (-1: no limit). */
 LMM_API lmm_err lmm_fwc_wait(lmm_fwc *c, long timeout_ms);
 

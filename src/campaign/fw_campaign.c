@@ -217,6 +217,7 @@ static void store_save(lmm_fwc *c) {
                            LMM_CS_DONE,       LMM_CS_FAILED};
   c->info.state = cs[st.phase];
   free(c->info.tmgi), c->info.tmgi = dupn(c->tmgi);
+  free(c->info.t8_transaction), c->info.t8_transaction = dupn(c->gmd_self);
   free(c->info.error), c->info.error = dupn(c->error);
   if (c->finished) c->info.finished_ms = lmm_ctx_wall_ms(c->d.ctx);
   if (lmm_store_campaign_update(c->d.store, &c->info) != LMM_OK)
@@ -686,8 +687,7 @@ static void repair_plan(lmm_fwc *c) {
     const fwm *m = &c->m[i];
     if (c->rep[i].end != LMM_FWC_PENDING || m->downloaded || !m->missing) continue;
     for (uint32_t f = 0; f < c->k; f++)
-      if (lmmi_bit(m->missing, f) && count[f] < mcast_min)
-        it[k++] = (item){.m = i, .frag = f};
+      if (lmmi_bit(m->missing, f) && count[f] < mcast_min) it[k++] = (item){.m = i, .frag = f};
   }
   free(count);
   set_phase(c, LMM_FWC_P_REPAIRING);
@@ -952,6 +952,7 @@ static void gmd_created(void *user, const lmm_t8_reply *rep) {
   c->up_port = rep->gmd->scef_port;
   c->up_v4 = dupn(rep->gmd->scef_ipv4), c->up_v6 = dupn(rep->gmd->scef_ipv6);
   c->gmd_self = dupn(rep->gmd->self);
+  store_save(c); /* the delivery's link, for the notification that may follow */
   uint32_t *q = malloc(((size_t)c->k + c->q + 1) * sizeof *q);
   if (!q) return finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   q[0] = UINT32_MAX;
@@ -1313,6 +1314,12 @@ LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out) {
       out->pending++;
       break;
     }
+}
+
+LMM_API bool lmm_fwc_t8_notified(lmm_fwc *c, const char *transaction, bool delivered) {
+  if (!c || !transaction || !c->gmd_self || strcmp(transaction, c->gmd_self) != 0) return false;
+  c->info.t8_status = delivered ? 1 : 0;
+  return true;
 }
 
 LMM_API int64_t lmm_fwc_id(const lmm_fwc *c) {

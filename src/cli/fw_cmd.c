@@ -352,10 +352,11 @@ static void on_fw_done(void *user, lmm_fwc *fwc, lmm_err result) {
 
 static const lmm_fwc_handlers fw_handlers = {on_fw_member, on_fw_phase, on_fw_done};
 
-/* The firmware campaign reads no T8 delivery notification: its fragments go over MB2-U and
- * the members' answers say what arrived. */
+/* The SCEF's word that the MB2-U delivery was triggered is kept with the campaign; what each
+ * member got, its answers say. */
 static void on_delivery(void *user, const char *txn, bool delivered) {
-  (void)user, (void)txn, (void)delivered;
+  fw_run *r = user;
+  if (r && r->fwc) lmm_fwc_t8_notified(r->fwc, txn, delivered);
 }
 
 static void on_test(void *user, const char *sub) {

@@ -296,6 +296,13 @@ int main(int argc, char **argv) {
     }
   }
   if (optind >= argc) return cli_usage(&c, "no command given");
+  /* 'lwm2m-mbms deliver --help' is what people type: every command's options are in the one
+   * usage text. */
+  for (int i = optind + 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage_text, stdout);
+      return cli_finish_output(&c, 0);
+    }
   c.progress = !quiet && isatty(STDERR_FILENO);
   t8.api_root = env_or(api_root, "LMM_T8_API_ROOT");
   t8.scs_as_id = env_or(scs, "LMM_T8_SCS_AS_ID");

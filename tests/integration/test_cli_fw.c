@@ -260,6 +260,11 @@ static void test_fw_flags(void **state) {
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     if (!strstr(r.out, want[i])) fail_msg("--help lacks '%s'", want[i]);
   run_free(&r);
+  /* A command's own --help gives the same text, exit 0, whatever else is on the line. */
+  r = cli(NULL, (const char *[]){"deliver", "g", "--firmware", "--help", NULL});
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, "deliver GROUP --firmware FILE"));
+  run_free(&r);
 }
 
 /* ------------------------------------------------------------ stored campaigns */

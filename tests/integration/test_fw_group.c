@@ -29,6 +29,7 @@ typedef struct world {
   lmm_t8_client *t8;
   lmm_t8_notifier *nt;
   lmm_answers *ans;
+  lmm_blob_server *blobs;
   lmm_store *store;
   char dbdir[64];
   lmm_member *m;
@@ -75,6 +76,7 @@ static void world_up(world *w, int count, const char *group_loss, const char *co
   assert_int_equal(lmm_t8_notifier_new(w->ctx, NULL, NULL, NULL, &w->nt), LMM_OK);
   lmm_t8_client_attach_notifier(w->t8, w->nt);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
+  assert_int_equal(lmm_blob_server_new(w->ctx, NULL, &w->blobs), LMM_OK);
   snprintf(w->dbdir, sizeof w->dbdir, "/tmp/lmmt-fw-XXXXXX");
   assert_non_null(mkdtemp(w->dbdir));
   char db[128];
@@ -89,6 +91,7 @@ static void world_down(world *w) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dbdir);
   assert_int_equal(system(cmd), 0);
   lmm_answers_free(w->ans);
+  lmm_blob_server_free(w->blobs);
   lmm_t8_client_free(w->t8);
   lmm_t8_notifier_free(w->nt);
   lmm_unicast_free(w->u);
@@ -175,7 +178,8 @@ static size_t check_pkg(world *w, const char *digest, bool *match) {
 /* ------------------------------------------------------------ running a campaign */
 
 typedef struct run {
-  int type; /* lmm_group_type */
+  int type;   /* lmm_group_type */
+  int method; /* lmm_fwc_method, unicast */
   long window_s;
   uint32_t fec;
   size_t wave;
@@ -204,7 +208,8 @@ static void start_fw(world *w, const run *r, const uint8_t *image, size_t len) {
   cfg.update_wait_ms = 300;
   cfg.update_deadline_ms = 20000;
   cfg.grace_ms = 500;
-  lmm_fwc_deps deps = {w->ctx, w->u, w->t8, w->ans, NULL, w->store};
+  cfg.method = r->method;
+  lmm_fwc_deps deps = {w->ctx, w->u, w->t8, w->ans, w->blobs, w->store};
   assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, w, &w->c), LMM_OK);
   assert_int_equal(lmm_fwc_start(w->c), LMM_OK);
   assert_int_equal(lmm_fwc_start(w->c), LMM_ERR_STATE);
@@ -223,20 +228,25 @@ static void print_stats(const char *what, world *w, int64_t took) {
 }
 
 /* The whole group gets the image and Update Result 1. */
-static void all_updated(int type, int count, const char *loss, uint32_t fec, long window) {
+static void all_updated_by(int type, int method, int count, const char *loss, uint32_t fec,
+                           long window) {
   world w;
   world_up(&w, count, loss, NULL);
   uint8_t *image = make_image(MIB, 1);
   char digest[65];
   sha256_hex(image, MIB, digest);
-  run r = {.type = type, .window_s = window, .fec = fec};
+  run r = {.type = type, .method = method, .window_s = window, .fec = fec};
   int64_t t0 = mono_ms();
   start_fw(&w, &r, image, MIB);
   free(image); /* the campaign has its copy */
   assert_int_equal(lmm_fwc_wait(w.c, 240000), LMM_OK);
   int64_t took = mono_ms() - t0;
   char what[80];
-  snprintf(what, sizeof what, "%s loss %s fec %u", type == LMM_GROUP_MBMS ? "MBMS" : "multicast",
+  snprintf(what, sizeof what, "%s loss %s fec %u",
+           type == LMM_GROUP_MBMS        ? "MBMS"
+           : type == LMM_GROUP_MULTICAST ? "multicast"
+           : method == LMM_FWC_PULL      ? "unicast pull"
+                                         : "unicast push",
            loss, fec);
   print_stats(what, &w, took);
   assert_int_equal(w.on_done, 1);
@@ -258,12 +268,26 @@ static void all_updated(int type, int count, const char *loss, uint32_t fec, lon
   assert_int_equal(st.phase, LMM_FWC_P_DONE);
   assert_int_equal(st.updated, w.n);
   assert_int_equal(st.bytes_unicast, unicast);
+  if (type == LMM_GROUP_UNICAST) {
+    /* Each member got the whole image by its own transfer, the way it was asked to. */
+    for (size_t i = 0; i < n; i++) {
+      assert_int_equal(m[i].via, LMM_VIA_UNICAST);
+      assert_int_equal(m[i].pulled, method == LMM_FWC_PULL);
+      assert_int_equal(m[i].bytes_unicast, MIB);
+    }
+    assert_int_equal(st.bytes_group, 0);
+    lmm_blob_server_stats bs;
+    lmm_blob_server_get_stats(w.blobs, &bs);
+    assert_int_equal(bs.bytes_sent, method == LMM_FWC_PULL ? (uint64_t)w.n * MIB : 0);
+    goto check;
+  }
   assert_int_equal(st.k, MIB / 512);
   /* The adapter sent the blob a few times over, whatever the fleet size: at most 1/50 of what
    * a unicast push to every member would send. */
   assert_true(st.bytes_group >= MIB);
   assert_true((st.bytes_group + st.bytes_unicast) * 50 <= (uint64_t)w.n * MIB);
   if (strcmp(loss, "0") == 0) assert_int_equal(st.unicast_repairs + st.multicast_repairs, 0);
+check:;
   bool *match = calloc(w.n, sizeof *match);
   assert_int_equal(check_pkg(&w, digest, match), w.n);
   free(match);
@@ -284,6 +308,20 @@ static void all_updated(int type, int count, const char *loss, uint32_t fec, lon
   assert_non_null(strstr(ci.fw_summary, digest));
   lmm_campaign_info_clear(&ci);
   world_down(&w);
+}
+
+static void all_updated(int type, int count, const char *loss, uint32_t fec, long window) {
+  all_updated_by(type, LMM_FWC_PUSH, count, loss, fec, window);
+}
+
+static void test_unicast_push_500(void **state) {
+  (void)state;
+  all_updated_by(LMM_GROUP_UNICAST, LMM_FWC_PUSH, 500, "0", 0, 1);
+}
+
+static void test_unicast_pull_500(void **state) {
+  (void)state;
+  all_updated_by(LMM_GROUP_UNICAST, LMM_FWC_PULL, 500, "0", 0, 1);
 }
 
 static void test_mbms_500_no_loss(void **state) {
@@ -477,6 +515,8 @@ static void test_refused_config(void **state) {
 
 int main(void) {
   lmm_global_init();
+  /* TEST_FILTER=test_cancel (a glob) runs the matching tests only. */
+  if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refused_config),
       cmocka_unit_test(test_wave_stops),
@@ -488,6 +528,8 @@ int main(void) {
       cmocka_unit_test(test_mbms_500_loss_20),
       cmocka_unit_test(test_mbms_500_loss_5_fec),
       cmocka_unit_test(test_multicast_500_loss_5),
+      cmocka_unit_test(test_unicast_push_500),
+      cmocka_unit_test(test_unicast_pull_500),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();
