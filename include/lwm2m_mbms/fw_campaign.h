@@ -64,12 +64,14 @@ typedef struct lmm_fwc_config {
   long update_deadline_ms; /**< for a member's Update Result (default 300000) */
   bool skip_group_mgmt;    /**< members already configured: no Group Mgmt write */
   const char *mcast_if;    /**< interface address for IP multicast (default 127.0.0.1) */
+  const char *version;     /**< the package's version, announced to the group (v=); NULL:
+                            *   none; 1..32 of letters, digits and . _ - + */
 } lmm_fwc_config;
 
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
   {                                                                                                \
     NULL, NULL, 0, NULL, 0, LMM_VIA_NONE, LMM_FWC_PUSH, 512, 0, 1000000, -1, 1000, 5, 3, 0, 0,     \
-        1.0, 0.0, 1000, 300000, false, NULL                                                        \
+        1.0, 0.0, 1000, 300000, false, NULL, NULL                                                  \
   }
 
 /** Where a member ended. */

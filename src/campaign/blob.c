@@ -35,6 +35,17 @@ lmm_err lmmi_blob_desc_check(const lmmi_blob_desc *d, char *why, size_t cap) {
   return LMM_OK;
 }
 
+bool lmmi_blob_version_ok(const char *v, size_t len) {
+  if (len == 0 || len > LMMI_BLOB_VERSION_MAX) return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = v[i];
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '.' || c == '_' || c == '-' || c == '+';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 static void hex(const uint8_t *b, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++)
@@ -51,8 +62,10 @@ void lmmi_blob_query(const lmmi_blob_desc *d, long index, bool with_digest, char
     n += snprintf(out + n, cap - (size_t)n, "&i=%ld", index);
   if (n > 0 && (size_t)n < cap && with_digest && d->has_digest) {
     hex(d->digest, 32, dg);
-    snprintf(out + n, cap - (size_t)n, "&d=%s", dg);
+    n += snprintf(out + n, cap - (size_t)n, "&d=%s", dg);
   }
+  if (n > 0 && (size_t)n < cap && with_digest && d->version[0])
+    snprintf(out + n, cap - (size_t)n, "&v=%s", d->version);
 }
 
 static bool unhex(const char *s, size_t len, uint8_t *out, size_t n) {
@@ -123,6 +136,11 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
     case 'd':
       if (!unhex(val, vl, d->digest, 32)) goto bad;
       d->has_digest = true;
+      break;
+    case 'v':
+      if (!lmmi_blob_version_ok(val, vl)) goto bad;
+      memcpy(d->version, val, vl);
+      d->version[vl] = 0;
       break;
     default:
       break;

@@ -10,12 +10,13 @@
 
 #include "lwm2m_mbms/err.h"
 
-#define LMMI_BLOB_ID_LEN     8
-#define LMMI_BLOB_FRAG_MIN   16u
-#define LMMI_BLOB_FRAG_MAX   1024u
-#define LMMI_BLOB_SIZE_MAX   (64u * 1024u * 1024u)
-#define LMMI_BLOB_STATUS_MAX 1000u /* bytes of a status text: fits one CoAP message */
-#define LMMI_BLOB_QUERY_MAX  200u
+#define LMMI_BLOB_ID_LEN      8
+#define LMMI_BLOB_FRAG_MIN    16u
+#define LMMI_BLOB_FRAG_MAX    1024u
+#define LMMI_BLOB_SIZE_MAX    (64u * 1024u * 1024u)
+#define LMMI_BLOB_STATUS_MAX  1000u /* bytes of a status text: fits one CoAP message */
+#define LMMI_BLOB_QUERY_MAX   240u
+#define LMMI_BLOB_VERSION_MAX 32u /* bytes of v=: letters, digits and . _ - + only */
 
 /** What every message of one transfer says about its blob. */
 typedef struct lmmi_blob_desc {
@@ -24,7 +25,8 @@ typedef struct lmmi_blob_desc {
   uint32_t frag;   /* fragment size F */
   uint32_t stride; /* one parity fragment per `stride` data fragments; 0: no FEC */
   bool has_digest;
-  uint8_t digest[32]; /* SHA-256 of the whole blob */
+  uint8_t digest[32];                      /* SHA-256 of the whole blob */
+  char version[LMMI_BLOB_VERSION_MAX + 1]; /* the package's version, "" when not given */
 } lmmi_blob_desc;
 
 /** Data fragments K = ceil(size / F). */
@@ -35,11 +37,13 @@ uint32_t lmmi_blob_k(const lmmi_blob_desc *d);
 uint32_t lmmi_blob_q(const lmmi_blob_desc *d);
 /** Length of fragment `index` (data: F, the last one shorter; parity: F). */
 size_t lmmi_blob_frag_len(const lmmi_blob_desc *d, uint32_t index);
+/** Whether `v` can be a version (v=): 1..32 bytes of letters, digits and . _ - +. */
+bool lmmi_blob_version_ok(const char *v, size_t len);
 /** Checks size/F/stride bounds; LMM_ERR_ARG with `why`. */
 lmm_err lmmi_blob_desc_check(const lmmi_blob_desc *d, char *why, size_t cap);
 
-/** The Uri-Query ('&'-joined) of a message: b, n, f, p always; i when index >= 0; d when
- *  with_digest (and the descriptor has one). Writes at most LMMI_BLOB_QUERY_MAX bytes. */
+/** The Uri-Query ('&'-joined) of a message: b, n, f, p always; i when index >= 0; d and v when
+ *  with_digest (and the descriptor has them). Writes at most LMMI_BLOB_QUERY_MAX bytes. */
 void lmmi_blob_query(const lmmi_blob_desc *d, long index, bool with_digest, char *out, size_t cap);
 /** Parses Uri-Query items (each "k=v", as separate strings). `*index` -1 when there is no i.
  *  LMM_ERR_NOTFOUND when there is no b (not a blob message); LMM_ERR_ARG with `why` for a

@@ -1160,6 +1160,8 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     bad = "a pull or auto method without a blob server";
   else if (cfg->method < LMM_FWC_PUSH || cfg->method > LMM_FWC_AUTO)
     bad = "an unknown unicast method";
+  else if (cfg->version && !lmmi_blob_version_ok(cfg->version, strlen(cfg->version)))
+    bad = "a version that is not 1..32 of letters, digits and . _ - +";
   if (bad) {
     lmmi_log(deps->ctx, LMM_LOG_ERROR, "firmware campaign: refused: %s", bad);
     return LMM_ERR_ARG;
@@ -1197,6 +1199,8 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   c->desc.frag = cfg->fragment_size;
   c->desc.stride = cfg->fec_stride;
   c->desc.has_digest = true;
+  if (cfg->version) snprintf(c->desc.version, sizeof c->desc.version, "%s", cfg->version);
+  c->cfg.version = NULL; /* not kept: the description has it */
   if (lmmi_random(c->d.ctx, c->desc.id, sizeof c->desc.id) != LMM_OK ||
       lmmi_random(c->d.ctx, c->frag_token, sizeof c->frag_token) != LMM_OK)
     goto fail;

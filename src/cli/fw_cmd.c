@@ -1,6 +1,7 @@
 /* fw_cmd.c - "lwm2m-mbms deliver GROUP --firmware FILE" (a firmware campaign: lmm_fwc) and
  * "lwm2m-mbms cancel": options, the image file, the run with its progress, signals and cancel
  * requests from the store, then the report and the exit status. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,6 +31,7 @@ typedef struct fw_opts {
   size_t wave_count;
   double wave_percent, success, error; /* shares 0..1; -1 not given */
   bool skip_gm;
+  const char *pkg_version;
   /* The first option given that only a group path uses, and one only unicast uses. */
   const char *group_only, *unicast_only;
 } fw_opts;
@@ -58,6 +60,7 @@ enum {
   F_JSON,
   F_BLISTEN,
   F_BHOST,
+  F_PKGVER,
   F_OPERATION /* an operation campaign's flag */
 };
 
@@ -141,6 +144,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
                                        {"update-wait", required_argument, 0, F_UPD_WAIT},
                                        {"update-deadline", required_argument, 0, F_UPD_DEADLINE},
                                        {"skip-group-mgmt", no_argument, 0, F_SKIPGM},
+                                       {"pkg-version", required_argument, 0, F_PKGVER},
                                        {"answer-listen", required_argument, 0, F_ALISTEN},
                                        {"answer-uri", required_argument, 0, F_AURI},
                                        {"notify-listen", required_argument, 0, F_NLISTEN},
@@ -232,6 +236,17 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
     case F_SKIPGM:
       f->skip_gm = true;
       break;
+    case F_PKGVER: {
+      size_t n = strlen(optarg);
+      bool ok = n >= 1 && n <= 32;
+      for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)optarg[i]) || strchr("._-+", optarg[i]);
+      if (!ok)
+        rc = cli_usage(c, "--pkg-version: '%s' is not 1 to 32 of letters, digits and . _ - +",
+                       optarg);
+      f->pkg_version = optarg;
+      break;
+    }
     case F_ALISTEN:
       f->ro.answer_listen = optarg;
       break;
@@ -650,6 +665,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   if (f.update_wait_ms >= 0) cfg.update_wait_ms = f.update_wait_ms;
   if (f.update_deadline_s >= 0) cfg.update_deadline_ms = f.update_deadline_s * 1000;
   cfg.skip_group_mgmt = f.skip_gm;
+  cfg.version = f.pkg_version;
   c->last_error[0] = '\0';
   if ((e = lmm_fwc_new(&deps, &cfg, &fw_handlers, &r, &r.fwc)) != LMM_OK) {
     if (e == LMM_ERR_ARG)

@@ -96,6 +96,8 @@ static const char usage_text[] =
     "                        member's Delivery Method /5/0/9 decides)\n"
     "  --blob-listen ADDR:PORT   pull: where the blob server listens (default 127.0.0.1:0)\n"
     "  --blob-host HOST      pull: host written into the package URI, if not the listener's\n"
+    "  --pkg-version V       group: the package's version, announced with it (1 to 32 of\n"
+    "                        letters, digits and . _ - +)\n"
     "  --fragment-size N     group: bytes per fragment, 16 to 1024 (default 512)\n"
     "  --fec STRIDE          group: one parity fragment per STRIDE fragments (default 0: none)\n"
     "  --rate R              group: bearer bytes per second, e.g. 250000, 500k, 2M (default 1M)\n"

@@ -59,8 +59,11 @@ static void test_query(void **state) {
   assert_int_equal(back.size, 1000);
   assert_int_equal(back.stride, 4);
   assert_false(back.has_digest);
+  strcpy(d.version, "2.1.0-rc1");
   lmmi_blob_query(&d, -1, true, q, sizeof q);
+  assert_non_null(strstr(q, "&v=2.1.0-rc1"));
   assert_int_equal(parse(q, &back, &idx, why), LMM_OK);
+  assert_string_equal(back.version, "2.1.0-rc1");
   assert_int_equal(idx, -1);
   assert_true(back.has_digest);
   assert_memory_equal(back.digest, d.digest, 32);

@@ -1,0 +1,195 @@
+/* test_fw_rollout.c - firmware campaigns, the other paths and the rollout: 1 MiB to 500
+ * simulated devices by unicast push and pull; a corrupted download, a reboot mid-transfer and a
+ * refused update, each with its own result while the rest of the group updates; a first wave
+ * that stops the campaign at its error threshold, one that lets it go on; cancel; settings
+ * refused before anything starts. */
+#include "fw_world.h"
+
+static void test_unicast_push_500(void **state) {
+  (void)state;
+  all_updated_by(LMM_GROUP_UNICAST, LMM_FWC_PUSH, 500, "0", 0, 1);
+}
+
+static void test_unicast_pull_500(void **state) {
+  (void)state;
+  all_updated_by(LMM_GROUP_UNICAST, LMM_FWC_PULL, 500, "0", 0, 1);
+}
+
+static void test_failures(void **state) {
+  (void)state;
+  world w;
+  /* Device 3's storage corrupts, 7 reboots mid-transfer, 11 refuses the update. */
+  world_up(&w, 40, "0.05",
+           (const char *[]){"--fw-corrupt", "3", "--fw-reboot", "7", "--fw-refuse", "11", NULL});
+  uint8_t *image = make_image(256 * 1024, 2);
+  char digest[65];
+  sha256_hex(image, 256 * 1024, digest);
+  run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1};
+  start_fw(&w, &r, image, 256 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 120000), LMM_OK);
+  print_stats("failures", &w, 0);
+  size_t n;
+  const lmm_fwc_member *m = lmm_fwc_members(w.c, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (i == 3) {
+      assert_int_equal(m[i].end, LMM_FWC_FAILED);
+      assert_int_equal(m[i].update_result, 5);
+      assert_non_null(strstr(m[i].error, "integrity"));
+    } else if (i == 11) {
+      assert_int_equal(m[i].end, LMM_FWC_FAILED);
+      assert_int_equal(m[i].update_result, 8);
+    } else {
+      if (m[i].end != LMM_FWC_UPDATED)
+        print_message("%zu %s: %s\n", i, m[i].member->ep, m[i].error ? m[i].error : "");
+      assert_int_equal(m[i].end, LMM_FWC_UPDATED);
+      assert_int_equal(m[i].update_result, 1);
+    }
+  }
+  /* The rebooted device lost its partial download: repair brought much of it by unicast. */
+  assert_true(m[7].fragments_repaired > 0);
+  bool match[40];
+  assert_int_equal(check_pkg(&w, digest, match), 39); /* 3 holds no package; 11 has it */
+  assert_false(match[3]);
+  assert_true(match[11]);
+  world_down(&w);
+}
+
+/* A first wave of 5 with one refusal crosses an error threshold of 10 %: the rest is held. */
+static void test_wave_stops(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 30, "0", (const char *[]){"--fw-refuse", "2", NULL});
+  uint8_t *image = make_image(64 * 1024, 3);
+  run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1, .wave = 5, .err_threshold = 0.1};
+  start_fw(&w, &r, image, 64 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
+  print_stats("wave", &w, 0);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_STOPPED);
+  assert_int_equal(st.updated, 4);
+  assert_int_equal(st.failed, 1);
+  assert_int_equal(st.held, 25);
+  size_t n;
+  const lmm_fwc_member *m = lmm_fwc_members(w.c, &n);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(m[i].wave, i < 5);
+    if (i >= 5) {
+      assert_int_equal(m[i].end, LMM_FWC_HELD);
+      assert_int_equal(m[i].state, 2); /* downloaded, not updated */
+    }
+  }
+  assert_non_null(lmm_fwc_error(w.c));
+  world_down(&w);
+}
+
+/* With a passing wave the rest follows by the group update. */
+static void test_wave_passes(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 30, "0", NULL);
+  uint8_t *image = make_image(64 * 1024, 4);
+  run r = {.type = LMM_GROUP_MBMS, .window_s = 1, .wave = 3};
+  start_fw(&w, &r, image, 64 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_DONE);
+  assert_int_equal(st.updated, 30);
+  bool saw_wave = false, saw_updating = false;
+  for (size_t i = 0; i < w.n_phases; i++)
+    saw_wave |= w.phases[i] == LMM_FWC_P_WAVE, saw_updating |= w.phases[i] == LMM_FWC_P_UPDATING;
+  assert_true(saw_wave && saw_updating);
+  world_down(&w);
+}
+
+/* A cancel while the fragments go out: nothing is updated, every member says cancelled. */
+static void cancel_on_sending(void *user, int phase) {
+  world *w = user;
+  h_phase(user, phase);
+  if (phase == LMM_FWC_P_SENDING) lmm_fwc_cancel(w->c);
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 20, "0", NULL);
+  uint8_t *image = make_image(256 * 1024, 5);
+  static const lmm_fwc_handlers ch = {h_member, cancel_on_sending, h_done};
+  lmm_group_info g = {.name = "c",
+                      .type = LMM_GROUP_MULTICAST,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .multicast_address = "239.77.5.2",
+                      .multicast_port = lmmt_random_port(),
+                      .response_time_window = 1};
+  lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w.m, cfg.n_members = w.n, cfg.image = image;
+  cfg.len = 256 * 1024;
+  cfg.rate_bps = 100000; /* slow: the cancel lands while fragments are still going out */
+  lmm_fwc_deps deps = {w.ctx, w.u, w.t8, w.ans, NULL, w.store};
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &ch, &w, &w.c), LMM_OK);
+  free(image);
+  assert_int_equal(lmm_fwc_start(w.c), LMM_OK);
+  assert_int_equal(lmm_fwc_wait(w.c, 30000), LMM_OK);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.phase, LMM_FWC_P_CANCELLED);
+  assert_int_equal(st.cancelled, 20);
+  assert_true(st.fragments_sent < 512);
+  assert_int_equal(w.on_done, 1);
+  world_down(&w);
+}
+
+/* Bad settings are refused before anything starts. */
+static void test_refused_config(void **state) {
+  (void)state;
+  lmm_ctx *ctx;
+  assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
+  lmm_unicast *u;
+  assert_int_equal(lmm_unicast_new(ctx, NULL, &u), LMM_OK);
+  lmm_member m = {.ep = "a", .oid = 5, .uri = "coap://127.0.0.1:9"};
+  lmm_group_info g = {.name = "g", .type = LMM_GROUP_MULTICAST, .multicast_address = "239.1.1.1"};
+  uint8_t img[100] = {0};
+  lmm_fwc_deps deps = {ctx, u, NULL, NULL, NULL, NULL};
+  lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = &m, cfg.n_members = 1, cfg.image = img, cfg.len = sizeof img;
+  lmm_fwc *c = NULL;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG); /* no answers */
+  lmm_answers *a;
+  assert_int_equal(lmm_answers_new(ctx, NULL, &a), LMM_OK);
+  deps.answers = a;
+  cfg.fragment_size = 8;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.fragment_size = 512, cfg.len = 0;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.len = sizeof img, cfg.error_threshold = 1.5;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.error_threshold = 0, cfg.rate_bps = 0;
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.rate_bps = 1000, cfg.version = "2.0 beta";
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_ERR_ARG);
+  cfg.version = "2.0-beta";
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &handlers, NULL, &c), LMM_OK);
+  lmm_fwc_free(c);
+  lmm_answers_free(a);
+  lmm_unicast_free(u);
+  lmm_ctx_free(ctx);
+}
+
+int main(void) {
+  lmm_global_init();
+  /* TEST_FILTER=test_cancel (a glob) runs the matching tests only. */
+  if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_refused_config),   cmocka_unit_test(test_wave_stops),
+      cmocka_unit_test(test_wave_passes),      cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_failures),         cmocka_unit_test(test_unicast_push_500),
+      cmocka_unit_test(test_unicast_pull_500),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
+}
