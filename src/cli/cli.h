@@ -51,6 +51,9 @@ int cli_store_open(const cli *c, lmm_store **out);
 int cli_store_fail(const cli *c, lmm_store *s, const char *what, lmm_err e);
 /** Loads a group; an unknown name is a usage error naming it. */
 int cli_group_get(const cli *c, lmm_store *s, const char *name, lmm_group_info *out);
+/* The members of a group that must have some (a campaign's). 0, or the exit status after the
+ * message. */
+int cli_group_members(const cli *c, lmm_store *s, const char *group, lmm_member **m, size_t *n);
 /** Creates a T8 client from the SCEF options; usage errors for a missing/bad connection. */
 int cli_t8_connect(cli *c, lmm_t8_client **out);
 /** Splits "ADDR:PORT" ("[v6]:PORT" too) into addr (cap bytes) and port. false if malformed. */

@@ -105,6 +105,15 @@ int cli_store_fail(const cli *c, lmm_store *s, const char *what, lmm_err e) {
   return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_SOME_FAILED;
 }
 
+int cli_group_members(const cli *c, lmm_store *s, const char *group, lmm_member **m, size_t *n) {
+  lmm_err e = lmm_store_members_get(s, group, m, n);
+  if (e != LMM_OK) return cli_store_fail(c, s, "reading the members", e);
+  if (!*n)
+    return cli_usage(c, "group '%s' has no members: add some with 'lwm2m-mbms group add-member'",
+                     group);
+  return 0;
+}
+
 int cli_group_get(const cli *c, lmm_store *s, const char *name, lmm_group_info *out) {
   lmm_err e = lmm_store_group_get(s, name, out);
   if (e == LMM_ERR_NOTFOUND)

@@ -624,16 +624,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   const char *group = args[first];
   if ((rc = cli_store_open(c, &s)) || (rc = cli_group_get(c, s, group, &g))) goto out;
   if ((rc = build_op(c, d.which, d.op_arg, d.fmt_given, d.fmt, g.gm_oid, &b))) goto out;
-  lmm_err e = lmm_store_members_get(s, group, &m, &n);
-  if (e != LMM_OK) {
-    rc = cli_store_fail(c, s, "reading the members", e);
-    goto out;
-  }
-  if (!n) {
-    rc = cli_usage(c, "group '%s' has no members: add some with 'lwm2m-mbms group add-member'",
-                   group);
-    goto out;
-  }
+  if ((rc = cli_group_members(c, s, group, &m, &n))) goto out;
   /* A path no member may be operated on is the operator's mistake, not n failures. */
   size_t allowed = 0;
   for (size_t i = 0; i < n; i++)
@@ -674,6 +665,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   if (d.grace_ms >= 0) cfg.grace_ms = d.grace_ms;
   cfg.no_repair = d.no_repair;
   cfg.skip_group_mgmt = d.skip_gm;
+  lmm_err e;
   if ((e = lmm_campaign_new(&deps, &cfg, &handlers, &r, &r.camp)) != LMM_OK) {
     if (e == LMM_ERR_ARG)
       rc = cli_usage(c, "the library refused the campaign: %s", lmm_strerror(e));

@@ -616,16 +616,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
                    f.blob_listen ? "blob-listen" : "blob-host");
     goto out;
   }
-  lmm_err e = lmm_store_members_get(s, group, &m, &n);
-  if (e != LMM_OK) {
-    rc = cli_store_fail(c, s, "reading the members", e);
-    goto out;
-  }
-  if (!n) {
-    rc = cli_usage(c, "group '%s' has no members: add some with 'lwm2m-mbms group add-member'",
-                   group);
-    goto out;
-  }
+  if ((rc = cli_group_members(c, s, group, &m, &n))) goto out;
   size_t fw_members = 0;
   for (size_t i = 0; i < n; i++)
     fw_members += m[i].oid == 5;
@@ -667,6 +658,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   cfg.skip_group_mgmt = f.skip_gm;
   cfg.version = f.pkg_version;
   c->last_error[0] = '\0';
+  lmm_err e;
   if ((e = lmm_fwc_new(&deps, &cfg, &fw_handlers, &r, &r.fwc)) != LMM_OK) {
     if (e == LMM_ERR_ARG)
       rc = cli_usage(c, "the library refused the firmware campaign: %s",
