@@ -48,14 +48,21 @@ typedef struct lmm_group_info {
   int64_t tmgi_expiration; /**< seconds since the epoch; 0 unknown */
   int64_t created;         /**< seconds since the epoch (set by the store) */
   size_t member_count;     /**< filled by get/list */
+  /** Instance ID of the group's Group Mgmt object on its members (0..65534). The store
+   *  assigns it on create, unique among its groups, so that a device in several groups holds
+   *  one instance per group; get/list return it, update keeps it. A hand-built struct (no
+   *  store) leaves it 0: instance 0. A campaign treats a negative value as 0. */
+  int32_t gm_iid;
 } lmm_group_info;
 
 LMM_API void lmm_group_info_clear(lmm_group_info *g);
 LMM_API void lmm_group_info_list_free(lmm_group_info *g, size_t n);
 
-/** LMM_ERR_STATE if a group of that name exists; LMM_ERR_ARG for an empty name or a bad type. */
+/** LMM_ERR_STATE if a group of that name exists, or if all 65535 Group Mgmt instance IDs are
+ *  taken; LMM_ERR_ARG for an empty name or a bad type. g->gm_iid is ignored: the group gets the
+ *  smallest instance ID no other group of the store has (read it back with get). */
 LMM_API lmm_err lmm_store_group_create(lmm_store *s, const lmm_group_info *g);
-/** Replaces every field but name and created. LMM_ERR_NOTFOUND if absent. */
+/** Replaces every field but name, created and gm_iid. LMM_ERR_NOTFOUND if absent. */
 LMM_API lmm_err lmm_store_group_update(lmm_store *s, const lmm_group_info *g);
 LMM_API lmm_err lmm_store_group_get(lmm_store *s, const char *name, lmm_group_info *out);
 /** All groups ordered by name; `*out` owned (lmm_group_info_list_free()). */

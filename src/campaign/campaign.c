@@ -280,15 +280,18 @@ static void phase_group_mgmt(lmm_campaign *c) {
   gm.response_time_window = c->info.window_s;
   gm.multicast_port = c->group.multicast_port > 0 ? c->group.multicast_port : 5683;
   gm.answer_uri = c->d.answers ? (char *)lmm_answers_uri(c->d.answers) : NULL;
-  lmm_err rc = lmm_group_mgmt_encode(&gm, c->group.gm_oid, 0, LMM_FMT_SENML_JSON, &c->gm_senml,
+  /* The group's own instance: writing another group's would make its members stop
+   * listening to that group. */
+  uint16_t iid = (uint16_t)c->group.gm_iid;
+  lmm_err rc = lmm_group_mgmt_encode(&gm, c->group.gm_oid, iid, LMM_FMT_SENML_JSON, &c->gm_senml,
                                      &c->gm_senml_len);
   if (rc == LMM_OK)
-    rc = lmm_group_mgmt_encode(&gm, c->group.gm_oid, 0, LMM_FMT_TLV, &c->gm_tlv, &c->gm_tlv_len);
+    rc = lmm_group_mgmt_encode(&gm, c->group.gm_oid, iid, LMM_FMT_TLV, &c->gm_tlv, &c->gm_tlv_len);
   free(sriid);
   if (rc != LMM_OK) return finish(c, rc, "cannot encode the Group Mgmt object");
   lmm_op op = LMM_OP_INIT;
   op.kind = LMM_OPK_WRITE;
-  op.path = (lmm_path){.oid = c->group.gm_oid, .iid = 0, .depth = 2};
+  op.path = (lmm_path){.oid = c->group.gm_oid, .iid = iid, .depth = 2};
   rc = start_batch(c, 0, &op, pick_pending);
   if (rc == LMM_ERR_NOTFOUND)
     phase_deliver(c);
@@ -581,6 +584,7 @@ LMM_API lmm_err lmm_campaign_new(const lmm_campaign_deps *deps, const lmm_campai
     return LMM_ERR_ARG;
   if (via == LMM_VIA_MULTICAST && (!deps->answers || !cfg->group->multicast_address))
     return LMM_ERR_ARG;
+  if (cfg->group->gm_iid > 65534) return LMM_ERR_ARG; /* 65535 is no instance ID in LwM2M */
   lmm_campaign *c = calloc(1, sizeof *c);
   if (!c) return LMM_ERR_NOMEM;
   c->d = *deps, c->cfg = *cfg, c->h = h, c->user = user, c->via = via, c->n = cfg->n_members;
@@ -592,6 +596,7 @@ LMM_API lmm_err lmm_campaign_new(const lmm_campaign_deps *deps, const lmm_campai
     return rc;
   }
   if (!c->group.gm_oid) c->group.gm_oid = LMM_GROUP_MGMT_OID;
+  if (c->group.gm_iid < 0) c->group.gm_iid = 0; /* "not set": instance 0, as before */
   c->members = calloc(c->n ? c->n : 1, sizeof *c->members);
   c->out = calloc(c->n ? c->n : 1, sizeof *c->out);
   rc = c->members && c->out ? LMM_OK : LMM_ERR_NOMEM;

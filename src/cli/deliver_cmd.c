@@ -489,6 +489,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"update-deadline", required_argument, 0, OPT_FW_ONLY},
                                        {"blob-listen", required_argument, 0, OPT_FW_ONLY},
                                        {"blob-host", required_argument, 0, OPT_FW_ONLY},
+                                       {"pkg-version", required_argument, 0, OPT_FW_ONLY},
                                        {0, 0, 0, 0}};
   d->via = -1, d->window_s = -1, d->grace_ms = -1;
   optind = 0, opterr = 0;

@@ -171,7 +171,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
   while (!rc && (o = getopt_long(argc, args, "", opts, &li)) != -1) {
     const char *name = o == '?' || o == ':' ? NULL : opts[li].name;
     if (o == F_FRAGMENT || o == F_FEC || o == F_RATE || o == F_ROUNDS || o == F_WINDOW ||
-        o == F_GRACE)
+        o == F_GRACE || o == F_PKGVER)
       f->group_only = f->group_only ? f->group_only : name;
     if (o == F_METHOD || o == F_BLISTEN || o == F_BHOST)
       f->unicast_only = f->unicast_only ? f->unicast_only : name;

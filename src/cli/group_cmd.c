@@ -66,8 +66,8 @@ static void print_group_json(const lmm_group_info *g, const lmm_member *m, size_
   char t[40];
   printf("{\"name\":");
   cli_json_str(stdout, g->name);
-  printf(",\"type\":\"%s\",\"groupMgmtOid\":%u,\"externalGroupId\":", cli_group_type_name(g->type),
-         g->gm_oid);
+  printf(",\"type\":\"%s\",\"groupMgmtOid\":%u,\"groupMgmtIid\":%d,\"externalGroupId\":",
+         cli_group_type_name(g->type), g->gm_oid, (int)g->gm_iid);
   cli_json_str(stdout, g->external_group_id);
   printf(",\"multicastAddress\":");
   cli_json_str(stdout, g->multicast_address);
@@ -104,7 +104,8 @@ static void print_group_text(const lmm_group_info *g, const lmm_member *m, size_
   char t[40];
   printf("group              %s\n", g->name);
   printf("type               %s\n", cli_group_type_name(g->type));
-  printf("group mgmt object  /%u\n", g->gm_oid);
+  printf("group mgmt object  /%u/%d (instance %d on every member)\n", g->gm_oid, (int)g->gm_iid,
+         (int)g->gm_iid);
   printf("external group id  %s\n", g->external_group_id ? g->external_group_id : "-");
   if (g->multicast_address)
     printf("multicast          %s port %d\n", g->multicast_address,
@@ -252,8 +253,16 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
   size_t n = 0;
   if (members_file && (rc = load_members(c, members_file, &m, &n))) return rc;
   lmm_err e = lmm_store_group_create(s, &g);
-  if (e == LMM_ERR_STATE) {
+  /* LMM_ERR_STATE is a taken name or a full store; the lookup that tells them apart replaces
+   * the store's message, so keep it. */
+  char why_create[512];
+  snprintf(why_create, sizeof why_create, "%s", lmm_store_errmsg(s));
+  lmm_group_info old = {0};
+  if (e == LMM_ERR_STATE && lmm_store_group_get(s, g.name, &old) == LMM_OK) {
     rc = cli_usage(c, "group '%s' exists already (see 'lwm2m-mbms group show %s')", g.name, g.name);
+  } else if (e == LMM_ERR_STATE) {
+    cli_err(c, "creating the group: %s", why_create);
+    rc = EXIT_SOME_FAILED;
   } else if (e != LMM_OK) {
     rc = cli_store_fail(c, s, "creating the group", e);
   } else if (n) {
@@ -277,6 +286,7 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
              n == 1 ? "" : "s");
     }
   }
+  lmm_group_info_clear(&old);
   lmm_members_free(m, n);
   return rc;
 }

@@ -15,7 +15,7 @@
 #define STORE_APP_ID     0x4C4D4D53
 #define STORE_APP_ID_SQL "1280134483"
 /* Bump, with a step in MIGRATIONS, whenever the tables change. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* Busy timeout of every connection, and the bound of the retries of use_wal(). */
 #define STORE_BUSY_MS 5000
 
@@ -106,10 +106,11 @@ static const char SCHEMA_SQL[] =
     " UNIQUE(campaign, position));"
     "PRAGMA application_id=" STORE_APP_ID_SQL ";";
 
-/* MIGRATIONS[v - 1] takes a file from version v to v + 1. Only ADD COLUMNs with constant
- * defaults: SQLite then changes the table's definition, not its rows, so an upgrade is quick
- * whatever the number of outcomes, and the rows written before read back with the defaults
- * (an operation campaign, an outcome with no firmware figures). */
+/* MIGRATIONS[v - 1] takes a file from version v to v + 1. ADD COLUMNs with constant defaults:
+ * SQLite then changes the table's definition, not its rows, so an upgrade is quick whatever
+ * the number of outcomes, and the rows written before read back with the defaults (an
+ * operation campaign, an outcome with no firmware figures). Rows are rewritten only in the
+ * groups table, which stays small. */
 static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
     /* 1 -> 2: firmware campaigns (fw_campaign.h) and cancel requests from another process. */
     "ALTER TABLE campaigns ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
@@ -123,6 +124,14 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
     "ALTER TABLE outcomes ADD COLUMN fw_bytes_unicast INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outcomes ADD COLUMN fw_missed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outcomes ADD COLUMN fw_repaired INTEGER NOT NULL DEFAULT 0;",
+    /* 2 -> 3: a Group Mgmt instance of its own per group, so that a device in two groups keeps
+     * both (every campaign used to write instance 0). The groups there get 0, 1, 2... in the
+     * order they were created, so the oldest keeps the instance its members already hold;
+     * each other group's first campaign writes its own. */
+    "ALTER TABLE groups ADD COLUMN gm_iid INTEGER NOT NULL DEFAULT 0"
+    " CHECK(gm_iid BETWEEN 0 AND 65534);"
+    "UPDATE groups SET gm_iid = (SELECT count(*) FROM groups o WHERE o.rowid < groups.rowid);"
+    "CREATE UNIQUE INDEX groups_by_gm_iid ON groups(gm_iid);",
 };
 
 /* ------------------------------------------------------------ shared helpers */
@@ -501,12 +510,18 @@ LMM_API void lmm_group_info_list_free(lmm_group_info *g, size_t n) {
 #define GROUP_COLS                                                                                 \
   "name, type, gm_oid, external_group_id, multicast_address, multicast_port, "                     \
   "response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, created, "                \
-  "(SELECT count(*) FROM members m WHERE m.group_name = groups.name)"
+  "(SELECT count(*) FROM members m WHERE m.group_name = groups.name), gm_iid"
 
 static const char SQL_GROUP_INSERT[] =
     "INSERT INTO groups(name, type, gm_oid, external_group_id, multicast_address, "
     "multicast_port, response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, "
-    "created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    "created, gm_iid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/* The smallest Group Mgmt instance ID no group has, NULL when 0..65534 are all taken. Each
+ * probe is a lookup in groups_by_gm_iid. */
+static const char SQL_GROUP_FREE_IID[] =
+    "SELECT CASE WHEN NOT EXISTS(SELECT 1 FROM groups WHERE gm_iid = 0) THEN 0 ELSE "
+    "(SELECT min(g.gm_iid) + 1 FROM groups g WHERE g.gm_iid < 65534 AND "
+    "NOT EXISTS(SELECT 1 FROM groups h WHERE h.gm_iid = g.gm_iid + 1)) END";
 static const char SQL_GROUP_UPDATE[] =
     "UPDATE groups SET type = ?2, gm_oid = ?3, external_group_id = ?4, multicast_address = ?5, "
     "multicast_port = ?6, response_time_window = ?7, fanout_target = ?8, schedule = ?9, "
@@ -586,6 +601,7 @@ static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, lmm_group_info *out) {
   g.tmgi_expiration = sqlite3_column_int64(st, 10);
   g.created = sqlite3_column_int64(st, 11);
   g.member_count = (size_t)sqlite3_column_int64(st, 12);
+  g.gm_iid = sqlite3_column_int(st, 13);
   if (!lmmi_col_text(st, 0, &g.name) || !lmmi_col_text(st, 3, &g.external_group_id) ||
       !lmmi_col_text(st, 4, &g.multicast_address) || !lmmi_col_text(st, 7, &g.fanout_target) ||
       !lmmi_col_text(st, 9, &g.tmgi))
@@ -604,30 +620,71 @@ out:
   return rc;
 }
 
+/* Whether group `name` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
+static lmm_err group_exists(lmm_store *s, const char *name) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_EXISTS, SQL_GROUP_EXISTS);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = LMM_OK;
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  else
+    rc = lmmi_store_fail(s, src, "group lookup");
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* The free instance ID is looked up and taken in one write transaction: two processes
+ * creating groups at once cannot both pick it. */
 LMM_API lmm_err lmm_store_group_create(lmm_store *s, const lmm_group_info *g) {
   if (!s) return LMM_ERR_ARG;
   lmm_err rc = group_check(s, g);
   if (rc != LMM_OK) return rc;
   char *sched = schedule_format(g);
   sqlite3_stmt *st = NULL;
-  rc = LMM_ERR_NOMEM;
-  if (!sched) goto out;
+  if (!sched) return LMM_ERR_NOMEM;
+  if ((rc = lmmi_store_begin(s, true)) != LMM_OK) goto out;
+  /* Asked first, so that a taken name is reported as such even in a full store. */
+  if ((rc = group_exists(s, g->name)) != LMM_ERR_NOTFOUND) {
+    if (rc == LMM_OK) rc = lmmi_store_say(s, LMM_ERR_STATE, "group %s exists", g->name);
+    goto out;
+  }
+  rc = LMM_ERR_DB;
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_FREE_IID, SQL_GROUP_FREE_IID))) goto out;
+  int src = sqlite3_step(st);
+  if (src != SQLITE_ROW) {
+    rc = lmmi_store_fail(s, src, "group create");
+    goto out;
+  }
+  if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+    rc = lmmi_store_say(s, LMM_ERR_STATE,
+                        "group %s: no Group Mgmt instance ID left: the store's groups use all "
+                        "of 0..65534 (delete a group first)",
+                        g->name);
+    goto out;
+  }
+  int iid = sqlite3_column_int(st, 0);
+  sqlite3_reset(st);
   rc = LMM_ERR_DB;
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_INSERT, SQL_GROUP_INSERT))) goto out;
-  int src = group_bind(st, g, sched) | sqlite3_bind_int64(st, 12, time(NULL));
+  src = group_bind(st, g, sched) | sqlite3_bind_int64(st, 12, time(NULL)) |
+        sqlite3_bind_int(st, 13, iid);
   if (src != SQLITE_OK) {
     rc = lmmi_store_fail(s, src, "group create");
     goto out;
   }
-  src = sqlite3_step(st);
-  if (src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE)
-    rc = lmmi_store_say(s, LMM_ERR_STATE, "group %s exists", g->name);
-  else if (src != SQLITE_DONE)
+  if ((src = sqlite3_step(st)) != SQLITE_DONE) {
     rc = lmmi_store_fail(s, src, "group create");
-  else
-    rc = LMM_OK;
+    goto out;
+  }
+  sqlite3_reset(st);
+  rc = lmmi_store_commit(s);
 out:
   if (st) sqlite3_reset(st);
+  if (rc != LMM_OK) lmmi_store_rollback(s);
   free(sched);
   return rc;
 }
@@ -723,23 +780,6 @@ static const char SQL_MEMBER_DELETE[] =
 static const char SQL_MEMBER_LIST[] =
     "SELECT ep, oid, uri, psk_identity, psk_key, format FROM members WHERE group_name = ?1 "
     "ORDER BY position";
-
-/* Whether group `name` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
-static lmm_err group_exists(lmm_store *s, const char *name) {
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_EXISTS, SQL_GROUP_EXISTS);
-  if (!st) return LMM_ERR_DB;
-  lmm_err rc;
-  int src = lmmi_bind_text(st, 1, name);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
-    rc = LMM_OK;
-  else if (src == SQLITE_DONE)
-    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
-  else
-    rc = lmmi_store_fail(s, src, "group lookup");
-  sqlite3_reset(st);
-  return rc;
-}
 
 static lmm_err members_check(lmm_store *s, const lmm_member *m, size_t n) {
   if (n && !m) return lmmi_store_say(s, LMM_ERR_ARG, "no members given");

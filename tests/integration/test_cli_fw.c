@@ -194,6 +194,8 @@ static void test_fw_flags(void **state) {
          "--rate", "12x");
   EXPECT(db, 2, NULL, "--rate: '-5k'", "deliver", "mc", "--firmware", fw, "--rate", "-5k");
   EXPECT(db, 2, NULL, "--rate: '50'", "deliver", "mc", "--firmware", fw, "--rate", "50");
+  EXPECT(db, 2, NULL, "--pkg-version: '2.0 beta' is not 1 to 32 of letters", "deliver", "mc",
+         "--firmware", fw, "--pkg-version", "2.0 beta");
   EXPECT(db, 2, NULL, "--wave: '0' is neither", "deliver", "u", "--firmware", fw, "--wave", "0");
   EXPECT(db, 2, NULL, "--wave: '150%'", "deliver", "u", "--firmware", fw, "--wave", "150%");
   EXPECT(db, 2, NULL, "--wave: 'half'", "deliver", "u", "--firmware", fw, "--wave", "half");
@@ -548,6 +550,51 @@ static void test_fw_deliver_unicast(void **state) {
   fleet_down(&w);
 }
 
+/* Over MBMS through the mock SCEF: TMGI, Group Mgmt writes, fragments over MB2-U with 10 %
+ * reception loss per device, repair; the version announced with the package. */
+static void test_fw_deliver_mbms(void **state) {
+  fixture *f = *state;
+  lmmt_mock mock;
+  char bp[16];
+  snprintf(bp, sizeof bp, "%d", lmmt_random_port());
+  assert_int_equal(lmmt_mock_start(&mock, (const char *[]){"--bearer-port", bp, NULL}), 0);
+  lmmt_sim sim;
+  assert_int_equal(
+      lmmt_sim_start(&sim, (const char *[]){"--count", "20", "--object", "5", "--update-ms", "100",
+                                            "--group-loss", "0.1", "--seed", "4", NULL}),
+      0);
+  EXPECT(f->db, 0, "(mbms, 20 members)", NULL, "group", "create", "bfleet", "--type", "mbms",
+         "--external-group-id", "bfleet@operator.example", "--multicast-port", bp, "--window", "1",
+         "--members", sim.members_path);
+  run r = cli(f->db, (const char *[]){"--api-root", mock.api_root, "--scs-as-id", "as1", "deliver",
+                                      "bfleet", "--firmware", f->fw, "--pkg-version", "3.0.1",
+                                      "--grace", "300", "--update-wait", "200", NULL});
+  if (r.status != 0) print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 0);
+  run_free(&r);
+  check_all_updated(f->db, "bfleet", "mbms 20, multicast 0, unicast 0");
+  /* The SCEF carried the fragments on the bearer, and the announce named the version. */
+  assert_true(lmmt_log_count(&mock, "bearer_send", NULL) >= 40);
+  assert_true(lmmt_log_count(&mock, "tmgi_allocated", NULL) == 1);
+  assert_int_equal(lmmt_sim_stop(&sim), 0);
+  assert_int_equal(lmmt_mock_stop(&mock), 0);
+}
+
+/* By unicast pull: each member fetches the package from the CLI's blob server. */
+static void test_fw_deliver_pull(void **state) {
+  fixture *f = *state;
+  fleet w;
+  fleet_up(&w, f->db, "pfleet", "unicast", NULL);
+  run r = cli(f->db, (const char *[]){"deliver", "pfleet", "--firmware", f->fw, "--method", "pull",
+                                      "--blob-listen", "127.0.0.1:0", NULL});
+  if (r.status != 0) print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(count_of(r.out, "unicast pull"), 20);
+  run_free(&r);
+  check_all_updated(f->db, "pfleet", "mbms 0, multicast 0, unicast 20 (pull 20)");
+  fleet_down(&w);
+}
+
 /* The first wave fails (device 0 fails its update): the rest are held, exit 1. */
 static void test_fw_wave_stops(void **state) {
   fixture *f = *state;
@@ -623,6 +670,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fw_flags, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_report, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_deliver_multicast, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fw_deliver_mbms, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fw_deliver_pull, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_deliver_unicast, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_wave_stops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_cancel_running, setup, teardown),
