@@ -961,9 +961,34 @@ static void gmd_created(void *user, const lmm_t8_reply *rep) {
   pace_start(c, q, (size_t)c->k + c->q + 1);
 }
 
+static void send_start(lmm_fwc *c);
+
+static void schedule_due(void *arg) {
+  lmm_fwc *c = arg;
+  c->timer = NULL;
+  if (!c->cancel_req) send_start(c);
+}
+
+/* The first Schedule entry still ahead (Group Mgmt resource 8), in wall-clock ms; 0 when none.
+ * Members in power saving wake for it: the blob must not go out earlier. */
+static int64_t next_schedule_ms(const lmm_fwc *c) {
+  int64_t now = lmm_ctx_wall_ms(c->d.ctx), best = 0;
+  for (size_t i = 0; i < c->group.n_schedule; i++) {
+    int64_t t = c->group.schedule[i] * 1000;
+    if (t > now && (!best || t < best)) best = t;
+  }
+  return best;
+}
+
 static void send_start(lmm_fwc *c) {
-  set_phase(c, LMM_FWC_P_SENDING);
+  int64_t at = c->step == S_CONFIG ? next_schedule_ms(c) : 0;
   c->step = S_SEND;
+  if (at) {
+    lmmi_log(c->d.ctx, LMM_LOG_INFO, "firmware campaign %lld: holding the blob for the Schedule",
+             (long long)c->id);
+    return set_timer(c, now_ms(c) + (at - lmm_ctx_wall_ms(c->d.ctx)), schedule_due);
+  }
+  set_phase(c, LMM_FWC_P_SENDING);
   if (c->via == LMM_VIA_MBMS) {
     /* One delivery without a payload opens the user-plane port; every fragment is one MB2-U
      * datagram on it. */
@@ -1185,6 +1210,13 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   c->group.response_time_window = window_s;
   c->group.tmgi = dupn(cfg->group->tmgi);
   c->group.tmgi_expiration = cfg->group->tmgi_expiration;
+  if (cfg->group->n_schedule) {
+    c->group.schedule = malloc(cfg->group->n_schedule * sizeof *c->group.schedule);
+    if (!c->group.schedule) goto fail;
+    memcpy(c->group.schedule, cfg->group->schedule,
+           cfg->group->n_schedule * sizeof *c->group.schedule);
+    c->group.n_schedule = cfg->group->n_schedule;
+  }
   c->image = malloc(c->len);
   c->members = calloc(c->n, sizeof *c->members);
   c->rep = calloc(c->n, sizeof *c->rep);

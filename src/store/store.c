@@ -126,8 +126,8 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
     "ALTER TABLE outcomes ADD COLUMN fw_repaired INTEGER NOT NULL DEFAULT 0;",
     /* 2 -> 3: a Group Mgmt instance of its own per group, so that a device in two groups keeps
      * both (every campaign used to write instance 0). The groups there get 0, 1, 2... in the
-     * order they were created, so the oldest keeps the instance its members already hold;
-     * each other group's first campaign writes its own. */
+     * order they were created: the oldest keeps instance 0, where every campaign so far wrote,
+     * and each other group's next campaign writes its own. */
     "ALTER TABLE groups ADD COLUMN gm_iid INTEGER NOT NULL DEFAULT 0"
     " CHECK(gm_iid BETWEEN 0 AND 65534);"
     "UPDATE groups SET gm_iid = (SELECT count(*) FROM groups o WHERE o.rowid < groups.rowid);"

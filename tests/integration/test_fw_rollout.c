@@ -143,6 +143,51 @@ static void test_cancel(void **state) {
   world_down(&w);
 }
 
+/* A group with a Schedule: the blob waits for it (members in power saving wake then). */
+static int64_t g_sending_at;
+
+static void note_sending(void *user, int phase) {
+  h_phase(user, phase);
+  if (phase == LMM_FWC_P_SENDING) g_sending_at = mono_ms();
+}
+
+static void test_schedule(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 10, "0", NULL);
+  uint8_t *image = make_image(64 * 1024, 6);
+  static const lmm_fwc_handlers sh = {h_member, note_sending, h_done};
+  int64_t at = (int64_t)time(NULL) + 3;
+  lmm_group_info g = {.name = "s",
+                      .type = LMM_GROUP_MULTICAST,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .multicast_address = "239.77.5.3",
+                      .multicast_port = lmmt_random_port(),
+                      .response_time_window = 1,
+                      .schedule = &at,
+                      .n_schedule = 1};
+  lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
+  cfg.group = &g, cfg.members = w.m, cfg.n_members = w.n, cfg.image = image;
+  cfg.len = 64 * 1024, cfg.rate_bps = 4000000, cfg.grace_ms = 300, cfg.update_wait_ms = 200;
+  lmm_fwc_deps deps = {w.ctx, w.u, w.t8, w.ans, NULL, w.store};
+  assert_int_equal(lmm_fwc_new(&deps, &cfg, &sh, &w, &w.c), LMM_OK);
+  free(image);
+  g_sending_at = 0;
+  assert_int_equal(lmm_fwc_start(w.c), LMM_OK);
+  assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
+  lmm_fwc_stats st;
+  lmm_fwc_get_stats(w.c, &st);
+  assert_int_equal(st.updated, 10);
+  /* The fragments went out at the Schedule entry, not before (whole seconds: >= at - now). */
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  int64_t sent_wall_ms =
+      (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 - (mono_ms() - g_sending_at);
+  assert_true(g_sending_at > 0);
+  assert_true(sent_wall_ms >= at * 1000 - 50);
+  world_down(&w);
+}
+
 /* Bad settings are refused before anything starts. */
 static void test_refused_config(void **state) {
   (void)state;
@@ -186,8 +231,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refused_config),   cmocka_unit_test(test_wave_stops),
       cmocka_unit_test(test_wave_passes),      cmocka_unit_test(test_cancel),
-      cmocka_unit_test(test_failures),         cmocka_unit_test(test_unicast_push_500),
-      cmocka_unit_test(test_unicast_pull_500),
+      cmocka_unit_test(test_schedule),         cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_unicast_push_500), cmocka_unit_test(test_unicast_pull_500),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();

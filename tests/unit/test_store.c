@@ -176,6 +176,7 @@ static void test_groups(void **state) {
   group_equal(&g, &got);
   assert_true(got.created >= before && got.created <= time(NULL));
   assert_int_equal(got.member_count, 0);
+  assert_int_equal(got.gm_iid, 0); /* the first group: the instance campaigns always used */
   int64_t created = got.created;
   lmm_group_info_clear(&got);
 
@@ -193,12 +194,14 @@ static void test_groups(void **state) {
   assert_int_equal(lmm_store_group_create(f->s, &plain), LMM_OK);
   assert_int_equal(lmm_store_group_get(f->s, "alpha", &got), LMM_OK);
   assert_int_equal(got.gm_oid, 42769);
+  assert_int_equal(got.gm_iid, 1);
   assert_null(got.tmgi);
   assert_null(got.schedule);
   assert_int_equal(got.n_schedule, 0);
   assert_int_equal(got.multicast_port, -1);
   lmm_group_info_clear(&got);
   lmm_group_info z = group_named("zulu", NULL, 0);
+  z.gm_iid = 1; /* the caller's value is not taken: the store picks a free one */
   assert_int_equal(lmm_store_group_create(f->s, &z), LMM_OK);
 
   lmm_group_info *list;
@@ -208,6 +211,9 @@ static void test_groups(void **state) {
   assert_string_equal(list[0].name, "alpha");
   assert_string_equal(list[1].name, "meters");
   assert_string_equal(list[2].name, "zulu");
+  assert_int_equal(list[0].gm_iid, 1);
+  assert_int_equal(list[1].gm_iid, 0);
+  assert_int_equal(list[2].gm_iid, 2);
   group_equal(&list[1], &g);
   lmm_group_info_list_free(list, n);
 
@@ -222,11 +228,13 @@ static void test_groups(void **state) {
                       .schedule = sched2,
                       .n_schedule = 1,
                       .tmgi_expiration = 0,
-                      .created = 1};
+                      .created = 1,
+                      .gm_iid = 2};
   assert_int_equal(lmm_store_group_update(f->s, &u), LMM_OK);
   assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_OK);
   group_equal(&u, &got);
   assert_int_equal(got.created, created);
+  assert_int_equal(got.gm_iid, 0); /* kept: its members hold that instance */
   lmm_group_info_clear(&got);
   u.name = "nobody";
   assert_int_equal(lmm_store_group_update(f->s, &u), LMM_ERR_NOTFOUND);
@@ -245,6 +253,9 @@ static void test_groups(void **state) {
   assert_int_equal(lmm_store_group_delete(f->s, "meters"), LMM_ERR_NOTFOUND);
   assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
   assert_int_equal(member_count(f->s, "meters"), 0);
+  assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_OK);
+  assert_int_equal(got.gm_iid, 0); /* the deleted group's instance ID is free again */
+  lmm_group_info_clear(&got);
   /* ...and the members' rows are really gone, not just unreachable. */
   sqlite3 *db;
   sqlite3_stmt *st;
@@ -256,6 +267,81 @@ static void test_groups(void **state) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   lmm_members_free(m, 5);
+}
+
+static int32_t iid_of(lmm_store *s, const char *name) {
+  lmm_group_info g;
+  assert_int_equal(lmm_store_group_get(s, name, &g), LMM_OK);
+  int32_t iid = g.gm_iid;
+  lmm_group_info_clear(&g);
+  return iid;
+}
+
+/* Each group its own Group Mgmt instance ID: the smallest free one, gaps filled, until all of
+ * 0..65534 are taken. */
+static void test_group_mgmt_iids(void **state) {
+  fx *f = *state;
+  const char *names[] = {"a", "b", "c", "d"};
+  for (int i = 0; i < 4; i++) {
+    lmm_group_info g = group_named(names[i], NULL, 0);
+    assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+    assert_int_equal(iid_of(f->s, names[i]), i);
+  }
+  assert_int_equal(lmm_store_group_delete(f->s, "b"), LMM_OK);
+  assert_int_equal(lmm_store_group_delete(f->s, "c"), LMM_OK);
+  lmm_group_info e = group_named("e", NULL, 0), g5 = group_named("f", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &e), LMM_OK);
+  assert_int_equal(lmm_store_group_create(f->s, &g5), LMM_OK);
+  assert_int_equal(iid_of(f->s, "e"), 1);
+  assert_int_equal(iid_of(f->s, "f"), 2);
+  assert_int_equal(lmm_store_group_delete(f->s, "a"), LMM_OK);
+  lmm_group_info a = group_named("a2", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &a), LMM_OK);
+  assert_int_equal(iid_of(f->s, "a2"), 0);
+
+  /* The store keeps them unique even against a hand-edited file. */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  assert_int_equal(
+      sqlite3_exec(db, "UPDATE groups SET gm_iid = 0 WHERE name = 'e'", NULL, NULL, NULL),
+      SQLITE_CONSTRAINT);
+  assert_int_equal(
+      sqlite3_exec(db, "UPDATE groups SET gm_iid = 65535 WHERE name = 'e'", NULL, NULL, NULL),
+      SQLITE_CONSTRAINT);
+
+  /* Fill every other ID (one transaction, not 65535 group creates), then ask for one more. */
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65534)"
+                   " INSERT INTO groups(name, type, gm_oid, multicast_port, response_time_window,"
+                   " schedule, tmgi_expiration, created, gm_iid)"
+                   " SELECT 'bulk' || i, 2, 42769, -1, 30, '', 0, 0, i FROM n"
+                   " WHERE i NOT IN (SELECT gm_iid FROM groups)",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  lmm_group_info *list;
+  size_t n;
+  assert_int_equal(lmm_store_group_list(f->s, &list, &n), LMM_OK);
+  assert_int_equal(n, 65535);
+  lmm_group_info_list_free(list, n);
+  lmm_group_info full = group_named("one-too-many", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &full), LMM_ERR_STATE);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "no Group Mgmt instance ID left"));
+  assert_int_equal(lmm_store_group_get(f->s, "one-too-many", &e), LMM_ERR_NOTFOUND);
+  /* A taken name is still reported as such in a full store. */
+  assert_int_equal(lmm_store_group_create(f->s, &a), LMM_ERR_STATE);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "a2 exists"));
+  /* The last ID, and one in the middle, come back when their groups go. */
+  assert_int_equal(
+      sqlite3_exec(db, "DELETE FROM groups WHERE gm_iid IN (40000, 65534)", NULL, NULL, NULL),
+      SQLITE_OK);
+  assert_int_equal(lmm_store_group_create(f->s, &full), LMM_OK);
+  assert_int_equal(iid_of(f->s, "one-too-many"), 40000);
+  full.name = "last";
+  assert_int_equal(lmm_store_group_create(f->s, &full), LMM_OK);
+  assert_int_equal(iid_of(f->s, "last"), 65534);
+  sqlite3_close(db);
 }
 
 /* ------------------------------------------------------------ members */
@@ -1163,12 +1249,12 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=3");
+  sql_on(f->path, "PRAGMA user_version=4");
   why[0] = '\0';
   assert_int_equal(lmm_store_open(f->path, &s, why, sizeof why), LMM_ERR_DB);
   assert_null(s);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=2");
+  sql_on(f->path, "PRAGMA user_version=3");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1266,8 +1352,9 @@ static void test_upgrade_v1(void **state) {
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 2);
+  assert_int_equal(pragma_int(path, "user_version"), 3);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
+  assert_true(has_column(path, "groups", "gm_iid"));
 
   /* What was there reads back as before, with the new fields at their defaults. */
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
@@ -1275,6 +1362,7 @@ static void test_upgrade_v1(void **state) {
   assert_int_equal(lmm_store_group_get(s, "old", &g), LMM_OK);
   assert_string_equal(g.multicast_address, "239.1.2.3");
   assert_int_equal(g.member_count, 1);
+  assert_int_equal(g.gm_iid, 0);
   lmm_group_info_clear(&g);
   lmm_campaign_info c;
   assert_int_equal(lmm_store_campaign_get(s, 7, &c), LMM_OK);
@@ -1322,6 +1410,83 @@ static void test_upgrade_v1(void **state) {
   /* Opening again changes nothing more. */
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   lmm_store_close(s);
+  assert_int_equal(pragma_int(path, "user_version"), 3);
+}
+
+/* Version 1 -> 2 as that release applied it, frozen like V1_SCHEMA; then what a version 2
+ * program had stored on top of V1_SCHEMA's group "old": groups created in an order that is not
+ * their names' order, one of them deleted since (a gap in the rowids). */
+static const char V1_TO_V2[] =
+    "ALTER TABLE campaigns ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE campaigns ADD COLUMN fw_summary TEXT;"
+    "ALTER TABLE campaigns ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_end INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_state INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE outcomes ADD COLUMN fw_result INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE outcomes ADD COLUMN fw_wave INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_pulled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_bytes_unicast INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_missed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN fw_repaired INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version=2;"
+    "INSERT INTO groups VALUES('zeta', 2, 42769, NULL, NULL, -1, 30, NULL, '', NULL, 0, 6);"
+    "INSERT INTO groups VALUES('alpha', 1, 42770, NULL, '239.1.2.4', -1, 30, NULL, '', NULL, 0,"
+    " 7);"
+    "INSERT INTO groups VALUES('gone', 2, 42769, NULL, NULL, -1, 30, NULL, '', NULL, 0, 8);"
+    "INSERT INTO groups VALUES('mid', 0, 42769, 'm@x.example', NULL, -1, 30, NULL, '1,2',"
+    " '0a1b2c00101', 99, 9);"
+    "DELETE FROM groups WHERE name = 'gone';";
+
+static void test_upgrade_v2(void **state) {
+  fx *f = *state;
+  char path[160], why[256] = "";
+  snprintf(path, sizeof path, "%s/v2.db", f->dir);
+  sql_on(path, V1_SCHEMA);
+  sql_on(path, V1_TO_V2);
+  assert_int_equal(pragma_int(path, "user_version"), 2);
+  assert_false(has_column(path, "groups", "gm_iid"));
+
+  lmm_store *s = NULL;
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(pragma_int(path, "user_version"), 3);
+  /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
+  assert_int_equal(iid_of(s, "old"), 0);
+  assert_int_equal(iid_of(s, "zeta"), 1);
+  assert_int_equal(iid_of(s, "alpha"), 2);
+  assert_int_equal(iid_of(s, "mid"), 3);
+  lmm_group_info g;
+  assert_int_equal(lmm_store_group_get(s, "mid", &g), LMM_OK); /* the rest as it was */
+  assert_string_equal(g.tmgi, "0a1b2c00101");
+  assert_int_equal(g.n_schedule, 2);
+  assert_int_equal(g.created, 9);
+  lmm_group_info_clear(&g);
+  lmm_campaign_info c;
+  assert_int_equal(lmm_store_campaign_get(s, 7, &c), LMM_OK);
+  assert_int_equal(c.state, LMM_CS_DONE);
+  lmm_campaign_info_clear(&c);
+  /* New groups take the free IDs after them, and the gap a deleted one leaves. */
+  lmm_group_info n = group_named("new", NULL, 0);
+  assert_int_equal(lmm_store_group_create(s, &n), LMM_OK);
+  assert_int_equal(iid_of(s, "new"), 4);
+  assert_int_equal(lmm_store_group_delete(s, "zeta"), LMM_OK);
+  n.name = "newer";
+  assert_int_equal(lmm_store_group_create(s, &n), LMM_OK);
+  assert_int_equal(iid_of(s, "newer"), 1);
+  lmm_store_close(s);
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
+  lmm_store_close(s);
+  assert_int_equal(pragma_int(path, "user_version"), 3);
+
+  /* A step 2 -> 3 that fails (a hand-added column of that name) leaves version 2 whole. */
+  snprintf(path, sizeof path, "%s/v2-odd.db", f->dir);
+  sql_on(path, V1_SCHEMA);
+  sql_on(path, V1_TO_V2);
+  sql_on(path, "ALTER TABLE groups ADD COLUMN gm_iid TEXT");
+  s = NULL;
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
+  assert_null(s);
+  assert_non_null(strstr(why, "from schema version 2 to 3"));
   assert_int_equal(pragma_int(path, "user_version"), 2);
 }
 
@@ -1345,7 +1510,7 @@ static void test_upgrade_fails_whole(void **state) {
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 2);
+  assert_int_equal(pragma_int(path, "user_version"), 3);
 }
 
 /* ------------------------------------------------------------ default path */
@@ -1458,6 +1623,7 @@ int main(void) {
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER")); /* e.g. "*crash*" */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_mgmt_iids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_members, setup, teardown),
       cmocka_unit_test_setup_teardown(test_campaign_create_1000, setup, teardown),
       cmocka_unit_test_setup_teardown(test_outcomes_roundtrip, setup, teardown),
@@ -1474,6 +1640,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_fails_whole, setup, teardown),
       cmocka_unit_test_setup_teardown(test_default_path, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
