@@ -1204,6 +1204,7 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   c->group.name = dupn(cfg->group->name);
   c->group.type = cfg->group->type;
   c->group.gm_oid = cfg->group->gm_oid;
+  c->group.gm_iid = cfg->group->gm_iid;
   c->group.external_group_id = dupn(cfg->group->external_group_id);
   c->group.multicast_address = dupn(cfg->group->multicast_address);
   c->group.multicast_port = cfg->group->multicast_port;

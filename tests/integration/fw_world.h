@@ -198,7 +198,8 @@ static inline void start_fw(world *w, const run *r, const uint8_t *image, size_t
                        .multicast_address = "239.77.5.1",
                        .multicast_port =
                            r->type == LMM_GROUP_MBMS ? w->bearer_port : lmmt_random_port(),
-                       .response_time_window = r->window_s};
+                       .response_time_window = r->window_s,
+                       .gm_iid = 2}; /* not 0: the instance follows the group */
   lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
   cfg.group = &g, cfg.members = w->m, cfg.n_members = w->n;
   cfg.image = image, cfg.len = len;

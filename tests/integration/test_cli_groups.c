@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,7 @@ static void test_group_create(void **state) {
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "\"type\":\"multicast\""));
   assert_non_null(strstr(r.out, "\"groupMgmtOid\":42770"));
+  assert_non_null(strstr(r.out, "\"groupMgmtIid\":1")); /* the store's second group */
   assert_non_null(strstr(r.out, "\"multicastAddress\":\"ff15::4\""));
   assert_non_null(strstr(r.out, "\"multicastPort\":5700"));
   assert_non_null(strstr(r.out, "\"responseTimeWindow\":7"));
@@ -192,6 +194,29 @@ static void test_group_create(void **state) {
   assert_non_null(strstr(r.out, "\"name\":\"b7\""));
   assert_non_null(strstr(r.out, "\"name\":\"m4\""));
   run_free(&r);
+  /* Each group has its own Group Mgmt instance on the members, and show says which. */
+  EXPECT(db, 0, "group mgmt object  /42769/0 (instance 0 on every member)", NULL, "group", "show",
+         "b7");
+  EXPECT(db, 0, "group mgmt object  /42770/1 (instance 1 on every member)", NULL, "group", "show",
+         "m4");
+
+  /* Every instance ID taken (filled in one transaction, not 65533 commands): a new group is
+   * refused with the reason, a taken name still as taken. */
+  sqlite3 *sdb;
+  assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(sdb,
+                   "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65534)"
+                   " INSERT INTO groups(name, type, gm_oid, multicast_port, response_time_window,"
+                   " schedule, tmgi_expiration, created, gm_iid)"
+                   " SELECT 'bulk' || i, 2, 42769, -1, 30, '', 0, 0, i FROM n"
+                   " WHERE i NOT IN (SELECT gm_iid FROM groups)",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(sdb);
+  EXPECT(db, 1, NULL, "no Group Mgmt instance ID left", "group", "create", "late", "--type",
+         "unicast");
+  EXPECT(db, 2, NULL, "group 'b7' exists already", "group", "create", "b7", "--type", "unicast");
 }
 
 static void test_members(void **state) {

@@ -86,6 +86,14 @@ static void test_wave_stops(void **state) {
 }
 
 /* With a passing wave the rest follows by the group update. */
+static void gm_member(void *user, const lmm_member_result *r) {
+  pkg_check *pc = user;
+  pc->n++;
+  pc->matched += r->err == LMM_OK && r->coap_code == 0x45;
+}
+
+static const lmm_batch_handlers gm_handlers = {NULL, gm_member, NULL, pkg_done};
+
 static void test_wave_passes(void **state) {
   (void)state;
   world w;
@@ -103,6 +111,18 @@ static void test_wave_passes(void **state) {
   for (size_t i = 0; i < w.n_phases; i++)
     saw_wave |= w.phases[i] == LMM_FWC_P_WAVE, saw_updating |= w.phases[i] == LMM_FWC_P_UPDATING;
   assert_true(saw_wave && saw_updating);
+  /* The group's own Group Mgmt instance (2) was written, not instance 0. */
+  pkg_check pc = {.want = NULL};
+  bool seen[30];
+  pc.match = seen;
+  lmm_op op = LMM_OP_INIT;
+  op.path = (lmm_path){.oid = LMM_GROUP_MGMT_OID, .iid = 2, .depth = 2};
+  lmm_batch *b;
+  assert_int_equal(lmm_batch_start(w.u, w.m, w.n, &op, LMM_GROUP_MGMT_OID, &gm_handlers, &pc, &b),
+                   LMM_OK);
+  assert_int_equal(lmm_batch_wait(b, 20000), LMM_OK);
+  lmm_batch_free(b);
+  assert_int_equal(pc.matched, 30);
   world_down(&w);
 }
 
