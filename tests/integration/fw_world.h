@@ -79,19 +79,12 @@ static inline void world_up(world *w, int count, const char *group_loss,
   lmm_t8_client_attach_notifier(w->t8, w->nt);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
   assert_int_equal(lmm_blob_server_new(w->ctx, NULL, &w->blobs), LMM_OK);
-  snprintf(w->dbdir, sizeof w->dbdir, "/tmp/lmmt-fw-XXXXXX");
-  assert_non_null(mkdtemp(w->dbdir));
-  char db[128];
-  snprintf(db, sizeof db, "%s/state.db", w->dbdir);
-  if (lmm_store_open(db, &w->store, why, sizeof why) != LMM_OK) fail_msg("store: %s", why);
+  assert_non_null(w->store = lmmt_store_open(w->dbdir));
 }
 
 static inline void world_down(world *w) {
   lmm_fwc_free(w->c);
-  lmm_store_close(w->store);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dbdir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(lmmt_store_remove(w->store, w->dbdir), 0);
   lmm_answers_free(w->ans);
   lmm_blob_server_free(w->blobs);
   lmm_t8_client_free(w->t8);

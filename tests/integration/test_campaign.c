@@ -80,11 +80,7 @@ static void world_up_with(world *w, const char *const *mock_extra, const char *r
   assert_int_equal(lmm_t8_notifier_new(w->ctx, NULL, &nh, w, &w->nt), LMM_OK);
   lmm_t8_client_attach_notifier(w->t8, w->nt);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
-  snprintf(w->dbdir, sizeof w->dbdir, "/tmp/lmmt-db-XXXXXX");
-  assert_non_null(mkdtemp(w->dbdir));
-  char db[128];
-  snprintf(db, sizeof db, "%s/state.db", w->dbdir);
-  if (lmm_store_open(db, &w->store, why, sizeof why) != LMM_OK) fail_msg("store: %s", why);
+  assert_non_null(w->store = lmmt_store_open(w->dbdir));
 }
 
 static void world_up(world *w, const char *loss, const char *rx_loss, int bearer_port) {
@@ -93,10 +89,7 @@ static void world_up(world *w, const char *loss, const char *rx_loss, int bearer
 
 static void world_down(world *w) {
   lmm_campaign_free(w->c);
-  lmm_store_close(w->store);
-  char db[160];
-  snprintf(db, sizeof db, "rm -rf '%s'", w->dbdir);
-  assert_int_equal(system(db), 0);
+  assert_int_equal(lmmt_store_remove(w->store, w->dbdir), 0);
   lmm_answers_free(w->ans);
   lmm_t8_client_free(w->t8);
   lmm_t8_notifier_free(w->nt);

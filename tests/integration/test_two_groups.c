@@ -47,19 +47,12 @@ static void world_up(world *w) {
   ucfg.ack_timeout_ms = 1000, ucfg.max_retransmit = 2, ucfg.member_deadline_ms = 20000;
   assert_int_equal(lmm_unicast_new(w->ctx, &ucfg, &w->u), LMM_OK);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
-  snprintf(w->dbdir, sizeof w->dbdir, "/tmp/lmmt-db-XXXXXX");
-  assert_non_null(mkdtemp(w->dbdir));
-  char db[128];
-  snprintf(db, sizeof db, "%s/state.db", w->dbdir);
-  if (lmm_store_open(db, &w->store, why, sizeof why) != LMM_OK) fail_msg("store: %s", why);
+  assert_non_null(w->store = lmmt_store_open(w->dbdir));
   w->port = lmmt_random_port();
 }
 
 static void world_down(world *w) {
-  lmm_store_close(w->store);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dbdir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(lmmt_store_remove(w->store, w->dbdir), 0);
   lmm_answers_free(w->ans);
   lmm_unicast_free(w->u);
   lmm_ctx_free(w->ctx);

@@ -51,3 +51,13 @@ typedef struct lmmt_sim {
 int lmmt_sim_start(lmmt_sim *s, const char *const *extra);
 /** SIGTERM and a bounded wait; returns the exit status, -1 if it had to be killed. */
 int lmmt_sim_stop(lmmt_sim *s);
+
+/* ------------------------------------------------------------ scratch store */
+
+typedef struct lmm_store lmm_store;
+
+/** Opens a state store in a fresh directory under /tmp, whose path goes into `dir`. NULL on
+ *  failure, with the reason on stderr. */
+lmm_store *lmmt_store_open(char dir[64]);
+/** Closes the store (NULL: none) and removes its directory. Returns 0 or -1. */
+int lmmt_store_remove(lmm_store *s, const char *dir);

@@ -1,0 +1,31 @@
+/* lmmt_store.c - test support: a state store of its own per test, removed afterwards. */
+#include "lmmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwm2m_mbms/store.h"
+
+lmm_store *lmmt_store_open(char dir[64]) {
+  snprintf(dir, 64, "/tmp/lmmt-db-XXXXXX");
+  if (!mkdtemp(dir)) {
+    perror("lmmt_store_open: mkdtemp");
+    return NULL;
+  }
+  char path[96], why[256];
+  snprintf(path, sizeof path, "%s/state.db", dir);
+  lmm_store *s = NULL;
+  if (lmm_store_open(path, &s, why, sizeof why) != LMM_OK) {
+    fprintf(stderr, "lmmt_store_open: %s\n", why);
+    return NULL;
+  }
+  return s;
+}
+
+int lmmt_store_remove(lmm_store *s, const char *dir) {
+  lmm_store_close(s);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
