@@ -29,6 +29,22 @@ static void test_multicast_500_loss_5(void **state) {
   all_updated(LMM_GROUP_MULTICAST, 500, "0.05", 0, 2);
 }
 
+/* Loss on the bearer: every member misses the same 5 % (20 %) of the datagrams, status and
+ * update requests included. The repair goes to the group, once per lost fragment. */
+static void test_mbms_500_bearer_loss_5(void **state) {
+  (void)state;
+  g_bearer_loss = "0.05";
+  all_updated(LMM_GROUP_MBMS, 500, "0", 0, 2);
+  g_bearer_loss = "0";
+}
+
+static void test_mbms_500_bearer_loss_20(void **state) {
+  (void)state;
+  g_bearer_loss = "0.2";
+  all_updated(LMM_GROUP_MBMS, 500, "0", 0, 2);
+  g_bearer_loss = "0";
+}
+
 static void test_multicast_500_no_loss(void **state) {
   (void)state;
   all_updated(LMM_GROUP_MULTICAST, 500, "0", 0, 2);
@@ -44,9 +60,10 @@ int main(void) {
   /* TEST_FILTER=test_cancel (a glob) runs the matching tests only. */
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_mbms_500_no_loss),      cmocka_unit_test(test_mbms_500_loss_5),
-      cmocka_unit_test(test_mbms_500_loss_20),      cmocka_unit_test(test_mbms_500_loss_5_fec),
-      cmocka_unit_test(test_multicast_500_loss_5),  cmocka_unit_test(test_multicast_500_no_loss),
+      cmocka_unit_test(test_mbms_500_no_loss),        cmocka_unit_test(test_mbms_500_loss_5),
+      cmocka_unit_test(test_mbms_500_loss_20),        cmocka_unit_test(test_mbms_500_loss_5_fec),
+      cmocka_unit_test(test_multicast_500_loss_5),    cmocka_unit_test(test_mbms_500_bearer_loss_5),
+      cmocka_unit_test(test_mbms_500_bearer_loss_20), cmocka_unit_test(test_multicast_500_no_loss),
       cmocka_unit_test(test_multicast_500_loss_20),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
