@@ -351,7 +351,8 @@ static void batch_prepare(void *user, size_t bi, const lmm_member *mb, lmm_op *o
   op->len = lmmi_blob_frag_len(&c->desc, it->frag);
 }
 
-static void apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results);
+static bool apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results,
+                         bool last_word);
 
 static void batch_member(void *user, const lmm_member_result *r) {
   lmm_fwc *c = user;
@@ -395,7 +396,7 @@ static void batch_member(void *user, const lmm_member_result *r) {
       break;
     }
     c->m[i].answered = true;
-    apply_status(c, i, r->payload, r->payload_len, c->step == S_POLL);
+    apply_status(c, i, r->payload, r->payload_len, c->step == S_POLL, true);
     break;
   }
 }
@@ -495,9 +496,7 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
       snprintf(text, sizeof text, "the update request was answered %u.%02u", code >> 5, code & 31);
       end_member(c, i, LMM_FWC_FAILED, LMM_ERR_COAP, text);
     }
-  } else if (code >> 5 == 2) {
-    apply_status(c, i, payload, len, c->step == S_RESULTS);
-  } else {
+  } else if (code >> 5 != 2 || !apply_status(c, i, payload, len, c->step == S_RESULTS, false)) {
     m->answered = false; /* asked again by unicast */
     c->n_answered--;
   }
@@ -506,8 +505,11 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
   return LMMI_ANS_ACCEPTED;
 }
 
-/* A status text from member i, in the download rounds or (results) after the update. */
-static void apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results) {
+/* A status text from member i, in the download rounds or (results) after the update. An
+ * unreadable one from the group path is asked again by unicast (false); from unicast it is
+ * the member's last word, and fails it. */
+static bool apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results,
+                         bool last_word) {
   lmmi_blob_status s;
   char why[160];
   fwm *m = &c->m[i];
@@ -515,8 +517,10 @@ static void apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, boo
   if (lmmi_blob_status_parse(p, len, &s, why, sizeof why) != LMM_OK) {
     char text[220];
     snprintf(text, sizeof text, "unreadable status: %s", why);
-    end_member(c, i, LMM_FWC_FAILED, LMM_ERR_PROTO, text);
-    return;
+    lmmi_log(c->d.ctx, LMM_LOG_WARN, "firmware campaign %lld: %s: %s", (long long)c->id,
+             c->members[i].ep, text);
+    if (last_word) end_member(c, i, LMM_FWC_FAILED, LMM_ERR_PROTO, text);
+    return false;
   }
   r->state = s.state, r->update_result = s.result;
   if (s.state == 0 && s.result == 1 && (results || m->executing)) {
@@ -537,7 +541,7 @@ static void apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, boo
     if (!m->missing) {
       lmmi_blob_status_clear(&s);
       end_member(c, i, LMM_FWC_FAILED, LMM_ERR_NOMEM, "out of memory");
-      return;
+      return true;
     }
     memset(m->missing, 0, (c->k + 7) / 8);
     if (s.n_ranges == 0) { /* nothing listed and nothing downloaded: everything */
@@ -553,6 +557,7 @@ static void apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, boo
     if (c->st.rounds == 1 && !r->missed_first) r->missed_first = n;
   }
   lmmi_blob_status_clear(&s);
+  return true;
 }
 
 /* ------------------------------------------------------------------ rounds */

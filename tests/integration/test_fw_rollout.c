@@ -5,6 +5,12 @@
  * refused before anything starts. */
 #include "fw_world.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 static void test_unicast_push_500(void **state) {
   (void)state;
   all_updated_by(LMM_GROUP_UNICAST, LMM_FWC_PUSH, 500, "0", 0, 1);
@@ -208,6 +214,75 @@ static void test_schedule(void **state) {
   world_down(&w);
 }
 
+/* A device that answers every confirmable request with a success, and a status that is not
+ * one: "s=banana". It never hears the group, so its status is asked by unicast. */
+typedef struct garbler {
+  int fd, port;
+  volatile int stop;
+  pthread_t th;
+} garbler;
+
+static void *garble(void *arg) {
+  garbler *g = arg;
+  uint8_t buf[2048], out[64];
+  while (!g->stop) {
+    struct pollfd p = {.fd = g->fd, .events = POLLIN};
+    if (poll(&p, 1, 50) <= 0) continue;
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(g->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+    if (n < 4 || (buf[0] & 0x30) != 0) continue; /* CON requests only */
+    size_t tkl = buf[0] & 0x0f;
+    if ((size_t)n < 4 + tkl || tkl > 8) continue;
+    static const char junk[] = "s=banana";
+    size_t k = 0;
+    out[k++] = (uint8_t)(0x60 | tkl); /* ACK */
+    out[k++] = buf[1] == 1 ? 0x45 : 0x44;
+    out[k++] = buf[2], out[k++] = buf[3];
+    memcpy(out + k, buf + 4, tkl), k += tkl;
+    if (buf[1] == 1) {
+      out[k++] = 0xff;
+      memcpy(out + k, junk, sizeof junk - 1), k += sizeof junk - 1;
+    }
+    sendto(g->fd, out, k, 0, (struct sockaddr *)&from, fl);
+  }
+  return NULL;
+}
+
+static void test_malformed_status(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, 8, "0", NULL);
+  garbler g = {.fd = socket(AF_INET, SOCK_DGRAM, 0)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(g.fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(g.fd, (struct sockaddr *)&a, &al), 0);
+  assert_int_equal(pthread_create(&g.th, NULL, garble, &g), 0);
+  char uri[48];
+  snprintf(uri, sizeof uri, "coap://127.0.0.1:%d", ntohs(a.sin_port));
+  lmm_member *m = realloc(w.m, (w.n + 1) * sizeof *m);
+  assert_non_null(m);
+  w.m = m;
+  w.m[w.n++] = (lmm_member){.ep = strdup("garbler"), .oid = 5, .uri = strdup(uri)};
+  uint8_t *image = make_image(16 * 1024, 7);
+  run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1};
+  start_fw(&w, &r, image, 16 * 1024);
+  free(image);
+  assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
+  size_t n;
+  const lmm_fwc_member *mr = lmm_fwc_members(w.c, &n);
+  for (size_t i = 0; i + 1 < n; i++)
+    assert_int_equal(mr[i].end, LMM_FWC_UPDATED);
+  assert_int_equal(mr[n - 1].end, LMM_FWC_FAILED);
+  assert_int_equal(mr[n - 1].err, LMM_ERR_PROTO);
+  assert_non_null(strstr(mr[n - 1].error, "unreadable status"));
+  g.stop = 1;
+  pthread_join(g.th, NULL);
+  close(g.fd);
+  world_down(&w);
+}
+
 /* Bad settings are refused before anything starts. */
 static void test_refused_config(void **state) {
   (void)state;
@@ -251,8 +326,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refused_config),   cmocka_unit_test(test_wave_stops),
       cmocka_unit_test(test_wave_passes),      cmocka_unit_test(test_cancel),
-      cmocka_unit_test(test_schedule),         cmocka_unit_test(test_failures),
-      cmocka_unit_test(test_unicast_push_500), cmocka_unit_test(test_unicast_pull_500),
+      cmocka_unit_test(test_schedule),         cmocka_unit_test(test_malformed_status),
+      cmocka_unit_test(test_failures),         cmocka_unit_test(test_unicast_push_500),
+      cmocka_unit_test(test_unicast_pull_500),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();
