@@ -177,6 +177,7 @@ static void check_complete(sim_fleet *f, unsigned i) {
 
 /* Takes the digest a message carries; false when it contradicts the one known. */
 static bool learn_digest(sim_blob *b, const lmmi_blob_desc *m) {
+  if (m->version[0] && !b->d.version[0]) memcpy(b->d.version, m->version, sizeof b->d.version);
   if (!m->has_digest) return true;
   if (b->d.has_digest) return memcmp(b->d.digest, m->digest, 32) == 0;
   memcpy(b->d.digest, m->digest, 32);
@@ -285,4 +286,13 @@ int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m) {
   if (!b || b->phase != PH_DONE || memcmp(b->d.id, m->d.id, LMMI_BLOB_ID_LEN) != 0)
     return CODE(405);
   return sim_fw_update(f, i);
+}
+
+const char *sim_blob_version(const sim_device *d) {
+  const sim_blob *b = d->blob;
+  /* Only while the package held is that blob: a later push or pull replaces it. */
+  if (!b || b->phase != PH_DONE || !b->d.version[0] || !d->fw.has_digest ||
+      memcmp(d->fw.digest, b->d.digest, 32) != 0)
+    return NULL;
+  return b->d.version;
 }

@@ -82,7 +82,8 @@ int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out) {
   int rc = sim_add_str(out, 5, 1, fw->uri ? fw->uri : "");
   if (!rc) rc = sim_add_int(out, 5, 3, -1, fw->state);
   if (!rc) rc = sim_add_int(out, 5, 5, -1, fw->result);
-  if (!rc) rc = sim_add_str(out, 5, 6, fw->has_digest ? "lwm2m-mbms-sim" : "");
+  const char *name = sim_blob_version(&f->dev[i]);
+  if (!rc) rc = sim_add_str(out, 5, 6, name ? name : fw->has_digest ? "lwm2m-mbms-sim" : "");
   if (!rc) rc = sim_add_str(out, 5, 7, ver);
   if (!rc) rc = sim_add_int(out, 5, 8, 0, 0);  /* CoAP */
   if (!rc) rc = sim_add_int(out, 5, 8, 1, 1);  /* CoAPS */

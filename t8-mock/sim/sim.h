@@ -292,6 +292,9 @@ typedef struct sim_blob_msg {
 void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m);
 /* Checks the length of the fragment or announce in m->data; false (m->why) when it is wrong. */
 bool sim_blob_check_len(sim_blob_msg *m);
+/* The version (v=) announced with the package device d holds, when it came as a blob; NULL
+ * otherwise. PkgName (/5/0/6) shows it. */
+const char *sim_blob_version(const sim_device *d);
 /* An announce or fragment for device i: a CoAP code (2.04, 4.00 with why, 4.01, 4.05, 5.00),
  * or SIM_SILENT when it made the device reboot. By group the code is not answered. */
 int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group, char *why,

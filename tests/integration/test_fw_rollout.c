@@ -100,6 +100,17 @@ static void gm_member(void *user, const lmm_member_result *r) {
 
 static const lmm_batch_handlers gm_handlers = {NULL, gm_member, NULL, pkg_done};
 
+/* PkgName (/5/0/6) equal to the version announced with the blob (start_fw's). */
+static void name_member(void *user, const lmm_member_result *r) {
+  pkg_check *pc = user;
+  static const char want[] = "2.1.0+fleet";
+  pc->n++;
+  pc->matched += r->err == LMM_OK && r->coap_code == 0x45 && r->payload_len == sizeof want - 1 &&
+                 !memcmp(r->payload, want, sizeof want - 1);
+}
+
+static const lmm_batch_handlers name_handlers = {NULL, name_member, NULL, pkg_done};
+
 static void test_wave_passes(void **state) {
   (void)state;
   world w;
@@ -126,6 +137,13 @@ static void test_wave_passes(void **state) {
   lmm_batch *b;
   assert_int_equal(lmm_batch_start(w.u, w.m, w.n, &op, LMM_GROUP_MGMT_OID, &gm_handlers, &pc, &b),
                    LMM_OK);
+  assert_int_equal(lmm_batch_wait(b, 20000), LMM_OK);
+  lmm_batch_free(b);
+  assert_int_equal(pc.matched, 30);
+  /* Every device shows the version announced with the package. */
+  pc = (pkg_check){.match = seen};
+  op.path = (lmm_path){.oid = 5, .iid = 0, .rid = 6, .depth = 3};
+  assert_int_equal(lmm_batch_start(w.u, w.m, w.n, &op, 0xFFFF, &name_handlers, &pc, &b), LMM_OK);
   assert_int_equal(lmm_batch_wait(b, 20000), LMM_OK);
   lmm_batch_free(b);
   assert_int_equal(pc.matched, 30);
