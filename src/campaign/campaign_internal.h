@@ -3,6 +3,8 @@
 #ifndef LMMI_CAMPAIGN_INTERNAL_H
 #define LMMI_CAMPAIGN_INTERNAL_H
 
+#include <sys/socket.h>
+
 #include "lwm2m_mbms/campaign.h"
 
 #define LMMI_TOKEN_LEN 8
@@ -30,5 +32,21 @@ lmm_err lmmi_answers_open(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN], l
                           void *owner);
 /** Closes it: later answers with that token are "unknown". */
 void lmmi_answers_close(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN]);
+
+/* Where group messages go (group_send.c). */
+typedef struct lmmi_group_dest {
+  int fd; /* -1 when closed */
+  struct sockaddr_storage to;
+  socklen_t to_len;
+} lmmi_group_dest;
+
+/** The group's address and port (0: 5683), sent from interface `ifaddr` (NULL: 127.0.0.1),
+ *  TTL 1, loopback on. LMM_ERR_ARG for an address that is not numeric IPv4, LMM_ERR_IO. */
+lmm_err lmmi_dest_multicast(lmmi_group_dest *d, const char *group, int port, const char *ifaddr);
+/** The MB2-U port the SCEF offered for delivery `gmd`. */
+lmm_err lmmi_dest_user_plane(lmmi_group_dest *d, const lmm_gmd *gmd);
+lmm_err lmmi_dest_send(const lmmi_group_dest *d, const void *msg, size_t len);
+/** Closes (again: no-op). */
+void lmmi_dest_close(lmmi_group_dest *d);
 
 #endif

@@ -3,13 +3,9 @@
  * status rounds and repair, the update in waves, and each member's final Update Result. Over
  * unicast it runs firmware jobs (fw_unicast.c), wave by wave. Everything runs from the
  * context's loop; at most one timer, one unicast batch and one group token are live at once. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <mbedtls/sha256.h>
 
@@ -90,10 +86,9 @@ struct lmm_fwc {
   lmm_campaign *setup;
   char *tmgi;
   /* group sending */
-  int mcast_fd;
+  lmmi_group_dest dest; /* the group's address, or the delivery's MB2-U port */
   lmm_t8_request *t8req;
-  char *up_v4, *up_v6, *gmd_self;
-  int up_port;
+  char *gmd_self;
   uint32_t *queue; /* fragment indices; UINT32_MAX is the announce */
   size_t n_queue, pos;
   int64_t pace_t0;
@@ -255,19 +250,7 @@ static void store_save(lmm_fwc *c) {
 /* ------------------------------------------------------------------ sending to the group */
 
 static lmm_err send_raw(lmm_fwc *c, const uint8_t *msg, size_t len) {
-  lmm_err rc;
-  if (c->via == LMM_VIA_MBMS) {
-    lmm_gmd g = {.scef_port = c->up_port};
-    g.scef_ipv4 = c->up_v4, g.scef_ipv6 = c->up_v6;
-    rc = lmm_t8_send_user_plane(&g, msg, len);
-  } else {
-    const char *grp = c->group.multicast_address;
-    int port = c->group.multicast_port > 0 ? c->group.multicast_port : 5683;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (!grp || inet_pton(AF_INET, grp, &sa.sin_addr) != 1) return LMM_ERR_ARG;
-    ssize_t n = sendto(c->mcast_fd, msg, len, 0, (struct sockaddr *)&sa, sizeof sa);
-    rc = n == (ssize_t)len ? LMM_OK : LMM_ERR_IO;
-  }
+  lmm_err rc = lmmi_dest_send(&c->dest, msg, len);
   if (rc == LMM_OK) c->st.bytes_group += len;
   return rc;
 }
@@ -403,15 +386,20 @@ static void batch_member(void *user, const lmm_member_result *r) {
 
 static void after_batch(lmm_fwc *c, step was);
 
-static void batch_done(void *user, lmm_batch *b) {
-  lmm_fwc *c = user;
-  lmm_batch_free(b);
-  c->batch = NULL;
+/* Frees the unicast batch's items and member copies (the batch itself is gone or going). */
+static void drop_items(lmm_fwc *c) {
   for (size_t k = 0; k < c->n_items; k++)
     free(c->items[k].query);
   free(c->items), c->items = NULL;
   free(c->sub), c->sub = NULL;
   c->n_items = 0;
+}
+
+static void batch_done(void *user, lmm_batch *b) {
+  lmm_fwc *c = user;
+  lmm_batch_free(b);
+  c->batch = NULL;
+  drop_items(c);
   after_batch(c, c->step);
 }
 
@@ -441,11 +429,7 @@ static lmm_err start_items(lmm_fwc *c, int kind, item *items, size_t n) {
     op.kind = LMM_OPK_WRITE, op.path.rid = 0, op.format = LMM_FMT_OPAQUE;
   }
   lmm_err rc = lmm_batch_start(c->d.unicast, c->sub, n, &op, 0xFFFF, &batch_handlers, c, &c->batch);
-  if (rc != LMM_OK) {
-    free(c->items), c->items = NULL;
-    free(c->sub), c->sub = NULL;
-    c->n_items = 0;
-  }
+  if (rc != LMM_OK) drop_items(c);
   return rc;
 }
 
@@ -943,6 +927,16 @@ static void uni_next(lmm_fwc *c) {
 
 /* ------------------------------------------------------------------ configuration */
 
+/* The first pass: the announce, then every data and parity fragment in order. */
+static void first_pass(lmm_fwc *c) {
+  uint32_t *q = malloc(((size_t)c->k + c->q + 1) * sizeof *q);
+  if (!q) return finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
+  q[0] = UINT32_MAX;
+  for (uint32_t i = 0; i < c->k + c->q; i++)
+    q[i + 1] = i;
+  pace_start(c, q, (size_t)c->k + c->q + 1);
+}
+
 static void gmd_created(void *user, const lmm_t8_reply *rep) {
   lmm_fwc *c = user;
   c->t8req = NULL;
@@ -954,16 +948,11 @@ static void gmd_created(void *user, const lmm_t8_reply *rep) {
   }
   if (rep->gmd->scef_port <= 0)
     return finish(c, LMM_FWC_P_FAILED, LMM_ERR_PROTO, "the SCEF offered no MB2-U port");
-  c->up_port = rep->gmd->scef_port;
-  c->up_v4 = dupn(rep->gmd->scef_ipv4), c->up_v6 = dupn(rep->gmd->scef_ipv6);
   c->gmd_self = dupn(rep->gmd->self);
   store_save(c); /* the delivery's link, for the notification that may follow */
-  uint32_t *q = malloc(((size_t)c->k + c->q + 1) * sizeof *q);
-  if (!q) return finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
-  q[0] = UINT32_MAX;
-  for (uint32_t i = 0; i < c->k + c->q; i++)
-    q[i + 1] = i;
-  pace_start(c, q, (size_t)c->k + c->q + 1);
+  lmm_err rc = lmmi_dest_user_plane(&c->dest, rep->gmd);
+  if (rc != LMM_OK) return finish(c, LMM_FWC_P_FAILED, rc, "cannot reach the SCEF's MB2-U address");
+  first_pass(c);
 }
 
 static void send_start(lmm_fwc *c);
@@ -1003,20 +992,11 @@ static void send_start(lmm_fwc *c) {
     if (rc != LMM_OK) finish(c, LMM_FWC_P_FAILED, rc, "cannot send the T8 group message request");
     return;
   }
-  c->mcast_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (c->mcast_fd < 0) return finish(c, LMM_FWC_P_FAILED, LMM_ERR_IO, "cannot open a UDP socket");
-  struct in_addr ifa;
-  unsigned char ttl = 1, loop = 1;
-  inet_pton(AF_INET, c->cfg.mcast_if ? c->cfg.mcast_if : "127.0.0.1", &ifa);
-  setsockopt(c->mcast_fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa);
-  setsockopt(c->mcast_fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
-  setsockopt(c->mcast_fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
-  uint32_t *q = malloc(((size_t)c->k + c->q + 1) * sizeof *q);
-  if (!q) return finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
-  q[0] = UINT32_MAX;
-  for (uint32_t i = 0; i < c->k + c->q; i++)
-    q[i + 1] = i;
-  pace_start(c, q, (size_t)c->k + c->q + 1);
+  lmm_err rc = lmmi_dest_multicast(&c->dest, c->group.multicast_address, c->group.multicast_port,
+                                   c->cfg.mcast_if);
+  if (rc != LMM_OK)
+    return finish(c, LMM_FWC_P_FAILED, rc, "cannot open a socket to the multicast group");
+  first_pass(c);
 }
 
 static void setup_done(void *user, lmm_campaign *sc, lmm_err result) {
@@ -1084,14 +1064,8 @@ static void config_start(lmm_fwc *c) {
 static void stop_all(lmm_fwc *c) {
   if (c->timer) lmmi_timer_cancel(c->d.ctx, c->timer), c->timer = NULL;
   close_round(c);
-  if (c->batch) {
-    lmm_batch_free(c->batch), c->batch = NULL;
-    for (size_t k = 0; k < c->n_items; k++)
-      free(c->items[k].query);
-    free(c->items), c->items = NULL;
-    free(c->sub), c->sub = NULL;
-    c->n_items = 0;
-  }
+  if (c->batch) lmm_batch_free(c->batch), c->batch = NULL;
+  drop_items(c);
   if (c->job) lmm_fw_free(c->job), c->job = NULL;
   free(c->job_map), c->job_map = NULL;
   if (c->setup) lmm_campaign_free(c->setup), c->setup = NULL;
@@ -1199,7 +1173,7 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   lmm_fwc *c = calloc(1, sizeof *c);
   if (!c) return LMM_ERR_NOMEM;
   c->d = *deps, c->cfg = *cfg, c->h = h, c->user = user, c->via = via;
-  c->mcast_fd = -1;
+  c->dest.fd = -1;
   c->n = cfg->n_members;
   c->len = cfg->len;
   c->cfg.group = NULL, c->cfg.members = NULL, c->cfg.image = NULL;
@@ -1315,7 +1289,7 @@ LMM_API void lmm_fwc_free(lmm_fwc *c) {
   if (!c) return;
   stop_all(c);
   if (c->cancel_timer) lmmi_timer_cancel(c->d.ctx, c->cancel_timer);
-  if (c->mcast_fd >= 0) close(c->mcast_fd);
+  lmmi_dest_close(&c->dest);
   if (c->members) lmm_members_free(c->members, c->n);
   if (c->m)
     for (size_t i = 0; i < c->n; i++)
@@ -1323,7 +1297,7 @@ LMM_API void lmm_fwc_free(lmm_fwc *c) {
   lmm_group_info_clear(&c->group);
   lmm_campaign_info_clear(&c->info);
   free(c->m), free(c->rep), free(c->by_ep), free(c->image), free(c->parity), free(c->queue);
-  free(c->tmgi), free(c->up_v4), free(c->up_v6), free(c->gmd_self), free(c->error);
+  free(c->tmgi), free(c->gmd_self), free(c->error);
   free(c);
 }
 
