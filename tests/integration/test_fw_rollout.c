@@ -31,10 +31,11 @@ static void test_failures(void **state) {
   char digest[65];
   sha256_hex(image, 256 * 1024, digest);
   run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1};
+  int64_t t0 = mono_ms();
   start_fw(&w, &r, image, 256 * 1024);
   free(image);
   assert_int_equal(lmm_fwc_wait(w.c, 120000), LMM_OK);
-  print_stats("failures", &w, 0);
+  print_stats("failures", &w, mono_ms() - t0);
   size_t n;
   const lmm_fwc_member *m = lmm_fwc_members(w.c, &n);
   for (size_t i = 0; i < n; i++) {
@@ -68,10 +69,11 @@ static void test_wave_stops(void **state) {
   world_up(&w, 30, "0", (const char *[]){"--fw-refuse", "2", NULL});
   uint8_t *image = make_image(64 * 1024, 3);
   run r = {.type = LMM_GROUP_MULTICAST, .window_s = 1, .wave = 5, .err_threshold = 0.1};
+  int64_t t0 = mono_ms();
   start_fw(&w, &r, image, 64 * 1024);
   free(image);
   assert_int_equal(lmm_fwc_wait(w.c, 60000), LMM_OK);
-  print_stats("wave", &w, 0);
+  print_stats("wave", &w, mono_ms() - t0);
   lmm_fwc_stats st;
   lmm_fwc_get_stats(w.c, &st);
   assert_int_equal(st.phase, LMM_FWC_P_STOPPED);
