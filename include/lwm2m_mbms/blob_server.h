@@ -45,7 +45,8 @@ typedef struct lmm_blob_server_stats {
   uint64_t bytes_sent;  /**< blob bytes in those responses (payload only, not headers) */
   uint64_t not_found;   /**< 4.04: no such path or blob */
   uint64_t bad_method;  /**< 4.05: a method other than GET on a blob */
-  uint64_t bad_block;   /**< 4.02: a Block2 option past the end of the blob or malformed */
+  uint64_t bad_block;   /**< 4.02: a Block2 option past the end of the blob, malformed,
+                         *   or naming a block number Block2 cannot carry back */
   uint64_t completions; /**< responses that carried a blob's last byte (~ whole downloads) */
 } lmm_blob_server_stats;
 

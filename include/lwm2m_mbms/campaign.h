@@ -38,7 +38,9 @@ typedef struct lmm_answers_stats {
 } lmm_answers_stats;
 
 /** Starts the receiver of members' answers (docs/protocol.md section 2): a CoAP endpoint in
- *  the context's loop, unless `no_listener`. */
+ *  the context's loop, unless `no_listener`. LMM_ERR_ARG for a bind address that is not
+ *  numeric or a URI (address, port, path) longer than 255 bytes; LMM_ERR_IO when the port
+ *  cannot be bound. */
 LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg, lmm_answers **out);
 LMM_API void lmm_answers_free(lmm_answers *a);
 /** The Answer URI to give members (Group Mgmt resource 11). Borrowed. */
@@ -77,7 +79,8 @@ typedef struct lmm_campaign_config {
   bool no_repair;              /**< leave silent members failed */
   bool skip_group_mgmt;        /**< members already configured: no Group Mgmt write */
   size_t inline_max;           /**< larger group messages go over MB2-U (default 1024) */
-  const char *mcast_if;        /**< interface address for IP multicast (default 127.0.0.1) */
+  const char *mcast_if;        /**< interface address for IP multicast, numeric IPv4
+                                *   (default 127.0.0.1); another fails the send (LMM_ERR_ARG) */
   long tmgi_lifetime_margin_s; /**< renew a TMGI expiring sooner than the campaign end +
                                 *   this (default 60) */
   bool configure_only;         /**< stop after the TMGI and the Group Mgmt writes (a firmware

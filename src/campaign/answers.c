@@ -1,13 +1,14 @@
 /* answers.c - the receiver of members' answers (docs/protocol.md section 2): a CoAP endpoint in
  * the context's loop, and the registry that routes an answer to its group request by token. */
 #include <arpa/inet.h>
-#include <ctype.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <coap3/coap.h>
 
+#include "campaign/blob.h"
 #include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 
@@ -30,29 +31,78 @@ struct lmm_answers {
   lmm_answers_stats stats;
 };
 
-static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {
-  lmm_answers *a = self;
-  if (cap >= 1) pfd[0] = (struct pollfd){.fd = coap_context_get_coap_fd(a->coap), .events = POLLIN};
+/* Datagrams served per turn of the host's loop: hundreds of members answering or pulling at
+ * once must not wait one loop turn each; bounded so that the other sources still get their turn. */
+#define MAX_READS_PER_TURN 128
+
+size_t lmmi_coap_pollfds(coap_context_t *coap, struct pollfd *pfd, size_t cap) {
+  if (cap >= 1) pfd[0] = (struct pollfd){.fd = coap_context_get_coap_fd(coap), .events = POLLIN};
   return 1;
+}
+
+int64_t lmmi_coap_deadline(lmm_ctx *ctx, coap_context_t *coap) {
+  coap_tick_t now;
+  coap_ticks(&now);
+  /* libcoap tells how long until its own next timer (retransmits, idle sessions). */
+  unsigned ms = coap_io_prepare_epoll(coap, now);
+  return ms ? lmm_ctx_now_ms(ctx) + ms : -1;
+}
+
+void lmmi_coap_serve(coap_context_t *coap) {
+  /* libcoap's epoll fd also carries its timers: serve it on every turn, not only on POLLIN. */
+  struct pollfd p = {.fd = coap_context_get_coap_fd(coap), .events = POLLIN};
+  for (int k = 0; k < MAX_READS_PER_TURN; k++) {
+    coap_io_process(coap, COAP_IO_NO_WAIT);
+    if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) break;
+  }
+}
+
+lmm_err lmmi_coap_listen(const char *bind, uint16_t port, coap_context_t **out,
+                         uint16_t *bound_port, bool *wildcard) {
+  if (!bind || !*bind) bind = "127.0.0.1";
+  coap_address_t addr;
+  coap_address_init(&addr);
+  bool any;
+  if (inet_pton(AF_INET, bind, &addr.addr.sin.sin_addr) == 1) {
+    addr.addr.sin.sin_family = AF_INET, addr.addr.sin.sin_port = htons(port);
+    addr.size = sizeof addr.addr.sin;
+    any = addr.addr.sin.sin_addr.s_addr == htonl(INADDR_ANY);
+  } else if (inet_pton(AF_INET6, bind, &addr.addr.sin6.sin6_addr) == 1) {
+    addr.addr.sin6.sin6_family = AF_INET6, addr.addr.sin6.sin6_port = htons(port);
+    addr.size = sizeof addr.addr.sin6;
+    any = IN6_IS_ADDR_UNSPECIFIED(&addr.addr.sin6.sin6_addr);
+  } else {
+    return LMM_ERR_ARG;
+  }
+  coap_startup();
+  coap_set_log_level(LOG_EMERG);
+  coap_context_t *coap = coap_new_context(NULL);
+  if (!coap) return LMM_ERR_NOMEM;
+  coap_endpoint_t *ep = coap_new_endpoint(coap, &addr, COAP_PROTO_UDP);
+  if (!ep) {
+    coap_free_context(coap);
+    return LMM_ERR_IO;
+  }
+  /* libcoap 4.3.1 has no getter for an endpoint's port: read it back from its text form. */
+  const char *es = coap_endpoint_str(ep), *colon = es ? strrchr(es, ':') : NULL;
+  *bound_port = colon ? (uint16_t)atoi(colon + 1) : port;
+  if (wildcard) *wildcard = any;
+  *out = coap;
+  return LMM_OK;
+}
+
+static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {
+  return lmmi_coap_pollfds(((lmm_answers *)self)->coap, pfd, cap);
 }
 
 static int64_t src_deadline(void *self) {
   lmm_answers *a = self;
-  coap_tick_t now;
-  coap_ticks(&now);
-  /* libcoap tells how long until its own next timer (retransmits, idle sessions). */
-  unsigned ms = coap_io_prepare_epoll(a->coap, now);
-  return ms ? lmm_ctx_now_ms(a->ctx) + ms : -1;
+  return lmmi_coap_deadline(a->ctx, a->coap);
 }
 
 static void src_process(void *self, const struct pollfd *pfd, size_t n) {
-  lmm_answers *a = self;
-  (void)pfd, (void)n; /* libcoap's epoll fd also carries its timers: serve it on every turn */
-  coap_io_process(a->coap, COAP_IO_NO_WAIT);
-}
-
-static int hexval(int c) {
-  return isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+  (void)pfd, (void)n;
+  lmmi_coap_serve(((lmm_answers *)self)->coap);
 }
 
 /* Finds NAME=VALUE among '&'-separated items; copies VALUE into out. */
@@ -80,14 +130,10 @@ LMM_API uint8_t lmm_answers_handle(lmm_answers *a, const char *query, int conten
   unsigned cls, det;
   char extra;
   bool ok = query && query_get(query, "ep", ep, sizeof ep) && ep[0] &&
-            query_get(query, "t", t, sizeof t) && strlen(t) == 2 * LMMI_TOKEN_LEN &&
-            query_get(query, "c", c, sizeof c) && sscanf(c, "%1u.%2u%c", &cls, &det, &extra) == 2 &&
-            cls >= 2 && cls <= 5 && det < 32 && len <= MAX_ANSWER && (payload || !len);
-  for (int i = 0; ok && i < LMMI_TOKEN_LEN; i++) {
-    int hi = hexval((unsigned char)t[2 * i]), lo = hexval((unsigned char)t[2 * i + 1]);
-    ok = hi >= 0 && lo >= 0;
-    token[i] = (uint8_t)(hi << 4 | lo);
-  }
+            query_get(query, "t", t, sizeof t) && query_get(query, "c", c, sizeof c) &&
+            sscanf(c, "%1u.%2u%c", &cls, &det, &extra) == 2 && cls >= 2 && cls <= 5 && det < 32 &&
+            len <= MAX_ANSWER && (payload || !len);
+  ok = ok && lmmi_unhex(t, strlen(t), token, LMMI_TOKEN_LEN);
   if (!ok) {
     a->stats.malformed++;
     lmmi_log(a->ctx, LMM_LOG_WARN, "malformed answer (query '%.200s', %zu bytes)",
@@ -152,30 +198,13 @@ LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, 
     *out = a;
     return LMM_OK;
   }
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
-  coap_address_t addr;
-  coap_address_init(&addr);
-  if (inet_pton(AF_INET, bind, &addr.addr.sin.sin_addr) == 1) {
-    addr.addr.sin.sin_family = AF_INET, addr.addr.sin.sin_port = htons(cfg->port);
-    addr.size = sizeof addr.addr.sin;
-  } else if (inet_pton(AF_INET6, bind, &addr.addr.sin6.sin6_addr) == 1) {
-    addr.addr.sin6.sin6_family = AF_INET6, addr.addr.sin6.sin6_port = htons(cfg->port);
-    addr.size = sizeof addr.addr.sin6;
-  } else {
+  uint16_t port = 0;
+  lmm_err rc = lmmi_coap_listen(bind, cfg->port, &a->coap, &port, NULL);
+  if (rc != LMM_OK) {
     lmm_answers_free(a);
-    return LMM_ERR_ARG;
+    return rc;
   }
-  if (!(a->coap = coap_new_context(NULL))) goto nomem;
   coap_context_set_block_mode(a->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-  coap_endpoint_t *ep = coap_new_endpoint(a->coap, &addr, COAP_PROTO_UDP);
-  if (!ep) {
-    lmm_answers_free(a);
-    return LMM_ERR_IO;
-  }
-  /* libcoap 4.3.1 has no getter for an endpoint's port: read it back from its text form. */
-  const char *es = coap_endpoint_str(ep), *colon = es ? strrchr(es, ':') : NULL;
-  unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
   coap_str_const_t *rp = coap_make_str_const(a->path);
   coap_resource_t *r = coap_resource_init(rp, 0);
   if (!r) goto nomem;
@@ -183,8 +212,11 @@ LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, 
   coap_register_request_handler(r, COAP_REQUEST_POST, on_post);
   coap_add_resource(a->coap, r);
   char uri[256];
-  snprintf(uri, sizeof uri, strchr(bind, ':') ? "coap://[%s]:%u/%s" : "coap://%s:%u/%s", bind, port,
-           a->path);
+  if (snprintf(uri, sizeof uri, strchr(bind, ':') ? "coap://[%s]:%u/%s" : "coap://%s:%u/%s", bind,
+               (unsigned)port, a->path) >= (int)sizeof uri) {
+    lmm_answers_free(a); /* a path too long for a URI: not cut short silently */
+    return LMM_ERR_ARG;
+  }
   if (!(a->uri = strdup(uri))) goto nomem;
   a->src = (lmmi_source){src_pollfds, src_deadline, src_process, a, LMMI_ORDER_RECEIVER};
   if (lmmi_ctx_add_source(ctx, &a->src) != LMM_OK) goto nomem;

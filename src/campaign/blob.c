@@ -12,7 +12,8 @@ uint32_t lmmi_blob_k(const lmmi_blob_desc *d) {
 
 uint32_t lmmi_blob_q(const lmmi_blob_desc *d) {
   uint32_t k = lmmi_blob_k(d);
-  return d->stride ? (k + d->stride - 1) / d->stride : 0;
+  /* In 64 bits: k + stride - 1 wraps for a stride near UINT32_MAX (p= is a peer's number). */
+  return d->stride ? (uint32_t)(((uint64_t)k + d->stride - 1) / d->stride) : 0;
 }
 
 size_t lmmi_blob_frag_len(const lmmi_blob_desc *d, uint32_t index) {
@@ -46,7 +47,14 @@ bool lmmi_blob_version_ok(const char *v, size_t len) {
   return true;
 }
 
-static void hex(const uint8_t *b, size_t n, char *out) {
+int lmmi_hexval(int c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+void lmmi_hex(const uint8_t *b, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++)
     out[2 * i] = digits[b[i] >> 4], out[2 * i + 1] = digits[b[i] & 15];
@@ -55,32 +63,25 @@ static void hex(const uint8_t *b, size_t n, char *out) {
 
 void lmmi_blob_query(const lmmi_blob_desc *d, long index, bool with_digest, char *out, size_t cap) {
   char id[2 * LMMI_BLOB_ID_LEN + 1], dg[65];
-  hex(d->id, sizeof d->id, id);
+  lmmi_hex(d->id, sizeof d->id, id);
   int n = snprintf(out, cap, "b=%s&n=%llu&f=%u&p=%u", id, (unsigned long long)d->size, d->frag,
                    d->stride);
   if (n > 0 && (size_t)n < cap && index >= 0)
     n += snprintf(out + n, cap - (size_t)n, "&i=%ld", index);
   if (n > 0 && (size_t)n < cap && with_digest && d->has_digest) {
-    hex(d->digest, 32, dg);
+    lmmi_hex(d->digest, 32, dg);
     n += snprintf(out + n, cap - (size_t)n, "&d=%s", dg);
   }
   if (n > 0 && (size_t)n < cap && with_digest && d->version[0])
     snprintf(out + n, cap - (size_t)n, "&v=%s", d->version);
 }
 
-static bool unhex(const char *s, size_t len, uint8_t *out, size_t n) {
+bool lmmi_unhex(const char *s, size_t len, uint8_t *out, size_t n) {
   if (len != 2 * n) return false;
-  for (size_t i = 0; i < 2 * n; i++) {
-    char c = s[i];
-    int v = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (v < 0) return false;
-    if (i % 2 == 0)
-      out[i / 2] = (uint8_t)(v << 4);
-    else
-      out[i / 2] |= (uint8_t)v;
+  for (size_t i = 0; i < n; i++) {
+    int hi = lmmi_hexval((unsigned char)s[2 * i]), lo = lmmi_hexval((unsigned char)s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = (uint8_t)(hi << 4 | lo);
   }
   return true;
 }
@@ -114,7 +115,7 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
     size_t vl = len - 2;
     switch (s[0]) {
     case 'b':
-      if (!unhex(val, vl, d->id, LMMI_BLOB_ID_LEN)) goto bad;
+      if (!lmmi_unhex(val, vl, d->id, LMMI_BLOB_ID_LEN)) goto bad;
       has_b = true;
       break;
     case 'n':
@@ -134,7 +135,7 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
       *index = (long)v;
       break;
     case 'd':
-      if (!unhex(val, vl, d->digest, 32)) goto bad;
+      if (!lmmi_unhex(val, vl, d->digest, 32)) goto bad;
       d->has_digest = true;
       break;
     case 'v':

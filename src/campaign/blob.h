@@ -102,6 +102,13 @@ bool lmmi_blob_rx_complete(const lmmi_blob_rx *rx);
 /** Missing data fragments as a bitmap of K bits (caller's buffer, (K + 7) / 8 bytes). */
 void lmmi_blob_rx_missing(const lmmi_blob_rx *rx, uint8_t *bits);
 
+/** Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void lmmi_hex(const uint8_t *b, size_t n, char *out);
+/** Exactly 2n hex digits (either case) of `s` into n bytes; false on anything else. */
+bool lmmi_unhex(const char *s, size_t len, uint8_t *out, size_t n);
+/** A hex digit's value (either case), -1 for anything else. */
+int lmmi_hexval(int c);
+
 static inline bool lmmi_bit(const uint8_t *b, uint32_t i) {
   return (b[i / 8] >> (i % 8)) & 1u;
 }

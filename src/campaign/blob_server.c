@@ -15,6 +15,8 @@
 #include <coap3/coap.h>
 #include <mbedtls/sha256.h>
 
+#include "campaign/blob.h"
+#include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 #include "lwm2m_mbms/blob_server.h"
 
@@ -22,11 +24,6 @@
 /* Headers of a Block2 response besides the payload: 4 fixed, an 8-byte token, ETag (1+8),
  * Content-Format (1+1), Block2 (1+3), Size2 (1+4), payload marker; rounded up. */
 #define RESPONSE_OVERHEAD 40
-/* Datagrams served per turn of the host's loop: libcoap reads one per call, and hundreds of
- * members pulling at once must not wait one loop turn per block; bounded so that the other
- * sources still get their turn. */
-#define MAX_READS_PER_TURN 128
-
 typedef struct blob {
   lmm_blob_id id;
   const uint8_t *data;
@@ -53,37 +50,20 @@ struct lmm_blob_server {
 /* ------------------------------------------------------------ loop source */
 
 static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {
-  lmm_blob_server *s = self;
-  if (cap >= 1) pfd[0] = (struct pollfd){.fd = coap_context_get_coap_fd(s->coap), .events = POLLIN};
-  return 1;
+  return lmmi_coap_pollfds(((lmm_blob_server *)self)->coap, pfd, cap);
 }
 
 static int64_t src_deadline(void *self) {
   lmm_blob_server *s = self;
-  coap_tick_t now;
-  coap_ticks(&now);
-  unsigned ms = coap_io_prepare_epoll(s->coap, now);
-  return ms ? lmm_ctx_now_ms(s->ctx) + ms : -1;
+  return lmmi_coap_deadline(s->ctx, s->coap);
 }
 
 static void src_process(void *self, const struct pollfd *pfd, size_t n) {
-  lmm_blob_server *s = self;
-  (void)pfd, (void)n; /* libcoap's epoll fd also carries its timers: serve it on every turn */
-  struct pollfd p = {.fd = coap_context_get_coap_fd(s->coap), .events = POLLIN};
-  for (int k = 0; k < MAX_READS_PER_TURN; k++) {
-    coap_io_process(s->coap, COAP_IO_NO_WAIT);
-    if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) break;
-  }
+  (void)pfd, (void)n;
+  lmmi_coap_serve(((lmm_blob_server *)self)->coap);
 }
 
 /* ------------------------------------------------------------ requests */
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 static blob *find(const lmm_blob_server *s, lmm_blob_id id) {
   for (blob *b = s->blobs; b; b = b->next)
@@ -106,12 +86,10 @@ static blob *lookup(const lmm_blob_server *s, const coap_pdu_t *req) {
     size_t l = coap_opt_length(o);
     if (seg == 0 && (l != 2 || memcmp(v, "fw", 2))) return NULL;
     if (seg == 1) {
-      if (l != 16) return NULL;
-      for (size_t i = 0; i < l; i++) {
-        int h = hexval(v[i]);
-        if (h < 0) return NULL;
-        id = id << 4 | (lmm_blob_id)h;
-      }
+      uint8_t raw[sizeof id];
+      if (!lmmi_unhex((const char *)v, l, raw, sizeof raw)) return NULL;
+      for (size_t i = 0; i < sizeof raw; i++)
+        id = id << 8 | raw[i];
     }
     if (++seg > 2) return NULL;
   }
@@ -177,7 +155,9 @@ static void on_get(coap_resource_t *res, coap_session_t *session, const coap_pdu
   }
   asked_size = coap_check_option(req, COAP_OPTION_SIZE2, &it) != NULL;
   size_t bs = (size_t)1 << (szx + 4);
-  if (offset >= b->len) {
+  /* Past the end, or (our block smaller than the client's) at a number Block2's 20 bits
+   * cannot carry. */
+  if (offset >= b->len || offset / bs > 0xFFFFF) {
     s->stats.bad_block++;
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE_BAD_OPTION);
     return;
@@ -218,43 +198,21 @@ LMM_API lmm_err lmm_blob_server_new(lmm_ctx *ctx, const lmm_blob_server_config *
     max_szx++;
   if ((16u << max_szx) != bs) return LMM_ERR_ARG;
   const char *bind = cfg->bind_addr && *cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
-  coap_address_t addr;
-  coap_address_init(&addr);
-  bool wildcard;
-  if (inet_pton(AF_INET, bind, &addr.addr.sin.sin_addr) == 1) {
-    addr.addr.sin.sin_family = AF_INET, addr.addr.sin.sin_port = htons(cfg->port);
-    addr.size = sizeof addr.addr.sin;
-    wildcard = addr.addr.sin.sin_addr.s_addr == htonl(INADDR_ANY);
-  } else if (inet_pton(AF_INET6, bind, &addr.addr.sin6.sin6_addr) == 1) {
-    addr.addr.sin6.sin6_family = AF_INET6, addr.addr.sin6.sin6_port = htons(cfg->port);
-    addr.size = sizeof addr.addr.sin6;
-    wildcard = IN6_IS_ADDR_UNSPECIFIED(&addr.addr.sin6.sin6_addr);
-  } else {
-    return LMM_ERR_ARG;
-  }
   const char *host = cfg->advertise_host && *cfg->advertise_host ? cfg->advertise_host : NULL;
-  /* A wildcard is no address a member could reach: the URI needs a real host. */
-  if (wildcard && !host) return LMM_ERR_ARG;
-  if (!host) host = bind;
-
   lmm_blob_server *s = calloc(1, sizeof *s);
   if (!s) return LMM_ERR_NOMEM;
   s->ctx = ctx, s->max_szx = max_szx;
-  lmm_err rc = LMM_ERR_NOMEM;
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
-  if (!(s->coap = coap_new_context(NULL))) goto fail;
+  bool wildcard = false;
+  lmm_err rc = lmmi_coap_listen(bind, cfg->port, &s->coap, &s->port, &wildcard);
+  if (rc != LMM_OK) goto fail;
+  rc = LMM_ERR_ARG;
+  /* A wildcard is no address a member could reach: the URI needs a real host. */
+  if (wildcard && !host) goto fail;
+  if (!host) host = bind;
+  rc = LMM_ERR_NOMEM;
   /* Sessions hold nothing we need between requests (Block2 is stateless here): reclaim the
    * ones of members that finished sooner than libcoap's 300 s default. */
   coap_context_set_session_timeout(s->coap, 30);
-  coap_endpoint_t *ep = coap_new_endpoint(s->coap, &addr, COAP_PROTO_UDP);
-  if (!ep) {
-    rc = LMM_ERR_IO;
-    goto fail;
-  }
-  /* libcoap 4.3.1 has no getter for an endpoint's port: read it back from its text form. */
-  const char *es = coap_endpoint_str(ep), *colon = es ? strrchr(es, ':') : NULL;
-  s->port = colon ? (uint16_t)atoi(colon + 1) : cfg->port;
   /* One catch-all resource: blobs come and go without touching libcoap's resource table, and
    * every path, known or not, reaches our counters (libcoap alone would answer an unknown
    * DELETE with 2.02). */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "campaign/blob.h"
 #include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 
@@ -95,13 +96,6 @@ static int ep_cmp(const void *a, const void *b) {
   return r ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++)
-    out[2 * i] = d[b[i] >> 4], out[2 * i + 1] = d[b[i] & 15];
-  out[2 * n] = '\0';
-}
-
 /* A failed write keeps the outcomes queued: the next flush (by count, age or phase change)
  * tries them again, so a store that is briefly busy or full loses nothing. */
 static void flush(lmm_campaign *c) {
@@ -135,9 +129,9 @@ static void mark_dirty(lmm_campaign *c, size_t i) {
   if (!c->d.store) return;
   if (!c->is_dirty[i]) /* once in the queue, whatever changes before the next flush */
     c->is_dirty[i] = true, c->dirty[c->n_dirty++] = i;
-  if (c->n_dirty >= FLUSH_EVERY)
-    flush(c);
-  else if (!c->flush_timer)
+  if (c->n_dirty >= FLUSH_EVERY) flush(c);
+  /* Also after a failed flush: what it kept is retried by age, not only by the next outcome. */
+  if (c->n_dirty && !c->flush_timer)
     c->flush_timer = lmmi_timer_add(c->d.ctx, now_ms(c) + FLUSH_MS, flush_due, c);
 }
 
@@ -335,8 +329,12 @@ static void window_over(void *arg) {
 /* Every member has answered: nothing is left to wait for. The window's end moves to now, on
  * a timer turn rather than from inside the answer receiver's callback. */
 static void all_answered(lmm_campaign *c) {
+  /* The window's own timer is cancelled only once the new one exists: without memory for it,
+   * the window still ends at its time instead of never. */
+  lmmi_timer *t = lmmi_timer_add(c->d.ctx, now_ms(c), window_over, c);
+  if (!t) return;
   if (c->timer) lmmi_timer_cancel(c->d.ctx, c->timer);
-  c->timer = lmmi_timer_add(c->d.ctx, now_ms(c), window_over, c);
+  c->timer = t;
 }
 
 /* The first Schedule entry still ahead (resource 8): members in power saving wake for it, so
@@ -384,22 +382,14 @@ static void gmd_created(void *user, const lmm_t8_reply *rep) {
   collecting(c);
 }
 
+/* One datagram: the shared destination set-up (group_send.c), opened and closed around it. */
 static lmm_err send_multicast(lmm_campaign *c, const uint8_t *msg, size_t len) {
-  const char *grp = c->group.multicast_address;
-  int port = c->group.multicast_port > 0 ? c->group.multicast_port : 5683;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  if (!grp || inet_pton(AF_INET, grp, &sa.sin_addr) != 1) return LMM_ERR_ARG;
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return LMM_ERR_IO;
-  struct in_addr ifa;
-  unsigned char ttl = 1, loop = 1;
-  inet_pton(AF_INET, c->cfg.mcast_if ? c->cfg.mcast_if : "127.0.0.1", &ifa);
-  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa);
-  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
-  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
-  ssize_t n = sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof sa);
-  close(fd);
-  return n == (ssize_t)len ? LMM_OK : LMM_ERR_IO;
+  lmmi_group_dest d;
+  lmm_err rc =
+      lmmi_dest_multicast(&d, c->group.multicast_address, c->group.multicast_port, c->cfg.mcast_if);
+  if (rc == LMM_OK) rc = lmmi_dest_send(&d, msg, len);
+  lmmi_dest_close(&d);
+  return rc;
 }
 
 static void multicast_due(void *arg) {
@@ -428,9 +418,11 @@ static void phase_deliver(lmm_campaign *c) {
       finish(c, rc, "cannot start the unicast operation");
     return;
   }
+  /* A resumed campaign gets its deps anew: the group request needs the answer receiver. */
+  if (!c->d.answers) return finish(c, LMM_ERR_ARG, "a group request needs an answer receiver");
   lmm_err rc = lmmi_random(c->d.ctx, c->token, sizeof c->token);
   char th[2 * LMMI_TOKEN_LEN + 1];
-  hex(c->token, sizeof c->token, th);
+  lmmi_hex(c->token, sizeof c->token, th);
   free(c->info.token_hex);
   c->info.token_hex = dupn(th);
   if (rc == LMM_OK) rc = lmmi_answers_open(c->d.answers, c->token, on_answer, c);
@@ -681,6 +673,7 @@ LMM_API lmm_err lmm_campaign_resume(const lmm_campaign_deps *deps, int64_t id,
         rc = lmm_member_copy(&c->members[i], &all[k]);
       else {
         c->members[i].ep = strdup(c->out[i].ep), c->members[i].oid = c->out[i].oid;
+        if (!c->members[i].ep) rc = LMM_ERR_NOMEM; /* by_ep and on_answer need every name */
         if (!c->out[i].done) {
           c->out[i].done = true, c->out[i].err = LMM_ERR_NOTFOUND;
           c->out[i].error = dupn("no longer a member of the group");

@@ -49,4 +49,21 @@ lmm_err lmmi_dest_send(const lmmi_group_dest *d, const void *msg, size_t len);
 /** Closes (again: no-op). */
 void lmmi_dest_close(lmmi_group_dest *d);
 
+/* The libcoap side of the adapter's CoAP servers (answer receiver, blob server), in answers.c. */
+struct coap_context_t;
+struct pollfd;
+/** A libcoap context with one UDP endpoint on `bind` (an IPv4 or IPv6 literal; "127.0.0.1" when
+ *  NULL or empty) and `port` (0: any). `*bound_port` gets the port bound, `*wildcard` (may be
+ *  NULL) whether `bind` is the unspecified address. LMM_ERR_ARG for an address that is no
+ *  literal, LMM_ERR_IO when the endpoint cannot be bound, LMM_ERR_NOMEM. */
+lmm_err lmmi_coap_listen(const char *bind, uint16_t port, struct coap_context_t **out,
+                         uint16_t *bound_port, bool *wildcard);
+/** A loop source over a libcoap context: its epoll fd (which also carries its timers)... */
+size_t lmmi_coap_pollfds(struct coap_context_t *coap, struct pollfd *pfd, size_t cap);
+/** ... the loop time of its next timer (retransmits, idle sessions), -1 for none ... */
+int64_t lmmi_coap_deadline(lmm_ctx *ctx, struct coap_context_t *coap);
+/** ... and serving it: every datagram waiting, up to a bound per turn so that the other sources
+ *  still get theirs (libcoap reads one datagram per call). */
+void lmmi_coap_serve(struct coap_context_t *coap);
+
 #endif

@@ -29,7 +29,7 @@ uint8_t lmmi_op_method(lmm_op_kind k) {
 typedef struct wbuf {
   uint8_t *p;
   size_t len, cap;
-  bool oom;
+  bool oom, too_long; /* an option value past RFC 7252's 65804 bytes */
 } wbuf;
 
 static void put(wbuf *w, const void *src, size_t n) {
@@ -51,6 +51,10 @@ static void put(wbuf *w, const void *src, size_t n) {
 
 /* RFC 7252 3.1: delta and length as 4-bit nibbles with 13/14 extensions. */
 static void put_option(wbuf *w, unsigned *last, unsigned num, const void *val, size_t len) {
+  if (len > 269 + 0xFFFF) {
+    w->too_long = true;
+    return;
+  }
   unsigned delta = num - *last;
   uint8_t hdr[5];
   size_t h = 1;
@@ -130,9 +134,9 @@ lmm_err lmmi_coap_group_request(const lmm_op *op, uint16_t mid, const uint8_t to
     put(&w, &marker, 1);
     put(&w, op->payload, op->len);
   }
-  if (w.oom) {
+  if (w.oom || w.too_long) {
     free(w.p);
-    return LMM_ERR_NOMEM;
+    return w.oom ? LMM_ERR_NOMEM : LMM_ERR_ARG;
   }
   *out = w.p, *out_len = w.len;
   return LMM_OK;
