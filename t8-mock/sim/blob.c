@@ -44,7 +44,7 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
   coap_opt_filter_t fl;
   coap_opt_t *o;
   const char *items[QUERY_MAX + 2];
-  size_t lens[QUERY_MAX + 2], n = 0;
+  size_t lens[QUERY_MAX + 2], n = 0, max = QUERY_MAX;
   bool overflow = false, has_b = false;
   memset(m, 0, sizeof *m);
   m->index = -1;
@@ -60,6 +60,7 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
   if (kind == SIM_BLOB_UPDATE) {
     items[n] = "n=1", lens[n++] = 3;
     items[n] = "f=16", lens[n++] = 4;
+    max += n;
   }
   coap_option_filter_clear(&fl);
   coap_option_filter_set(&fl, COAP_OPTION_URI_QUERY);
@@ -69,7 +70,7 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
     size_t len = coap_opt_length(o);
     has_b = has_b || is_item(v, len, 'b');
     if (kind == SIM_BLOB_UPDATE && !is_item(v, len, 'b')) continue;
-    if (n == QUERY_MAX + 2) {
+    if (n == max) {
       overflow = true;
       continue;
     }

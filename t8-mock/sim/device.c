@@ -150,13 +150,6 @@ static int add_time(lmm_records *out, uint16_t oid, uint16_t rid, int64_t t) {
   return add(out, oid, rid, -1, &v);
 }
 
-void sim_hex(const uint8_t *b, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t k = 0; k < n; k++)
-    out[2 * k] = digits[b[k] >> 4], out[2 * k + 1] = digits[b[k] & 15];
-  out[2 * n] = '\0';
-}
-
 /* Device (3): identity of the member, and the firmware it runs. */
 static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_device *d = &f->dev[i];
@@ -165,7 +158,7 @@ static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_dev_ep(f, i, ep, sizeof ep);
   /* After an update the running firmware is the package: its SHA-256 shows which one. */
   if (d->fw.has_installed)
-    sim_hex(d->fw.installed, 32, ver);
+    lmmi_hex(d->fw.installed, 32, ver);
   else
     snprintf(ver, sizeof ver, "1.0");
   int rc = sim_add_str(out, 3, 0, "lwm2m-mbms");

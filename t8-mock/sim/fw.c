@@ -7,18 +7,16 @@
 #include <string.h>
 #include <strings.h>
 
-void sim_fw_clear(sim_fw *fw) {
-  if (fw->sha) mbedtls_sha256_free(fw->sha);
-  free(fw->sha);
-  free(fw->uri);
-  fw->sha = NULL;
-  fw->uri = NULL;
-}
-
 static void drop_push(sim_fw *fw) {
   if (fw->sha) mbedtls_sha256_free(fw->sha);
   free(fw->sha);
   fw->sha = NULL;
+}
+
+void sim_fw_clear(sim_fw *fw) {
+  drop_push(fw);
+  free(fw->uri);
+  fw->uri = NULL;
 }
 
 void sim_fw_drop_downloads(sim_fleet *f, unsigned i) {
@@ -45,7 +43,7 @@ void sim_fw_reboot(sim_fleet *f, unsigned i) {
   d->fw.result = SIM_RES_INITIAL;
   d->fw.bytes = 0;
   d->fw.has_digest = false;
-  d->flags = (uint8_t)((d->flags & ~SIM_DEV_FW_REBOOT) | SIM_DEV_REBOOTED);
+  d->flags = (uint8_t)(d->flags & ~SIM_DEV_FW_REBOOT);
   d->offline_until = sim_now_ms() + (int64_t)f->cfg->fw_reboot_ms;
   d->c.reboots++;
   if (f->cfg->verbose) {
@@ -78,7 +76,7 @@ int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_fw_tick(f, &f->dev[i], sim_now_ms());
   /* PkgVersion is the SHA-256 of the package received: a server (or a test) can check that
    * the device got exactly the bytes it was sent. */
-  if (fw->has_digest) sim_hex(fw->digest, 32, ver);
+  if (fw->has_digest) lmmi_hex(fw->digest, 32, ver);
   int rc = sim_add_str(out, 5, 1, fw->uri ? fw->uri : "");
   if (!rc) rc = sim_add_int(out, 5, 3, -1, fw->state);
   if (!rc) rc = sim_add_int(out, 5, 5, -1, fw->result);

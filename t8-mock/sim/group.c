@@ -69,7 +69,7 @@ typedef struct sim_group {
   int reply_fd; /* NON responses to a group request's source, from the device's address */
   uint8_t *buf;
   uint32_t answer_seq;
-  uint64_t malformed, join_errors, uri_errors, overflow;
+  uint64_t malformed, join_errors;
   struct pollfd *pfd;
   size_t cap_pfd;
 } sim_group;
@@ -89,11 +89,7 @@ static bool tmgi_group(const char *tmgi, uint32_t *out) {
   uint32_t v = 0;
   if (!tmgi) return false;
   for (int k = 0; k < 6; k++) {
-    char c = tmgi[k];
-    int x = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
+    int x = lmmi_hexval((unsigned char)tmgi[k]);
     if (x < 0) return false;
     v = v << 4 | (uint32_t)x;
   }
@@ -392,7 +388,6 @@ static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
   uint8_t tok[8], cf[4];
   if (a->to_source) reply_to_source(f, g, a);
   if (!a->uri || !sim_coap_uri(a->uri, &u, &dst)) {
-    g->uri_errors++;
     d->c.ans_failed++;
     if (f->cfg->verbose)
       fprintf(stderr, "%s: no usable Answer URI '%s'\n", sim_dev_ep(f, a->dev, ep, sizeof ep),
@@ -423,7 +418,7 @@ static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
   memcpy(q, "t=", 2);
   memset(q + 2, '0', 16);
-  sim_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
+  lmmi_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, 18, (const uint8_t *)q);
   n = snprintf(q, sizeof q, "c=%d.%02d", a->code >> 5, a->code & 31);
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
@@ -496,15 +491,6 @@ static const lmm_group_mgmt *instance_for(const sim_device *d, uint32_t group, u
   return NULL;
 }
 
-static bool no_response(const coap_pdu_t *pdu, int code) {
-  coap_opt_iterator_t it;
-  coap_opt_t *o = coap_check_option(pdu, COAP_OPTION_NORESPONSE, &it);
-  if (!o || coap_opt_length(o) > 1) return false;
-  unsigned v = coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
-  int cls = code >> 5;
-  return cls >= 1 && cls <= 5 && (v & (1u << (cls - 1))) != 0;
-}
-
 static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *data, size_t len,
                         const struct sockaddr_in *src) {
   coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, len);
@@ -546,8 +532,11 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
   for (unsigned i = 0; i < f->n; i++) {
     if (!((members[i / 64] >> (i % 64)) & 1u)) continue;
     sim_device *d = &f->dev[i];
-    const lmm_group_mgmt *inst = instance_for(d, group, port);
-    if (!inst) continue;
+    /* A blob's announce or fragment changes no Group Mgmt, so its member bits stay exact and
+     * no instance is needed: the per-fragment lookup (TMGIs parsed anew) is skipped. Another
+     * request may (a group Write): the device is checked against its instances as they are. */
+    const lmm_group_mgmt *inst = NULL;
+    if (bm.kind != SIM_BLOB_DATA && !(inst = instance_for(d, group, port))) continue;
     if (sim_dev_offline(d, now)) { /* rebooting (--fw-reboot) */
       d->c.offline++;
       continue;
@@ -570,17 +559,16 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     a.due = now + (window_ms ? (int64_t)(sim_rand01(f) * (double)window_ms) : 0);
     memcpy(a.tok, tok.s, tok.length);
     a.tok_len = (uint8_t)tok.length;
-    sim_serve_pdu(f, i, pdu, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
+    sim_serve_pdu(f, i, pdu, &bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
     if (a.code == 0) { /* the device rebooted meanwhile: no answer */
       gans_free(&a);
       continue;
     }
-    a.to_source = !no_response(pdu, a.code);
+    a.to_source = !sim_no_response(pdu, a.code);
     if (f->cfg->verbose)
       fprintf(stderr, "%s group request -> %d.%02d, answer in %lld ms\n",
               sim_dev_ep(f, i, ep, sizeof ep), a.code >> 5, a.code & 31, (long long)(a.due - now));
     if (!heap_push(g, &a)) {
-      g->overflow++;
       d->c.ans_failed++;
       gans_free(&a);
     }

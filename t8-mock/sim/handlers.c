@@ -3,6 +3,7 @@
 #include "sim.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,9 @@ typedef struct req {
   const uint8_t *data;
   size_t len;
   bool has_query;
-  bool blob; /* a blob fragment: its Block1 blocks are kept, it is no Package push */
+  bool blob;              /* a blob fragment: its Block1 blocks are kept, it is no Package push */
+  long blob_index;        /* its fragment index (-1: announce), when `blob` */
+  const sim_blob_msg *bm; /* classified by the caller (group delivery: once for all), or NULL */
 } req;
 
 /* Sets the reply to an error and leaves the (void) function. */
@@ -541,7 +544,9 @@ static bool block1(req *r, reply *rp, uint8_t **body) {
       return false;
     }
     d->rx->path = r->p, d->rx->method = (uint8_t)r->method, d->rx->fmt = r->cf;
-  } else if (!d->rx || !same_path(&d->rx->path, &r->p) || d->rx->method != r->method) {
+    d->rx->blob_index = r->blob ? r->blob_index : LONG_MIN;
+  } else if (!d->rx || !same_path(&d->rx->path, &r->p) || d->rx->method != r->method ||
+             d->rx->blob_index != (r->blob ? r->blob_index : LONG_MIN)) {
     fail(rp, CODE(408), "block %u of no transfer in progress", b.num);
     return false;
   } else if (b.m && off + r->len == d->rx->len) {
@@ -636,10 +641,14 @@ static void serve(req *r, reply *rp) {
   r->cf = cf == -2 ? 65536 : (int)cf;
   r->accept = accept == -2 ? 65536 : (int)accept;
   coap_get_data(r->pdu, &r->len, &r->data);
-  sim_blob_classify(r->pdu, r->s != NULL, &bm);
+  if (r->bm)
+    bm = *r->bm;
+  else
+    sim_blob_classify(r->pdu, r->s != NULL, &bm);
   if (bm.kind == SIM_BLOB_DATA && bm.block1) {
     uint8_t *body = NULL;
     r->blob = true;
+    r->blob_index = bm.index;
     if (block1(r, rp, &body)) { /* the whole fragment */
       bm.data = r->data, bm.len = r->len;
       if (!sim_blob_check_len(&bm)) bm.kind = SIM_BLOB_MALFORMED;
@@ -714,8 +723,7 @@ static void send_nothing(coap_pdu_t *resp) {
   coap_pdu_set_code(resp, COAP_EMPTY_CODE);
 }
 
-/* Whether the request's No-Response option (RFC 7967) declines answers of this code's class. */
-static bool not_wanted(const coap_pdu_t *request, int code) {
+bool sim_no_response(const coap_pdu_t *request, int code) {
   long v = opt_uint(request, COAP_OPTION_NORESPONSE, 1);
   int cls = code >> 5;
   return v > 0 && cls >= 1 && cls <= 5 && (v & (1L << (cls - 1))) != 0;
@@ -730,7 +738,7 @@ static bool hold_answer(sim_fleet *f, unsigned i, coap_session_t *s, const coap_
   coap_mid_t mid = coap_pdu_get_mid(resp);
   coap_pdu_t *h = NULL;
   if (!la) return false;
-  if (not_wanted(request, coap_pdu_get_code(resp))) {
+  if (sim_no_response(request, coap_pdu_get_code(resp))) {
     if (coap_pdu_get_type(resp) != COAP_MESSAGE_ACK) {
       send_nothing(resp);
       return true;
@@ -832,13 +840,13 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
     free(rp.body);
 }
 
-void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, int *code, int *fmt,
-                   uint8_t **body, size_t *len) {
+void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, const sim_blob_msg *bm,
+                   int *code, int *fmt, uint8_t **body, size_t *len) {
   sim_device *d = &f->dev[i];
   reply rp = {.fmt = -1};
   coap_opt_iterator_t it;
   int m = method_index(coap_pdu_get_code(pdu));
-  req r = {.f = f, .i = i, .d = d, .s = NULL, .pdu = pdu, .method = m};
+  req r = {.f = f, .i = i, .d = d, .s = NULL, .pdu = pdu, .method = m, .bm = bm};
   r.has_query = coap_check_option(pdu, COAP_OPTION_URI_QUERY, &it) != NULL;
   d->c.req[m]++;
   if (d->flags & SIM_DEV_DENY)

@@ -212,8 +212,10 @@ bool sim_pull_response(sim_fleet *f, coap_session_t *s, const coap_pdu_t *rcvd) 
   size_t len = 0;
   const uint8_t *data = NULL;
   coap_get_data(rcvd, &len, &data);
-  if (blk && ((uint64_t)b.num << (b.szx + 4)) != p->bytes) {
-    fail(f, p, SIM_RES_CONN_LOST); /* not the block asked for: the transfer is broken */
+  /* Not the block asked for, or no block at all after the first ones: the transfer is broken
+   * (hashing it would report a wrong package as Downloaded). */
+  if (blk ? ((uint64_t)b.num << (b.szx + 4)) != p->bytes : p->num > 0) {
+    fail(f, p, SIM_RES_CONN_LOST);
     return true;
   }
   coap_opt_iterator_t it;

@@ -121,7 +121,8 @@ typedef struct sim_fw {
 typedef struct sim_rx {
   lmm_path path;
   uint8_t method;
-  int fmt; /* Content-Format of the first block, -1 when absent */
+  int fmt;         /* Content-Format of the first block, -1 when absent */
+  long blob_index; /* fragment index of a blob fragment's blocks (-1: announce); else LONG_MIN */
   uint8_t *buf;
   size_t len, cap;
 } sim_rx;
@@ -136,8 +137,7 @@ enum {
   SIM_DEV_TLV = 2,
   SIM_DEV_FW_CORRUPT = 4, /* --fw-corrupt */
   SIM_DEV_FW_REBOOT = 8,  /* --fw-reboot, until it happened */
-  SIM_DEV_FW_REFUSE = 16, /* --fw-refuse */
-  SIM_DEV_REBOOTED = 32
+  SIM_DEV_FW_REFUSE = 16  /* --fw-refuse */
 };
 
 /* A blob (docs/protocol.md section 5) the device receives or received last (blob.c). */
@@ -199,8 +199,6 @@ void sim_dev_psk(const sim_fleet *f, unsigned i, uint8_t key[16]);
 uint64_t sim_rand(sim_fleet *f);
 double sim_rand01(sim_fleet *f);
 int64_t sim_now_ms(void);
-/* Lower-case hex of n bytes into out (2n+1 bytes). */
-void sim_hex(const uint8_t *b, size_t n, char *out);
 /* Append one value of /oid/0/rid (riid < 0: a single resource); 0 or 5.00. */
 int sim_add_str(lmm_records *out, uint16_t oid, uint16_t rid, const char *s);
 int sim_add_int(lmm_records *out, uint16_t oid, uint16_t rid, int riid, int64_t v);
@@ -367,10 +365,13 @@ void sim_group_free(sim_fleet *f);
 bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p);
 /* Executes a request that came by group delivery (a parsed NON request, no session) on device
  * i exactly as a unicast one: *code (0: the device answers nothing), and the body (owned,
- * free()) with its Content-Format (-1: none; an error's diagnostic text has none). Counts the
+ * free()) with its Content-Format (-1: none; an error's diagnostic text has none). `bm`: the
+ * request as sim_blob_classify() found it (once for every member), or NULL. Counts the
  * request, not a response. */
-void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, int *code, int *fmt,
-                   uint8_t **body, size_t *len);
+void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, const sim_blob_msg *bm,
+                   int *code, int *fmt, uint8_t **body, size_t *len);
+/* Whether the request's No-Response option (RFC 7967) declines answers of this code's class. */
+bool sim_no_response(const coap_pdu_t *request, int code);
 
 /* Registers the request handlers on f->ctx. 0 or -1. */
 int sim_coap_setup(sim_fleet *f);
