@@ -76,6 +76,23 @@ int cli_take_json(cli *c, int argc, char **argv);
 /** Parses "text", "senml-json", "tlv", "opaque" (and "link") into a content format. */
 bool cli_parse_format(const char *s, uint16_t *out);
 
+/** argv with the command's name in front, for getopt (NULL-terminated copy; free() it).
+ *  getopt permutes the copy, never the caller's argv. NULL when out of memory. */
+char **cli_with_name(const char *name, int argc, char **argv);
+/** Parses a campaign number (a positive integer); a usage error otherwise. */
+int cli_parse_campaign_id(const cli *c, const char *s, int64_t *id);
+/** Reads campaign `id`; an unknown one is a usage error naming it. */
+int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *out);
+/** Parses "mbms", "multicast", "unicast" into an LMM_VIA_*; false otherwise. */
+bool cli_parse_via(const char *s, int *via);
+/** The path of a delivery to group `g`: `want` (-1: by the group's type), checked against the
+ *  group's addresses. 0 with *via set, or the exit status after the message. */
+int cli_pick_via(const cli *c, const lmm_group_info *g, int want, int *via);
+/** A CSV field (RFC 4180 quoting) on stdout, then "," or, last, CRLF. NULL prints nothing. */
+void cli_csv_field(const char *s, bool last);
+/** ,"key":"RFC 3339 ms time" (or null for 0) on stdout. */
+void cli_json_time(const char *key, int64_t ms);
+
 /** Exit code of a library error: 0, EXIT_TIMEOUT, EXIT_USAGE (LMM_ERR_ARG), else EXIT_REFUSED. */
 int cli_exit_of(lmm_err e);
 /** Monotonic milliseconds. */

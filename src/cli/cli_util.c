@@ -1,6 +1,7 @@
 /* cli_util.c - helpers the group and campaign commands share: the store, the SCEF client,
  * names, times and JSON strings. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -306,4 +307,76 @@ int cli_take_json(cli *c, int argc, char **argv) {
       argv[n++] = argv[i];
   }
   return n;
+}
+
+char **cli_with_name(const char *name, int argc, char **argv) {
+  char **a = calloc((size_t)argc + 2, sizeof *a);
+  if (!a) return NULL;
+  a[0] = (char *)name;
+  memcpy(a + 1, argv, (size_t)argc * sizeof *argv);
+  return a;
+}
+
+int cli_parse_campaign_id(const cli *c, const char *s, int64_t *id) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (*end || end == s || v <= 0 || errno)
+    return cli_usage(c, "'%s' is not a campaign number (see 'lwm2m-mbms campaigns')", s);
+  *id = v;
+  return 0;
+}
+
+int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *out) {
+  lmm_err e = lmm_store_campaign_get(s, id, out);
+  if (e == LMM_ERR_NOTFOUND)
+    return cli_usage(c, "unknown campaign %lld (see 'lwm2m-mbms campaigns')", (long long)id);
+  if (e != LMM_OK) return cli_store_fail(c, s, "reading the campaign", e);
+  return 0;
+}
+
+bool cli_parse_via(const char *s, int *via) {
+  for (int v = LMM_VIA_MBMS; v <= LMM_VIA_UNICAST; v++)
+    if (!strcmp(s, cli_via_name(v))) {
+      *via = v;
+      return true;
+    }
+  return false;
+}
+
+int cli_pick_via(const cli *c, const lmm_group_info *g, int want, int *via) {
+  int v = want >= 0                        ? want
+          : g->type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
+          : g->type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
+                                           : LMM_VIA_UNICAST;
+  if (v == LMM_VIA_MBMS && !g->external_group_id)
+    return cli_usage(c, "--via mbms: group '%s' has no External Group ID", g->name);
+  if (v == LMM_VIA_MULTICAST && !g->multicast_address)
+    return cli_usage(c, "--via multicast: group '%s' has no multicast address", g->name);
+  *via = v;
+  return 0;
+}
+
+void cli_csv_field(const char *s, bool last) {
+  if (!s) s = "";
+  if (strpbrk(s, ",\"\r\n") || (*s && (s[0] == ' ' || s[strlen(s) - 1] == ' '))) {
+    putchar('"');
+    for (; *s; s++) {
+      if (*s == '"') putchar('"');
+      putchar(*s);
+    }
+    putchar('"');
+  } else {
+    fputs(s, stdout);
+  }
+  fputs(last ? "\r\n" : ",", stdout);
+}
+
+void cli_json_time(const char *key, int64_t ms) {
+  char t[40];
+  printf(",\"%s\":", key);
+  if (ms)
+    printf("\"%s\"", cli_fmt_time(ms, true, t, sizeof t));
+  else
+    printf("null");
 }

@@ -16,17 +16,12 @@ typedef cli_run_opts run_opts;
 /* The engines of one campaign run and what its callbacks saw. */
 typedef struct runner {
   cli *c;
-  lmm_store *store;
   cli_engines eng;
   lmm_campaign *camp;
   bool done;
   lmm_err result;
   int state;
 } runner;
-
-static void on_member(void *user, size_t index, const lmm_outcome *o) {
-  (void)user, (void)index, (void)o; /* progress is counted from the outcomes themselves */
-}
 
 static void on_state(void *user, int state) {
   ((runner *)user)->state = state;
@@ -39,18 +34,15 @@ static void on_done(void *user, lmm_campaign *camp, lmm_err result) {
   r->result = result;
 }
 
-static const lmm_campaign_handlers handlers = {on_member, on_state, on_done};
+/* No on_member: progress is counted from the outcomes themselves. */
+static const lmm_campaign_handlers handlers = {NULL, on_state, on_done};
 
 static void on_delivery(void *user, const char *txn, bool delivered) {
   runner *r = user;
   if (r->camp) lmm_campaign_t8_notified(r->camp, txn, delivered);
 }
 
-static void on_test(void *user, const char *sub) {
-  (void)user, (void)sub;
-}
-
-static const lmm_t8_notifier_handlers notifier_handlers = {on_delivery, on_test};
+static const lmm_t8_notifier_handlers notifier_handlers = {on_delivery, NULL};
 
 static void runner_free(runner *r) {
   lmm_campaign_free(r->camp);
@@ -518,13 +510,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
       d->fmt_given = true;
       break;
     case OPT_VIA:
-      if (!strcmp(optarg, "mbms"))
-        d->via = LMM_VIA_MBMS;
-      else if (!strcmp(optarg, "multicast"))
-        d->via = LMM_VIA_MULTICAST;
-      else if (!strcmp(optarg, "unicast"))
-        d->via = LMM_VIA_UNICAST;
-      else
+      if (!cli_parse_via(optarg, &d->via))
         return cli_usage(c, "--via: '%s' is not mbms, multicast or unicast", optarg);
       break;
     case OPT_WINDOW:
@@ -583,18 +569,9 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
   return 0;
 }
 
-/* getopt wants the command's name in front. */
-static char **with_name(const char *name, int argc, char **argv) {
-  char **a = calloc((size_t)argc + 2, sizeof *a);
-  if (!a) return NULL;
-  a[0] = (char *)name;
-  memcpy(a + 1, argv, (size_t)argc * sizeof *argv);
-  return a;
-}
-
 int cmd_group_deliver(cli *c, int argc, char **argv) {
   c->cmd = "deliver";
-  char **args = with_name("deliver", argc, argv);
+  char **args = cli_with_name("deliver", argc, argv);
   if (!args) return EXIT_SOME_FAILED;
   deliver_opts d = {0};
   op_build b = {.op = LMM_OP_INIT};
@@ -637,25 +614,14 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
                    lmm_member_id_format(&m[0], id, sizeof id));
     goto out;
   }
-  int via = d.via >= 0                      ? d.via
-            : g.type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
-            : g.type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
-                                            : LMM_VIA_UNICAST;
-  if (via == LMM_VIA_MBMS && !g.external_group_id) {
-    rc = cli_usage(c, "--via mbms: group '%s' has no External Group ID", group);
-    goto out;
-  }
-  if (via == LMM_VIA_MULTICAST && !g.multicast_address) {
-    rc = cli_usage(c, "--via multicast: group '%s' has no multicast address", group);
-    goto out;
-  }
+  int via;
+  if ((rc = cli_pick_via(c, &g, d.via, &via))) goto out;
   if (via != LMM_VIA_UNICAST && b.op.kind != LMM_OPK_READ && b.op.kind != LMM_OPK_WRITE &&
       b.op.kind != LMM_OPK_EXECUTE && b.op.kind != LMM_OPK_WRITE_ATTR &&
       b.op.kind != LMM_OPK_DISCOVER) {
     rc = cli_usage(c, "this operation cannot go to a group: use --via unicast");
     goto out;
   }
-  r.store = s;
   if ((rc = cli_engines_setup(c, &r.eng, via, &d.ro, &notifier_handlers, &r))) goto out;
   lmm_campaign_deps deps = {c->ctx, r.eng.uni, r.eng.t8, r.eng.ans, s};
   lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
@@ -688,7 +654,7 @@ out:
 
 int cmd_resume(cli *c, int argc, char **argv) {
   c->cmd = "resume";
-  char **args = with_name("resume", argc, argv);
+  char **args = cli_with_name("resume", argc, argv);
   if (!args) return EXIT_SOME_FAILED;
   deliver_opts d = {0};
   int first = 0, rc = parse_opts(c, argc + 1, args, false, &d, &first);
@@ -696,27 +662,14 @@ int cmd_resume(cli *c, int argc, char **argv) {
   lmm_campaign_info info = {0};
   runner r = {.c = c};
   int64_t id = 0;
-  char *end;
   if (rc) goto out;
   if (argc + 1 - first != 1) {
     rc = cli_usage(c, argc + 1 - first < 1 ? "missing CAMPAIGN" : "too many arguments");
     goto out;
   }
-  id = strtoll(args[first], &end, 10);
-  if (*end || end == args[first] || id <= 0) {
-    rc = cli_usage(c, "'%s' is not a campaign number (see 'lwm2m-mbms campaigns')", args[first]);
+  if ((rc = cli_parse_campaign_id(c, args[first], &id)) || (rc = cli_store_open(c, &s)) ||
+      (rc = cli_campaign_get(c, s, id, &info)))
     goto out;
-  }
-  if ((rc = cli_store_open(c, &s))) goto out;
-  lmm_err e = lmm_store_campaign_get(s, id, &info);
-  if (e == LMM_ERR_NOTFOUND) {
-    rc = cli_usage(c, "unknown campaign %lld (see 'lwm2m-mbms campaigns')", (long long)id);
-    goto out;
-  }
-  if (e != LMM_OK) {
-    rc = cli_store_fail(c, s, "reading the campaign", e);
-    goto out;
-  }
   if (info.kind == LMM_CK_FIRMWARE) {
     rc = cli_usage(c,
                    "campaign %lld is a firmware campaign: it cannot be resumed; run "
@@ -729,9 +682,9 @@ int cmd_resume(cli *c, int argc, char **argv) {
                    (long long)id);
     goto out;
   }
-  r.store = s;
   if ((rc = cli_engines_setup(c, &r.eng, info.via, &d.ro, &notifier_handlers, &r))) goto out;
   lmm_campaign_deps deps = {c->ctx, r.eng.uni, r.eng.t8, r.eng.ans, s};
+  lmm_err e;
   if ((e = lmm_campaign_resume(&deps, id, &handlers, &r, &r.camp)) != LMM_OK) {
     if (e == LMM_ERR_STATE)
       rc = cli_usage(c, "campaign %lld cannot be resumed (%s)", (long long)id,

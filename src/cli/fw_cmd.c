@@ -181,13 +181,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
       f->file = optarg;
       break;
     case F_VIA:
-      if (!strcmp(optarg, "mbms"))
-        f->via = LMM_VIA_MBMS;
-      else if (!strcmp(optarg, "multicast"))
-        f->via = LMM_VIA_MULTICAST;
-      else if (!strcmp(optarg, "unicast"))
-        f->via = LMM_VIA_UNICAST;
-      else
+      if (!cli_parse_via(optarg, &f->via))
         rc = cli_usage(c, "--via: '%s' is not mbms, multicast or unicast", optarg);
       break;
     case F_METHOD:
@@ -348,16 +342,7 @@ typedef struct fw_run {
   lmm_fwc *fwc;
   bool done;
   lmm_err result;
-  int phase;
 } fw_run;
-
-static void on_fw_member(void *user, size_t index, const lmm_fwc_member *m) {
-  (void)user, (void)index, (void)m; /* progress is counted from the campaign's stats */
-}
-
-static void on_fw_phase(void *user, int phase) {
-  ((fw_run *)user)->phase = phase;
-}
 
 static void on_fw_done(void *user, lmm_fwc *fwc, lmm_err result) {
   (void)fwc;
@@ -365,7 +350,8 @@ static void on_fw_done(void *user, lmm_fwc *fwc, lmm_err result) {
   r->done = true, r->result = result;
 }
 
-static const lmm_fwc_handlers fw_handlers = {on_fw_member, on_fw_phase, on_fw_done};
+/* Progress and phase come from the campaign's stats: only the end is needed. */
+static const lmm_fwc_handlers fw_handlers = {NULL, NULL, on_fw_done};
 
 /* The SCEF's word that the MB2-U delivery was triggered is kept with the campaign; what each
  * member got, its answers say. */
@@ -374,11 +360,7 @@ static void on_delivery(void *user, const char *txn, bool delivered) {
   if (r && r->fwc) lmm_fwc_t8_notified(r->fwc, txn, delivered);
 }
 
-static void on_test(void *user, const char *sub) {
-  (void)user, (void)sub;
-}
-
-static const lmm_t8_notifier_handlers notifier_handlers = {on_delivery, on_test};
+static const lmm_t8_notifier_handlers notifier_handlers = {on_delivery, NULL};
 
 /* Signals: the first one asks the loop to cancel; the second one ends the process at once
  * (default action), the store staying as its last transaction left it. */
@@ -529,15 +511,6 @@ static int fw_wait_and_report(fw_run *r, lmm_store *s, const fw_opts *f, size_t 
   return rc;
 }
 
-/* getopt wants the command's name in front. */
-static char **with_name(const char *name, int argc, char **argv) {
-  char **a = calloc((size_t)argc + 2, sizeof *a);
-  if (!a) return NULL;
-  a[0] = (char *)name;
-  memcpy(a + 1, argv, (size_t)argc * sizeof *argv);
-  return a;
-}
-
 static int start_blob_server(cli *c, const fw_opts *f, lmm_blob_server **out) {
   lmm_blob_server_config bc = LMM_BLOB_SERVER_CONFIG_DEFAULT;
   char addr[64] = "127.0.0.1";
@@ -560,7 +533,7 @@ static int start_blob_server(cli *c, const fw_opts *f, lmm_blob_server **out) {
 
 int cmd_fw_deliver(cli *c, int argc, char **argv) {
   c->cmd = "deliver";
-  char **args = with_name("deliver", argc, argv);
+  char **args = cli_with_name("deliver", argc, argv);
   if (!args) return EXIT_SOME_FAILED;
   fw_opts f = {0};
   int first = 0, rc = parse_fw_opts(c, argc + 1, args, &f, &first);
@@ -584,22 +557,12 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   if ((rc = read_image(c, f.file, to_group ? FW_MAX_GROUP : FW_MAX_UNICAST, &image, &len)))
     goto out;
   if ((rc = cli_store_open(c, &s)) || (rc = cli_group_get(c, s, group, &g))) goto out;
-  int via = f.via >= 0                      ? f.via
-            : g.type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
-            : g.type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
-                                            : LMM_VIA_UNICAST;
+  int via;
+  if ((rc = cli_pick_via(c, &g, f.via, &via))) goto out;
   to_group = via != LMM_VIA_UNICAST;
   if (to_group && len > FW_MAX_GROUP) {
     rc = cli_usage(c, "--firmware: '%s' has %zu bytes; a blob to a group is at most %u (64 MiB)",
                    f.file, len, FW_MAX_GROUP);
-    goto out;
-  }
-  if (via == LMM_VIA_MBMS && !g.external_group_id) {
-    rc = cli_usage(c, "--via mbms: group '%s' has no External Group ID", group);
-    goto out;
-  }
-  if (via == LMM_VIA_MULTICAST && !g.multicast_address) {
-    rc = cli_usage(c, "--via multicast: group '%s' has no multicast address", group);
     goto out;
   }
   if (to_group && f.unicast_only) {
@@ -701,24 +664,14 @@ int cmd_cancel(cli *c, int argc, char **argv) {
   for (int i = 0; i < argc; i++)
     if (argv[i][0] == '-' && argv[i][1]) return cli_usage(c, "unknown option '%s'", argv[i]);
   if (argc != 1) return cli_usage(c, argc < 1 ? "missing CAMPAIGN" : "too many arguments");
-  char *end;
-  errno = 0;
-  long long id = strtoll(argv[0], &end, 10);
-  if (*end || end == argv[0] || id <= 0 || errno)
-    return cli_usage(c, "'%s' is not a campaign number (see 'lwm2m-mbms campaigns')", argv[0]);
-  lmm_store *s = NULL;
-  int rc = cli_store_open(c, &s);
+  int64_t cid;
+  int rc = cli_parse_campaign_id(c, argv[0], &cid);
   if (rc) return rc;
+  long long id = cid;
+  lmm_store *s = NULL;
+  if ((rc = cli_store_open(c, &s))) return rc;
   lmm_campaign_info info = {0};
-  lmm_err e = lmm_store_campaign_get(s, id, &info);
-  if (e == LMM_ERR_NOTFOUND) {
-    rc = cli_usage(c, "unknown campaign %lld (see 'lwm2m-mbms campaigns')", id);
-    goto out;
-  }
-  if (e != LMM_OK) {
-    rc = cli_store_fail(c, s, "reading the campaign", e);
-    goto out;
-  }
+  if ((rc = cli_campaign_get(c, s, id, &info))) goto out;
   /* Only a firmware campaign polls the flag: on another, setting it would promise a stop
    * that never comes. */
   if (info.kind != LMM_CK_FIRMWARE) {
@@ -729,7 +682,7 @@ int cmd_cancel(cli *c, int argc, char **argv) {
     goto out;
   }
   bool already = info.cancel_requested;
-  e = lmm_store_campaign_request_cancel(s, id);
+  lmm_err e = lmm_store_campaign_request_cancel(s, id);
   if (e == LMM_ERR_STATE) {
     rc = cli_usage(c,
                    "campaign %lld has finished (%s): nothing to cancel; see 'lwm2m-mbms "

@@ -98,7 +98,8 @@ static const char *skip_value(const char *p, int depth) {
 static int summary_items(const char *json, sum_item *it, int cap) {
   if (!json) return -1;
   const char *p = skip_ws(json);
-  if (*p != '{' || !skip_value(p, 0) || *skip_ws(skip_value(p, 0))) return -1;
+  const char *end = *p == '{' ? skip_value(p, 0) : NULL;
+  if (!end || *skip_ws(end)) return -1;
   int n = 0;
   p = skip_ws(p + 1);
   while (*p == '"') {
@@ -224,15 +225,6 @@ static void fw_table(const lmm_campaign_info *info, const lmm_outcome *o, size_t
            live->unicast_repairs);
 }
 
-static void json_time(const char *key, int64_t ms) {
-  char t[40];
-  printf(",\"%s\":", key);
-  if (ms)
-    printf("\"%s\"", cli_fmt_time(ms, true, t, sizeof t));
-  else
-    printf("null");
-}
-
 static void fw_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t n,
                     const lmm_fwc_stats *live) {
   char ph[48];
@@ -248,10 +240,10 @@ static void fw_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t 
   cli_json_str(stdout, info->tmgi);
   printf(",\"t8Transaction\":");
   cli_json_str(stdout, info->t8_transaction);
-  json_time("created", info->created_ms);
-  json_time("started", info->started_ms);
-  json_time("delivered", info->delivered_ms);
-  json_time("finished", info->finished_ms);
+  cli_json_time("created", info->created_ms);
+  cli_json_time("started", info->started_ms);
+  cli_json_time("delivered", info->delivered_ms);
+  cli_json_time("finished", info->finished_ms);
   printf(",\"error\":");
   cli_json_str(stdout, info->error);
   printf(",\"summary\":");
@@ -309,22 +301,6 @@ static void fw_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t 
          t.by_via[LMM_VIA_MBMS], t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.pulled);
 }
 
-/* RFC 4180: a field with a comma, a quote, CR or LF is quoted, quotes doubled. */
-static void csv_field(const char *s, bool last) {
-  if (!s) s = "";
-  if (strpbrk(s, ",\"\r\n") || (*s && (s[0] == ' ' || s[strlen(s) - 1] == ' '))) {
-    putchar('"');
-    for (; *s; s++) {
-      if (*s == '"') putchar('"');
-      putchar(*s);
-    }
-    putchar('"');
-  } else {
-    fputs(s, stdout);
-  }
-  fputs(last ? "\r\n" : ",", stdout);
-}
-
 static void fw_csv(const lmm_outcome *o, size_t n) {
   fputs("member,path,wave,bytes_unicast,fragments_missed,fragments_repaired,state,update_result,"
         "update_result_text,end,elapsed_ms,error\r\n",
@@ -332,24 +308,24 @@ static void fw_csv(const lmm_outcome *o, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char id[96], num[32];
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
-    csv_field(lmm_member_id_format(&m, id, sizeof id), false);
-    csv_field(o[i].via ? cli_fw_path_name(&o[i]) : "", false);
-    csv_field(o[i].fw_wave ? "yes" : "no", false);
+    cli_csv_field(lmm_member_id_format(&m, id, sizeof id), false);
+    cli_csv_field(o[i].via ? cli_fw_path_name(&o[i]) : "", false);
+    cli_csv_field(o[i].fw_wave ? "yes" : "no", false);
     snprintf(num, sizeof num, "%llu", (unsigned long long)o[i].fw_bytes_unicast);
-    csv_field(num, false);
+    cli_csv_field(num, false);
     snprintf(num, sizeof num, "%lu", (unsigned long)o[i].fw_missed);
-    csv_field(num, false);
+    cli_csv_field(num, false);
     snprintf(num, sizeof num, "%lu", (unsigned long)o[i].fw_repaired);
-    csv_field(num, false);
+    cli_csv_field(num, false);
     snprintf(num, sizeof num, "%d", o[i].fw_state);
-    csv_field(o[i].fw_state >= 0 ? num : "", false);
+    cli_csv_field(o[i].fw_state >= 0 ? num : "", false);
     snprintf(num, sizeof num, "%d", o[i].fw_result);
-    csv_field(o[i].fw_result >= 0 ? num : "", false);
-    csv_field(o[i].fw_result >= 0 ? lmm_fw_update_result_text(o[i].fw_result) : "", false);
-    csv_field(end_text(&o[i]), false);
+    cli_csv_field(o[i].fw_result >= 0 ? num : "", false);
+    cli_csv_field(o[i].fw_result >= 0 ? lmm_fw_update_result_text(o[i].fw_result) : "", false);
+    cli_csv_field(end_text(&o[i]), false);
     snprintf(num, sizeof num, "%lld", (long long)o[i].latency_ms);
-    csv_field(o[i].fw_end != LMM_FWC_PENDING ? num : "", false);
-    csv_field(fw_error(&o[i]), true);
+    cli_csv_field(o[i].fw_end != LMM_FWC_PENDING ? num : "", false);
+    cli_csv_field(fw_error(&o[i]), true);
   }
 }
 

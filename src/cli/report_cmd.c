@@ -235,15 +235,6 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
   printf("T8 notification: %s\n", t8_status_text(info));
 }
 
-static void json_time(const char *key, int64_t ms) {
-  char t[40];
-  printf(",\"%s\":", key);
-  if (ms)
-    printf("\"%s\"", cli_fmt_time(ms, true, t, sizeof t));
-  else
-    printf("null");
-}
-
 static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {
   printf("{\"campaign\":{\"id\":%lld,\"group\":", (long long)info->id);
   cli_json_str(stdout, info->group);
@@ -259,10 +250,10 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
   printf(",\"t8Transaction\":");
   cli_json_str(stdout, info->t8_transaction);
   printf(",\"t8Notification\":\"%s\"", t8_status_text(info));
-  json_time("created", info->created_ms);
-  json_time("started", info->started_ms);
-  json_time("delivered", info->delivered_ms);
-  json_time("finished", info->finished_ms);
+  cli_json_time("created", info->created_ms);
+  cli_json_time("started", info->started_ms);
+  cli_json_time("delivered", info->delivered_ms);
+  cli_json_time("finished", info->finished_ms);
   printf(",\"error\":");
   cli_json_str(stdout, info->error);
   printf("},\"members\":[");
@@ -324,42 +315,26 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
          t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired, t8_status_text(info));
 }
 
-/* RFC 4180: a field with a comma, a quote, CR or LF is quoted, quotes doubled. */
-static void csv_field(const char *s, bool last) {
-  if (!s) s = "";
-  if (strpbrk(s, ",\"\r\n") || (*s && (s[0] == ' ' || s[strlen(s) - 1] == ' '))) {
-    putchar('"');
-    for (; *s; s++) {
-      if (*s == '"') putchar('"');
-      putchar(*s);
-    }
-    putchar('"');
-  } else {
-    fputs(s, stdout);
-  }
-  fputs(last ? "\r\n" : ",", stdout);
-}
-
 static void report_csv(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {
   fputs("member,path,repaired,code,values,attempts,latency_ms,error\r\n", stdout);
   for (size_t i = 0; i < n; i++) {
     char id[96], code[8], num[24];
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
-    csv_field(lmm_member_id_format(&m, id, sizeof id), false);
-    csv_field(o[i].done ? cli_via_name(o[i].via) : "", false);
-    csv_field(o[i].repaired ? "yes" : "no", false);
-    csv_field(o[i].coap_code ? code_text(o[i].coap_code, code, sizeof code) : "", false);
+    cli_csv_field(lmm_member_id_format(&m, id, sizeof id), false);
+    cli_csv_field(o[i].done ? cli_via_name(o[i].via) : "", false);
+    cli_csv_field(o[i].repaired ? "yes" : "no", false);
+    cli_csv_field(o[i].coap_code ? code_text(o[i].coap_code, code, sizeof code) : "", false);
     char *v = values_text(info, &o[i]);
-    csv_field(v, false);
+    cli_csv_field(v, false);
     free(v);
     snprintf(num, sizeof num, "%d", o[i].attempts);
-    csv_field(num, false);
+    cli_csv_field(num, false);
     if (o[i].done)
       snprintf(num, sizeof num, "%lld", (long long)o[i].latency_ms);
     else
       num[0] = '\0';
-    csv_field(num, false);
-    csv_field(cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]), true);
+    cli_csv_field(num, false);
+    cli_csv_field(cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]), true);
   }
 }
 
@@ -383,15 +358,6 @@ void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info 
 
 /* ------------------------------------------------------------------ commands */
 
-static int parse_campaign_id(const cli *c, const char *s, int64_t *id) {
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (*end || end == s || v <= 0)
-    return cli_usage(c, "'%s' is not a campaign number (see 'lwm2m-mbms campaigns')", s);
-  *id = v;
-  return 0;
-}
-
 int cmd_report(cli *c, int argc, char **argv) {
   c->cmd = "report";
   static const struct option opts[] = {
@@ -399,11 +365,8 @@ int cmd_report(cli *c, int argc, char **argv) {
   cli_report_fmt fmt = c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE;
   int o;
   optind = 0, opterr = 0;
-  /* getopt wants argv[0] to be the program: shift by one with a placeholder. */
-  char **args = calloc((size_t)argc + 2, sizeof *args);
+  char **args = cli_with_name("report", argc, argv);
   if (!args) return EXIT_SOME_FAILED;
-  args[0] = "report";
-  memcpy(args + 1, argv, (size_t)argc * sizeof *argv);
   int rc = 0;
   while (!rc && (o = getopt_long(argc + 1, args, "", opts, NULL)) != -1) {
     if (o == 'j')
@@ -422,7 +385,7 @@ int cmd_report(cli *c, int argc, char **argv) {
   int64_t id = 0;
   if (!rc && argc + 1 - optind != 1)
     rc = cli_usage(c, argc + 1 - optind < 1 ? "missing CAMPAIGN" : "too many arguments");
-  if (!rc) rc = parse_campaign_id(c, args[optind], &id);
+  if (!rc) rc = cli_parse_campaign_id(c, args[optind], &id);
   free(args);
   if (rc) return rc;
   lmm_store *s = NULL;
@@ -430,15 +393,13 @@ int cmd_report(cli *c, int argc, char **argv) {
   lmm_campaign_info info = {0};
   lmm_outcome *out = NULL;
   size_t n = 0;
-  lmm_err e = lmm_store_campaign_get(s, id, &info);
-  if (e == LMM_ERR_NOTFOUND)
-    rc = cli_usage(c, "unknown campaign %lld (see 'lwm2m-mbms campaigns')", (long long)id);
-  else if (e != LMM_OK)
-    rc = cli_store_fail(c, s, "reading the campaign", e);
-  else if ((e = lmm_store_outcomes_get(s, id, &out, &n)) != LMM_OK)
-    rc = cli_store_fail(c, s, "reading the outcomes", e);
-  else
-    cli_print_report(c, fmt, &info, out, n);
+  if (!(rc = cli_campaign_get(c, s, id, &info))) {
+    lmm_err e = lmm_store_outcomes_get(s, id, &out, &n);
+    if (e != LMM_OK)
+      rc = cli_store_fail(c, s, "reading the outcomes", e);
+    else
+      cli_print_report(c, fmt, &info, out, n);
+  }
   lmm_outcome_list_free(out, n);
   lmm_campaign_info_clear(&info);
   lmm_store_close(s);
@@ -500,7 +461,7 @@ int cmd_campaigns(cli *c, int argc, char **argv) {
       cli_json_str(stdout, fw ? NULL : l[i].op_path);
       printf(",\"via\":\"%s\",\"state\":\"%s\"", cli_via_name(l[i].via),
              cli_state_name(l[i].state));
-      json_time("created", l[i].created_ms);
+      cli_json_time("created", l[i].created_ms);
       printf(",\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu}", t.members,
              t.succeeded, t.failed, t.pending);
     } else {

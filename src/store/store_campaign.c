@@ -32,16 +32,16 @@ static const char SQL_CAMPAIGN_INSERT[] =
     "started_ms, delivered_ms, finished_ms, error, kind, fw_summary) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
     "?20, ?21)";
+/* The parameter numbers of the insert, so campaign_bind_mutable() serves both; ?22 the id. */
 static const char SQL_CAMPAIGN_UPDATE[] =
-    "UPDATE campaigns SET state = ?2, token_hex = ?3, tmgi = ?4, t8_transaction = ?5, "
-    "t8_status = ?6, started_ms = ?7, delivered_ms = ?8, finished_ms = ?9, error = ?10, "
-    "fw_summary = ?11 WHERE id = ?1";
+    "UPDATE campaigns SET state = ?2, token_hex = ?11, tmgi = ?12, t8_transaction = ?13, "
+    "t8_status = ?14, started_ms = ?16, delivered_ms = ?17, finished_ms = ?18, error = ?19, "
+    "fw_summary = ?21 WHERE id = ?22";
 static const char SQL_CAMPAIGN_GET[] = "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE id = ?1";
 static const char SQL_CAMPAIGN_LIST_ALL[] =
     "SELECT " CAMPAIGN_COLS " FROM campaigns ORDER BY id DESC";
 static const char SQL_CAMPAIGN_LIST_GROUP[] =
     "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE group_name = ?1 ORDER BY id DESC";
-static const char SQL_CAMPAIGN_EXISTS[] = "SELECT 1 FROM campaigns WHERE id = ?1";
 /* One statement, so no window between the state test and the write: a campaign finishing at
  * that moment is either still running (and will see the flag) or refused. */
 static const char SQL_CAMPAIGN_CANCEL[] =
@@ -94,21 +94,42 @@ static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
   return LMM_OK;
 }
 
-/* Whether campaign `id` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
-static lmm_err campaign_exists(lmm_store *s, int64_t id) {
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_EXISTS, SQL_CAMPAIGN_EXISTS);
+/* Steps the statement of `slot` (one row by id, ?1) to campaign `id`'s row: LMM_OK with *out
+ * on the row (the caller reads, then resets it), else LMM_ERR_NOTFOUND (message set) or an
+ * error, the statement reset. */
+static lmm_err campaign_find(lmm_store *s, lmmi_sql slot, const char *sql, int64_t id,
+                             const char *what, sqlite3_stmt **out) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, slot, sql);
   if (!st) return LMM_ERR_DB;
-  lmm_err rc;
   int src = sqlite3_bind_int64(st, 1, id);
   if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
-    rc = LMM_OK;
-  else if (src == SQLITE_DONE)
-    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id);
-  else
-    rc = lmmi_store_fail(s, src, "campaign lookup");
+  if (src == SQLITE_ROW) {
+    *out = st;
+    return LMM_OK;
+  }
+  lmm_err rc = src == SQLITE_DONE
+                   ? lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id)
+                   : lmmi_store_fail(s, src, what);
   sqlite3_reset(st);
   return rc;
+}
+
+/* Whether campaign `id` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
+static lmm_err campaign_exists(lmm_store *s, int64_t id) {
+  sqlite3_stmt *st;
+  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET, id,
+                             "campaign lookup", &st);
+  if (rc == LMM_OK) sqlite3_reset(st);
+  return rc;
+}
+
+/* Binds the columns a campaign update changes, at the insert's parameter numbers. */
+static int campaign_bind_mutable(sqlite3_stmt *st, const lmm_campaign_info *c) {
+  return sqlite3_bind_int(st, 2, c->state) | lmmi_bind_text(st, 11, c->token_hex) |
+         lmmi_bind_text(st, 12, c->tmgi) | lmmi_bind_text(st, 13, c->t8_transaction) |
+         sqlite3_bind_int(st, 14, c->t8_status) | sqlite3_bind_int64(st, 16, c->started_ms) |
+         sqlite3_bind_int64(st, 17, c->delivered_ms) | sqlite3_bind_int64(st, 18, c->finished_ms) |
+         lmmi_bind_text(st, 19, c->error) | lmmi_bind_text(st, 21, c->fw_summary);
 }
 
 static lmm_err campaign_check(lmm_store *s, const lmm_campaign_info *c, const lmm_member *m,
@@ -155,17 +176,12 @@ LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, co
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_INSERT, SQL_CAMPAIGN_INSERT);
   rc = LMM_ERR_DB;
   if (!st) goto out;
-  int src = lmmi_bind_text(st, 1, c->group) | sqlite3_bind_int(st, 2, c->state) |
+  int src = campaign_bind_mutable(st, c) | lmmi_bind_text(st, 1, c->group) |
             sqlite3_bind_int(st, 3, c->via) | sqlite3_bind_int(st, 4, c->op_kind) |
             lmmi_bind_text(st, 5, c->op_path) | sqlite3_bind_int(st, 6, c->op_format) |
             lmmi_bind_blob(st, 7, c->op_payload, c->op_len) | lmmi_bind_text(st, 8, c->op_query) |
             sqlite3_bind_int64(st, 9, c->window_s) | sqlite3_bind_int(st, 10, c->repair) |
-            lmmi_bind_text(st, 11, c->token_hex) | lmmi_bind_text(st, 12, c->tmgi) |
-            lmmi_bind_text(st, 13, c->t8_transaction) | sqlite3_bind_int(st, 14, c->t8_status) |
-            sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int64(st, 16, c->started_ms) |
-            sqlite3_bind_int64(st, 17, c->delivered_ms) |
-            sqlite3_bind_int64(st, 18, c->finished_ms) | lmmi_bind_text(st, 19, c->error) |
-            sqlite3_bind_int(st, 20, c->kind) | lmmi_bind_text(st, 21, c->fw_summary);
+            sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int(st, 20, c->kind);
   if (src != SQLITE_OK) {
     rc = lmmi_store_fail(s, src, "campaign create");
     goto out;
@@ -184,12 +200,7 @@ LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info 
   if (!s || !c) return LMM_ERR_ARG;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_UPDATE, SQL_CAMPAIGN_UPDATE);
   if (!st) return LMM_ERR_DB;
-  int src = sqlite3_bind_int64(st, 1, c->id) | sqlite3_bind_int(st, 2, c->state) |
-            lmmi_bind_text(st, 3, c->token_hex) | lmmi_bind_text(st, 4, c->tmgi) |
-            lmmi_bind_text(st, 5, c->t8_transaction) | sqlite3_bind_int(st, 6, c->t8_status) |
-            sqlite3_bind_int64(st, 7, c->started_ms) | sqlite3_bind_int64(st, 8, c->delivered_ms) |
-            sqlite3_bind_int64(st, 9, c->finished_ms) | lmmi_bind_text(st, 10, c->error) |
-            lmmi_bind_text(st, 11, c->fw_summary);
+  int src = campaign_bind_mutable(st, c) | sqlite3_bind_int64(st, 22, c->id);
   if (src != SQLITE_OK) {
     lmm_err rc = lmmi_store_fail(s, src, "campaign update");
     sqlite3_reset(st);
@@ -203,17 +214,10 @@ LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info 
 
 LMM_API lmm_err lmm_store_campaign_get(lmm_store *s, int64_t id, lmm_campaign_info *out) {
   if (!s || !out) return LMM_ERR_ARG;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET);
-  if (!st) return LMM_ERR_DB;
-  lmm_err rc;
-  int src = sqlite3_bind_int64(st, 1, id);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
-    rc = campaign_read(st, out);
-  else if (src == SQLITE_DONE)
-    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id);
-  else
-    rc = lmmi_store_fail(s, src, "campaign get");
+  sqlite3_stmt *st;
+  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET, id, "campaign get", &st);
+  if (rc != LMM_OK) return rc;
+  rc = campaign_read(st, out);
   sqlite3_reset(st);
   return rc;
 }
@@ -267,21 +271,13 @@ LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id) {
 
 LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bool *out) {
   if (!s || !out) return LMM_ERR_ARG;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET);
-  if (!st) return LMM_ERR_DB;
-  lmm_err rc;
-  int src = sqlite3_bind_int64(st, 1, id);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW) {
-    *out = sqlite3_column_int(st, 0) != 0;
-    rc = LMM_OK;
-  } else if (src == SQLITE_DONE) {
-    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)id);
-  } else {
-    rc = lmmi_store_fail(s, src, "campaign cancel check");
-  }
+  sqlite3_stmt *st;
+  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET, id,
+                             "campaign cancel check", &st);
+  if (rc != LMM_OK) return rc;
+  *out = sqlite3_column_int(st, 0) != 0;
   sqlite3_reset(st);
-  return rc;
+  return LMM_OK;
 }
 
 /* ------------------------------------------------------------ outcomes */
