@@ -99,6 +99,9 @@ static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
  * error, the statement reset. */
 static lmm_err campaign_find(lmm_store *s, lmmi_sql slot, const char *sql, int64_t id,
                              const char *what, sqlite3_stmt **out) {
+  /* Set on every path: callers read *out only on LMM_OK, but an optimiser that inlines this
+   * cannot always see that, and -Wmaybe-uninitialized must stay quiet at -O3. */
+  *out = NULL;
   sqlite3_stmt *st = lmmi_store_stmt(s, slot, sql);
   if (!st) return LMM_ERR_DB;
   int src = sqlite3_bind_int64(st, 1, id);

@@ -36,8 +36,14 @@ void mlog_ts(int64_t ms, char *buf, size_t cap) {
     snprintf(buf, cap, "1970-01-01T00:00:00.000Z");
     return;
   }
-  snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+  /* strftime rather than one snprintf of six ints: the compiler cannot bound the ints and
+   * warns (format-truncation) at -O3, though the fields of a struct tm always fit. */
+  size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (n == 0) {
+    if (cap) buf[0] = '\0';
+    return;
+  }
+  snprintf(buf + n, cap - n, ".%03dZ", (int)(((ms % 1000) + 1000) % 1000));
 }
 
 cJSON *mlog_begin(const char *event) {

@@ -51,6 +51,7 @@ static int count_fds(void) {
 
 /* A UDP socket on 127.0.0.1:port (0: any); returns the fd and the port in *out_port. */
 static int udp_bind(int port, int *out_port) {
+  if (out_port) *out_port = 0; /* set on every path (callers assert the fd, not the port) */
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
