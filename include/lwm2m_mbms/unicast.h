@@ -33,6 +33,18 @@ typedef enum lmm_op_kind {
   LMM_OPK_DISCOVER        /**< GET with Accept: application/link-format */
 } lmm_op_kind;
 
+/** Accept of a Read, Observe or Discover (lmm_op.accept). A number below these is sent as
+ *  given (an operator's explicit choice: no fallback). */
+#define LMM_ACCEPT_NONE 0xFFFF /**< no Accept option at all */
+/** The engine chooses per member: for one resource, text/plain (application/octet-stream for
+ *  an Opaque one, by the object definition of lmm_obj_def_oma() or the batch's Group Mgmt
+ *  object); for an object, an instance or a multiple-instance resource, the member's format
+ *  (lmm_member.format: SenML-JSON or TLV); for Discover, link format. A Read or Observe
+ *  answered 4.06 Not Acceptable or 5.00 Internal Server Error is asked once more in the other
+ *  format (one resource: the member's format; otherwise SenML-JSON <-> TLV), and that second
+ *  answer is the member's outcome. The default of LMM_OP_INIT. */
+#define LMM_ACCEPT_AUTO 0xFFFE
+
 /** One operation. Borrowed by lmm_batch_start() only for the call: it copies what it needs. */
 typedef struct lmm_op {
   lmm_op_kind kind;
@@ -40,12 +52,13 @@ typedef struct lmm_op {
   uint16_t format;        /**< Content-Format of the payload (writes, create, execute args) */
   const uint8_t *payload; /**< may be NULL */
   size_t len;             /**< larger than the block size: sent with Block1 */
-  uint16_t accept;        /**< Accept option for reads; 0xFFFF = none */
+  uint16_t accept;        /**< Accept of reads: a content format, LMM_ACCEPT_AUTO (default)
+                           *   or LMM_ACCEPT_NONE */
   const char *query;      /**< Write-Attributes, e.g. "pmin=10&pmax=60"; NULL otherwise */
 } lmm_op;
 
 #define LMM_OP_INIT                                                                                \
-  { LMM_OPK_READ, {0, 0, 0, 0, 0}, 0, NULL, 0, 0xFFFF, NULL }
+  { LMM_OPK_READ, {0, 0, 0, 0, 0}, 0, NULL, 0, LMM_ACCEPT_AUTO, NULL }
 
 typedef struct lmm_unicast_config {
   size_t max_in_flight;    /**< members with a request outstanding at once (default 64) */

@@ -682,7 +682,7 @@ LMM_API lmm_err lmm_campaign_resume(const lmm_campaign_deps *deps, int64_t id,
     }
     if (rc == LMM_OK) rc = lmm_path_parse(c->info.op_path, &c->op.path);
     c->op.kind = (lmm_op_kind)c->info.op_kind, c->op.format = c->info.op_format;
-    c->op.accept = 0xFFFF;
+    c->op.accept = LMM_ACCEPT_AUTO;
     if (rc == LMM_OK && c->info.op_len) {
       if ((c->op_payload = malloc(c->info.op_len)))
         memcpy(c->op_payload, c->info.op_payload, c->info.op_len);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "campaign/campaign_internal.h"
+#include "lwm2m/unicast_internal.h"
 
 uint8_t lmmi_op_method(lmm_op_kind k) {
   switch (k) {
@@ -124,10 +125,16 @@ lmm_err lmmi_coap_group_request(const lmm_op *op, uint16_t mid, const uint8_t to
       q += n + (amp ? 1 : 0);
     }
   }
-  if (op->kind == LMM_OPK_DISCOVER)
+  if (op->kind == LMM_OPK_DISCOVER) {
     put_uint_option(&w, &last, 17, LMM_FMT_LINK);
-  else if (code == 1 && op->accept != 0xFFFF)
-    put_uint_option(&w, &last, 17, op->accept);
+  } else if (code == 1) {
+    /* One Accept for the whole group: the engine's choice for a member that says nothing of
+     * its format (text for one resource, SenML-JSON for more). A member that cannot answer in
+     * it says 4.06 or 5.00, and the campaign asks it again by unicast in its own format. */
+    lmm_op chosen = *op;
+    (void)lmmi_unicast_choose_accept(&chosen, NULL, 0xFFFF);
+    if (chosen.accept != LMM_ACCEPT_NONE) put_uint_option(&w, &last, 17, chosen.accept);
+  }
   put_uint_option(&w, &last, 258, 26); /* No-Response: suppress 2.xx, 4.xx and 5.xx */
   if (op->payload && op->len) {
     static const uint8_t marker = 0xff;

@@ -508,6 +508,7 @@ static bool start_member(lmm_unicast *u, lmm_batch *b, size_t i) {
       return false;
     }
   }
+  s->accept_alt = lmmi_unicast_choose_accept(&s->op, m, b->exempt_oid);
   if (!path_allowed(b, m, &s->op.path)) {
     const lmm_path *p = &s->op.path;
     char pb[32];
@@ -625,6 +626,24 @@ static void drain_attn(lmm_unicast *u) {
       s->session = NULL;
     }
     s->hs_due = -1;
+    if (pending == LMMI_PEND_RESP && s->accept_alt != LMM_ACCEPT_NONE &&
+        (s->code == COAP_RESPONSE_CODE(406) || s->code == COAP_RESPONSE_CODE(500)) &&
+        now + attempt_span_ms(u, s->dtls) <= s->deadline) {
+      /* The device cannot (4.06) or will not (5.00, as small clients answer a format they
+       * lack) serve the first choice: once more in the other format, on a new session. */
+      char code[32];
+      lmmi_unicast_code_text(s->code, code, sizeof code);
+      lmmi_log(u->ctx, LMM_LOG_DEBUG, "unicast: member %zu: %s to Accept %u; asking for %u",
+               s->index, code, (unsigned)s->op.accept, (unsigned)s->accept_alt);
+      s->op.accept = s->accept_alt;
+      s->accept_alt = LMM_ACCEPT_NONE;
+      free(s->payload);
+      s->payload = NULL, s->payload_len = 0;
+      s->pending = LMMI_PEND_NONE;
+      s->resend_at = now;
+      heap_push(u, s);
+      continue;
+    }
     if (pending == LMMI_PEND_FAIL && s->retryable &&
         now + s->pause_ms + attempt_span_ms(u, s->dtls) <= s->deadline) {
       lmmi_log(u->ctx, LMM_LOG_DEBUG, "unicast: member %zu: %s; re-sending in %lld ms", s->index,
@@ -886,6 +905,7 @@ LMM_API lmm_err lmm_batch_start(lmm_unicast *u, const lmm_member *members, size_
     s->t_first = s->resend_at = s->hs_due = -1;
     s->heap_idx = SIZE_MAX;
     s->cf = -1;
+    s->accept_alt = LMM_ACCEPT_NONE;
   }
   b->prev = u->batches_tail;
   if (u->batches_tail)

@@ -42,6 +42,7 @@ struct lmmi_uslot {
   uint8_t token[LMMI_TOKEN_MAX];
   uint8_t token_len;
   int attempts;
+  uint16_t accept_alt; /* a Read's second-choice Accept after 4.06/5.00; LMM_ACCEPT_NONE: none */
   int64_t t_first;   /* first send, -1 before */
   int64_t deadline;  /* t_first-independent: set when the member starts */
   int64_t resend_at; /* -1: no re-send waiting */
@@ -125,6 +126,11 @@ lmm_err lmmi_unicast_resolve(lmm_batch *b, const lmmi_target *t, coap_address_t 
  *  than `block_size`). Returns NULL with `why` on failure. */
 coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned block_size,
                                    uint8_t *token, uint8_t *token_len, char *why, size_t cap);
+/** Resolves an LMM_ACCEPT_AUTO Accept of `op` for member `m` (see unicast.h): sets
+ *  op->accept to the first choice and returns the second (LMM_ACCEPT_NONE when the operation
+ *  is not a Read or Observe, or the Accept was explicit). `gm_oid` names the Group Mgmt object
+ *  (0xFFFF: none). */
+uint16_t lmmi_unicast_choose_accept(lmm_op *op, const lmm_member *m, uint16_t gm_oid);
 /** "4.04 Not Found" */
 void lmmi_unicast_code_text(uint8_t code, char *buf, size_t cap);
 

@@ -137,6 +137,49 @@ lmm_err lmmi_unicast_resolve(lmm_batch *b, const lmmi_target *t, coap_address_t 
   return LMM_OK;
 }
 
+/* The member's format for several values: what its members file line says, SenML-JSON (the
+ * LwM2M 1.1 format) when it says nothing usable. */
+static uint16_t member_multi_format(const lmm_member *m) {
+  return m && m->format == LMM_FMT_TLV ? LMM_FMT_TLV : LMM_FMT_SENML_JSON;
+}
+
+uint16_t lmmi_unicast_choose_accept(lmm_op *op, const lmm_member *m, uint16_t gm_oid) {
+  if (op->accept != LMM_ACCEPT_AUTO) return LMM_ACCEPT_NONE;
+  if (op->kind == LMM_OPK_DISCOVER) {
+    op->accept = LMM_FMT_LINK;
+    return LMM_ACCEPT_NONE;
+  }
+  bool read = op->kind == LMM_OPK_READ || op->kind == LMM_OPK_OBSERVE ||
+              op->kind == LMM_OPK_CANCEL_OBSERVE;
+  uint16_t multi = member_multi_format(m);
+  if (!read) {
+    /* Writes and Executes answer without a body: an Accept would say nothing. */
+    op->accept = LMM_ACCEPT_NONE;
+    return LMM_ACCEPT_NONE;
+  }
+  if (op->path.depth < 3) {
+    op->accept = multi;
+    return multi == LMM_FMT_TLV ? LMM_FMT_SENML_JSON : LMM_FMT_TLV;
+  }
+  lmm_obj_def gm;
+  const lmm_obj_def *def = NULL;
+  if (op->path.oid == gm_oid && gm_oid != 0xFFFF) {
+    lmm_group_mgmt_def(gm_oid, &gm);
+    def = &gm;
+  } else {
+    def = lmm_obj_def_oma(op->path.oid);
+  }
+  const lmm_res_def *rd = lmm_obj_def_res(def, op->path.rid);
+  if (op->path.depth == 3 && rd && rd->multiple) {
+    op->accept = multi;
+    return multi == LMM_FMT_TLV ? LMM_FMT_SENML_JSON : LMM_FMT_TLV;
+  }
+  /* One value: plain text is what every LwM2M version serves for it (opaque for Opaque); a
+   * resource the model does not know is asked as text first too. */
+  op->accept = rd && rd->type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
+  return multi;
+}
+
 void lmmi_unicast_code_text(uint8_t code, char *buf, size_t cap) {
   const char *phrase = coap_response_phrase(code);
   snprintf(buf, cap, "%u.%02u%s%s", code >> 5, code & 31u, phrase ? " " : "", phrase ? phrase : "");
@@ -187,7 +230,7 @@ coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned
     code = COAP_REQUEST_CODE_PUT;
     break;
   case LMM_OPK_DISCOVER:
-    if (accept == 0xFFFF) accept = LMM_FMT_LINK;
+    if (accept == LMM_ACCEPT_NONE || accept == LMM_ACCEPT_AUTO) accept = LMM_FMT_LINK;
     break;
   default:
     snprintf(why, cap, "unknown operation %d", (int)op->kind);
@@ -232,7 +275,8 @@ coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned
       q += n + (e ? 1 : 0);
     }
   }
-  if (ok && get && accept != 0xFFFF) ok = add_uint_opt(pdu, COAP_OPTION_ACCEPT, accept) == 0;
+  if (ok && get && accept != LMM_ACCEPT_NONE && accept != LMM_ACCEPT_AUTO)
+    ok = add_uint_opt(pdu, COAP_OPTION_ACCEPT, accept) == 0;
   /* Early Block2 negotiation (RFC 7959 2.4): ask for blocks no larger than ours. */
   if (ok && get && block_size < 1024)
     ok = add_uint_opt(pdu, COAP_OPTION_BLOCK2, szx_of(block_size)) == 0;
