@@ -32,6 +32,15 @@ LMM_API const char *lmm_store_errmsg(const lmm_store *s);
 
 /* ------------------------------------------------------------------ groups */
 
+/** What becomes of a group's TMGI when a campaign ends (docs/architecture.md, "TMGIs"). */
+typedef enum lmm_tmgi_policy {
+  LMM_TMGI_KEEP = 0,   /**< kept for the group's next campaign until it expires (renewed by
+                        *   the campaign that needs it longer): no allocation per campaign,
+                        *   and the members keep listening to the same bearer */
+  LMM_TMGI_RELEASE = 1 /**< deleted on the SCEF (T8 DELETE) when the campaign ends; the next
+                        *   campaign allocates a new one and writes it to every member */
+} lmm_tmgi_policy;
+
 /** A group as the server keeps it (seed Table 1 + Group Mgmt values). Owned members. */
 typedef struct lmm_group_info {
   char *name;                   /**< Group ID: unique, set by the server */
@@ -53,6 +62,7 @@ typedef struct lmm_group_info {
    *  one instance per group; get/list return it, update keeps it. A hand-built struct (no
    *  store) leaves it 0: instance 0. A campaign treats a negative value as 0. */
   int32_t gm_iid;
+  int tmgi_policy; /**< lmm_tmgi_policy (0, keep, for a zeroed struct) */
 } lmm_group_info;
 
 LMM_API void lmm_group_info_clear(lmm_group_info *g);
@@ -99,6 +109,14 @@ typedef enum lmm_path_kind {
   LMM_VIA_UNICAST
 } lmm_path_kind;
 
+/** What a campaign did with its TMGI at its end. */
+typedef enum lmm_tmgi_end {
+  LMM_TMGI_END_NONE = 0,      /**< no TMGI (not MBMS), or the campaign has not ended */
+  LMM_TMGI_END_KEPT,          /**< left allocated for the group's next campaign */
+  LMM_TMGI_END_RELEASED,      /**< deleted on the SCEF (or the SCEF no longer had it) */
+  LMM_TMGI_END_RELEASE_FAILED /**< the delete failed: the TMGI lives on until it expires */
+} lmm_tmgi_end;
+
 /** What a campaign does. */
 typedef enum lmm_campaign_kind {
   LMM_CK_OPERATION = 0, /**< one LwM2M operation (campaign.h) */
@@ -129,6 +147,9 @@ typedef struct lmm_campaign_info {
   int kind;              /**< lmm_campaign_kind; set on create, never changed */
   char *fw_summary;      /**< firmware campaigns: a JSON object of their figures, or NULL */
   bool cancel_requested; /**< loaded only: see lmm_store_campaign_request_cancel() */
+  uint16_t op_accept;    /**< the Accept of a read (LMM_ACCEPT_AUTO, NONE or a format);
+                          *   set on create, never changed */
+  int tmgi_end;          /**< lmm_tmgi_end */
 } lmm_campaign_info;
 
 LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c);
@@ -150,6 +171,19 @@ LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_cam
 LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id);
 /** Whether a cancel was asked for campaign `id`. LMM_ERR_NOTFOUND for an unknown id. */
 LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bool *out);
+
+/** How one step of a campaign went for a member: the Group Mgmt write, the group request,
+ *  the unicast request (the only request of a unicast group, the repair of a group one). */
+typedef enum lmm_step {
+  LMM_STEP_NONE = 0, /**< the step did not run for this member (or was not recorded) */
+  LMM_STEP_OK,       /**< answered with a success code (2.xx) */
+  LMM_STEP_REFUSED,  /**< answered with an error code (kept with the step) */
+  LMM_STEP_FAILED,   /**< no answer: a timeout, a network error, refused before sending */
+  LMM_STEP_SILENT    /**< the group request: no answer within the Response Time Window */
+} lmm_step;
+
+/** The name of a step result ("ok", "refused", "failed", "silent", "-" for none); static. */
+LMM_API const char *lmm_step_name(int step);
 
 /** One member's outcome in a campaign. Owned members. */
 typedef struct lmm_outcome {
@@ -176,6 +210,16 @@ typedef struct lmm_outcome {
   uint64_t fw_bytes_unicast; /**< blob bytes sent to it by unicast */
   uint32_t fw_missed;        /**< data fragments missed in the first pass */
   uint32_t fw_repaired;      /**< fragments sent to it again by unicast */
+  /* Each step's own result, whatever the final outcome above says (lmm_step). */
+  int gm_step;          /**< the Group Mgmt write */
+  uint8_t gm_code;      /**< its answer's code, 0 none */
+  char *gm_error;       /**< why it failed, NULL when it did not */
+  int group_step;       /**< the group request (MBMS / IP multicast) */
+  uint8_t group_code;   /**< the code of the member's answer to it, 0 none */
+  int unicast_step;     /**< the unicast request: the operation itself or its repair */
+  uint8_t unicast_code; /**< its answer's code, 0 none */
+  char *unicast_error;  /**< why it failed, NULL when it did not */
+  char *fw_pkg_version; /**< firmware: PkgVersion (/5/0/7) as last read, NULL never read */
 } lmm_outcome;
 
 /** A pending outcome with no owned members: zeroes, and -1 for content_format, fw_state and

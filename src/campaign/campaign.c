@@ -40,7 +40,7 @@ struct lmm_campaign {
   size_t n_dirty;
   int via;
   uint8_t token[LMMI_TOKEN_LEN];
-  bool answers_open, started, finished, resumed_after_delivery;
+  bool answers_open, started, closing, finished, resumed_after_delivery;
   lmm_err result;
   lmm_batch *batch;
   lmm_member *sub; /* members of the current batch */
@@ -54,6 +54,7 @@ struct lmm_campaign {
   size_t gm_senml_len, gm_tlv_len;
   int64_t delivered_mono;
   size_t n_done;
+  size_t n_refetch;     /* answered the group read in a format they cannot serve: asked again */
   int64_t start_s;      /* the Schedule entry the group request waits for; 0 at once */
   uint8_t *pending_msg; /* a multicast group request waiting for its Schedule */
   size_t pending_len;
@@ -171,6 +172,12 @@ static int64_t now_ms(lmm_campaign *c) {
   return lmm_ctx_now_ms(c->d.ctx);
 }
 
+/* How a request went, as the report's step columns show it. */
+static int step_of(lmm_err err, uint8_t code) {
+  if (err != LMM_OK) return LMM_STEP_FAILED;
+  return code >> 5 == 2 ? LMM_STEP_OK : LMM_STEP_REFUSED;
+}
+
 /* ------------------------------------------------------------ unicast batches */
 
 static void batch_prepare(void *user, size_t bi, const lmm_member *m, lmm_op *op) {
@@ -193,17 +200,26 @@ static void batch_member(void *user, const lmm_member_result *r) {
     snprintf(text, sizeof text, "%u.%02u", r->coap_code >> 5, r->coap_code & 31);
     err = text;
   }
+  lmm_outcome *o = &c->out[i];
   if (c->batch_phase == 0) {
-    c->out[i].gm_written = r->err == LMM_OK && r->coap_code >> 5 == 2;
-    if (!c->out[i].gm_written) {
-      free(c->out[i].error);
-      c->out[i].error = dupn(err ? err : lmm_strerror(r->err));
+    o->gm_written = r->err == LMM_OK && r->coap_code >> 5 == 2;
+    o->gm_step = step_of(r->err, r->coap_code);
+    o->gm_code = r->coap_code;
+    free(o->gm_error), o->gm_error = NULL;
+    if (!o->gm_written) {
+      o->gm_error = dupn(err ? err : lmm_strerror(r->err));
+      free(o->error);
+      o->error = dupn(o->gm_error);
     }
     mark_dirty(c, i);
     return;
   }
   bool group_path = c->via != LMM_VIA_UNICAST;
-  c->out[i].repaired = group_path;
+  o->repaired = group_path;
+  o->unicast_step = step_of(r->err, r->coap_code);
+  o->unicast_code = r->coap_code;
+  free(o->unicast_error);
+  o->unicast_error = o->unicast_step == LMM_STEP_OK ? NULL : dupn(err ? err : lmm_strerror(r->err));
   outcome(c, i, LMM_VIA_UNICAST, r->err, r->coap_code, r->payload, r->payload_len,
           r->content_format, r->attempts, r->latency_ms, err);
 }
@@ -293,6 +309,14 @@ static void phase_group_mgmt(lmm_campaign *c) {
     finish(c, rc, "cannot start the Group Mgmt writes");
 }
 
+/* Whether a group answer with `code` is to be asked again by unicast rather than kept: a read
+ * whose Accept the library chose, refused as a format the member cannot serve (4.06, or 5.00
+ * as small clients answer). With repair off, the answer is what the member said. */
+static bool refetch(const lmm_campaign *c, uint8_t code) {
+  return !c->cfg.no_repair && c->op.accept == LMM_ACCEPT_AUTO && c->op.kind == LMM_OPK_READ &&
+         (code == (4 << 5 | 6) || code == (5 << 5 | 0));
+}
+
 static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, int fmt,
                                    const uint8_t *payload, size_t len) {
   lmm_campaign *c = owner;
@@ -308,13 +332,25 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
   for (size_t k = lo; k < c->n && !strcmp(c->by_ep[k].ep, ep); k++) {
     size_t i = c->by_ep[k].index;
     if (!lmm_member_allows(&c->members[i], &c->op.path)) continue;
-    if (c->out[i].done) return c->in_repair[i] ? LMMI_ANS_LATE : LMMI_ANS_DUPLICATE;
+    lmm_outcome *o = &c->out[i];
+    if (o->done) return c->in_repair[i] ? LMMI_ANS_LATE : LMMI_ANS_DUPLICATE;
     if (c->in_repair[i]) return LMMI_ANS_LATE;
+    if (o->group_step != LMM_STEP_NONE) return LMMI_ANS_DUPLICATE; /* waits for its refetch */
+    o->group_step = step_of(LMM_OK, code);
+    o->group_code = code;
+    if (refetch(c, code)) {
+      /* It heard the request but cannot answer in the group's one Accept: the repair asks
+       * it by unicast, where the engine picks its own format. */
+      c->n_refetch++;
+      mark_dirty(c, i);
+      if (c->n_done + c->n_refetch == c->n && c->info.state == LMM_CS_COLLECTING) all_answered(c);
+      return LMMI_ANS_ACCEPTED;
+    }
     char text[16];
     snprintf(text, sizeof text, "%u.%02u", code >> 5, code & 31);
     outcome(c, i, c->via, LMM_OK, code, payload, len, fmt, 1, now_ms(c) - c->delivered_mono,
             code >> 5 == 2 ? NULL : text);
-    if (c->n_done == c->n && c->info.state == LMM_CS_COLLECTING) all_answered(c);
+    if (c->n_done + c->n_refetch == c->n && c->info.state == LMM_CS_COLLECTING) all_answered(c);
     return LMMI_ANS_ACCEPTED;
   }
   return LMMI_ANS_UNKNOWN;
@@ -355,7 +391,8 @@ static void collecting(lmm_campaign *c) {
   c->delivered_mono = now_ms(c) + ahead;
   set_state(c, LMM_CS_COLLECTING);
   int64_t due = c->delivered_mono + c->info.window_s * 1000 + c->cfg.grace_ms;
-  c->timer = lmmi_timer_add(c->d.ctx, c->n_done == c->n ? now_ms(c) : due, window_over, c);
+  c->timer =
+      lmmi_timer_add(c->d.ctx, c->n_done + c->n_refetch == c->n ? now_ms(c) : due, window_over, c);
   if (!c->timer) finish(c, LMM_ERR_NOMEM, "cannot arm the answer window");
 }
 
@@ -461,8 +498,17 @@ static void phase_deliver(lmm_campaign *c) {
 static void phase_repair(lmm_campaign *c) {
   if (c->answers_open) lmmi_answers_close(c->d.answers, c->token), c->answers_open = false;
   size_t silent = 0;
-  for (size_t i = 0; i < c->n; i++)
-    silent += !c->out[i].done;
+  for (size_t i = 0; i < c->n; i++) {
+    lmm_outcome *o = &c->out[i];
+    if (o->done) continue;
+    silent++;
+    /* Still without an answer when the window closed (a resumed campaign's members heard the
+     * request before the crash: whether they answered is not known). */
+    if (!c->resumed_after_delivery && c->via != LMM_VIA_UNICAST && o->group_step == LMM_STEP_NONE) {
+      o->group_step = LMM_STEP_SILENT;
+      mark_dirty(c, i);
+    }
+  }
   if (!silent) return finish(c, LMM_OK, NULL);
   if (c->cfg.no_repair) {
     for (size_t i = 0; i < c->n; i++)
@@ -535,20 +581,66 @@ static void phase_tmgi(lmm_campaign *c) {
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static void finish(lmm_campaign *c, lmm_err rc, const char *why) {
-  if (c->finished) return;
+static void finished(lmm_campaign *c) {
   c->finished = true;
+  c->info.finished_ms = lmm_ctx_wall_ms(c->d.ctx);
+  set_state(c, c->result == LMM_OK ? LMM_CS_DONE : LMM_CS_FAILED);
+  if (c->h && c->h->on_done) c->h->on_done(c->user, c, c->result);
+}
+
+static void tmgi_deleted(void *user, const lmm_t8_reply *rep) {
+  lmm_campaign *c = user;
+  c->t8req = NULL;
+  /* 404: the SCEF no longer has it (expired, or released by someone else): gone either way. */
+  bool gone = rep->result->err == LMM_OK || rep->result->http_status == 404;
+  c->info.tmgi_end = gone ? LMM_TMGI_END_RELEASED : LMM_TMGI_END_RELEASE_FAILED;
+  if (gone) {
+    free(c->group.tmgi), c->group.tmgi = NULL;
+    c->group.tmgi_expiration = 0;
+    if (c->d.store && lmm_store_group_update(c->d.store, &c->group) != LMM_OK)
+      lmmi_log(c->d.ctx, LMM_LOG_ERROR, "campaign %lld: cannot store the released TMGI: %s",
+               (long long)c->info.id, lmm_store_errmsg(c->d.store));
+  } else {
+    char *d = lmm_t8_result_describe(rep->result);
+    lmmi_log(c->d.ctx, LMM_LOG_WARN,
+             "campaign %lld: TMGI %s not released (kept until it "
+             "expires): %s",
+             (long long)c->info.id, c->info.tmgi, d ? d : "failed");
+    lmm_free(d);
+  }
+  finished(c);
+}
+
+/* The group's TMGI policy, once the campaign is over: keep it for the next campaign, or
+ * release it. A campaign that only configures the group (a firmware campaign's set-up) leaves
+ * it to its owner. Returns true when a release is on its way (finished() follows). */
+static bool tmgi_dispose(lmm_campaign *c) {
+  if (c->via != LMM_VIA_MBMS || !c->info.tmgi || c->cfg.configure_only) return false;
+  if (c->group.tmgi_policy != LMM_TMGI_RELEASE || !c->d.t8) {
+    c->info.tmgi_end = LMM_TMGI_END_KEPT;
+    return false;
+  }
+  if (lmm_t8_tmgi_delete_async(c->d.t8, c->info.tmgi, tmgi_deleted, c, &c->t8req) == LMM_OK)
+    return true;
+  c->info.tmgi_end = LMM_TMGI_END_RELEASE_FAILED;
+  lmmi_log(c->d.ctx, LMM_LOG_WARN, "campaign %lld: cannot send the release of TMGI %s",
+           (long long)c->info.id, c->info.tmgi);
+  return false;
+}
+
+static void finish(lmm_campaign *c, lmm_err rc, const char *why) {
+  if (c->closing) return;
+  c->closing = true;
   c->result = rc;
   if (c->answers_open) lmmi_answers_close(c->d.answers, c->token), c->answers_open = false;
+  if (c->t8req) lmm_t8_request_cancel(c->t8req), c->t8req = NULL;
   if (rc != LMM_OK) {
     free(c->info.error);
     c->info.error = dupn(why ? why : lmm_strerror(rc));
     lmmi_log(c->d.ctx, LMM_LOG_ERROR, "campaign %lld failed: %s", (long long)c->info.id,
              c->info.error);
   }
-  c->info.finished_ms = lmm_ctx_wall_ms(c->d.ctx);
-  set_state(c, rc == LMM_OK ? LMM_CS_DONE : LMM_CS_FAILED);
-  if (c->h && c->h->on_done) c->h->on_done(c->user, c, rc);
+  if (!tmgi_dispose(c)) finished(c);
 }
 
 static lmm_err prepare_common(lmm_campaign *c) {
@@ -617,6 +709,7 @@ LMM_API lmm_err lmm_campaign_new(const lmm_campaign_deps *deps, const lmm_campai
   c->info.op_kind = c->op.kind;
   c->info.op_path = dupn(lmm_path_format(&c->op.path, path, sizeof path));
   c->info.op_format = c->op.format;
+  c->info.op_accept = c->op.accept;
   if (c->op.len && (c->info.op_payload = malloc(c->op.len)))
     memcpy(c->info.op_payload, c->op.payload, c->op.len), c->info.op_len = c->op.len;
   c->info.op_query = dupn(c->op_query);
@@ -682,7 +775,7 @@ LMM_API lmm_err lmm_campaign_resume(const lmm_campaign_deps *deps, int64_t id,
     }
     if (rc == LMM_OK) rc = lmm_path_parse(c->info.op_path, &c->op.path);
     c->op.kind = (lmm_op_kind)c->info.op_kind, c->op.format = c->info.op_format;
-    c->op.accept = LMM_ACCEPT_AUTO;
+    c->op.accept = c->info.op_accept;
     if (rc == LMM_OK && c->info.op_len) {
       if ((c->op_payload = malloc(c->info.op_len)))
         memcpy(c->op_payload, c->info.op_payload, c->info.op_len);

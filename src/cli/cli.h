@@ -146,6 +146,30 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t);
  *  or Update Result 1 (a firmware campaign's: fw_end updated). */
 bool cli_outcome_ok(const lmm_outcome *o);
 
+/* ------------------------------------------------- each step per member (steps.c) */
+
+/** The steps a member goes through: the Group Mgmt write, the group request, the unicast
+ *  request (the operation of a unicast group, or the repair of a group one). */
+enum { CLI_STEPS = 3 };
+/** Members per step and lmm_step result. */
+typedef struct cli_step_totals {
+  size_t n[CLI_STEPS][LMM_STEP_SILENT + 1];
+} cli_step_totals;
+/** A table cell for step `k` of `o`: the answer's code ("4.04"), or "failed", "silent", "-". */
+char *cli_step_cell(const lmm_outcome *o, int k, char *buf, size_t cap);
+void cli_steps_count(const lmm_outcome *o, size_t n, cli_step_totals *t);
+/** One summary line per step that ran: "Group Mgmt write  48 ok, 2 refused, 0 failed". */
+void cli_steps_print_summary(const cli_step_totals *t);
+/** ,"steps":{"groupMgmt":{"result":..,"code":..,"error":..},"group":..,"unicast":..} */
+void cli_steps_json(const lmm_outcome *o);
+/** ,"steps":{"groupMgmt":{"ok":N,...},...} of the totals. */
+void cli_steps_json_totals(const cli_step_totals *t);
+/** The six step columns of a CSV row (header, and one member's cells), each ending in ','. */
+void cli_steps_csv_header(void);
+void cli_steps_csv(const lmm_outcome *o);
+/** "kept", "released", "release failed" or "-" (lmm_tmgi_end). */
+const char *cli_tmgi_end_name(int end);
+
 /* ------------------------------------------------- firmware campaigns (fw_report.c) */
 
 /** Counts by lmm_fwc_end of a firmware campaign's outcomes. */

@@ -44,6 +44,20 @@ static int multicast_kind(const char *a) {
   return 2;
 }
 
+static const char *tmgi_policy_name(int p) {
+  return p == LMM_TMGI_RELEASE ? "release" : "keep";
+}
+
+static int parse_tmgi_policy(const cli *c, const char *arg, int *out) {
+  if (!strcmp(arg, "keep"))
+    *out = LMM_TMGI_KEEP;
+  else if (!strcmp(arg, "release"))
+    *out = LMM_TMGI_RELEASE;
+  else
+    return cli_usage(c, "--tmgi-policy: '%s' is not keep or release", arg);
+  return 0;
+}
+
 static const char *member_format_name(uint16_t f) {
   return f == LMM_FMT_TLV ? "tlv" : "senml-json";
 }
@@ -87,6 +101,7 @@ static void print_group_json(const lmm_group_info *g, const lmm_member *m, size_
     printf("\"%s\"", cli_fmt_time(g->tmgi_expiration, false, t, sizeof t));
   else
     printf("null");
+  printf(",\"tmgiPolicy\":\"%s\"", tmgi_policy_name(g->tmgi_policy));
   printf(",\"created\":\"%s\",\"memberCount\":%zu", cli_fmt_time(g->created, false, t, sizeof t),
          with_members ? n : g->member_count);
   if (with_members) {
@@ -123,6 +138,9 @@ static void print_group_text(const lmm_group_info *g, const lmm_member *m, size_
            cli_fmt_time(g->tmgi_expiration, false, t, sizeof t));
   else
     printf("tmgi               -\n");
+  printf("tmgi policy        %s\n", g->tmgi_policy == LMM_TMGI_RELEASE
+                                        ? "release (when a campaign ends)"
+                                        : "keep (for the next campaign, until it expires)");
   printf("created            %s\n", cli_fmt_time(g->created, false, t, sizeof t));
   printf("members            %zu\n", n);
   for (size_t i = 0; i < n; i++) {
@@ -146,7 +164,18 @@ static int load_members(const cli *c, const char *path, lmm_member **m, size_t *
 }
 
 static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
-  enum { O_TYPE = 256, O_EGI, O_MADDR, O_MPORT, O_WINDOW, O_FANOUT, O_SCHED, O_MEMBERS, O_GMOID };
+  enum {
+    O_TYPE = 256,
+    O_EGI,
+    O_MADDR,
+    O_MPORT,
+    O_WINDOW,
+    O_FANOUT,
+    O_SCHED,
+    O_MEMBERS,
+    O_GMOID,
+    O_TPOL
+  };
   static const struct option opts[] = {{"type", required_argument, 0, O_TYPE},
                                        {"external-group-id", required_argument, 0, O_EGI},
                                        {"multicast-address", required_argument, 0, O_MADDR},
@@ -156,6 +185,7 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
                                        {"schedule", required_argument, 0, O_SCHED},
                                        {"members", required_argument, 0, O_MEMBERS},
                                        {"group-mgmt-oid", required_argument, 0, O_GMOID},
+                                       {"tmgi-policy", required_argument, 0, O_TPOL},
                                        {0, 0, 0, 0}};
   lmm_group_info g = {
       .type = -1, .gm_oid = LMM_GROUP_MGMT_OID, .multicast_port = -1, .response_time_window = 30};
@@ -234,6 +264,9 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
       g.gm_oid = (uint16_t)v;
       break;
     }
+    case O_TPOL:
+      if ((rc = parse_tmgi_policy(c, optarg, &g.tmgi_policy))) return rc;
+      break;
     default:
       return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
@@ -377,6 +410,50 @@ static int group_delete(cli *c, lmm_store *s, char **pos, int npos) {
   return rc;
 }
 
+/* Settings that may change after the group was created: those that say how campaigns treat
+ * it, not who is in it (its type and addresses stay, as its members were configured for
+ * them). */
+static int group_set(cli *c, lmm_store *s, int argc, char **argv) {
+  enum { O_TPOL = 256, O_WINDOW };
+  static const struct option opts[] = {{"tmgi-policy", required_argument, 0, O_TPOL},
+                                       {"window", required_argument, 0, O_WINDOW},
+                                       {0, 0, 0, 0}};
+  int policy = -1, o, rc = 0;
+  long window = -1;
+  char *end;
+  optind = 0, opterr = 0;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (o == O_TPOL) {
+      if ((rc = parse_tmgi_policy(c, optarg, &policy))) return rc;
+    } else if (o == O_WINDOW) {
+      window = strtol(optarg, &end, 10);
+      if (*end || end == optarg || window < 0 || window > 86400)
+        return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
+    } else {
+      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  if ((rc = need_args(c, argc - optind, 1, "group NAME"))) return rc;
+  if (policy < 0 && window < 0)
+    return cli_usage(c, "nothing to set: give --tmgi-policy or --window");
+  lmm_group_info g = {0};
+  if ((rc = cli_group_get(c, s, argv[optind], &g))) return rc;
+  if (policy >= 0) g.tmgi_policy = policy;
+  if (window >= 0) g.response_time_window = window;
+  lmm_err e = lmm_store_group_update(s, &g);
+  if (e != LMM_OK) {
+    rc = cli_store_fail(c, s, "updating the group", e);
+  } else if (c->json) {
+    print_group_json(&g, NULL, 0, false);
+    printf("\n");
+  } else {
+    printf("group %s: TMGI policy %s, response window %lld s\n", g.name,
+           tmgi_policy_name(g.tmgi_policy), (long long)g.response_time_window);
+  }
+  lmm_group_info_clear(&g);
+  return rc;
+}
+
 static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
   static const struct option opts[] = {{"members", required_argument, 0, 'm'}, {0, 0, 0, 0}};
   const char *file = NULL;
@@ -497,17 +574,17 @@ int cmd_group(cli *c, int argc, char **argv) {
   c->cmd = "group";
   argc = cli_take_json(c, argc, argv);
   if (argc < 1)
-    return cli_usage(c, "missing create, list, show, delete, add-member or remove-member");
-  static const char *const verbs[] = {"create", "list",       "show",
-                                      "delete", "add-member", "remove-member"};
+    return cli_usage(c, "missing create, list, show, set, delete, add-member or remove-member");
+  static const char *const verbs[] = {"create",     "list",          "show", "delete",
+                                      "add-member", "remove-member", "set"};
   size_t v = 0;
   while (v < sizeof verbs / sizeof verbs[0] && strcmp(argv[0], verbs[v]))
     v++;
   if (v == sizeof verbs / sizeof verbs[0]) return cli_usage(c, "unknown command '%s'", argv[0]);
   snprintf(name, sizeof name, "group %s", argv[0]);
   c->cmd = name;
-  /* Only create and add-member take options: elsewhere a leading '-' is a mistake. */
-  if (v != 0 && v != 4)
+  /* Only create, add-member and set take options: elsewhere a leading '-' is a mistake. */
+  if (v != 0 && v != 4 && v != 6)
     for (int i = 1; i < argc; i++)
       if (argv[i][0] == '-' && argv[i][1]) return cli_usage(c, "unknown option '%s'", argv[i]);
   lmm_store *s = NULL;
@@ -529,8 +606,11 @@ int cmd_group(cli *c, int argc, char **argv) {
   case 4:
     rc = group_add_member(c, s, argc, argv);
     break;
-  default:
+  case 5:
     rc = group_remove_member(c, s, argv + 1, argc - 1);
+    break;
+  default:
+    rc = group_set(c, s, argc, argv);
     break;
   }
   lmm_store_close(s);

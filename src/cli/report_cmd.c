@@ -193,13 +193,15 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
     printf(" (%.3f s)", (double)(info->finished_ms - info->started_ms) / 1000.0);
   printf("\n");
   if (info->tmgi || info->t8_transaction)
-    printf("tmgi %s  delivery %s\n", info->tmgi ? info->tmgi : "-",
-           info->t8_transaction ? info->t8_transaction : "-");
+    printf("tmgi %s (%s)  delivery %s\n", info->tmgi ? info->tmgi : "-",
+           cli_tmgi_end_name(info->tmgi_end), info->t8_transaction ? info->t8_transaction : "-");
   if (info->error) printf("error: %s\n", info->error);
-  printf("\n%-28s %-19s %-5s %8s %10s  %s\n", "MEMBER", "PATH", "CODE", "ATTEMPTS", "LATENCY",
-         "VALUES / ERROR");
+  printf("\n%-28s %-19s %-5s %-7s %-7s %-7s %8s %10s  %s\n", "MEMBER", "PATH", "CODE", "GM",
+         "GROUP", "UNICAST", "ATTEMPTS", "LATENCY", "VALUES / ERROR");
   for (size_t i = 0; i < n; i++) {
-    char id[96], code[8], path[32], lat[24];
+    char id[96], code[8], path[32], lat[24], st[CLI_STEPS][16];
+    for (int k = 0; k < CLI_STEPS; k++)
+      cli_step_cell(&o[i], k, st[k], sizeof st[k]);
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
     snprintf(path, sizeof path, "%s%s", o[i].done ? cli_via_name(o[i].via) : "-",
              o[i].repaired ? " (repaired)" : "");
@@ -207,8 +209,9 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
       snprintf(lat, sizeof lat, "%lld ms", (long long)o[i].latency_ms);
     else
       snprintf(lat, sizeof lat, "-");
-    printf("%-28s %-19s %-5s %8d %10s  ", lmm_member_id_format(&m, id, sizeof id), path,
-           code_text(o[i].coap_code, code, sizeof code), o[i].attempts, lat);
+    printf("%-28s %-19s %-5s %-7s %-7s %-7s %8d %10s  ", lmm_member_id_format(&m, id, sizeof id),
+           path, code_text(o[i].coap_code, code, sizeof code), st[0], st[1], st[2], o[i].attempts,
+           lat);
     char *v = values_text(info, &o[i]);
     const char *e = error_text(&o[i]);
     if (cli_outcome_ok(&o[i]) || !e) {
@@ -217,6 +220,10 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
       fputs(v && *v ? v : "", stdout);
     } else {
       printf("error: %s", e);
+      /* A Group Mgmt write that failed is worth its own words even when the member's final
+       * error is another step's. */
+      if (o[i].gm_error && (!o[i].error || strcmp(o[i].gm_error, o[i].error)))
+        printf("; Group Mgmt write: %s", o[i].gm_error);
       if (v && *v && !(o[i].error && strstr(o[i].error, v))) {
         for (char *p = v; *p; p++)
           if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
@@ -232,6 +239,9 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
          "unicast %zu; repaired %zu\n",
          t.members, t.succeeded, t.failed, t.pending, t.by_via[LMM_VIA_MBMS],
          t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired);
+  cli_step_totals sc;
+  cli_steps_count(o, n, &sc);
+  cli_steps_print_summary(&sc);
   printf("T8 notification: %s\n", t8_status_text(info));
 }
 
@@ -247,7 +257,7 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
          info->op_format, info->op_len, cli_via_name(info->via), cli_state_name(info->state),
          (long long)info->window_s, info->repair ? "true" : "false");
   cli_json_str(stdout, info->tmgi);
-  printf(",\"t8Transaction\":");
+  printf(",\"tmgiEnd\":\"%s\",\"t8Transaction\":", cli_tmgi_end_name(info->tmgi_end));
   cli_json_str(stdout, info->t8_transaction);
   printf(",\"t8Notification\":\"%s\"", t8_status_text(info));
   cli_json_time("created", info->created_ms);
@@ -304,25 +314,33 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
       printf("null");
     printf(",\"error\":");
     cli_json_str(stdout, cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]));
+    cli_steps_json(&o[i]);
     printf("}");
   }
   cli_totals t;
   cli_count(o, n, &t);
+  cli_step_totals sc;
+  cli_steps_count(o, n, &sc);
   printf("],\"totals\":{\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu,"
          "\"byPath\":{\"mbms\":%zu,\"multicast\":%zu,\"unicast\":%zu},\"repaired\":%zu,"
-         "\"t8Notification\":\"%s\"}}\n",
+         "\"t8Notification\":\"%s\"",
          t.members, t.succeeded, t.failed, t.pending, t.by_via[LMM_VIA_MBMS],
          t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired, t8_status_text(info));
+  cli_steps_json_totals(&sc);
+  printf("}}\n");
 }
 
 static void report_csv(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {
-  fputs("member,path,repaired,code,values,attempts,latency_ms,error\r\n", stdout);
+  fputs("member,path,repaired,", stdout);
+  cli_steps_csv_header();
+  fputs("code,values,attempts,latency_ms,error\r\n", stdout);
   for (size_t i = 0; i < n; i++) {
     char id[96], code[8], num[24];
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
     cli_csv_field(lmm_member_id_format(&m, id, sizeof id), false);
     cli_csv_field(o[i].done ? cli_via_name(o[i].via) : "", false);
     cli_csv_field(o[i].repaired ? "yes" : "no", false);
+    cli_steps_csv(&o[i]);
     cli_csv_field(o[i].coap_code ? code_text(o[i].coap_code, code, sizeof code) : "", false);
     char *v = values_text(info, &o[i]);
     cli_csv_field(v, false);

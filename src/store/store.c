@@ -15,7 +15,7 @@
 #define STORE_APP_ID     0x4C4D4D53
 #define STORE_APP_ID_SQL "1280134483"
 /* Bump, with a step in MIGRATIONS, whenever the tables change. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* Busy timeout of every connection, and the bound of the retries of use_wal(). */
 #define STORE_BUSY_MS 5000
 
@@ -132,6 +132,23 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
     " CHECK(gm_iid BETWEEN 0 AND 65534);"
     "UPDATE groups SET gm_iid = (SELECT count(*) FROM groups o WHERE o.rowid < groups.rowid);"
     "CREATE UNIQUE INDEX groups_by_gm_iid ON groups(gm_iid);",
+    /* 3 -> 4: what becomes of a group's TMGI after a campaign (a group setting, and what each
+     * campaign did with it); the Accept a read asked for, so that resume asks the same; each
+     * step's own result per member (Group Mgmt write, group request, unicast), so that a failed
+     * Group Mgmt write shows even when the repair served the member; the PkgVersion last read.
+     * Rows written before read back as "not recorded" (step NONE), which is what they are. */
+    "ALTER TABLE groups ADD COLUMN tmgi_policy INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE campaigns ADD COLUMN op_accept INTEGER NOT NULL DEFAULT 65534;" /* AUTO */
+    "ALTER TABLE campaigns ADD COLUMN tmgi_end INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN gm_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN gm_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN gm_error TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN group_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN group_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN unicast_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN unicast_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN unicast_error TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN fw_pkg_version TEXT;",
 };
 
 /* ------------------------------------------------------------ shared helpers */
@@ -510,12 +527,13 @@ LMM_API void lmm_group_info_list_free(lmm_group_info *g, size_t n) {
 #define GROUP_COLS                                                                                 \
   "name, type, gm_oid, external_group_id, multicast_address, multicast_port, "                     \
   "response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, created, "                \
-  "(SELECT count(*) FROM members m WHERE m.group_name = groups.name), gm_iid"
+  "(SELECT count(*) FROM members m WHERE m.group_name = groups.name), gm_iid, tmgi_policy"
 
 static const char SQL_GROUP_INSERT[] =
     "INSERT INTO groups(name, type, gm_oid, external_group_id, multicast_address, "
     "multicast_port, response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, "
-    "created, gm_iid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "created, gm_iid, tmgi_policy) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+    "?14)";
 /* The smallest Group Mgmt instance ID no group has, NULL when 0..65534 are all taken. Each
  * probe is a lookup in groups_by_gm_iid. */
 static const char SQL_GROUP_FREE_IID[] =
@@ -525,7 +543,7 @@ static const char SQL_GROUP_FREE_IID[] =
 static const char SQL_GROUP_UPDATE[] =
     "UPDATE groups SET type = ?2, gm_oid = ?3, external_group_id = ?4, multicast_address = ?5, "
     "multicast_port = ?6, response_time_window = ?7, fanout_target = ?8, schedule = ?9, "
-    "tmgi = ?10, tmgi_expiration = ?11 WHERE name = ?1";
+    "tmgi = ?10, tmgi_expiration = ?11, tmgi_policy = ?14 WHERE name = ?1";
 static const char SQL_GROUP_GET[] = "SELECT " GROUP_COLS " FROM groups WHERE name = ?1";
 static const char SQL_GROUP_LIST[] = "SELECT " GROUP_COLS " FROM groups ORDER BY name";
 static const char SQL_GROUP_DELETE[] = "DELETE FROM groups WHERE name = ?1";
@@ -535,6 +553,8 @@ static lmm_err group_check(lmm_store *s, const lmm_group_info *g) {
   if (!g || !g->name || !*g->name) return lmmi_store_say(s, LMM_ERR_ARG, "a group needs a name");
   if (g->type < LMM_GROUP_MBMS || g->type > LMM_GROUP_UNICAST)
     return lmmi_store_say(s, LMM_ERR_ARG, "group %s: bad type %d", g->name, g->type);
+  if (g->tmgi_policy != LMM_TMGI_KEEP && g->tmgi_policy != LMM_TMGI_RELEASE)
+    return lmmi_store_say(s, LMM_ERR_ARG, "group %s: bad TMGI policy %d", g->name, g->tmgi_policy);
   if (g->n_schedule && !g->schedule)
     return lmmi_store_say(s, LMM_ERR_ARG, "group %s: schedule count without times", g->name);
   return LMM_OK;
@@ -573,7 +593,7 @@ static bool schedule_parse(const char *t, int64_t **out, size_t *n) {
   return true;
 }
 
-/* Binds ?1..?11, the columns insert and update share. `sched` borrowed. */
+/* Binds ?1..?11 and ?14, the columns insert and update share. `sched` borrowed. */
 static int group_bind(sqlite3_stmt *st, const lmm_group_info *g, const char *sched) {
   int rc = SQLITE_OK;
   rc |= lmmi_bind_text(st, 1, g->name);
@@ -588,6 +608,7 @@ static int group_bind(sqlite3_stmt *st, const lmm_group_info *g, const char *sch
   rc |= lmmi_bind_text(st, 9, sched);
   rc |= lmmi_bind_text(st, 10, g->tmgi);
   rc |= sqlite3_bind_int64(st, 11, g->tmgi_expiration);
+  rc |= sqlite3_bind_int(st, 14, g->tmgi_policy);
   return rc;
 }
 
@@ -602,6 +623,7 @@ static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, lmm_group_info *out) {
   g.created = sqlite3_column_int64(st, 11);
   g.member_count = (size_t)sqlite3_column_int64(st, 12);
   g.gm_iid = sqlite3_column_int(st, 13);
+  g.tmgi_policy = sqlite3_column_int(st, 14);
   if (!lmmi_col_text(st, 0, &g.name) || !lmmi_col_text(st, 3, &g.external_group_id) ||
       !lmmi_col_text(st, 4, &g.multicast_address) || !lmmi_col_text(st, 7, &g.fanout_target) ||
       !lmmi_col_text(st, 9, &g.tmgi))

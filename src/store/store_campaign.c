@@ -24,19 +24,19 @@ LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n) {
 #define CAMPAIGN_COLS                                                                              \
   "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
   "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
-  "finished_ms, error, kind, fw_summary, cancel_requested"
+  "finished_ms, error, kind, fw_summary, cancel_requested, op_accept, tmgi_end"
 
 static const char SQL_CAMPAIGN_INSERT[] =
     "INSERT INTO campaigns(group_name, state, via, op_kind, op_path, op_format, op_payload, "
     "op_query, window_s, repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, "
-    "started_ms, delivered_ms, finished_ms, error, kind, fw_summary) "
+    "started_ms, delivered_ms, finished_ms, error, kind, fw_summary, op_accept, tmgi_end) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21)";
+    "?20, ?21, ?23, ?24)";
 /* The parameter numbers of the insert, so campaign_bind_mutable() serves both; ?22 the id. */
 static const char SQL_CAMPAIGN_UPDATE[] =
     "UPDATE campaigns SET state = ?2, token_hex = ?11, tmgi = ?12, t8_transaction = ?13, "
     "t8_status = ?14, started_ms = ?16, delivered_ms = ?17, finished_ms = ?18, error = ?19, "
-    "fw_summary = ?21 WHERE id = ?22";
+    "fw_summary = ?21, tmgi_end = ?24 WHERE id = ?22";
 static const char SQL_CAMPAIGN_GET[] = "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE id = ?1";
 static const char SQL_CAMPAIGN_LIST_ALL[] =
     "SELECT " CAMPAIGN_COLS " FROM campaigns ORDER BY id DESC";
@@ -58,13 +58,16 @@ static const char SQL_OUTCOME_UPDATE[] =
     "UPDATE outcomes SET via = ?4, gm_written = ?5, done = ?6, repaired = ?7, coap_code = ?8, "
     "err = ?9, payload = ?10, content_format = ?11, attempts = ?12, latency_ms = ?13, "
     "error = ?14, fw_end = ?15, fw_state = ?16, fw_result = ?17, fw_wave = ?18, "
-    "fw_pulled = ?19, fw_bytes_unicast = ?20, fw_missed = ?21, fw_repaired = ?22 "
+    "fw_pulled = ?19, fw_bytes_unicast = ?20, fw_missed = ?21, fw_repaired = ?22, "
+    "gm_step = ?23, gm_code = ?24, gm_error = ?25, group_step = ?26, group_code = ?27, "
+    "unicast_step = ?28, unicast_code = ?29, unicast_error = ?30, fw_pkg_version = ?31 "
     "WHERE campaign = ?1 AND ep = ?2 AND oid = ?3";
 static const char SQL_OUTCOME_LIST[] =
     "SELECT ep, oid, via, gm_written, done, repaired, coap_code, err, payload, content_format, "
     "attempts, latency_ms, error, fw_end, fw_state, fw_result, fw_wave, fw_pulled, "
-    "fw_bytes_unicast, fw_missed, fw_repaired FROM outcomes WHERE campaign = ?1 "
-    "ORDER BY position";
+    "fw_bytes_unicast, fw_missed, fw_repaired, gm_step, gm_code, gm_error, group_step, "
+    "group_code, unicast_step, unicast_code, unicast_error, fw_pkg_version FROM outcomes "
+    "WHERE campaign = ?1 ORDER BY position";
 
 static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
   lmm_campaign_info c = {0};
@@ -82,6 +85,8 @@ static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
   c.finished_ms = sqlite3_column_int64(st, 18);
   c.kind = sqlite3_column_int(st, 20);
   c.cancel_requested = sqlite3_column_int(st, 22) != 0;
+  c.op_accept = (uint16_t)sqlite3_column_int(st, 23);
+  c.tmgi_end = sqlite3_column_int(st, 24);
   if (!lmmi_col_text(st, 1, &c.group) || !lmmi_col_text(st, 5, &c.op_path) ||
       !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) || !lmmi_col_text(st, 8, &c.op_query) ||
       !lmmi_col_text(st, 11, &c.token_hex) || !lmmi_col_text(st, 12, &c.tmgi) ||
@@ -132,7 +137,8 @@ static int campaign_bind_mutable(sqlite3_stmt *st, const lmm_campaign_info *c) {
          lmmi_bind_text(st, 12, c->tmgi) | lmmi_bind_text(st, 13, c->t8_transaction) |
          sqlite3_bind_int(st, 14, c->t8_status) | sqlite3_bind_int64(st, 16, c->started_ms) |
          sqlite3_bind_int64(st, 17, c->delivered_ms) | sqlite3_bind_int64(st, 18, c->finished_ms) |
-         lmmi_bind_text(st, 19, c->error) | lmmi_bind_text(st, 21, c->fw_summary);
+         lmmi_bind_text(st, 19, c->error) | lmmi_bind_text(st, 21, c->fw_summary) |
+         sqlite3_bind_int(st, 24, c->tmgi_end);
 }
 
 static lmm_err campaign_check(lmm_store *s, const lmm_campaign_info *c, const lmm_member *m,
@@ -184,7 +190,8 @@ LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, co
             lmmi_bind_text(st, 5, c->op_path) | sqlite3_bind_int(st, 6, c->op_format) |
             lmmi_bind_blob(st, 7, c->op_payload, c->op_len) | lmmi_bind_text(st, 8, c->op_query) |
             sqlite3_bind_int64(st, 9, c->window_s) | sqlite3_bind_int(st, 10, c->repair) |
-            sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int(st, 20, c->kind);
+            sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int(st, 20, c->kind) |
+            sqlite3_bind_int(st, 23, c->op_accept);
   if (src != SQLITE_OK) {
     rc = lmmi_store_fail(s, src, "campaign create");
     goto out;
@@ -285,6 +292,21 @@ LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bo
 
 /* ------------------------------------------------------------ outcomes */
 
+LMM_API const char *lmm_step_name(int step) {
+  switch (step) {
+  case LMM_STEP_OK:
+    return "ok";
+  case LMM_STEP_REFUSED:
+    return "refused";
+  case LMM_STEP_FAILED:
+    return "failed";
+  case LMM_STEP_SILENT:
+    return "silent";
+  default:
+    return "-";
+  }
+}
+
 LMM_API void lmm_outcome_init(lmm_outcome *o) {
   if (!o) return;
   memset(o, 0, sizeof *o);
@@ -294,6 +316,7 @@ LMM_API void lmm_outcome_init(lmm_outcome *o) {
 LMM_API void lmm_outcome_clear(lmm_outcome *o) {
   if (!o) return;
   free(o->ep), free(o->payload), free(o->error);
+  free(o->gm_error), free(o->unicast_error), free(o->fw_pkg_version);
   memset(o, 0, sizeof *o);
 }
 
@@ -333,7 +356,13 @@ LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outco
               sqlite3_bind_int(st, 17, x->fw_result) | sqlite3_bind_int(st, 18, x->fw_wave) |
               sqlite3_bind_int(st, 19, x->fw_pulled) |
               sqlite3_bind_int64(st, 20, (int64_t)x->fw_bytes_unicast) |
-              sqlite3_bind_int64(st, 21, x->fw_missed) | sqlite3_bind_int64(st, 22, x->fw_repaired);
+              sqlite3_bind_int64(st, 21, x->fw_missed) |
+              sqlite3_bind_int64(st, 22, x->fw_repaired) | sqlite3_bind_int(st, 23, x->gm_step) |
+              sqlite3_bind_int(st, 24, x->gm_code) | lmmi_bind_text(st, 25, x->gm_error) |
+              sqlite3_bind_int(st, 26, x->group_step) | sqlite3_bind_int(st, 27, x->group_code) |
+              sqlite3_bind_int(st, 28, x->unicast_step) |
+              sqlite3_bind_int(st, 29, x->unicast_code) | lmmi_bind_text(st, 30, x->unicast_error) |
+              lmmi_bind_text(st, 31, x->fw_pkg_version);
     if (src == SQLITE_OK) src = sqlite3_step(st);
     if (src != SQLITE_DONE)
       rc = lmmi_store_fail(s, src, "outcomes put");
@@ -368,8 +397,15 @@ static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
   o.fw_bytes_unicast = (uint64_t)sqlite3_column_int64(st, 18);
   o.fw_missed = (uint32_t)sqlite3_column_int64(st, 19);
   o.fw_repaired = (uint32_t)sqlite3_column_int64(st, 20);
+  o.gm_step = sqlite3_column_int(st, 21);
+  o.gm_code = (uint8_t)sqlite3_column_int(st, 22);
+  o.group_step = sqlite3_column_int(st, 24);
+  o.group_code = (uint8_t)sqlite3_column_int(st, 25);
+  o.unicast_step = sqlite3_column_int(st, 26);
+  o.unicast_code = (uint8_t)sqlite3_column_int(st, 27);
   if (!lmmi_col_text(st, 0, &o.ep) || !lmmi_col_blob(st, 8, &o.payload, &o.payload_len) ||
-      !lmmi_col_text(st, 12, &o.error)) {
+      !lmmi_col_text(st, 12, &o.error) || !lmmi_col_text(st, 23, &o.gm_error) ||
+      !lmmi_col_text(st, 28, &o.unicast_error) || !lmmi_col_text(st, 29, &o.fw_pkg_version)) {
     lmm_outcome_clear(&o);
     return LMM_ERR_NOMEM;
   }

@@ -359,7 +359,11 @@ static int64_t store_campaign(const char *db) {
                        .payload_len = sizeof senml - 1,
                        .content_format = LMM_FMT_SENML_JSON,
                        .attempts = 1,
-                       .latency_ms = 1200},
+                       .latency_ms = 1200,
+                       .gm_step = LMM_STEP_OK,
+                       .gm_code = 0x44,
+                       .group_step = LMM_STEP_OK,
+                       .group_code = 0x45},
                       {.ep = "b",
                        .oid = 6,
                        .via = LMM_VIA_UNICAST,
@@ -382,7 +386,14 @@ static int64_t store_campaign(const char *db) {
                        .content_format = LMM_FMT_TEXT,
                        .attempts = 1,
                        .latency_ms = 20,
-                       .error = "4.04 Not Found"},
+                       .error = "4.04 Not Found",
+                       .gm_step = LMM_STEP_REFUSED,
+                       .gm_code = 0x84,
+                       .gm_error = "4.04 Not Found (no object 42769)",
+                       .group_step = LMM_STEP_SILENT,
+                       .unicast_step = LMM_STEP_REFUSED,
+                       .unicast_code = 0x84,
+                       .unicast_error = "4.04 Not Found"},
                       {.ep = "d",
                        .oid = 6,
                        .via = LMM_VIA_UNICAST,
@@ -392,7 +403,12 @@ static int64_t store_campaign(const char *db) {
                        .content_format = -1,
                        .attempts = 3,
                        .latency_ms = 60000,
-                       .error = "no answer within 60 s"},
+                       .error = "no answer within 60 s",
+                       .gm_step = LMM_STEP_OK,
+                       .gm_code = 0x44,
+                       .group_step = LMM_STEP_SILENT,
+                       .unicast_step = LMM_STEP_FAILED,
+                       .unicast_error = "no answer within 60 s"},
                       {.ep = "e",
                        .oid = 6,
                        .via = LMM_VIA_MBMS,
@@ -430,6 +446,17 @@ static void test_report_formats(void **state) {
   assert_non_null(strstr(r.out, "5 members: 3 succeeded, 2 failed, 0 pending; by path: mbms 2, "
                                 "multicast 0, unicast 3; repaired 3"));
   assert_non_null(strstr(r.out, "T8 notification: delivered"));
+  /* Each step of each member, and their counts: c's failed Group Mgmt write shows although
+   * its last step is the unicast one. */
+  assert_non_null(
+      strstr(r.out, "ep=a/6                       mbms                2.05  2.04    2.05    -"));
+  assert_non_null(strstr(r.out, "4.04  4.04    silent  4.04"));
+  assert_non_null(strstr(r.out, "-     2.04    silent  failed"));
+  assert_non_null(strstr(r.out, "; Group Mgmt write: 4.04 Not Found (no object 42769)"));
+  assert_non_null(strstr(r.out, "Group Mgmt write  2 ok, 1 refused, 0 failed; not run for 2\n"));
+  assert_non_null(
+      strstr(r.out, "group request     1 ok, 0 refused, 0 failed, 2 silent; not run for 2\n"));
+  assert_non_null(strstr(r.out, "unicast request   0 ok, 1 refused, 1 failed; not run for 3\n"));
   run_free(&r);
 
   r = cli(db, (const char *[]){"report", ids, "--format", "json", NULL});
@@ -445,7 +472,17 @@ static void test_report_formats(void **state) {
   assert_non_null(strstr(r.out, "\"error\":\"no answer within 60 s\""));
   assert_non_null(strstr(r.out, "\"totals\":{\"members\":5,\"succeeded\":3,\"failed\":2,"
                                 "\"pending\":0,\"byPath\":{\"mbms\":2,\"multicast\":0,"
-                                "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\"}"));
+                                "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\","
+                                "\"steps\":{\"groupMgmt\":{\"ok\":2,\"refused\":1,\"failed\":0,"
+                                "\"silent\":0,\"none\":2},\"group\":{\"ok\":1,\"refused\":0,"
+                                "\"failed\":0,\"silent\":2,\"none\":2},\"unicast\":{\"ok\":0,"
+                                "\"refused\":1,\"failed\":1,\"silent\":0,\"none\":3}}}"));
+  assert_non_null(strstr(r.out, "\"steps\":{\"groupMgmt\":{\"result\":\"refused\",\"code\":"
+                                "\"4.04\",\"error\":\"4.04 Not Found (no object 42769)\"},"
+                                "\"group\":{\"result\":\"silent\",\"code\":null,\"error\":null},"
+                                "\"unicast\":{\"result\":\"refused\",\"code\":\"4.04\","
+                                "\"error\":\"4.04 Not Found\"}}"));
+  assert_non_null(strstr(r.out, "\"tmgiEnd\":\"-\""));
   run_free(&r);
   /* --json as a global option picks the same layout. */
   r = cli(db, (const char *[]){"--json", "report", ids, NULL});
@@ -455,12 +492,15 @@ static void test_report_formats(void **state) {
 
   r = cli(db, (const char *[]){"report", "--format", "csv", ids, NULL});
   assert_int_equal(r.status, 0);
-  static const char want_csv[] = "member,path,repaired,code,values,attempts,latency_ms,error\r\n"
-                                 "ep=a/6,mbms,no,2.05,/6/0/0=48.5 /6/0/1=11.25,1,1200,\r\n"
-                                 "ep=b/6,unicast,yes,2.05,\"say \"\"hi\"\", twice\",2,35,\r\n"
-                                 "ep=c/6,unicast,yes,4.04,no such instance,1,20,4.04 Not Found\r\n"
-                                 "ep=d/6,unicast,yes,,,3,60000,no answer within 60 s\r\n"
-                                 "ep=e/6,mbms,no,2.05,hex:00ff10,1,800,\r\n";
+  static const char want_csv[] =
+      "member,path,repaired,gm_result,gm_code,group_result,group_code,unicast_result,"
+      "unicast_code,code,values,attempts,latency_ms,error\r\n"
+      "ep=a/6,mbms,no,ok,2.04,ok,2.05,,,2.05,/6/0/0=48.5 /6/0/1=11.25,1,1200,\r\n"
+      "ep=b/6,unicast,yes,,,,,,,2.05,\"say \"\"hi\"\", twice\",2,35,\r\n"
+      "ep=c/6,unicast,yes,refused,4.04,silent,,refused,4.04,4.04,no such instance,1,20,4.04 Not "
+      "Found\r\n"
+      "ep=d/6,unicast,yes,ok,2.04,silent,,failed,,,,3,60000,no answer within 60 s\r\n"
+      "ep=e/6,mbms,no,,,,,,,2.05,hex:00ff10,1,800,\r\n";
   assert_string_equal(r.out, want_csv);
   run_free(&r);
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lwm2m_mbms/store.h"
+#include "lwm2m_mbms/unicast.h"
 
 static void unhook_syscalls(void);
 static int g_fail_alloc_in = -1; /* SQLite allocations left before one fails; -1: none */
@@ -1249,12 +1250,12 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=4");
+  sql_on(f->path, "PRAGMA user_version=5");
   why[0] = '\0';
   assert_int_equal(lmm_store_open(f->path, &s, why, sizeof why), LMM_ERR_DB);
   assert_null(s);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=3");
+  sql_on(f->path, "PRAGMA user_version=4");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1352,7 +1353,7 @@ static void test_upgrade_v1(void **state) {
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 3);
+  assert_int_equal(pragma_int(path, "user_version"), 4);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
   assert_true(has_column(path, "groups", "gm_iid"));
 
@@ -1410,7 +1411,7 @@ static void test_upgrade_v1(void **state) {
   /* Opening again changes nothing more. */
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 3);
+  assert_int_equal(pragma_int(path, "user_version"), 4);
 }
 
 /* Version 1 -> 2 as that release applied it, frozen like V1_SCHEMA; then what a version 2
@@ -1448,7 +1449,7 @@ static void test_upgrade_v2(void **state) {
 
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 3);
+  assert_int_equal(pragma_int(path, "user_version"), 4);
   /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
   assert_int_equal(iid_of(s, "old"), 0);
   assert_int_equal(iid_of(s, "zeta"), 1);
@@ -1476,7 +1477,7 @@ static void test_upgrade_v2(void **state) {
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 3);
+  assert_int_equal(pragma_int(path, "user_version"), 4);
 
   /* A step 2 -> 3 that fails (a hand-added column of that name) leaves version 2 whole. */
   snprintf(path, sizeof path, "%s/v2-odd.db", f->dir);
@@ -1488,6 +1489,90 @@ static void test_upgrade_v2(void **state) {
   assert_null(s);
   assert_non_null(strstr(why, "from schema version 2 to 3"));
   assert_int_equal(pragma_int(path, "user_version"), 2);
+}
+
+/* Version 2 -> 3 as that release applied it, frozen; then what a version 3 program stored: an
+ * MBMS group with a TMGI, and a finished campaign with its outcomes. */
+static const char V2_TO_V3[] =
+    "ALTER TABLE groups ADD COLUMN gm_iid INTEGER NOT NULL DEFAULT 0"
+    " CHECK(gm_iid BETWEEN 0 AND 65534);"
+    "UPDATE groups SET gm_iid = (SELECT count(*) FROM groups o WHERE o.rowid < groups.rowid);"
+    "CREATE UNIQUE INDEX groups_by_gm_iid ON groups(gm_iid);"
+    "PRAGMA user_version=3;"
+    "INSERT INTO groups VALUES('m3', 0, 42769, 'm3@x.example', NULL, -1, 30, NULL, '',"
+    " '0a1b2c00101', 4102444800, 10, 9);"
+    "INSERT INTO campaigns(id, group_name, state, via, op_kind, op_path, op_format, window_s,"
+    " repair, tmgi, t8_status, created_ms, started_ms, delivered_ms, finished_ms)"
+    " VALUES(9, 'm3', 5, 1, 0, '/6/0', 0, 30, 1, '0a1b2c00101', 1, 1, 2, 3, 4);"
+    "INSERT INTO outcomes(campaign, position, ep, oid, via, gm_written, done, repaired,"
+    " coap_code) VALUES(9, 0, 'dev-c', 6, 3, 1, 1, 1, 69);";
+
+static void test_upgrade_v3(void **state) {
+  fx *f = *state;
+  char path[160], why[256] = "";
+  snprintf(path, sizeof path, "%s/v3.db", f->dir);
+  sql_on(path, V1_SCHEMA);
+  sql_on(path, V1_TO_V2);
+  sql_on(path, V2_TO_V3);
+  assert_int_equal(pragma_int(path, "user_version"), 3);
+  assert_false(has_column(path, "outcomes", "gm_step"));
+  lmm_store *s = NULL;
+  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(pragma_int(path, "user_version"), 4);
+  /* The old rows read back with the new fields at "not recorded". */
+  lmm_group_info g;
+  assert_int_equal(lmm_store_group_get(s, "m3", &g), LMM_OK);
+  assert_string_equal(g.tmgi, "0a1b2c00101");
+  assert_int_equal(g.tmgi_policy, LMM_TMGI_KEEP);
+  g.tmgi_policy = LMM_TMGI_RELEASE; /* and the new setting is kept */
+  assert_int_equal(lmm_store_group_update(s, &g), LMM_OK);
+  g.tmgi_policy = 7;
+  assert_int_equal(lmm_store_group_update(s, &g), LMM_ERR_ARG);
+  assert_non_null(strstr(lmm_store_errmsg(s), "TMGI policy"));
+  lmm_group_info_clear(&g);
+  assert_int_equal(lmm_store_group_get(s, "m3", &g), LMM_OK);
+  assert_int_equal(g.tmgi_policy, LMM_TMGI_RELEASE);
+  lmm_group_info_clear(&g);
+  lmm_campaign_info c;
+  assert_int_equal(lmm_store_campaign_get(s, 9, &c), LMM_OK);
+  assert_int_equal(c.op_accept, LMM_ACCEPT_AUTO);
+  assert_int_equal(c.tmgi_end, LMM_TMGI_END_NONE);
+  c.tmgi_end = LMM_TMGI_END_RELEASED;
+  assert_int_equal(lmm_store_campaign_update(s, &c), LMM_OK);
+  lmm_campaign_info_clear(&c);
+  assert_int_equal(lmm_store_campaign_get(s, 9, &c), LMM_OK);
+  assert_int_equal(c.tmgi_end, LMM_TMGI_END_RELEASED);
+  lmm_outcome *o;
+  size_t n;
+  assert_int_equal(lmm_store_outcomes_get(s, 9, &o, &n), LMM_OK);
+  assert_int_equal(n, 1);
+  assert_true(o[0].gm_written);
+  assert_int_equal(o[0].gm_step, LMM_STEP_NONE);
+  assert_int_equal(o[0].group_step, LMM_STEP_NONE);
+  assert_int_equal(o[0].unicast_step, LMM_STEP_NONE);
+  assert_null(o[0].gm_error);
+  assert_null(o[0].fw_pkg_version);
+  /* The steps go in and come back. */
+  o[0].gm_step = LMM_STEP_REFUSED, o[0].gm_code = 0x84, o[0].gm_error = strdup("4.04 Not Found");
+  o[0].group_step = LMM_STEP_SILENT;
+  o[0].unicast_step = LMM_STEP_OK, o[0].unicast_code = 0x45;
+  o[0].fw_pkg_version = strdup("2.1");
+  assert_int_equal(lmm_store_outcomes_put(s, 9, o, 1), LMM_OK);
+  lmm_outcome_list_free(o, n);
+  assert_int_equal(lmm_store_outcomes_get(s, 9, &o, &n), LMM_OK);
+  assert_int_equal(o[0].gm_step, LMM_STEP_REFUSED);
+  assert_int_equal(o[0].gm_code, 0x84);
+  assert_string_equal(o[0].gm_error, "4.04 Not Found");
+  assert_int_equal(o[0].group_step, LMM_STEP_SILENT);
+  assert_int_equal(o[0].unicast_step, LMM_STEP_OK);
+  assert_int_equal(o[0].unicast_code, 0x45);
+  assert_null(o[0].unicast_error);
+  assert_string_equal(o[0].fw_pkg_version, "2.1");
+  lmm_outcome_list_free(o, n);
+  lmm_campaign_info_clear(&c);
+  lmm_store_close(s);
+  assert_string_equal(lmm_step_name(LMM_STEP_SILENT), "silent");
+  assert_string_equal(lmm_step_name(99), "-");
 }
 
 /* An upgrade that fails halfway leaves the file at version 1, with none of its changes. */
@@ -1510,7 +1595,7 @@ static void test_upgrade_fails_whole(void **state) {
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
   assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 3);
+  assert_int_equal(pragma_int(path, "user_version"), 4);
 }
 
 /* ------------------------------------------------------------ default path */
@@ -1640,6 +1725,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_v3, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_fails_whole, setup, teardown),
       cmocka_unit_test_setup_teardown(test_default_path, setup, teardown),
