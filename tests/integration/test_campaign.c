@@ -249,8 +249,17 @@ static void test_mbms_loss_repaired(void **state) {
   assert_int_equal(via[LMM_VIA_MBMS] + via[LMM_VIA_UNICAST], N_DEV);
   size_t n;
   const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     assert_int_equal(o[i].repaired, o[i].via == LMM_VIA_UNICAST);
+    /* Each step as it went: configured, then heard (or not) and repaired. */
+    assert_int_equal(o[i].gm_step, LMM_STEP_OK);
+    assert_int_equal(o[i].gm_code, 0x44);
+    bool heard = o[i].via == LMM_VIA_MBMS;
+    assert_int_equal(o[i].group_step, heard ? LMM_STEP_OK : LMM_STEP_SILENT);
+    assert_int_equal(o[i].group_code, heard ? 0x45 : 0);
+    assert_int_equal(o[i].unicast_step, heard ? LMM_STEP_NONE : LMM_STEP_OK);
+    assert_int_equal(o[i].unicast_code, heard ? 0 : 0x45);
+  }
   world_down(&w);
 }
 
@@ -285,8 +294,12 @@ static void test_unicast(void **state) {
   assert_int_equal(via[LMM_VIA_UNICAST], N_DEV);
   size_t n;
   const lmm_outcome *o = lmm_campaign_outcomes(w.c, &n);
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     assert_false(o[i].repaired);
+    assert_int_equal(o[i].gm_step, LMM_STEP_NONE); /* a unicast group needs no Group Mgmt */
+    assert_int_equal(o[i].group_step, LMM_STEP_NONE);
+    assert_int_equal(o[i].unicast_step, LMM_STEP_OK);
+  }
   world_down(&w);
 }
 
@@ -428,6 +441,58 @@ static void test_tmgi_renewed(void **state) {
   world_down(&w);
 }
 
+/* The group's TMGI policy. keep: the campaign leaves its TMGI to the group, and the next
+ * campaign on the group uses it without a new allocation. release: the campaign deletes it on
+ * the SCEF when it ends, the group forgets it, and the report says so. */
+static void test_tmgi_policy(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up(&w, "0", "0", bp);
+  lmm_group_info g = {.name = "policy",
+                      .type = LMM_GROUP_MBMS,
+                      .gm_oid = LMM_GROUP_MGMT_OID,
+                      .external_group_id = "building7@operator.example",
+                      .multicast_port = bp,
+                      .response_time_window = 1};
+  assert_int_equal(lmm_store_group_create(w.store, &g), LMM_OK);
+  char why[200];
+  assert_int_equal(lmm_store_members_add(w.store, g.name, w.m, w.n, why, sizeof why), LMM_OK);
+  char first[32] = "";
+  for (int run = 0; run < 3; run++) {
+    lmm_group_info cur = {0};
+    assert_int_equal(lmm_store_group_get(w.store, g.name, &cur), LMM_OK);
+    if (run == 2) { /* the operator switches the group to release */
+      cur.tmgi_policy = LMM_TMGI_RELEASE;
+      assert_int_equal(lmm_store_group_update(w.store, &cur), LMM_OK);
+    }
+    start_read(&w, &cur, w.store);
+    assert_int_equal(lmm_campaign_wait(w.c, 60000), LMM_OK);
+    const lmm_campaign_info *info = lmm_campaign_get_info(w.c);
+    assert_int_equal(info->state, LMM_CS_DONE);
+    assert_int_equal(count_read_via(&w, LMM_VIA_MBMS), N_DEV);
+    assert_non_null(info->tmgi);
+    if (run == 0) snprintf(first, sizeof first, "%s", info->tmgi);
+    assert_string_equal(info->tmgi, first); /* one TMGI for the three campaigns */
+    lmm_campaign_info stored = {0};
+    assert_int_equal(lmm_store_campaign_get(w.store, info->id, &stored), LMM_OK);
+    assert_int_equal(stored.tmgi_end, run < 2 ? LMM_TMGI_END_KEPT : LMM_TMGI_END_RELEASED);
+    lmm_campaign_info_clear(&stored);
+    lmm_group_info_clear(&cur);
+    assert_int_equal(lmm_store_group_get(w.store, g.name, &cur), LMM_OK);
+    if (run < 2)
+      assert_string_equal(cur.tmgi, first);
+    else
+      assert_null(cur.tmgi);
+    lmm_group_info_clear(&cur);
+    lmm_campaign_free(w.c);
+    w.c = NULL;
+  }
+  assert_int_equal(lmmt_log_count(&w.mock, "tmgi_allocated", NULL), 1);
+  assert_int_equal(lmmt_log_wait(&w.mock, "tmgi_deleted", first, 1, 3000), 1);
+  world_down(&w);
+}
+
 /* A group message larger than the inline limit goes over the MB2-U user plane. */
 static void test_mbms_user_plane(void **state) {
   (void)state;
@@ -459,6 +524,7 @@ int main(void) {
       cmocka_unit_test(test_no_repair),
       cmocka_unit_test(test_mbms_user_plane),
       cmocka_unit_test(test_tmgi_renewed),
+      cmocka_unit_test(test_tmgi_policy),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();
