@@ -56,10 +56,14 @@ typedef struct lmm_fw_config {
   /** Pull from elsewhere: this URI (at most 255 bytes, copied) is written as is. The image may
    *  then be NULL with LMM_FW_PULL; the adapter sends no package bytes. */
   const char *pull_uri;
+  /** Many clients never set Update Result 1: a member back at Idle after the Execute with
+   *  Update Result still 0 whose PkgVersion (/5/0/7) equals this text counts as updated (the
+   *  report says how it was judged). NULL (default): only Update Result 1 counts. Copied. */
+  const char *expect_version;
 } lmm_fw_config;
 
 #define LMM_FW_CONFIG_DEFAULT                                                                      \
-  { 200, 60000, 300000, LMM_FW_PUSH, false, NULL, NULL }
+  { 200, 60000, 300000, LMM_FW_PUSH, false, NULL, NULL, NULL }
 
 /** One member's outcome. Borrowed: see lmm_fw_reports() and lmm_fw_handlers. */
 typedef struct lmm_fw_report {
@@ -90,6 +94,10 @@ typedef struct lmm_fw_report {
   int64_t elapsed_ms;   /**< from its first send to its outcome (or to now while running) */
   const char *error;    /**< NULL when ok; otherwise what went wrong */
   bool pulled;          /**< the URI write was the path chosen for it (pull), not Block1 */
+  int state;            /**< /5/0/3 as last read, -1 when never read */
+  const char *pkg_version; /**< /5/0/7 as last read (once the member is back at Idle after
+                            *   the Execute, and at a deadline), NULL when never read or
+                            *   absent; the job's copy */
 } lmm_fw_report;
 
 /** Callbacks, run from lmm_ctx_process(). Not copied: the table must outlive the job. */

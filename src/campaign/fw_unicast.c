@@ -16,6 +16,7 @@ enum {
   RID_UPDATE = 2,
   RID_STATE = 3,
   RID_RESULT = 5,
+  RID_PKG_VERSION = 7,
   RID_DELIVERY = 9
 };
 enum { DM_PULL = 0, DM_PUSH = 1 }; /* Delivery Method values; 2 is both */
@@ -31,11 +32,12 @@ typedef enum mstate {
   M_EXEC,     /* Downloaded: Execute due in the next round */
   M_WAIT_UPD, /* Execute accepted, polling State until Idle */
   M_RESULT,   /* Idle seen: Update Result due in the next round */
+  M_VERSION,  /* Update Result read: PkgVersion due in the next round, then the verdict */
   M_FINAL
 } mstate;
 
 /* One batch per kind of request; the rounds start the three polling kinds together. */
-enum { K_WRITE = 0, K_URI, K_METHOD, K_STATE, K_RESULT, K_EXEC, K_COUNT };
+enum { K_WRITE = 0, K_URI, K_METHOD, K_STATE, K_RESULT, K_EXEC, K_VERSION, K_COUNT };
 
 typedef struct fw_batch {
   lmm_fw_job *j;
@@ -48,8 +50,11 @@ typedef struct fw_batch {
 typedef struct fw_member {
   mstate st;
   int64_t t0;       /* its first send (monotonic ms) */
-  int64_t deadline; /* of the current wait */
-  char *error;      /* owned; the report points at it */
+  int64_t deadline;  /* of the current wait */
+  char *error;       /* owned; the report points at it */
+  char *pkg_version; /* owned; the report points at it */
+  int result;        /* the Update Result M_VERSION judges */
+  bool version_read; /* PkgVersion read since the Execute */
 } fw_member;
 
 struct lmm_fw_job {
@@ -64,6 +69,7 @@ struct lmm_fw_job {
   size_t len;
   const char *uri;  /* written to /5/0/1: the blob's (server's storage) or uri_owned */
   char *uri_owned;  /* copy of cfg.pull_uri */
+  char *expect_owned; /* copy of cfg.expect_version */
   lmm_blob_id blob; /* registered on cfg.server; 0 none */
   lmm_fw_report *rep;
   fw_member *m;
@@ -75,8 +81,9 @@ struct lmm_fw_job {
   lmm_err result;
 };
 
-static const char *const step_name[K_COUNT] = {"write /5/0/0", "write /5/0/1", "read /5/0/9",
-                                               "read /5/0/3",  "read /5/0/5",  "execute /5/0/2"};
+static const char *const step_name[K_COUNT] = {"write /5/0/0", "write /5/0/1",   "read /5/0/9",
+                                               "read /5/0/3",  "read /5/0/5",    "execute /5/0/2",
+                                               "read /5/0/7"};
 
 static int64_t now_ms(const lmm_fw_job *j) {
   return lmm_ctx_now_ms(j->ctx);
@@ -195,7 +202,7 @@ static void after_round(lmm_fw_job *j) {
   bool now = false, poll = false;
   for (size_t i = 0; i < j->n; i++) {
     mstate s = j->m[i].st;
-    now |= s == M_EXEC || s == M_RESULT;
+    now |= s == M_EXEC || s == M_RESULT || s == M_VERSION;
     poll |= s == M_WAIT_DL || s == M_WAIT_UPD;
   }
   if (now || poll) arm_round(j, now ? now_ms(j) : now_ms(j) + j->cfg.poll_interval_ms);
@@ -222,8 +229,8 @@ static lmm_err start_kind(lmm_fw_job *j, int kind, mstate want, mstate want2) {
   k = 0;
   for (size_t i = 0; i < j->n; i++)
     if (j->m[i].st == want || j->m[i].st == want2) fb->sub[k] = j->members[i], fb->map[k++] = i;
-  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_URI,    RID_DELIVERY,
-                                        RID_STATE,   RID_RESULT, RID_UPDATE};
+  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_URI,    RID_DELIVERY,   RID_STATE,
+                                        RID_RESULT,  RID_UPDATE, RID_PKG_VERSION};
   lmm_op op = LMM_OP_INIT;
   op.kind = kind == K_WRITE || kind == K_URI ? LMM_OPK_WRITE
             : kind == K_EXEC                 ? LMM_OPK_EXECUTE
@@ -245,10 +252,20 @@ static void round_fire(void *arg) {
   for (size_t i = 0; i < j->n; i++) {
     fw_member *m = &j->m[i];
     if ((m->st == M_WAIT_DL || m->st == M_WAIT_UPD || m->st == M_RESULT) && now > m->deadline) {
-      bool dl = m->st == M_WAIT_DL || j->rep[i].stage == LMM_FW_STAGE_WRITE;
-      char text[96];
-      snprintf(text, sizeof text, "%s within %ld ms", dl ? "not Downloaded" : "no Update Result",
-               dl ? j->cfg.download_deadline_ms : j->cfg.update_deadline_ms);
+      const lmm_fw_report *r = &j->rep[i];
+      bool dl = m->st == M_WAIT_DL || r->stage == LMM_FW_STAGE_WRITE;
+      /* What the member last showed says why: still Downloading, or back at Idle with a
+       * result it never set (many clients do not report success), and which package runs. */
+      char seen[160], text[256];
+      int o = snprintf(seen, sizeof seen, "last seen: State %d, Update Result %d", r->state,
+                       r->update_result);
+      if (!dl && o > 0 && (size_t)o < sizeof seen)
+        snprintf(seen + o, sizeof seen - (size_t)o, ", PkgVersion %s",
+                 r->pkg_version ? r->pkg_version : "not read");
+      snprintf(text, sizeof text, "%s within %ld ms%s (%s)",
+               dl ? "not Downloaded" : "no Update Result 1",
+               dl ? j->cfg.download_deadline_ms : j->cfg.update_deadline_ms,
+               dl ? "" : " after the Execute", seen);
       finalize(j, i, LMM_ERR_TIMEOUT, false, text);
     }
   }
@@ -256,7 +273,10 @@ static void round_fire(void *arg) {
     int kind;
     mstate a, b;
   } plan[] = {
-      {K_STATE, M_WAIT_DL, M_WAIT_UPD}, {K_RESULT, M_RESULT, M_RESULT}, {K_EXEC, M_EXEC, M_EXEC}};
+      {K_STATE, M_WAIT_DL, M_WAIT_UPD},
+      {K_RESULT, M_RESULT, M_RESULT},
+      {K_EXEC, M_EXEC, M_EXEC},
+      {K_VERSION, M_VERSION, M_VERSION}};
   for (size_t p = 0; p < sizeof plan / sizeof plan[0]; p++) {
     lmm_err rc = start_kind(j, plan[p].kind, plan[p].a, plan[p].b);
     if (rc == LMM_OK)
@@ -284,6 +304,42 @@ static long read_int(const lmm_member_result *r, uint16_t rid) {
   }
   lmm_records_clear(&recs);
   return v;
+}
+
+/* The text of a single String resource answer, owned; NULL when there is none. */
+static char *read_str(const lmm_member_result *r, uint16_t rid) {
+  lmm_path p = {.oid = FW_OID, .iid = 0, .rid = rid, .depth = 3};
+  lmm_records recs = {0};
+  uint16_t fmt = r->content_format >= 0 ? (uint16_t)r->content_format : LMM_FMT_TEXT;
+  char *s = NULL;
+  if (r->err == LMM_OK && r->coap_code == 0x45 &&
+      lmm_lwm2m_decode(fmt, &p, r->payload, r->payload_len, lmm_obj_def_oma(FW_OID), &recs, NULL,
+                       0) == LMM_OK &&
+      recs.n == 1 && recs.items[0].value.type == LMM_RT_STRING && recs.items[0].value.str)
+    s = strdup(recs.items[0].value.str);
+  lmm_records_clear(&recs);
+  return s;
+}
+
+/* The verdict once Update Result and PkgVersion have been read after the Execute. */
+static void judge(lmm_fw_job *j, size_t i) {
+  fw_member *m = &j->m[i];
+  lmm_fw_report *rep = &j->rep[i];
+  int v = m->result;
+  char text[256];
+  m->version_read = true;
+  if (v == 0) {
+    if (j->expect_owned && m->pkg_version && !strcmp(m->pkg_version, j->expect_owned)) {
+      rep->stage = LMM_FW_STAGE_DONE;
+      return finalize(j, i, LMM_OK, true, NULL);
+    }
+    m->st = M_WAIT_UPD; /* Idle without a result yet: keep waiting, until the deadline */
+    return;
+  }
+  rep->stage = LMM_FW_STAGE_DONE;
+  snprintf(text, sizeof text, "update result %d: %s (PkgVersion %s)", v,
+           lmm_fw_update_result_text(v), m->pkg_version ? m->pkg_version : "not read");
+  finalize(j, i, LMM_OK, v == 1, text);
 }
 
 static void step_failed(lmm_fw_job *j, size_t i, int kind, const lmm_member_result *r) {
@@ -317,6 +373,13 @@ static void batch_member(void *user, const lmm_member_result *r) {
     rep->pulled = pull;
     return;
   }
+  if (fb->kind == K_VERSION) {
+    /* PkgVersion is optional (4.04 from a client without it): its absence fails nobody. */
+    free(m->pkg_version);
+    m->pkg_version = read_str(r, RID_PKG_VERSION);
+    rep->pkg_version = m->pkg_version;
+    return judge(j, i);
+  }
   bool answered = r->err == LMM_OK && r->coap_code >> 5 == 2;
   if ((fb->kind == K_WRITE || fb->kind == K_URI) && r->err == LMM_OK && r->coap_code != 0x44)
     answered = false;
@@ -338,6 +401,7 @@ static void batch_member(void *user, const lmm_member_result *r) {
     arm_round(j, now + j->cfg.poll_interval_ms);
     break;
   case K_STATE:
+    rep->state = (int)v;
     if (m->st == M_WAIT_DL && v == ST_DOWNLOADED) {
       m->st = M_EXEC, rep->stage = LMM_FW_STAGE_DOWNLOADED;
       if (rep->pulled && j->blob) rep->bytes_written = j->len;
@@ -361,13 +425,15 @@ static void batch_member(void *user, const lmm_member_result *r) {
                v > 1 ? lmm_fw_update_result_text((int)v) : "no download");
       return finalize(j, i, v > 1 ? LMM_OK : LMM_ERR_STATE, false, text);
     }
-    if (v == 0) { /* Idle without a result yet: keep waiting */
+    /* Back at Idle after the Execute: PkgVersion tells which package runs now, and judges a
+     * member that leaves Update Result at 0 (read once; a later 0 just keeps waiting). */
+    m->result = (int)v;
+    if (v == 0 && m->version_read) {
       m->st = M_WAIT_UPD;
       break;
     }
-    rep->stage = LMM_FW_STAGE_DONE;
-    snprintf(text, sizeof text, "update result %ld: %s", v, lmm_fw_update_result_text((int)v));
-    return finalize(j, i, LMM_OK, v == 1, text);
+    m->st = M_VERSION;
+    break;
   default:
     break;
   }
@@ -474,13 +540,17 @@ LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cf
   }
   if (rc == LMM_OK && pull && cfg->pull_uri && !(j->uri = j->uri_owned = strdup(cfg->pull_uri)))
     rc = LMM_ERR_NOMEM;
+  j->cfg.expect_version = NULL; /* likewise */
+  if (rc == LMM_OK && cfg->expect_version && !(j->expect_owned = strdup(cfg->expect_version)))
+    rc = LMM_ERR_NOMEM;
   /* Registered now rather than at start, so that the server's refusal reaches the caller. */
   if (rc == LMM_OK && pull && cfg->server)
     rc = lmm_blob_server_add(cfg->server, j->image, len, LMM_BLOB_BORROW, &j->blob, &j->uri);
   if (rc == LMM_OK && j->uri && strlen(j->uri) > MAX_URI) rc = LMM_ERR_ARG;
   for (size_t i = 0; rc == LMM_OK && i < n; i++) {
     rc = lmm_member_copy(&j->members[i], &members[i]);
-    j->rep[i] = (lmm_fw_report){.index = i, .member = &j->members[i], .update_result = -1};
+    j->rep[i] = (lmm_fw_report){
+        .index = i, .member = &j->members[i], .update_result = -1, .state = -1};
     j->rep[i].stage = LMM_FW_STAGE_WRITE;
   }
   if (rc != LMM_OK) {
@@ -510,9 +580,9 @@ LMM_API void lmm_fw_free(lmm_fw_job *j) {
     drop_batch(&j->bt[k]);
   if (j->blob) lmm_blob_server_remove(j->cfg.server, j->blob);
   for (size_t i = 0; j->m && i < j->n; i++)
-    free(j->m[i].error);
+    free(j->m[i].error), free(j->m[i].pkg_version);
   if (j->members) lmm_members_free(j->members, j->n);
-  free(j->rep), free(j->m), free(j->image), free(j->uri_owned), free(j);
+  free(j->rep), free(j->m), free(j->image), free(j->uri_owned), free(j->expect_owned), free(j);
 }
 
 LMM_API bool lmm_fw_done(const lmm_fw_job *j) {

@@ -1,0 +1,176 @@
+/* fw_internal.h - what the firmware campaign's files share: its state (struct lmm_fwc), the
+ * steps of its flow, and the functions one file calls in another. The files: fw_campaign.c
+ * (lifecycle, store, public calls), fw_send.c (configuration and the paced fragments to the
+ * group), fw_rounds.c (status rounds, answers, repair plan), fw_update.c (the unicast batch,
+ * the update in waves, results, the unicast path). */
+#ifndef LMMI_FW_INTERNAL_H
+#define LMMI_FW_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign/blob.h"
+#include "campaign/campaign_internal.h"
+#include "core/ctx_internal.h"
+#include "lwm2m_mbms/firmware.h"
+#include "lwm2m_mbms/fw_campaign.h"
+
+enum { FW_OID = 5 };
+#define POLL_INTERVAL_MS 300
+
+/* What the single live unicast batch is doing. */
+enum { B_STATUS = 0, B_FRAG, B_EXEC };
+
+/* Where the flow is, for the callbacks that are shared by several steps. */
+typedef enum step {
+  S_IDLE = 0,
+  S_CONFIG,
+  S_SEND,        /* first pass of fragments */
+  S_STATUS,      /* status round, group part */
+  S_STATUS_UNI,  /* status round, unicast to the silent */
+  S_REPAIR,      /* multicast and unicast repair together */
+  S_WAVE_EXEC,   /* Execute to the first wave by unicast */
+  S_EXEC,        /* update request to the group */
+  S_EXEC_UNI,    /* Execute by unicast to the silent */
+  S_WAIT_UPDATE, /* the update takes time */
+  S_RESULTS,     /* results round, group part */
+  S_POLL,        /* results by unicast polling */
+  S_UNI_JOB,     /* unicast firmware job */
+  S_END
+} step;
+
+typedef struct item {
+  size_t m;      /* member index */
+  uint32_t frag; /* B_FRAG only */
+  char *query;   /* B_FRAG only: owned, freed at the item's outcome */
+} item;
+
+typedef struct fwm {
+  uint8_t *missing; /* K bits; NULL until a status listed some */
+  uint32_t n_missing;
+  bool allowed, downloaded, executing, answered, in_play, wave, polled;
+  int64_t deadline;
+  char *error;
+} fwm;
+
+typedef struct ep_ix {
+  const char *ep;
+  size_t index;
+} ep_ix;
+
+struct lmm_fwc {
+  lmm_fwc_deps d;
+  lmm_fwc_config cfg;
+  const lmm_fwc_handlers *h;
+  void *user;
+  lmm_group_info group;
+  lmm_member *members;
+  size_t n;
+  uint8_t *image;
+  size_t len;
+  lmmi_blob_desc desc;
+  uint32_t k, q;
+  uint8_t *parity; /* Q * F */
+  lmm_fwc_member *rep;
+  fwm *m;
+  ep_ix *by_ep;
+  lmm_fwc_stats st;
+  int via;
+  step step;
+  bool started, finished, cancel_req, wave_done;
+  lmm_err result;
+  char *error;
+  int64_t t0;
+  long window_ms;
+  /* configuration */
+  lmm_campaign *setup;
+  char *tmgi;
+  /* group sending */
+  lmmi_group_dest dest; /* the group's address, or the delivery's MB2-U port */
+  lmm_t8_request *t8req;
+  char *gmd_self;
+  uint32_t *queue; /* fragment indices; UINT32_MAX is the announce */
+  size_t n_queue, pos;
+  int64_t pace_t0;
+  uint64_t pace_bytes;
+  uint8_t frag_token[LMMI_TOKEN_LEN];
+  uint8_t token[LMMI_TOKEN_LEN];
+  bool answers_open;
+  size_t n_in_play, n_answered;
+  /* repair: both halves must end before the next round */
+  bool repair_mcast_busy, repair_uni_busy;
+  /* the unicast batch */
+  lmm_batch *batch;
+  int bkind;
+  item *items;
+  lmm_member *sub;
+  size_t n_items;
+  char status_q[LMMI_BLOB_QUERY_MAX + 1], exec_q[32];
+  /* unicast path */
+  lmm_fw_job *job;
+  size_t *job_map;
+  /* timers */
+  lmmi_timer *timer, *cancel_timer;
+  int64_t update_deadline;
+  /* store */
+  int64_t id;
+  lmm_campaign_info info;
+};
+
+static inline char *fw_dupn(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+static inline int64_t fw_now_ms(const lmm_fwc *c) {
+  return lmm_ctx_now_ms(c->d.ctx);
+}
+
+/* fw_campaign.c */
+void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why);
+void lmmi_fwc_set_phase(lmm_fwc *c, int phase);
+/** Replaces the one timer; without memory for it the campaign fails rather than hangs. */
+void lmmi_fwc_set_timer(lmm_fwc *c, int64_t due, lmmi_timer_fn fn);
+/** Member i ends (once), with `why` copied. */
+void lmmi_fwc_end_member(lmm_fwc *c, size_t i, int end, lmm_err err, const char *why);
+size_t lmmi_fwc_count_pending(const lmm_fwc *c);
+void lmmi_fwc_store_save(lmm_fwc *c);
+
+/* fw_send.c */
+/** Encodes op as a group request with `token` and sends it to the group. */
+lmm_err lmmi_fwc_send_op(lmm_fwc *c, const lmm_op *op, const uint8_t token[LMMI_TOKEN_LEN]);
+const uint8_t *lmmi_fwc_frag_data(const lmm_fwc *c, uint32_t i);
+/** Sends the fragments `idx` (owned; UINT32_MAX the announce) at the bearer's rate. */
+void lmmi_fwc_pace_start(lmm_fwc *c, uint32_t *idx, size_t n);
+/** The configuration (TMGI, Group Mgmt writes), then the first pass. */
+void lmmi_fwc_config_start(lmm_fwc *c);
+
+/* fw_rounds.c */
+/** A status text from member i (see the definition). */
+bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results,
+                           bool last_word);
+void lmmi_fwc_close_round(lmm_fwc *c);
+/** One group request (status or update) to the members in play, then the window. */
+void lmmi_fwc_group_round(lmm_fwc *c, step s, const lmm_op *op);
+void lmmi_fwc_status_op(const lmm_fwc *c, lmm_op *op);
+void lmmi_fwc_status_round(lmm_fwc *c);
+/** A pass of fragments ended (the first, or a multicast repair). */
+void lmmi_fwc_queue_done(lmm_fwc *c);
+void lmmi_fwc_repair_plan(lmm_fwc *c);
+
+/* fw_update.c */
+/** Starts the unicast batch over `items` (owned). LMM_ERR_NOTFOUND (items freed) for none. */
+lmm_err lmmi_fwc_start_items(lmm_fwc *c, int kind, item *items, size_t n);
+/** Items for the pending members that `pick` selects; NULL when out of memory. */
+item *lmmi_fwc_pick_items(lmm_fwc *c, bool (*pick)(const lmm_fwc *, size_t), size_t *n);
+void lmmi_fwc_drop_items(lmm_fwc *c);
+/** What follows the end of the unicast batch (or of a step without one). */
+void lmmi_fwc_after_batch(lmm_fwc *c, step was);
+void lmmi_fwc_update_start(lmm_fwc *c);
+void lmmi_fwc_poll_round(lmm_fwc *c);
+/** The unicast path: a firmware job for the first wave, or for all the rest. */
+void lmmi_fwc_uni_next(lmm_fwc *c);
+
+#endif

@@ -1,0 +1,352 @@
+/* fw_update.c - a firmware campaign's unicast batch (status reads, repair writes, Executes),
+ * the update (a first wave by unicast and its thresholds, then the group), the results
+ * (a group status round, then polling), and the unicast path (firmware jobs, wave by wave). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign/fw_internal.h"
+
+static void results_round(lmm_fwc *c);
+
+static void batch_prepare(void *user, size_t bi, const lmm_member *mb, lmm_op *op) {
+  lmm_fwc *c = user;
+  (void)mb;
+  if (c->bkind != B_FRAG) return;
+  item *it = &c->items[bi];
+  char q[LMMI_BLOB_QUERY_MAX + 1];
+  lmmi_blob_query(&c->desc, (long)it->frag, true, q, sizeof q);
+  free(it->query);
+  it->query = strdup(q);
+  op->query = it->query ? it->query : "";
+  op->payload = lmmi_fwc_frag_data(c, it->frag);
+  op->len = lmmi_blob_frag_len(&c->desc, it->frag);
+}
+
+static void batch_member(void *user, const lmm_member_result *r) {
+  lmm_fwc *c = user;
+  item *it = &c->items[r->index];
+  size_t i = it->m;
+  free(it->query), it->query = NULL;
+  if (c->rep[i].end != LMM_FWC_PENDING) return;
+  bool ok = r->err == LMM_OK && r->coap_code >> 5 == 2;
+  char text[200];
+  if (!ok)
+    snprintf(text, sizeof text, "%s: %s",
+             c->bkind == B_FRAG   ? "repair PUT /5/0/0"
+             : c->bkind == B_EXEC ? "Execute /5/0/2"
+                                  : "status GET /5/0/3",
+             r->error ? r->error : lmm_strerror(r->err));
+  switch (c->bkind) {
+  case B_FRAG:
+    if (ok) {
+      size_t n = lmmi_blob_frag_len(&c->desc, it->frag);
+      c->rep[i].fragments_repaired++;
+      c->rep[i].bytes_unicast += n;
+      c->st.bytes_unicast += n;
+      c->st.unicast_repairs++;
+    } else if (r->err != LMM_OK) {
+      lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, r->err, text);
+    }
+    break;
+  case B_EXEC:
+    if (ok) {
+      c->m[i].executing = true;
+      c->m[i].deadline = fw_now_ms(c) + c->cfg.update_deadline_ms;
+    } else {
+      lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, r->err == LMM_OK ? LMM_ERR_COAP : r->err, text);
+    }
+    break;
+  default: /* B_STATUS */
+    if (!ok) {
+      /* While waiting for an update a device may be rebooting: only the deadline ends it. */
+      if (c->step == S_POLL && fw_now_ms(c) < c->m[i].deadline) break;
+      lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, r->err == LMM_OK ? LMM_ERR_COAP : r->err, text);
+      break;
+    }
+    c->m[i].answered = true;
+    lmmi_fwc_apply_status(c, i, r->payload, r->payload_len, c->step == S_POLL, true);
+    break;
+  }
+}
+
+/* Frees the unicast batch's items and member copies (the batch itself is gone or going). */
+void lmmi_fwc_drop_items(lmm_fwc *c) {
+  for (size_t k = 0; k < c->n_items; k++)
+    free(c->items[k].query);
+  free(c->items), c->items = NULL;
+  free(c->sub), c->sub = NULL;
+  c->n_items = 0;
+}
+
+static void batch_done(void *user, lmm_batch *b) {
+  lmm_fwc *c = user;
+  lmm_batch_free(b);
+  c->batch = NULL;
+  lmmi_fwc_drop_items(c);
+  lmmi_fwc_after_batch(c, c->step);
+}
+
+static const lmm_batch_handlers batch_handlers = {batch_prepare, batch_member, NULL, batch_done};
+
+/* Starts the unicast batch over `items` (owned). LMM_ERR_NOTFOUND (and items freed) for none. */
+lmm_err lmmi_fwc_start_items(lmm_fwc *c, int kind, item *items, size_t n) {
+  if (!n) {
+    free(items);
+    return LMM_ERR_NOTFOUND;
+  }
+  c->sub = calloc(n, sizeof *c->sub);
+  if (!c->sub) {
+    free(items);
+    return LMM_ERR_NOMEM;
+  }
+  for (size_t k = 0; k < n; k++)
+    c->sub[k] = c->members[items[k].m]; /* shallow: the campaign's members outlive the batch */
+  c->items = items, c->n_items = n, c->bkind = kind;
+  lmm_op op = LMM_OP_INIT;
+  op.path = (lmm_path){.oid = FW_OID, .iid = 0, .depth = 3};
+  if (kind == B_STATUS) {
+    op.kind = LMM_OPK_READ, op.path.rid = 3, op.query = c->status_q;
+  } else if (kind == B_EXEC) {
+    op.kind = LMM_OPK_EXECUTE, op.path.rid = 2, op.query = c->exec_q;
+  } else {
+    op.kind = LMM_OPK_WRITE, op.path.rid = 0, op.format = LMM_FMT_OPAQUE;
+  }
+  lmm_err rc = lmm_batch_start(c->d.unicast, c->sub, n, &op, 0xFFFF, &batch_handlers, c, &c->batch);
+  if (rc != LMM_OK) lmmi_fwc_drop_items(c);
+  return rc;
+}
+
+/* Items for the pending members that `pick` selects. */
+item *lmmi_fwc_pick_items(lmm_fwc *c, bool (*pick)(const lmm_fwc *, size_t), size_t *n) {
+  item *it = calloc(c->n ? c->n : 1, sizeof *it);
+  *n = 0;
+  if (!it) return NULL;
+  for (size_t i = 0; i < c->n; i++)
+    if (c->rep[i].end == LMM_FWC_PENDING && pick(c, i)) it[(*n)++] = (item){.m = i};
+  return it;
+}
+
+static bool pick_wave_exec(const lmm_fwc *c, size_t i) {
+  return c->m[i].wave && c->m[i].downloaded && !c->m[i].executing;
+}
+
+void lmmi_fwc_update_start(lmm_fwc *c) {
+  if (c->cancel_req) return;
+  size_t cand = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    c->m[i].in_play = false;
+    cand += c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded;
+  }
+  if (!cand) return lmmi_fwc_finish(c, LMM_FWC_P_DONE, LMM_OK, NULL);
+  size_t w = c->cfg.wave_count;
+  if (!w && c->cfg.wave_percent > 0) {
+    w = (size_t)((double)c->n * c->cfg.wave_percent / 100.0 + 0.999999);
+    if (!w) w = 1;
+  }
+  if (w && !c->wave_done) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->n && k < w; i++)
+      if (c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded)
+        c->m[i].wave = c->rep[i].wave = true, k++;
+    lmmi_fwc_set_phase(c, LMM_FWC_P_WAVE);
+    c->step = S_WAVE_EXEC;
+    size_t n;
+    item *it = lmmi_fwc_pick_items(c, pick_wave_exec, &n);
+    if (!it) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
+    lmm_err rc = lmmi_fwc_start_items(c, B_EXEC, it, n);
+    if (rc == LMM_ERR_NOTFOUND) return lmmi_fwc_after_batch(c, S_WAVE_EXEC);
+    if (rc != LMM_OK) lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, "cannot start the first wave");
+    return;
+  }
+  lmmi_fwc_set_phase(c, LMM_FWC_P_UPDATING);
+  for (size_t i = 0; i < c->n; i++)
+    c->m[i].in_play = c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded && !c->m[i].wave;
+  lmm_op op = LMM_OP_INIT;
+  op.kind = LMM_OPK_EXECUTE;
+  op.path = (lmm_path){.oid = FW_OID, .iid = 0, .rid = 2, .depth = 3};
+  op.query = c->exec_q;
+  lmmi_fwc_group_round(c, S_EXEC, &op);
+}
+
+static void wait_over(void *arg) {
+  lmm_fwc *c = arg;
+  c->timer = NULL;
+  if (c->cancel_req) return;
+  results_round(c);
+}
+
+/* The results of the members updating: one group status round, then unicast polling. For the
+ * first wave (updated by unicast) the polling alone. */
+static void results_round(lmm_fwc *c) {
+  for (size_t i = 0; i < c->n; i++)
+    c->m[i].in_play = c->rep[i].end == LMM_FWC_PENDING && c->m[i].executing;
+  if (c->step == S_WAIT_UPDATE && !c->wave_done && c->st.phase == LMM_FWC_P_WAVE) {
+    c->step = S_POLL;
+    return lmmi_fwc_poll_round(c);
+  }
+  lmm_op op;
+  lmmi_fwc_status_op(c, &op);
+  lmmi_fwc_group_round(c, S_RESULTS, &op);
+}
+
+static bool pick_poll(const lmm_fwc *c, size_t i) {
+  return c->m[i].executing;
+}
+
+static void poll_fire(void *arg) {
+  lmm_fwc *c = arg;
+  c->timer = NULL;
+  if (c->cancel_req) return;
+  lmmi_fwc_poll_round(c);
+}
+
+void lmmi_fwc_poll_round(lmm_fwc *c) {
+  c->step = S_POLL;
+  int64_t now = fw_now_ms(c);
+  for (size_t i = 0; i < c->n; i++)
+    if (c->rep[i].end == LMM_FWC_PENDING && c->m[i].executing && now > c->m[i].deadline) {
+      char text[100];
+      snprintf(text, sizeof text, "no Update Result within %ld ms", c->cfg.update_deadline_ms);
+      lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, LMM_ERR_TIMEOUT, text);
+    }
+  size_t n;
+  item *it = lmmi_fwc_pick_items(c, pick_poll, &n);
+  if (!it) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
+  lmm_err rc = lmmi_fwc_start_items(c, B_STATUS, it, n);
+  if (rc == LMM_ERR_NOTFOUND) return lmmi_fwc_after_batch(c, S_END);
+  if (rc != LMM_OK) lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, "cannot start the result polling");
+}
+
+/* The first wave is over: go on or stop by the thresholds. */
+static void wave_verdict(lmm_fwc *c) {
+  size_t w = 0, ok = 0, bad = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    if (!c->rep[i].wave) continue;
+    w++;
+    ok += c->rep[i].end == LMM_FWC_UPDATED;
+    bad += c->rep[i].end == LMM_FWC_FAILED;
+  }
+  c->wave_done = true;
+  double succ = w ? (double)ok / (double)w : 1.0, err = w ? (double)bad / (double)w : 0.0;
+  lmmi_log(c->d.ctx, LMM_LOG_INFO, "firmware campaign %lld: first wave %zu of %zu updated",
+           (long long)c->id, ok, w);
+  if (succ + 1e-9 < c->cfg.success_threshold || err > c->cfg.error_threshold + 1e-9) {
+    char text[200];
+    snprintf(text, sizeof text,
+             "held: the first wave had %zu of %zu updated and %zu failed (success threshold "
+             "%.0f%%, error threshold %.0f%%)",
+             ok, w, bad, c->cfg.success_threshold * 100, c->cfg.error_threshold * 100);
+    for (size_t i = 0; i < c->n; i++)
+      if (c->rep[i].end == LMM_FWC_PENDING) lmmi_fwc_end_member(c, i, LMM_FWC_HELD, LMM_OK, text);
+    return lmmi_fwc_finish(c, LMM_FWC_P_STOPPED, LMM_OK, text);
+  }
+  if (c->via == LMM_VIA_UNICAST) return lmmi_fwc_uni_next(c);
+  lmmi_fwc_update_start(c);
+}
+
+void lmmi_fwc_after_batch(lmm_fwc *c, step was) {
+  if (c->cancel_req || c->finished) return;
+  switch (was) {
+  case S_STATUS_UNI:
+    return lmmi_fwc_repair_plan(c);
+  case S_REPAIR:
+    c->repair_uni_busy = false;
+    if (!c->repair_mcast_busy) lmmi_fwc_status_round(c);
+    return;
+  case S_WAVE_EXEC:
+  case S_EXEC_UNI:
+    c->step = S_WAIT_UPDATE;
+    return lmmi_fwc_set_timer(c, fw_now_ms(c) + c->cfg.update_wait_ms, wait_over);
+  case S_POLL:
+  case S_END: {
+    bool left = false;
+    for (size_t i = 0; i < c->n; i++)
+      left |= c->rep[i].end == LMM_FWC_PENDING && c->m[i].executing;
+    if (left) return lmmi_fwc_set_timer(c, fw_now_ms(c) + POLL_INTERVAL_MS, poll_fire);
+    if (c->st.phase == LMM_FWC_P_WAVE) return wave_verdict(c);
+    /* Members that downloaded but were never updated (none expected) end here. */
+    for (size_t i = 0; i < c->n; i++)
+      if (c->rep[i].end == LMM_FWC_PENDING)
+        lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, LMM_ERR_STATE, "not updated");
+    return lmmi_fwc_finish(c, LMM_FWC_P_DONE, LMM_OK, NULL);
+  }
+  default:
+    return;
+  }
+}
+
+static void job_member(void *user, const lmm_fw_report *r) {
+  lmm_fwc *c = user;
+  size_t i = c->job_map[r->index];
+  lmm_fwc_member *m = &c->rep[i];
+  m->via = LMM_VIA_UNICAST;
+  m->pulled = r->pulled;
+  m->bytes_unicast = r->bytes_written;
+  c->st.bytes_unicast += r->bytes_written;
+  m->update_result = r->update_result;
+  m->state = r->stage == LMM_FW_STAGE_DONE ? 0 : r->stage == LMM_FW_STAGE_DOWNLOADED ? 2 : -1;
+  if (r->ok) {
+    lmmi_fwc_end_member(c, i, LMM_FWC_UPDATED, LMM_OK, NULL);
+  } else {
+    char text[240];
+    if (r->update_result > 1 && r->err == LMM_OK)
+      snprintf(text, sizeof text, "Update Result %d: %s", r->update_result,
+               lmm_fw_update_result_text(r->update_result));
+    else
+      snprintf(text, sizeof text, "%s", r->error ? r->error : lmm_strerror(r->err));
+    lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, r->err, text);
+  }
+}
+
+static void job_done(void *user, lmm_fw_job *j, lmm_err result) {
+  lmm_fwc *c = user;
+  (void)result;
+  lmm_fw_free(j);
+  c->job = NULL;
+  free(c->job_map), c->job_map = NULL;
+  if (c->cancel_req) return;
+  if (c->st.phase == LMM_FWC_P_WAVE) return wave_verdict(c);
+  lmmi_fwc_finish(c, LMM_FWC_P_DONE, LMM_OK, NULL);
+}
+
+static const lmm_fw_handlers job_handlers = {job_member, job_done};
+
+/* Runs a firmware job over the pending members: the first wave's, or all the rest. */
+void lmmi_fwc_uni_next(lmm_fwc *c) {
+  size_t w = c->cfg.wave_count;
+  if (!w && c->cfg.wave_percent > 0)
+    w = (size_t)((double)c->n * c->cfg.wave_percent / 100.0 + 0.999999);
+  bool wave = w && !c->wave_done;
+  lmm_member *sub = calloc(c->n ? c->n : 1, sizeof *sub);
+  c->job_map = calloc(c->n ? c->n : 1, sizeof *c->job_map);
+  if (!sub || !c->job_map) {
+    free(sub);
+    return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < c->n && (!wave || k < w); i++)
+    if (c->rep[i].end == LMM_FWC_PENDING) {
+      if (wave) c->rep[i].wave = c->m[i].wave = true;
+      sub[k] = c->members[i], c->job_map[k++] = i;
+    }
+  if (!k) {
+    free(sub);
+    return lmmi_fwc_finish(c, LMM_FWC_P_DONE, LMM_OK, NULL);
+  }
+  lmmi_fwc_set_phase(c, wave ? LMM_FWC_P_WAVE : LMM_FWC_P_UPDATING);
+  c->step = S_UNI_JOB;
+  lmm_fw_config fc = LMM_FW_CONFIG_DEFAULT;
+  fc.update_deadline_ms = c->cfg.update_deadline_ms;
+  fc.delivery = c->cfg.method == LMM_FWC_PULL   ? LMM_FW_PULL
+                : c->cfg.method == LMM_FWC_AUTO ? LMM_FW_AUTO
+                                                : LMM_FW_PUSH;
+  fc.prefer_push = true;
+  if (fc.delivery != LMM_FW_PUSH) fc.server = c->d.blobs;
+  lmm_err rc =
+      lmm_fw_new(c->d.ctx, c->d.unicast, &fc, sub, k, c->image, c->len, &job_handlers, c, &c->job);
+  free(sub); /* the job copies */
+  if (rc == LMM_OK) rc = lmm_fw_start(c->job);
+  if (rc != LMM_OK)
+    lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, "cannot start the unicast firmware job");
+}
