@@ -66,12 +66,16 @@ typedef struct lmm_fwc_config {
   const char *mcast_if;    /**< interface address for IP multicast (default 127.0.0.1) */
   const char *version;     /**< the package's version, announced to the group (v=); NULL:
                             *   none; 1..32 of letters, digits and . _ - + */
+  const char *expect_version; /**< unicast members: back at Idle after the update with Update
+                               *   Result 0 and this PkgVersion count as updated
+                               *   (lmm_fw_config.expect_version); NULL: Update Result 1 only.
+                               *   Copied */
 } lmm_fwc_config;
 
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
   {                                                                                                \
     NULL, NULL, 0, NULL, 0, LMM_VIA_NONE, LMM_FWC_PUSH, 512, 0, 1000000, -1, 1000, 5, 3, 0, 0,     \
-        1.0, 0.0, 1000, 300000, false, NULL, NULL                                                  \
+        1.0, 0.0, 1000, 300000, false, NULL, NULL, NULL                                            \
   }
 
 /** Where a member ended. */
@@ -99,6 +103,10 @@ typedef struct lmm_fwc_member {
   uint32_t fragments_repaired; /**< fragments it got again by unicast */
   int64_t elapsed_ms;          /**< from the start to its end */
   const char *error;           /**< NULL when updated */
+  const char *pkg_version;     /**< PkgVersion (/5/0/7) as last read (unicast path), or NULL */
+  int gm_step;                 /**< the Group Mgmt write (lmm_step; NONE over unicast) */
+  uint8_t gm_code;             /**< its answer's code, 0 none */
+  const char *gm_error;        /**< why it failed, or NULL */
 } lmm_fwc_member;
 
 /** Campaign-wide figures. */

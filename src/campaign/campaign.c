@@ -842,6 +842,10 @@ LMM_API void lmm_campaign_free(lmm_campaign *c) {
   free(c);
 }
 
+const lmm_group_info *lmmi_campaign_group(const lmm_campaign *c) {
+  return &c->group;
+}
+
 LMM_API const lmm_campaign_info *lmm_campaign_get_info(const lmm_campaign *c) {
   return &c->info;
 }

@@ -13,6 +13,9 @@
  *  `*out` owned (free()). LMM_ERR_ARG for an operation that cannot go to a group. */
 lmm_err lmmi_coap_group_request(const lmm_op *op, uint16_t mid, const uint8_t token[LMMI_TOKEN_LEN],
                                 uint8_t **out, size_t *out_len);
+/** The campaign's copy of its group, with the TMGI it allocated or renewed. Borrowed; valid
+ *  until the campaign is freed. */
+const lmm_group_info *lmmi_campaign_group(const lmm_campaign *c);
 /** CoAP method code of an operation (1 GET, 2 POST, 3 PUT, 4 DELETE), 0 when none fits. */
 uint8_t lmmi_op_method(lmm_op_kind k);
 

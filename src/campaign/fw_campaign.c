@@ -97,7 +97,12 @@ void lmmi_fwc_store_save(lmm_fwc *c) {
     o[i].ep = c->members[i].ep;
     o[i].oid = c->members[i].oid;
     o[i].via = r->via;
-    o[i].gm_written = true;
+    o[i].gm_written =
+        r->gm_step == LMM_STEP_OK || (c->cfg.skip_group_mgmt && c->via != LMM_VIA_UNICAST);
+    o[i].gm_step = r->gm_step;
+    o[i].gm_code = r->gm_code;
+    o[i].gm_error = (char *)r->gm_error;
+    o[i].fw_pkg_version = (char *)r->pkg_version;
     o[i].done = r->end != LMM_FWC_PENDING;
     o[i].repaired = r->fragments_repaired > 0;
     o[i].err = r->err;
@@ -134,11 +139,55 @@ static void gmd_deleted(void *user, const lmm_t8_reply *rep) {
   (void)user, (void)rep;
 }
 
-void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why) {
-  if (c->finished) return;
-  stop_all(c);
+static void finished(lmm_fwc *c) {
   c->finished = true;
+  lmmi_fwc_set_phase(c, c->final_phase);
+  lmmi_fwc_store_save(c);
+  if (c->h && c->h->on_done) c->h->on_done(c->user, c, c->result);
+}
+
+static void tmgi_deleted(void *user, const lmm_t8_reply *rep) {
+  lmm_fwc *c = user;
+  c->t8req = NULL;
+  /* 404: the SCEF no longer has it (expired, or released by someone else): gone either way. */
+  bool gone = rep->result->err == LMM_OK || rep->result->http_status == 404;
+  c->info.tmgi_end = gone ? LMM_TMGI_END_RELEASED : LMM_TMGI_END_RELEASE_FAILED;
+  lmm_group_info g = {0};
+  if (gone && c->d.store && lmm_store_group_get(c->d.store, c->group.name, &g) == LMM_OK &&
+      g.tmgi && !strcmp(g.tmgi, c->tmgi)) {
+    free(g.tmgi), g.tmgi = NULL;
+    g.tmgi_expiration = 0;
+    if (lmm_store_group_update(c->d.store, &g) != LMM_OK)
+      lmmi_log(c->d.ctx, LMM_LOG_ERROR, "firmware campaign %lld: cannot store the released TMGI",
+               (long long)c->id);
+  }
+  lmm_group_info_clear(&g);
+  if (!gone)
+    lmmi_log(c->d.ctx, LMM_LOG_WARN,
+             "firmware campaign %lld: TMGI %s not released (kept until it expires)",
+             (long long)c->id, c->tmgi);
+  finished(c);
+}
+
+/* The group's TMGI policy once the campaign is over (lmm_tmgi_policy). Returns true when a
+ * release is on its way: finished() follows from its answer. */
+static bool tmgi_dispose(lmm_fwc *c) {
+  if (c->via != LMM_VIA_MBMS || !c->tmgi) return false;
+  if (c->group.tmgi_policy != LMM_TMGI_RELEASE || !c->d.t8) {
+    c->info.tmgi_end = LMM_TMGI_END_KEPT;
+    return false;
+  }
+  if (lmm_t8_tmgi_delete_async(c->d.t8, c->tmgi, tmgi_deleted, c, &c->t8req) == LMM_OK) return true;
+  c->info.tmgi_end = LMM_TMGI_END_RELEASE_FAILED;
+  return false;
+}
+
+void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why) {
+  if (c->closing) return;
+  c->closing = true;
+  stop_all(c);
   c->step = S_END;
+  c->final_phase = phase;
   c->result = rc;
   if (why && (rc != LMM_OK || phase == LMM_FWC_P_STOPPED)) {
     free(c->error);
@@ -156,15 +205,13 @@ void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why) {
     lmm_t8_request *req = NULL;
     if (txn) lmm_t8_gmd_delete_async(c->d.t8, c->tmgi, txn + 1, gmd_deleted, NULL, &req);
   }
-  lmmi_fwc_set_phase(c, phase);
-  lmmi_fwc_store_save(c);
-  if (c->h && c->h->on_done) c->h->on_done(c->user, c, rc);
+  if (!tmgi_dispose(c)) finished(c);
 }
 
 static void cancel_fire(void *arg) {
   lmm_fwc *c = arg;
   c->cancel_timer = NULL;
-  if (c->finished) return;
+  if (c->closing) return;
   stop_all(c);
   for (size_t i = 0; i < c->n; i++)
     if (c->rep[i].end == LMM_FWC_PENDING)
@@ -175,7 +222,7 @@ static void cancel_fire(void *arg) {
 }
 
 LMM_API void lmm_fwc_cancel(lmm_fwc *c) {
-  if (!c || c->finished || c->cancel_req) return;
+  if (!c || c->closing || c->cancel_req) return;
   c->cancel_req = true;
   c->cancel_timer = lmmi_timer_add(c->d.ctx, fw_now_ms(c), cancel_fire, c);
 }
@@ -248,6 +295,9 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   c->group.response_time_window = window_s;
   c->group.tmgi = fw_dupn(cfg->group->tmgi);
   c->group.tmgi_expiration = cfg->group->tmgi_expiration;
+  c->group.tmgi_policy = cfg->group->tmgi_policy;
+  c->cfg.expect_version = NULL; /* the copy below is kept */
+  if (cfg->expect_version && !(c->expect_version = fw_dupn(cfg->expect_version))) goto fail;
   if (cfg->group->n_schedule) {
     c->group.schedule = malloc(cfg->group->n_schedule * sizeof *c->group.schedule);
     if (!c->group.schedule) goto fail;
@@ -352,11 +402,11 @@ LMM_API void lmm_fwc_free(lmm_fwc *c) {
   if (c->members) lmm_members_free(c->members, c->n);
   if (c->m)
     for (size_t i = 0; i < c->n; i++)
-      free(c->m[i].missing), free(c->m[i].error);
+      free(c->m[i].missing), free(c->m[i].error), free(c->m[i].pkg_version), free(c->m[i].gm_error);
   lmm_group_info_clear(&c->group);
   lmm_campaign_info_clear(&c->info);
   free(c->m), free(c->rep), free(c->by_ep), free(c->image), free(c->parity), free(c->queue);
-  free(c->tmgi), free(c->gmd_self), free(c->error);
+  free(c->tmgi), free(c->gmd_self), free(c->error), free(c->expect_version);
   free(c);
 }
 

@@ -54,6 +54,8 @@ typedef struct fwm {
   bool allowed, downloaded, executing, answered, in_play, wave, polled;
   int64_t deadline;
   char *error;
+  char *pkg_version; /* owned; the report points at it */
+  char *gm_error;    /* owned; the report points at it */
 } fwm;
 
 typedef struct ep_ix {
@@ -80,7 +82,8 @@ struct lmm_fwc {
   lmm_fwc_stats st;
   int via;
   step step;
-  bool started, finished, cancel_req, wave_done;
+  bool started, closing, finished, cancel_req, wave_done;
+  int final_phase; /* set when closing: the phase on_done reports */
   lmm_err result;
   char *error;
   int64_t t0;
@@ -88,6 +91,7 @@ struct lmm_fwc {
   /* configuration */
   lmm_campaign *setup;
   char *tmgi;
+  char *expect_version; /* owned copy of cfg.expect_version */
   /* group sending */
   lmmi_group_dest dest; /* the group's address, or the delivery's MB2-U port */
   lmm_t8_request *t8req;

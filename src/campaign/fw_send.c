@@ -149,6 +149,31 @@ static void send_start(lmm_fwc *c) {
   first_pass(c);
 }
 
+/* A TMGI the configuration allocated (or renewed) belongs to the group: recorded in the store,
+ * the next campaign on the group uses it (or, by the group's policy, this one releases it). */
+static void remember_tmgi(lmm_fwc *c, const lmm_group_info *sg) {
+  if (!c->d.store || !sg->tmgi) return;
+  if (c->group.tmgi && !strcmp(c->group.tmgi, sg->tmgi) &&
+      c->group.tmgi_expiration == sg->tmgi_expiration)
+    return;
+  free(c->group.tmgi);
+  c->group.tmgi = fw_dupn(sg->tmgi);
+  c->group.tmgi_expiration = sg->tmgi_expiration;
+  lmm_group_info g = {0};
+  lmm_err rc = lmm_store_group_get(c->d.store, c->group.name, &g);
+  if (rc == LMM_OK) {
+    free(g.tmgi);
+    g.tmgi = fw_dupn(sg->tmgi);
+    g.tmgi_expiration = sg->tmgi_expiration;
+    rc = lmm_store_group_update(c->d.store, &g);
+  }
+  /* A group that is not in the store (a host's own) has nothing to record. */
+  if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
+    lmmi_log(c->d.ctx, LMM_LOG_ERROR, "firmware campaign %lld: cannot record TMGI %s: %s",
+             (long long)c->id, sg->tmgi, lmm_store_errmsg(c->d.store));
+  lmm_group_info_clear(&g);
+}
+
 static void setup_done(void *user, lmm_campaign *sc, lmm_err result) {
   lmm_fwc *c = user;
   if (result != LMM_OK) {
@@ -161,12 +186,16 @@ static void setup_done(void *user, lmm_campaign *sc, lmm_err result) {
   }
   const lmm_campaign_info *ci = lmm_campaign_get_info(sc);
   c->tmgi = fw_dupn(ci->tmgi);
+  remember_tmgi(c, lmmi_campaign_group(sc));
   size_t n;
   const lmm_outcome *o = lmm_campaign_outcomes(sc, &n);
   /* The setup campaign had the allowed members only, in order. */
   size_t k = 0;
   for (size_t i = 0; i < c->n && k < n; i++) {
     if (!c->m[i].allowed) continue;
+    c->rep[i].gm_step = o[k].gm_step, c->rep[i].gm_code = o[k].gm_code;
+    if (o[k].gm_error && (c->m[i].gm_error = strdup(o[k].gm_error)))
+      c->rep[i].gm_error = c->m[i].gm_error;
     if (!c->cfg.skip_group_mgmt && !o[k].gm_written) {
       char text[300];
       snprintf(text, sizeof text, "Group Mgmt write failed: %s",

@@ -49,7 +49,7 @@ typedef struct fw_batch {
 
 typedef struct fw_member {
   mstate st;
-  int64_t t0;       /* its first send (monotonic ms) */
+  int64_t t0;        /* its first send (monotonic ms) */
   int64_t deadline;  /* of the current wait */
   char *error;       /* owned; the report points at it */
   char *pkg_version; /* owned; the report points at it */
@@ -67,10 +67,10 @@ struct lmm_fw_job {
   size_t n;
   uint8_t *image; /* freed once the write batch holds its own copy, unless the server serves it */
   size_t len;
-  const char *uri;  /* written to /5/0/1: the blob's (server's storage) or uri_owned */
-  char *uri_owned;  /* copy of cfg.pull_uri */
+  const char *uri;    /* written to /5/0/1: the blob's (server's storage) or uri_owned */
+  char *uri_owned;    /* copy of cfg.pull_uri */
   char *expect_owned; /* copy of cfg.expect_version */
-  lmm_blob_id blob; /* registered on cfg.server; 0 none */
+  lmm_blob_id blob;   /* registered on cfg.server; 0 none */
   lmm_fw_report *rep;
   fw_member *m;
   fw_batch bt[K_COUNT];
@@ -81,8 +81,8 @@ struct lmm_fw_job {
   lmm_err result;
 };
 
-static const char *const step_name[K_COUNT] = {"write /5/0/0", "write /5/0/1",   "read /5/0/9",
-                                               "read /5/0/3",  "read /5/0/5",    "execute /5/0/2",
+static const char *const step_name[K_COUNT] = {"write /5/0/0", "write /5/0/1", "read /5/0/9",
+                                               "read /5/0/3",  "read /5/0/5",  "execute /5/0/2",
                                                "read /5/0/7"};
 
 static int64_t now_ms(const lmm_fw_job *j) {
@@ -272,11 +272,10 @@ static void round_fire(void *arg) {
   static const struct {
     int kind;
     mstate a, b;
-  } plan[] = {
-      {K_STATE, M_WAIT_DL, M_WAIT_UPD},
-      {K_RESULT, M_RESULT, M_RESULT},
-      {K_EXEC, M_EXEC, M_EXEC},
-      {K_VERSION, M_VERSION, M_VERSION}};
+  } plan[] = {{K_STATE, M_WAIT_DL, M_WAIT_UPD},
+              {K_RESULT, M_RESULT, M_RESULT},
+              {K_EXEC, M_EXEC, M_EXEC},
+              {K_VERSION, M_VERSION, M_VERSION}};
   for (size_t p = 0; p < sizeof plan / sizeof plan[0]; p++) {
     lmm_err rc = start_kind(j, plan[p].kind, plan[p].a, plan[p].b);
     if (rc == LMM_OK)
@@ -446,7 +445,8 @@ static void batch_done(void *user, lmm_batch *b) {
   lmm_fw_job *j = fb->j;
   (void)b;
   drop_batch(fb); /* the engine allows freeing a batch from its own on_done */
-  bool polling = fb->kind == K_STATE || fb->kind == K_RESULT || fb->kind == K_EXEC;
+  bool polling =
+      fb->kind == K_STATE || fb->kind == K_RESULT || fb->kind == K_EXEC || fb->kind == K_VERSION;
   if (polling && --j->round_pending == 0) after_round(j);
   /* The writes start from the loop, not from here: a failure to start them aborts the job,
    * which frees batches, and that is not allowed inside a batch's callback. */
@@ -549,8 +549,8 @@ LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cf
   if (rc == LMM_OK && j->uri && strlen(j->uri) > MAX_URI) rc = LMM_ERR_ARG;
   for (size_t i = 0; rc == LMM_OK && i < n; i++) {
     rc = lmm_member_copy(&j->members[i], &members[i]);
-    j->rep[i] = (lmm_fw_report){
-        .index = i, .member = &j->members[i], .update_result = -1, .state = -1};
+    j->rep[i] =
+        (lmm_fw_report){.index = i, .member = &j->members[i], .update_result = -1, .state = -1};
     j->rep[i].stage = LMM_FW_STAGE_WRITE;
   }
   if (rc != LMM_OK) {

@@ -246,7 +246,7 @@ static void wave_verdict(lmm_fwc *c) {
 }
 
 void lmmi_fwc_after_batch(lmm_fwc *c, step was) {
-  if (c->cancel_req || c->finished) return;
+  if (c->cancel_req || c->closing) return;
   switch (was) {
   case S_STATUS_UNI:
     return lmmi_fwc_repair_plan(c);
@@ -285,7 +285,10 @@ static void job_member(void *user, const lmm_fw_report *r) {
   m->bytes_unicast = r->bytes_written;
   c->st.bytes_unicast += r->bytes_written;
   m->update_result = r->update_result;
-  m->state = r->stage == LMM_FW_STAGE_DONE ? 0 : r->stage == LMM_FW_STAGE_DOWNLOADED ? 2 : -1;
+  m->state = r->state;
+  free(c->m[i].pkg_version);
+  c->m[i].pkg_version = fw_dupn(r->pkg_version);
+  m->pkg_version = c->m[i].pkg_version;
   if (r->ok) {
     lmmi_fwc_end_member(c, i, LMM_FWC_UPDATED, LMM_OK, NULL);
   } else {
@@ -342,6 +345,7 @@ void lmmi_fwc_uni_next(lmm_fwc *c) {
                 : c->cfg.method == LMM_FWC_AUTO ? LMM_FW_AUTO
                                                 : LMM_FW_PUSH;
   fc.prefer_push = true;
+  fc.expect_version = c->expect_version;
   if (fc.delivery != LMM_FW_PUSH) fc.server = c->d.blobs;
   lmm_err rc =
       lmm_fw_new(c->d.ctx, c->d.unicast, &fc, sub, k, c->image, c->len, &job_handlers, c, &c->job);

@@ -32,6 +32,7 @@ typedef struct fw_opts {
   double wave_percent, success, error; /* shares 0..1; -1 not given */
   bool skip_gm;
   const char *pkg_version;
+  const char *expect_version;
   /* The first option given that only a group path uses, and one only unicast uses. */
   const char *group_only, *unicast_only;
 } fw_opts;
@@ -61,6 +62,7 @@ enum {
   F_BLISTEN,
   F_BHOST,
   F_PKGVER,
+  F_EXPECTVER,
   F_OPERATION /* an operation campaign's flag */
 };
 
@@ -145,6 +147,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
                                        {"update-deadline", required_argument, 0, F_UPD_DEADLINE},
                                        {"skip-group-mgmt", no_argument, 0, F_SKIPGM},
                                        {"pkg-version", required_argument, 0, F_PKGVER},
+                                       {"expect-version", required_argument, 0, F_EXPECTVER},
                                        {"answer-listen", required_argument, 0, F_ALISTEN},
                                        {"answer-uri", required_argument, 0, F_AURI},
                                        {"notify-listen", required_argument, 0, F_NLISTEN},
@@ -173,7 +176,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
     if (o == F_FRAGMENT || o == F_FEC || o == F_RATE || o == F_ROUNDS || o == F_WINDOW ||
         o == F_GRACE || o == F_PKGVER)
       f->group_only = f->group_only ? f->group_only : name;
-    if (o == F_METHOD || o == F_BLISTEN || o == F_BHOST)
+    if (o == F_METHOD || o == F_BLISTEN || o == F_BHOST || o == F_EXPECTVER)
       f->unicast_only = f->unicast_only ? f->unicast_only : name;
     switch (o) {
     case F_FIRMWARE:
@@ -241,6 +244,12 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
       f->pkg_version = optarg;
       break;
     }
+    case F_EXPECTVER:
+      /* /5/0/7 is a String of at most 255 bytes: a longer one can never match. */
+      if (!*optarg || strlen(optarg) > 255)
+        rc = cli_usage(c, "--expect-version: '%s' is not 1 to 255 characters", optarg);
+      f->expect_version = optarg;
+      break;
     case F_ALISTEN:
       f->ro.answer_listen = optarg;
       break;
@@ -620,6 +629,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   if (f.update_deadline_s >= 0) cfg.update_deadline_ms = f.update_deadline_s * 1000;
   cfg.skip_group_mgmt = f.skip_gm;
   cfg.version = f.pkg_version;
+  cfg.expect_version = f.expect_version;
   c->last_error[0] = '\0';
   lmm_err e;
   if ((e = lmm_fwc_new(&deps, &cfg, &fw_handlers, &r, &r.fwc)) != LMM_OK) {

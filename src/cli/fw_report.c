@@ -181,23 +181,24 @@ static void fw_table(const lmm_campaign_info *info, const lmm_outcome *o, size_t
     printf(" (%.3f s)", (double)(info->finished_ms - info->started_ms) / 1000.0);
   printf("\n");
   if (info->tmgi || info->t8_transaction)
-    printf("tmgi %s  delivery %s\n", info->tmgi ? info->tmgi : "-",
-           info->t8_transaction ? info->t8_transaction : "-");
+    printf("tmgi %s (%s)  delivery %s\n", info->tmgi ? info->tmgi : "-",
+           cli_tmgi_end_name(info->tmgi_end), info->t8_transaction ? info->t8_transaction : "-");
   summary_table(info->fw_summary);
   if (info->error) printf("error: %s\n", info->error);
-  printf("\n%-28s %-13s %-4s %10s %6s %8s %5s %-9s  %s\n", "MEMBER", "PATH", "WAVE", "UNICAST B",
-         "MISSED", "REPAIRED", "STATE", "END", "UPDATE RESULT / ERROR");
+  printf("\n%-28s %-13s %-4s %-7s %10s %6s %8s %5s %-9s  %s\n", "MEMBER", "PATH", "WAVE", "GM",
+         "UNICAST B", "MISSED", "REPAIRED", "STATE", "END", "UPDATE RESULT / ERROR");
   for (size_t i = 0; i < n; i++) {
-    char id[96], st[16];
+    char id[96], st[16], gm[16];
+    cli_step_cell(&o[i], 0, gm, sizeof gm);
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
     if (o[i].fw_state >= 0)
       snprintf(st, sizeof st, "%d", o[i].fw_state);
     else
       snprintf(st, sizeof st, "-");
-    printf("%-28s %-13s %-4s %10llu %6lu %8lu %5s %-9s  ", lmm_member_id_format(&m, id, sizeof id),
-           cli_fw_path_name(&o[i]), o[i].fw_wave ? "yes" : "-",
-           (unsigned long long)o[i].fw_bytes_unicast, (unsigned long)o[i].fw_missed,
-           (unsigned long)o[i].fw_repaired, st, end_text(&o[i]));
+    printf("%-28s %-13s %-4s %-7s %10llu %6lu %8lu %5s %-9s  ",
+           lmm_member_id_format(&m, id, sizeof id), cli_fw_path_name(&o[i]),
+           o[i].fw_wave ? "yes" : "-", gm, (unsigned long long)o[i].fw_bytes_unicast,
+           (unsigned long)o[i].fw_missed, (unsigned long)o[i].fw_repaired, st, end_text(&o[i]));
     const char *res = o[i].fw_result >= 0 ? lmm_fw_update_result_text(o[i].fw_result) : NULL;
     if (res) printf("%d %s", o[i].fw_result, res);
     const char *e = fw_error(&o[i]);
@@ -206,7 +207,10 @@ static void fw_table(const lmm_campaign_info *info, const lmm_outcome *o, size_t
       for (const char *p = e; *p; p++) /* one line per member */
         putchar(*p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
     }
-    if (!res && !e) putchar('-');
+    if (o[i].gm_error && (!e || !strstr(e, o[i].gm_error)))
+      printf("%sGroup Mgmt write: %s", res || e ? "; " : "", o[i].gm_error);
+    if (o[i].fw_pkg_version) printf("%sPkgVersion %s", res || e ? "; " : "", o[i].fw_pkg_version);
+    if (!res && !e && !o[i].gm_error && !o[i].fw_pkg_version) putchar('-');
     printf("\n");
   }
   cli_fw_totals t;
@@ -215,6 +219,9 @@ static void fw_table(const lmm_campaign_info *info, const lmm_outcome *o, size_t
          "pending; by path: mbms %zu, multicast %zu, unicast %zu (pull %zu)\n",
          t.members, t.updated, t.failed, t.held, t.cancelled, t.refused, t.pending,
          t.by_via[LMM_VIA_MBMS], t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.pulled);
+  cli_step_totals sc;
+  cli_steps_count(o, n, &sc);
+  cli_steps_print_summary(&sc);
   if (live && info->via == LMM_VIA_UNICAST)
     printf("sent: %llu bytes by unicast\n", (unsigned long long)live->bytes_unicast);
   else if (live)
@@ -238,7 +245,7 @@ static void fw_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t 
   printf(",\"cancelRequested\":%s,\"windowS\":%lld,\"tmgi\":",
          info->cancel_requested ? "true" : "false", (long long)info->window_s);
   cli_json_str(stdout, info->tmgi);
-  printf(",\"t8Transaction\":");
+  printf(",\"tmgiEnd\":\"%s\",\"t8Transaction\":", cli_tmgi_end_name(info->tmgi_end));
   cli_json_str(stdout, info->t8_transaction);
   cli_json_time("created", info->created_ms);
   cli_json_time("started", info->started_ms);
@@ -290,20 +297,28 @@ static void fw_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t 
       printf("null");
     printf(",\"error\":");
     cli_json_str(stdout, fw_error(&o[i]));
+    printf(",\"pkgVersion\":");
+    cli_json_str(stdout, o[i].fw_pkg_version);
+    cli_steps_json(&o[i]);
     printf("}");
   }
   cli_fw_totals t;
   cli_fw_count(o, n, &t);
+  cli_step_totals sc;
+  cli_steps_count(o, n, &sc);
   printf("],\"totals\":{\"members\":%zu,\"updated\":%zu,\"failed\":%zu,\"held\":%zu,"
          "\"cancelled\":%zu,\"refused\":%zu,\"pending\":%zu,\"byPath\":{\"mbms\":%zu,"
-         "\"multicast\":%zu,\"unicast\":%zu,\"unicastPull\":%zu}}}\n",
+         "\"multicast\":%zu,\"unicast\":%zu,\"unicastPull\":%zu}",
          t.members, t.updated, t.failed, t.held, t.cancelled, t.refused, t.pending,
          t.by_via[LMM_VIA_MBMS], t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.pulled);
+  printf("}");
+  cli_steps_json_totals(&sc);
+  printf("}\n");
 }
 
 static void fw_csv(const lmm_outcome *o, size_t n) {
-  fputs("member,path,wave,bytes_unicast,fragments_missed,fragments_repaired,state,update_result,"
-        "update_result_text,end,elapsed_ms,error\r\n",
+  fputs("member,path,wave,gm_result,gm_code,bytes_unicast,fragments_missed,fragments_repaired,"
+        "state,update_result,update_result_text,end,elapsed_ms,error,pkg_version\r\n",
         stdout);
   for (size_t i = 0; i < n; i++) {
     char id[96], num[32];
@@ -311,6 +326,10 @@ static void fw_csv(const lmm_outcome *o, size_t n) {
     cli_csv_field(lmm_member_id_format(&m, id, sizeof id), false);
     cli_csv_field(o[i].via ? cli_fw_path_name(&o[i]) : "", false);
     cli_csv_field(o[i].fw_wave ? "yes" : "no", false);
+    cli_csv_field(o[i].gm_step ? lmm_step_name(o[i].gm_step) : "", false);
+    snprintf(num, sizeof num, "%u.%02u", (unsigned)(o[i].gm_code >> 5),
+             (unsigned)(o[i].gm_code & 31));
+    cli_csv_field(o[i].gm_code ? num : "", false);
     snprintf(num, sizeof num, "%llu", (unsigned long long)o[i].fw_bytes_unicast);
     cli_csv_field(num, false);
     snprintf(num, sizeof num, "%lu", (unsigned long)o[i].fw_missed);
@@ -325,7 +344,8 @@ static void fw_csv(const lmm_outcome *o, size_t n) {
     cli_csv_field(end_text(&o[i]), false);
     snprintf(num, sizeof num, "%lld", (long long)o[i].latency_ms);
     cli_csv_field(o[i].fw_end != LMM_FWC_PENDING ? num : "", false);
-    cli_csv_field(fw_error(&o[i]), true);
+    cli_csv_field(fw_error(&o[i]), false);
+    cli_csv_field(o[i].fw_pkg_version ? o[i].fw_pkg_version : "", true);
   }
 }
 

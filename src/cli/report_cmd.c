@@ -326,8 +326,9 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
          "\"t8Notification\":\"%s\"",
          t.members, t.succeeded, t.failed, t.pending, t.by_via[LMM_VIA_MBMS],
          t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired, t8_status_text(info));
+  printf("}");
   cli_steps_json_totals(&sc);
-  printf("}}\n");
+  printf("}\n");
 }
 
 static void report_csv(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {

@@ -298,15 +298,17 @@ static int64_t store_fw_campaign(const char *db, int64_t *running, int64_t *oper
   }
   o[0].via = LMM_VIA_MULTICAST, o[0].fw_end = LMM_FWC_UPDATED, o[0].fw_state = 0;
   o[0].fw_result = 1, o[0].fw_wave = true, o[0].latency_ms = 4100;
+  o[0].gm_step = LMM_STEP_OK, o[0].gm_code = 0x44;
   o[1].via = LMM_VIA_MULTICAST, o[1].fw_end = LMM_FWC_UPDATED, o[1].fw_state = 0;
   o[1].fw_result = 1, o[1].fw_missed = 3, o[1].fw_repaired = 3, o[1].fw_bytes_unicast = 1536;
-  o[1].latency_ms = 9000;
+  o[1].latency_ms = 9000, o[1].fw_pkg_version = "2.1";
   o[2].via = LMM_VIA_MULTICAST, o[2].fw_end = LMM_FWC_FAILED, o[2].fw_state = 0;
   o[2].fw_result = 5, o[2].error = "update result 5: integrity check failure, \"bad\"";
   o[3].via = LMM_VIA_UNICAST, o[3].fw_pulled = true, o[3].fw_end = LMM_FWC_HELD;
   o[3].fw_state = 2, o[3].fw_result = 0, o[3].fw_bytes_unicast = 20000;
   o[3].error = "held: the first wave stopped the campaign";
   o[4].via = LMM_VIA_UNICAST, o[4].fw_end = LMM_FWC_FAILED, o[4].err = LMM_ERR_TIMEOUT;
+  o[2].gm_step = LMM_STEP_REFUSED, o[2].gm_code = 0x84, o[2].gm_error = "4.04 Not Found";
   o[5].fw_end = LMM_FWC_REFUSED, o[5].error = "its Object ID is 6, not 5";
   assert_int_equal(lmm_store_outcomes_put(s, c.id, o, 6), LMM_OK);
 
@@ -353,6 +355,11 @@ static void test_fw_report(void **state) {
   assert_non_null(strstr(r.out, "held       0 initial value; error: held: the first wave"));
   assert_non_null(strstr(r.out, "unicast push"));
   assert_non_null(strstr(r.out, "error: timed out"));
+  /* Each member's Group Mgmt write, the PkgVersion last read, and the steps' counts. */
+  assert_non_null(strstr(r.out, "ep=a/5                       multicast     yes  2.04"));
+  assert_non_null(strstr(r.out, "; Group Mgmt write: 4.04 Not Found"));
+  assert_non_null(strstr(r.out, "1 firmware updated successfully; PkgVersion 2.1\n"));
+  assert_non_null(strstr(r.out, "Group Mgmt write  1 ok, 1 refused, 0 failed; not run for 4\n"));
   assert_non_null(strstr(r.out, "refused    error: its Object ID is 6, not 5"));
   assert_non_null(strstr(r.out, "6 members: 2 updated, 2 failed, 1 held, 0 cancelled, 1 refused, "
                                 "0 pending; by path: mbms 0, multicast 3, unicast 2 (pull 1)"));
@@ -369,7 +376,11 @@ static void test_fw_report(void **state) {
                                 "\"bytesUnicast\":1536,\"fragmentsMissed\":3,"
                                 "\"fragmentsRepaired\":3,\"state\":0,\"updateResult\":1,"
                                 "\"updateResultText\":\"firmware updated successfully\","
-                                "\"end\":\"updated\",\"elapsedMs\":9000,\"error\":null}"));
+                                "\"end\":\"updated\",\"elapsedMs\":9000,\"error\":null,"
+                                "\"pkgVersion\":\"2.1\",\"steps\":{\"groupMgmt\":{\"result\":"
+                                "\"none\",\"code\":null,\"error\":null},\"group\":{\"result\":"
+                                "\"none\",\"code\":null,\"error\":null},\"unicast\":{\"result\":"
+                                "\"none\",\"code\":null,\"error\":null}}}"));
   assert_non_null(strstr(r.out, "\"path\":\"unicast pull\""));
   assert_non_null(strstr(r.out, "\"error\":\"update result 5: integrity check failure, "
                                 "\\\"bad\\\"\""));
@@ -385,16 +396,16 @@ static void test_fw_report(void **state) {
   r = cli(db, (const char *[]){"report", ids, "--format", "csv", NULL});
   assert_int_equal(r.status, 0);
   static const char want_csv[] =
-      "member,path,wave,bytes_unicast,fragments_missed,fragments_repaired,state,update_result,"
-      "update_result_text,end,elapsed_ms,error\r\n"
-      "ep=a/5,multicast,yes,0,0,0,0,1,firmware updated successfully,updated,4100,\r\n"
-      "ep=b/5,multicast,no,1536,3,3,0,1,firmware updated successfully,updated,9000,\r\n"
-      "ep=c/5,multicast,no,0,0,0,0,5,integrity check failure for the new firmware package,"
-      "failed,0,\"update result 5: integrity check failure, \"\"bad\"\"\"\r\n"
-      "ep=d/5,unicast pull,no,20000,0,0,2,0,initial value,held,0,held: the first wave stopped "
-      "the campaign\r\n"
-      "ep=e/5,unicast push,no,0,0,0,,,,failed,0,timed out\r\n"
-      "ep=f/6,,no,0,0,0,,,,refused,0,\"its Object ID is 6, not 5\"\r\n";
+      "member,path,wave,gm_result,gm_code,bytes_unicast,fragments_missed,fragments_repaired,state,"
+      "update_result,update_result_text,end,elapsed_ms,error,pkg_version\r\n"
+      "ep=a/5,multicast,yes,ok,2.04,0,0,0,0,1,firmware updated successfully,updated,4100,,\r\n"
+      "ep=b/5,multicast,no,,,1536,3,3,0,1,firmware updated successfully,updated,9000,,2.1\r\n"
+      "ep=c/5,multicast,no,refused,4.04,0,0,0,0,5,integrity check failure for the new firmware "
+      "package,failed,0,\"update result 5: integrity check failure, \"\"bad\"\"\",\r\n"
+      "ep=d/5,unicast pull,no,,,20000,0,0,2,0,initial value,held,0,held: the first wave stopped "
+      "the campaign,\r\n"
+      "ep=e/5,unicast push,no,,,0,0,0,,,,failed,0,timed out,\r\n"
+      "ep=f/6,,no,,,0,0,0,,,,refused,0,\"its Object ID is 6, not 5\",\r\n";
   assert_string_equal(r.out, want_csv);
   run_free(&r);
 
@@ -541,8 +552,8 @@ static void test_fw_deliver_unicast(void **state) {
   double t1 = now_s();
   if (r.status != 0) print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
   assert_int_equal(r.status, 0);
-  assert_int_equal(count_of(r.out, "unicast push  yes       20000"), 5); /* the wave: 25% */
-  assert_int_equal(count_of(r.out, "unicast push  -         20000"), 15);
+  assert_int_equal(count_of(r.out, "unicast push  yes  -            20000"), 5); /* the wave: 25% */
+  assert_int_equal(count_of(r.out, "unicast push  -    -            20000"), 15);
   run_free(&r);
   print_message("deliver --firmware (20,000 bytes) to 20 devices by unicast push: %.2f s\n",
                 t1 - t0);

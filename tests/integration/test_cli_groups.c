@@ -472,7 +472,7 @@ static void test_report_formats(void **state) {
   assert_non_null(strstr(r.out, "\"error\":\"no answer within 60 s\""));
   assert_non_null(strstr(r.out, "\"totals\":{\"members\":5,\"succeeded\":3,\"failed\":2,"
                                 "\"pending\":0,\"byPath\":{\"mbms\":2,\"multicast\":0,"
-                                "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\","
+                                "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\"},"
                                 "\"steps\":{\"groupMgmt\":{\"ok\":2,\"refused\":1,\"failed\":0,"
                                 "\"silent\":0,\"none\":2},\"group\":{\"ok\":1,\"refused\":0,"
                                 "\"failed\":0,\"silent\":2,\"none\":2},\"unicast\":{\"ok\":0,"
