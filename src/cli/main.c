@@ -350,6 +350,7 @@ int main(int argc, char **argv) {
     rc = fn(&c, argc - optind - 1, argv + optind + 1);
   }
   lmm_ctx_free(c.ctx);
+  lmm_objects_free(c.objects);
   lmm_global_cleanup();
   return cli_finish_output(&c, rc);
 }
