@@ -227,6 +227,14 @@ static void test_standard_resource(void **state) {
   EXPECT(w, 0, "3 members: 3 succeeded", NULL, "deliver", "dev", "--execute", "/3/0/12");
 }
 
+/* --help explains the rule and the flag. */
+static void test_help(void **state) {
+  world *w = *state;
+  EXPECT(w, 0, "--objects DIR", NULL, "--help");
+  EXPECT(w, 0, "--write PATH[:TYPE]=VALUE", NULL, "--help");
+  EXPECT(w, 0, "LMM_OBJECTS", NULL, "--help");
+}
+
 /* The model refuses what the standard forbids, locally, before any device is asked. */
 static void test_refusals(void **state) {
   world *w = *state;
@@ -338,6 +346,7 @@ static void test_broken_ddf(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_help, setup, teardown),
       cmocka_unit_test_setup_teardown(test_standard_resource, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_typed_unknown, setup, teardown),
