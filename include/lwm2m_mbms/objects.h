@@ -32,7 +32,7 @@ LMM_API void lmm_objects_free(lmm_objects *o);
  *  @return LMM_OK; LMM_ERR_IO (unreadable), LMM_ERR_ARG (malformed, redefinition),
  *  LMM_ERR_NOMEM. */
 LMM_API lmm_err lmm_objects_load_file(lmm_objects *o, const char *path);
-/** The same for a DDF held in memory (`len` bytes, borrowed; copied as needed). `name`
+/** The same for a DDF held in memory (`len` bytes, borrowed, not kept after the call). `name`
  *  (borrowed, may be NULL) stands for the file name in messages. */
 LMM_API lmm_err lmm_objects_load_mem(lmm_objects *o, const char *name, const void *buf, size_t len);
 /** Loads every "*.xml" file of directory `dir` (not its subdirectories), in byte order of
