@@ -10,6 +10,7 @@
 #include "lwm2m_mbms/fw_campaign.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
+#include "lwm2m_mbms/objects.h"
 #include "lwm2m_mbms/store.h"
 #include "lwm2m_mbms/t8.h"
 #include "lwm2m_mbms/unicast.h"

@@ -29,6 +29,7 @@ typedef struct cli {
   lmm_ctx *ctx;
   const char *db;       /* --db or $LMM_DB; NULL: lmm_store_default_path() */
   char last_error[512]; /* the library's last error log line, "" none */
+  lmm_objects *objects; /* definitions from --objects / LMM_OBJECTS; NULL: built-ins only */
 } cli;
 
 /** "lwm2m-mbms: <cmd>: <fmt...>" on stderr. */
@@ -119,6 +120,42 @@ typedef struct cli_engines {
 int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
                       const lmm_t8_notifier_handlers *nh, void *user);
 void cli_engines_free(cli_engines *g);
+
+/* ------------------------------------------------------ the object model (op_model.c) */
+
+/** How many --objects a command takes. */
+#define CLI_MAX_OBJECT_DIRS 16
+
+/** Loads the DDF directories of $LMM_OBJECTS (colon-separated), then `dirs`, into
+ *  c->objects (created if need be; freed by main). 0, or EXIT_USAGE after "--objects DIR:
+ *  FILE:LINE: what". */
+int cli_objects_load(cli *c, const char *const *dirs, size_t n);
+/** The definition of object `oid`: Group Mgmt under the group's ID `gm_oid` (made in `buf`),
+ *  else the loaded or built-in one, else NULL. */
+const lmm_obj_def *cli_obj_def(const cli *c, uint16_t oid, uint16_t gm_oid, lmm_obj_def *buf);
+/** The word of a resource type in PATH:TYPE ("string", "integer", ... "none"). */
+const char *cli_rtype_word(lmm_rtype t);
+
+/** An operation's target after the model's check. Filled in place; not to be copied (def may
+ *  point at gm_buf). */
+typedef struct cli_target {
+  lmm_path path;
+  const lmm_obj_def *def; /* NULL: object not in the model */
+  const lmm_res_def *res; /* NULL: not a resource path, or not in the model (type given) */
+  lmm_rtype type;         /* the resource's type: the model's, or the one given */
+  bool has_given;
+  lmm_rtype given; /* the :TYPE of the path, when has_given */
+  lmm_obj_def gm_buf;
+} cli_target;
+
+/** The one rule for an operation's path, "PATH[:TYPE]" (`text`, without a value or query):
+ *  a known resource must allow the operation (Read R, Write W, Execute E, Write-Attributes R)
+ *  and agree with a :TYPE if one is given; a resource or object the model lacks needs a
+ *  :TYPE (none for Execute); a whole instance or object needs a known object; Discover needs
+ *  nothing. `flag` ("--write") begins the messages; `fmt` (when given) is the Read's Accept.
+ *  0 with *t filled, or EXIT_USAGE after the message. */
+int cli_op_target(const cli *c, const char *flag, int kind, const char *text, uint16_t gm_oid,
+                  bool fmt_given, uint16_t fmt, cli_target *t);
 
 /* ------------------------------------------------------------------- commands */
 

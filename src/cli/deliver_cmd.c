@@ -205,39 +205,31 @@ static bool parse_value(const char *s, lmm_rtype type, lmm_value *v, uint8_t **b
   }
 }
 
-/* The definition of a path's object: OMA's built-ins, or Group Mgmt under the group's ID. */
-static const lmm_obj_def *def_of(uint16_t oid, uint16_t gm_oid, lmm_obj_def *buf) {
-  if (oid == gm_oid) {
-    lmm_group_mgmt_def(gm_oid, buf);
-    return buf;
-  }
-  return lmm_obj_def_oma(oid);
-}
-
-static int parse_path(const cli *c, const char *flag, const char *s, lmm_path *p) {
-  if (lmm_path_parse(s, p) != LMM_OK)
-    return cli_usage(c,
-                     "%s: '%s' is not an LwM2M path (/OBJECT[/INSTANCE[/RESOURCE[/INSTANCE]]], "
-                     "numbers 0 to 65534)",
-                     flag, s);
-  return 0;
+/* The operation's path ("PATH[:TYPE]" is the text before `stop`, or all of `arg`) through
+ * the model's one rule. */
+static int target(const cli *c, const char *flag, int kind, const char *arg, const char *stop,
+                  uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t) {
+  char text[80];
+  size_t n = stop ? (size_t)(stop - arg) : strlen(arg);
+  if (n >= sizeof text) return cli_usage(c, "%s: path too long", flag);
+  memcpy(text, arg, n);
+  text[n] = '\0';
+  return cli_op_target(c, flag, kind, text, gm_oid, fmt_given, fmt, t);
 }
 
 static int build_write(const cli *c, const char *arg, bool fmt_given, uint16_t fmt, uint16_t gm_oid,
                        op_build *b) {
   const char *eq = strchr(arg, '=');
   if (!eq) return cli_usage(c, "--write: '%s' is not PATH=VALUE", arg);
-  char path_s[64];
-  if ((size_t)(eq - arg) >= sizeof path_s) return cli_usage(c, "--write: path too long");
-  memcpy(path_s, arg, (size_t)(eq - arg));
-  path_s[eq - arg] = '\0';
   const char *val = eq + 1;
-  int rc = parse_path(c, "--write", path_s, &b->op.path);
+  cli_target t;
+  int rc = target(c, "--write", LMM_OPK_WRITE, arg, eq, gm_oid, fmt_given, fmt, &t);
   if (rc) return rc;
+  char path_s[32];
+  lmm_path_format(&t.path, path_s, sizeof path_s);
   lmm_path *p = &b->op.path;
+  *p = t.path;
   b->op.kind = LMM_OPK_WRITE;
-  lmm_obj_def gbuf;
-  const lmm_obj_def *def = def_of(p->oid, gm_oid, &gbuf);
   if (p->depth == 1)
     return cli_usage(c, "--write: '%s' names an object: write an instance or a resource", path_s);
   if (p->depth == 2) {
@@ -258,7 +250,7 @@ static int build_write(const cli *c, const char *arg, bool fmt_given, uint16_t f
     }
     lmm_records r = {0};
     char why[256] = "";
-    lmm_err e = lmm_lwm2m_decode(fmt, p, b->payload, len, def, &r, why, sizeof why);
+    lmm_err e = lmm_lwm2m_decode(fmt, p, b->payload, len, t.def, &r, why, sizeof why);
     size_t nrec = r.n;
     lmm_records_clear(&r);
     if (e != LMM_OK)
@@ -268,20 +260,12 @@ static int build_write(const cli *c, const char *arg, bool fmt_given, uint16_t f
     b->op.format = fmt, b->op.payload = b->payload, b->op.len = len;
     return 0;
   }
-  /* One resource: typed by the object's definition when there is one. */
-  const lmm_res_def *res = def ? lmm_obj_def_res(def, p->rid) : NULL;
-  if (def && !res)
-    return cli_usage(c, "--write: object %u (%s) has no resource %u", p->oid, def->name, p->rid);
-  if (res && res->type == LMM_RT_NONE)
-    return cli_usage(c, "--write: %s (%s) is executable: use --execute", path_s, res->name);
-  if (res && !(res->ops & LMM_OP_W))
-    return cli_usage(c, "--write: %s (%s) is not writable", path_s, res->name);
-  lmm_rtype type = res ? res->type : LMM_RT_STRING;
+  /* One resource, typed by the model or by the PATH:TYPE the operator gave. */
+  const lmm_res_def *res = t.res;
+  lmm_rtype type = t.type;
   if (!fmt_given) fmt = type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
   if (fmt == LMM_FMT_OPAQUE) type = LMM_RT_OPAQUE;
   if (fmt == LMM_FMT_LINK) return cli_usage(c, "--write: --format link is for --discover only");
-  if (!res && type == LMM_RT_STRING && !strncmp(val, "hex:", 4) && fmt != LMM_FMT_TEXT)
-    type = LMM_RT_OPAQUE;
   lmm_value v;
   uint8_t *bytes = NULL;
   if (!parse_value(val, type, &v, &bytes)) {
@@ -355,39 +339,46 @@ static bool attr_ok(const char *q) {
   return true;
 }
 
+/* Whether the query names gt, lt or st (with or without a value). */
+static bool has_step_attr(const char *q) {
+  for (const char *item = q; *item;) {
+    size_t n = strcspn(item, "&");
+    size_t kn = strcspn(item, "=&");
+    if (kn == 2 && (!strncmp(item, "gt", 2) || !strncmp(item, "lt", 2) || !strncmp(item, "st", 2)))
+      return true;
+    item += n + (item[n] ? 1 : 0);
+  }
+  return false;
+}
+
 enum { OPT_READ = 256, OPT_WRITE, OPT_EXEC, OPT_ATTR, OPT_DISC };
 
 static int build_op(const cli *c, int which, const char *arg, bool fmt_given, uint16_t fmt,
                     uint16_t gm_oid, op_build *b) {
+  cli_target t;
   int rc;
   switch (which) {
   case OPT_READ:
     b->op.kind = LMM_OPK_READ;
     if (fmt_given) b->op.accept = fmt;
-    return parse_path(c, "--read", arg, &b->op.path);
+    rc = target(c, "--read", LMM_OPK_READ, arg, NULL, gm_oid, fmt_given, fmt, &t);
+    b->op.path = t.path;
+    return rc;
   case OPT_DISC:
     b->op.kind = LMM_OPK_DISCOVER;
     if (fmt_given && fmt != LMM_FMT_LINK)
       return cli_usage(c, "--discover answers in link format: drop --format");
-    return parse_path(c, "--discover", arg, &b->op.path);
+    rc = target(c, "--discover", LMM_OPK_DISCOVER, arg, NULL, gm_oid, fmt_given, fmt, &t);
+    b->op.path = t.path;
+    return rc;
   case OPT_WRITE:
     return build_write(c, arg, fmt_given, fmt, gm_oid, b);
   case OPT_EXEC: {
     b->op.kind = LMM_OPK_EXECUTE;
     const char *eq = strchr(arg, '=');
-    char path_s[64];
-    size_t pl = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (pl >= sizeof path_s) return cli_usage(c, "--execute: path too long");
-    memcpy(path_s, arg, pl);
-    path_s[pl] = '\0';
-    if ((rc = parse_path(c, "--execute", path_s, &b->op.path))) return rc;
-    if (b->op.path.depth != 3)
-      return cli_usage(c, "--execute: '%s' is not a resource (/OBJECT/INSTANCE/RESOURCE)", path_s);
-    lmm_obj_def gbuf;
-    const lmm_obj_def *def = def_of(b->op.path.oid, gm_oid, &gbuf);
-    const lmm_res_def *res = def ? lmm_obj_def_res(def, b->op.path.rid) : NULL;
-    if (res && !(res->ops & LMM_OP_E))
-      return cli_usage(c, "--execute: %s (%s) is not executable", path_s, res->name);
+    if ((rc = target(c, "--execute", LMM_OPK_EXECUTE, arg, eq, gm_oid, fmt_given, fmt, &t)))
+      return rc;
+    b->op.path = t.path;
     if (eq && eq[1]) {
       size_t n = strlen(eq + 1);
       if (!(b->payload = malloc(n))) return EXIT_SOME_FAILED;
@@ -400,16 +391,20 @@ static int build_op(const cli *c, int which, const char *arg, bool fmt_given, ui
     b->op.kind = LMM_OPK_WRITE_ATTR;
     const char *q = strchr(arg, '?');
     if (!q) return cli_usage(c, "--write-attr: '%s' is not PATH?QUERY (e.g. /3/0/13?pmin=10)", arg);
-    char path_s[64];
-    if ((size_t)(q - arg) >= sizeof path_s) return cli_usage(c, "--write-attr: path too long");
-    memcpy(path_s, arg, (size_t)(q - arg));
-    path_s[q - arg] = '\0';
-    if ((rc = parse_path(c, "--write-attr", path_s, &b->op.path))) return rc;
+    if ((rc = target(c, "--write-attr", LMM_OPK_WRITE_ATTR, arg, q, gm_oid, fmt_given, fmt, &t)))
+      return rc;
+    b->op.path = t.path;
     if (!attr_ok(q + 1))
       return cli_usage(c,
                        "--write-attr: '%s' is not a list of NAME[=NUMBER] joined by '&' (names: "
                        "pmin pmax gt lt st epmin epmax edge con hqmax)",
                        q + 1);
+    /* gt, lt and st compare numbers: on a resource of another type no device can honour them. */
+    bool numeric = t.type == LMM_RT_INTEGER || t.type == LMM_RT_UNSIGNED ||
+                   t.type == LMM_RT_FLOAT || t.type == LMM_RT_TIME;
+    if (t.path.depth >= 3 && !numeric && has_step_attr(q + 1))
+      return cli_usage(c, "--write-attr: gt, lt and st need a numeric resource; %.*s is %s",
+                       (int)(q - arg), arg, cli_rtype_word(t.type));
     if (!(b->query = strdup(q + 1))) return EXIT_SOME_FAILED;
     b->op.query = b->query;
     return 0;
@@ -429,6 +424,8 @@ typedef struct deliver_opts {
   long window_s, grace_ms;
   bool firmware;       /* --firmware: the whole command goes to cmd_fw_deliver() */
   const char *fw_flag; /* the first firmware-only option seen */
+  const char *obj_dirs[CLI_MAX_OBJECT_DIRS]; /* --objects, in order */
+  size_t n_obj_dirs;
 } deliver_opts;
 
 enum {
@@ -445,7 +442,8 @@ enum {
   OPT_JSON,
   OPT_WAIT,
   OPT_FIRMWARE, /* the firmware deliver's own options: handed over to cmd_fw_deliver() */
-  OPT_FW_ONLY
+  OPT_FW_ONLY,
+  OPT_OBJECTS
 };
 
 /* Parses deliver's (all = true) or resume's options. args[0] is the command's name. */
@@ -482,6 +480,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"blob-listen", required_argument, 0, OPT_FW_ONLY},
                                        {"blob-host", required_argument, 0, OPT_FW_ONLY},
                                        {"pkg-version", required_argument, 0, OPT_FW_ONLY},
+                                       {"objects", required_argument, 0, OPT_OBJECTS},
                                        {0, 0, 0, 0}};
   d->via = -1, d->window_s = -1, d->grace_ms = -1;
   optind = 0, opterr = 0;
@@ -490,7 +489,8 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
   while ((o = getopt_long(argc, args, "", opts, &li)) != -1) {
     bool deliver_only = o >= OPT_READ && o <= OPT_DISC;
     deliver_only |= o == OPT_FORMAT || o == OPT_VIA || o == OPT_WINDOW || o == OPT_GRACE ||
-                    o == OPT_NOREPAIR || o == OPT_SKIPGM || o == OPT_FIRMWARE || o == OPT_FW_ONLY;
+                    o == OPT_NOREPAIR || o == OPT_SKIPGM || o == OPT_FIRMWARE || o == OPT_FW_ONLY ||
+                    o == OPT_OBJECTS;
     if (o == '?' && optopt) /* a known option without its value */
       return cli_usage(c, "%s needs a value", args[optind - 1]);
     if (!all && deliver_only) return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
@@ -559,6 +559,11 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
     case OPT_FW_ONLY:
       if (!d->fw_flag) d->fw_flag = opts[li].name;
       break;
+    case OPT_OBJECTS:
+      if (d->n_obj_dirs == CLI_MAX_OBJECT_DIRS)
+        return cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
+      d->obj_dirs[d->n_obj_dirs++] = optarg;
+      break;
     default:
       return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     }
@@ -600,6 +605,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
     goto out;
   }
   const char *group = args[first];
+  if ((rc = cli_objects_load(c, d.obj_dirs, d.n_obj_dirs))) goto out;
   if ((rc = cli_store_open(c, &s)) || (rc = cli_group_get(c, s, group, &g))) goto out;
   if ((rc = build_op(c, d.which, d.op_arg, d.fmt_given, d.fmt, g.gm_oid, &b))) goto out;
   if ((rc = cli_group_members(c, s, group, &m, &n))) goto out;

@@ -35,6 +35,10 @@ typedef struct fw_opts {
   const char *expect_version;
   /* The first option given that only a group path uses, and one only unicast uses. */
   const char *group_only, *unicast_only;
+  /* --objects: loaded like an operation's, so that a broken directory fails every deliver the
+   * same way; the firmware path itself only touches object 5, checked by the library. */
+  const char *obj_dirs[CLI_MAX_OBJECT_DIRS];
+  size_t n_obj_dirs;
 } fw_opts;
 
 enum {
@@ -63,6 +67,7 @@ enum {
   F_BHOST,
   F_PKGVER,
   F_EXPECTVER,
+  F_OBJECTS,
   F_OPERATION /* an operation campaign's flag */
 };
 
@@ -156,6 +161,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
                                        {"json", no_argument, 0, F_JSON},
                                        {"blob-listen", required_argument, 0, F_BLISTEN},
                                        {"blob-host", required_argument, 0, F_BHOST},
+                                       {"objects", required_argument, 0, F_OBJECTS},
                                        {"read", required_argument, 0, F_OPERATION},
                                        {"write", required_argument, 0, F_OPERATION},
                                        {"execute", required_argument, 0, F_OPERATION},
@@ -280,6 +286,12 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
     case F_BHOST:
       if (!*optarg) rc = cli_usage(c, "--blob-host: empty host");
       f->blob_host = optarg;
+      break;
+    case F_OBJECTS:
+      if (f->n_obj_dirs == CLI_MAX_OBJECT_DIRS)
+        rc = cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
+      else
+        f->obj_dirs[f->n_obj_dirs++] = optarg;
       break;
     case F_OPERATION:
       rc = cli_usage(c, "--%s is an operation's option: it cannot be combined with --firmware",
@@ -554,7 +566,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   cli_engines eng = {0};
   lmm_blob_server *blobs = NULL;
   fw_run r = {.c = c};
-  if (rc) goto out;
+  if (rc || (rc = cli_objects_load(c, f.obj_dirs, f.n_obj_dirs))) goto out;
   if (argc + 1 - first != 1) {
     rc = argc + 1 - first < 1 ? cli_usage(c, "missing GROUP")
                               : cli_usage(c, "too many arguments ('%s')", args[first + 1]);

@@ -49,7 +49,8 @@ static const char usage_text[] =
     "  deliver GROUP --firmware FILE [FIRMWARE OPTIONS]\n"
     "                                               deliver a firmware package and update the\n"
     "                                               members, then print the report\n"
-    "  report CAMPAIGN [--format table|json|csv]    per-member outcomes and totals\n"
+    "  report CAMPAIGN [--format table|json|csv] [--objects DIR]\n"
+    "                                               per-member outcomes and totals\n"
     "  campaigns [GROUP]                            list campaigns, newest first\n"
     "  resume CAMPAIGN [--answer-*, --notify-*, --wait, --json]\n"
     "                                               continue an unfinished operation campaign\n"
@@ -71,13 +72,20 @@ static const char usage_text[] =
     "                        campaign until it expires; release: deleted when a campaign ends\n"
     "\n"
     "Deliver options (the OPERATION is exactly one of):\n"
-    "  --read PATH           Read, e.g. /6/0/0\n"
-    "  --write PATH=VALUE    Write; a single resource's VALUE goes as text unless --format\n"
-    "                        (opaque: hex:DIGITS; an instance takes senml-json text or tlv "
-    "hex:)\n"
-    "  --execute PATH[=ARGS] Execute\n"
-    "  --write-attr PATH?QUERY   Write-Attributes, e.g. /3/0/13?pmin=10&pmax=60\n"
+    "  --read PATH[:TYPE]    Read, e.g. /6/0/0\n"
+    "  --write PATH[:TYPE]=VALUE   Write; a single resource's VALUE goes as text unless\n"
+    "                        --format (opaque: hex:DIGITS; an instance takes senml-json text\n"
+    "                        or tlv hex:)\n"
+    "  --execute PATH[:none][=ARGS]   Execute\n"
+    "  --write-attr PATH[:TYPE]?QUERY   Write-Attributes, e.g. /3/0/13?pmin=10&pmax=60\n"
     "  --discover PATH       Discover\n"
+    "  Every path is checked against the object model (objects 0-7 and Group Mgmt built in,\n"
+    "  more from --objects): the resource must allow the operation (Read R, Write W, Execute\n"
+    "  E); one the model lacks needs its :TYPE, one of string integer unsigned float boolean\n"
+    "  opaque time objlnk corelnk none (e.g. /3/0/99:string=abc, --execute /3/0/99:none).\n"
+    "  --objects DIR         also load the OMA DDF files (*.xml) of DIR; repeatable; after\n"
+    "                        the directories of LMM_OBJECTS (colon-separated). deliver,\n"
+    "                        deliver --firmware and report take it\n"
     "  --format F            text, senml-json, tlv or opaque (the payload, or Accept of a "
     "Read)\n"
     "  --via P               mbms, multicast or unicast (default: the group's type)\n"
@@ -357,6 +365,7 @@ int main(int argc, char **argv) {
     rc = fn(&c, argc - optind - 1, argv + optind + 1);
   }
   lmm_ctx_free(c.ctx);
+  lmm_objects_free(c.objects);
   lmm_global_cleanup();
   return cli_finish_output(&c, rc);
 }

@@ -129,13 +129,14 @@ static void put_value(FILE *f, const lmm_value *v, bool json) {
   }
 }
 
-/* Decodes a SenML-JSON (or, with a known object, TLV) payload into records of the operation's
- * path. false when it is some other format or does not decode. */
-static bool decode(const lmm_campaign_info *info, const lmm_outcome *o, lmm_records *r) {
+/* Decodes a SenML-JSON (or, with an object the model knows, TLV) payload into records of the
+ * operation's path. false when it is some other format or does not decode. */
+static bool decode(const lmm_objects *objs, const lmm_campaign_info *info, const lmm_outcome *o,
+                   lmm_records *r) {
   lmm_path base;
   if (!o->payload_len || !info->op_path || lmm_path_parse(info->op_path, &base) != LMM_OK)
     return false;
-  const lmm_obj_def *def = lmm_obj_def_oma(base.oid);
+  const lmm_obj_def *def = lmm_objects_get(objs, base.oid); /* loaded, else built-in */
   if (o->content_format == LMM_FMT_SENML_JSON || (o->content_format == LMM_FMT_TLV && def))
     return lmm_lwm2m_decode((uint16_t)o->content_format, &base, o->payload, o->payload_len, def, r,
                             NULL, 0) == LMM_OK &&
@@ -145,13 +146,14 @@ static bool decode(const lmm_campaign_info *info, const lmm_outcome *o, lmm_reco
 
 /* The values of an outcome as one line of text: "/6/0/0=48.0001 /6/0/1=11" for SenML, the
  * payload as text when printable, else "hex:...". Owned. */
-static char *values_text(const lmm_campaign_info *info, const lmm_outcome *o) {
+static char *values_text(const lmm_objects *objs, const lmm_campaign_info *info,
+                         const lmm_outcome *o) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   if (!f) return NULL;
   lmm_records r = {0};
-  if (decode(info, o, &r)) {
+  if (decode(objs, info, o, &r)) {
     for (size_t i = 0; i < r.n; i++) {
       char p[32];
       fprintf(f, "%s%s=", i ? " " : "", lmm_path_format(&r.items[i].path, p, sizeof p));
@@ -182,7 +184,8 @@ static void op_text(const lmm_campaign_info *info, char *buf, size_t cap) {
            info->op_query ? "?" : "", info->op_query ? info->op_query : "");
 }
 
-static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {
+static void report_table(const lmm_objects *objs, const lmm_campaign_info *info,
+                         const lmm_outcome *o, size_t n) {
   char t1[40], t2[40], op[320];
   op_text(info, op, sizeof op);
   printf("campaign %lld: %s on group %s via %s, %s\n", (long long)info->id, op,
@@ -212,7 +215,7 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
     printf("%-28s %-19s %-5s %-7s %-7s %-7s %8d %10s  ", lmm_member_id_format(&m, id, sizeof id),
            path, code_text(o[i].coap_code, code, sizeof code), st[0], st[1], st[2], o[i].attempts,
            lat);
-    char *v = values_text(info, &o[i]);
+    char *v = values_text(objs, info, &o[i]);
     const char *e = error_text(&o[i]);
     if (cli_outcome_ok(&o[i]) || !e) {
       for (char *p = v; p && *p; p++) /* one line per member */
@@ -245,7 +248,8 @@ static void report_table(const lmm_campaign_info *info, const lmm_outcome *o, si
   printf("T8 notification: %s\n", t8_status_text(info));
 }
 
-static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {
+static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
+                        const lmm_outcome *o, size_t n) {
   printf("{\"campaign\":{\"id\":%lld,\"group\":", (long long)info->id);
   cli_json_str(stdout, info->group);
   printf(",\"operation\":\"%s\",\"path\":", cli_op_name(info->op_kind));
@@ -285,7 +289,7 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
       printf(",\"contentFormat\":null");
     lmm_records r = {0};
     printf(",\"values\":");
-    if (decode(info, &o[i], &r)) {
+    if (decode(objs, info, &o[i], &r)) {
       printf("[");
       for (size_t k = 0; k < r.n; k++) {
         char p[32];
@@ -331,7 +335,8 @@ static void report_json(const lmm_campaign_info *info, const lmm_outcome *o, siz
   printf("}\n");
 }
 
-static void report_csv(const lmm_campaign_info *info, const lmm_outcome *o, size_t n) {
+static void report_csv(const lmm_objects *objs, const lmm_campaign_info *info, const lmm_outcome *o,
+                       size_t n) {
   fputs("member,path,repaired,", stdout);
   cli_steps_csv_header();
   fputs("code,values,attempts,latency_ms,error\r\n", stdout);
@@ -343,7 +348,7 @@ static void report_csv(const lmm_campaign_info *info, const lmm_outcome *o, size
     cli_csv_field(o[i].repaired ? "yes" : "no", false);
     cli_steps_csv(&o[i]);
     cli_csv_field(o[i].coap_code ? code_text(o[i].coap_code, code, sizeof code) : "", false);
-    char *v = values_text(info, &o[i]);
+    char *v = values_text(objs, info, &o[i]);
     cli_csv_field(v, false);
     free(v);
     snprintf(num, sizeof num, "%d", o[i].attempts);
@@ -365,13 +370,13 @@ void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info 
   }
   switch (fmt) {
   case CLI_REPORT_JSON:
-    report_json(info, o, n);
+    report_json(c->objects, info, o, n);
     break;
   case CLI_REPORT_CSV:
-    report_csv(info, o, n);
+    report_csv(c->objects, info, o, n);
     break;
   default:
-    report_table(info, o, n);
+    report_table(c->objects, info, o, n);
   }
 }
 
@@ -379,8 +384,12 @@ void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info 
 
 int cmd_report(cli *c, int argc, char **argv) {
   c->cmd = "report";
-  static const struct option opts[] = {
-      {"format", required_argument, 0, 'f'}, {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
+  static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                       {"json", no_argument, 0, 'j'},
+                                       {"objects", required_argument, 0, 'o'},
+                                       {0, 0, 0, 0}};
+  const char *dirs[CLI_MAX_OBJECT_DIRS];
+  size_t n_dirs = 0;
   cli_report_fmt fmt = c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE;
   int o;
   optind = 0, opterr = 0;
@@ -390,6 +399,10 @@ int cmd_report(cli *c, int argc, char **argv) {
   while (!rc && (o = getopt_long(argc + 1, args, "", opts, NULL)) != -1) {
     if (o == 'j')
       fmt = CLI_REPORT_JSON;
+    else if (o == 'o' && n_dirs == CLI_MAX_OBJECT_DIRS)
+      rc = cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
+    else if (o == 'o')
+      dirs[n_dirs++] = optarg;
     else if (o == 'f' && !strcmp(optarg, "table"))
       fmt = CLI_REPORT_TABLE;
     else if (o == 'f' && !strcmp(optarg, "json"))
@@ -405,6 +418,8 @@ int cmd_report(cli *c, int argc, char **argv) {
   if (!rc && argc + 1 - optind != 1)
     rc = cli_usage(c, argc + 1 - optind < 1 ? "missing CAMPAIGN" : "too many arguments");
   if (!rc) rc = cli_parse_campaign_id(c, args[optind], &id);
+  /* Loaded objects type what the built-ins cannot: a vendor object's TLV answers. */
+  if (!rc) rc = cli_objects_load(c, dirs, n_dirs);
   free(args);
   if (rc) return rc;
   lmm_store *s = NULL;

@@ -118,6 +118,8 @@ void sim_fleet_free(sim_fleet *f) {
     for (unsigned k = 0; k < d->n_gm; k++)
       lmm_group_mgmt_clear(&d->gm[k].g);
     free(d->gm);
+    if (d->kept) lmm_records_clear(d->kept);
+    free(d->kept);
   }
   free(f->dev);
   f->dev = NULL;
@@ -150,6 +152,38 @@ static int add_time(lmm_records *out, uint16_t oid, uint16_t rid, int64_t t) {
   return add(out, oid, rid, -1, &v);
 }
 
+/* ------------------------------------------------------------------ kept values */
+
+/* Values a device only stores: removes what `r` replaces (the resource, or one of its
+ * instances), then keeps a copy. 0 or 5.00. */
+static int keep(sim_device *d, const lmm_record *r) {
+  if (!d->kept && !(d->kept = calloc(1, sizeof *d->kept))) return COAP_RESPONSE_CODE(500);
+  lmm_records *k = d->kept;
+  size_t w = 0;
+  for (size_t j = 0; j < k->n; j++) {
+    const lmm_path *q = &k->items[j].path;
+    bool same = q->oid == r->path.oid && q->iid == r->path.iid && q->rid == r->path.rid &&
+                (r->path.depth == 3 || q->depth == 3 || q->riid == r->path.riid);
+    if (same)
+      lmm_value_clear(&k->items[j].value);
+    else
+      k->items[w++] = k->items[j];
+  }
+  k->n = w;
+  return lmm_records_add(k, &r->path, &r->value) == LMM_OK ? 0 : COAP_RESPONSE_CODE(500);
+}
+
+/* Appends the kept values of /oid/iid. */
+static int add_kept(const sim_device *d, uint16_t oid, uint16_t iid, lmm_records *out) {
+  for (size_t j = 0; d->kept && j < d->kept->n; j++) {
+    const lmm_record *r = &d->kept->items[j];
+    if (r->path.oid == oid && r->path.iid == iid &&
+        lmm_records_add(out, &r->path, &r->value) != LMM_OK)
+      return COAP_RESPONSE_CODE(500);
+  }
+  return 0;
+}
+
 /* Device (3): identity of the member, and the firmware it runs. */
 static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_device *d = &f->dev[i];
@@ -167,6 +201,7 @@ static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   if (!rc) rc = sim_add_str(out, 3, 3, ver);
   if (!rc) rc = add_time(out, 3, 13, (int64_t)time(NULL) + d->time_offset);
   if (!rc) rc = sim_add_str(out, 3, 16, "U");
+  if (!rc) rc = add_kept(d, 3, 0, out); /* UTC Offset, Timezone, once written */
   return rc;
 }
 
@@ -188,7 +223,9 @@ static int read_location(sim_fleet *f, unsigned i, lmm_records *out) {
 const lmm_obj_def *sim_obj_def(const sim_fleet *f, uint16_t oid) {
   if (oid == f->cfg->gm_oid) return &f->gm_def;
   if (oid == 3 || oid == 5 || oid == 6) return lmm_obj_def_oma(oid);
-  return NULL;
+  /* Objects of --objects files; the other built-in ones (0, 1, 2, 4, 7) are not simulated. */
+  const lmm_obj_def *d = lmm_objects_get(f->cfg->objects, oid);
+  return d && d != lmm_obj_def_oma(oid) ? d : NULL;
 }
 
 bool sim_instance_exists(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid) {
@@ -207,8 +244,10 @@ int sim_read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_
     return read_device(f, i, out);
   case 5:
     return sim_fw_read(f, i, out);
-  default:
+  case 6:
     return read_location(f, i, out);
+  default: /* an --objects object: what was written to it */
+    return add_kept(&f->dev[i], oid, iid, out);
   }
 }
 
@@ -260,8 +299,12 @@ int sim_write_fixed(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_recor
       rc = sim_fw_package_block(f, i, 0, r->value.bytes, r->value.len, false, r->value.len);
     } else if (p->oid == 5 && r->path.rid == 1) {
       rc = sim_fw_write_uri(f, i, r->value.str ? r->value.str : "");
+    } else if (p->oid != 5) { /* nothing to simulate: kept and read back */
+      rc = keep(d, r);
     }
-    if (rc) return say(why, cap, rc, "firmware state does not allow this write");
+    if (rc)
+      return say(why, cap, rc,
+                 p->oid == 5 ? "firmware state does not allow this write" : "out of memory");
   }
   return 0;
 }

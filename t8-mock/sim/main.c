@@ -36,6 +36,9 @@ static const char USAGE[] =
     "  --tlv-every K           every K-th device (dev-(K-1), dev-(2K-1), ...) is an LwM2M 1.0\n"
     "                          device: TLV only, SenML refused with 4.15 (default 0: none)\n"
     "  --group-mgmt-oid ID     Object ID of the Group Mgmt object (default 42769)\n"
+    "  --objects DIR           every device also serves the objects of the DDF files in DIR\n"
+    "                          (instance 0; it keeps what is written and reads it back;\n"
+    "                          repeatable)\n"
     "\n"
     "Faults:\n"
     "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
@@ -117,6 +120,7 @@ enum {
   O_FW_REBOOT_MS,
   O_FW_REFUSE,
   O_MAX_PULLS,
+  O_OBJECTS,
   O_HELP
 };
 
@@ -149,6 +153,7 @@ static const struct option OPTS[] = {
     {"fw-reboot-ms", required_argument, NULL, O_FW_REBOOT_MS},
     {"fw-refuse", required_argument, NULL, O_FW_REFUSE},
     {"max-pulls", required_argument, NULL, O_MAX_PULLS},
+    {"objects", required_argument, NULL, O_OBJECTS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -208,6 +213,7 @@ static bool parse_devlist(const char *s, sim_devlist *l) {
 }
 
 static void config_free(sim_config *c) {
+  lmm_objects_free(c->objects);
   free(c->deny);
   free(c->fw_corrupt.r);
   free(c->fw_reboot.r);
@@ -302,6 +308,12 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       break;
     case O_STATS:
       c->stats_json = a;
+      break;
+    case O_OBJECTS:
+      if (!c->objects && lmm_objects_new(&c->objects) != LMM_OK)
+        return usage_error("out of memory");
+      if (lmm_objects_load_dir(c->objects, a) != LMM_OK)
+        return usage_error("--objects %s: %s", a, lmm_objects_errmsg(c->objects));
       break;
     case O_DENY: {
       const char **n = realloc(c->deny, (c->n_deny + 1) * sizeof *n);

@@ -15,6 +15,7 @@
 #include "campaign/blob.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
+#include "lwm2m_mbms/objects.h"
 
 #define SIM_MAX_DEVICES 10000u
 #define SIM_FW_MAX      (16u * 1024u * 1024u) /* largest firmware package a device takes */
@@ -57,6 +58,7 @@ typedef struct sim_config {
   unsigned max_pulls;         /* pull downloads running at once; the others wait their turn */
   unsigned fw_reboot_ms;      /* how long a --fw-reboot device stays unreachable */
   sim_devlist fw_corrupt, fw_reboot, fw_refuse;
+  lmm_objects *objects; /* --objects: more objects every device serves (owned) */
 } sim_config;
 
 /* ------------------------------------------------------------------ devices */
@@ -156,6 +158,8 @@ typedef struct sim_device {
   uint16_t n_gm, cap_gm;
   uint8_t flags;
   int64_t time_offset;   /* Current Time (3/0/13) minus the clock, as written by the server */
+  lmm_records *kept;     /* values written that nothing simulates (e.g. /3/0/14 UTC Offset,
+                          * the resources of --objects objects); NULL until the first one */
   int64_t offline_until; /* monotonic ms: rebooting (--fw-reboot) until then */
   sim_counters c;
 } sim_device;

@@ -10,6 +10,8 @@ libdir=$(ls -d "$tmp"/prefix/lib*/ | head -1)
 test -f "$tmp/prefix/include/lwm2m_mbms/lwm2m_mbms.h"
 test -f "$tmp/prefix/include/lwm2m_mbms/version.h"
 test -x "$tmp/prefix/bin/lwm2m-mbms" && test -x "$tmp/prefix/bin/t8-mock"
+# The object definitions, for --objects and other tools.
+for f in "$src"/objects/*.xml; do test -f "$tmp/prefix/share/lwm2m-mbms/objects/$(basename "$f")"; done
 # Only the public names leave the shared library.
 if nm -D --defined-only "$libdir"/liblwm2m_mbms.so | awk '{print $3}' | grep -v '^lmm_' | grep -q .; then
   echo "exported names without the lmm_ prefix:" >&2

@@ -99,9 +99,11 @@ static void test_oma_definitions(void **state) {
   assert_non_null(dev);
   assert_non_null(fw);
   assert_non_null(loc);
-  assert_null(lmm_obj_def_oma(4));
+  /* The core objects are 0..7; Group Mgmt's ID belongs to each group, not to this table. */
+  assert_non_null(lmm_obj_def_oma(4));
+  assert_null(lmm_obj_def_oma(8));
   assert_null(lmm_obj_def_oma(42769));
-  assert_string_equal(dev->urn, "urn:oma:lwm2m:oma:3");
+  assert_string_equal(dev->urn, "urn:oma:lwm2m:oma:3:1.1");
   assert_int_equal(lmm_obj_def_res(dev, 4)->ops, LMM_OP_E);
   assert_int_equal(lmm_obj_def_res(dev, 4)->type, LMM_RT_NONE);
   assert_int_equal(lmm_obj_def_res(dev, 13)->type, LMM_RT_TIME);
