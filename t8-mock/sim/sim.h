@@ -381,4 +381,11 @@ void sim_count_response(sim_device *d, int code);
 const coap_bin_const_t *sim_psk_for_identity(coap_bin_const_t *identity, coap_session_t *session,
                                              void *arg);
 
+/* ---------------------------------------------------------------- stats.c */
+
+/* The summary on stderr at exit. */
+void sim_stats_summary(const sim_fleet *f);
+/* Writes --stats-json (via FILE.tmp and a rename); 0 or -1 (message on stderr). */
+int sim_stats_write(const sim_fleet *f);
+
 #endif
