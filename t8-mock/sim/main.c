@@ -37,6 +37,10 @@ static const char USAGE[] =
     "                          device: TLV only, SenML refused with 4.15 (default 0: none)\n"
     "  --group-mgmt-oid ID     Object ID of the Group Mgmt object (default 42769)\n"
     "\n"
+    "Strict clients (behaviour of small sample LwM2M clients):\n"
+    "  --require-accept        a Read (GET, with or without Observe) without an Accept\n"
+    "                          option gets 5.00 Internal Server Error\n"
+    "\n"
     "Faults:\n"
     "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
     "                          (repeatable)\n"
@@ -117,6 +121,7 @@ enum {
   O_FW_REBOOT_MS,
   O_FW_REFUSE,
   O_MAX_PULLS,
+  O_REQUIRE_ACCEPT,
   O_HELP
 };
 
@@ -149,6 +154,7 @@ static const struct option OPTS[] = {
     {"fw-reboot-ms", required_argument, NULL, O_FW_REBOOT_MS},
     {"fw-refuse", required_argument, NULL, O_FW_REFUSE},
     {"max-pulls", required_argument, NULL, O_MAX_PULLS},
+    {"require-accept", no_argument, NULL, O_REQUIRE_ACCEPT},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -379,6 +385,9 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       break;
     case O_VERBOSE:
       c->verbose = true;
+      break;
+    case O_REQUIRE_ACCEPT:
+      c->require_accept = true;
       break;
     case O_HELP:
       *help = true;

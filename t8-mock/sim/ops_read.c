@@ -131,6 +131,9 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
   const lmm_res_def *rd = NULL;
   lmm_records recs = {0};
   int fmt;
+  /* Strict sample clients pick their encoder from the Accept option and fail without one. */
+  if (r->accept < 0 && r->f->cfg->require_accept)
+    FAIL(rp, CODE(500), "Read without an Accept option: this device needs one");
   if (r->p.depth >= 2 && !sim_instance_exists(r->f, r->i, r->p.oid, r->p.iid))
     FAIL(rp, CODE(404), "no instance /%u/%u", r->p.oid, r->p.iid);
   if (r->p.depth >= 3) {

@@ -57,6 +57,8 @@ typedef struct sim_config {
   unsigned max_pulls;         /* pull downloads running at once; the others wait their turn */
   unsigned fw_reboot_ms;      /* how long a --fw-reboot device stays unreachable */
   sim_devlist fw_corrupt, fw_reboot, fw_refuse;
+  /* How strict sample clients behave (docs/simulator.md, Strict clients). */
+  bool require_accept; /* a Read without an Accept option gets 5.00 */
 } sim_config;
 
 /* ------------------------------------------------------------------ devices */

@@ -1,0 +1,144 @@
+/* test_sim_strict.c - lwm2m-mbms-sim behaving like a strict sample LwM2M client: Reads without
+ * Accept refused, a restricted set of content formats, devices without the Group Mgmt object,
+ * firmware that never reports success; and Discover on an object (LwM2M 1.1). Each flag is
+ * checked with and without it, over loopback with a libcoap client. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <coap3/coap.h>
+#include <mbedtls/sha256.h>
+
+#include "lmmt.h"
+#include "lmmt_coap.h"
+#include "lwm2m_mbms/lwm2m_mbms.h"
+
+#define C(cls, detail) (((cls) << 5) | (detail))
+#define GET            COAP_REQUEST_CODE_GET
+#define PUT            COAP_REQUEST_CODE_PUT
+#define POST           COAP_REQUEST_CODE_POST
+
+/* A Group Mgmt instance with its mandatory resources only. */
+#define GM_INSTANCE "[{\"bn\":\"/42769/0/\",\"n\":\"0\",\"vs\":\"g\"},{\"n\":\"5\",\"vs\":\"e\"}]"
+
+static lmmt_sim start(const char *const *extra) {
+  lmmt_sim s;
+  assert_int_equal(lmmt_sim_start(&s, extra), 0);
+  return s;
+}
+
+/* Host of device i for the default base address (fleets below 254 devices). */
+static const char *host_of(unsigned i) {
+  static char buf[4][16];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "127.1.0.%u", i + 1);
+  return buf[k];
+}
+
+/* One request to device i; fails the test when nothing answers. */
+static lmmt_msg rq(const lmmt_sim *s, unsigned i, int method, const char *path, int cf, int accept,
+                   const char *payload) {
+  lmmt_req r = lmmt_req_make(method, path);
+  lmmt_msg m;
+  r.cf = cf, r.accept = accept;
+  if (payload) r.payload = payload, r.len = strlen(payload);
+  if (lmmt_coap_request(host_of(i), s->port, &r, 5000, &m) != 0)
+    fail_msg("no answer from device %u to %s", i, path);
+  return m;
+}
+
+/* The code of one request's answer. */
+static int code_of(const lmmt_sim *s, unsigned i, int method, const char *path, int cf, int accept,
+                   const char *payload) {
+  lmmt_msg m = rq(s, i, method, path, cf, accept, payload);
+  int code = m.code;
+  lmmt_msg_free(&m);
+  return code;
+}
+
+static void expect(const lmmt_sim *s, unsigned i, int method, const char *path, int cf, int accept,
+                   const char *payload, int want) {
+  int got = code_of(s, i, method, path, cf, accept, payload);
+  if (got != want)
+    fail_msg("device %u %s (cf %d, accept %d): %d.%02d, expected %d.%02d", i, path, cf, accept,
+             got >> 5, got & 31, want >> 5, want & 31);
+}
+
+static cJSON *stop_stats(lmmt_sim *s) {
+  int st;
+  char *text = lmmt_sim_stop_stats(s, &st);
+  assert_int_equal(st, 0);
+  assert_non_null(text);
+  cJSON *j = cJSON_Parse(text);
+  free(text);
+  assert_non_null(j);
+  return j;
+}
+
+/* ------------------------------------------------------------------ --require-accept */
+
+static void test_require_accept(void **state) {
+  (void)state;
+  lmmt_sim s = start((const char *[]){"--count", "2", "--require-accept", NULL});
+  /* No Accept: 5.00 with a reason, for a resource, an instance and an observation alike. */
+  lmmt_msg m = rq(&s, 0, GET, "/3/0/0", -1, -1, NULL);
+  assert_int_equal(m.code, C(5, 0));
+  assert_non_null(strstr(m.data, "Accept"));
+  lmmt_msg_free(&m);
+  expect(&s, 1, GET, "/3/0", -1, -1, NULL, C(5, 0));
+  lmmt_req r = lmmt_req_make(GET, "/3/0/13");
+  r.observe = 0;
+  assert_int_equal(lmmt_coap_request(host_of(0), s.port, &r, 5000, &m), 0);
+  assert_int_equal(m.code, C(5, 0));
+  assert_int_equal(m.observe, -1);
+  lmmt_msg_free(&m);
+  /* With Accept it reads; Discover carries Accept: application/link-format. */
+  m = rq(&s, 0, GET, "/3/0/0", -1, LMM_FMT_TEXT, NULL);
+  assert_int_equal(m.code, C(2, 5));
+  assert_string_equal(m.data, "lwm2m-mbms");
+  lmmt_msg_free(&m);
+  expect(&s, 0, GET, "/3/0", -1, LMM_FMT_SENML_JSON, NULL, C(2, 5));
+  expect(&s, 0, GET, "/3", -1, LMM_FMT_LINK, NULL, C(2, 5));
+  /* Writes need no Accept. */
+  expect(&s, 0, PUT, "/3/0/13", LMM_FMT_TEXT, -1, "1700000000", C(2, 4));
+  cJSON *j = stop_stats(&s);
+  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "totals"),
+                                                           "responses"),
+                                       "5xx")
+                       ->valueint,
+                   3);
+  cJSON_Delete(j);
+
+  /* Without the flag a Read without Accept answers in the device's default format. */
+  s = start((const char *[]){"--count", "1", NULL});
+  m = rq(&s, 0, GET, "/3/0/0", -1, -1, NULL);
+  assert_int_equal(m.code, C(2, 5));
+  assert_int_equal(m.cf, LMM_FMT_TEXT);
+  assert_string_equal(m.data, "lwm2m-mbms");
+  lmmt_msg_free(&m);
+  m = rq(&s, 0, GET, "/3/0", -1, -1, NULL);
+  assert_int_equal(m.code, C(2, 5));
+  assert_int_equal(m.cf, LMM_FMT_SENML_JSON);
+  lmmt_msg_free(&m);
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_require_accept),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
