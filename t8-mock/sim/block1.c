@@ -37,6 +37,10 @@ static bool is_package(const sim_req *r) {
 bool sim_block1(sim_req *r, sim_reply *rp, uint8_t **body) {
   coap_block_b_t b;
   *body = NULL;
+  if (is_package(r) && !sim_fmt_known(r->f->cfg, LMM_FMT_OPAQUE)) { /* --formats */
+    sim_fail(rp, CODE(415), "this device does not take format %d, a Package's", LMM_FMT_OPAQUE);
+    return false;
+  }
   if (!coap_get_block_b(r->s, r->pdu, COAP_OPTION_BLOCK1, &b)) {
     if (is_package(r)) {
       int rc = sim_fw_package_block(r->f, r->i, 0, r->data, r->len, false, r->len);

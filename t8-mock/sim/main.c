@@ -40,6 +40,10 @@ static const char USAGE[] =
     "Strict clients (behaviour of small sample LwM2M clients):\n"
     "  --require-accept        a Read (GET, with or without Observe) without an Accept\n"
     "                          option gets 5.00 Internal Server Error\n"
+    "  --formats LIST          the content formats the devices produce and consume, of text,\n"
+    "                          opaque, tlv, senml-json, link (default: all); a Read whose\n"
+    "                          Accept is not listed gets 4.06, a Write whose Content-Format\n"
+    "                          is not listed 4.15; tlv or senml-json must be listed\n"
     "\n"
     "Faults:\n"
     "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
@@ -122,6 +126,7 @@ enum {
   O_FW_REFUSE,
   O_MAX_PULLS,
   O_REQUIRE_ACCEPT,
+  O_FORMATS,
   O_HELP
 };
 
@@ -155,6 +160,7 @@ static const struct option OPTS[] = {
     {"fw-refuse", required_argument, NULL, O_FW_REFUSE},
     {"max-pulls", required_argument, NULL, O_MAX_PULLS},
     {"require-accept", no_argument, NULL, O_REQUIRE_ACCEPT},
+    {"formats", required_argument, NULL, O_FORMATS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -213,6 +219,32 @@ static bool parse_devlist(const char *s, sim_devlist *l) {
   return l->n > 0;
 }
 
+/* "tlv,text" as SIM_FMT_* bits; false when a name is unknown or empty. */
+static bool parse_formats(const char *s, unsigned *out) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } names[] = {{"text", SIM_FMT_TEXT},
+               {"opaque", SIM_FMT_OPAQUE},
+               {"tlv", SIM_FMT_TLV},
+               {"senml-json", SIM_FMT_SENML_JSON},
+               {"link", SIM_FMT_LINK}};
+  unsigned v = 0;
+  for (;;) {
+    const char *comma = strchr(s, ',');
+    size_t n = comma ? (size_t)(comma - s) : strlen(s), k = 0;
+    while (k < sizeof names / sizeof *names &&
+           !(strlen(names[k].name) == n && strncmp(names[k].name, s, n) == 0))
+      k++;
+    if (k == sizeof names / sizeof *names) return false;
+    v |= names[k].bit;
+    if (!comma) break;
+    s = comma + 1;
+  }
+  *out = v;
+  return true;
+}
+
 static void config_free(sim_config *c) {
   free(c->deny);
   free(c->fw_corrupt.r);
@@ -248,6 +280,7 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   c->mcast_if = 0x7f000001u; /* 127.0.0.1 */
   c->max_pulls = 64;
   c->fw_reboot_ms = 1000;
+  c->formats = SIM_FMT_ALL;
 
   opterr = 0;
   while ((o = getopt_long(argc, argv, ":", OPTS, NULL)) != -1) {
@@ -389,6 +422,16 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
     case O_REQUIRE_ACCEPT:
       c->require_accept = true;
       break;
+    case O_FORMATS:
+      if (!parse_formats(a, &c->formats))
+        return usage_error("--formats: expected names of text, opaque, tlv, senml-json, link "
+                           "separated by commas, got '%s'",
+                           a);
+      if (!(c->formats & (SIM_FMT_TLV | SIM_FMT_SENML_JSON)))
+        return usage_error("--formats: '%s' has neither tlv nor senml-json: a device could not "
+                           "answer several values",
+                           a);
+      break;
     case O_HELP:
       *help = true;
       return 0;
@@ -401,6 +444,8 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (c->gm_oid == 3 || c->gm_oid == 5 || c->gm_oid == 6)
     return usage_error("--group-mgmt-oid: %u is an OMA object of every device", c->gm_oid);
+  if (c->tlv_every && !(c->formats & SIM_FMT_TLV))
+    return usage_error("--tlv-every: its LwM2M 1.0 devices speak TLV, which --formats leaves out");
   return 0;
 }
 

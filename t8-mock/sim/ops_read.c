@@ -127,6 +127,19 @@ out:
 
 /* ------------------------------------------------------------------ Read */
 
+/* The format of an answer to a Read without Accept: text for a single value (opaque for an
+ * opaque resource), SenML-JSON for several, TLV on an LwM2M 1.0 device; a format the device
+ * does not know (--formats) gives way to the next, and every device knows TLV or SenML-JSON. */
+static int default_format(const sim_req *r, bool single, const lmm_res_def *rd) {
+  const sim_config *c = r->f->cfg;
+  if (single) {
+    int f = rd->type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
+    if (sim_fmt_known(c, f)) return f;
+  }
+  return sim_is_tlv_only(r) || !sim_fmt_known(c, LMM_FMT_SENML_JSON) ? LMM_FMT_TLV
+                                                                     : LMM_FMT_SENML_JSON;
+}
+
 void sim_do_read(sim_req *r, sim_reply *rp) {
   const lmm_res_def *rd = NULL;
   lmm_records recs = {0};
@@ -141,6 +154,8 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
     if (!(rd->ops & LMM_OP_R))
       FAIL(rp, CODE(405), "resource %u (%s) is not readable", rd->id, rd->name);
   }
+  if (r->accept >= 0 && !sim_fmt_known(r->f->cfg, r->accept))
+    FAIL(rp, CODE(406), "this device does not produce format %d", r->accept);
   if (r->accept == LMM_FMT_LINK) {
     do_discover(r, rp);
     return;
@@ -154,10 +169,8 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
         !(single && (fmt == LMM_FMT_TEXT || fmt == LMM_FMT_OPAQUE)))
       FAIL(rp, CODE(406), "cannot answer %s in format %d",
            single ? "this resource" : "several values", fmt);
-  } else if (single) {
-    fmt = rd->type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
   } else {
-    fmt = sim_is_tlv_only(r) ? LMM_FMT_TLV : LMM_FMT_SENML_JSON;
+    fmt = default_format(r, single, rd);
   }
   int rc = collect(r, &recs);
   if (!rc && r->p.depth >= 3 && recs.n == 0) rc = CODE(404);

@@ -12,8 +12,20 @@
 static int write_format(const sim_req *r, const lmm_res_def *rd, sim_reply *rp) {
   bool single = sim_single_value(&r->p, rd);
   if (r->cf < 0) {
-    if (single) return rd->type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
-    sim_fail(rp, CODE(400), "Content-Format missing");
+    int f = rd && rd->type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
+    if (!single) {
+      sim_fail(rp, CODE(400), "Content-Format missing");
+      return -1;
+    }
+    if (!sim_fmt_known(r->f->cfg, f)) {
+      sim_fail(rp, CODE(415),
+               "no Content-Format: read as format %d, which this device does not take", f);
+      return -1;
+    }
+    return f;
+  }
+  if (!sim_fmt_known(r->f->cfg, r->cf)) {
+    sim_fail(rp, CODE(415), "this device does not take format %d", r->cf);
     return -1;
   }
   if (r->cf == LMM_FMT_SENML_JSON && sim_is_tlv_only(r)) {

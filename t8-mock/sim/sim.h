@@ -27,6 +27,16 @@
 
 /* ------------------------------------------------------------------ configuration */
 
+/* Content formats a device may produce and consume (--formats). */
+enum {
+  SIM_FMT_TEXT = 1,
+  SIM_FMT_OPAQUE = 2,
+  SIM_FMT_TLV = 4,
+  SIM_FMT_SENML_JSON = 8,
+  SIM_FMT_LINK = 16,
+  SIM_FMT_ALL = 31
+};
+
 /* Device indices of a fault flag ("0,5,10-12"), as inclusive ranges. */
 typedef struct sim_devlist {
   uint32_t (*r)[2];
@@ -59,7 +69,20 @@ typedef struct sim_config {
   sim_devlist fw_corrupt, fw_reboot, fw_refuse;
   /* How strict sample clients behave (docs/simulator.md, Strict clients). */
   bool require_accept; /* a Read without an Accept option gets 5.00 */
+  unsigned formats;    /* SIM_FMT_* bits: the content formats the devices know */
 } sim_config;
+
+/* Whether the devices know content format `fmt` (--formats). A number the simulator has no
+ * codec for passes: the operation refuses it as it always did. */
+static inline bool sim_fmt_known(const sim_config *c, int fmt) {
+  unsigned bit = fmt == LMM_FMT_TEXT         ? SIM_FMT_TEXT
+                 : fmt == LMM_FMT_OPAQUE     ? SIM_FMT_OPAQUE
+                 : fmt == LMM_FMT_TLV        ? SIM_FMT_TLV
+                 : fmt == LMM_FMT_SENML_JSON ? SIM_FMT_SENML_JSON
+                 : fmt == LMM_FMT_LINK       ? SIM_FMT_LINK
+                                             : 0;
+  return bit == 0 || (c->formats & bit) != 0;
+}
 
 /* ------------------------------------------------------------------ devices */
 

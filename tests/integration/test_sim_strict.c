@@ -88,6 +88,24 @@ static cJSON *stop_stats(lmmt_sim *s) {
   return j;
 }
 
+/* Runs the simulator with `args` only to see it refuse them: exit 2 and one line. */
+static void expect_usage_error(const char *const *args, const char *needle) {
+  lmmt_sim s;
+  if (lmmt_sim_start(&s, args) == 0) {
+    lmmt_sim_stop(&s);
+    fail_msg("'%s %s' was accepted", args[0], args[1] ? args[1] : "");
+  }
+  /* lmmt_sim_start() saw it exit; its stderr says why. */
+  char path[160];
+  snprintf(path, sizeof path, "%s/stderr", s.dir);
+  char *err = lmmt_read_file(path, NULL);
+  assert_non_null(err);
+  if (!strstr(err, needle)) fail_msg("stderr does not say '%s': %s", needle, err);
+  assert_non_null(strstr(err, "Try 'lwm2m-mbms-sim --help'."));
+  free(err);
+  lmmt_sim_stop(&s);
+}
+
 /* ------------------------------------------------------------------ --require-accept */
 
 static void test_require_accept(void **state) {
@@ -115,11 +133,10 @@ static void test_require_accept(void **state) {
   /* Writes need no Accept. */
   expect(&s, 0, PUT, "/3/0/13", LMM_FMT_TEXT, -1, "1700000000", C(2, 4));
   cJSON *j = stop_stats(&s);
-  assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "totals"),
-                                                           "responses"),
-                                       "5xx")
-                       ->valueint,
-                   3);
+  assert_int_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "totals"), "responses"), "5xx")
+          ->valueint,
+      3);
   cJSON_Delete(j);
 
   /* Without the flag a Read without Accept answers in the device's default format. */
@@ -136,9 +153,104 @@ static void test_require_accept(void **state) {
   assert_int_equal(lmmt_sim_stop(&s), 0);
 }
 
+/* ------------------------------------------------------------------ --formats */
+
+/* A Group Mgmt instance with its mandatory resources, in TLV. */
+static char *gm_tlv(size_t *len) {
+  lmm_group_mgmt g = LMM_GROUP_MGMT_INIT;
+  uint8_t *b;
+  g.group_id = "g";
+  g.external_group_id = "e";
+  assert_int_equal(lmm_group_mgmt_encode(&g, LMM_GROUP_MGMT_OID, 0, LMM_FMT_TLV, &b, len), LMM_OK);
+  char *copy = malloc(*len + 1);
+  memcpy(copy, b, *len);
+  copy[*len] = 0;
+  lmm_free(b);
+  return copy;
+}
+
+static void test_formats(void **state) {
+  (void)state;
+  size_t tlv_len;
+  char *tlv = gm_tlv(&tlv_len);
+  lmmt_sim s = start((const char *[]){"--count", "2", "--formats", "tlv,text,opaque", NULL});
+  /* Reads: a format left out is Not Acceptable; without Accept the device answers in one it has. */
+  expect(&s, 0, GET, "/3/0", -1, LMM_FMT_SENML_JSON, NULL, C(4, 6));
+  expect(&s, 0, GET, "/3", -1, LMM_FMT_LINK, NULL, C(4, 6));
+  lmmt_msg m = rq(&s, 0, GET, "/3/0", -1, LMM_FMT_TLV, NULL);
+  assert_int_equal(m.code, C(2, 5));
+  assert_int_equal(m.cf, LMM_FMT_TLV);
+  lmmt_msg_free(&m);
+  m = rq(&s, 0, GET, "/3/0", -1, -1, NULL);
+  assert_int_equal(m.code, C(2, 5));
+  assert_int_equal(m.cf, LMM_FMT_TLV);
+  lmmt_msg_free(&m);
+  m = rq(&s, 1, GET, "/3/0/0", -1, -1, NULL);
+  assert_int_equal(m.cf, LMM_FMT_TEXT);
+  lmmt_msg_free(&m);
+  /* Writes: SenML-JSON is Unsupported Content-Format, TLV and text are taken. */
+  lmmt_req w = lmmt_req_make(PUT, "/42769/0");
+  w.cf = LMM_FMT_SENML_JSON, w.payload = GM_INSTANCE, w.len = strlen(GM_INSTANCE);
+  assert_int_equal(lmmt_coap_request(host_of(0), s.port, &w, 5000, &m), 0);
+  assert_int_equal(m.code, C(4, 15));
+  assert_non_null(strstr(m.data, "110"));
+  lmmt_msg_free(&m);
+  w.cf = LMM_FMT_TLV, w.payload = tlv, w.len = tlv_len;
+  assert_int_equal(lmmt_coap_request(host_of(0), s.port, &w, 5000, &m), 0);
+  assert_int_equal(m.code, C(2, 4));
+  lmmt_msg_free(&m);
+  expect(&s, 0, PUT, "/3/0/13", LMM_FMT_TEXT, -1, "1700000000", C(2, 4));
+  expect(&s, 0, PUT, "/5/0/0", LMM_FMT_OPAQUE, -1, "package", C(2, 4));
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+
+  /* Neither text nor opaque: a single value comes in SenML-JSON, text and a Package are refused. */
+  s = start((const char *[]){"--count", "1", "--formats", "senml-json,link", NULL});
+  expect(&s, 0, GET, "/3/0/0", -1, LMM_FMT_TEXT, NULL, C(4, 6));
+  expect(&s, 0, GET, "/3/0", -1, LMM_FMT_TLV, NULL, C(4, 6));
+  m = rq(&s, 0, GET, "/3/0/0", -1, -1, NULL);
+  assert_int_equal(m.code, C(2, 5));
+  assert_int_equal(m.cf, LMM_FMT_SENML_JSON);
+  lmmt_msg_free(&m);
+  expect(&s, 0, GET, "/3", -1, LMM_FMT_LINK, NULL, C(2, 5));
+  expect(&s, 0, PUT, "/3/0/13", LMM_FMT_TEXT, -1, "1700000000", C(4, 15));
+  expect(&s, 0, PUT, "/3/0/13", -1, -1, "1700000000", C(4, 15));
+  expect(&s, 0, PUT, "/5/0/0", LMM_FMT_OPAQUE, -1, "package", C(4, 15));
+  expect(&s, 0, PUT, "/5/0/0", -1, -1, "package", C(4, 15));
+  expect(&s, 0, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, GM_INSTANCE, C(2, 4));
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+
+  /* With --tlv-every the LwM2M 1.0 devices keep to TLV within the list. */
+  s = start(
+      (const char *[]){"--count", "2", "--tlv-every", "2", "--formats", "tlv,senml-json", NULL});
+  expect(&s, 0, GET, "/3/0", -1, LMM_FMT_SENML_JSON, NULL, C(2, 5));
+  expect(&s, 1, GET, "/3/0", -1, LMM_FMT_SENML_JSON, NULL, C(4, 6));
+  expect(&s, 1, GET, "/3/0", -1, LMM_FMT_TLV, NULL, C(2, 5));
+  expect(&s, 0, GET, "/3/0/0", -1, LMM_FMT_TEXT, NULL, C(4, 6));
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+
+  /* The default: every format. */
+  s = start((const char *[]){"--count", "1", NULL});
+  expect(&s, 0, GET, "/3/0", -1, LMM_FMT_SENML_JSON, NULL, C(2, 5));
+  expect(&s, 0, GET, "/3/0", -1, LMM_FMT_TLV, NULL, C(2, 5));
+  expect(&s, 0, GET, "/3/0/0", -1, LMM_FMT_TEXT, NULL, C(2, 5));
+  expect(&s, 0, GET, "/3", -1, LMM_FMT_LINK, NULL, C(2, 5));
+  expect(&s, 0, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, GM_INSTANCE, C(2, 4));
+  expect(&s, 0, PUT, "/5/0/0", -1, -1, "package", C(2, 4));
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+  free(tlv);
+
+  expect_usage_error((const char *[]){"--formats", "tlv,cbor", NULL}, "--formats: expected");
+  expect_usage_error((const char *[]){"--formats", "", NULL}, "--formats: expected");
+  expect_usage_error((const char *[]){"--formats", "tlv,", NULL}, "--formats: expected");
+  expect_usage_error((const char *[]){"--formats", "text,link", NULL}, "neither tlv nor senml");
+  expect_usage_error((const char *[]){"--formats", "senml-json", "--tlv-every", "3", NULL},
+                     "--tlv-every");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_require_accept),
+      cmocka_unit_test(test_formats),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
