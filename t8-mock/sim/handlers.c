@@ -117,7 +117,9 @@ static void serve_blob(sim_req *r, sim_reply *rp, const sim_blob_msg *m) {
 static void serve(sim_req *r, sim_reply *rp) {
   sim_blob_msg bm;
   if (!sim_parse_path(r->pdu, &r->p)) FAIL(rp, CODE(404), "no such path");
-  if (!(r->def = sim_obj_def(r->f, r->p.oid))) FAIL(rp, CODE(404), "no object %u", r->p.oid);
+  if (!(r->def = sim_obj_def(r->f, r->p.oid)) ||
+      (r->p.oid == r->f->cfg->gm_oid && (r->d->flags & SIM_DEV_NO_GM)))
+    FAIL(rp, CODE(404), "no object %u", r->p.oid);
   long cf = sim_opt_uint(r->pdu, COAP_OPTION_CONTENT_FORMAT, 2);
   long accept = sim_opt_uint(r->pdu, COAP_OPTION_ACCEPT, 2);
   r->cf = cf == -2 ? 65536 : (int)cf;

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,13 @@ static const char USAGE[] =
     "Strict clients (behaviour of small sample LwM2M clients):\n"
     "  --require-accept        a Read (GET, with or without Observe) without an Accept\n"
     "                          option gets 5.00 Internal Server Error\n"
-    "  --formats LIST          the content formats the devices produce and consume, of text,\n"
+    "  --formats NAMES         the content formats the devices produce and consume, of text,\n"
     "                          opaque, tlv, senml-json, link (default: all); a Read whose\n"
     "                          Accept is not listed gets 4.06, a Write whose Content-Format\n"
     "                          is not listed 4.15; tlv or senml-json must be listed\n"
+    "  --no-group-mgmt LIST    those devices have no Group Mgmt object: 4.04 to every\n"
+    "                          request to it, and they never join a group (LIST: device\n"
+    "                          indices, as for the --fw-* faults)\n"
     "\n"
     "Faults:\n"
     "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
@@ -127,6 +131,7 @@ enum {
   O_MAX_PULLS,
   O_REQUIRE_ACCEPT,
   O_FORMATS,
+  O_NO_GM,
   O_HELP
 };
 
@@ -161,8 +166,31 @@ static const struct option OPTS[] = {
     {"max-pulls", required_argument, NULL, O_MAX_PULLS},
     {"require-accept", no_argument, NULL, O_REQUIRE_ACCEPT},
     {"formats", required_argument, NULL, O_FORMATS},
+    {"no-group-mgmt", required_argument, NULL, O_NO_GM},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
+
+/* The flags that name devices by index ("0,5,10-12"): where each list goes, and the device flag
+ * it sets. */
+typedef struct devlist_opt {
+  int opt;
+  const char *name;
+  size_t off; /* of its sim_devlist in sim_config */
+  uint8_t flag;
+} devlist_opt;
+
+static const devlist_opt DEVLISTS[] = {
+    {O_FW_CORRUPT, "fw-corrupt", offsetof(sim_config, fw_corrupt), SIM_DEV_FW_CORRUPT},
+    {O_FW_REBOOT, "fw-reboot", offsetof(sim_config, fw_reboot), SIM_DEV_FW_REBOOT},
+    {O_FW_REFUSE, "fw-refuse", offsetof(sim_config, fw_refuse), SIM_DEV_FW_REFUSE},
+    {O_NO_GM, "no-group-mgmt", offsetof(sim_config, no_group_mgmt), SIM_DEV_NO_GM}};
+
+static const devlist_opt *devlist_of(int opt) {
+  size_t k = 0;
+  while (DEVLISTS[k].opt != opt)
+    k++;
+  return &DEVLISTS[k];
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -250,6 +278,7 @@ static void config_free(sim_config *c) {
   free(c->fw_corrupt.r);
   free(c->fw_reboot.r);
   free(c->fw_refuse.r);
+  free(c->no_group_mgmt.r);
 }
 
 static bool prefix_ok(const char *p) {
@@ -374,16 +403,12 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       break;
     case O_FW_CORRUPT:
     case O_FW_REBOOT:
-    case O_FW_REFUSE: {
-      sim_devlist *l = o == O_FW_CORRUPT  ? &c->fw_corrupt
-                       : o == O_FW_REBOOT ? &c->fw_reboot
-                                          : &c->fw_refuse;
-      if (!parse_devlist(a, l))
+    case O_FW_REFUSE:
+    case O_NO_GM: {
+      const devlist_opt *d = devlist_of(o);
+      if (!parse_devlist(a, (sim_devlist *)((char *)c + d->off)))
         return usage_error("--%s: expected device indices like 0,5,10-12 (0..%u), got '%s'",
-                           o == O_FW_CORRUPT  ? "fw-corrupt"
-                           : o == O_FW_REBOOT ? "fw-reboot"
-                                              : "fw-refuse",
-                           SIM_MAX_DEVICES - 1, a);
+                           d->name, SIM_MAX_DEVICES - 1, a);
       break;
     }
     case O_FW_REBOOT_MS:
@@ -461,17 +486,16 @@ static int check_deny(const sim_fleet *f) {
 /* The fault lists name devices by index: one outside the fleet is a mistake worth stopping for.
  * Sets the devices' fault flags. */
 static int apply_faults(sim_fleet *f) {
-  static const char *const names[] = {"fw-corrupt", "fw-reboot", "fw-refuse"};
-  const sim_devlist *lists[] = {&f->cfg->fw_corrupt, &f->cfg->fw_reboot, &f->cfg->fw_refuse};
-  static const uint8_t flags[] = {SIM_DEV_FW_CORRUPT, SIM_DEV_FW_REBOOT, SIM_DEV_FW_REFUSE};
-  for (int k = 0; k < 3; k++)
-    for (size_t j = 0; j < lists[k]->n; j++) {
-      if (lists[k]->r[j][1] >= f->n)
-        return usage_error("--%s: device %u is not in the fleet (0..%u)", names[k],
-                           lists[k]->r[j][1], f->n - 1);
-      for (uint32_t i = lists[k]->r[j][0]; i <= lists[k]->r[j][1]; i++)
-        f->dev[i].flags |= flags[k];
+  for (size_t k = 0; k < sizeof DEVLISTS / sizeof *DEVLISTS; k++) {
+    const sim_devlist *l = (const sim_devlist *)((const char *)f->cfg + DEVLISTS[k].off);
+    for (size_t j = 0; j < l->n; j++) {
+      if (l->r[j][1] >= f->n)
+        return usage_error("--%s: device %u is not in the fleet (0..%u)", DEVLISTS[k].name,
+                           l->r[j][1], f->n - 1);
+      for (uint32_t i = l->r[j][0]; i <= l->r[j][1]; i++)
+        f->dev[i].flags |= DEVLISTS[k].flag;
     }
+  }
   return 0;
 }
 

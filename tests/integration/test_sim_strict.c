@@ -247,10 +247,129 @@ static void test_formats(void **state) {
                      "--tlv-every");
 }
 
+/* ------------------------------------------------------------------ --no-group-mgmt */
+
+#define NG_TMGI   "0b0c0d00101"
+#define NG_BEARER "239.11.12.13" /* of service id 0b0c0d */
+
+/* A UDP socket on 127.0.0.1 with an ephemeral port (into *port). */
+static int udp_bound(int *port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  socklen_t al = sizeof a;
+  assert_true(fd >= 0);
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* Whether the n bytes at b hold the text s. */
+static bool contains(const uint8_t *b, size_t n, const char *s) {
+  size_t l = strlen(s);
+  for (size_t k = 0; k + l <= n; k++)
+    if (memcmp(b + k, s, l) == 0) return true;
+  return false;
+}
+
+/* Sends a NON GET /3/0/0 with an 8-byte token to the bearer group on loopback. */
+static void group_get(int mport) {
+  uint8_t m[32];
+  size_t n = 0;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct in_addr ifa;
+  unsigned char loop = 1;
+  inet_pton(AF_INET, "127.0.0.1", &ifa);
+  assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa), 0);
+  assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop), 0);
+  m[n++] = 0x58, m[n++] = 0x01, m[n++] = 0x77, m[n++] = 0x01; /* NON GET, TKL 8 */
+  memcpy(m + n, "\x11\x22\x33\x44\x55\x66\x77\x88", 8), n += 8;
+  m[n++] = 0xb1, m[n++] = '3', m[n++] = 0x01, m[n++] = '0', m[n++] = 0x01, m[n++] = '0';
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)mport)};
+  inet_pton(AF_INET, NG_BEARER, &a.sin_addr);
+  assert_int_equal(sendto(fd, m, n, 0, (struct sockaddr *)&a, sizeof a), (ssize_t)n);
+  close(fd);
+}
+
+static const cJSON *jpath(const cJSON *j, const char *a, const char *b, const char *c) {
+  const cJSON *x = cJSON_GetObjectItem(j, a);
+  if (b) x = cJSON_GetObjectItem(x, b);
+  if (c) x = cJSON_GetObjectItem(x, c);
+  assert_non_null(x);
+  return x;
+}
+
+static void test_no_group_mgmt(void **state) {
+  (void)state;
+  int aport, mport = lmmt_random_port();
+  int afd = udp_bound(&aport);
+  char inst[512];
+  snprintf(inst, sizeof inst,
+           "[{\"bn\":\"/42769/0/\",\"n\":\"0\",\"vs\":\"g\"},{\"n\":\"5\",\"vs\":\"e\"},"
+           "{\"n\":\"6/0\",\"vs\":\"" NG_TMGI "\"},{\"n\":\"10\",\"v\":%d},"
+           "{\"n\":\"11\",\"vs\":\"coap://127.0.0.1:%d/a\"}]",
+           mport, aport);
+  lmmt_sim s = start((const char *[]){"--count", "3", "--no-group-mgmt", "1", NULL});
+  /* Device 1 has no object 42769: whatever is asked of it is Not Found. */
+  expect(&s, 0, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, inst, C(2, 4));
+  expect(&s, 2, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, inst, C(2, 4));
+  lmmt_msg m = rq(&s, 1, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, inst);
+  assert_int_equal(m.code, C(4, 4));
+  assert_string_equal(m.data, "no object 42769");
+  lmmt_msg_free(&m);
+  expect(&s, 1, POST, "/42769", LMM_FMT_SENML_JSON, -1, inst, C(4, 4));
+  expect(&s, 1, GET, "/42769", -1, LMM_FMT_SENML_JSON, NULL, C(4, 4));
+  expect(&s, 1, GET, "/42769", -1, LMM_FMT_LINK, NULL, C(4, 4));
+  expect(&s, 1, GET, "/42769/0/0", -1, -1, NULL, C(4, 4));
+  expect(&s, 1, COAP_REQUEST_CODE_DELETE, "/42769/0", -1, -1, NULL, C(4, 4));
+  expect(&s, 1, PUT, "/42769/0?pmin=1", -1, -1, NULL, C(4, 4));
+  /* Its other objects are as on any device. */
+  expect(&s, 1, GET, "/3/0/0", -1, -1, NULL, C(2, 5));
+  expect(&s, 0, GET, "/42769", -1, LMM_FMT_LINK, NULL, C(2, 5));
+
+  /* A group request reaches the two members, not device 1: it never joined. */
+  group_get(mport);
+  bool seen[3] = {false};
+  uint8_t buf[2048];
+  for (int k = 0; k < 50 && !(seen[0] && seen[2]); k++) {
+    ssize_t n = lmmt_recv(afd, buf, sizeof buf - 1, 100);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    for (unsigned i = 0; i < 3; i++) {
+      char ep[16];
+      snprintf(ep, sizeof ep, "ep=dev-%04u", i);
+      if (contains(buf, (size_t)n, ep)) seen[i] = true;
+    }
+  }
+  assert_true(seen[0] && seen[2]);
+  cJSON *j = stop_stats(&s);
+  const cJSON *devs = cJSON_GetObjectItem(j, "devices");
+  for (int i = 0; i < 3; i++) {
+    const cJSON *d = cJSON_GetArrayItem(devs, i);
+    assert_int_equal(jpath(d, "group", "received", NULL)->valueint, i == 1 ? 0 : 1);
+    assert_int_equal(cJSON_GetArraySize(jpath(d, "group_mgmt_instances", NULL, NULL)),
+                     i == 1 ? 0 : 1);
+  }
+  assert_int_equal(jpath(j, "totals", "group", "sockets")->valueint, 1);
+  cJSON_Delete(j);
+  close(afd);
+
+  /* Without the flag every device has the object. */
+  s = start((const char *[]){"--count", "2", NULL});
+  expect(&s, 1, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, GM_INSTANCE, C(2, 4));
+  expect(&s, 1, GET, "/42769", -1, LMM_FMT_LINK, NULL, C(2, 5));
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+  expect_usage_error((const char *[]){"--count", "3", "--no-group-mgmt", "3", NULL},
+                     "--no-group-mgmt: device 3 is not in the fleet");
+  expect_usage_error((const char *[]){"--no-group-mgmt", "a", NULL}, "--no-group-mgmt: expected");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_require_accept),
       cmocka_unit_test(test_formats),
+      cmocka_unit_test(test_no_group_mgmt),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,14 +127,17 @@ int lmmt_coap_send(lmmt_coap *c, const lmmt_req *r, uint8_t tok[8], size_t *tok_
     coap_session_new_token(c->s, tok_len, tok);
   }
   coap_add_token(pdu, *tok_len, tok);
-  for (const char *p = r->path; p && *p;) {
+  /* A path may carry its query ("/3/0/13?pmin=1") instead of r->query. */
+  const char *qmark = r->path ? strchr(r->path, '?') : NULL;
+  const char *pend = qmark ? qmark : r->path ? r->path + strlen(r->path) : NULL;
+  for (const char *p = r->path; p && p < pend;) {
     p += *p == '/';
-    const char *e = strchr(p, '/');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
+    const char *e = memchr(p, '/', (size_t)(pend - p));
+    size_t n = e ? (size_t)(e - p) : (size_t)(pend - p);
     coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_URI_PATH, n, (const uint8_t *)p));
     p += n;
   }
-  for (const char *q = r->query; q && *q;) {
+  for (const char *q = qmark ? qmark + 1 : r->query; q && *q;) {
     const char *e = strchr(q, '&');
     size_t n = e ? (size_t)(e - q) : strlen(q);
     coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_URI_QUERY, n, (const uint8_t *)q));

@@ -25,8 +25,8 @@ typedef struct lmmt_msg {
 /** A request. Fields left 0 / NULL / -1 are absent. */
 typedef struct lmmt_req {
   int method;          /**< COAP_REQUEST_CODE_GET, ... */
-  const char *path;    /**< "/3/0/13" */
-  const char *query;   /**< "pmin=1&pmax=5", or NULL */
+  const char *path;    /**< "/3/0/13", or with its query: "/3/0/13?pmin=1&pmax=5" */
+  const char *query;   /**< "pmin=1&pmax=5" (when the path has none), or NULL */
   int cf, accept;      /**< -1: no option */
   long observe;        /**< -1: no option; 0 register, 1 deregister */
   const void *payload; /**< NULL: none */
