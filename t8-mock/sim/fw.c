@@ -1,6 +1,6 @@
 /* fw.c - the Firmware Update object (5): push download into a running digest, update timer,
  * and the faults of a device's firmware storage and update (--fw-corrupt, --fw-reboot,
- * --fw-refuse). Blobs to a group are in blob.c, pull downloads in pull.c. */
+ * --fw-refuse, --fw-no-success). Blobs to a group are in blob.c, pull downloads in pull.c. */
 #include "sim.h"
 
 #include <stdlib.h>
@@ -64,7 +64,9 @@ void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms) {
     d->fw.result = SIM_RES_UPDATE_FAILED;
     return;
   }
-  d->fw.result = SIM_RES_SUCCESS;
+  /* Many sample clients install the package and go back to Idle without ever setting Update
+   * Result 1: a server must learn the outcome from the firmware version. */
+  d->fw.result = (d->flags & SIM_DEV_FW_NO_SUCCESS) ? SIM_RES_INITIAL : SIM_RES_SUCCESS;
   memcpy(d->fw.installed, d->fw.digest, sizeof d->fw.installed);
   d->fw.has_installed = true;
   d->c.fw_updates++;

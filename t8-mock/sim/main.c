@@ -75,6 +75,9 @@ static const char USAGE[] =
     "  --fw-reboot-ms MS       how long a rebooting device is away, 0..3600000 (default 1000)\n"
     "  --fw-refuse LIST        those devices accept the Update (Execute /5/0/2), then fail it\n"
     "                          after --update-ms: State 0, Update Result 8, firmware unchanged\n"
+    "  --fw-no-success LIST    those devices install an update and go back to State 0 Idle\n"
+    "                          without reporting it: Update Result stays 0, as many sample\n"
+    "                          clients do (Firmware Version and PkgVersion show the package)\n"
     "                          LIST: device indices, e.g. 0,5,10-12 (repeatable)\n"
     "\n"
     "Firmware:\n"
@@ -132,6 +135,7 @@ enum {
   O_REQUIRE_ACCEPT,
   O_FORMATS,
   O_NO_GM,
+  O_FW_NO_SUCCESS,
   O_HELP
 };
 
@@ -167,6 +171,7 @@ static const struct option OPTS[] = {
     {"require-accept", no_argument, NULL, O_REQUIRE_ACCEPT},
     {"formats", required_argument, NULL, O_FORMATS},
     {"no-group-mgmt", required_argument, NULL, O_NO_GM},
+    {"fw-no-success", required_argument, NULL, O_FW_NO_SUCCESS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -183,7 +188,8 @@ static const devlist_opt DEVLISTS[] = {
     {O_FW_CORRUPT, "fw-corrupt", offsetof(sim_config, fw_corrupt), SIM_DEV_FW_CORRUPT},
     {O_FW_REBOOT, "fw-reboot", offsetof(sim_config, fw_reboot), SIM_DEV_FW_REBOOT},
     {O_FW_REFUSE, "fw-refuse", offsetof(sim_config, fw_refuse), SIM_DEV_FW_REFUSE},
-    {O_NO_GM, "no-group-mgmt", offsetof(sim_config, no_group_mgmt), SIM_DEV_NO_GM}};
+    {O_NO_GM, "no-group-mgmt", offsetof(sim_config, no_group_mgmt), SIM_DEV_NO_GM},
+    {O_FW_NO_SUCCESS, "fw-no-success", offsetof(sim_config, fw_no_success), SIM_DEV_FW_NO_SUCCESS}};
 
 static const devlist_opt *devlist_of(int opt) {
   size_t k = 0;
@@ -279,6 +285,7 @@ static void config_free(sim_config *c) {
   free(c->fw_reboot.r);
   free(c->fw_refuse.r);
   free(c->no_group_mgmt.r);
+  free(c->fw_no_success.r);
 }
 
 static bool prefix_ok(const char *p) {
@@ -404,7 +411,8 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
     case O_FW_CORRUPT:
     case O_FW_REBOOT:
     case O_FW_REFUSE:
-    case O_NO_GM: {
+    case O_NO_GM:
+    case O_FW_NO_SUCCESS: {
       const devlist_opt *d = devlist_of(o);
       if (!parse_devlist(a, (sim_devlist *)((char *)c + d->off)))
         return usage_error("--%s: expected device indices like 0,5,10-12 (0..%u), got '%s'",

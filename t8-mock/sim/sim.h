@@ -70,7 +70,7 @@ typedef struct sim_config {
   /* How strict sample clients behave (docs/simulator.md, Strict clients). */
   bool require_accept; /* a Read without an Accept option gets 5.00 */
   unsigned formats;    /* SIM_FMT_* bits: the content formats the devices know */
-  sim_devlist no_group_mgmt;
+  sim_devlist no_group_mgmt, fw_no_success;
 } sim_config;
 
 /* Whether the devices know content format `fmt` (--formats). A number the simulator has no
@@ -161,10 +161,11 @@ typedef struct sim_gm_inst {
 enum {
   SIM_DEV_DENY = 1,
   SIM_DEV_TLV = 2,
-  SIM_DEV_FW_CORRUPT = 4, /* --fw-corrupt */
-  SIM_DEV_FW_REBOOT = 8,  /* --fw-reboot, until it happened */
-  SIM_DEV_FW_REFUSE = 16, /* --fw-refuse */
-  SIM_DEV_NO_GM = 32      /* --no-group-mgmt: the device has no Group Mgmt object */
+  SIM_DEV_FW_CORRUPT = 4,    /* --fw-corrupt */
+  SIM_DEV_FW_REBOOT = 8,     /* --fw-reboot, until it happened */
+  SIM_DEV_FW_REFUSE = 16,    /* --fw-refuse */
+  SIM_DEV_NO_GM = 32,        /* --no-group-mgmt: the device has no Group Mgmt object */
+  SIM_DEV_FW_NO_SUCCESS = 64 /* --fw-no-success: an update leaves Update Result 0 */
 };
 
 /* A blob (docs/protocol.md section 5) the device receives or received last (blob.c). */

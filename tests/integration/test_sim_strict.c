@@ -365,11 +365,81 @@ static void test_no_group_mgmt(void **state) {
   expect_usage_error((const char *[]){"--no-group-mgmt", "a", NULL}, "--no-group-mgmt: expected");
 }
 
+/* ------------------------------------------------------------------ --fw-no-success */
+
+/* The text value of a resource of device i. */
+static char *read_text(const lmmt_sim *s, unsigned i, const char *path) {
+  lmmt_msg m = rq(s, i, GET, path, -1, LMM_FMT_TEXT, NULL);
+  if (m.code != C(2, 5)) fail_msg("device %u %s: %d.%02d", i, path, m.code >> 5, m.code & 31);
+  char *v = m.data;
+  m.data = NULL;
+  lmmt_msg_free(&m);
+  return v;
+}
+
+static void expect_text(const lmmt_sim *s, unsigned i, const char *path, const char *want) {
+  char *v = read_text(s, i, path);
+  if (strcmp(v, want) != 0) fail_msg("device %u %s is '%s', expected '%s'", i, path, v, want);
+  free(v);
+}
+
+static void test_fw_no_success(void **state) {
+  (void)state;
+  static const char pkg[] = "firmware image 2";
+  uint8_t h[32];
+  char sha[65];
+  mbedtls_sha256_ret((const unsigned char *)pkg, strlen(pkg), h, 0);
+  for (int k = 0; k < 32; k++)
+    sprintf(sha + 2 * k, "%02x", h[k]);
+  /* Device 0 as always, 1 never reports success, 2 refuses (which still says so). */
+  lmmt_sim s = start((const char *[]){"--count", "3", "--update-ms", "1000", "--fw-no-success",
+                                      "1,2", "--fw-refuse", "2", NULL});
+  for (unsigned i = 0; i < 3; i++) {
+    expect(&s, i, PUT, "/5/0/0", LMM_FMT_OPAQUE, -1, pkg, C(2, 4));
+    expect_text(&s, i, "/5/0/3", "2");
+    expect(&s, i, POST, "/5/0/2", -1, -1, NULL, C(2, 4));
+    expect_text(&s, i, "/5/0/3", "3"); /* Updating for --update-ms */
+    expect_text(&s, i, "/5/0/5", "0");
+  }
+  for (unsigned i = 0; i < 3; i++) {
+    char *st = NULL;
+    for (int k = 0; k < 100; k++) { /* at most 5 s */
+      free(st);
+      st = read_text(&s, i, "/5/0/3");
+      if (strcmp(st, "3") != 0) break;
+      usleep(50000);
+    }
+    assert_string_equal(st, "0");
+    free(st);
+  }
+  expect_text(&s, 0, "/5/0/5", "1");
+  expect_text(&s, 1, "/5/0/5", "0");
+  expect_text(&s, 2, "/5/0/5", "8");
+  for (unsigned i = 0; i < 3; i++) {
+    expect_text(&s, i, "/5/0/7", sha);
+    expect_text(&s, i, "/5/0/6", "lwm2m-mbms-sim");
+    expect_text(&s, i, "/3/0/3", i == 2 ? "1.0" : sha); /* installed, except when refused */
+  }
+  cJSON *j = stop_stats(&s);
+  const cJSON *devs = cJSON_GetObjectItem(j, "devices");
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(jpath(cJSON_GetArrayItem(devs, i), "fw", "updates", NULL)->valueint,
+                     i == 2 ? 0 : 1);
+  const cJSON *by = jpath(j, "totals", "fw", "by_result");
+  assert_int_equal(cJSON_GetArrayItem(by, 0)->valueint, 1);
+  assert_int_equal(cJSON_GetArrayItem(by, 1)->valueint, 1);
+  assert_int_equal(cJSON_GetArrayItem(by, 8)->valueint, 1);
+  cJSON_Delete(j);
+  expect_usage_error((const char *[]){"--count", "2", "--fw-no-success", "0-2", NULL},
+                     "--fw-no-success: device 2 is not in the fleet");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_require_accept),
       cmocka_unit_test(test_formats),
       cmocka_unit_test(test_no_group_mgmt),
+      cmocka_unit_test(test_fw_no_success),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
