@@ -1,8 +1,7 @@
-/* ops_read.c - lwm2m-mbms-sim: Read and Discover of the devices' objects, in the content
- * format asked for. */
+/* ops_read.c - lwm2m-mbms-sim: Read of the devices' objects, in the content format asked for
+ * (Discover, in discover.c, when that is application/link-format). */
 #include "serve.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,7 @@ bool sim_is_tlv_only(const sim_req *r) {
 }
 
 /* Appends the records of the instances the request path covers (one, or all of the object). */
-static int collect(sim_req *r, lmm_records *out) {
+int sim_collect(sim_req *r, lmm_records *out) {
   lmm_records all = {0};
   int rc = 0;
   if (r->p.depth == 1) {
@@ -49,80 +48,6 @@ static int collect(sim_req *r, lmm_records *out) {
       rc = CODE(500);
   lmm_records_clear(&all);
   return rc;
-}
-
-/* ------------------------------------------------------------------ Discover */
-
-static bool append(char **s, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static bool append(char **s, size_t *len, size_t *cap, const char *fmt, ...) {
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(*s ? *s + *len : NULL, *s ? *cap - *len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return false;
-    if (*s && *len + (size_t)n < *cap) {
-      *len += (size_t)n;
-      return true;
-    }
-    size_t nc = (*cap ? *cap : 256) * 2 + (size_t)n;
-    char *ns = realloc(*s, nc);
-    if (!ns) return false;
-    *s = ns, *cap = nc;
-  }
-}
-
-/* Link list of what the path holds (RFC 6690, LwM2M Discover): the path itself, the
- * instances under an object, and each resource with dim=N for multiple ones. Resources
- * without a value (Execute, write-only) are listed for the fixed objects. */
-static void do_discover(sim_req *r, sim_reply *rp) {
-  lmm_records recs = {0};
-  char *s = NULL;
-  size_t len = 0, cap = 0;
-  bool ok = true;
-  int rc = collect(r, &recs);
-  if (rc) {
-    sim_fail(rp, rc, "cannot read");
-    goto out;
-  }
-  if (r->p.depth == 1) {
-    ok = append(&s, &len, &cap, "</%u>;ver=%s", r->p.oid, r->def->version);
-    if (r->p.oid == r->f->cfg->gm_oid)
-      for (unsigned k = 0; ok && k < r->d->n_gm; k++)
-        ok = append(&s, &len, &cap, ",</%u/%u>", r->p.oid, r->d->gm[k].iid);
-    else
-      ok = append(&s, &len, &cap, ",</%u/0>", r->p.oid);
-  } else if (r->p.depth == 2) {
-    ok = append(&s, &len, &cap, "</%u/%u>", r->p.oid, r->p.iid);
-  }
-  bool fixed = r->p.oid != r->f->cfg->gm_oid;
-  for (size_t k = 0; ok && r->p.depth > 1 && k < r->def->n_res; k++) {
-    const lmm_res_def *rd = &r->def->res[k];
-    if (r->p.depth >= 3 && rd->id != r->p.rid) continue;
-    unsigned dim = 0, any = 0;
-    for (size_t j = 0; j < recs.n; j++)
-      if (recs.items[j].path.rid == rd->id) any++, dim += recs.items[j].path.depth == 4;
-    if (!any && !(fixed && !(rd->ops & LMM_OP_R))) continue;
-    const char *sep = len ? "," : "";
-    if (r->p.depth == 4)
-      ok = append(&s, &len, &cap, "%s</%u/%u/%u/%u>", sep, r->p.oid, r->p.iid, r->p.rid, r->p.riid);
-    else if (rd->multiple)
-      ok = append(&s, &len, &cap, "%s</%u/%u/%u>;dim=%u", sep, r->p.oid, r->p.iid, rd->id, dim);
-    else
-      ok = append(&s, &len, &cap, "%s</%u/%u/%u>", sep, r->p.oid, r->p.iid, rd->id);
-  }
-  if (!ok || !s) {
-    sim_fail(rp, CODE(500), "out of memory");
-    goto out;
-  }
-  rp->code = CODE(205);
-  rp->fmt = LMM_FMT_LINK;
-  rp->body = (uint8_t *)s, rp->len = len;
-  s = NULL;
-out:
-  free(s);
-  lmm_records_clear(&recs);
 }
 
 /* ------------------------------------------------------------------ Read */
@@ -157,7 +82,7 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
   if (r->accept >= 0 && !sim_fmt_known(r->f->cfg, r->accept))
     FAIL(rp, CODE(406), "this device does not produce format %d", r->accept);
   if (r->accept == LMM_FMT_LINK) {
-    do_discover(r, rp);
+    sim_do_discover(r, rp);
     return;
   }
   bool single = sim_single_value(&r->p, rd);
@@ -172,7 +97,7 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
   } else {
     fmt = default_format(r, single, rd);
   }
-  int rc = collect(r, &recs);
+  int rc = sim_collect(r, &recs);
   if (!rc && r->p.depth >= 3 && recs.n == 0) rc = CODE(404);
   if (rc) {
     lmm_records_clear(&recs);

@@ -66,8 +66,16 @@ long sim_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen);
 const lmm_res_def *sim_target_res(const sim_req *r, sim_reply *rp);
 bool sim_single_value(const lmm_path *p, const lmm_res_def *rd);
 bool sim_is_tlv_only(const sim_req *r);
+/* Appends the records of the instances the request path covers (one, or all of the object),
+ * those within the path. 0 or a CoAP code. */
+int sim_collect(sim_req *r, lmm_records *out);
 /* Read (and Discover, with Accept: application/link-format). */
 void sim_do_read(sim_req *r, sim_reply *rp);
+
+/* ---------------------------------------------------------------- discover.c */
+
+/* Discover (LwM2M 1.1): the link list of the path, checked to exist by the caller. */
+void sim_do_discover(sim_req *r, sim_reply *rp);
 
 /* ---------------------------------------------------------------- ops_write.c */
 

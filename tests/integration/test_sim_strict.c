@@ -434,12 +434,53 @@ static void test_fw_no_success(void **state) {
                      "--fw-no-success: device 2 is not in the fleet");
 }
 
+/* ------------------------------------------------------------------ Discover */
+
+static void expect_links(const lmmt_sim *s, unsigned i, const char *path, const char *want) {
+  lmmt_msg m = rq(s, i, GET, path, -1, LMM_FMT_LINK, NULL);
+  if (m.code != C(2, 5)) fail_msg("Discover %s: %d.%02d", path, m.code >> 5, m.code & 31);
+  assert_int_equal(m.cf, LMM_FMT_LINK);
+  if (strcmp(m.data, want) != 0) fail_msg("Discover %s:\n  got  %s\n  want %s", path, m.data, want);
+  lmmt_msg_free(&m);
+}
+
+static void test_discover_object(void **state) {
+  (void)state;
+  lmmt_sim s = start((const char *[]){"--count", "1", NULL});
+  /* An object: itself with its version, then every instance followed by its resources. */
+  expect_links(&s, 0, "/3",
+               "</3>;ver=1.0,</3/0>,</3/0/0>,</3/0/1>,</3/0/2>,</3/0/3>,</3/0/4>,</3/0/13>,"
+               "</3/0/16>");
+  expect_links(&s, 0, "/5",
+               "</5>;ver=1.0,</5/0>,</5/0/0>,</5/0/1>,</5/0/2>,</5/0/3>,</5/0/5>,</5/0/6>,"
+               "</5/0/7>,</5/0/8>;dim=2,</5/0/9>");
+  expect_links(&s, 0, "/42769", "</42769>;ver=1.0"); /* no instance yet */
+  static const char inst3[] =
+      "[{\"bn\":\"/42769/3/\",\"n\":\"0\",\"vs\":\"g\"},{\"n\":\"5\",\"vs\":\"e\"},"
+      "{\"n\":\"6/0\",\"vs\":\"0a1b2c00101\"},{\"n\":\"6/4\",\"vs\":\"0a1b2c00102\"},"
+      "{\"n\":\"9\",\"v\":5}]";
+  expect(&s, 0, PUT, "/42769/3", LMM_FMT_SENML_JSON, -1, inst3, C(2, 4));
+  expect(&s, 0, PUT, "/42769/0", LMM_FMT_SENML_JSON, -1, GM_INSTANCE, C(2, 4));
+  expect_links(&s, 0, "/42769",
+               "</42769>;ver=1.0,</42769/0>,</42769/0/0>,</42769/0/5>,</42769/3>,</42769/3/0>,"
+               "</42769/3/5>,</42769/3/6>;dim=2,</42769/3/9>");
+  /* An instance, a resource, a resource instance: as before. */
+  expect_links(&s, 0, "/42769/3",
+               "</42769/3>,</42769/3/0>,</42769/3/5>,</42769/3/6>;dim=2,</42769/3/9>");
+  expect_links(&s, 0, "/42769/3/6", "</42769/3/6>;dim=2");
+  expect_links(&s, 0, "/42769/3/6/4", "</42769/3/6/4>");
+  expect_links(&s, 0, "/3/0",
+               "</3/0>,</3/0/0>,</3/0/1>,</3/0/2>,</3/0/3>,</3/0/4>,</3/0/13>,</3/0/16>");
+  expect(&s, 0, GET, "/42769/1", -1, LMM_FMT_LINK, NULL, C(4, 4));
+  expect(&s, 0, GET, "/7", -1, LMM_FMT_LINK, NULL, C(4, 4));
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_require_accept),
-      cmocka_unit_test(test_formats),
-      cmocka_unit_test(test_no_group_mgmt),
-      cmocka_unit_test(test_fw_no_success),
+      cmocka_unit_test(test_require_accept),  cmocka_unit_test(test_formats),
+      cmocka_unit_test(test_no_group_mgmt),   cmocka_unit_test(test_fw_no_success),
+      cmocka_unit_test(test_discover_object),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
