@@ -23,10 +23,12 @@ static bool same_path(const lmm_path *a, const lmm_path *b) {
          (a->depth < 3 || a->rid == b->rid) && (a->depth < 4 || a->riid == b->riid);
 }
 
-/* A push of the Package: streamed into the digest, never stored. */
+/* A push of the Package: streamed into the digest, never stored. A query without a payload
+ * is Write-Attributes on the Package, not an empty package (which resets the download). */
 static bool is_package(const sim_req *r) {
   return r->method == SIM_M_PUT && r->p.depth == 3 && r->p.oid == 5 && r->p.iid == 0 &&
-         r->p.rid == 0 && (r->cf < 0 || r->cf == LMM_FMT_OPAQUE) && !r->blob;
+         r->p.rid == 0 && (r->cf < 0 || r->cf == LMM_FMT_OPAQUE) && !r->blob &&
+         !(r->has_query && r->len == 0);
 }
 
 /* Handles the Block1 option (RFC 7959), done by the application rather than by libcoap:

@@ -34,6 +34,17 @@ static void add(text *t, const char *fmt, ...) {
   t->ok = false;
 }
 
+/* The attributes of `p` after its link: those attached there; on the target of a Discover of a
+ * resource, those in force there, inherited from the instance and the object. */
+static void attributes(const sim_req *r, text *t, uint16_t iid, uint16_t rid, uint8_t depth) {
+  char buf[160];
+  lmm_path p = {r->p.oid, iid, rid, 0, depth};
+  sim_attrs eff;
+  const sim_attrs *a = sim_attr_at(r->d, &p);
+  if (depth == 3 && r->p.depth == 3) eff = sim_attr_effective(r->d, &p), a = &eff;
+  if (a && sim_attr_format(a, buf, sizeof buf)) add(t, "%s", buf);
+}
+
 /* The links of the resources of instance `iid` that the request covers: those with a value
  * (for the fixed objects also the Execute and write-only ones, which have none), dim=N for a
  * multiple resource. */
@@ -49,18 +60,22 @@ static void resources(sim_req *r, uint16_t iid, const lmm_records *recs, text *t
     }
     if (!any && !(fixed && !(rd->ops & LMM_OP_R))) continue;
     const char *sep = t->len ? "," : "";
-    if (r->p.depth == 4)
+    if (r->p.depth == 4) {
       add(t, "%s</%u/%u/%u/%u>", sep, r->p.oid, iid, rd->id, r->p.riid);
-    else if (rd->multiple)
+      continue;
+    }
+    if (rd->multiple)
       add(t, "%s</%u/%u/%u>;dim=%u", sep, r->p.oid, iid, rd->id, dim);
     else
       add(t, "%s</%u/%u/%u>", sep, r->p.oid, iid, rd->id);
+    attributes(r, t, iid, rd->id, 3);
   }
 }
 
 /* LwM2M 1.1: a Discover of an object lists the object (with its version), then each instance
  * followed by its resources; of an instance, the instance and its resources; of a resource,
- * the resource alone. docs/simulator.md names the clause. */
+ * the resource alone; each with the attributes Write-Attributes attached to it. docs/simulator.md
+ * names the clause. */
 void sim_do_discover(sim_req *r, sim_reply *rp) {
   lmm_records recs = {0};
   text t = {.ok = true};
@@ -71,15 +86,20 @@ void sim_do_discover(sim_req *r, sim_reply *rp) {
   }
   if (r->p.depth == 1) {
     add(&t, "</%u>;ver=%s", r->p.oid, r->def->version);
+    attributes(r, &t, 0, 0, 1);
     bool gm = r->p.oid == r->f->cfg->gm_oid;
     unsigned n = gm ? r->d->n_gm : 1;
     for (unsigned k = 0; t.ok && k < n; k++) {
       uint16_t iid = gm ? r->d->gm[k].iid : 0;
       add(&t, ",</%u/%u>", r->p.oid, iid);
+      attributes(r, &t, iid, 0, 2);
       resources(r, iid, &recs, &t);
     }
   } else {
-    if (r->p.depth == 2) add(&t, "</%u/%u>", r->p.oid, r->p.iid);
+    if (r->p.depth == 2) {
+      add(&t, "</%u/%u>", r->p.oid, r->p.iid);
+      attributes(r, &t, r->p.iid, 0, 2);
+    }
     resources(r, r->p.iid, &recs, &t);
   }
   lmm_records_clear(&recs);

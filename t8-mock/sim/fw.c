@@ -46,6 +46,7 @@ void sim_fw_reboot(sim_fleet *f, unsigned i) {
   d->flags = (uint8_t)(d->flags & ~SIM_DEV_FW_REBOOT);
   d->offline_until = sim_now_ms() + (int64_t)f->cfg->fw_reboot_ms;
   d->c.reboots++;
+  sim_obs_touch(f, i);
   if (f->cfg->verbose) {
     char ep[48];
     fprintf(stderr, "%s reboots in the middle of a download, back in %u ms\n",

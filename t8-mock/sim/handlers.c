@@ -171,6 +171,9 @@ static void serve(sim_req *r, sim_reply *rp) {
 
 static void send_reply(const coap_pdu_t *request, coap_pdu_t *resp, sim_reply *rp) {
   uint8_t buf[8];
+  if (rp->observe) /* before what coap_add_data_blocked_response() adds */
+    coap_add_option(resp, COAP_OPTION_OBSERVE, coap_encode_var_safe(buf, sizeof buf, rp->obs_seq),
+                    buf);
   if (rp->body && rp->code == CODE(205)) {
     /* Adds Content-Format and ETag, and cuts a body larger than one datagram into Block2
      * blocks; the client asks for the next ones, and the body is made again for each. */
@@ -307,6 +310,12 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
               method_name(m));
     return;
   }
+  if (m == SIM_M_GET) {
+    long seq =
+        sim_obs_request(f, (unsigned)i, s, pdu, &r.p, r.read, rp.code, rp.fmt, rp.body, rp.len);
+    rp.observe = seq >= 0, rp.obs_seq = (uint32_t)seq;
+  }
+  sim_obs_touch(f, (unsigned)i); /* a change is notified from the loop, after this answer */
   send_reply(pdu, resp, &rp);
   int c = coap_pdu_get_code(resp);
   bool held = delay && hold_answer(f, (unsigned)i, s, pdu, resp);
@@ -314,8 +323,10 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
   if (f->cfg->verbose) {
     char path[32] = "?";
     if (r.p.depth) lmm_path_format(&r.p, path, sizeof path);
-    fprintf(stderr, "%s %s %s -> %d.%02d%s%s%s\n", sim_dev_ep(f, (unsigned)i, ep, sizeof ep),
-            method_name(m), path, c >> 5, c & 31, rp.diag[0] ? ": " : "", rp.diag,
+    char obs[24] = "";
+    if (rp.observe) snprintf(obs, sizeof obs, " (Observe %u)", rp.obs_seq);
+    fprintf(stderr, "%s %s %s -> %d.%02d%s%s%s%s\n", sim_dev_ep(f, (unsigned)i, ep, sizeof ep),
+            method_name(m), path, c >> 5, c & 31, rp.diag[0] ? ": " : "", rp.diag, obs,
             held ? " (held)" : "");
   }
   if (rp.body_lmm)
@@ -337,6 +348,7 @@ void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, const sim_bl
     sim_fail(&rp, CODE(401), "access denied to this server");
   else
     serve(&r, &rp);
+  sim_obs_touch(f, i);
   *code = rp.silent ? 0 : rp.code ? rp.code : CODE(500);
   *fmt = -1, *body = NULL, *len = 0;
   if (rp.body && rp.code == CODE(205)) { /* the whole body: an answer POST is not cut */

@@ -84,6 +84,13 @@ static const char USAGE[] =
     "  --max-pulls N           pull downloads (a coap:// Package URI) running at once, the\n"
     "                          others wait their turn in State 1 (1..10000, default 64)\n"
     "\n"
+    "Observe (RFC 7641; Write-Attributes pmin, pmax, gt, lt, st are honoured):\n"
+    "  --max-observations N    observations at once, fleet-wide (0..100000, default 10000;\n"
+    "                          each device holds 16 at most); beyond, a GET with Observe is\n"
+    "                          answered as a plain Read, without Observe\n"
+    "  --notify-con-every N    every N-th notification of an observation is confirmable, the\n"
+    "                          others NON (0..100000, default 5; 0: once a day only)\n"
+    "\n"
     "Sessions (libcoap keeps one per client address and port):\n"
     "  --max-idle-sessions N   idle sessions kept before the least recently used is closed\n"
     "                          (default 1000)\n"
@@ -136,6 +143,8 @@ enum {
   O_FORMATS,
   O_NO_GM,
   O_FW_NO_SUCCESS,
+  O_MAX_OBS,
+  O_CON_EVERY,
   O_HELP
 };
 
@@ -172,6 +181,8 @@ static const struct option OPTS[] = {
     {"formats", required_argument, NULL, O_FORMATS},
     {"no-group-mgmt", required_argument, NULL, O_NO_GM},
     {"fw-no-success", required_argument, NULL, O_FW_NO_SUCCESS},
+    {"max-observations", required_argument, NULL, O_MAX_OBS},
+    {"notify-con-every", required_argument, NULL, O_CON_EVERY},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -317,6 +328,8 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   c->max_pulls = 64;
   c->fw_reboot_ms = 1000;
   c->formats = SIM_FMT_ALL;
+  c->max_obs = 10000;
+  c->notify_con_every = 5;
 
   opterr = 0;
   while ((o = getopt_long(argc, argv, ":", OPTS, NULL)) != -1) {
@@ -423,6 +436,13 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       if (!parse_u64(a, 0, 3600000, &v))
         return usage_error("--fw-reboot-ms: expected 0..3600000, got '%s'", a);
       c->fw_reboot_ms = (unsigned)v;
+      break;
+    case O_MAX_OBS:
+    case O_CON_EVERY:
+      if (!parse_u64(a, 0, 100000, &v))
+        return usage_error("--%s: expected 0..100000, got '%s'",
+                           o == O_MAX_OBS ? "max-observations" : "notify-con-every", a);
+      *(o == O_MAX_OBS ? &c->max_obs : &c->notify_con_every) = (unsigned)v;
       break;
     case O_MAX_PULLS:
       if (!parse_u64(a, 1, SIM_MAX_DEVICES, &v))
@@ -594,9 +614,10 @@ static coap_endpoint_t *listen_on(coap_context_t *ctx, uint16_t port, coap_proto
  * kernel drops some while the loop is busy; the client then retransmits only after its
  * ACK_TIMEOUT (2 to 3 s). libcoap 4.3.1 gives no access to an endpoint's socket: it is found
  * among the open descriptors by its bound port, and its buffer raised to SIM_RCVBUF (as root
- * with SO_RCVBUFFORCE, else up to net.core.rmem_max). Returns the size the kernel gave. */
+ * with SO_RCVBUFFORCE, else up to net.core.rmem_max). Returns the size the kernel gave; the
+ * socket goes into *fd_out (when not NULL) for observe.c, which reads Resets there. */
 #define SIM_RCVBUF (8 * 1024 * 1024)
-static int widen_rcvbuf(uint16_t port) {
+static int widen_rcvbuf(uint16_t port, int *fd_out) {
   int got = 0;
   for (int fd = 3; fd < 1024; fd++) {
     struct sockaddr_in a;
@@ -611,6 +632,7 @@ static int widen_rcvbuf(uint16_t port) {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
     tl = sizeof got;
     getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &tl);
+    if (fd_out) *fd_out = fd;
   }
   return got;
 }
@@ -680,14 +702,14 @@ int main(int argc, char **argv) {
     goto out;
   }
   fleet.port = bound_port(ep);
-  int rcvbuf = widen_rcvbuf(fleet.port);
+  int rcvbuf = widen_rcvbuf(fleet.port, &fleet.udp_fd);
   if (cfg.dtls) {
     if (!(dep = listen_on(ctx, cfg.dtls_port, COAP_PROTO_DTLS))) {
       fprintf(stderr, "lwm2m-mbms-sim: cannot bind DTLS port %u\n", cfg.dtls_port);
       goto out;
     }
     fleet.dtls_port = bound_port(dep);
-    widen_rcvbuf(fleet.dtls_port);
+    widen_rcvbuf(fleet.dtls_port, NULL);
   }
   if (sim_coap_setup(&fleet) != 0) {
     fprintf(stderr, "lwm2m-mbms-sim: cannot register the CoAP handlers\n");
@@ -704,6 +726,8 @@ int main(int argc, char **argv) {
     /* Held answers (--delay-ms) are sent between two waits, each no longer than the time to
      * the next one due: the wait is in whole milliseconds, rounded up, so none goes early. */
     long wait = sim_held_flush(&fleet);
+    long notify = sim_obs_run(&fleet); /* notifications due, changes seen since the last turn */
+    if (notify >= 0 && (wait < 0 || notify < wait)) wait = notify;
     if (wait < 0 || wait > 500) wait = 500;
     sim_pull_tick(&fleet);                /* finished pulls go, queued ones start */
     if (sim_group_io(&fleet, wait) < 0) { /* libcoap's fd, group sockets, group answers */
@@ -721,6 +745,7 @@ out:
   sim_held_clear(&fleet);
   sim_group_free(&fleet); /* answers still pending at a stop are not sent */
   sim_pull_free(&fleet);  /* pulls still running at a stop are abandoned */
+  sim_obs_free(&fleet);   /* observations end with the fleet, unannounced */
   if (ctx) coap_free_context(ctx);
   coap_cleanup();
   sim_fleet_free(&fleet);

@@ -114,5 +114,6 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
   }
   rp->code = CODE(205);
   rp->fmt = fmt;
+  r->read = true;
   rp->body = out, rp->len = len, rp->body_lmm = true;
 }

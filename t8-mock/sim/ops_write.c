@@ -82,9 +82,10 @@ int sim_precheck(const sim_req *r, sim_reply *rp) {
     }
     return write_format(r, NULL, rp); /* Write-Partial Update */
   }
-  /* PUT with a query and no payload is Write-Attributes: accepted, nothing is observed. */
+  /* PUT with a query and no payload is Write-Attributes (attrs.c). */
   if (r->has_query && r->len == 0) {
     if (r->p.depth >= 2 && !exists) REFUSE(rp, CODE(404), "no instance /%u/%u", r->p.oid, r->p.iid);
+    if (r->p.depth >= 3 && !sim_target_res(r, rp)) return -1;
     return 0;
   }
   if (r->p.depth == 1) REFUSE(rp, CODE(405), "Write on an object");
@@ -105,7 +106,8 @@ void sim_do_put(sim_req *r, sim_reply *rp) {
   int fmt = sim_precheck(r, rp);
   if (fmt < 0) return;
   if (fmt == 0 && r->has_query && r->len == 0) {
-    rp->code = CODE(204);
+    int rc = sim_attr_write(r->f, r->i, &r->p, r->def, r->pdu, rp->diag, sizeof rp->diag);
+    rp->code = rc ? rc : CODE(204);
     return;
   }
   if (!decode(r, fmt, &r->p, &recs, rp)) goto out;

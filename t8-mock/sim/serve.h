@@ -20,6 +20,8 @@ typedef struct sim_reply {
   size_t len;
   bool body_lmm; /* from the library (lmm_free), else free() */
   bool silent;   /* no answer at all: the device rebooted (--fw-reboot) */
+  bool observe;  /* an Observe option with obs_seq: the GET registered an observation */
+  uint32_t obs_seq;
 } sim_reply;
 
 /* One request being served. */
@@ -39,6 +41,7 @@ typedef struct sim_req {
   bool blob;              /* a blob fragment: its Block1 blocks are kept, it is no Package push */
   long blob_index;        /* its fragment index (-1: announce), when `blob` */
   const sim_blob_msg *bm; /* classified by the caller (group delivery: once for all), or NULL */
+  bool read;              /* a Read answered 2.05 (not a Discover, not a blob status) */
 } sim_req;
 
 /* Sets the reply to an error and leaves the (void) function. */

@@ -77,6 +77,7 @@ void sim_stats_summary(const sim_fleet *f) {
           "lwm2m-mbms-sim: firmware updated on %u devices; at most %u CoAP sessions at once\n",
           t.updated_devices, f->sessions_max);
   sim_group_summary(f);
+  sim_obs_summary(f);
   if (t.frags || t.frag_uni || t.pulls || t.reboots)
     fprintf(stderr,
             "lwm2m-mbms-sim: firmware: %llu blob fragments kept from groups (%llu duplicates, "
@@ -131,6 +132,7 @@ int sim_stats_write(const sim_fleet *f) {
           (unsigned long long)t.resp[SIM_C_5XX], (unsigned long long)t.dropped,
           (unsigned long long)t.gm_changes, t.gm_devices);
   sim_group_json_totals(f, fp);
+  sim_obs_json_totals(f, fp);
   fprintf(fp,
           "\"fw\":{\"group_bytes\":%llu,\"fragments\":%llu,\"duplicates\":%llu,\"recovered\":%llu,"
           "\"unicast_fragments\":%llu,\"pulls\":%llu,\"reboots\":%llu,\"offline_ignored\":%llu,"
@@ -163,6 +165,7 @@ int sim_stats_write(const sim_fleet *f) {
     if (d->fw.has_digest) lmmi_hex(d->fw.digest, 32, dg);
     fputs("],", fp);
     sim_group_json_device(f, i, fp);
+    sim_obs_json_device(f, i, fp);
     fprintf(fp,
             "\"fw\":{\"state\":%u,\"result\":%u,\"bytes\":%llu,\"sha256\":%s%s%s,"
             "\"updates\":%u,\"group_bytes\":%llu,\"fragments\":%u,\"duplicates\":%u,"
