@@ -48,6 +48,7 @@ static const char USAGE[] =
     "  --no-group-mgmt LIST    those devices have no Group Mgmt object: 4.04 to every\n"
     "                          request to it, and they never join a group (LIST: device\n"
     "                          indices, as for the --fw-* faults)\n"
+    "  (and --fw-no-success under Faults: updates that never report Update Result 1)\n"
     "\n"
     "Faults:\n"
     "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
