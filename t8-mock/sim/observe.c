@@ -212,10 +212,10 @@ long sim_obs_request(sim_fleet *f, unsigned i, coap_session_t *s, const coap_pdu
   }
   sim_observe *w = state(f);
   const coap_address_t *la = coap_session_get_addr_local(s);
+  if (!la) return -1;
   if (id == NONE) {
     const char *full = !w || w->n_free == 0          ? "fleet-wide"
                        : d->n_obs >= SIM_OBS_PER_DEV ? "on this device"
-                       : !la                         ? "no local address"
                                                      : NULL;
     if (full) {
       /* RFC 7641 4.1: the request falls back to a plain GET, answered without Observe. */
@@ -410,7 +410,7 @@ static void look(sim_fleet *f, uint32_t id, int64_t now) {
   if (code != COAP_RESPONSE_CODE(205)) { /* the path is gone (a deleted instance) */
     notify(f, o, code, body, len, now);
     free(body);
-    cancel(f, id, C_GONE);
+    if (o->used) cancel(f, id, C_GONE); /* unless libcoap's NACK handler ended it meanwhile */
     return;
   }
   uint64_t h = fnv1a(body, len);
@@ -428,6 +428,10 @@ static void look(sim_fleet *f, uint32_t id, int64_t now) {
   bool ready = now >= o->not_before && now >= o->last_ms + pmin;
   if (ready && (o->changed || (has_pmax && now >= o->last_ms + pmax))) {
     notify(f, o, code, body, len, now);
+    if (!o->used) { /* libcoap could not send it and its NACK handler ended the observation */
+      free(body);
+      return;
+    }
     o->last_ms = now;
     o->hash = h;
     o->num = v, o->has_num = has_v;
@@ -458,12 +462,14 @@ long sim_obs_run(sim_fleet *f) {
   if (!w) return -1;
   int64_t now = sim_now_ms();
   for (size_t k = 0; k < w->n_pending; k++) {
-    sim_device *d = &f->dev[w->pending[k]];
-    d->obs_pending = false;
-    for (uint32_t id = d->obs_first, next; id != NONE; id = next) {
-      next = w->o[id].next; /* looking may end it */
-      look(f, id, now);
-    }
+    unsigned i = w->pending[k], n = 0;
+    uint32_t ids[SIM_OBS_PER_DEV];
+    f->dev[i].obs_pending = false;
+    /* Looking may end observations (a NACK may end all of a session's): a copy of the list. */
+    for (uint32_t id = f->dev[i].obs_first; id != NONE && n < SIM_OBS_PER_DEV; id = w->o[id].next)
+      ids[n++] = id;
+    for (unsigned j = 0; j < n; j++)
+      if (w->o[ids[j]].used && w->o[ids[j]].dev == i) look(f, ids[j], now);
   }
   w->n_pending = 0;
   while (w->n_heap && w->o[w->heap[0]].due <= now)
