@@ -99,8 +99,11 @@ int sim_fleet_init(sim_fleet *f, const sim_config *cfg) {
     fprintf(stderr, "lwm2m-mbms-sim: out of memory for %u devices\n", f->n);
     return -1;
   }
-  for (unsigned i = 0; i < f->n; i++)
+  f->udp_fd = -1;
+  for (unsigned i = 0; i < f->n; i++) {
+    f->dev[i].obs_first = SIM_OBS_NONE;
     if (cfg->tlv_every && (i + 1) % cfg->tlv_every == 0) f->dev[i].flags |= SIM_DEV_TLV;
+  }
   for (size_t k = 0; k < cfg->n_deny; k++) {
     long i = sim_ep_index(f, cfg->deny[k], strlen(cfg->deny[k]));
     if (i >= 0) f->dev[i].flags |= SIM_DEV_DENY;
@@ -120,6 +123,7 @@ void sim_fleet_free(sim_fleet *f) {
     free(d->gm);
     if (d->kept) lmm_records_clear(d->kept);
     free(d->kept);
+    sim_attr_free(d);
   }
   free(f->dev);
   f->dev = NULL;
@@ -474,6 +478,7 @@ int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid) {
   size_t at = (size_t)(gi - d->gm);
   memmove(&d->gm[at], &d->gm[at + 1], (d->n_gm - at - 1) * sizeof *d->gm);
   d->n_gm--;
+  sim_attr_forget(d, f->cfg->gm_oid, iid); /* they belonged to the instance */
   changed(f, i, iid);
   return 0;
 }

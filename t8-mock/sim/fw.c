@@ -1,6 +1,6 @@
 /* fw.c - the Firmware Update object (5): push download into a running digest, update timer,
  * and the faults of a device's firmware storage and update (--fw-corrupt, --fw-reboot,
- * --fw-refuse). Blobs to a group are in blob.c, pull downloads in pull.c. */
+ * --fw-refuse, --fw-no-success). Blobs to a group are in blob.c, pull downloads in pull.c. */
 #include "sim.h"
 
 #include <stdlib.h>
@@ -46,6 +46,7 @@ void sim_fw_reboot(sim_fleet *f, unsigned i) {
   d->flags = (uint8_t)(d->flags & ~SIM_DEV_FW_REBOOT);
   d->offline_until = sim_now_ms() + (int64_t)f->cfg->fw_reboot_ms;
   d->c.reboots++;
+  sim_obs_touch(f, i);
   if (f->cfg->verbose) {
     char ep[48];
     fprintf(stderr, "%s reboots in the middle of a download, back in %u ms\n",
@@ -64,7 +65,9 @@ void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms) {
     d->fw.result = SIM_RES_UPDATE_FAILED;
     return;
   }
-  d->fw.result = SIM_RES_SUCCESS;
+  /* Many sample clients install the package and go back to Idle without ever setting Update
+   * Result 1: a server must learn the outcome from the firmware version. */
+  d->fw.result = (d->flags & SIM_DEV_FW_NO_SUCCESS) ? SIM_RES_INITIAL : SIM_RES_SUCCESS;
   memcpy(d->fw.installed, d->fw.digest, sizeof d->fw.installed);
   d->fw.has_installed = true;
   d->c.fw_updates++;

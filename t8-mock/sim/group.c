@@ -462,6 +462,7 @@ static coap_response_t on_answer_response(coap_session_t *s, const coap_pdu_t *s
   (void)sent, (void)mid;
   sim_fleet *f = resp_fleet;
   if (sim_pull_response(f, s, rcvd)) return COAP_RESPONSE_OK;
+  if (coap_session_get_type(s) != COAP_SESSION_TYPE_CLIENT) return COAP_RESPONSE_OK;
   unsigned i = dev_of_token(f, rcvd);
   if (i != UINT32_MAX) f->dev[i].c.ans_acked++;
   return COAP_RESPONSE_OK;
@@ -471,7 +472,10 @@ static void on_answer_nack(coap_session_t *s, const coap_pdu_t *sent, const coap
                            const coap_mid_t mid) {
   (void)r, (void)mid;
   sim_fleet *f = resp_fleet;
-  if (sim_pull_nack(f, s)) return;
+  if (sim_pull_nack(f, s) || sim_obs_nack(f, s, sent, r)) return;
+  /* Only the answer POSTs' sessions are client sessions: a CON on a server session is a
+   * notification, whose token is the observer's. */
+  if (coap_session_get_type(s) != COAP_SESSION_TYPE_CLIENT) return;
   unsigned i = sent ? dev_of_token(f, sent) : UINT32_MAX;
   if (i != UINT32_MAX) f->dev[i].c.ans_failed++;
 }
@@ -551,6 +555,7 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
       char why[160];
       d->c.req[SIM_M_PUT]++;
       sim_blob_data(f, i, &bm, true, why, sizeof why);
+      sim_obs_touch(f, i);
       continue;
     }
     int64_t window_ms = inst->response_time_window > 0 ? inst->response_time_window * 1000 : 0;
@@ -594,9 +599,12 @@ static void read_socket(sim_fleet *f, sim_group *g, size_t si) {
 int sim_group_io(sim_fleet *f, long wait_ms) {
   sim_group *g = f->grp;
   long due = run_due(f);
+  bool rst = sim_obs_watching(f); /* Resets to NON notifications are read here (observe.c) */
   if (due >= 0 && due < wait_ms) wait_ms = due;
   if (wait_ms < 0) wait_ms = 0;
-  if (!g || g->n_sock == 0) return coap_io_process(f->ctx, (uint32_t)wait_ms) < 0 ? -1 : 0;
+  if ((!g || g->n_sock == 0) && !rst)
+    return coap_io_process(f->ctx, (uint32_t)wait_ms) < 0 ? -1 : 0;
+  if (!g && !(g = grp(f))) return -1;
   int cfd = coap_context_get_coap_fd(f->ctx);
   if (cfd < 0) { /* libcoap without epoll: its own select() with our sockets added */
     fd_set rfds;
@@ -629,6 +637,8 @@ int sim_group_io(sim_fleet *f, long wait_ms) {
     g->pfd[n++] = (struct pollfd){.fd = g->sock[k].fd, .events = POLLIN};
   int r = poll(g->pfd, (nfds_t)n, (int)wait_ms);
   if (r < 0 && errno != EINTR) return -1;
+  /* libcoap reads one datagram per endpoint and turn: what it reads next is at the head. */
+  if (r > 0 && rst && (g->pfd[0].revents & POLLIN)) sim_obs_peek(f);
   if (r > 0)
     for (size_t k = 1; k < n; k++) {
       if (!(g->pfd[k].revents & POLLIN)) continue;

@@ -1,4 +1,4 @@
-/* main.c - lwm2m-mbms-sim: command line, start-up, the event loop, signals and statistics. */
+/* main.c - lwm2m-mbms-sim: command line, start-up, the event loop and signals. */
 #include "sim.h"
 
 #include <arpa/inet.h>
@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,18 @@ static const char USAGE[] =
     "                          (instance 0; it keeps what is written and reads it back;\n"
     "                          repeatable)\n"
     "\n"
+    "Strict clients (behaviour of small sample LwM2M clients):\n"
+    "  --require-accept        a Read (GET, with or without Observe) without an Accept\n"
+    "                          option gets 5.00 Internal Server Error\n"
+    "  --formats NAMES         the content formats the devices produce and consume, of text,\n"
+    "                          opaque, tlv, senml-json, link (default: all); a Read whose\n"
+    "                          Accept is not listed gets 4.06, a Write whose Content-Format\n"
+    "                          is not listed 4.15; tlv or senml-json must be listed\n"
+    "  --no-group-mgmt LIST    those devices have no Group Mgmt object: 4.04 to every\n"
+    "                          request to it, and they never join a group (LIST: device\n"
+    "                          indices, as for the --fw-* faults)\n"
+    "  (and --fw-no-success under Faults: updates that never report Update Result 1)\n"
+    "\n"
     "Faults:\n"
     "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
     "                          (repeatable)\n"
@@ -66,11 +79,21 @@ static const char USAGE[] =
     "  --fw-reboot-ms MS       how long a rebooting device is away, 0..3600000 (default 1000)\n"
     "  --fw-refuse LIST        those devices accept the Update (Execute /5/0/2), then fail it\n"
     "                          after --update-ms: State 0, Update Result 8, firmware unchanged\n"
+    "  --fw-no-success LIST    those devices install an update and go back to State 0 Idle\n"
+    "                          without reporting it: Update Result stays 0, as many sample\n"
+    "                          clients do (Firmware Version and PkgVersion show the package)\n"
     "                          LIST: device indices, e.g. 0,5,10-12 (repeatable)\n"
     "\n"
     "Firmware:\n"
     "  --max-pulls N           pull downloads (a coap:// Package URI) running at once, the\n"
     "                          others wait their turn in State 1 (1..10000, default 64)\n"
+    "\n"
+    "Observe (RFC 7641; Write-Attributes pmin, pmax, gt, lt, st are honoured):\n"
+    "  --max-observations N    observations at once, fleet-wide (0..100000, default 10000;\n"
+    "                          each device holds 16 at most); beyond, a GET with Observe is\n"
+    "                          answered as a plain Read, without Observe\n"
+    "  --notify-con-every N    every N-th notification of an observation is confirmable, the\n"
+    "                          others NON (0..100000, default 5; 0: once a day only)\n"
     "\n"
     "Sessions (libcoap keeps one per client address and port):\n"
     "  --max-idle-sessions N   idle sessions kept before the least recently used is closed\n"
@@ -121,6 +144,12 @@ enum {
   O_FW_REFUSE,
   O_MAX_PULLS,
   O_OBJECTS,
+  O_REQUIRE_ACCEPT,
+  O_FORMATS,
+  O_NO_GM,
+  O_FW_NO_SUCCESS,
+  O_MAX_OBS,
+  O_CON_EVERY,
   O_HELP
 };
 
@@ -154,8 +183,37 @@ static const struct option OPTS[] = {
     {"fw-refuse", required_argument, NULL, O_FW_REFUSE},
     {"max-pulls", required_argument, NULL, O_MAX_PULLS},
     {"objects", required_argument, NULL, O_OBJECTS},
+    {"require-accept", no_argument, NULL, O_REQUIRE_ACCEPT},
+    {"formats", required_argument, NULL, O_FORMATS},
+    {"no-group-mgmt", required_argument, NULL, O_NO_GM},
+    {"fw-no-success", required_argument, NULL, O_FW_NO_SUCCESS},
+    {"max-observations", required_argument, NULL, O_MAX_OBS},
+    {"notify-con-every", required_argument, NULL, O_CON_EVERY},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
+
+/* The flags that name devices by index ("0,5,10-12"): where each list goes, and the device flag
+ * it sets. */
+typedef struct devlist_opt {
+  int opt;
+  const char *name;
+  size_t off; /* of its sim_devlist in sim_config */
+  uint8_t flag;
+} devlist_opt;
+
+static const devlist_opt DEVLISTS[] = {
+    {O_FW_CORRUPT, "fw-corrupt", offsetof(sim_config, fw_corrupt), SIM_DEV_FW_CORRUPT},
+    {O_FW_REBOOT, "fw-reboot", offsetof(sim_config, fw_reboot), SIM_DEV_FW_REBOOT},
+    {O_FW_REFUSE, "fw-refuse", offsetof(sim_config, fw_refuse), SIM_DEV_FW_REFUSE},
+    {O_NO_GM, "no-group-mgmt", offsetof(sim_config, no_group_mgmt), SIM_DEV_NO_GM},
+    {O_FW_NO_SUCCESS, "fw-no-success", offsetof(sim_config, fw_no_success), SIM_DEV_FW_NO_SUCCESS}};
+
+static const devlist_opt *devlist_of(int opt) {
+  size_t k = 0;
+  while (DEVLISTS[k].opt != opt)
+    k++;
+  return &DEVLISTS[k];
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -212,12 +270,40 @@ static bool parse_devlist(const char *s, sim_devlist *l) {
   return l->n > 0;
 }
 
+/* "tlv,text" as SIM_FMT_* bits; false when a name is unknown or empty. */
+static bool parse_formats(const char *s, unsigned *out) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } names[] = {{"text", SIM_FMT_TEXT},
+               {"opaque", SIM_FMT_OPAQUE},
+               {"tlv", SIM_FMT_TLV},
+               {"senml-json", SIM_FMT_SENML_JSON},
+               {"link", SIM_FMT_LINK}};
+  unsigned v = 0;
+  for (;;) {
+    const char *comma = strchr(s, ',');
+    size_t n = comma ? (size_t)(comma - s) : strlen(s), k = 0;
+    while (k < sizeof names / sizeof *names &&
+           !(strlen(names[k].name) == n && strncmp(names[k].name, s, n) == 0))
+      k++;
+    if (k == sizeof names / sizeof *names) return false;
+    v |= names[k].bit;
+    if (!comma) break;
+    s = comma + 1;
+  }
+  *out = v;
+  return true;
+}
+
 static void config_free(sim_config *c) {
   lmm_objects_free(c->objects);
   free(c->deny);
   free(c->fw_corrupt.r);
   free(c->fw_reboot.r);
   free(c->fw_refuse.r);
+  free(c->no_group_mgmt.r);
+  free(c->fw_no_success.r);
 }
 
 static bool prefix_ok(const char *p) {
@@ -248,6 +334,9 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   c->mcast_if = 0x7f000001u; /* 127.0.0.1 */
   c->max_pulls = 64;
   c->fw_reboot_ms = 1000;
+  c->formats = SIM_FMT_ALL;
+  c->max_obs = 10000;
+  c->notify_con_every = 5;
 
   opterr = 0;
   while ((o = getopt_long(argc, argv, ":", OPTS, NULL)) != -1) {
@@ -347,22 +436,26 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       break;
     case O_FW_CORRUPT:
     case O_FW_REBOOT:
-    case O_FW_REFUSE: {
-      sim_devlist *l = o == O_FW_CORRUPT  ? &c->fw_corrupt
-                       : o == O_FW_REBOOT ? &c->fw_reboot
-                                          : &c->fw_refuse;
-      if (!parse_devlist(a, l))
+    case O_FW_REFUSE:
+    case O_NO_GM:
+    case O_FW_NO_SUCCESS: {
+      const devlist_opt *d = devlist_of(o);
+      if (!parse_devlist(a, (sim_devlist *)((char *)c + d->off)))
         return usage_error("--%s: expected device indices like 0,5,10-12 (0..%u), got '%s'",
-                           o == O_FW_CORRUPT  ? "fw-corrupt"
-                           : o == O_FW_REBOOT ? "fw-reboot"
-                                              : "fw-refuse",
-                           SIM_MAX_DEVICES - 1, a);
+                           d->name, SIM_MAX_DEVICES - 1, a);
       break;
     }
     case O_FW_REBOOT_MS:
       if (!parse_u64(a, 0, 3600000, &v))
         return usage_error("--fw-reboot-ms: expected 0..3600000, got '%s'", a);
       c->fw_reboot_ms = (unsigned)v;
+      break;
+    case O_MAX_OBS:
+    case O_CON_EVERY:
+      if (!parse_u64(a, 0, 100000, &v))
+        return usage_error("--%s: expected 0..100000, got '%s'",
+                           o == O_MAX_OBS ? "max-observations" : "notify-con-every", a);
+      *(o == O_MAX_OBS ? &c->max_obs : &c->notify_con_every) = (unsigned)v;
       break;
     case O_MAX_PULLS:
       if (!parse_u64(a, 1, SIM_MAX_DEVICES, &v))
@@ -392,6 +485,19 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
     case O_VERBOSE:
       c->verbose = true;
       break;
+    case O_REQUIRE_ACCEPT:
+      c->require_accept = true;
+      break;
+    case O_FORMATS:
+      if (!parse_formats(a, &c->formats))
+        return usage_error("--formats: expected names of text, opaque, tlv, senml-json, link "
+                           "separated by commas, got '%s'",
+                           a);
+      if (!(c->formats & (SIM_FMT_TLV | SIM_FMT_SENML_JSON)))
+        return usage_error("--formats: '%s' has neither tlv nor senml-json: a device could not "
+                           "answer several values",
+                           a);
+      break;
     case O_HELP:
       *help = true;
       return 0;
@@ -404,6 +510,8 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (c->gm_oid == 3 || c->gm_oid == 5 || c->gm_oid == 6)
     return usage_error("--group-mgmt-oid: %u is an OMA object of every device", c->gm_oid);
+  if (c->tlv_every && !(c->formats & SIM_FMT_TLV))
+    return usage_error("--tlv-every: its LwM2M 1.0 devices speak TLV, which --formats leaves out");
   return 0;
 }
 
@@ -419,17 +527,16 @@ static int check_deny(const sim_fleet *f) {
 /* The fault lists name devices by index: one outside the fleet is a mistake worth stopping for.
  * Sets the devices' fault flags. */
 static int apply_faults(sim_fleet *f) {
-  static const char *const names[] = {"fw-corrupt", "fw-reboot", "fw-refuse"};
-  const sim_devlist *lists[] = {&f->cfg->fw_corrupt, &f->cfg->fw_reboot, &f->cfg->fw_refuse};
-  static const uint8_t flags[] = {SIM_DEV_FW_CORRUPT, SIM_DEV_FW_REBOOT, SIM_DEV_FW_REFUSE};
-  for (int k = 0; k < 3; k++)
-    for (size_t j = 0; j < lists[k]->n; j++) {
-      if (lists[k]->r[j][1] >= f->n)
-        return usage_error("--%s: device %u is not in the fleet (0..%u)", names[k],
-                           lists[k]->r[j][1], f->n - 1);
-      for (uint32_t i = lists[k]->r[j][0]; i <= lists[k]->r[j][1]; i++)
-        f->dev[i].flags |= flags[k];
+  for (size_t k = 0; k < sizeof DEVLISTS / sizeof *DEVLISTS; k++) {
+    const sim_devlist *l = (const sim_devlist *)((const char *)f->cfg + DEVLISTS[k].off);
+    for (size_t j = 0; j < l->n; j++) {
+      if (l->r[j][1] >= f->n)
+        return usage_error("--%s: device %u is not in the fleet (0..%u)", DEVLISTS[k].name,
+                           l->r[j][1], f->n - 1);
+      for (uint32_t i = l->r[j][0]; i <= l->r[j][1]; i++)
+        f->dev[i].flags |= DEVLISTS[k].flag;
     }
+  }
   return 0;
 }
 
@@ -520,9 +627,10 @@ static coap_endpoint_t *listen_on(coap_context_t *ctx, uint16_t port, coap_proto
  * kernel drops some while the loop is busy; the client then retransmits only after its
  * ACK_TIMEOUT (2 to 3 s). libcoap 4.3.1 gives no access to an endpoint's socket: it is found
  * among the open descriptors by its bound port, and its buffer raised to SIM_RCVBUF (as root
- * with SO_RCVBUFFORCE, else up to net.core.rmem_max). Returns the size the kernel gave. */
+ * with SO_RCVBUFFORCE, else up to net.core.rmem_max). Returns the size the kernel gave; the
+ * socket goes into *fd_out (when not NULL) for observe.c, which reads Resets there. */
 #define SIM_RCVBUF (8 * 1024 * 1024)
-static int widen_rcvbuf(uint16_t port) {
+static int widen_rcvbuf(uint16_t port, int *fd_out) {
   int got = 0;
   for (int fd = 3; fd < 1024; fd++) {
     struct sockaddr_in a;
@@ -537,190 +645,10 @@ static int widen_rcvbuf(uint16_t port) {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
     tl = sizeof got;
     getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &tl);
+    if (fd_out) *fd_out = fd;
   }
   return got;
 }
-
-/* ------------------------------------------------------------------ statistics */
-
-typedef struct totals {
-  uint64_t req[SIM_M_N], resp[SIM_C_N], dropped, gm_changes, fw_updates;
-  unsigned gm_devices, updated_devices;
-  uint64_t grp_bytes, frags, frag_dup, frag_rec, frag_uni, pulls, reboots, offline;
-  unsigned by_state[4], by_result[10];
-} totals;
-
-static void sum(const sim_fleet *f, totals *t) {
-  memset(t, 0, sizeof *t);
-  for (unsigned i = 0; i < f->n; i++) {
-    const sim_counters *c = &f->dev[i].c;
-    for (int k = 0; k < SIM_M_N; k++)
-      t->req[k] += c->req[k];
-    for (int k = 0; k < SIM_C_N; k++)
-      t->resp[k] += c->resp[k];
-    t->dropped += c->dropped;
-    t->gm_changes += c->gm_changes;
-    t->fw_updates += c->fw_updates;
-    t->gm_devices += c->gm_changes > 0;
-    t->updated_devices += c->fw_updates > 0;
-    t->grp_bytes += c->grp_bytes, t->frags += c->frags, t->frag_dup += c->frag_dup;
-    t->frag_rec += c->frag_rec, t->frag_uni += c->frag_uni, t->pulls += c->pulls;
-    t->reboots += c->reboots, t->offline += c->offline;
-    const sim_fw *fw = &f->dev[i].fw;
-    if (fw->state < 4) t->by_state[fw->state]++;
-    if (fw->result < 10) t->by_result[fw->result]++;
-  }
-}
-
-static void print_summary(const sim_fleet *f) {
-  totals t;
-  sum(f, &t);
-  uint64_t all = 0;
-  for (int k = 0; k < SIM_M_N; k++)
-    all += t.req[k];
-  fprintf(stderr,
-          "lwm2m-mbms-sim: %u devices, %llu requests (GET %llu, PUT %llu, POST %llu, DELETE %llu, "
-          "other %llu), %llu dropped, %u to no device\n",
-          f->n, (unsigned long long)all, (unsigned long long)t.req[SIM_M_GET],
-          (unsigned long long)t.req[SIM_M_PUT], (unsigned long long)t.req[SIM_M_POST],
-          (unsigned long long)t.req[SIM_M_DELETE], (unsigned long long)t.req[SIM_M_OTHER],
-          (unsigned long long)t.dropped, f->no_device);
-  fprintf(stderr, "lwm2m-mbms-sim: responses 2.xx %llu, 4.xx %llu, 5.xx %llu\n",
-          (unsigned long long)t.resp[SIM_C_2XX], (unsigned long long)t.resp[SIM_C_4XX],
-          (unsigned long long)t.resp[SIM_C_5XX]);
-  fprintf(stderr, "lwm2m-mbms-sim: Group Mgmt written on %u devices (%llu changes)", t.gm_devices,
-          (unsigned long long)t.gm_changes);
-  /* As runs of consecutive devices ("dev-0000..dev-0999"), which keeps a whole group short. */
-  unsigned runs = 0;
-  for (unsigned i = 0; i < f->n; i++) {
-    if (!f->dev[i].c.gm_changes) continue;
-    unsigned j = i;
-    while (j + 1 < f->n && f->dev[j + 1].c.gm_changes)
-      j++;
-    if (runs++ == 50) {
-      fputs(", ...", stderr);
-      break;
-    }
-    char a[48], b[48];
-    fprintf(stderr, "%s%s", runs > 1 ? ", " : ": ", sim_dev_ep(f, i, a, sizeof a));
-    if (j > i) fprintf(stderr, "..%s", sim_dev_ep(f, j, b, sizeof b));
-    i = j;
-  }
-  fputc('\n', stderr);
-  fprintf(stderr,
-          "lwm2m-mbms-sim: firmware updated on %u devices; at most %u CoAP sessions at once\n",
-          t.updated_devices, f->sessions_max);
-  sim_group_summary(f);
-  if (t.frags || t.frag_uni || t.pulls || t.reboots)
-    fprintf(stderr,
-            "lwm2m-mbms-sim: firmware: %llu blob fragments kept from groups (%llu duplicates, "
-            "%llu rebuilt from parity), %llu by unicast; %llu pulls; %llu reboots; at most %llu "
-            "bytes of blob buffers\n",
-            (unsigned long long)t.frags, (unsigned long long)t.frag_dup,
-            (unsigned long long)t.frag_rec, (unsigned long long)t.frag_uni,
-            (unsigned long long)t.pulls, (unsigned long long)t.reboots,
-            (unsigned long long)f->blob_mem_max);
-  if (f->cfg->delay_ms)
-    fprintf(stderr, "lwm2m-mbms-sim: answers delayed by %u ms; at most %zu held at once\n",
-            f->cfg->delay_ms, f->held_max);
-}
-
-static void json_counters(FILE *fp, const uint32_t *req, const uint32_t *resp) {
-  fprintf(fp,
-          "\"requests\":{\"GET\":%u,\"PUT\":%u,\"POST\":%u,\"DELETE\":%u,\"other\":%u},"
-          "\"responses\":{\"2xx\":%u,\"4xx\":%u,\"5xx\":%u}",
-          req[SIM_M_GET], req[SIM_M_PUT], req[SIM_M_POST], req[SIM_M_DELETE], req[SIM_M_OTHER],
-          resp[SIM_C_2XX], resp[SIM_C_4XX], resp[SIM_C_5XX]);
-}
-
-static int write_stats(const sim_fleet *f) {
-  const char *path = f->cfg->stats_json;
-  size_t pl = strlen(path);
-  char *tmp = malloc(pl + 5);
-  if (!tmp) return -1;
-  memcpy(tmp, path, pl);
-  memcpy(tmp + pl, ".tmp", 5);
-  FILE *fp = fopen(tmp, "w");
-  if (!fp) {
-    fprintf(stderr, "lwm2m-mbms-sim: cannot write '%s': %s\n", tmp, strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  totals t;
-  sum(f, &t);
-  fprintf(fp,
-          "{\"count\":%u,\"port\":%u,\"dtls_port\":%u,\"seed\":%llu,\"no_device\":%u,"
-          "\"sessions_max\":%u,\"sessions_at_exit\":%u,\"delay_ms\":%u,\"held_max\":%zu,"
-          "\"group_loss\":%g,"
-          "\"totals\":{\"requests\":{\"GET\":%llu,"
-          "\"PUT\":%llu,\"POST\":%llu,"
-          "\"DELETE\":%llu,\"other\":%llu},\"responses\":{\"2xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
-          "\"dropped\":%llu,\"group_mgmt_changes\":%llu,\"group_mgmt_devices\":%u,",
-          f->n, f->port, f->cfg->dtls ? f->dtls_port : 0u, (unsigned long long)f->cfg->seed,
-          f->no_device, f->sessions_max, f->sessions, f->cfg->delay_ms, f->held_max,
-          f->cfg->group_loss, (unsigned long long)t.req[SIM_M_GET],
-          (unsigned long long)t.req[SIM_M_PUT], (unsigned long long)t.req[SIM_M_POST],
-          (unsigned long long)t.req[SIM_M_DELETE], (unsigned long long)t.req[SIM_M_OTHER],
-          (unsigned long long)t.resp[SIM_C_2XX], (unsigned long long)t.resp[SIM_C_4XX],
-          (unsigned long long)t.resp[SIM_C_5XX], (unsigned long long)t.dropped,
-          (unsigned long long)t.gm_changes, t.gm_devices);
-  sim_group_json_totals(f, fp);
-  fprintf(fp,
-          "\"fw\":{\"group_bytes\":%llu,\"fragments\":%llu,\"duplicates\":%llu,\"recovered\":%llu,"
-          "\"unicast_fragments\":%llu,\"pulls\":%llu,\"reboots\":%llu,\"offline_ignored\":%llu,"
-          "\"blob_memory_max\":%llu,",
-          (unsigned long long)t.grp_bytes, (unsigned long long)t.frags,
-          (unsigned long long)t.frag_dup, (unsigned long long)t.frag_rec,
-          (unsigned long long)t.frag_uni, (unsigned long long)t.pulls,
-          (unsigned long long)t.reboots, (unsigned long long)t.offline,
-          (unsigned long long)f->blob_mem_max);
-  sim_pull_json(f, fp);
-  fputs(",\"by_state\":[", fp);
-  for (int k = 0; k < 4; k++)
-    fprintf(fp, "%s%u", k ? "," : "", t.by_state[k]);
-  fputs("],\"by_result\":[", fp);
-  for (int k = 0; k < 10; k++)
-    fprintf(fp, "%s%u", k ? "," : "", t.by_result[k]);
-  fprintf(fp, "]},\"fw_updates\":%llu},\n\"devices\":[\n", (unsigned long long)t.fw_updates);
-  for (unsigned i = 0; i < f->n; i++) {
-    const sim_device *d = &f->dev[i];
-    char ep[48], host[INET_ADDRSTRLEN], dg[65];
-    struct in_addr in = {htonl(sim_dev_addr(f, i))};
-    inet_ntop(AF_INET, &in, host, sizeof host);
-    /* Endpoint names hold no '"' or '\' (--ep-prefix refuses them): no escaping needed. */
-    fprintf(fp, "{\"ep\":\"%s\",\"addr\":\"%s\",", sim_dev_ep(f, i, ep, sizeof ep), host);
-    json_counters(fp, d->c.req, d->c.resp);
-    fprintf(fp, ",\"dropped\":%u,\"group_mgmt_changes\":%u,\"group_mgmt_instances\":[",
-            d->c.dropped, d->c.gm_changes);
-    for (unsigned k = 0; k < d->n_gm; k++)
-      fprintf(fp, "%s%u", k ? "," : "", d->gm[k].iid);
-    if (d->fw.has_digest) lmmi_hex(d->fw.digest, 32, dg);
-    fputs("],", fp);
-    sim_group_json_device(f, i, fp);
-    fprintf(fp,
-            "\"fw\":{\"state\":%u,\"result\":%u,\"bytes\":%llu,\"sha256\":%s%s%s,"
-            "\"updates\":%u,\"group_bytes\":%llu,\"fragments\":%u,\"duplicates\":%u,"
-            "\"recovered\":%u,\"unicast_fragments\":%u,\"pulls\":%u,\"reboots\":%u,"
-            "\"offline_ignored\":%u}}%s\n",
-            d->fw.state, d->fw.result, (unsigned long long)d->fw.bytes,
-            d->fw.has_digest ? "\"" : "", d->fw.has_digest ? dg : "null",
-            d->fw.has_digest ? "\"" : "", d->c.fw_updates, (unsigned long long)d->c.grp_bytes,
-            d->c.frags, d->c.frag_dup, d->c.frag_rec, d->c.frag_uni, d->c.pulls, d->c.reboots,
-            d->c.offline, i + 1 < f->n ? "," : "");
-  }
-  fprintf(fp, "]}\n");
-  bool ok = !ferror(fp);
-  ok = (fclose(fp) == 0) && ok;
-  int rc = ok && rename(tmp, path) == 0 ? 0 : -1;
-  if (rc) {
-    fprintf(stderr, "lwm2m-mbms-sim: cannot write '%s': %s\n", path, strerror(errno));
-    unlink(tmp);
-  }
-  free(tmp);
-  return rc;
-}
-
-/* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
   sim_config cfg = {0};
@@ -787,14 +715,14 @@ int main(int argc, char **argv) {
     goto out;
   }
   fleet.port = bound_port(ep);
-  int rcvbuf = widen_rcvbuf(fleet.port);
+  int rcvbuf = widen_rcvbuf(fleet.port, &fleet.udp_fd);
   if (cfg.dtls) {
     if (!(dep = listen_on(ctx, cfg.dtls_port, COAP_PROTO_DTLS))) {
       fprintf(stderr, "lwm2m-mbms-sim: cannot bind DTLS port %u\n", cfg.dtls_port);
       goto out;
     }
     fleet.dtls_port = bound_port(dep);
-    widen_rcvbuf(fleet.dtls_port);
+    widen_rcvbuf(fleet.dtls_port, NULL);
   }
   if (sim_coap_setup(&fleet) != 0) {
     fprintf(stderr, "lwm2m-mbms-sim: cannot register the CoAP handlers\n");
@@ -811,6 +739,8 @@ int main(int argc, char **argv) {
     /* Held answers (--delay-ms) are sent between two waits, each no longer than the time to
      * the next one due: the wait is in whole milliseconds, rounded up, so none goes early. */
     long wait = sim_held_flush(&fleet);
+    long notify = sim_obs_run(&fleet); /* notifications due, changes seen since the last turn */
+    if (notify >= 0 && (wait < 0 || notify < wait)) wait = notify;
     if (wait < 0 || wait > 500) wait = 500;
     sim_pull_tick(&fleet);                /* finished pulls go, queued ones start */
     if (sim_group_io(&fleet, wait) < 0) { /* libcoap's fd, group sockets, group answers */
@@ -824,12 +754,13 @@ int main(int argc, char **argv) {
   int64_t now = sim_now_ms();
   for (unsigned i = 0; i < fleet.n; i++)
     sim_fw_tick(&fleet, &fleet.dev[i], now);
-  print_summary(&fleet);
-  rc = cfg.stats_json && write_stats(&fleet) != 0 ? 1 : 0;
+  sim_stats_summary(&fleet);
+  rc = cfg.stats_json && sim_stats_write(&fleet) != 0 ? 1 : 0;
 out:
   sim_held_clear(&fleet);
   sim_group_free(&fleet); /* answers still pending at a stop are not sent */
   sim_pull_free(&fleet);  /* pulls still running at a stop are abandoned */
+  sim_obs_free(&fleet);   /* observations end with the fleet, unannounced */
   if (ctx) coap_free_context(ctx);
   coap_cleanup();
   sim_fleet_free(&fleet);

@@ -97,6 +97,7 @@ static void fail(sim_fleet *f, pull *p, int result) {
   d->fw.result = (uint8_t)result;
   d->fw.bytes = 0;
   f->pulls->failed++;
+  sim_obs_touch(f, p->dev);
   if (f->cfg->verbose) {
     char ep[48];
     fprintf(stderr, "%s pull of %s failed: Update Result %d\n",
@@ -247,6 +248,7 @@ bool sim_pull_response(sim_fleet *f, coap_session_t *s, const coap_pdu_t *rcvd) 
   d->fw.state = SIM_FW_DOWNLOADED;
   d->fw.pull = SIM_PULL_NONE;
   f->pulls->ok++;
+  sim_obs_touch(f, p->dev);
   if (f->cfg->verbose) {
     char ep[48];
     fprintf(stderr, "%s pulled %llu bytes from %s\n", sim_dev_ep(f, p->dev, ep, sizeof ep),

@@ -28,6 +28,16 @@
 
 /* ------------------------------------------------------------------ configuration */
 
+/* Content formats a device may produce and consume (--formats). */
+enum {
+  SIM_FMT_TEXT = 1,
+  SIM_FMT_OPAQUE = 2,
+  SIM_FMT_TLV = 4,
+  SIM_FMT_SENML_JSON = 8,
+  SIM_FMT_LINK = 16,
+  SIM_FMT_ALL = 31
+};
+
 /* Device indices of a fault flag ("0,5,10-12"), as inclusive ranges. */
 typedef struct sim_devlist {
   uint32_t (*r)[2];
@@ -59,7 +69,26 @@ typedef struct sim_config {
   unsigned fw_reboot_ms;      /* how long a --fw-reboot device stays unreachable */
   sim_devlist fw_corrupt, fw_reboot, fw_refuse;
   lmm_objects *objects; /* --objects: more objects every device serves (owned) */
+  /* How strict sample clients behave (docs/simulator.md, Strict clients). */
+  bool require_accept; /* a Read without an Accept option gets 5.00 */
+  unsigned formats;    /* SIM_FMT_* bits: the content formats the devices know */
+  sim_devlist no_group_mgmt, fw_no_success;
+  /* Observe (observe.c). */
+  unsigned max_obs;          /* observations at once, fleet-wide */
+  unsigned notify_con_every; /* every N-th notification of an observation is CON (0: daily) */
 } sim_config;
+
+/* Whether the devices know content format `fmt` (--formats). A number the simulator has no
+ * codec for passes: the operation refuses it as it always did. */
+static inline bool sim_fmt_known(const sim_config *c, int fmt) {
+  unsigned bit = fmt == LMM_FMT_TEXT         ? SIM_FMT_TEXT
+                 : fmt == LMM_FMT_OPAQUE     ? SIM_FMT_OPAQUE
+                 : fmt == LMM_FMT_TLV        ? SIM_FMT_TLV
+                 : fmt == LMM_FMT_SENML_JSON ? SIM_FMT_SENML_JSON
+                 : fmt == LMM_FMT_LINK       ? SIM_FMT_LINK
+                                             : 0;
+  return bit == 0 || (c->formats & bit) != 0;
+}
 
 /* ------------------------------------------------------------------ devices */
 
@@ -84,7 +113,8 @@ typedef struct sim_counters {
   uint32_t frag_uni;      /* blob fragments received by unicast (repair) */
   uint32_t pulls;         /* pull downloads started */
   uint32_t reboots;
-  uint64_t grp_bytes; /* payload bytes of the blob fragments received by group */
+  uint32_t notifications; /* Observe notifications sent (observe.c) */
+  uint64_t grp_bytes;     /* payload bytes of the blob fragments received by group */
 } sim_counters;
 
 /* Firmware Update object state machine (NOTES section 3). */
@@ -137,9 +167,11 @@ typedef struct sim_gm_inst {
 enum {
   SIM_DEV_DENY = 1,
   SIM_DEV_TLV = 2,
-  SIM_DEV_FW_CORRUPT = 4, /* --fw-corrupt */
-  SIM_DEV_FW_REBOOT = 8,  /* --fw-reboot, until it happened */
-  SIM_DEV_FW_REFUSE = 16  /* --fw-refuse */
+  SIM_DEV_FW_CORRUPT = 4,    /* --fw-corrupt */
+  SIM_DEV_FW_REBOOT = 8,     /* --fw-reboot, until it happened */
+  SIM_DEV_FW_REFUSE = 16,    /* --fw-refuse */
+  SIM_DEV_NO_GM = 32,        /* --no-group-mgmt: the device has no Group Mgmt object */
+  SIM_DEV_FW_NO_SUCCESS = 64 /* --fw-no-success: an update leaves Update Result 0 */
 };
 
 /* A blob (docs/protocol.md section 5) the device receives or received last (blob.c). */
@@ -147,6 +179,19 @@ typedef struct sim_blob sim_blob;
 
 /* An answer held back by --delay-ms (delay.c). */
 typedef struct sim_held sim_held;
+
+/* Notification attributes (LwM2M 1.1 <NOTIFICATION> class) set by Write-Attributes (attrs.c). */
+enum { SIM_A_PMIN = 1, SIM_A_PMAX = 2, SIM_A_GT = 4, SIM_A_LT = 8, SIM_A_ST = 16 };
+typedef struct sim_attrs {
+  uint8_t set;         /* SIM_A_* bits of the attributes present */
+  uint32_t pmin, pmax; /* seconds */
+  double gt, lt, st;
+} sim_attrs;
+typedef struct sim_attr_entry sim_attr_entry;
+
+#define SIM_ATTR_MAX    32u /* paths with attributes per device */
+#define SIM_OBS_PER_DEV 16u /* observations per device */
+#define SIM_OBS_NONE    UINT32_MAX
 
 /* One device: ~200 bytes while idle; strings and instances live on the heap only when set. */
 typedef struct sim_device {
@@ -161,6 +206,11 @@ typedef struct sim_device {
   lmm_records *kept;     /* values written that nothing simulates (e.g. /3/0/14 UTC Offset,
                           * the resources of --objects objects); NULL until the first one */
   int64_t offline_until; /* monotonic ms: rebooting (--fw-reboot) until then */
+  sim_attr_entry *attr;  /* Write-Attributes, one entry per path (attrs.c) */
+  uint16_t n_attr;
+  uint8_t n_obs;      /* observations of the device (observe.c) */
+  bool obs_pending;   /* a change may wait to be notified */
+  uint32_t obs_first; /* its first observation, SIM_OBS_NONE when none */
   sim_counters c;
 } sim_device;
 
@@ -183,6 +233,8 @@ typedef struct sim_fleet {
   struct sim_group *grp;   /* group sockets, pending answers (group.c); NULL until first used */
   struct sim_pulls *pulls; /* pull downloads (pull.c); NULL until first used */
   uint64_t blob_mem, blob_mem_max; /* bytes of blob buffers held now, most at once */
+  struct sim_observe *obs;         /* observations (observe.c); NULL until first used */
+  int udp_fd;                      /* the CoAP endpoint's socket, -1 when unknown */
 } sim_fleet;
 
 /* ---------------------------------------------------------------- device.c */
@@ -384,5 +436,58 @@ void sim_count_response(sim_device *d, int code);
 /* The validate_id_call_back of coap_context_set_psk2(). */
 const coap_bin_const_t *sim_psk_for_identity(coap_bin_const_t *identity, coap_session_t *session,
                                              void *arg);
+
+/* ---------------------------------------------------------------- attrs.c */
+
+/* Write-Attributes of the request's Uri-Query items (pmin, pmax, gt, lt, st; a name alone
+ * unsets it) on `p` (depth 1..3) of device i: 0, or 4.00 / 5.00 with why. All or nothing. */
+int sim_attr_write(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_obj_def *def,
+                   const coap_pdu_t *pdu, char *why, size_t cap);
+/* The attributes attached exactly at `p`, or NULL. Valid until the next write. */
+const sim_attrs *sim_attr_at(const sim_device *d, const lmm_path *p);
+/* The attributes in force at `p`: each from the most specific of resource, instance, object. */
+sim_attrs sim_attr_effective(const sim_device *d, const lmm_path *p);
+/* ";pmin=10;pmax=60..." into buf; its length. */
+size_t sim_attr_format(const sim_attrs *a, char *buf, size_t cap);
+/* Drops the attributes of instance oid/iid and its resources (the instance was deleted). */
+void sim_attr_forget(sim_device *d, uint16_t oid, uint16_t iid);
+void sim_attr_free(sim_device *d);
+
+/* ---------------------------------------------------------------- observe.c */
+
+typedef struct sim_observe sim_observe;
+
+/* Observe (RFC 7641) of a unicast GET about to be answered: `read` tells a Read (not a Discover
+ * or a blob status) whose answer is `code`, `fmt`, body. Registers (Observe 0), re-registers, or
+ * cancels (Observe 1, or no Observe with the token of an observation). Returns the Observe
+ * value for the answer, or -1 for none (not observed: the cap, an error, a plain GET). */
+long sim_obs_request(sim_fleet *f, unsigned i, coap_session_t *s, const coap_pdu_t *pdu,
+                     const lmm_path *p, bool read, int code, int fmt, const uint8_t *body,
+                     size_t len);
+/* Device i may have changed: its observations are looked at in the loop. Cheap without any. */
+void sim_obs_touch(sim_fleet *f, unsigned i);
+/* Sends the notifications that are due; the milliseconds until the next look (at least 1), or
+ * -1 when none is scheduled. */
+long sim_obs_run(sim_fleet *f);
+/* Whether NON notifications may be answered with a Reset on f->udp_fd. */
+bool sim_obs_watching(const sim_fleet *f);
+/* Takes the Resets to NON notifications off f->udp_fd before libcoap reads it. */
+void sim_obs_peek(sim_fleet *f);
+/* A NACK of a CON notification (Reset, no ACK): ends its observation; false when not ours. */
+bool sim_obs_nack(sim_fleet *f, coap_session_t *s, const coap_pdu_t *sent,
+                  coap_nack_reason_t reason);
+/* "observe":{...}, into the totals / a device's object of --stats-json; the summary line. */
+void sim_obs_json_totals(const sim_fleet *f, FILE *fp);
+void sim_obs_json_device(const sim_fleet *f, unsigned i, FILE *fp);
+void sim_obs_summary(const sim_fleet *f);
+/* Releases the observers' sessions (before the CoAP context goes). */
+void sim_obs_free(sim_fleet *f);
+
+/* ---------------------------------------------------------------- stats.c */
+
+/* The summary on stderr at exit. */
+void sim_stats_summary(const sim_fleet *f);
+/* Writes --stats-json (via FILE.tmp and a rename); 0 or -1 (message on stderr). */
+int sim_stats_write(const sim_fleet *f);
 
 #endif

@@ -484,6 +484,12 @@ static void test_help_and_usage(void **state) {
                                       "--max-idle-sessions",
                                       "--session-timeout",
                                       "--delay-ms",
+                                      "--require-accept",
+                                      "--formats",
+                                      "--no-group-mgmt",
+                                      "--fw-no-success",
+                                      "--max-observations",
+                                      "--notify-con-every",
                                       "--help"};
   for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
     if (!strstr(r.out, flags[k])) fail_msg("--help does not document %s", flags[k]);
@@ -504,6 +510,12 @@ static void test_help_and_usage(void **state) {
       (const char *[]){"--ep-prefix", "a/b", NULL},
       (const char *[]){"--deny", "nobody", NULL},
       (const char *[]){"--group-mgmt-oid", "5", NULL},
+      (const char *[]){"--formats", "cbor", NULL},
+      (const char *[]){"--formats", "text", NULL},
+      (const char *[]){"--no-group-mgmt", "x", NULL},
+      (const char *[]){"--fw-no-success", "", NULL},
+      (const char *[]){"--max-observations", "100001", NULL},
+      (const char *[]){"--notify-con-every", "-1", NULL},
       (const char *[]){"extra", NULL},
   };
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {

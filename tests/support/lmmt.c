@@ -239,7 +239,8 @@ int lmmt_sim_start(lmmt_sim *s, const char *const *extra) {
   return -1;
 }
 
-int lmmt_sim_stop(lmmt_sim *s) {
+/* SIGTERM and a bounded wait (SIGKILL after 10 s); the exit status, -1 if killed. */
+static int sim_terminate(lmmt_sim *s) {
   int st = 0, rc = -1;
   if (s->pid > 0) {
     kill(s->pid, SIGTERM);
@@ -258,6 +259,10 @@ int lmmt_sim_stop(lmmt_sim *s) {
     }
     s->pid = 0;
   }
+  return rc;
+}
+
+static void sim_remove_files(const lmmt_sim *s) {
   if (!getenv("LMMT_KEEP_LOGS")) {
     const char *files[] = {"ready", "ready.tmp", "members", "stats.json", "stderr"};
     char path[192];
@@ -267,5 +272,17 @@ int lmmt_sim_stop(lmmt_sim *s) {
     }
     rmdir(s->dir);
   }
+}
+
+int lmmt_sim_stop(lmmt_sim *s) {
+  int rc = sim_terminate(s);
+  sim_remove_files(s);
   return rc;
+}
+
+char *lmmt_sim_stop_stats(lmmt_sim *s, int *status) {
+  *status = sim_terminate(s);
+  char *text = lmmt_read_file(s->stats_path, NULL);
+  sim_remove_files(s);
+  return text;
 }

@@ -51,6 +51,9 @@ typedef struct lmmt_sim {
 int lmmt_sim_start(lmmt_sim *s, const char *const *extra);
 /** SIGTERM and a bounded wait; returns the exit status, -1 if it had to be killed. */
 int lmmt_sim_stop(lmmt_sim *s);
+/** Stops it like lmmt_sim_stop() (status into *status) and returns its --stats-json text
+ *  (owned, free()), or NULL when it wrote none. */
+char *lmmt_sim_stop_stats(lmmt_sim *s, int *status);
 
 /* ------------------------------------------------------------ scratch store */
 
