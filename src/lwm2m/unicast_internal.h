@@ -108,6 +108,48 @@ struct lmm_unicast {
   int64_t coap_due; /* libcoap's next retransmission, -1: none */
 };
 
+/* ------------------------------------------------ the engine's files share (lmmi_uc_) */
+
+static inline int64_t lmmi_uc_now_ms(const lmm_unicast *u) {
+  return lmm_ctx_now_ms(u->ctx);
+}
+
+/* unicast_queue.c: the deadline heap and the attention queue. */
+/** The member's next due time: its deadline, a re-send or a handshake limit. */
+int64_t lmmi_uc_slot_due(const lmmi_uslot *s);
+/** Room for `need` entries in the heap. */
+lmm_err lmmi_uc_heap_reserve(lmm_unicast *u, size_t need);
+/** Adds the slot, or re-sifts it when its due time changed. */
+void lmmi_uc_heap_push(lmm_unicast *u, lmmi_uslot *s);
+void lmmi_uc_heap_remove(lmm_unicast *u, lmmi_uslot *s);
+/** Queues the slot for the engine (and takes it out of the heap); once while queued. */
+void lmmi_uc_attn_push(lmm_unicast *u, lmmi_uslot *s);
+lmmi_uslot *lmmi_uc_attn_pop(lmm_unicast *u);
+void lmmi_uc_set_text(lmmi_uslot *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** This attempt failed; a retryable one may be re-sent after `pause_ms`. */
+void lmmi_uc_mark_fail(lmm_unicast *u, lmmi_uslot *s, lmm_err err, bool retryable,
+                       int64_t pause_ms);
+/** The member failed for good. */
+void lmmi_uc_fail_now(lmm_unicast *u, lmmi_uslot *s, lmm_err err);
+
+/* unicast_session.c: sessions and observations. */
+/** Releases a session (never from inside a libcoap handler). */
+void lmmi_uc_session_drop(lmm_unicast *u, coap_session_t *cs, bool observing);
+void lmmi_uc_obs_link(lmm_unicast *u, lmmi_uslot *s);
+void lmmi_uc_obs_unlink(lmm_unicast *u, lmmi_uslot *s);
+/** Sends one attempt of the member; failures are queued, never called back. */
+void lmmi_uc_send_attempt(lmm_unicast *u, lmmi_uslot *s);
+
+/* unicast_coap.c */
+void lmmi_uc_register_handlers(coap_context_t *coap);
+
+/* unicast_batch.c */
+/** Takes the batch out of the engine: sessions released, no more callbacks. */
+void lmmi_uc_batch_cancel(lmm_batch *b);
+void lmmi_uc_batch_destroy(lmm_batch *b);
+/** Destroys a batch that was freed while busy, once it is not. */
+void lmmi_uc_destroy_if_released(lmm_batch *b);
+
 /* ------------------------------------------------ request helpers (unicast_req.c) */
 
 typedef struct lmmi_target {
