@@ -4,19 +4,37 @@
  * How it runs:
  * - One libcoap context per engine; its single epoll fd is the engine's only pollfd, and its
  *   next retransmission (coap_io_prepare_epoll) joins the members' own deadlines.
- * - At most cfg.max_in_flight members are ACTIVE at once, across all batches of the engine; each
- *   has one session (its own UDP socket) and one request outstanding (NSTART = 1). A member's
- *   session is released as soon as its outcome is known, so sockets stay bounded by the window
- *   (plus the Observe members that keep theirs).
+ * - At most cfg.max_in_flight members are ACTIVE at once, across all batches of the engine. A
+ *   member talks through a peer (unicast_peer.c): one libcoap session to one device address,
+ *   with one exchange on the wire at a time (NSTART = 1). Unbound (the default), every attempt
+ *   has a peer and a socket of its own, released as soon as the outcome is known, so sockets
+ *   stay bounded by the window (plus the Observe members that keep theirs).
  * - libcoap's handlers never call the application: they record what happened in the member's
  *   slot and queue it. The engine acts on the queue after coap_io_process() returns: it releases
  *   sessions, decides re-sends and calls on_member / on_notify / on_done. So a callback may start
  *   or free batches without pulling a session from under libcoap.
- * - Members not started are a cursor per batch; a response finds its member through the
- *   session's app data; deadlines are a binary heap of the ACTIVE members: no O(N) work per event.
- * - A lost exchange (retransmissions exhausted, ICMP, DTLS failure) is re-sent on a new session
- *   (new socket, new token) only while the member's deadline still allows one whole attempt
- *   (MAX_TRANSMIT_WAIT, plus the handshake limit for CoAPS); an RST is final.
+ * - Members not started are a cursor per batch; a response finds its peer through the session's
+ *   app data and its member by token; deadlines are a binary heap of the ACTIVE members: no O(N)
+ *   work per event.
+ * - A lost exchange (retransmissions exhausted, ICMP, DTLS failure) is re-sent only while the
+ *   member's deadline still allows one whole attempt (MAX_TRANSMIT_WAIT, plus the handshake
+ *   limit for CoAPS), with a new token; an RST is final. Unbound, on a new session (new socket).
+ *
+ * Bound (cfg.bind): every session's socket is bound to the one local address and port (libcoap
+ * sets SO_REUSEADDR and connects it; the kernel hands a datagram to the connected socket whose
+ * address pair matches). libcoap refuses a second session with the same address pair, so there
+ * is one session per device, shared: the members that talk to a device (two members at one URI,
+ * two batches at once, an observation kept open and a read, a re-send) take turns on its
+ * session, each exchange with a token of its own. Serialising members on a session each was the
+ * other way; it fails on Observe (the observation's session never frees the device) and pays a
+ * DTLS handshake per request. Sharing also keeps RFC 7252's NSTART = 1 per device. The cost:
+ * a member whose deadline passes (or whose batch is freed) mid-exchange cannot take its request
+ * back out of libcoap; the session is then dropped and the next member goes on a new one, or,
+ * when an observation lives on it, the next member waits until libcoap is done with the
+ * exchange (its answer or its give-up). Tokens of a new session start from a random value, so a
+ * late answer to a dropped one never matches. Request bodies are reference-counted, since such an
+ * exchange may outlive its member and its batch. docs/architecture.md tells how a bound engine
+ * shares the port with the host's own CoAP socket.
  *
  * Limits (libcoap 4.3.1 and this design):
  * - ACK_TIMEOUT below 1 s and MAX_RETRANSMIT 0 are raised to 1 s and 1 (libcoap ignores them).
@@ -26,21 +44,27 @@
  * - Observe: the first answer is the member's outcome; the session is kept for notifications
  *   until the batch is freed (libcoap then sends a deregistration) or a Cancel Observe batch on
  *   the same member (same ep and URI) and path takes it over. A cancel with no known
- *   observation is sent as a plain GET with Observe 1 on a new session.
+ *   observation is sent as a plain GET with Observe 1.
+ * - Bound: members of the other address family than cfg.bind are refused; a CoAPS member whose
+ *   PSK identity differs from that of the device's open session waits (retrying every
+ *   ACK_TIMEOUT) until that session is gone.
  * - lmm_unicast_free() cancels and detaches running batches; they must still be freed.
  *   Callbacks must not free the engine.
  *
  * The engine's files: this one starts members, acts on outcomes and runs the event source;
- * unicast_queue.c keeps the deadline heap and the attention queue, unicast_session.c the
- * sessions and observations, unicast_coap.c the libcoap handlers, unicast_batch.c the batches,
- * unicast_req.c the URIs and PDUs. unicast_internal.h is what they share.
+ * unicast_queue.c keeps the deadline heap and the attention queue, unicast_peer.c the peers and
+ * the bound address, unicast_session.c the sessions, sends and observations, unicast_coap.c the
+ * libcoap handlers, unicast_batch.c the batches, unicast_req.c the URIs and PDUs.
+ * unicast_internal.h is what they share.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lwm2m/unicast_internal.h"
 
@@ -194,24 +218,23 @@ static void drain_attn(lmm_unicast *u) {
     uint8_t pending = s->pending;
     int64_t now = lmmi_uc_now_ms(u);
     if (pending == LMMI_PEND_OBS_END) {
-      coap_session_t *cs = s->session;
-      s->session = NULL;
       s->pending = LMMI_PEND_NONE;
       lmmi_uc_obs_unlink(u, s);
-      lmmi_uc_session_drop(u, cs, false);
+      lmmi_uc_peer_detach(u, s, false);
       continue;
     }
     if (s->state != LMMI_SLOT_ACTIVE) continue;
-    if (pending == LMMI_PEND_RESP && s->keep_session && s->session) {
-      /* An accepted observation: the session stays for the notifications. */
-      lmmi_uc_obs_link(u, s);
-    } else {
-      lmmi_uc_session_drop(u, s->session, false);
-      s->session = NULL;
-    }
     s->hs_due = -1;
-    if (pending == LMMI_PEND_FAIL && s->retryable &&
-        now + s->pause_ms + attempt_span_ms(u, s->dtls) <= s->deadline) {
+    bool resend = pending == LMMI_PEND_FAIL && s->retryable &&
+                  now + s->pause_ms + attempt_span_ms(u, s->dtls) <= s->deadline;
+    lmmi_peer *p = s->peer;
+    if (pending == LMMI_PEND_RESP && s->keep_session && p && p->session && !p->dead)
+      lmmi_uc_obs_link(u, s); /* an accepted observation: it stays for the notifications */
+    else if (resend && u->bound)
+      lmmi_uc_peer_pause(u, s); /* the re-send takes its turn on the same session */
+    else
+      lmmi_uc_peer_detach(u, s, false); /* unbound: the session goes before on_member */
+    if (resend) {
       lmmi_log(u->ctx, LMM_LOG_DEBUG, "unicast: member %zu: %s; re-sending in %lld ms", s->index,
                s->errtext, (long long)s->pause_ms);
       s->pending = LMMI_PEND_NONE;
@@ -260,6 +283,7 @@ static void fire_due(lmm_unicast *u) {
       lmmi_uc_set_text(s, "DTLS handshake failed: not completed within %ld ms",
                        u->cfg.dtls_timeout_ms);
       lmmi_uc_mark_fail(u, s, LMM_ERR_NET, true, 0);
+      if (s->peer) lmmi_uc_peer_fail(s->peer); /* the half-open session is no use to anyone */
     } else {
       lmmi_uc_heap_remove(u, s); /* cannot happen: due <= now names one of the above */
     }
@@ -290,7 +314,7 @@ static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {
 }
 
 static bool work_ready(const lmm_unicast *u) {
-  return u->attn_head || u->notify_head || u->zero_pending ||
+  return u->attn_head || u->notify_head || u->zero_pending || u->kick_head ||
          (u->n_queued > 0 && u->in_flight < u->cfg.max_in_flight);
 }
 
@@ -321,12 +345,13 @@ static void update_coap_due(lmm_unicast *u) {
 static void service(lmm_unicast *u) {
   for (int turn = 0; turn < 8; turn++) {
     drain_attn(u);
+    lmmi_uc_peers_service(u); /* the members that waited for a wire freed above */
     drain_notify(u);
     report_empty_batches(u);
     fire_due(u);
     fill(u);
     update_coap_due(u);
-    if (!u->attn_head && !u->notify_head && !u->zero_pending) break;
+    if (!u->attn_head && !u->notify_head && !u->zero_pending && !u->kick_head) break;
   }
 }
 
@@ -389,15 +414,29 @@ LMM_API lmm_err lmm_unicast_new(lmm_ctx *ctx, const lmm_unicast_config *cfg, lmm
   coap_startup();
   coap_set_log_level(LOG_EMERG);
   coap_dtls_set_log_level(LOG_EMERG);
+  coap_address_t local;
+  char why[128];
+  if (c.bind && !lmmi_unicast_parse_bind(c.bind, &local, why, sizeof why)) {
+    lmmi_log(ctx, LMM_LOG_ERROR, "unicast: bind: %s", why);
+    return LMM_ERR_ARG;
+  }
   lmm_unicast *u = calloc(1, sizeof *u);
   if (!u) return LMM_ERR_NOMEM;
   u->ctx = ctx;
   u->cfg = c;
   u->coap_due = -1;
+  u->port_fd = -1;
+  if (c.bind) {
+    u->bound = true, u->local = local;
+    if (!(u->bind_text = strdup(c.bind))) goto fail;
+    u->cfg.bind = u->bind_text;
+    if ((rc = lmmi_uc_bind_open(u)) != LMM_OK) goto fail;
+  }
   rc = LMM_ERR_IO;
   if (!(u->coap = coap_new_context(NULL))) goto fail;
   coap_context_set_block_mode(u->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
   lmmi_uc_register_handlers(u->coap);
+  if (u->bound && !lmmi_uc_register_stray(u->coap)) goto fail;
   coap_set_app_data(u->coap, u);
   u->epfd = coap_context_get_coap_fd(u->coap);
   if (u->epfd < 0) goto fail; /* a libcoap built without epoll: not supported */
@@ -409,9 +448,17 @@ LMM_API lmm_err lmm_unicast_new(lmm_ctx *ctx, const lmm_unicast_config *cfg, lmm
   return LMM_OK;
 fail:
   if (u->coap) coap_free_context(u->coap);
+  if (u->port_fd >= 0) close(u->port_fd);
+  free(u->bind_text);
   free(u->heap);
   free(u);
   return rc;
+}
+
+LMM_API uint16_t lmm_unicast_local_port(const lmm_unicast *u) {
+  if (!u || !u->bound) return 0;
+  return ntohs(u->local.addr.sa.sa_family == AF_INET ? u->local.addr.sin.sin_port
+                                                     : u->local.addr.sin6.sin6_port);
 }
 
 LMM_API void lmm_unicast_free(lmm_unicast *u) {
@@ -428,8 +475,11 @@ LMM_API void lmm_unicast_free(lmm_unicast *u) {
     u->notify_head = nt->next;
     free(nt);
   }
+  lmmi_uc_peers_free(u); /* none left: each went with its last member */
   lmmi_ctx_remove_source(u->ctx, &u->src);
   coap_free_context(u->coap);
+  if (u->port_fd >= 0) close(u->port_fd);
+  free(u->bind_text);
   free(u->heap);
   free(u);
 }

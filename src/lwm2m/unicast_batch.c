@@ -5,6 +5,25 @@
 
 #include "lwm2m/unicast_internal.h"
 
+/* ------------------------------------------------------------------- bodies */
+
+lmmi_body *lmmi_uc_body_new(const uint8_t *data, size_t len) {
+  lmmi_body *b = malloc(sizeof *b + len);
+  if (!b) return NULL;
+  b->refs = 1, b->len = len;
+  memcpy(b->data, data, len);
+  return b;
+}
+
+void lmmi_uc_body_unref(lmmi_body *b) {
+  if (b && --b->refs == 0) free(b);
+}
+
+void lmmi_uc_body_release(coap_session_t *s, void *body) {
+  (void)s;
+  lmmi_uc_body_unref(body);
+}
+
 /* ------------------------------------------------------------------- batches */
 
 void lmmi_uc_destroy_if_released(lmm_batch *b) {
@@ -23,9 +42,8 @@ LMM_API lmm_err lmm_batch_start(lmm_unicast *u, const lmm_member *members, size_
   if (n && !b->slots) goto nomem;
   b->op = *op;
   if (op->len) {
-    if (!(b->payload_copy = malloc(op->len))) goto nomem;
-    memcpy(b->payload_copy, op->payload, op->len);
-    b->op.payload = b->payload_copy;
+    if (!(b->body = lmmi_uc_body_new(op->payload, op->len))) goto nomem;
+    b->op.payload = b->body->data;
   } else {
     b->op.payload = NULL;
   }
@@ -55,7 +73,7 @@ LMM_API lmm_err lmm_batch_start(lmm_unicast *u, const lmm_member *members, size_
   *out = b;
   return LMM_OK;
 nomem:
-  free(b->slots), free(b->payload_copy), free(b->query_copy), free(b);
+  free(b->slots), lmmi_uc_body_unref(b->body), free(b->query_copy), free(b);
   return LMM_ERR_NOMEM;
 }
 
@@ -86,8 +104,7 @@ void lmmi_uc_batch_cancel(lmm_batch *b) {
     lmmi_uc_heap_remove(u, s);
     bool observing = s->observing;
     lmmi_uc_obs_unlink(u, s);
-    lmmi_uc_session_drop(u, s->session, observing);
-    s->session = NULL;
+    lmmi_uc_peer_detach(u, s, observing);
     free(s->payload);
     s->payload = NULL;
   }
@@ -132,7 +149,7 @@ void lmmi_uc_batch_cancel(lmm_batch *b) {
 
 void lmmi_uc_batch_destroy(lmm_batch *b) {
   free(b->slots);
-  free(b->payload_copy);
+  lmmi_uc_body_unref(b->body); /* libcoap may still hold it, for an exchange that outlives us */
   free(b->query_copy);
   free(b->cache_host);
   free(b);
