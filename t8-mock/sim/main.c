@@ -53,6 +53,10 @@ static const char USAGE[] =
     "                          member draws on its own; default 0)\n"
     "  --mcast-if A            IPv4 address of the interface group sockets join on\n"
     "                          (default 127.0.0.1)\n"
+    "  --server-addr A:P       the devices ignore, silently (no answer, no ACK), every unicast\n"
+    "                          request whose source is not IPv4 address A, UDP port P, as a\n"
+    "                          NAT or a client that filters by source would (counted as\n"
+    "                          \"filtered\"); group requests are not affected\n"
     "  --fw-corrupt LIST       those devices' storage corrupts one byte of every firmware\n"
     "                          download (blob, push, pull): a blob fails its digest check\n"
     "                          (Update Result 5), a package gets a wrong PkgVersion\n"
@@ -117,6 +121,7 @@ enum {
   O_FW_REBOOT_MS,
   O_FW_REFUSE,
   O_MAX_PULLS,
+  O_SERVER_ADDR,
   O_HELP
 };
 
@@ -149,6 +154,7 @@ static const struct option OPTS[] = {
     {"fw-reboot-ms", required_argument, NULL, O_FW_REBOOT_MS},
     {"fw-refuse", required_argument, NULL, O_FW_REFUSE},
     {"max-pulls", required_argument, NULL, O_MAX_PULLS},
+    {"server-addr", required_argument, NULL, O_SERVER_ADDR},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -205,6 +211,22 @@ static bool parse_devlist(const char *s, sim_devlist *l) {
     if (*s == ',' && !*++s) return false; /* a trailing comma */
   }
   return l->n > 0;
+}
+
+/* "A.B.C.D:PORT" into c->server_addr and server_port. */
+static bool parse_server_addr(const char *s, sim_config *c) {
+  const char *colon = strrchr(s, ':');
+  char host[INET_ADDRSTRLEN];
+  struct in_addr in;
+  uint64_t port;
+  if (!colon || (size_t)(colon - s) >= sizeof host) return false;
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = '\0';
+  if (inet_pton(AF_INET, host, &in) != 1 || !parse_u64(colon + 1, 1, 65535, &port)) return false;
+  c->server_only = true;
+  c->server_addr = ntohl(in.s_addr);
+  c->server_port = (uint16_t)port;
+  return true;
 }
 
 static void config_free(sim_config *c) {
@@ -328,6 +350,12 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       c->mcast_if = ntohl(in.s_addr);
       break;
     }
+    case O_SERVER_ADDR:
+      if (!parse_server_addr(a, c))
+        return usage_error("--server-addr: expected a numeric IPv4 address and a port 1..65535, "
+                           "like 127.0.0.1:5683, got '%s'",
+                           a);
+      break;
     case O_SEED:
       if (!parse_u64(a, 0, UINT64_MAX, &v))
         return usage_error("--seed: expected an unsigned integer, got '%s'", a);
@@ -611,6 +639,9 @@ static void print_summary(const sim_fleet *f) {
   if (f->cfg->delay_ms)
     fprintf(stderr, "lwm2m-mbms-sim: answers delayed by %u ms; at most %zu held at once\n",
             f->cfg->delay_ms, f->held_max);
+  if (f->cfg->server_only)
+    fprintf(stderr, "lwm2m-mbms-sim: %u unicast requests ignored (not from --server-addr)\n",
+            f->filtered);
 }
 
 static void json_counters(FILE *fp, const uint32_t *req, const uint32_t *resp) {
@@ -638,6 +669,7 @@ static int write_stats(const sim_fleet *f) {
   sum(f, &t);
   fprintf(fp,
           "{\"count\":%u,\"port\":%u,\"dtls_port\":%u,\"seed\":%llu,\"no_device\":%u,"
+          "\"filtered\":%u,"
           "\"sessions_max\":%u,\"sessions_at_exit\":%u,\"delay_ms\":%u,\"held_max\":%zu,"
           "\"group_loss\":%g,"
           "\"totals\":{\"requests\":{\"GET\":%llu,"
@@ -645,7 +677,7 @@ static int write_stats(const sim_fleet *f) {
           "\"DELETE\":%llu,\"other\":%llu},\"responses\":{\"2xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
           "\"dropped\":%llu,\"group_mgmt_changes\":%llu,\"group_mgmt_devices\":%u,",
           f->n, f->port, f->cfg->dtls ? f->dtls_port : 0u, (unsigned long long)f->cfg->seed,
-          f->no_device, f->sessions_max, f->sessions, f->cfg->delay_ms, f->held_max,
+          f->no_device, f->filtered, f->sessions_max, f->sessions, f->cfg->delay_ms, f->held_max,
           f->cfg->group_loss, (unsigned long long)t.req[SIM_M_GET],
           (unsigned long long)t.req[SIM_M_PUT], (unsigned long long)t.req[SIM_M_POST],
           (unsigned long long)t.req[SIM_M_DELETE], (unsigned long long)t.req[SIM_M_OTHER],
