@@ -215,13 +215,24 @@ static void test_bound_concurrent_and_duplicates(void **state) {
   for (size_t i = 0; i < 2 * n; i++)
     assert_int_equal(lmm_member_copy(&twice[i], &m[i % n]), LMM_OK);
 
-  lmm_op op1 = read_op("/3/0/0"), op2 = read_op("/3/0/1");
-  run *r1 = run_new(n), *r2 = run_new(2 * n);
-  lmm_batch *b1, *b2;
+  /* And an Observe at once: the simulator answers it as a plain Read (no Observe option), so
+   * the session is not kept for it. */
+  lmm_op op1 = read_op("/3/0/0"), op2 = read_op("/3/0/1"), op3 = read_op("/3/0/16");
+  op3.kind = LMM_OPK_OBSERVE;
+  run *r1 = run_new(n), *r2 = run_new(2 * n), *r3 = run_new(n);
+  lmm_batch *b1, *b2, *b3;
   assert_int_equal(lmm_batch_start(e.u, m, n, &op1, 0xFFFF, &handlers, r1, &b1), LMM_OK);
   assert_int_equal(lmm_batch_start(e.u, twice, 2 * n, &op2, 0xFFFF, &handlers, r2, &b2), LMM_OK);
+  assert_int_equal(lmm_batch_start(e.u, m, n, &op3, 0xFFFF, &handlers, r3, &b3), LMM_OK);
   assert_int_equal(lmm_batch_wait(b1, 30000), LMM_OK);
   assert_int_equal(lmm_batch_wait(b2, 30000), LMM_OK);
+  assert_int_equal(lmm_batch_wait(b3, 30000), LMM_OK);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(r3->o[i].code, 0x45);
+    assert_string_equal(r3->o[i].text, "U");
+  }
+  lmm_batch_free(b3);
+  run_free(r3);
   for (size_t i = 0; i < n; i++) {
     assert_int_equal(r1->o[i].code, 0x45);
     assert_string_equal(r1->o[i].text, "lwm2m-mbms");
@@ -237,7 +248,7 @@ static void test_bound_concurrent_and_duplicates(void **state) {
   engine_free(&e);
   cJSON *st = sim_down(&sim);
   assert_int_equal(json_int(st, "filtered", NULL, NULL), 0);
-  assert_int_equal(json_int(st, "totals", "requests", "GET"), (int)(3 * n));
+  assert_int_equal(json_int(st, "totals", "requests", "GET"), (int)(4 * n));
   cJSON_Delete(st);
   lmm_members_free(twice, 2 * n);
   lmm_members_free(m, n);
