@@ -39,8 +39,8 @@ int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
   c->last_error[0] = '\0';
   lmm_err e = lmm_unicast_new(c->ctx, &uc, &g->uni);
   if (e == LMM_ERR_ARG && uc.bind)
-    return cli_usage(c, "%s: '%s' is not a numeric ADDR:PORT (e.g. 0.0.0.0:5683, [::]:5683)",
-                     flag, uc.bind);
+    return cli_usage(c, "%s: '%s' is not a numeric ADDR:PORT (e.g. 0.0.0.0:5683, [::]:5683)", flag,
+                     uc.bind);
   if (e != LMM_OK) {
     if (uc.bind) /* the port is taken and cannot be shared: the library's log says why */
       cli_err(c, "%s %s: %s", flag, uc.bind, c->last_error[0] ? c->last_error : lmm_strerror(e));

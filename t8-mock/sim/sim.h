@@ -57,8 +57,8 @@ typedef struct sim_config {
   unsigned max_pulls;         /* pull downloads running at once; the others wait their turn */
   unsigned fw_reboot_ms;      /* how long a --fw-reboot device stays unreachable */
   sim_devlist fw_corrupt, fw_reboot, fw_refuse;
-  bool server_only;           /* --server-addr: unicast requests from elsewhere are ignored */
-  uint32_t server_addr;       /* IPv4, host byte order */
+  bool server_only;     /* --server-addr: unicast requests from elsewhere are ignored */
+  uint32_t server_addr; /* IPv4, host byte order */
   uint16_t server_port;
 } sim_config;
 
