@@ -68,10 +68,22 @@ typedef struct lmm_unicast_config {
   int max_retransmit;      /**< RFC 7252 MAX_RETRANSMIT (default 4) */
   unsigned block_size;     /**< Block1/Block2 size: 16..1024, a power of two (default 1024) */
   long dtls_timeout_ms;    /**< DTLS handshake limit (default 10000) */
+  /** Local address and port every request leaves from: "IPV4:PORT" or "[IPV6]:PORT", numeric
+   *  (e.g. "0.0.0.0:5683", the LwM2M server's own CoAP port, so that devices behind a NAT or
+   *  that filter by source accept the requests). Port 0 picks one (lmm_unicast_local_port()).
+   *  Members must then be of the address's family; the members that talk to one device take
+   *  turns on its one session (the wait counts in member_deadline_ms). NULL (default): each
+   *  request from an ephemeral port of its own. Copied by lmm_unicast_new().
+   *  docs/architecture.md tells how it shares the port with the host's own CoAP socket. */
+  const char *bind;
 } lmm_unicast_config;
 
+/* Fields may be added at the end: set them by name. */
 #define LMM_UNICAST_CONFIG_DEFAULT                                                                 \
-  { 64, 60000, 2000, 4, 1024, 10000 }
+  {                                                                                                \
+    .max_in_flight = 64, .member_deadline_ms = 60000, .ack_timeout_ms = 2000, .max_retransmit = 4, \
+    .block_size = 1024, .dtls_timeout_ms = 10000, .bind = NULL                                     \
+  }
 
 /** What one member's operation came to. Borrowed: valid during the callback only. */
 typedef struct lmm_member_result {
@@ -106,8 +118,14 @@ typedef struct lmm_batch_stats {
   size_t members, done, succeeded, failed, in_flight;
 } lmm_batch_stats;
 
-/** Creates the engine (a libcoap client context) and plugs it into `ctx`. One per context. */
+/** Creates the engine (a libcoap client context) and plugs it into `ctx`. One per context.
+ *  `cfg` is copied (NULL: the defaults). @return LMM_OK; LMM_ERR_ARG for a value out of range
+ *  or a malformed `bind`; LMM_ERR_IO when `bind` cannot be bound (e.g. a socket holds the port
+ *  without SO_REUSEADDR; the reason goes to the context's log). `*out` is untouched on failure. */
 LMM_API lmm_err lmm_unicast_new(lmm_ctx *ctx, const lmm_unicast_config *cfg, lmm_unicast **out);
+/** The local port requests leave from when the engine is bound (the one picked for port 0);
+ *  0 when it is not bound or `u` is NULL. */
+LMM_API uint16_t lmm_unicast_local_port(const lmm_unicast *u);
 /** Frees the engine; running batches are cancelled without further callbacks and detached:
  *  their handles stay valid until lmm_batch_free() (lmm_batch_wait() then returns
  *  LMM_ERR_STATE). Not allowed from a callback of the engine. NULL: no-op. */

@@ -101,11 +101,18 @@ int64_t cli_mono_ms(void);
 
 /* ------------------------------------------------- campaign engines (cli_util.c) */
 
-/** Where answers and notifications arrive, how long to wait: every campaign run shares them. */
+/** Where answers and notifications arrive, where requests leave from, how long to wait: every
+ *  campaign run shares them. */
 typedef struct cli_run_opts {
   const char *answer_listen, *answer_uri, *notify_listen, *notify_url;
+  const char *coap_bind;      /* --coap-bind, or $LMM_COAP_BIND; NULL: unbound */
+  const char *coap_bind_from; /* which of the two, for messages */
   double wait_s;
 } cli_run_opts;
+
+/** Settles ro->coap_bind: the flag, else $LMM_COAP_BIND (empty: none), checked to be a numeric
+ *  ADDR:PORT; a usage error naming where it came from otherwise. */
+int cli_take_coap_bind(const cli *c, cli_run_opts *ro);
 
 /** The engines a campaign borrows. Zero-initialise; cli_engines_free() any time after. */
 typedef struct cli_engines {

@@ -1,5 +1,6 @@
 /* cli_util.c - helpers the group and campaign commands share: the store, the SCEF client,
  * names, times and JSON strings. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -33,9 +34,18 @@ int64_t cli_mono_ms(void) {
 int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
                       const lmm_t8_notifier_handlers *nh, void *user) {
   lmm_unicast_config uc = LMM_UNICAST_CONFIG_DEFAULT;
+  const char *flag = ro->coap_bind_from ? ro->coap_bind_from : "--coap-bind";
+  uc.bind = ro->coap_bind;
+  c->last_error[0] = '\0';
   lmm_err e = lmm_unicast_new(c->ctx, &uc, &g->uni);
+  if (e == LMM_ERR_ARG && uc.bind)
+    return cli_usage(c, "%s: '%s' is not a numeric ADDR:PORT (e.g. 0.0.0.0:5683, [::]:5683)", flag,
+                     uc.bind);
   if (e != LMM_OK) {
-    cli_err(c, "cannot start the CoAP client: %s", lmm_strerror(e));
+    if (uc.bind) /* the port is taken and cannot be shared: the library's log says why */
+      cli_err(c, "%s %s: %s", flag, uc.bind, c->last_error[0] ? c->last_error : lmm_strerror(e));
+    else
+      cli_err(c, "cannot start the CoAP client: %s", lmm_strerror(e));
     return EXIT_REFUSED;
   }
   if (via == LMM_VIA_MBMS || via == LMM_VIA_MULTICAST) {
@@ -158,6 +168,28 @@ bool cli_split_hostport(const char *s, char *addr, size_t cap, uint16_t *port) {
   addr[ae - a] = '\0';
   *port = (uint16_t)p;
   return true;
+}
+
+int cli_take_coap_bind(const cli *c, cli_run_opts *ro) {
+  ro->coap_bind_from = "--coap-bind";
+  if (!ro->coap_bind) {
+    ro->coap_bind = getenv("LMM_COAP_BIND");
+    ro->coap_bind_from = "LMM_COAP_BIND";
+    if (ro->coap_bind && !*ro->coap_bind) ro->coap_bind = NULL; /* set but empty: none */
+  }
+  if (!ro->coap_bind) return 0;
+  char addr[64];
+  uint16_t port;
+  struct in6_addr a6;
+  bool ok = cli_split_hostport(ro->coap_bind, addr, sizeof addr, &port);
+  if (ok && ro->coap_bind[0] == '[')
+    ok = inet_pton(AF_INET6, addr, &a6) == 1;
+  else if (ok)
+    ok = inet_pton(AF_INET, addr, &a6) == 1;
+  if (!ok)
+    return cli_usage(c, "%s: '%s' is not a numeric ADDR:PORT (e.g. 0.0.0.0:5683, [::]:5683)",
+                     ro->coap_bind_from, ro->coap_bind);
+  return 0;
 }
 
 char *cli_fmt_time(int64_t t, bool ms, char *buf, size_t cap) {

@@ -439,6 +439,7 @@ enum {
   OPT_AURI,
   OPT_NLISTEN,
   OPT_NURL,
+  OPT_COAP_BIND,
   OPT_JSON,
   OPT_WAIT,
   OPT_FIRMWARE, /* the firmware deliver's own options: handed over to cmd_fw_deliver() */
@@ -464,6 +465,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"answer-uri", required_argument, 0, OPT_AURI},
                                        {"notify-listen", required_argument, 0, OPT_NLISTEN},
                                        {"notify-url", required_argument, 0, OPT_NURL},
+                                       {"coap-bind", required_argument, 0, OPT_COAP_BIND},
                                        {"json", no_argument, 0, OPT_JSON},
                                        {"wait", required_argument, 0, OPT_WAIT},
                                        {"firmware", required_argument, 0, OPT_FIRMWARE},
@@ -540,6 +542,9 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
     case OPT_NLISTEN:
       d->ro.notify_listen = optarg;
       break;
+    case OPT_COAP_BIND:
+      d->ro.coap_bind = optarg;
+      break;
     case OPT_NURL:
       if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
         return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", optarg);
@@ -571,7 +576,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
   if (!d->firmware && d->fw_flag)
     return cli_usage(c, "--%s is for firmware delivery (--firmware FILE)", d->fw_flag);
   *first = optind;
-  return 0;
+  return d->firmware ? 0 : cli_take_coap_bind(c, &d->ro); /* firmware: parsed again there */
 }
 
 int cmd_group_deliver(cli *c, int argc, char **argv) {

@@ -61,6 +61,7 @@ enum {
   F_AURI,
   F_NLISTEN,
   F_NURL,
+  F_COAP_BIND,
   F_WAIT,
   F_JSON,
   F_BLISTEN,
@@ -157,6 +158,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
                                        {"answer-uri", required_argument, 0, F_AURI},
                                        {"notify-listen", required_argument, 0, F_NLISTEN},
                                        {"notify-url", required_argument, 0, F_NURL},
+                                       {"coap-bind", required_argument, 0, F_COAP_BIND},
                                        {"wait", required_argument, 0, F_WAIT},
                                        {"json", no_argument, 0, F_JSON},
                                        {"blob-listen", required_argument, 0, F_BLISTEN},
@@ -267,6 +269,9 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
     case F_NLISTEN:
       f->ro.notify_listen = optarg;
       break;
+    case F_COAP_BIND:
+      f->ro.coap_bind = optarg;
+      break;
     case F_NURL:
       if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
         rc = cli_usage(c, "--notify-url: '%s' is not an http(s) URL", optarg);
@@ -304,7 +309,7 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
         rc = cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     }
   }
-  if (rc) return rc;
+  if (rc || (rc = cli_take_coap_bind(c, &f->ro))) return rc;
   if (!f->file) return cli_usage(c, "missing --firmware FILE");
   if ((f->success >= 0 || f->error >= 0) && !f->wave_count && !(f->wave_percent > 0))
     return cli_usage(c, "--%s judges the first wave: give --wave N or --wave P%% too",

@@ -149,8 +149,8 @@ uint16_t lmmi_unicast_choose_accept(lmm_op *op, const lmm_member *m, uint16_t gm
     op->accept = LMM_FMT_LINK;
     return LMM_ACCEPT_NONE;
   }
-  bool read = op->kind == LMM_OPK_READ || op->kind == LMM_OPK_OBSERVE ||
-              op->kind == LMM_OPK_CANCEL_OBSERVE;
+  bool read =
+      op->kind == LMM_OPK_READ || op->kind == LMM_OPK_OBSERVE || op->kind == LMM_OPK_CANCEL_OBSERVE;
   uint16_t multi = member_multi_format(m);
   if (!read) {
     /* Writes and Executes answer without a body: an Accept would say nothing. */
@@ -199,7 +199,8 @@ static unsigned szx_of(unsigned block_size) {
 }
 
 coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned block_size,
-                                   uint8_t *token, uint8_t *token_len, char *why, size_t cap) {
+                                   lmmi_body *held, uint8_t *token, uint8_t *token_len, char *why,
+                                   size_t cap) {
   coap_pdu_code_t code = COAP_REQUEST_CODE_GET;
   bool body = false;
   int observe = -1;
@@ -282,10 +283,17 @@ coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned
     ok = add_uint_opt(pdu, COAP_OPTION_BLOCK2, szx_of(block_size)) == 0;
   if (ok && body && op->len > 0) {
     /* libcoap sends Block1 with the size of a Block1 option present in the PDU (else what the
-     * MTU allows). The data is not copied: it must stay valid until the session is released,
-     * which the engine does before on_member (see unicast.c). */
+     * MTU allows). The data is not copied: a body's reference goes to libcoap, which drops it
+     * when done (on every path, failure included); borrowed data must stay valid until the
+     * session is released, which an unbound engine does before on_member (see unicast.c). */
     if (op->len > block_size) ok = add_uint_opt(pdu, COAP_OPTION_BLOCK1, szx_of(block_size)) == 0;
-    if (ok) ok = coap_add_data_large_request(s, pdu, op->len, op->payload, NULL, NULL) != 0;
+    if (ok && held) {
+      held->refs++;
+      ok = coap_add_data_large_request(s, pdu, op->len, op->payload, lmmi_uc_body_release, held) !=
+           0;
+    } else if (ok) {
+      ok = coap_add_data_large_request(s, pdu, op->len, op->payload, NULL, NULL) != 0;
+    }
   }
   if (!ok) {
     snprintf(why, cap, "cannot build the request (options too large?)");
@@ -293,4 +301,55 @@ coap_pdu_t *lmmi_unicast_build_pdu(coap_session_t *s, const lmm_op *op, unsigned
     return NULL;
   }
   return pdu;
+}
+
+/* Numeric only: a name would need a resolver at start-up and could stand for several
+ * addresses, while the engine sends from exactly one. */
+bool lmmi_unicast_parse_bind(const char *s, coap_address_t *out, char *why, size_t cap) {
+  char host[INET6_ADDRSTRLEN];
+  const char *hb = s, *he, *pp;
+  if (*s == '[') {
+    hb = s + 1;
+    he = strchr(hb, ']');
+    if (!he || he[1] != ':') {
+      snprintf(why, cap, "'%.60s' is not [IPV6]:PORT", s);
+      return false;
+    }
+    pp = he + 2;
+  } else {
+    he = strrchr(s, ':');
+    if (!he || memchr(s, ':', (size_t)(he - s))) {
+      snprintf(why, cap, "'%.60s' is not IPV4:PORT or [IPV6]:PORT", s);
+      return false;
+    }
+    pp = he + 1;
+  }
+  size_t hl = (size_t)(he - hb);
+  unsigned long port = 0;
+  const char *d = pp;
+  while (isdigit((unsigned char)*d) && port <= 65535)
+    port = port * 10 + (unsigned long)(*d++ - '0');
+  if (d == pp || *d || port > 65535) {
+    snprintf(why, cap, "'%.60s': the port is not 0..65535", s);
+    return false;
+  }
+  coap_address_init(out);
+  if (hl > 0 && hl < sizeof host) {
+    memcpy(host, hb, hl);
+    host[hl] = '\0';
+    if (*s != '[' && inet_pton(AF_INET, host, &out->addr.sin.sin_addr) == 1) {
+      out->addr.sin.sin_family = AF_INET;
+      out->size = sizeof out->addr.sin;
+      set_port(out, (uint16_t)port);
+      return true;
+    }
+    if (*s == '[' && inet_pton(AF_INET6, host, &out->addr.sin6.sin6_addr) == 1) {
+      out->addr.sin6.sin6_family = AF_INET6;
+      out->size = sizeof out->addr.sin6;
+      set_port(out, (uint16_t)port);
+      return true;
+    }
+  }
+  snprintf(why, cap, "'%.60s': not a numeric %s address", s, *s == '[' ? "IPv6" : "IPv4");
+  return false;
 }

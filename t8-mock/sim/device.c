@@ -1,6 +1,8 @@
 /* device.c - the simulated devices: addressing, names and keys, and objects 3, 6 and Group Mgmt. */
 #include "sim.h"
 
+#include <arpa/inet.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,4 +491,24 @@ int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid) {
 void sim_on_group_mgmt_changed(sim_fleet *f, unsigned i, uint16_t iid) {
   (void)iid; /* every instance is looked at: another one may name the same group */
   sim_group_sync(f, i);
+}
+
+bool sim_filtered(sim_fleet *f, const coap_session_t *s) {
+  if (!f->cfg->server_only) return false;
+  const coap_address_t *ra = coap_session_get_addr_remote(s);
+  if (ra && ra->addr.sa.sa_family == AF_INET &&
+      ntohl(ra->addr.sin.sin_addr.s_addr) == f->cfg->server_addr &&
+      ntohs(ra->addr.sin.sin_port) == f->cfg->server_port)
+    return false;
+  f->filtered++;
+  if (f->cfg->verbose) {
+    char from[INET6_ADDRSTRLEN + 8] = "?";
+    if (ra && ra->addr.sa.sa_family == AF_INET) {
+      char a[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &ra->addr.sin.sin_addr, a, sizeof a);
+      snprintf(from, sizeof from, "%s:%u", a, ntohs(ra->addr.sin.sin_port));
+    }
+    fprintf(stderr, "request from %s ignored: not the server's address (--server-addr)\n", from);
+  }
+  return true;
 }

@@ -258,6 +258,10 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
   long i = -1;
   int m = method_index(coap_pdu_get_code(pdu));
   bool delay = f->cfg->delay_ms > 0;
+  if (sim_filtered(f, s)) { /* --server-addr: as if it never came (no answer, no ACK) */
+    send_nothing(resp);
+    return;
+  }
   /* One endpoint serves every device: the address the request came to says which. */
   if (la && la->addr.sa.sa_family == AF_INET)
     i = sim_dev_index(f, ntohl(la->addr.sin.sin_addr.s_addr));

@@ -69,6 +69,10 @@ static const char USAGE[] =
     "                          member draws on its own; default 0)\n"
     "  --mcast-if A            IPv4 address of the interface group sockets join on\n"
     "                          (default 127.0.0.1)\n"
+    "  --server-addr A:P       the devices ignore, silently (no answer, no ACK), every unicast\n"
+    "                          request whose source is not IPv4 address A, UDP port P, as a\n"
+    "                          NAT or a client that filters by source would (counted as\n"
+    "                          \"filtered\"); group requests are not affected\n"
     "  --fw-corrupt LIST       those devices' storage corrupts one byte of every firmware\n"
     "                          download (blob, push, pull): a blob fails its digest check\n"
     "                          (Update Result 5), a package gets a wrong PkgVersion\n"
@@ -150,6 +154,7 @@ enum {
   O_FW_NO_SUCCESS,
   O_MAX_OBS,
   O_CON_EVERY,
+  O_SERVER_ADDR,
   O_HELP
 };
 
@@ -189,6 +194,7 @@ static const struct option OPTS[] = {
     {"fw-no-success", required_argument, NULL, O_FW_NO_SUCCESS},
     {"max-observations", required_argument, NULL, O_MAX_OBS},
     {"notify-con-every", required_argument, NULL, O_CON_EVERY},
+    {"server-addr", required_argument, NULL, O_SERVER_ADDR},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -293,6 +299,22 @@ static bool parse_formats(const char *s, unsigned *out) {
     s = comma + 1;
   }
   *out = v;
+  return true;
+}
+
+/* "A.B.C.D:PORT" into c->server_addr and server_port. */
+static bool parse_server_addr(const char *s, sim_config *c) {
+  const char *colon = strrchr(s, ':');
+  char host[INET_ADDRSTRLEN];
+  struct in_addr in;
+  uint64_t port;
+  if (!colon || (size_t)(colon - s) >= sizeof host) return false;
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = '\0';
+  if (inet_pton(AF_INET, host, &in) != 1 || !parse_u64(colon + 1, 1, 65535, &port)) return false;
+  c->server_only = true;
+  c->server_addr = ntohl(in.s_addr);
+  c->server_port = (uint16_t)port;
   return true;
 }
 
@@ -429,6 +451,12 @@ static int parse_args(int argc, char **argv, sim_config *c, bool *help) {
       c->mcast_if = ntohl(in.s_addr);
       break;
     }
+    case O_SERVER_ADDR:
+      if (!parse_server_addr(a, c))
+        return usage_error("--server-addr: expected a numeric IPv4 address and a port 1..65535, "
+                           "like 127.0.0.1:5683, got '%s'",
+                           a);
+      break;
     case O_SEED:
       if (!parse_u64(a, 0, UINT64_MAX, &v))
         return usage_error("--seed: expected an unsigned integer, got '%s'", a);

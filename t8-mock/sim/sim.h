@@ -76,6 +76,9 @@ typedef struct sim_config {
   /* Observe (observe.c). */
   unsigned max_obs;          /* observations at once, fleet-wide */
   unsigned notify_con_every; /* every N-th notification of an observation is CON (0: daily) */
+  bool server_only;          /* --server-addr: unicast requests from elsewhere are ignored */
+  uint32_t server_addr;      /* IPv4, host byte order */
+  uint16_t server_port;
 } sim_config;
 
 /* Whether the devices know content format `fmt` (--formats). A number the simulator has no
@@ -225,6 +228,7 @@ typedef struct sim_fleet {
   uint16_t port, dtls_port; /* bound ports */
   unsigned sessions, sessions_max;
   uint32_t no_device;              /* requests to an address where no device is */
+  uint32_t filtered;               /* unicast requests ignored: not from --server-addr */
   size_t rx_bytes;                 /* Block1 bodies held by all devices (bounded) */
   sim_held *held_head, *held_tail; /* answers held by --delay-ms, in the order they are due */
   size_t n_held, held_max;         /* held now, most held at once */
@@ -283,6 +287,10 @@ int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records
                   size_t cap);
 int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid);
 uint16_t sim_gm_free_iid(const sim_device *d);
+
+/* --server-addr: whether a unicast request on session s is to be ignored (its source is not the
+ * server's address and port), as a NAT or a client that filters by source would; counted. */
+bool sim_filtered(sim_fleet *f, const coap_session_t *s);
 
 /* Called after every successful change of Group Mgmt instance `iid` of device `i` (created,
  * replaced, updated or deleted: sim_gm_find() tells which). */

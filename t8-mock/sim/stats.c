@@ -90,6 +90,9 @@ void sim_stats_summary(const sim_fleet *f) {
   if (f->cfg->delay_ms)
     fprintf(stderr, "lwm2m-mbms-sim: answers delayed by %u ms; at most %zu held at once\n",
             f->cfg->delay_ms, f->held_max);
+  if (f->cfg->server_only)
+    fprintf(stderr, "lwm2m-mbms-sim: %u unicast requests ignored (not from --server-addr)\n",
+            f->filtered);
 }
 
 static void json_counters(FILE *fp, const uint32_t *req, const uint32_t *resp) {
@@ -117,6 +120,7 @@ int sim_stats_write(const sim_fleet *f) {
   sum(f, &t);
   fprintf(fp,
           "{\"count\":%u,\"port\":%u,\"dtls_port\":%u,\"seed\":%llu,\"no_device\":%u,"
+          "\"filtered\":%u,"
           "\"sessions_max\":%u,\"sessions_at_exit\":%u,\"delay_ms\":%u,\"held_max\":%zu,"
           "\"group_loss\":%g,"
           "\"totals\":{\"requests\":{\"GET\":%llu,"
@@ -124,7 +128,7 @@ int sim_stats_write(const sim_fleet *f) {
           "\"DELETE\":%llu,\"other\":%llu},\"responses\":{\"2xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
           "\"dropped\":%llu,\"group_mgmt_changes\":%llu,\"group_mgmt_devices\":%u,",
           f->n, f->port, f->cfg->dtls ? f->dtls_port : 0u, (unsigned long long)f->cfg->seed,
-          f->no_device, f->sessions_max, f->sessions, f->cfg->delay_ms, f->held_max,
+          f->no_device, f->filtered, f->sessions_max, f->sessions, f->cfg->delay_ms, f->held_max,
           f->cfg->group_loss, (unsigned long long)t.req[SIM_M_GET],
           (unsigned long long)t.req[SIM_M_PUT], (unsigned long long)t.req[SIM_M_POST],
           (unsigned long long)t.req[SIM_M_DELETE], (unsigned long long)t.req[SIM_M_OTHER],
