@@ -2,9 +2,11 @@
  * replaced, patched and deleted, and the plays they schedule. */
 #include "http.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -134,6 +136,26 @@ fail:
   return NULL;
 }
 
+/* --create-reply-delay-ms: the 201 of a delivery that plays at once waits until its
+ * GMDByMb2Notification is done (bounded by MOCK_REPLY_WAIT_MAX_MS), then the delay. This
+ * connection has a thread of its own, so only this answer waits. */
+static void hold_reply(mock *m, uint64_t id, bool plays_now) {
+  if (plays_now) {
+    int64_t until = mock_now_ms() + MOCK_REPLY_WAIT_MAX_MS;
+    struct timespec ts;
+    ts.tv_sec = (time_t)(until / 1000);
+    ts.tv_nsec = (long)(until % 1000) * 1000000L;
+    pthread_mutex_lock(&m->mu);
+    while (!atomic_load(&m->stopping)) {
+      mock_gmd *g = mock_gmd_find_id_locked(m, id, NULL);
+      if (!g || g->notified) break; /* deleted meanwhile: nothing left to wait for */
+      if (pthread_cond_timedwait(&m->notified_cv, &m->mu, &ts) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&m->mu);
+  }
+  mock_sleep_ms(m, m->cfg.create_reply_delay_ms);
+}
+
 enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
   lmm_gmd in;
   lmmi_jerr je;
@@ -143,7 +165,9 @@ enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
   mock_tmgi *t;
   mock_gmd *g = NULL;
   char *json = NULL, *loc = NULL;
-  bool up_failed = false, too_many = false;
+  bool up_failed = false, too_many = false, plays_now = false;
+  bool delay = m->cfg.create_reply_delay_ms > 0;
+  uint64_t id = 0;
   lmm_err rc;
 
   /* A missing resource is reported before a malformed body. */
@@ -170,11 +194,14 @@ enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
     t->n_gmds++;
     rc = lmmi_j_gmd_encode(&g->g, 0, &json);
     loc = strdup(g->g.self);
-    if (rc != LMM_OK || !loc || mock_hold_locked(m, g->id) != 0) {
+    /* Normally the notifications wait for the 201; a delayed 201 waits for them instead. */
+    if (rc != LMM_OK || !loc || (!delay && mock_hold_locked(m, g->id) != 0)) {
       mock_gmd_remove_locked(m, t, g);
       g = NULL;
     } else {
-      q->release_id = g->id;
+      if (!delay) q->release_id = g->id;
+      id = g->id;
+      plays_now = g->play == PLAY_PENDING && g->play_ms <= mock_now_ms();
       log_gmd(m, "delivery_created", t, g);
       /* Queued now but held until the 201 is sent; the play waits for it. */
       if (g->g.has_request_test_notification && g->g.request_test_notification) {
@@ -198,6 +225,7 @@ enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
     free(loc);
     return http_send_nomem(q, c);
   }
+  if (delay) hold_reply(m, id, plays_now);
   ret = http_send_json(q, c, 201, json, loc);
   free(loc);
   return ret;
