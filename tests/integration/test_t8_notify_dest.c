@@ -271,6 +271,53 @@ static void test_bound(void **state) {
   world_stop(&w);
 }
 
+/* A host's own server hands each POST on with its path: the base path (a query ignored), the
+ * advertised URL's path, a per-delivery path; anything else is 404 for the path. */
+static void test_host_paths(void **state) {
+  (void)state;
+  lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+  ncfg.public_url = "http://127.0.0.1:9/hooks/t8/";
+  world w;
+  world_start(&w, &ncfg);
+  lmm_gmd d = {0};
+  static const uint8_t payload[] = {0x52, 0x01};
+  lmm_gmd req = {.has_payload = true,
+                 .payload = (uint8_t *)payload,
+                 .payload_len = sizeof payload,
+                 .scef_port = -1};
+  lmm_t8_result res;
+  /* The mock's own notification finds nobody at port 9: this test plays the SCEF. */
+  assert_int_equal(lmm_t8_gmd_create(w.cl, w.tmgi, &req, &d, &res), LMM_OK);
+  lmm_t8_result_clear(&res);
+  const char *prefix = "http://127.0.0.1:9/hooks/t8/";
+  assert_int_equal(strncmp(d.notification_destination, prefix, strlen(prefix)), 0);
+  const char *own_path = d.notification_destination + strlen("http://127.0.0.1:9");
+  assert_int_equal(strlen(own_path), strlen("/hooks/t8/") + 32);
+
+  char body[700], *problem = NULL;
+  snprintf(body, sizeof body, "{\"transaction\":\"%s\",\"deliveryTriggerStatus\":true}", d.self);
+  size_t len = strlen(body);
+  int before = w.ev.deliveries;
+  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, own_path, JSON, body, len, &problem), 204);
+  assert_null(problem);
+  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, "/hooks/t8/", JSON, body, len, NULL), 204);
+  assert_int_equal(
+      lmm_t8_notifier_handle_request(w.nt, "/t8/notifications?a=b", JSON, body, len, NULL), 204);
+  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, NULL, JSON, body, len, NULL), 204);
+  assert_int_equal(w.ev.deliveries, before + 4);
+  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, "/elsewhere", JSON, body, len, &problem),
+                   404);
+  assert_non_null(problem);
+  assert_non_null(strstr(problem, "no such resource"));
+  lmm_free(problem);
+  assert_int_equal(
+      lmm_t8_notifier_handle_request(w.nt, own_path, "text/plain", body, len, &problem), 415);
+  lmm_free(problem);
+  assert_int_equal(w.ev.deliveries, before + 4);
+  lmm_gmd_clear(&d);
+  world_stop(&w);
+}
+
 /* The configuration refuses an advertised URL that cannot take a path below it. */
 static void test_public_url_checked(void **state) {
   (void)state;
@@ -291,6 +338,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_destination_answers),
       cmocka_unit_test(test_bound),
+      cmocka_unit_test(test_host_paths),
       cmocka_unit_test(test_public_url_checked),
   };
   int failed = cmocka_run_group_tests_name("t8_notify_dest", tests, NULL, NULL);
