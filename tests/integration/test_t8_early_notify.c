@@ -54,11 +54,11 @@ typedef struct world {
 
 /* A mock that holds every delivery's 201 until 500 ms after its notification went out, a
  * client and a receiver attached to it, and one TMGI. */
-static void world_start(world *w) {
+static void world_start_delay(world *w, const char *delay_ms) {
   memset(w, 0, sizeof *w);
   char port[16];
   snprintf(port, sizeof port, "%d", lmmt_random_port());
-  const char *extra[] = {"--create-reply-delay-ms", "500", "--bearer-port", port, NULL};
+  const char *extra[] = {"--create-reply-delay-ms", delay_ms, "--bearer-port", port, NULL};
   assert_int_equal(lmmt_mock_start(&w->mock, extra), 0);
   assert_int_equal(lmm_ctx_new(NULL, &w->ctx), LMM_OK);
   lmm_t8_config cfg = LMM_T8_CONFIG_DEFAULT;
@@ -72,6 +72,10 @@ static void world_start(world *w) {
   assert_int_equal(lmm_t8_tmgi_create(w->cl, NULL, &a, &res), LMM_OK);
   snprintf(w->tmgi, sizeof w->tmgi, "%s", a.tmgi);
   lmm_tmgi_allocation_clear(&a);
+}
+
+static void world_start(world *w) {
+  world_start_delay(w, "500");
 }
 
 static void world_stop(world *w) {
@@ -188,11 +192,75 @@ static void test_async_create_with_test_notification(void **state) {
   world_stop(&w);
 }
 
+/* While a create is in flight its URL already takes notifications: up to 4 are held, a fifth
+ * gets 503 (the SCEF comes back later). A body naming another transaction is still this
+ * delivery's: handed on under the 201's link, and counted as a mismatch. */
+static void test_held_then_bound(void **state) {
+  (void)state;
+  world w;
+  /* MB2-U: nothing plays before the 201, which the mock holds for 5 s: ample for what
+   * follows. */
+  world_start_delay(&w, "5000");
+  lmm_gmd req = {.scef_port = -1};
+  created c = {.ev = &w.ev};
+  assert_int_equal(lmm_t8_gmd_create_async(w.cl, w.tmgi, &req, on_created, &c, NULL), LMM_OK);
+  int64_t end = mono_ms() + 5000;
+  while (lmmt_log_count(&w.mock, "delivery_created", NULL) < 1 && mono_ms() < end)
+    lmm_ctx_run_once(w.ctx, 20);
+  assert_int_equal(lmmt_log_count(&w.mock, "delivery_created", NULL), 1);
+  /* The SCEF already has its destination (a GET is not held). */
+  lmm_gmd *list = NULL;
+  size_t n = 0;
+  lmm_t8_result res;
+  assert_int_equal(lmm_t8_gmd_list(w.cl, w.tmgi, &list, &n, &res), LMM_OK);
+  lmm_t8_result_clear(&res);
+  assert_int_equal(n, 1);
+  const char *dest = list[0].notification_destination;
+  const char *base = lmm_t8_notifier_url(w.nt);
+  assert_int_equal(strncmp(dest, base, strlen(base)), 0);
+  const char *path = strchr(strstr(dest, "://") + 3, '/');
+
+  char body[600], *problem = NULL;
+  snprintf(body, sizeof body,
+           "{\"transaction\":\"%s/as1/tmgi-allocation/%s/delivery-via-mbms/elsewhere\","
+           "\"deliveryTriggerStatus\":true}",
+           lmm_t8_client_base_url(w.cl), w.tmgi);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(
+        lmm_t8_notifier_handle_request(w.nt, path, "application/json", body, strlen(body), NULL),
+        204);
+  assert_int_equal(
+      lmm_t8_notifier_handle_request(w.nt, path, "application/json", body, strlen(body), &problem),
+      503);
+  assert_non_null(problem);
+  lmm_free(problem);
+  assert_false(c.done); /* all of it happened before the 201 */
+  assert_int_equal(w.ev.deliveries, 0);
+
+  end = mono_ms() + 10000;
+  while (!c.done && mono_ms() < end)
+    lmm_ctx_run_once(w.ctx, 50);
+  assert_true(c.done);
+  assert_int_equal(c.err, LMM_OK);
+  assert_int_equal(c.deliveries_seen, 0);
+  assert_int_equal(w.ev.deliveries, 4);
+  assert_string_equal(w.ev.transaction, c.self);
+  lmm_t8_notifier_stats st;
+  lmm_t8_notifier_get_stats(w.nt, &st);
+  assert_int_equal(st.accepted, 4);
+  assert_int_equal(st.early, 4);
+  assert_int_equal(st.mismatched, 4);
+  assert_int_equal(st.unknown, 0);
+  lmm_gmd_list_free(list, n);
+  world_stop(&w);
+}
+
 int main(void) {
   if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_blocking_create),
       cmocka_unit_test(test_async_create_with_test_notification),
+      cmocka_unit_test(test_held_then_bound),
   };
   int failed = cmocka_run_group_tests_name("t8_early_notify", tests, NULL, NULL);
   lmm_global_cleanup();
