@@ -191,9 +191,13 @@ LMM_API lmm_err lmm_t8_client_new(lmm_ctx *ctx, const lmm_t8_config *cfg, lmm_t8
 LMM_API void lmm_t8_client_free(lmm_t8_client *cl);
 /** Borrowed; valid until the client is freed: "{api_root}/3gpp-group-message-delivery-mb2/v1". */
 LMM_API const char *lmm_t8_client_base_url(const lmm_t8_client *cl);
-/** Ties a notification receiver to the client: deliveries it creates are registered with the
- *  receiver (so their notifications are accepted) and get its URL as notificationDestination
- *  when the caller leaves that empty. The receiver is borrowed: it must outlive the client. */
+/** Ties a notification receiver to the client. A delivery created (POST) with an empty
+ *  notificationDestination gets a URL of its own from the receiver, registered before the
+ *  request is sent, so its notifications are accepted even when they overtake the 201 (they are
+ *  then handed to the receiver's handlers right after the create's callback). A PUT with an
+ *  empty destination keeps the delivery's own URL (else the receiver's base URL). Every created
+ *  delivery's link is also registered for the base URL, and forgotten on its DELETE. NULL
+ *  detaches. The receiver is borrowed: it must outlive the client, or be detached first. */
 LMM_API void lmm_t8_client_attach_notifier(lmm_t8_client *cl, lmm_t8_notifier *n);
 
 /* Asynchronous calls: never block; the callback runs from lmm_ctx_process(), never from inside
@@ -290,39 +294,61 @@ typedef struct lmm_t8_notifier_config {
   bool own_thread;        /**< serve on a thread of its own: handlers then run on that thread */
   bool accept_unknown;    /**< accept notifications for transactions never registered */
   size_t max_body;        /**< default 64 KiB; larger bodies get 413 */
+  /** Per-delivery destinations kept at once; default 4096. At the bound the oldest whose 201
+   *  came is dropped (its delivery stays known by link); when all await their 201, a create
+   *  falls back to the base URL. */
+  size_t max_destinations;
 } lmm_t8_notifier_config;
 
 #define LMM_T8_NOTIFIER_CONFIG_DEFAULT                                                             \
-  { NULL, 0, NULL, NULL, false, false, 0 }
+  { NULL, 0, NULL, NULL, false, false, 0, 0 }
 
-/** Starts an HTTP listener for notifications (libmicrohttpd). Unless `own_thread`, it is
- *  served from lmm_ctx_process() of `ctx`. `handlers` is not copied: it must outlive the
- *  receiver. `*out` untouched on failure (LMM_ERR_IO: cannot bind). */
+/** Starts an HTTP listener for notifications (libmicrohttpd). It serves `path` and, below it,
+ *  one URL per delivery handed out to an attached client (`path`/<32 hex digits>). Unless
+ *  `own_thread`, it is served from lmm_ctx_process() of `ctx`. `handlers` is not copied: it
+ *  must outlive the receiver. `*out` untouched on failure (LMM_ERR_IO: cannot bind;
+ *  LMM_ERR_ARG: bad address, a path without '/', a public_url with a query or fragment). */
 LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *cfg,
                                     const lmm_t8_notifier_handlers *handlers, void *user,
                                     lmm_t8_notifier **out);
-/** Stops the listener and frees it. NULL is a no-op. */
+/** Stops the listener and frees it, with every registration and per-delivery destination.
+ *  NULL is a no-op. */
 LMM_API void lmm_t8_notifier_free(lmm_t8_notifier *n);
-/** Borrowed; valid until freed: the notificationDestination to give the SCEF. */
+/** Borrowed; valid until freed: the base URL, the notificationDestination to give the SCEF for
+ *  a delivery that has no URL of its own. */
 LMM_API const char *lmm_t8_notifier_url(const lmm_t8_notifier *n);
 /** Registers a delivery link whose notifications are expected. Thread-safe. Links are
  *  compared by their path from LMM_T8_BASE_PATH on, so scheme and host may differ. */
 LMM_API lmm_err lmm_t8_notifier_expect(lmm_t8_notifier *n, const char *transaction_link);
-/** Forgets a registered link. Thread-safe. */
+/** Forgets a registered link, and the per-delivery destination of that delivery (whose URL then
+ *  gets 404). Thread-safe. */
 LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_link);
-/** For a host that receives notifications on its own HTTP server: validates `body` and hands
- *  the event to the handlers. Returns the HTTP status to answer: 204; 400 (malformed);
- *  404 (unknown transaction); 415 (`content_type` given and not application/json); 500 (out of
- *  memory: the SCEF should retry). For an error an owned ProblemDetails JSON goes to
- *  `*problem_json` (free with lmm_free(); may be NULL). `content_type` NULL is not checked;
- *  max_body is not enforced (the host's server read the body). Thread-safe; handlers may call
- *  expect/forget but must not free the receiver. */
+/** For a host that receives notifications on its own HTTP server (set `public_url` to it, so
+ *  per-delivery URLs point there too): validates the POST and hands the event to the handlers.
+ *  `path` is the request's path (a query is ignored): the path of `public_url` or `path` of the
+ *  config, or either followed by "/<32 hex digits>" of a per-delivery URL; NULL stands for the
+ *  base URL. Returns the HTTP status to answer: 204 (accepted; at a per-delivery URL whose
+ *  delivery's 201 has not come yet the event is held and handed on right after the create's
+ *  callback); 400 (malformed); 404 (another path, an unknown transaction at the base URL, or at
+ *  a per-delivery URL that is unknown or forgotten unless the body names a registered
+ *  delivery); 415 (`content_type` given and not application/json); 500 (out of memory); 503
+ *  (too many notifications before the 201: answer with Retry-After). For an error an owned
+ *  ProblemDetails JSON goes to `*problem_json` (free with lmm_free(); may be NULL).
+ *  `content_type` NULL is not checked; max_body is not enforced (the host's server read the
+ *  body). Thread-safe; handlers may call expect/forget but must not free the receiver. */
+LMM_API int lmm_t8_notifier_handle_request(lmm_t8_notifier *n, const char *path,
+                                           const char *content_type, const char *body, size_t len,
+                                           char **problem_json);
+/** lmm_t8_notifier_handle_request() at the base URL (`path` NULL). */
 LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
                                    size_t len, char **problem_json);
-/** Counters since start: accepted (204), malformed (400, 413, 415), unknown (404 for a link
- *  never registered). Wrong paths and methods are not counted. */
+/** Counters since start: accepted (204, held ones included), malformed (400, 413, 415), unknown
+ *  (404 for a link never registered or a forgotten destination), early (held ones handed on
+ *  after their 201), mismatched (at a per-delivery URL, a body naming another delivery: it is
+ *  taken as the URL's delivery's, under that link). Wrong paths, methods and 503s are not
+ *  counted. */
 typedef struct lmm_t8_notifier_stats {
-  uint64_t accepted, malformed, unknown;
+  uint64_t accepted, malformed, unknown, early, mismatched;
 } lmm_t8_notifier_stats;
 LMM_API void lmm_t8_notifier_get_stats(lmm_t8_notifier *n, lmm_t8_notifier_stats *out);
 

@@ -57,6 +57,11 @@ int cli_group_get(const cli *c, lmm_store *s, const char *name, lmm_group_info *
 int cli_group_members(const cli *c, lmm_store *s, const char *group, lmm_member **m, size_t *n);
 /** Creates a T8 client from the SCEF options; usage errors for a missing/bad connection. */
 int cli_t8_connect(cli *c, lmm_t8_client **out);
+/** Starts the T8 notification receiver of --notify-listen `listen` (NULL: 127.0.0.1:0) and
+ *  --notify-url `url` (NULL: the listener's own URL); every delivery is then notified at a URL
+ *  of its own below it. 0, or the exit status after the message. */
+int cli_notifier_start(cli *c, const char *listen, const char *url,
+                       const lmm_t8_notifier_handlers *nh, void *user, lmm_t8_notifier **out);
 /** Splits "ADDR:PORT" ("[v6]:PORT" too) into addr (cap bytes) and port. false if malformed. */
 bool cli_split_hostport(const char *s, char *addr, size_t cap, uint16_t *port);
 /** RFC 3339 UTC text of seconds (or milliseconds, ms=true) since the epoch; "-" for 0. */

@@ -66,17 +66,9 @@ int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
   if (via == LMM_VIA_MBMS) {
     int rc = cli_t8_connect(c, &g->t8);
     if (rc) return rc;
-    lmm_t8_notifier_config nc = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
-    char addr[64] = "127.0.0.1";
-    if (ro->notify_listen && !cli_split_hostport(ro->notify_listen, addr, sizeof addr, &nc.port))
-      return cli_usage(c, "--notify-listen: '%s' is not ADDR:PORT", ro->notify_listen);
-    nc.bind_addr = addr;
-    nc.public_url = ro->notify_url;
-    if ((e = lmm_t8_notifier_new(c->ctx, &nc, nh, user, &g->nt)) != LMM_OK) {
-      cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port,
-              lmm_strerror(e));
-      return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
-    }
+    if ((rc = cli_notifier_start(c, ro->notify_listen, ro->notify_url, nh, user, &g->nt)))
+      return rc;
+    /* Every delivery the campaign makes then has a destination of its own. */
     lmm_t8_client_attach_notifier(g->t8, g->nt);
   } else if (ro->notify_listen || ro->notify_url) {
     return cli_usage(c, "--notify-listen and --notify-url are for mbms delivery");
@@ -147,6 +139,30 @@ int cli_t8_connect(cli *c, lmm_t8_client **out) {
   if (e != LMM_OK) {
     cli_err(c, "cannot create the T8 client: %s", lmm_strerror(e));
     return EXIT_REFUSED;
+  }
+  return 0;
+}
+
+int cli_notifier_start(cli *c, const char *listen, const char *url,
+                       const lmm_t8_notifier_handlers *nh, void *user, lmm_t8_notifier **out) {
+  lmm_t8_notifier_config nc = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+  char addr[64] = "127.0.0.1";
+  if (listen && !cli_split_hostport(listen, addr, sizeof addr, &nc.port))
+    return cli_usage(c, "--notify-listen: '%s' is not ADDR:PORT", listen);
+  if (url && strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+    return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", url);
+  if (url && strpbrk(url, "?#"))
+    return cli_usage(c,
+                     "--notify-url: '%s' has a query or fragment: each delivery is notified "
+                     "at a path below the URL",
+                     url);
+  nc.bind_addr = addr;
+  nc.public_url = url;
+  lmm_err e = lmm_t8_notifier_new(c->ctx, &nc, nh, user, out);
+  if (e != LMM_OK) {
+    cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port,
+            lmm_strerror(e));
+    return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
   }
   return 0;
 }

@@ -221,32 +221,16 @@ static int cmd_deliver(cli *c, lmm_t8_client *cl, const char *tmgi, const sub_op
   req.request_test_notification = so->test_notification;
   if (!so->user_plane) req.has_payload = true, req.payload = payload, req.payload_len = len;
 
-  lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
-  char addr[64] = "127.0.0.1";
-  if (so->notify_listen) {
-    const char *colon = strrchr(so->notify_listen, ':');
-    char *end;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || *end || port < 0 || port > 65535 ||
-        (size_t)(colon - so->notify_listen) >= sizeof addr) {
-      free(payload);
-      return cli_usage(c, "--notify-listen: '%s' is not ADDR:PORT", so->notify_listen);
-    }
-    memcpy(addr, so->notify_listen, (size_t)(colon - so->notify_listen));
-    addr[colon - so->notify_listen] = '\0';
-    ncfg.port = (uint16_t)port;
-  }
-  ncfg.bind_addr = addr;
-  ncfg.public_url = so->notify_url;
   wait_state ws = {0};
   lmm_t8_notifier *nt = NULL;
-  lmm_err e = lmm_t8_notifier_new(c->ctx, &ncfg, &wait_handlers, &ws, &nt);
-  if (e != LMM_OK) {
+  if ((rc = cli_notifier_start(c, so->notify_listen, so->notify_url, &wait_handlers, &ws, &nt))) {
     free(payload);
-    cli_err(c, "cannot listen for notifications on %s:%u: %s", addr, ncfg.port, lmm_strerror(e));
-    return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
+    return rc;
   }
+  /* The delivery gets a destination of its own, registered before the request leaves: its
+   * notification is matched even when it overtakes the 201 (a proxy on the way). */
   lmm_t8_client_attach_notifier(cl, nt);
+  lmm_err e;
   lmm_t8_result res;
   if ((e = lmm_t8_gmd_create(cl, tmgi, &req, &out, &res)) != LMM_OK) {
     rc = cli_t8_fail(c, "group message request", &res);

@@ -11,7 +11,9 @@
 #include <curl/curl.h>
 
 #include "core/ctx_internal.h"
+#include "t8/client_internal.h"
 #include "t8/codec.h"
+#include "t8/notifier_internal.h"
 
 typedef struct sockent {
   curl_socket_t fd;
@@ -43,6 +45,9 @@ struct lmm_t8_request {
   char *resp_type;
   long retry_after_ms; /* -1: no Retry-After header */
   lmmi_timer *retry_timer;
+  /* A create's per-delivery notification destination at the attached receiver; "" when none.
+   * Released if the create fails or is cancelled, bound to the delivery on its 201. */
+  char dest[LMMI_DEST_TOKEN_LEN + 1];
   char errbuf[CURL_ERROR_SIZE];
   lmm_t8_request *prev, *next;
 };
@@ -212,6 +217,7 @@ static void request_free(lmm_t8_request *r) {
     cl->reqs = r->next;
   if (r->next) r->next->prev = r->prev;
   if (r->retry_timer) lmmi_timer_cancel(cl->ctx, r->retry_timer);
+  if (r->dest[0] && cl->notifier) lmmi_notifier_release(cl->notifier, r->dest);
   if (r->easy) {
     curl_multi_remove_handle(cl->multi, r->easy);
     curl_easy_cleanup(r->easy);
@@ -233,11 +239,21 @@ LMM_API void lmm_t8_client_free(lmm_t8_client *cl) {
   free(cl);
 }
 
+lmm_ctx *lmmi_t8_client_ctx(const lmm_t8_client *cl) {
+  return cl->ctx;
+}
+
 LMM_API const char *lmm_t8_client_base_url(const lmm_t8_client *cl) {
   return cl->base_url;
 }
 
 LMM_API void lmm_t8_client_attach_notifier(lmm_t8_client *cl, lmm_t8_notifier *n) {
+  /* Destinations of creates in flight belong to the receiver that handed them out. */
+  for (lmm_t8_request *r = cl->reqs; r && n != cl->notifier; r = r->next)
+    if (r->dest[0]) {
+      if (cl->notifier) lmmi_notifier_release(cl->notifier, r->dest);
+      r->dest[0] = '\0';
+    }
   cl->notifier = n;
 }
 
@@ -449,29 +465,6 @@ static bool maybe_retry(lmm_t8_request *r, CURLcode cc, long status) {
   return r->retry_timer != NULL;
 }
 
-static lmm_err problem_copy(lmm_problem *d, const lmm_problem *s) {
-  memset(d, 0, sizeof *d);
-  d->status = s->status;
-  d->type = dup_or_null(s->type), d->title = dup_or_null(s->title);
-  d->detail = dup_or_null(s->detail), d->instance = dup_or_null(s->instance);
-  d->cause = dup_or_null(s->cause);
-  bool ok = (!s->type || d->type) && (!s->title || d->title) && (!s->detail || d->detail) &&
-            (!s->instance || d->instance) && (!s->cause || d->cause);
-  if (ok && s->n_invalid_params) {
-    d->invalid_params = calloc(s->n_invalid_params, sizeof *d->invalid_params);
-    ok = d->invalid_params != NULL;
-    for (size_t i = 0; ok && i < s->n_invalid_params; i++) {
-      d->n_invalid_params = i + 1;
-      d->invalid_params[i].param = dup_or_null(s->invalid_params[i].param);
-      d->invalid_params[i].reason = dup_or_null(s->invalid_params[i].reason);
-      ok = (!s->invalid_params[i].param || d->invalid_params[i].param) &&
-           (!s->invalid_params[i].reason || d->invalid_params[i].reason);
-    }
-  }
-  if (!ok) lmm_problem_clear(d);
-  return ok ? LMM_OK : LMM_ERR_NOMEM;
-}
-
 static bool type_is(const char *ct, const char *want) {
   if (!ct) return false;
   size_t n = strlen(want);
@@ -591,9 +584,21 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
     }
     free(loc_seg);
   }
+  /* What the receiver held for this create goes to the handlers after the callback, which is
+   * where the caller learns the link to match them against. */
+  lmm_t8_notifier *flush_to = NULL;
+  char dest[LMMI_DEST_TOKEN_LEN + 1] = "";
   if (res.err == LMM_OK && cl->notifier) {
     /* Register before the callback: the SCEF may notify as soon as it answered. */
-    if (r->op == LMM_T8_GMD_CREATE && gmd.self) lmm_t8_notifier_expect(cl->notifier, gmd.self);
+    if (r->op == LMM_T8_GMD_CREATE && gmd.self) {
+      lmm_t8_notifier_expect(cl->notifier, gmd.self);
+      if (r->dest[0]) {
+        lmmi_notifier_bind(cl->notifier, r->dest, gmd.self);
+        memcpy(dest, r->dest, sizeof dest);
+        r->dest[0] = '\0'; /* bound: request_free() must not release it */
+        flush_to = cl->notifier;
+      }
+    }
     if (r->op == LMM_T8_GMD_DELETE) lmm_t8_notifier_forget(cl->notifier, r->url);
   }
   if (res.err != LMM_OK)
@@ -603,6 +608,8 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
   void *user = r->user;
   request_free(r);
   if (cb) cb(user, &rep);
+  /* Unless the callback detached the receiver (it may then be gone). */
+  if (flush_to && flush_to == cl->notifier) lmmi_notifier_flush(flush_to, dest, gmd.self);
   lmm_t8_result_clear(&res);
   lmm_tmgi_allocation_clear(&alloc);
   lmm_gmd_clear(&gmd);
@@ -623,14 +630,17 @@ static bool segment_ok(const char *s) {
   return true;
 }
 
-static lmm_err start(lmm_t8_client *cl, lmm_t8_op op, const char *method, const char *tmgi,
-                     const char *txn, char *body, lmm_t8_cb cb, void *user,
-                     lmm_t8_request **out_req) {
+/* `dest` (may be NULL) is the create's per-delivery destination, which the request takes: it is
+ * released on every failure, here or later. */
+static lmm_err start_dest(lmm_t8_client *cl, lmm_t8_op op, const char *method, const char *tmgi,
+                          const char *txn, char *body, const char *dest, lmm_t8_cb cb, void *user,
+                          lmm_t8_request **out_req) {
   lmm_err rc = LMM_ERR_ARG;
   lmm_t8_request *r = NULL;
   if ((tmgi && !segment_ok(tmgi)) || (txn && !segment_ok(txn))) goto fail;
   rc = LMM_ERR_NOMEM;
   if (!(r = calloc(1, sizeof *r))) goto fail;
+  if (dest) memcpy(r->dest, dest, sizeof r->dest), dest = NULL;
   r->cl = cl, r->op = op, r->method = method, r->cb = cb, r->user = user, r->body = body;
   body = NULL;
   r->content_type = !r->body                   ? NULL
@@ -654,9 +664,17 @@ static lmm_err start(lmm_t8_client *cl, lmm_t8_op op, const char *method, const 
   if (out_req) *out_req = r;
   return LMM_OK;
 fail:
+  if (r && r->dest[0] && cl->notifier) lmmi_notifier_release(cl->notifier, r->dest);
+  if (dest && cl->notifier) lmmi_notifier_release(cl->notifier, dest);
   if (r) free(r->url), free(r->tmgi), free(r->txn), free(r->body), free(r);
   free(body);
   return rc;
+}
+
+static lmm_err start(lmm_t8_client *cl, lmm_t8_op op, const char *method, const char *tmgi,
+                     const char *txn, char *body, lmm_t8_cb cb, void *user,
+                     lmm_t8_request **out_req) {
+  return start_dest(cl, op, method, tmgi, txn, body, NULL, cb, user, out_req);
 }
 
 LMM_API lmm_err lmm_t8_tmgi_create_async(lmm_t8_client *cl, const lmm_tmgi_allocation *req,
@@ -713,25 +731,49 @@ LMM_API lmm_err lmm_t8_tmgi_delete_async(lmm_t8_client *cl, const char *tmgi, lm
   return start(cl, LMM_T8_TMGI_DELETE, "DELETE", tmgi, NULL, NULL, cb, user, out_req);
 }
 
-/* A delivery needs somewhere to be notified: the caller's URL, or the attached receiver's. */
-static lmm_err gmd_body(lmm_t8_client *cl, const lmm_gmd *req, char **body) {
+/* A delivery needs somewhere to be notified: the caller's URL, else the attached receiver's
+ * `own` URL for this delivery, else the receiver's base URL. */
+static lmm_err gmd_body(lmm_t8_client *cl, const lmm_gmd *req, const char *own, char **body) {
   if (!req) return LMM_ERR_ARG;
   if (req->external_group_id && !lmmi_external_group_id_ok(req->external_group_id))
     return LMM_ERR_ARG;
   lmm_gmd g = *req;
   if (!g.notification_destination || !*g.notification_destination)
-    g.notification_destination = cl->notifier ? (char *)lmm_t8_notifier_url(cl->notifier) : NULL;
+    g.notification_destination = own            ? (char *)own
+                                 : cl->notifier ? (char *)lmm_t8_notifier_url(cl->notifier)
+                                                : NULL;
   if (!g.notification_destination) return LMM_ERR_ARG;
   return lmmi_j_gmd_encode(&g, LMMI_J_OMIT_RO, body);
 }
 
+static bool wants_destination(const lmm_t8_client *cl, const lmm_gmd *req) {
+  return cl->notifier && req && (!req->notification_destination || !*req->notification_destination);
+}
+
 LMM_API lmm_err lmm_t8_gmd_create_async(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
                                         lmm_t8_cb cb, void *user, lmm_t8_request **out_req) {
-  char *body = NULL;
-  if (!tmgi) return LMM_ERR_ARG;
-  lmm_err rc = gmd_body(cl, req, &body);
-  if (rc != LMM_OK) return rc;
-  return start(cl, LMM_T8_GMD_CREATE, "POST", tmgi, NULL, body, cb, user, out_req);
+  char *body = NULL, *url = NULL;
+  char dest[LMMI_DEST_TOKEN_LEN + 1] = "";
+  if (!tmgi || !req) return LMM_ERR_ARG;
+  /* Registered before the POST leaves: behind a proxy the notification may come before the 201
+   * that tells which transaction it is. */
+  if (wants_destination(cl, req)) {
+    lmm_err dr = lmmi_notifier_reserve(cl->notifier, dest, &url);
+    if (dr == LMM_ERR_STATE)
+      lmmi_log(cl->ctx, LMM_LOG_WARN,
+               "T8: every notification destination awaits its 201: this delivery is notified at "
+               "the base URL and matched only once its 201 is in");
+    else if (dr != LMM_OK)
+      return dr;
+  }
+  lmm_err rc = gmd_body(cl, req, url, &body);
+  free(url);
+  if (rc != LMM_OK) {
+    if (dest[0]) lmmi_notifier_release(cl->notifier, dest);
+    return rc;
+  }
+  return start_dest(cl, LMM_T8_GMD_CREATE, "POST", tmgi, NULL, body, dest[0] ? dest : NULL, cb,
+                    user, out_req);
 }
 
 LMM_API lmm_err lmm_t8_gmd_get_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
@@ -749,9 +791,25 @@ LMM_API lmm_err lmm_t8_gmd_list_async(lmm_t8_client *cl, const char *tmgi, lmm_t
 LMM_API lmm_err lmm_t8_gmd_put_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                      const lmm_gmd *req, lmm_t8_cb cb, void *user,
                                      lmm_t8_request **out_req) {
-  char *body = NULL;
+  char *body = NULL, *url = NULL;
   if (!tmgi || !txn) return LMM_ERR_ARG;
-  lmm_err rc = gmd_body(cl, req, &body);
+  if (wants_destination(cl, req) && segment_ok(tmgi) && segment_ok(txn)) {
+    /* A replacement keeps the delivery's own destination, when it has one. */
+    char dest[LMMI_DEST_TOKEN_LEN + 1];
+    size_t ll = strlen(cl->base_url) + strlen(cl->scs_as_id) + strlen(tmgi) + strlen(txn) + 64;
+    char *link = malloc(ll);
+    if (!link) return LMM_ERR_NOMEM;
+    snprintf(link, ll, "%s/%s/tmgi-allocation/%s/delivery-via-mbms/%s", cl->base_url, cl->scs_as_id,
+             tmgi, txn);
+    if (lmmi_notifier_token_of(cl->notifier, link, dest) &&
+        !(url = lmmi_notifier_url_of(cl->notifier, dest))) {
+      free(link);
+      return LMM_ERR_NOMEM;
+    }
+    free(link);
+  }
+  lmm_err rc = gmd_body(cl, req, url, &body);
+  free(url);
   if (rc != LMM_OK) return rc;
   return start(cl, LMM_T8_GMD_PUT, "PUT", tmgi, txn, body, cb, user, out_req);
 }
@@ -773,160 +831,4 @@ LMM_API lmm_err lmm_t8_gmd_delete_async(lmm_t8_client *cl, const char *tmgi, con
                                         lmm_t8_cb cb, void *user, lmm_t8_request **out_req) {
   if (!tmgi || !txn) return LMM_ERR_ARG;
   return start(cl, LMM_T8_GMD_DELETE, "DELETE", tmgi, txn, NULL, cb, user, out_req);
-}
-
-/* --------------------------------------------------------- blocking wrappers */
-
-typedef struct sync_call {
-  bool done;
-  lmm_err copy_err;
-  lmm_t8_result *res;
-  lmm_t8_result local;
-  lmm_tmgi_allocation *alloc;
-  lmm_tmgi_allocation **allocs;
-  lmm_gmd *gmd;
-  lmm_gmd **gmds;
-  size_t *n;
-  lmm_t8_request *req;
-} sync_call;
-
-static void sync_cb(void *user, const lmm_t8_reply *rep) {
-  sync_call *s = user;
-  s->done = true;
-  lmm_t8_result *res = s->res;
-  *res = *rep->result;
-  res->problem = (lmm_problem){0};
-  if (rep->result->has_problem && problem_copy(&res->problem, &rep->result->problem) != LMM_OK)
-    res->has_problem = false;
-  if (res->err != LMM_OK) return;
-  lmm_err rc = LMM_OK;
-  if (s->alloc && rep->allocation) rc = lmmi_tmgi_allocation_copy(s->alloc, rep->allocation);
-  if (s->gmd && rep->gmd) rc = lmmi_gmd_copy(s->gmd, rep->gmd);
-  if (s->allocs) {
-    *s->n = 0;
-    if (rep->n_allocations && !(*s->allocs = calloc(rep->n_allocations, sizeof **s->allocs)))
-      rc = LMM_ERR_NOMEM;
-    for (size_t i = 0; rc == LMM_OK && i < rep->n_allocations; i++, ++*s->n)
-      rc = lmmi_tmgi_allocation_copy(&(*s->allocs)[i], &rep->allocations[i]);
-  }
-  if (s->gmds) {
-    *s->n = 0;
-    if (rep->n_gmds && !(*s->gmds = calloc(rep->n_gmds, sizeof **s->gmds))) rc = LMM_ERR_NOMEM;
-    for (size_t i = 0; rc == LMM_OK && i < rep->n_gmds; i++, ++*s->n)
-      rc = lmmi_gmd_copy(&(*s->gmds)[i], &rep->gmds[i]);
-  }
-  if (rc != LMM_OK) res->err = rc;
-}
-
-static lmm_err sync_run(lmm_t8_client *cl, sync_call *s, lmm_err started) {
-  if (started != LMM_OK) {
-    s->res->err = started;
-    return started;
-  }
-  lmm_err io = LMM_OK;
-  while (!s->done && io == LMM_OK)
-    io = lmm_ctx_run_once(cl->ctx, 1000);
-  if (!s->done) { /* the loop itself failed: drop the request, its callback would outlive s */
-    lmm_t8_request_cancel(s->req);
-    s->res->err = io;
-    return io;
-  }
-  return s->res->err;
-}
-
-#define SYNC_INIT(res_)                                                                            \
-  sync_call s = {0};                                                                               \
-  s.res = (res_) ? (res_) : &s.local;                                                              \
-  memset(s.res, 0, sizeof *s.res)
-#define SYNC_RETURN(call)                                                                          \
-  do {                                                                                             \
-    lmm_err rc_ = sync_run(cl, &s, (call));                                                        \
-    if (s.res == &s.local) lmm_t8_result_clear(&s.local);                                          \
-    return rc_;                                                                                    \
-  } while (0)
-
-LMM_API lmm_err lmm_t8_tmgi_create(lmm_t8_client *cl, const lmm_tmgi_allocation *req,
-                                   lmm_tmgi_allocation *out, lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.alloc = out;
-  SYNC_RETURN(lmm_t8_tmgi_create_async(cl, req, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_tmgi_get(lmm_t8_client *cl, const char *tmgi, lmm_tmgi_allocation *out,
-                                lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.alloc = out;
-  SYNC_RETURN(lmm_t8_tmgi_get_async(cl, tmgi, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_tmgi_list(lmm_t8_client *cl, lmm_tmgi_allocation **out, size_t *n,
-                                 lmm_t8_result *res) {
-  if (!out || !n) return LMM_ERR_ARG;
-  *out = NULL, *n = 0;
-  SYNC_INIT(res);
-  s.allocs = out, s.n = n;
-  SYNC_RETURN(lmm_t8_tmgi_list_async(cl, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_tmgi_put(lmm_t8_client *cl, const char *tmgi, const lmm_tmgi_allocation *req,
-                                lmm_tmgi_allocation *out, lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.alloc = out;
-  SYNC_RETURN(lmm_t8_tmgi_put_async(cl, tmgi, req, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_tmgi_patch(lmm_t8_client *cl, const char *tmgi,
-                                  const lmm_tmgi_allocation_patch *p, lmm_tmgi_allocation *out,
-                                  lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.alloc = out;
-  SYNC_RETURN(lmm_t8_tmgi_patch_async(cl, tmgi, p, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_tmgi_delete(lmm_t8_client *cl, const char *tmgi, lmm_t8_result *res) {
-  SYNC_INIT(res);
-  SYNC_RETURN(lmm_t8_tmgi_delete_async(cl, tmgi, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_gmd_create(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
-                                  lmm_gmd *out, lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.gmd = out;
-  SYNC_RETURN(lmm_t8_gmd_create_async(cl, tmgi, req, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_gmd_get(lmm_t8_client *cl, const char *tmgi, const char *txn, lmm_gmd *out,
-                               lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.gmd = out;
-  SYNC_RETURN(lmm_t8_gmd_get_async(cl, tmgi, txn, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_gmd_list(lmm_t8_client *cl, const char *tmgi, lmm_gmd **out, size_t *n,
-                                lmm_t8_result *res) {
-  if (!out || !n) return LMM_ERR_ARG;
-  *out = NULL, *n = 0;
-  SYNC_INIT(res);
-  s.gmds = out, s.n = n;
-  SYNC_RETURN(lmm_t8_gmd_list_async(cl, tmgi, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_gmd_put(lmm_t8_client *cl, const char *tmgi, const char *txn,
-                               const lmm_gmd *req, lmm_gmd *out, lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.gmd = out;
-  SYNC_RETURN(lmm_t8_gmd_put_async(cl, tmgi, txn, req, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_gmd_patch(lmm_t8_client *cl, const char *tmgi, const char *txn,
-                                 const lmm_gmd_patch *p, lmm_gmd *out, lmm_t8_result *res) {
-  SYNC_INIT(res);
-  s.gmd = out;
-  SYNC_RETURN(lmm_t8_gmd_patch_async(cl, tmgi, txn, p, sync_cb, &s, &s.req));
-}
-
-LMM_API lmm_err lmm_t8_gmd_delete(lmm_t8_client *cl, const char *tmgi, const char *txn,
-                                  lmm_t8_result *res) {
-  SYNC_INIT(res);
-  SYNC_RETURN(lmm_t8_gmd_delete_async(cl, tmgi, txn, sync_cb, &s, &s.req));
 }

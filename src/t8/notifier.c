@@ -1,5 +1,6 @@
 /* notifier.c - T8 notification receiver: an HTTP listener (libmicrohttpd) for the SCEF's
- * GMDByMb2Notification and TestNotification callbacks, and the same checks for a host's server. */
+ * GMDByMb2Notification and TestNotification callbacks, at its base URL and at a URL of its own
+ * for each delivery, and the same checks for a host's server. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,10 +17,13 @@
 #include "core/ctx_internal.h"
 #include "lwm2m_mbms/t8.h"
 #include "t8/codec.h"
+#include "t8/notifier_internal.h"
+#include "t8/notify_dest.h"
 
 #define DEFAULT_BIND_ADDR "127.0.0.1"
 #define DEFAULT_PATH      "/t8/notifications"
 #define DEFAULT_MAX_BODY  ((size_t)64 * 1024)
+#define DEFAULT_MAX_DESTS ((size_t)4096)
 /* An idle connection is dropped after this long, so a stalled peer cannot pin memory. */
 #define CONN_TIMEOUT_S 30u
 /* A chunked body has no length to refuse up front and 0.9.75 cannot answer mid-body: what
@@ -30,8 +34,9 @@ struct lmm_t8_notifier {
   lmm_ctx *ctx;
   const lmm_t8_notifier_handlers *handlers; /* borrowed; may be NULL */
   void *user;
-  char *path;
-  char *url;
+  char *path;     /* served by the listener */
+  char *url;      /* the base URL advertised */
+  char *url_path; /* the path of `url`, which a host's own server may see instead of `path` */
   size_t max_body;
   bool accept_unknown;
   bool own_thread;
@@ -46,10 +51,18 @@ struct lmm_t8_notifier {
   char **links; /* sorted (strcmp) keys, each owned */
   size_t n_links, cap_links;
   lmm_t8_notifier_stats stats;
+
+  lmmi_dests dests; /* the per-delivery destinations, under a lock of their own */
+  bool dests_ready;
 };
+
+/* Where a request was sent: the base URL, a per-delivery URL below it, or elsewhere. */
+typedef enum path_kind { P_NONE, P_BASE, P_DEST } path_kind;
 
 /* What one HTTP request has gathered between calls of the access handler. */
 typedef struct req_state {
+  path_kind kind;
+  char token[LMMI_DEST_TOKEN_LEN + 1];
   char *buf;
   size_t len, cap;
   size_t seen; /* body bytes received, kept or not */
@@ -57,13 +70,6 @@ typedef struct req_state {
 } req_state;
 
 /* ------------------------------------------------------------ registered links */
-
-/* Links are compared by their path from the API base on: the SCEF may name itself by another
- * host or scheme in the notification than in the Location it answered with. */
-static const char *link_key(const char *link) {
-  const char *p = lmmi_link_api_path(link);
-  return p ? p : link;
-}
 
 /* Index of the first key >= `key`; `*found` tells whether it is equal. Caller holds mu. */
 static size_t link_lower_bound(const lmm_t8_notifier *n, const char *key, bool *found) {
@@ -82,7 +88,7 @@ static size_t link_lower_bound(const lmm_t8_notifier *n, const char *key, bool *
 static bool link_known(lmm_t8_notifier *n, const char *link) {
   bool found;
   pthread_mutex_lock(&n->mu);
-  (void)link_lower_bound(n, link_key(link), &found);
+  (void)link_lower_bound(n, lmmi_dest_link_key(link), &found);
   pthread_mutex_unlock(&n->mu);
   return found;
 }
@@ -95,7 +101,7 @@ LMM_API lmm_err lmm_t8_notifier_expect(lmm_t8_notifier *n, const char *transacti
 
   if (n == NULL || transaction_link == NULL || transaction_link[0] == '\0') return LMM_ERR_ARG;
   /* Copy before locking: the allocation need not hold up the listener's thread. */
-  copy = strdup(link_key(transaction_link));
+  copy = strdup(lmmi_dest_link_key(transaction_link));
   if (copy == NULL) return LMM_ERR_NOMEM;
 
   pthread_mutex_lock(&n->mu);
@@ -129,7 +135,7 @@ LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_
 
   if (n == NULL || transaction_link == NULL) return;
   pthread_mutex_lock(&n->mu);
-  at = link_lower_bound(n, link_key(transaction_link), &found);
+  at = link_lower_bound(n, lmmi_dest_link_key(transaction_link), &found);
   if (found) {
     gone = n->links[at];
     memmove(n->links + at, n->links + at + 1, (n->n_links - at - 1) * sizeof *n->links);
@@ -137,6 +143,7 @@ LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_
   }
   pthread_mutex_unlock(&n->mu);
   free(gone);
+  if (n->dests_ready) lmmi_dests_forget_key(&n->dests, lmmi_dest_link_key(transaction_link));
 }
 
 /* ------------------------------------------------------------ validation */
@@ -209,9 +216,74 @@ static bool is_test_notification(const char *body, size_t len) {
   return test;
 }
 
-/* The part shared by the listener and lmm_t8_notifier_handle(): the body is in memory and its
- * content type already judged. Returns the HTTP status; `*problem` owned or NULL. */
-static int handle_body(lmm_t8_notifier *n, const char *body, size_t len, char **problem) {
+/* Hands one event to the handlers, which run without the lock so that they may register or
+ * forget links themselves. */
+static void dispatch(lmm_t8_notifier *n, bool test, const char *link, bool delivered) {
+  lmmi_log(n->ctx, LMM_LOG_DEBUG, "t8 notifier: %s for %s%s",
+           test ? "test notification" : "delivery notification", link,
+           test ? "" : (delivered ? " (delivered)" : " (not delivered)"));
+  if (n->handlers == NULL) return;
+  if (test && n->handlers->on_test != NULL)
+    n->handlers->on_test(n->user, link);
+  else if (!test && n->handlers->on_delivery != NULL)
+    n->handlers->on_delivery(n->user, link, delivered);
+}
+
+/* At a per-delivery URL the URL names the delivery: only the SCEF that was given it in the
+ * create can know it. A body naming another link is still that delivery's, reported as such. */
+static void check_link(lmm_t8_notifier *n, const char *named, const char *bound) {
+  if (strcmp(lmmi_dest_link_key(named), lmmi_dest_link_key(bound)) == 0) return;
+  count(n, &n->stats.mismatched);
+  lmmi_log(n->ctx, LMM_LOG_WARN,
+           "t8 notifier: a notification at the destination of %s names %s: taken as %s's", bound,
+           named, bound);
+}
+
+/* At a per-delivery URL: held while its 201 is awaited, handed on under the delivery's link
+ * once it is known. Returns 0 when the destination is unknown (the caller then judges the body
+ * as at the base URL), else the status. */
+static int at_destination(lmm_t8_notifier *n, const char *token, bool test, const char *link,
+                          bool delivered, char **problem) {
+  lmmi_dest_event ev = {test, delivered, (char *)link};
+  lmmi_dest_verdict v;
+  char *bound = NULL;
+
+  if (lmmi_dests_arrive(&n->dests, token, &ev, &v, &bound) != LMM_OK) {
+    lmmi_log(n->ctx, LMM_LOG_ERROR, "t8 notifier: out of memory keeping a notification");
+    return 500;
+  }
+  switch (v) {
+  case LMMI_DEST_HELD:
+    count(n, &n->stats.accepted);
+    lmmi_log(n->ctx, LMM_LOG_DEBUG, "t8 notifier: %s for %s before its 201: held",
+             test ? "test notification" : "delivery notification", link);
+    return 204;
+  case LMMI_DEST_FULL:
+    /* 503 and Retry-After: by then the 201 has most likely come, and a retry is accepted. */
+    lmmi_log(n->ctx, LMM_LOG_WARN,
+             "t8 notifier: %d notifications for %s before its 201: asking the SCEF to retry",
+             LMMI_DEST_HELD_MAX + 1, link);
+    *problem = problem_new(503, "Service Unavailable",
+                           "too many notifications before the delivery's creation was answered",
+                           NULL, NULL);
+    return 503;
+  case LMMI_DEST_BOUND:
+    check_link(n, link, bound);
+    count(n, &n->stats.accepted);
+    dispatch(n, test, bound, delivered);
+    free(bound);
+    return 204;
+  case LMMI_DEST_UNKNOWN:
+    break;
+  }
+  return 0;
+}
+
+/* The part shared by the listener and lmm_t8_notifier_handle_request(): the body is in memory,
+ * its content type judged and its URL classified. Returns the HTTP status; `*problem` owned or
+ * NULL. */
+static int handle_body(lmm_t8_notifier *n, path_kind kind, const char *token, const char *body,
+                       size_t len, char **problem) {
   lmmi_jerr je;
   char *link = NULL;
   bool delivered = false, test;
@@ -245,45 +317,76 @@ static int handle_body(lmm_t8_notifier *n, const char *body, size_t len, char **
     status = 400;
     goto out;
   }
+  if (kind == P_DEST && (status = at_destination(n, token, test, link, delivered, problem)) != 0)
+    goto out;
+  /* The base URL, or a per-delivery URL no longer (or never) handed out: the body's link must
+   * be a delivery we know. */
   if (!n->accept_unknown && !link_known(n, link)) {
     count(n, &n->stats.unknown);
-    lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: notification for unknown %s %s",
-             test ? "subscription" : "transaction", link);
-    *problem = problem_new(404, "Not Found", test ? "unknown subscription" : "unknown transaction",
+    lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: notification for unknown %s %s%s",
+             test ? "subscription" : "transaction", link,
+             kind == P_DEST ? " at an unknown destination" : "");
+    *problem = problem_new(404, "Not Found",
+                           kind == P_DEST ? "unknown notification destination"
+                           : test         ? "unknown subscription"
+                                          : "unknown transaction",
                            test ? "/subscription" : "/transaction", "not an expected delivery");
     status = 404;
     goto out;
   }
-
   count(n, &n->stats.accepted);
-  lmmi_log(n->ctx, LMM_LOG_DEBUG, "t8 notifier: %s for %s%s",
-           test ? "test notification" : "delivery notification", link,
-           test ? "" : (delivered ? " (delivered)" : " (not delivered)"));
-  /* Handlers run without the lock, so they may register or forget links themselves. */
-  if (n->handlers != NULL) {
-    if (test && n->handlers->on_test != NULL)
-      n->handlers->on_test(n->user, link);
-    else if (!test && n->handlers->on_delivery != NULL)
-      n->handlers->on_delivery(n->user, link, delivered);
-  }
+  dispatch(n, test, link, delivered);
   status = 204;
 out:
   free(link);
   return status;
 }
 
-LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
-                                   size_t len, char **problem_json) {
+/* Whether `path` (length `len`) is `base` or `base/<token>`; the token goes to `token`. */
+static path_kind match_base(const char *base, const char *path, size_t len, char *token) {
+  size_t bl = strlen(base);
+
+  if (len == bl && strncmp(path, base, bl) == 0) return P_BASE;
+  while (bl > 0 && base[bl - 1] == '/')
+    bl--;
+  if (len != bl + 1 + LMMI_DEST_TOKEN_LEN || strncmp(path, base, bl) != 0 || path[bl] != '/')
+    return P_NONE;
+  for (size_t i = 0; i < LMMI_DEST_TOKEN_LEN; i++) {
+    char c = path[bl + 1 + i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return P_NONE;
+    token[i] = c;
+  }
+  token[LMMI_DEST_TOKEN_LEN] = '\0';
+  return P_DEST;
+}
+
+/* The listener serves `path`; a host's own server may see the advertised URL's path instead. A
+ * query is not part of the path. */
+static path_kind classify(const lmm_t8_notifier *n, const char *path, char *token) {
+  size_t len = strcspn(path, "?#");
+  path_kind k = match_base(n->path, path, len, token);
+  return k != P_NONE ? k : match_base(n->url_path, path, len, token);
+}
+
+LMM_API int lmm_t8_notifier_handle_request(lmm_t8_notifier *n, const char *path,
+                                           const char *content_type, const char *body, size_t len,
+                                           char **problem_json) {
+  char token[LMMI_DEST_TOKEN_LEN + 1] = "";
+  path_kind kind = P_BASE;
   char *problem = NULL;
   int status;
 
   if (problem_json != NULL) *problem_json = NULL;
   if (n == NULL) return 500;
   if (body == NULL) len = 0;
-  if (content_type != NULL && !content_type_ok(content_type))
+  if (path != NULL && (kind = classify(n, path, token)) == P_NONE) {
+    status = 404;
+    problem = problem_new(404, "Not Found", "no such resource", NULL, NULL);
+  } else if (content_type != NULL && !content_type_ok(content_type)) {
     status = reject_content_type(n, content_type, &problem);
-  else
-    status = handle_body(n, body, len, &problem);
+  } else {
+    status = handle_body(n, kind, token, body, len, &problem);
+  }
   if (problem_json != NULL)
     *problem_json = problem;
   else
@@ -291,11 +394,88 @@ LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type,
   return status;
 }
 
+LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
+                                   size_t len, char **problem_json) {
+  return lmm_t8_notifier_handle_request(n, NULL, content_type, body, len, problem_json);
+}
+
+/* ------------------------------------------------------------ per-delivery destinations */
+
+lmm_err lmmi_notifier_reserve(lmm_t8_notifier *n, char *token, char **url) {
+  static const char hex[] = "0123456789abcdef";
+  uint8_t raw[LMMI_DEST_TOKEN_LEN / 2];
+  lmm_err rc;
+
+  *url = NULL;
+  if (!n->dests_ready) return LMM_ERR_STATE;
+  /* Unguessable, from the context's random source: the URL is the delivery's credential. */
+  if ((rc = lmmi_random(n->ctx, raw, sizeof raw)) != LMM_OK) return rc;
+  for (size_t i = 0; i < sizeof raw; i++) {
+    token[2 * i] = hex[raw[i] >> 4];
+    token[2 * i + 1] = hex[raw[i] & 15];
+  }
+  token[LMMI_DEST_TOKEN_LEN] = '\0';
+  if ((*url = lmmi_notifier_url_of(n, token)) == NULL) return LMM_ERR_NOMEM;
+  if ((rc = lmmi_dests_add(&n->dests, token)) != LMM_OK) {
+    free(*url);
+    *url = NULL;
+  }
+  return rc;
+}
+
+char *lmmi_notifier_url_of(const lmm_t8_notifier *n, const char *token) {
+  size_t ul = strlen(n->url);
+  char *url;
+
+  while (ul > 0 && n->url[ul - 1] == '/')
+    ul--;
+  url = malloc(ul + 1 + LMMI_DEST_TOKEN_LEN + 1);
+  if (url == NULL) return NULL;
+  memcpy(url, n->url, ul);
+  url[ul] = '/';
+  memcpy(url + ul + 1, token, LMMI_DEST_TOKEN_LEN + 1);
+  return url;
+}
+
+void lmmi_notifier_bind(lmm_t8_notifier *n, const char *token, const char *link) {
+  if (n->dests_ready && lmmi_dests_bind(&n->dests, token, link) != LMM_OK)
+    lmmi_log(n->ctx, LMM_LOG_ERROR, "t8 notifier: out of memory binding the destination of %s",
+             link);
+}
+
+void lmmi_notifier_flush(lmm_t8_notifier *n, const char *token, const char *link) {
+  lmmi_dest_event ev;
+
+  if (!n->dests_ready) return;
+  /* One at a time: a handler may forget the delivery, and then the rest is dropped with it. */
+  while (lmmi_dests_pop(&n->dests, token, &ev)) {
+    check_link(n, ev.link, link);
+    count(n, &n->stats.early);
+    dispatch(n, ev.test, link, ev.delivered);
+    free(ev.link);
+  }
+}
+
+void lmmi_notifier_release(lmm_t8_notifier *n, const char *token) {
+  size_t dropped;
+
+  if (!n->dests_ready) return;
+  dropped = lmmi_dests_remove(&n->dests, token);
+  if (dropped > 0)
+    lmmi_log(n->ctx, LMM_LOG_WARN,
+             "t8 notifier: %zu notification(s) dropped: the create of their delivery failed",
+             dropped);
+}
+
+bool lmmi_notifier_token_of(lmm_t8_notifier *n, const char *link, char *token) {
+  return n->dests_ready && lmmi_dests_token_of(&n->dests, lmmi_dest_link_key(link), token);
+}
+
 /* ------------------------------------------------------------ HTTP listener */
 
-/* Queues a response; takes `problem` (sent as application/problem+json when not NULL). */
-static enum MHD_Result reply(struct MHD_Connection *conn, int status, char *problem,
-                             bool allow_post) {
+/* Queues a response; takes `problem` (sent as application/problem+json when not NULL). A 405
+ * says what is allowed, a 503 when to come back. */
+static enum MHD_Result reply(struct MHD_Connection *conn, int status, char *problem) {
   struct MHD_Response *r;
   enum MHD_Result ok;
 
@@ -314,7 +494,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int status, char *prob
     r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (r == NULL) return MHD_NO;
   }
-  if (allow_post && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST") != MHD_YES) {
+  if ((status == 405 && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST") != MHD_YES) ||
+      (status == 503 && MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES)) {
     MHD_destroy_response(r);
     return MHD_NO;
   }
@@ -332,18 +513,19 @@ static enum MHD_Result on_headers(lmm_t8_notifier *n, struct MHD_Connection *con
   char *problem = NULL;
   req_state *st;
   int status;
+  char token[LMMI_DEST_TOKEN_LEN + 1] = "";
+  path_kind kind = classify(n, url, token);
 
-  if (strcmp(url, n->path) != 0)
-    return reply(conn, 404, problem_new(404, "Not Found", "no such resource", NULL, NULL), false);
+  if (kind == P_NONE)
+    return reply(conn, 404, problem_new(404, "Not Found", "no such resource", NULL, NULL));
   if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
     return reply(conn, 405,
-                 problem_new(405, "Method Not Allowed", "only POST is served here", NULL, NULL),
-                 true);
+                 problem_new(405, "Method Not Allowed", "only POST is served here", NULL, NULL));
   ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
   if (!content_type_ok(ct)) {
     /* Status first: the order in which arguments are evaluated is unspecified. */
     status = reject_content_type(n, ct, &problem);
-    return reply(conn, status, problem, false);
+    return reply(conn, status, problem);
   }
   cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (cl != NULL) {
@@ -354,11 +536,13 @@ static enum MHD_Result on_headers(lmm_t8_notifier *n, struct MHD_Connection *con
     /* MHD already refused a malformed Content-Length; an overflow is simply too large. */
     if (errno == ERANGE || (end != cl && v > n->max_body)) {
       status = reject_too_large(n, &problem);
-      return reply(conn, status, problem, false);
+      return reply(conn, status, problem);
     }
   }
   st = calloc(1, sizeof *st);
   if (st == NULL) return MHD_NO;
+  st->kind = kind;
+  memcpy(st->token, token, sizeof st->token);
   *req_cls = st;
   return MHD_YES;
 }
@@ -414,8 +598,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
   if (st->too_big)
     status = reject_too_large(n, &problem);
   else
-    status = handle_body(n, st->buf, st->len, &problem);
-  return reply(conn, status, problem, false);
+    status = handle_body(n, st->kind, st->token, st->buf, st->len, &problem);
+  return reply(conn, status, problem);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -502,6 +686,13 @@ static char *make_url(const char *addr, bool v6, uint16_t port, const char *path
   return url;
 }
 
+/* The path of an absolute URL ("/" when it has none). Owned; NULL when out of memory. */
+static char *url_path_of(const char *url) {
+  const char *p = strstr(url, "://");
+  p = p ? strchr(p + 3, '/') : NULL;
+  return strdup(p ? p : "/");
+}
+
 static void notifier_destroy(lmm_t8_notifier *n) {
   size_t i;
 
@@ -512,8 +703,10 @@ static void notifier_destroy(lmm_t8_notifier *n) {
   for (i = 0; i < n->n_links; i++)
     free(n->links[i]);
   free(n->links);
+  if (n->dests_ready) lmmi_dests_clear(&n->dests);
   free(n->path);
   free(n->url);
+  free(n->url_path);
   pthread_mutex_destroy(&n->mu);
   free(n);
 }
@@ -537,6 +730,8 @@ LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *
   addr = cfg->bind_addr && cfg->bind_addr[0] ? cfg->bind_addr : DEFAULT_BIND_ADDR;
   path = cfg->path && cfg->path[0] ? cfg->path : DEFAULT_PATH;
   if (path[0] != '/' || !parse_addr(addr, cfg->port, &ss, &v6)) return LMM_ERR_ARG;
+  /* Per-delivery URLs are the advertised one plus a path segment: no room for a query. */
+  if (cfg->public_url && strpbrk(cfg->public_url, "?#")) return LMM_ERR_ARG;
 
   n = calloc(1, sizeof *n);
   if (n == NULL) return LMM_ERR_NOMEM;
@@ -552,6 +747,10 @@ LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *
   n->own_thread = cfg->own_thread;
   n->path = strdup(path);
   if (n->path == NULL) goto fail;
+  if (lmmi_dests_init(&n->dests,
+                      cfg->max_destinations ? cfg->max_destinations : DEFAULT_MAX_DESTS) != LMM_OK)
+    goto fail;
+  n->dests_ready = true;
 
   /* Everything the handlers read is in place before the daemon starts: in thread mode the
    * first request may arrive before MHD_start_daemon() returns. */
@@ -574,7 +773,7 @@ LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *
   }
   n->url = cfg->public_url && cfg->public_url[0] ? strdup(cfg->public_url)
                                                  : make_url(addr, v6, port, path);
-  if (n->url == NULL) goto fail;
+  if (n->url == NULL || (n->url_path = url_path_of(n->url)) == NULL) goto fail;
 
   if (!n->own_thread) {
     n->src.pollfds = src_pollfds;

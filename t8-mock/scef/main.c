@@ -56,7 +56,15 @@ static const char USAGE[] =
     "  --fail-status S         429 or 503 (default 503), sent with Retry-After\n"
     "  --retry-after SEC       value of Retry-After (default 1)\n"
     "  --latency-ms MS         delay before every answer (default 0)\n"
-    "  --notify-loss P         probability that a notification is not sent\n"
+    "  --notify-loss P         probability that a notification is not sent (never retried)\n"
+    "  --notify-retries N      retries of a notification that got no answer, 408, 429 or\n"
+    "                          5xx (default 3, at most 10); other answers are final\n"
+    "  --notify-backoff-ms MS  wait before the first retry, doubled for each next one\n"
+    "                          (default 1000; a Retry-After lengthens it; at most 60000)\n"
+    "  --create-reply-delay-ms MS\n"
+    "                          hold the 201 of a delivery create until the delivery has\n"
+    "                          played and its notification is done, then MS more, as a slow\n"
+    "                          proxy would (default 0: off; the 201 then goes first)\n"
     "  --seed N                seed of the PRNG (default: from the clock)\n"
     "\n"
     "Output:\n"
@@ -91,38 +99,45 @@ enum {
   O_RETRY_AFTER,
   O_LATENCY,
   O_NOTIFY_LOSS,
+  O_NOTIFY_RETRIES,
+  O_NOTIFY_BACKOFF,
+  O_REPLY_DELAY,
   O_SEED,
   O_LOG,
   O_VERBOSE,
   O_HELP
 };
 
-static const struct option OPTS[] = {{"listen", required_argument, NULL, O_LISTEN},
-                                     {"ready-file", required_argument, NULL, O_READY},
-                                     {"api-root", required_argument, NULL, O_API_ROOT},
-                                     {"token", required_argument, NULL, O_TOKEN},
-                                     {"token-file", required_argument, NULL, O_TOKEN_FILE},
-                                     {"scs-as-id", required_argument, NULL, O_SCS},
-                                     {"tmgi-lifetime", required_argument, NULL, O_LIFETIME},
-                                     {"mcc", required_argument, NULL, O_MCC},
-                                     {"mnc", required_argument, NULL, O_MNC},
-                                     {"bearer-if", required_argument, NULL, O_BEARER_IF},
-                                     {"bearer-port", required_argument, NULL, O_BEARER_PORT},
-                                     {"user-plane-addr", required_argument, NULL, O_UP_ADDR},
-                                     {"max-body", required_argument, NULL, O_MAX_BODY},
-                                     {"max-datagram", required_argument, NULL, O_MAX_DGRAM},
-                                     {"loss", required_argument, NULL, O_LOSS},
-                                     {"fail-rate", required_argument, NULL, O_FAIL_RATE},
-                                     {"fail-first", required_argument, NULL, O_FAIL_FIRST},
-                                     {"fail-status", required_argument, NULL, O_FAIL_STATUS},
-                                     {"retry-after", required_argument, NULL, O_RETRY_AFTER},
-                                     {"latency-ms", required_argument, NULL, O_LATENCY},
-                                     {"notify-loss", required_argument, NULL, O_NOTIFY_LOSS},
-                                     {"seed", required_argument, NULL, O_SEED},
-                                     {"log", required_argument, NULL, O_LOG},
-                                     {"verbose", no_argument, NULL, O_VERBOSE},
-                                     {"help", no_argument, NULL, O_HELP},
-                                     {NULL, 0, NULL, 0}};
+static const struct option OPTS[] = {
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"ready-file", required_argument, NULL, O_READY},
+    {"api-root", required_argument, NULL, O_API_ROOT},
+    {"token", required_argument, NULL, O_TOKEN},
+    {"token-file", required_argument, NULL, O_TOKEN_FILE},
+    {"scs-as-id", required_argument, NULL, O_SCS},
+    {"tmgi-lifetime", required_argument, NULL, O_LIFETIME},
+    {"mcc", required_argument, NULL, O_MCC},
+    {"mnc", required_argument, NULL, O_MNC},
+    {"bearer-if", required_argument, NULL, O_BEARER_IF},
+    {"bearer-port", required_argument, NULL, O_BEARER_PORT},
+    {"user-plane-addr", required_argument, NULL, O_UP_ADDR},
+    {"max-body", required_argument, NULL, O_MAX_BODY},
+    {"max-datagram", required_argument, NULL, O_MAX_DGRAM},
+    {"loss", required_argument, NULL, O_LOSS},
+    {"fail-rate", required_argument, NULL, O_FAIL_RATE},
+    {"fail-first", required_argument, NULL, O_FAIL_FIRST},
+    {"fail-status", required_argument, NULL, O_FAIL_STATUS},
+    {"retry-after", required_argument, NULL, O_RETRY_AFTER},
+    {"latency-ms", required_argument, NULL, O_LATENCY},
+    {"notify-loss", required_argument, NULL, O_NOTIFY_LOSS},
+    {"notify-retries", required_argument, NULL, O_NOTIFY_RETRIES},
+    {"notify-backoff-ms", required_argument, NULL, O_NOTIFY_BACKOFF},
+    {"create-reply-delay-ms", required_argument, NULL, O_REPLY_DELAY},
+    {"seed", required_argument, NULL, O_SEED},
+    {"log", required_argument, NULL, O_LOG},
+    {"verbose", no_argument, NULL, O_VERBOSE},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0}};
 
 /* Prints the one-line usage error and the hint; returns the exit status 2. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -228,6 +243,8 @@ static int parse_args(int argc, char **argv, mock_cfg *c, bool *help) {
   c->max_datagram = 65507;
   c->fail_status = 503;
   c->retry_after = 1;
+  c->notify_retries = 3;
+  c->notify_backoff_ms = 1000;
   parse_listen("127.0.0.1:8080", c);
   parse_sockaddr("127.0.0.1", 0, &c->up_sa, &c->up_len);
   snprintf(c->up_addr, sizeof c->up_addr, "127.0.0.1");
@@ -317,6 +334,23 @@ static int parse_args(int argc, char **argv, mock_cfg *c, bool *help) {
     case O_NOTIFY_LOSS:
       if (!parse_prob(a, &c->notify_loss))
         return usage_error("--notify-loss: expected a probability 0..1, got '%s'", a);
+      break;
+    case O_NOTIFY_RETRIES:
+      if (!parse_u64(a, MOCK_NOTIFY_MAX_RETRIES, &v))
+        return usage_error("--notify-retries: expected 0..%d, got '%s'", MOCK_NOTIFY_MAX_RETRIES,
+                           a);
+      c->notify_retries = (int)v;
+      break;
+    case O_NOTIFY_BACKOFF:
+      if (!parse_u64(a, (uint64_t)MOCK_NOTIFY_MAX_WAIT_MS, &v))
+        return usage_error("--notify-backoff-ms: expected 0..%ld, got '%s'",
+                           MOCK_NOTIFY_MAX_WAIT_MS, a);
+      c->notify_backoff_ms = (long)v;
+      break;
+    case O_REPLY_DELAY:
+      if (!parse_u64(a, 600000, &v))
+        return usage_error("--create-reply-delay-ms: expected 0..600000, got '%s'", a);
+      c->create_reply_delay_ms = (long)v;
       break;
     case O_FAIL_FIRST:
       if (!parse_u64(a, UINT64_MAX, &c->fail_first))
@@ -438,6 +472,7 @@ static void shutdown_all(mock *m) {
   pthread_mutex_lock(&m->mu);
   atomic_store(&m->stopping, true);
   pthread_cond_broadcast(&m->stop_cv);
+  pthread_cond_broadcast(&m->notified_cv);
   pthread_cond_broadcast(&m->sched_cv);
   pthread_cond_broadcast(&m->send_cv);
   pthread_mutex_unlock(&m->mu);

@@ -17,10 +17,14 @@
 #include "lwm2m_mbms/t8.h"
 
 /* Caps that keep a misbehaving client from exhausting the mock (documented in docs/t8-mock.md). */
-#define MOCK_MAX_TMGIS         65536u /* live TMGIs, all scsAsIds together */
-#define MOCK_MAX_GMDS          4096u  /* deliveries per TMGI */
-#define MOCK_NOTIFY_CONNECT_MS 2000L
-#define MOCK_NOTIFY_TIMEOUT_MS 5000L
+#define MOCK_MAX_TMGIS          65536u /* live TMGIs, all scsAsIds together */
+#define MOCK_MAX_GMDS           4096u  /* deliveries per TMGI */
+#define MOCK_NOTIFY_CONNECT_MS  2000L
+#define MOCK_NOTIFY_TIMEOUT_MS  5000L
+#define MOCK_NOTIFY_MAX_WAIT_MS 60000L /* cap of one retry wait, Retry-After included */
+#define MOCK_NOTIFY_MAX_RETRIES 10
+/* --create-reply-delay-ms: how long a held 201 waits at most for its delivery's notification. */
+#define MOCK_REPLY_WAIT_MAX_MS 30000L
 
 /* ------------------------------------------------------------------ configuration */
 
@@ -52,6 +56,9 @@ typedef struct mock_cfg {
   long retry_after;
   long latency_ms;
   double notify_loss;
+  int notify_retries;         /* --notify-retries: extra attempts after a failed one */
+  long notify_backoff_ms;     /* --notify-backoff-ms: wait before the first retry, then doubled */
+  long create_reply_delay_ms; /* --create-reply-delay-ms: 0 = off */
   uint64_t seed;
   bool seed_set;
   const char *log_file;
@@ -77,6 +84,7 @@ typedef struct mock_gmd {
   int up_fd;         /* MB2-U socket, -1 when none */
   uint16_t up_port;
   bool up_forwarded; /* a user-plane datagram was forwarded (the notification is sent once) */
+  bool notified;     /* a GMDByMb2Notification of it is done: sent, failed for good, or lost */
 } mock_gmd;
 
 typedef struct mock_tmgi {
@@ -99,7 +107,9 @@ typedef struct mock_note {
   bool delivered; /* deliveryTriggerStatus */
   char *url;
   char *body;
-  char *transaction; /* the delivery's self link */
+  char *transaction;  /* the delivery's self link */
+  int attempts;       /* POSTs made so far */
+  int64_t not_before; /* wall-clock ms before which a retry is not sent; 0 = at once */
 } mock_note;
 
 typedef struct mock_log {
@@ -120,6 +130,7 @@ typedef struct mock {
   pthread_cond_t sched_cv;
   pthread_cond_t send_cv;
   pthread_cond_t stop_cv;
+  pthread_cond_t notified_cv; /* a delivery's notification is done (held 201s wait for it) */
   atomic_bool stopping;
   mock_tmgi *tmgis;
   size_t n_tmgis;
@@ -194,6 +205,9 @@ void mock_gmd_txn_locked(mock *m, mock_tmgi *t, char out[20]);
 
 /** Queues a notification; it is held while its delivery's creating 201 is unsent. Takes `n`. */
 void mock_note_push_locked(mock *m, mock_note *n);
+/** Puts a notification to be retried back at the head of the queue, so that it stays ahead of
+ *  its delivery's later ones. Takes `n`. */
+void mock_note_requeue_locked(mock *m, mock_note *n);
 /** Builds and queues a GMDByMb2Notification / TestNotification for a delivery. */
 void mock_notify_delivery_locked(mock *m, const mock_gmd *g, bool delivered);
 void mock_notify_test_locked(mock *m, const mock_gmd *g);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -106,10 +107,40 @@ static void *sched_main(void *arg) {
 
 /* ------------------------------------------------------------------ sender */
 
+/* What one POST of a notification ended with. */
+typedef struct attempt {
+  long status;         /* HTTP status; 0 when no answer came */
+  long retry_after_ms; /* from a Retry-After of delay-seconds; -1 when none */
+  char err[CURL_ERROR_SIZE];
+} attempt;
+
 static size_t discard(char *p, size_t size, size_t n, void *user) {
   (void)p;
   (void)user;
   return size * n;
+}
+
+/* Keeps Retry-After (delay-seconds form only: the HTTP-date form is not worth a mock's while). */
+static size_t on_header(char *p, size_t size, size_t n, void *user) {
+  attempt *a = user;
+  size_t len = size * n;
+  static const char name[] = "retry-after:";
+  if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+    char buf[32];
+    size_t vl = len - (sizeof name - 1);
+    char *end;
+    long v;
+    if (vl >= sizeof buf) vl = sizeof buf - 1;
+    memcpy(buf, p + sizeof name - 1, vl);
+    buf[vl] = '\0';
+    errno = 0;
+    v = strtol(buf, &end, 10);
+    while (*end == ' ' || *end == '\r' || *end == '\n')
+      end++;
+    if (errno == 0 && end != buf && *end == '\0' && v >= 0)
+      a->retry_after_ms = v > MOCK_NOTIFY_MAX_WAIT_MS / 1000 ? MOCK_NOTIFY_MAX_WAIT_MS : v * 1000;
+  }
+  return len;
 }
 
 /* Aborts a transfer in flight when the mock shuts down, so SIGTERM never waits 5 s. */
@@ -122,15 +153,16 @@ static int xfer_check(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
   return atomic_load(&m->stopping) ? 1 : 0;
 }
 
-static void post_note(mock *m, CURL *h, const mock_note *n, long *status, char *err) {
+static void post_note(mock *m, CURL *h, const mock_note *n, attempt *a) {
   struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
   struct curl_slist *h2 = hd ? curl_slist_append(hd, "Expect:") : NULL;
   CURLcode rc;
-  *status = 0;
-  err[0] = '\0';
+  a->status = 0;
+  a->retry_after_ms = -1;
+  a->err[0] = '\0';
   if (!h2) {
     curl_slist_free_all(hd);
-    snprintf(err, CURL_ERROR_SIZE, "out of memory");
+    snprintf(a->err, sizeof a->err, "out of memory");
     return;
   }
   hd = h2;
@@ -149,80 +181,151 @@ static void post_note(mock *m, CURL *h, const mock_note *n, long *status, char *
    * loopback tests. */
   curl_easy_setopt(h, CURLOPT_PROXY, "");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, a->err);
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xfer_check);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, m);
   rc = curl_easy_perform(h);
   if (rc == CURLE_OK) {
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    err[0] = '\0';
-  } else if (!err[0]) {
-    snprintf(err, CURL_ERROR_SIZE, "%s", curl_easy_strerror(rc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+    a->err[0] = '\0';
+  } else if (!a->err[0]) {
+    snprintf(a->err, sizeof a->err, "%s", curl_easy_strerror(rc));
   }
   curl_slist_free_all(hd);
 }
 
-static mock_note *take_ready_locked(mock *m) {
-  for (mock_note **pp = &m->notes; *pp; pp = &(*pp)->next)
-    if ((*pp)->gate == 0) {
-      mock_note *n = *pp;
-      *pp = n->next;
-      return n;
+/* Whether a real SCEF would try again: no answer at all (refused, reset, timeout), 408, 429 and
+ * 5xx say "not now". Every other answer is final: 2xx is delivered, and a 3xx (redirects are
+ * not followed) or any other 4xx (400, 404, 410, 413, 415...) would come back the same. */
+static bool retryable(long status) {
+  return status == 0 || status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+/* The wait before retry number `attempts` (1 for the first retry): --notify-backoff-ms, doubled
+ * per retry, lengthened to a Retry-After, at most MOCK_NOTIFY_MAX_WAIT_MS. No jitter: runs with
+ * one seed stay the same. */
+static long retry_wait_ms(const mock *m, int attempts, long retry_after_ms) {
+  long w = m->cfg.notify_backoff_ms;
+  for (int i = 1; i < attempts && w < MOCK_NOTIFY_MAX_WAIT_MS; i++)
+    w *= 2;
+  if (retry_after_ms > w) w = retry_after_ms;
+  return w > MOCK_NOTIFY_MAX_WAIT_MS ? MOCK_NOTIFY_MAX_WAIT_MS : w;
+}
+
+static bool waiting_before(const mock_note *head, const mock_note *stop, uint64_t gmd_id,
+                           int64_t now) {
+  for (const mock_note *p = head; p != stop; p = p->next)
+    if (p->gmd_id == gmd_id && (p->gate != 0 || p->not_before > now)) return true;
+  return false;
+}
+
+/* The first notification that may go now: not held for its 201, not waiting to be retried,
+ * and not behind an earlier one of its delivery that is (a delivery's notifications keep their
+ * order). `*next` gets the earliest retry time still ahead (INT64_MAX: none). */
+static mock_note *take_ready_locked(mock *m, int64_t now, int64_t *next) {
+  *next = INT64_MAX;
+  for (mock_note **pp = &m->notes; *pp; pp = &(*pp)->next) {
+    mock_note *n = *pp;
+    if (n->gate != 0) continue;
+    if (n->not_before > now) {
+      if (n->not_before < *next) *next = n->not_before;
+      continue;
     }
+    if (waiting_before(m->notes, n, n->gmd_id, now)) continue;
+    *pp = n->next;
+    return n;
+  }
   return NULL;
+}
+
+static void log_attempt(mock *m, const mock_note *n, bool lost, const attempt *a, long retry_in) {
+  cJSON *o = mlog_begin("notify");
+  cJSON_AddStringToObject(o, "kind", n->test ? "test" : "delivery");
+  cJSON_AddStringToObject(o, "url", n->url);
+  cJSON_AddStringToObject(o, "transaction", n->transaction);
+  if (n->test)
+    cJSON_AddNullToObject(o, "delivered");
+  else
+    cJSON_AddBoolToObject(o, "delivered", n->delivered);
+  if (a->status)
+    cJSON_AddNumberToObject(o, "status", (double)a->status);
+  else
+    cJSON_AddNullToObject(o, "status");
+  cJSON_AddBoolToObject(o, "lost", lost);
+  mlog_str(o, "error", a->err[0] ? a->err : NULL);
+  cJSON_AddNumberToObject(o, "attempt", n->attempts);
+  if (retry_in >= 0)
+    cJSON_AddNumberToObject(o, "retryInMs", (double)retry_in);
+  else
+    cJSON_AddNullToObject(o, "retryInMs");
+  mlog_emit(&m->log, o);
+}
+
+/* A notification is done for good (delivered, refused, given up, or lost): what waited for it
+ * may go on. Lock held. */
+static void note_done_locked(mock *m, const mock_note *n) {
+  mock_gmd *g = mock_gmd_find_id_locked(m, n->gmd_id, NULL);
+  if (!g) return;
+  if (n->test) {
+    g->test_pending = false; /* the play waited for this TestNotification */
+    pthread_cond_broadcast(&m->sched_cv);
+  } else {
+    g->notified = true; /* a 201 held by --create-reply-delay-ms waited for this */
+    pthread_cond_broadcast(&m->notified_cv);
+  }
 }
 
 static void *send_main(void *arg) {
   mock *m = arg;
   CURL *h = curl_easy_init();
-  char err[CURL_ERROR_SIZE];
+  attempt a;
 
   pthread_mutex_lock(&m->mu);
   while (!atomic_load(&m->stopping)) {
-    mock_note *n = take_ready_locked(m);
-    bool lost;
-    long status = 0;
-    cJSON *o;
+    int64_t next;
+    mock_note *n = take_ready_locked(m, mock_now_ms(), &next);
+    bool lost = false;
+    long retry_in = -1;
     if (!n) {
-      pthread_cond_wait(&m->send_cv, &m->mu);
+      if (next == INT64_MAX) {
+        pthread_cond_wait(&m->send_cv, &m->mu);
+      } else {
+        struct timespec ts;
+        ts.tv_sec = (time_t)(next / 1000);
+        ts.tv_nsec = (long)(next % 1000) * 1000000L;
+        pthread_cond_timedwait(&m->send_cv, &m->mu, &ts);
+      }
       continue;
     }
     pthread_mutex_unlock(&m->mu);
 
-    lost = mock_chance(m, m->cfg.notify_loss);
-    err[0] = '\0';
+    /* Lost is decided once: the SCEF believes it sent the notification, so it never retries. */
+    if (n->attempts == 0) lost = mock_chance(m, m->cfg.notify_loss);
+    a.status = 0;
+    a.retry_after_ms = -1;
+    a.err[0] = '\0';
     if (!lost) {
       if (h)
-        post_note(m, h, n, &status, err);
+        post_note(m, h, n, &a);
       else
-        snprintf(err, sizeof err, "out of memory");
+        snprintf(a.err, sizeof a.err, "out of memory");
     }
-    o = mlog_begin("notify");
-    cJSON_AddStringToObject(o, "kind", n->test ? "test" : "delivery");
-    cJSON_AddStringToObject(o, "url", n->url);
-    cJSON_AddStringToObject(o, "transaction", n->transaction);
-    if (n->test)
-      cJSON_AddNullToObject(o, "delivered");
-    else
-      cJSON_AddBoolToObject(o, "delivered", n->delivered);
-    if (status)
-      cJSON_AddNumberToObject(o, "status", (double)status);
-    else
-      cJSON_AddNullToObject(o, "status");
-    cJSON_AddBoolToObject(o, "lost", lost);
-    mlog_str(o, "error", err[0] ? err : NULL);
-    mlog_emit(&m->log, o);
+    n->attempts++;
+    if (!lost && !atomic_load(&m->stopping) && retryable(a.status) &&
+        n->attempts <= m->cfg.notify_retries)
+      retry_in = retry_wait_ms(m, n->attempts, a.retry_after_ms);
+    log_attempt(m, n, lost, &a, retry_in);
 
     pthread_mutex_lock(&m->mu);
-    if (n->test) {
-      /* The play waited for this TestNotification (sent, lost or failed): release it. */
-      mock_gmd *g = mock_gmd_find_id_locked(m, n->gmd_id, NULL);
-      if (g) {
-        g->test_pending = false;
-        pthread_cond_broadcast(&m->sched_cv);
-      }
+    if (retry_in >= 0) {
+      n->not_before = mock_now_ms() + retry_in;
+      mock_note_requeue_locked(m, n);
+      continue;
     }
+    note_done_locked(m, n);
     mock_note_free(n);
   }
   pthread_mutex_unlock(&m->mu);

@@ -56,7 +56,7 @@ int mock_state_init(mock *m) {
   atomic_init(&m->stopping, false);
   if (pthread_mutex_init(&m->mu, NULL) != 0 || pthread_mutex_init(&m->rng_mu, NULL) != 0 ||
       pthread_cond_init(&m->sched_cv, NULL) != 0 || pthread_cond_init(&m->send_cv, NULL) != 0 ||
-      pthread_cond_init(&m->stop_cv, NULL) != 0)
+      pthread_cond_init(&m->stop_cv, NULL) != 0 || pthread_cond_init(&m->notified_cv, NULL) != 0)
     return -1;
   m->rng = m->cfg.seed;
   /* A seeded random start, so that two runs with different seeds do not hand out the same
@@ -109,6 +109,7 @@ void mock_state_free(mock *m) {
   pthread_cond_destroy(&m->sched_cv);
   pthread_cond_destroy(&m->send_cv);
   pthread_cond_destroy(&m->stop_cv);
+  pthread_cond_destroy(&m->notified_cv);
   pthread_mutex_destroy(&m->rng_mu);
   pthread_mutex_destroy(&m->mu);
 }
@@ -279,6 +280,13 @@ void mock_note_push_locked(mock *m, mock_note *n) {
     pp = &(*pp)->next;
   n->next = NULL;
   *pp = n;
+  pthread_cond_broadcast(&m->send_cv);
+}
+
+void mock_note_requeue_locked(mock *m, mock_note *n) {
+  n->gate = 0; /* it was sent once: its 201 is long gone */
+  n->next = m->notes;
+  m->notes = n;
   pthread_cond_broadcast(&m->send_cv);
 }
 

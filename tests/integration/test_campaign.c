@@ -337,6 +337,29 @@ static void test_notification_lost(void **state) {
   world_down(&w);
 }
 
+/* Behind a slow proxy the delivery notification overtakes the 201 of the group message
+ * request (t8-mock --create-reply-delay-ms): the campaign still records it. */
+static void test_notification_before_201(void **state) {
+  (void)state;
+  world w;
+  int bp = lmmt_random_port();
+  world_up_with(&w, (const char *[]){"--create-reply-delay-ms", "500", NULL}, "0", bp);
+  size_t via[4] = {0};
+  run_read(&w, LMM_GROUP_MBMS, bp, 2, via, NULL);
+  assert_int_equal(via[LMM_VIA_MBMS], N_DEV);
+  assert_int_equal(lmm_campaign_get_info(w.c)->t8_status, 1);
+  assert_int_equal(w.notified, 1);
+  assert_int_equal(lmmt_log_wait(&w.mock, "http", "delivery-via-mbms\",\"status\":201", 1, 5000),
+                   1);
+  char *log = lmmt_read_file(w.mock.log_path, NULL);
+  assert_non_null(log);
+  const char *note = strstr(log, "\"event\":\"notify\"");
+  const char *created = strstr(log, "delivery-via-mbms\",\"status\":201");
+  assert_true(note && created && note < created);
+  free(log);
+  world_down(&w);
+}
+
 /* The group's TMGI expired at the SCEF: renewal gets 404, a new TMGI is allocated, and the
  * campaign goes on with it. */
 static void test_tmgi_expired(void **state) {
@@ -519,6 +542,7 @@ int main(void) {
       cmocka_unit_test(test_unicast),
       cmocka_unit_test(test_scef_busy),
       cmocka_unit_test(test_notification_lost),
+      cmocka_unit_test(test_notification_before_201),
       cmocka_unit_test(test_tmgi_expired),
       cmocka_unit_test(test_schedule),
       cmocka_unit_test(test_no_repair),

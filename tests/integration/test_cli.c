@@ -233,12 +233,50 @@ static void test_deliver_timeout(void **state) {
   assert_int_equal(lmmt_mock_stop(&m), 0);
 }
 
+/* Behind a slow proxy the notification reaches the receiver before the 201 (t8-mock
+ * --create-reply-delay-ms): the delivery is still reported delivered, exit 0. */
+static void test_deliver_notification_before_201(void **state) {
+  (void)state;
+  lmmt_mock m;
+  char port[16];
+  snprintf(port, sizeof port, "%d", lmmt_random_port());
+  assert_int_equal(lmmt_mock_start(&m, (const char *[]){"--create-reply-delay-ms", "500",
+                                                        "--bearer-port", port, NULL}),
+                   0);
+  char tmgi[32];
+  run r = cli(m.api_root, NULL, (const char *[]){"--json", "t8", "tmgi", "allocate", NULL});
+  assert_int_equal(r.status, 0);
+  json_tmgi(r.out, tmgi, sizeof tmgi);
+  run_free(&r);
+  r = cli(m.api_root, NULL,
+          (const char *[]){"t8", "deliver", tmgi, "--payload-hex", "5201123d", "--notify-listen",
+                           "127.0.0.1:0", "--wait", "10", NULL});
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, "delivery notification: delivered"));
+  run_free(&r);
+  /* It did overtake the 201, and was answered 204 at its first attempt. The mock logs the
+   * POST once it has been sent in full, which may be after the CLI had it. */
+  assert_int_equal(lmmt_log_wait(&m, "http", "delivery-via-mbms\",\"status\":201", 1, 5000), 1);
+  char *log = lmmt_read_file(m.log_path, NULL);
+  assert_non_null(log);
+  const char *note = strstr(log, "\"kind\":\"delivery\"");
+  const char *created = strstr(log, "delivery-via-mbms\",\"status\":201");
+  assert_non_null(note);
+  assert_non_null(created);
+  assert_true(note < created);
+  free(log);
+  assert_int_equal(lmmt_log_count(&m, "notify", "\"status\":204"), 1);
+  assert_int_equal(lmmt_log_count(&m, "notify", NULL), 1);
+  assert_int_equal(lmmt_mock_stop(&m), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help_and_usage),
       cmocka_unit_test(test_tmgi_commands),
       cmocka_unit_test(test_deliver),
       cmocka_unit_test(test_deliver_timeout),
+      cmocka_unit_test(test_deliver_notification_before_201),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,7 +217,12 @@ static void test_delivery_inline(void **state) {
   assert_int_equal(res.http_status, 201);
   assert_non_null(out.transaction_id);
   assert_non_null(out.self);
-  assert_string_equal(out.notification_destination, lmm_t8_notifier_url(nt));
+  /* A destination of its own below the receiver's URL: "/" and 32 hex digits. */
+  size_t bl = strlen(lmm_t8_notifier_url(nt));
+  assert_memory_equal(out.notification_destination, lmm_t8_notifier_url(nt), bl);
+  assert_int_equal(out.notification_destination[bl], '/');
+  assert_int_equal(strspn(out.notification_destination + bl + 1, "0123456789abcdef"), 32);
+  assert_int_equal(strlen(out.notification_destination), bl + 33);
 
   /* The SCEF waits for our answer to the test notification before it plays: keep the loop
    * running until the delivery is notified; the datagram waits in the bearer socket. */
@@ -254,6 +259,8 @@ static void test_delivery_inline(void **state) {
   lmm_gmd put = {.external_group_id = "k@example.org", .scef_port = -1};
   assert_int_equal(lmm_t8_gmd_put(f->cl, a.tmgi, out.transaction_id, &put, &g, &res), LMM_OK);
   assert_string_equal(g.external_group_id, "k@example.org");
+  /* Replaced without a destination: it keeps its own. */
+  assert_string_equal(g.notification_destination, out.notification_destination);
   lmm_gmd_clear(&g);
   assert_int_equal(lmm_t8_gmd_delete(f->cl, a.tmgi, out.transaction_id, &res), LMM_OK);
   assert_int_equal(lmm_t8_gmd_get(f->cl, a.tmgi, out.transaction_id, &g, &res), LMM_ERR_T8);
