@@ -482,6 +482,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"blob-listen", required_argument, 0, OPT_FW_ONLY},
                                        {"blob-host", required_argument, 0, OPT_FW_ONLY},
                                        {"pkg-version", required_argument, 0, OPT_FW_ONLY},
+                                       {"expect-version", required_argument, 0, OPT_FW_ONLY},
                                        {"objects", required_argument, 0, OPT_OBJECTS},
                                        {0, 0, 0, 0}};
   d->via = -1, d->window_s = -1, d->grace_ms = -1;

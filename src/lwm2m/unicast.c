@@ -228,9 +228,12 @@ static void drain_attn(lmm_unicast *u) {
     s->hs_due = -1;
     if (pending == LMMI_PEND_RESP && s->accept_alt != LMM_ACCEPT_NONE &&
         (s->code == COAP_RESPONSE_CODE(406) || s->code == COAP_RESPONSE_CODE(500)) &&
-        now + attempt_span_ms(u, s->dtls) <= s->deadline) {
+        now + 2 * u->cfg.ack_timeout_ms <= s->deadline) {
       /* The device cannot (4.06) or will not (5.00, as small clients answer a format they
-       * lack) serve the first choice: once more in the other format, as a re-send is sent. */
+       * lack) serve the first choice: once more in the other format, as a re-send is sent.
+       * It has just answered, so room for a prompt answer is enough (a whole attempt with all
+       * its retransmissions, as a lost exchange's re-send needs, outlasts the default
+       * deadline); should it not come, the deadline still ends the member. */
       char code[32];
       lmmi_unicast_code_text(s->code, code, sizeof code);
       lmmi_log(u->ctx, LMM_LOG_DEBUG, "unicast: member %zu: %s to Accept %u; asking for %u",

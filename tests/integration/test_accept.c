@@ -232,6 +232,33 @@ static void test_fallback_once_after_406_or_500(void **state) {
   }
 }
 
+/* With the engine's default timers (a whole attempt outlasts the default deadline) the
+ * fallback still happens: the device has just answered. */
+static void test_fallback_with_defaults(void **state) {
+  world *w = *state;
+  lmm_unicast_free(w->u);
+  assert_int_equal(lmm_unicast_new(w->ctx, NULL, &w->u), LMM_OK);
+  lmm_op op = op_of(LMM_OPK_READ, "/5/0");
+  result res = {0};
+  lmm_batch *b;
+  assert_int_equal(lmm_batch_start(w->u, &w->m[0], 1, &op, 0xFFFF, &handlers, &res, &b), LMM_OK);
+  struct sockaddr_in from;
+  coap_pdu_t *req = next_request(w, &from, 3000);
+  assert_non_null(req);
+  assert_int_equal(lmmt_pdu_opt_uint(req, COAP_OPTION_ACCEPT), LMM_FMT_SENML_JSON);
+  lmmt_peer_answer(w->peer, &from, req, C406, -1, NULL);
+  coap_delete_pdu(req);
+  req = next_request(w, &from, 3000);
+  assert_non_null(req);
+  assert_int_equal(lmmt_pdu_opt_uint(req, COAP_OPTION_ACCEPT), LMM_FMT_TLV);
+  lmmt_peer_answer(w->peer, &from, req, C205, LMM_FMT_TLV, "x");
+  coap_delete_pdu(req);
+  assert_int_equal(lmm_batch_wait(b, 5000), LMM_OK);
+  assert_int_equal(res.code, C205);
+  assert_int_equal(res.attempts, 2);
+  lmm_batch_free(b);
+}
+
 /* ------------------------------------------------------- the group request */
 
 static int group_accept(lmm_op_kind kind, const char *path, uint16_t accept) {
@@ -265,6 +292,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_auto_accept_per_path_and_member, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fallback_once_after_406_or_500, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fallback_with_defaults, setup, teardown),
       cmocka_unit_test(test_group_request_accept),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
