@@ -20,16 +20,7 @@
 #include <unistd.h>
 
 #include "lmmt.h"
-
-typedef struct run {
-  int status; /* exit code, or -1 when killed */
-  char *out, *err;
-} run;
-
-static void run_free(run *r) {
-  free(r->out), free(r->err);
-  memset(r, 0, sizeof *r);
-}
+#include "lmmt_cli.h"
 
 typedef struct fixture {
   char dir[64];
@@ -55,63 +46,25 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Runs $LMM_CLI --db DB args...; `env_bind` (NULL: unset) goes into LMM_COAP_BIND. */
-static run cli(const char *db, const char *env_bind, const char *const *args) {
-  char dir[] = "/tmp/lmmt-cli-XXXXXX", out[64], err[64];
-  assert_non_null(mkdtemp(dir));
-  snprintf(out, sizeof out, "%s/out", dir);
-  snprintf(err, sizeof err, "%s/err", dir);
-  const char *argv[64] = {getenv("LMM_CLI")};
-  assert_non_null(argv[0]);
-  int n = 1;
-  argv[n++] = "--db", argv[n++] = db;
-  for (int i = 0; args[i] && n < 63; i++)
-    argv[n++] = args[i];
-  argv[n] = NULL;
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fo, 1), dup2(fe, 2);
-    unsetenv("LMM_T8_API_ROOT");
-    if (env_bind)
-      setenv("LMM_COAP_BIND", env_bind, 1);
-    else
-      unsetenv("LMM_COAP_BIND");
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  int st;
-  alarm(120); /* a hung CLI fails the test instead of hanging it */
-  waitpid(pid, &st, 0);
-  alarm(0);
-  run r = {WIFEXITED(st) ? WEXITSTATUS(st) : -1, lmmt_read_file(out, NULL),
-           lmmt_read_file(err, NULL)};
-  if (!r.out) r.out = strdup("");
-  if (!r.err) r.err = strdup("");
-  unlink(out), unlink(err), rmdir(dir);
-  return r;
+/* $LMM_CLI with LMM_COAP_BIND set to `env_bind`, or unset for NULL. */
+static lmmt_run cli(const char *db, const char *env_bind, const char *const *args) {
+  char e[96];
+  snprintf(e, sizeof e, "LMM_COAP_BIND=%s", env_bind ? env_bind : "");
+  const char *env[] = {env_bind ? e : "LMM_COAP_BIND", NULL};
+  return lmmt_cli_run(db, env, args);
 }
 
-static void expect_run(const char *db, const char *env_bind, int want_status, const char *out_has,
-                       const char *err_has, const char *const *args) {
-  run r = cli(db, env_bind, args);
-  bool ok = r.status == want_status && (!out_has || strstr(r.out, out_has)) &&
-            (!err_has || strstr(r.err, err_has));
-  if (!ok) {
-    print_error("command:");
-    for (int i = 0; args[i]; i++)
-      print_error(" %s", args[i]);
-    print_error("\nexit %d (want %d), stdout:\n%s\nstderr:\n%s\n", r.status, want_status, r.out,
-                r.err);
-  }
-  run_free(&r);
-  assert_true(ok);
+static bool check(const char *db, const char *env_bind, int want_status, const char *out_has,
+                  const char *err_has, const char *const *args) {
+  char e[96];
+  snprintf(e, sizeof e, "LMM_COAP_BIND=%s", env_bind ? env_bind : "");
+  const char *env[] = {env_bind ? e : "LMM_COAP_BIND", NULL};
+  return lmmt_cli_check(db, env, want_status, out_has, err_has, args);
 }
 
-#define EXPECT(db, env, want_status, out_has, err_has, ...)                                        \
-  expect_run(db, env, want_status, out_has, err_has, (const char *[]){__VA_ARGS__, NULL})
+#define EXPECT(db, env_bind, want_status, out_has, err_has, ...)                                   \
+  assert_true(                                                                                     \
+      check(db, env_bind, want_status, out_has, err_has, (const char *[]){__VA_ARGS__, NULL}))
 
 /* A UDP port free at the time of the call (the kernel's pick). */
 static int free_port(void) {
@@ -210,15 +163,15 @@ static void test_bad_bind(void **state) {
   EXPECT(db, held, 3, NULL, "LMM_COAP_BIND", "deliver", "u", "--read", "/6/0/0");
   close(fd);
   /* Set but empty: as if unset (the member at port 9 then fails on its own: exit 1 or 4). */
-  run r = cli(db, "", (const char *[]){"deliver", "u", "--read", "/6/0/0", NULL});
+  lmmt_run r = cli(db, "", (const char *[]){"deliver", "u", "--read", "/6/0/0", NULL});
   assert_true(r.status == 1 || r.status == 3 || r.status == 4);
   assert_null(strstr(r.err, "LMM_COAP_BIND"));
-  run_free(&r);
+  lmmt_run_free(&r);
   r = cli(db, NULL, (const char *[]){"--help", NULL});
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "--coap-bind ADDR:PORT"));
   assert_non_null(strstr(r.out, "LMM_COAP_BIND"));
-  run_free(&r);
+  lmmt_run_free(&r);
 }
 
 int main(void) {
