@@ -27,6 +27,7 @@
 #include <coap3/coap.h>
 
 #include "lmmt.h"
+#include "lmmt_peer.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
 #define KEY "secretPSK"
@@ -49,25 +50,8 @@ static int count_fds(void) {
 
 /* ------------------------------------------------------------ UDP helpers */
 
-/* A UDP socket on 127.0.0.1:port (0: any); returns the fd and the port in *out_port. */
-static int udp_bind(int port, int *out_port) {
-  if (out_port) *out_port = 0; /* set on every path (callers assert the fd, not the port) */
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  socklen_t l = sizeof a;
-  getsockname(fd, (struct sockaddr *)&a, &l);
-  if (out_port) *out_port = ntohs(a.sin_port);
-  return fd;
-}
-
 static bool udp_port_free(int port) {
-  int fd = udp_bind(port, NULL);
+  int fd = lmmt_peer_open(port, NULL);
   if (fd < 0) return false;
   close(fd);
   return true;
@@ -577,7 +561,7 @@ static void test_host_poll_loop(void **state) {
   run *r = run_new(n);
   assert_int_equal(lmm_batch_start(e.u, m, n, &op, 0xFFFF, &handlers, r, &r->batch), LMM_OK);
   /* The host's own loop: its fds plus the library's, one poll, then process. */
-  int host_fd = udp_bind(0, NULL);
+  int host_fd = lmmt_peer_open(0, NULL);
   int64_t until = mono_ms() + 10000;
   int turns = 0;
   while (!lmm_batch_done(r->batch) && mono_ms() < until) {
@@ -617,8 +601,8 @@ static void test_dead_blackhole_refused(void **state) {
   engine e;
   engine_new(&e, &cfg);
   int hole_port, spy_port;
-  int hole = udp_bind(0, &hole_port); /* receives, never answers */
-  int spy = udp_bind(0, &spy_port);   /* must receive nothing */
+  int hole = lmmt_peer_open(0, &hole_port); /* receives, never answers */
+  int spy = lmmt_peer_open(0, &spy_port);   /* must receive nothing */
   assert_true(hole >= 0 && spy >= 0);
   lmm_member *m = members_new(6);
   member_set(&m[0], "dead", 5, "coap://127.0.0.1:%d", dead_port());
@@ -697,7 +681,7 @@ static void test_cancel_batch_and_engine(void **state) {
   engine e;
   engine_new(&e, &cfg);
   int hole_port;
-  int hole = udp_bind(0, &hole_port);
+  int hole = lmmt_peer_open(0, &hole_port);
   size_t n = 100;
   lmm_member *m = members_new(n);
   for (size_t i = 0; i < n; i++)
@@ -756,48 +740,6 @@ static void test_cancel_batch_and_engine(void **state) {
 
 /* ========================================================= the raw peer */
 
-/* Receives one request on `fd` within `ms`; parses it (NULL on timeout). */
-static coap_pdu_t *peer_recv(int fd, struct sockaddr_in *from, int ms) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  if (poll(&p, 1, ms) <= 0) return NULL;
-  uint8_t buf[2048];
-  socklen_t fl = sizeof *from;
-  ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)from, &fl);
-  if (n <= 0) return NULL;
-  coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, (size_t)n);
-  if (!pdu) return NULL;
-  if (!coap_pdu_parse(COAP_PROTO_UDP, buf, (size_t)n, pdu)) {
-    coap_delete_pdu(pdu);
-    return NULL;
-  }
-  return pdu;
-}
-
-/* A piggybacked answer: ACK, code, the request's MID and token, Content-Format 0, payload. */
-static void peer_answer(int fd, const struct sockaddr_in *to, const coap_pdu_t *req, uint8_t code,
-                        const char *payload) {
-  uint8_t out[256];
-  coap_bin_const_t tok = coap_pdu_get_token(req);
-  coap_mid_t mid = coap_pdu_get_mid(req);
-  size_t o = 0;
-  out[o++] = (uint8_t)(0x60 | tok.length); /* ver 1, ACK */
-  out[o++] = code;
-  out[o++] = (uint8_t)(mid >> 8), out[o++] = (uint8_t)mid;
-  memcpy(out + o, tok.s, tok.length), o += tok.length;
-  out[o++] = 0xC0; /* Content-Format (12), length 0: text/plain */
-  if (payload && *payload) {
-    out[o++] = 0xFF;
-    memcpy(out + o, payload, strlen(payload)), o += strlen(payload);
-  }
-  sendto(fd, out, o, 0, (const struct sockaddr *)to, sizeof *to);
-}
-
-static int opt_uint(const coap_pdu_t *p, uint16_t num) {
-  coap_opt_iterator_t it;
-  const coap_opt_t *o = coap_check_option(p, num, &it);
-  return o ? (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) : -1;
-}
-
 /* All options `num` joined with `sep`. */
 static void opt_join(const coap_pdu_t *p, uint16_t num, char sep, char *out, size_t cap) {
   coap_opt_iterator_t it;
@@ -849,7 +791,7 @@ static void test_operations_on_the_wire(void **state) {
   engine e;
   engine_new(&e, &cfg);
   int port;
-  int peer = udp_bind(0, &port);
+  int peer = lmmt_peer_open(0, &port);
   lmm_member *m = members_new(1);
   member_set(&m[0], "wire", 5, "coap://127.0.0.1:%d", port);
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -864,14 +806,14 @@ static void test_operations_on_the_wire(void **state) {
     int64_t until = mono_ms() + 3000;
     while (!req && mono_ms() < until) {
       lmm_ctx_run_once(e.ctx, 10);
-      req = peer_recv(peer, &from, 0);
+      req = lmmt_peer_recv(peer, &from, 0);
     }
     assert_non_null(req);
     assert_int_equal(coap_pdu_get_type(req), COAP_MESSAGE_CON);
     assert_int_equal(coap_pdu_get_code(req), c->code);
-    assert_int_equal(opt_uint(req, COAP_OPTION_OBSERVE), c->observe);
-    assert_int_equal(opt_uint(req, COAP_OPTION_CONTENT_FORMAT), c->cf);
-    assert_int_equal(opt_uint(req, COAP_OPTION_ACCEPT), c->accept_opt);
+    assert_int_equal(lmmt_pdu_opt_uint(req, COAP_OPTION_OBSERVE), c->observe);
+    assert_int_equal(lmmt_pdu_opt_uint(req, COAP_OPTION_CONTENT_FORMAT), c->cf);
+    assert_int_equal(lmmt_pdu_opt_uint(req, COAP_OPTION_ACCEPT), c->accept_opt);
     char joined[128];
     opt_join(req, COAP_OPTION_URI_PATH, '/', joined, sizeof joined);
     assert_string_equal(joined, c->uri_path);
@@ -883,7 +825,7 @@ static void test_operations_on_the_wire(void **state) {
     assert_int_equal(len, c->payload ? strlen(c->payload) : 0);
     if (len) assert_memory_equal(data, c->payload, len);
     assert_true(coap_pdu_get_token(req).length > 0);
-    peer_answer(peer, &from, req, 0x45, "answer");
+    lmmt_peer_answer(peer, &from, req, 0x45, 0, "answer");
     coap_delete_pdu(req);
     assert_int_equal(lmm_batch_wait(r->batch, 3000), LMM_OK);
     assert_int_equal(r->o[0].err, LMM_OK);
@@ -910,7 +852,7 @@ static void test_resend_after_lost_exchange(void **state) {
   engine e;
   engine_new(&e, &cfg);
   int port;
-  int peer = udp_bind(0, &port);
+  int peer = lmmt_peer_open(0, &port);
   lmm_member *m = members_new(1);
   member_set(&m[0], "lossy", 5, "coap://127.0.0.1:%d", port);
   lmm_op op = make_op(LMM_OPK_READ, "/5/0/1");
@@ -923,7 +865,7 @@ static void test_resend_after_lost_exchange(void **state) {
   int64_t until = mono_ms() + 12000;
   while (!lmm_batch_done(r->batch) && mono_ms() < until) {
     lmm_ctx_run_once(e.ctx, 20);
-    coap_pdu_t *req = peer_recv(peer, &from, 0);
+    coap_pdu_t *req = lmmt_peer_recv(peer, &from, 0);
     if (!req) continue;
     coap_bin_const_t tok = coap_pdu_get_token(req);
     if (seen == 0 || (seen == 1 && from.sin_port == first_from.sin_port)) {
@@ -937,7 +879,7 @@ static void test_resend_after_lost_exchange(void **state) {
       assert_true(from.sin_port != first_from.sin_port); /* a fresh session */
       assert_false(tok.length == first_tl && !memcmp(tok.s, first_tok, first_tl) &&
                    from.sin_port == first_from.sin_port);
-      peer_answer(peer, &from, req, 0x45, "late");
+      lmmt_peer_answer(peer, &from, req, 0x45, 0, "late");
     }
     coap_delete_pdu(req);
   }

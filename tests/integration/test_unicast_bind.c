@@ -192,7 +192,8 @@ static void test_bound_served_unbound_filtered(void **state) {
 
   cJSON *st = sim_down(&sim);
   assert_true(json_int(st, "filtered", NULL, NULL) >= (int)n); /* each, retransmissions too */
-  assert_int_equal(json_int(st, "totals", "requests", "GET"), (int)n); /* the bound ones only */
+  /* The bound ones only (a CON retransmitted on a loaded machine counts twice). */
+  assert_in_range(json_int(st, "totals", "requests", "GET"), n, 2 * n);
   assert_int_equal(json_int(st, "totals", "responses", "2xx"), (int)n);
   cJSON_Delete(st);
   lmm_members_free(m, n);
@@ -248,7 +249,11 @@ static void test_bound_concurrent_and_duplicates(void **state) {
   engine_free(&e);
   cJSON *st = sim_down(&sim);
   assert_int_equal(json_int(st, "filtered", NULL, NULL), 0);
-  assert_int_equal(json_int(st, "totals", "requests", "GET"), (int)(4 * n));
+  /* Every exchange reached its device (each member asked once: attempts 1 above); on a loaded
+   * machine CoAP may retransmit a CON whose answer was late (max_retransmit 1): the device then
+   * sees that datagram twice. */
+  int gets = json_int(st, "totals", "requests", "GET");
+  assert_in_range(gets, 4 * n, 8 * n);
   cJSON_Delete(st);
   lmm_members_free(twice, 2 * n);
   lmm_members_free(m, n);
