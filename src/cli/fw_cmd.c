@@ -440,6 +440,9 @@ static lmm_outcome *outcomes_of(const lmm_fwc *fwc, size_t *n) {
     o[i].fw_wave = m[i].wave, o[i].fw_pulled = m[i].pulled;
     o[i].fw_bytes_unicast = m[i].bytes_unicast;
     o[i].fw_missed = m[i].missed_first, o[i].fw_repaired = m[i].fragments_repaired;
+    o[i].gm_step = m[i].gm_step, o[i].gm_code = m[i].gm_code;
+    o[i].gm_error = (char *)m[i].gm_error;
+    o[i].fw_pkg_version = (char *)m[i].pkg_version;
   }
   return o;
 }

@@ -535,6 +535,8 @@ static void test_fw_deliver_multicast(void **state) {
   assert_non_null(strstr(r.out, "\"stats\":{\"phase\":\"done\",\"k\":40,\"q\":5,"));
   assert_int_equal(count_of(r.out, "\"updateResult\":1,"), 20);
   assert_non_null(strstr(r.out, "\"totals\":{\"members\":20,\"updated\":20,\"failed\":0"));
+  /* The live report has each member's Group Mgmt write, as the stored one does. */
+  assert_int_equal(count_of(r.out, "\"groupMgmt\":{\"result\":\"ok\",\"code\":\"2.04\""), 20);
   run_free(&r);
   print_message("deliver --firmware (20,000 bytes) to 20 devices over multicast: %.2f s\n",
                 t1 - t0);
