@@ -70,31 +70,31 @@ typedef struct lmm_fw_report {
   size_t index;             /**< position in the member array given to lmm_fw_new() */
   const lmm_member *member; /**< the job's copy */
   lmm_fw_stage stage;
-  bool final;           /**< the member's outcome is known (always true in on_member) */
-  bool ok;              /**< stage DONE with Update Result 1 */
-  lmm_err err;          /**< LMM_OK when every step got an answer (even a non-1 Update Result);
-                         *   LMM_ERR_ARG refused, LMM_ERR_TIMEOUT a deadline, LMM_ERR_COAP a step
-                         *   answered with an error code, LMM_ERR_PROTO an unreadable State/Result,
-                         *   LMM_ERR_STATE back to Idle after a push write with no result, or the
-                         *   engine's error (LMM_ERR_NET ...). Back to Idle after the write with
-                         *   an Update Result > 1 (e.g. 7 invalid URI, 9 unsupported protocol)
-                         *   fails at once, with LMM_OK and that update_result; after a pull
-                         *   write, Idle with result 0 is waited out (the member may not have
-                         *   started its download yet) until download_deadline_ms */
-  size_t bytes_written; /**< package bytes the adapter sent to it by unicast. Push: the image
-                         *   length once the write got 2.04, else 0 (the engine reports no
-                         *   partial Block1 progress). Pull from `server`: the image length
-                         *   once it reached State 2, else 0 (the server does not attribute
-                         *   blocks to members, so this is what it had to serve, not a count of
-                         *   its datagrams: lmm_blob_server_get_stats() has those). Pull from
-                         *   `pull_uri`: 0 */
-  int update_result;    /**< /5/0/5 as last read, -1 when never read */
-  uint8_t coap_code;    /**< code of the last failed step (e.g. 0x85 4.05), 0 when none */
-  int attempts;         /**< requests the engine sent to it, summed over every step */
-  int64_t elapsed_ms;   /**< from its first send to its outcome (or to now while running) */
-  const char *error;    /**< NULL when ok; otherwise what went wrong */
-  bool pulled;          /**< the URI write was the path chosen for it (pull), not Block1 */
-  int state;            /**< /5/0/3 as last read, -1 when never read */
+  bool final;              /**< the member's outcome is known (always true in on_member) */
+  bool ok;                 /**< stage DONE with Update Result 1 */
+  lmm_err err;             /**< LMM_OK when every step got an answer (even a non-1 Update Result);
+                            *   LMM_ERR_ARG refused, LMM_ERR_TIMEOUT a deadline, LMM_ERR_COAP a step
+                            *   answered with an error code, LMM_ERR_PROTO an unreadable State/Result,
+                            *   LMM_ERR_STATE back to Idle after a push write with no result, or the
+                            *   engine's error (LMM_ERR_NET ...). Back to Idle after the write with
+                            *   an Update Result > 1 (e.g. 7 invalid URI, 9 unsupported protocol)
+                            *   fails at once, with LMM_OK and that update_result; after a pull
+                            *   write, Idle with result 0 is waited out (the member may not have
+                            *   started its download yet) until download_deadline_ms */
+  size_t bytes_written;    /**< package bytes the adapter sent to it by unicast. Push: the image
+                            *   length once the write got 2.04, else 0 (the engine reports no
+                            *   partial Block1 progress). Pull from `server`: the image length
+                            *   once it reached State 2, else 0 (the server does not attribute
+                            *   blocks to members, so this is what it had to serve, not a count of
+                            *   its datagrams: lmm_blob_server_get_stats() has those). Pull from
+                            *   `pull_uri`: 0 */
+  int update_result;       /**< /5/0/5 as last read, -1 when never read */
+  uint8_t coap_code;       /**< code of the last failed step (e.g. 0x85 4.05), 0 when none */
+  int attempts;            /**< requests the engine sent to it, summed over every step */
+  int64_t elapsed_ms;      /**< from its first send to its outcome (or to now while running) */
+  const char *error;       /**< NULL when ok; otherwise what went wrong */
+  bool pulled;             /**< the URI write was the path chosen for it (pull), not Block1 */
+  int state;               /**< /5/0/3 as last read, -1 when never read */
   const char *pkg_version; /**< /5/0/7 as last read (once the member is back at Idle after
                             *   the Execute, and at a deadline), NULL when never read or
                             *   absent; the job's copy */

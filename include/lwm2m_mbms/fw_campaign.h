@@ -59,13 +59,13 @@ typedef struct lmm_fwc_config {
   size_t wave_count;             /**< first wave: this many members (0: see wave_percent) */
   double wave_percent;           /**< ... or this percentage of them (0: no wave) */
   double success_threshold;      /**< share of the wave that must succeed to go on (default 1.0) */
-  double error_threshold;  /**< share of the wave whose failure stops it (default 0.0 = any) */
-  long update_wait_ms;     /**< after the update before the results round (default 1000) */
-  long update_deadline_ms; /**< for a member's Update Result (default 300000) */
-  bool skip_group_mgmt;    /**< members already configured: no Group Mgmt write */
-  const char *mcast_if;    /**< interface address for IP multicast (default 127.0.0.1) */
-  const char *version;     /**< the package's version, announced to the group (v=); NULL:
-                            *   none; 1..32 of letters, digits and . _ - + */
+  double error_threshold;     /**< share of the wave whose failure stops it (default 0.0 = any) */
+  long update_wait_ms;        /**< after the update before the results round (default 1000) */
+  long update_deadline_ms;    /**< for a member's Update Result (default 300000) */
+  bool skip_group_mgmt;       /**< members already configured: no Group Mgmt write */
+  const char *mcast_if;       /**< interface address for IP multicast (default 127.0.0.1) */
+  const char *version;        /**< the package's version, announced to the group (v=); NULL:
+                               *   none; 1..32 of letters, digits and . _ - + */
   const char *expect_version; /**< unicast members: back at Idle after the update with Update
                                *   Result 0 and this PkgVersion count as updated
                                *   (lmm_fw_config.expect_version); NULL: Update Result 1 only.

@@ -160,8 +160,7 @@ int cli_notifier_start(cli *c, const char *listen, const char *url,
   nc.public_url = url;
   lmm_err e = lmm_t8_notifier_new(c->ctx, &nc, nh, user, out);
   if (e != LMM_OK) {
-    cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port,
-            lmm_strerror(e));
+    cli_err(c, "cannot listen for notifications on %s port %u: %s", addr, nc.port, lmm_strerror(e));
     return e == LMM_ERR_ARG ? EXIT_USAGE : EXIT_REFUSED;
   }
   return 0;
