@@ -588,25 +588,42 @@ static void finished(lmm_campaign *c) {
   if (c->h && c->h->on_done) c->h->on_done(c->user, c, c->result);
 }
 
+int lmmi_tmgi_released(lmm_ctx *ctx, lmm_store *store, const char *group, const char *tmgi,
+                       const lmm_t8_reply *rep, const char *what) {
+  /* 404: the SCEF no longer has it (expired, or released by someone else): gone either way. */
+  if (rep->result->err != LMM_OK && rep->result->http_status != 404) {
+    char *d = lmm_t8_result_describe(rep->result);
+    lmmi_log(ctx, LMM_LOG_WARN, "%s: TMGI %s not released (kept until it expires): %s", what, tmgi,
+             d ? d : "failed");
+    lmm_free(d);
+    return LMM_TMGI_END_RELEASE_FAILED;
+  }
+  /* The stored group, not the campaign's copy: what was set on it since (group set) stays,
+   * and a TMGI the group took in the meantime is not forgotten. */
+  lmm_group_info g = {0};
+  lmm_err rc = store ? lmm_store_group_get(store, group, &g) : LMM_ERR_NOTFOUND;
+  if (rc == LMM_OK && g.tmgi && !strcmp(g.tmgi, tmgi)) {
+    free(g.tmgi), g.tmgi = NULL;
+    g.tmgi_expiration = 0;
+    rc = lmm_store_group_update(store, &g);
+  }
+  if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
+    lmmi_log(ctx, LMM_LOG_ERROR, "%s: cannot store the released TMGI %s: %s", what, tmgi,
+             lmm_store_errmsg(store));
+  lmm_group_info_clear(&g);
+  return LMM_TMGI_END_RELEASED;
+}
+
 static void tmgi_deleted(void *user, const lmm_t8_reply *rep) {
   lmm_campaign *c = user;
   c->t8req = NULL;
-  /* 404: the SCEF no longer has it (expired, or released by someone else): gone either way. */
-  bool gone = rep->result->err == LMM_OK || rep->result->http_status == 404;
-  c->info.tmgi_end = gone ? LMM_TMGI_END_RELEASED : LMM_TMGI_END_RELEASE_FAILED;
-  if (gone) {
+  char what[40];
+  snprintf(what, sizeof what, "campaign %lld", (long long)c->info.id);
+  c->info.tmgi_end =
+      lmmi_tmgi_released(c->d.ctx, c->d.store, c->group.name, c->info.tmgi, rep, what);
+  if (c->info.tmgi_end == LMM_TMGI_END_RELEASED) {
     free(c->group.tmgi), c->group.tmgi = NULL;
     c->group.tmgi_expiration = 0;
-    if (c->d.store && lmm_store_group_update(c->d.store, &c->group) != LMM_OK)
-      lmmi_log(c->d.ctx, LMM_LOG_ERROR, "campaign %lld: cannot store the released TMGI: %s",
-               (long long)c->info.id, lmm_store_errmsg(c->d.store));
-  } else {
-    char *d = lmm_t8_result_describe(rep->result);
-    lmmi_log(c->d.ctx, LMM_LOG_WARN,
-             "campaign %lld: TMGI %s not released (kept until it "
-             "expires): %s",
-             (long long)c->info.id, c->info.tmgi, d ? d : "failed");
-    lmm_free(d);
   }
   finished(c);
 }

@@ -149,23 +149,9 @@ static void finished(lmm_fwc *c) {
 static void tmgi_deleted(void *user, const lmm_t8_reply *rep) {
   lmm_fwc *c = user;
   c->t8req = NULL;
-  /* 404: the SCEF no longer has it (expired, or released by someone else): gone either way. */
-  bool gone = rep->result->err == LMM_OK || rep->result->http_status == 404;
-  c->info.tmgi_end = gone ? LMM_TMGI_END_RELEASED : LMM_TMGI_END_RELEASE_FAILED;
-  lmm_group_info g = {0};
-  if (gone && c->d.store && lmm_store_group_get(c->d.store, c->group.name, &g) == LMM_OK &&
-      g.tmgi && !strcmp(g.tmgi, c->tmgi)) {
-    free(g.tmgi), g.tmgi = NULL;
-    g.tmgi_expiration = 0;
-    if (lmm_store_group_update(c->d.store, &g) != LMM_OK)
-      lmmi_log(c->d.ctx, LMM_LOG_ERROR, "firmware campaign %lld: cannot store the released TMGI",
-               (long long)c->id);
-  }
-  lmm_group_info_clear(&g);
-  if (!gone)
-    lmmi_log(c->d.ctx, LMM_LOG_WARN,
-             "firmware campaign %lld: TMGI %s not released (kept until it expires)",
-             (long long)c->id, c->tmgi);
+  char what[48];
+  snprintf(what, sizeof what, "firmware campaign %lld", (long long)c->id);
+  c->info.tmgi_end = lmmi_tmgi_released(c->d.ctx, c->d.store, c->group.name, c->tmgi, rep, what);
   finished(c);
 }
 

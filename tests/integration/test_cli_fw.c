@@ -589,6 +589,33 @@ static void test_fw_deliver_mbms(void **state) {
   /* The SCEF carried the fragments on the bearer, and the announce named the version. */
   assert_true(lmmt_log_count(&mock, "bearer_send", NULL) >= 40);
   assert_true(lmmt_log_count(&mock, "tmgi_allocated", NULL) == 1);
+  /* The TMGI the campaign allocated is the group's (policy keep): the next campaign, with the
+   * group switched to release, uses it and deletes it at its end. */
+  EXPECT(f->db, 0, "tmgi policy        keep", NULL, "group", "show", "bfleet");
+  run g = cli(f->db, (const char *[]){"--json", "group", "show", "bfleet", NULL});
+  assert_int_equal(g.status, 0);
+  const char *t = strstr(g.out, "\"tmgi\":\"");
+  assert_non_null(t);
+  char tmgi[32] = "";
+  sscanf(t + 8, "%31[^\"]", tmgi);
+  run_free(&g);
+  EXPECT(f->db, 0, "TMGI policy release", NULL, "group", "set", "bfleet", "--tmgi-policy",
+         "release");
+  r = cli(f->db,
+          (const char *[]){"--api-root", mock.api_root, "--scs-as-id", "as1", "deliver", "bfleet",
+                           "--firmware", f->fw, "--grace", "300", "--update-wait", "200", NULL});
+  if (r.status != 0) print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 0);
+  char want[64];
+  snprintf(want, sizeof want, "tmgi %s (released)", tmgi);
+  assert_non_null(strstr(r.out, want));
+  run_free(&r);
+  assert_int_equal(lmmt_log_count(&mock, "tmgi_allocated", NULL), 1);
+  assert_int_equal(lmmt_log_wait(&mock, "tmgi_deleted", tmgi, 1, 3000), 1);
+  EXPECT(f->db, 0, "tmgi               -", NULL, "group", "show", "bfleet");
+  EXPECT(f->db, 2, NULL, "--tmgi-policy: 'often' is not keep or release", "group", "set", "bfleet",
+         "--tmgi-policy", "often");
+  EXPECT(f->db, 2, NULL, "nothing to set", "group", "set", "bfleet");
   assert_int_equal(lmmt_sim_stop(&sim), 0);
   assert_int_equal(lmmt_mock_stop(&mock), 0);
 }
