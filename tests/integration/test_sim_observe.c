@@ -28,54 +28,17 @@
 #define GET            COAP_REQUEST_CODE_GET
 #define PUT            COAP_REQUEST_CODE_PUT
 #define POST           COAP_REQUEST_CODE_POST
-#define RTW            "/42769/0/9" /* Response Time Window: an RW integer to observe */
-
-/* Group Mgmt instance `iid` with its mandatory resources and a Response Time Window of `rtw`. */
-static const char *instance(unsigned iid, int rtw) {
-  static char buf[256];
-  snprintf(buf, sizeof buf,
-           "[{\"bn\":\"/42769/%u/\",\"n\":\"0\",\"vs\":\"g\"},{\"n\":\"5\",\"vs\":\"e\"},"
-           "{\"n\":\"9\",\"v\":%d}]",
-           iid, rtw);
-  return buf;
-}
-
-static const char *host_of(unsigned i) {
-  static char buf[4][16];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "127.1.0.%u", i + 1);
-  return buf[k];
-}
+/* A request to device i of fleet s and its expected code (tests/support/lmmt_coap.h). */
+#define expect(s, i, method, path, cf, payload, want)                                              \
+  assert_true(lmmt_sim_expect((s)->port, i, method, path, cf, -1, payload, want))
+#define host_of  lmmt_sim_host
+#define instance lmmt_gm_instance
+#define RTW      "/42769/0/9" /* Response Time Window: an RW integer to observe */
 
 static lmmt_sim start(const char *const *extra) {
   lmmt_sim s;
   assert_int_equal(lmmt_sim_start(&s, extra), 0);
   return s;
-}
-
-/* One request on its own client; the answer's code (the test fails when none comes). */
-static int code_of(const lmmt_sim *s, unsigned i, int method, const char *path, int cf,
-                   const char *payload, char *diag, size_t cap) {
-  lmmt_req r = lmmt_req_make(method, path);
-  lmmt_msg m;
-  r.cf = cf;
-  if (payload) r.payload = payload, r.len = strlen(payload);
-  if (lmmt_coap_request(host_of(i), s->port, &r, 5000, &m) != 0)
-    fail_msg("no answer from device %u to %s", i, path);
-  int code = m.code;
-  if (diag) snprintf(diag, cap, "%s", m.data ? m.data : "");
-  lmmt_msg_free(&m);
-  return code;
-}
-
-static void expect(const lmmt_sim *s, unsigned i, int method, const char *path, int cf,
-                   const char *payload, int want) {
-  char diag[256];
-  int got = code_of(s, i, method, path, cf, payload, diag, sizeof diag);
-  if (got != want)
-    fail_msg("device %u %s: %d.%02d (%s), expected %d.%02d", i, path, got >> 5, got & 31, diag,
-             want >> 5, want & 31);
 }
 
 static void write_rtw(const lmmt_sim *s, unsigned i, const char *value) {

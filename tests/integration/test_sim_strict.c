@@ -39,15 +39,6 @@ static lmmt_sim start(const char *const *extra) {
   return s;
 }
 
-/* Host of device i for the default base address (fleets below 254 devices). */
-static const char *host_of(unsigned i) {
-  static char buf[4][16];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "127.1.0.%u", i + 1);
-  return buf[k];
-}
-
 /* One request to device i; fails the test when nothing answers. */
 static lmmt_msg rq(const lmmt_sim *s, unsigned i, int method, const char *path, int cf, int accept,
                    const char *payload) {
@@ -55,27 +46,16 @@ static lmmt_msg rq(const lmmt_sim *s, unsigned i, int method, const char *path, 
   lmmt_msg m;
   r.cf = cf, r.accept = accept;
   if (payload) r.payload = payload, r.len = strlen(payload);
-  if (lmmt_coap_request(host_of(i), s->port, &r, 5000, &m) != 0)
+  if (lmmt_coap_request(lmmt_sim_host(i), s->port, &r, 5000, &m) != 0)
     fail_msg("no answer from device %u to %s", i, path);
   return m;
 }
 
-/* The code of one request's answer. */
-static int code_of(const lmmt_sim *s, unsigned i, int method, const char *path, int cf, int accept,
-                   const char *payload) {
-  lmmt_msg m = rq(s, i, method, path, cf, accept, payload);
-  int code = m.code;
-  lmmt_msg_free(&m);
-  return code;
-}
-
-static void expect(const lmmt_sim *s, unsigned i, int method, const char *path, int cf, int accept,
-                   const char *payload, int want) {
-  int got = code_of(s, i, method, path, cf, accept, payload);
-  if (got != want)
-    fail_msg("device %u %s (cf %d, accept %d): %d.%02d, expected %d.%02d", i, path, cf, accept,
-             got >> 5, got & 31, want >> 5, want & 31);
-}
+/* A request's answer code, and a check of it (tests/support/lmmt_coap.h). */
+#define code_of(s, i, method, path, cf, accept, payload)                                           \
+  lmmt_sim_code((s)->port, i, method, path, cf, accept, payload, NULL, 0)
+#define expect(s, i, method, path, cf, accept, payload, want)                                      \
+  assert_true(lmmt_sim_expect((s)->port, i, method, path, cf, accept, payload, want))
 
 static cJSON *stop_stats(lmmt_sim *s) {
   int st;

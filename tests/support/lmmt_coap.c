@@ -3,6 +3,7 @@
 #include "lmmt_coap.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -221,4 +222,52 @@ int lmmt_coap_request(const char *host, int port, const lmmt_req *r, int ms, lmm
 void lmmt_msg_free(lmmt_msg *m) {
   free(m->data);
   memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------ one request to a simulated device */
+
+const char *lmmt_sim_host(unsigned i) {
+  static char buf[4][16];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "127.1.0.%u", i + 1);
+  return buf[k];
+}
+
+int lmmt_sim_code(int port, unsigned i, int method, const char *path, int cf, int accept,
+                  const char *payload, char *diag, size_t cap) {
+  lmmt_req r = lmmt_req_make(method, path);
+  lmmt_msg m;
+  r.cf = cf, r.accept = accept;
+  if (payload) r.payload = payload, r.len = strlen(payload);
+  if (lmmt_coap_request(lmmt_sim_host(i), port, &r, 5000, &m) != 0) {
+    if (diag) snprintf(diag, cap, "no answer");
+    return -1;
+  }
+  int code = m.code;
+  if (diag) snprintf(diag, cap, "%s", m.data ? m.data : "");
+  lmmt_msg_free(&m);
+  return code;
+}
+
+bool lmmt_sim_expect(int port, unsigned i, int method, const char *path, int cf, int accept,
+                     const char *payload, int want) {
+  char diag[256];
+  int got = lmmt_sim_code(port, i, method, path, cf, accept, payload, diag, sizeof diag);
+  if (got == want) return true;
+  if (got < 0)
+    fprintf(stderr, "device %u %s: no answer, expected %d.%02d\n", i, path, want >> 5, want & 31);
+  else
+    fprintf(stderr, "device %u %s (cf %d, accept %d): %d.%02d (%s), expected %d.%02d\n", i, path,
+            cf, accept, got >> 5, got & 31, diag, want >> 5, want & 31);
+  return false;
+}
+
+const char *lmmt_gm_instance(unsigned iid, int rtw) {
+  static char buf[256];
+  snprintf(buf, sizeof buf,
+           "[{\"bn\":\"/42769/%u/\",\"n\":\"0\",\"vs\":\"g\"},{\"n\":\"5\",\"vs\":\"e\"},"
+           "{\"n\":\"9\",\"v\":%d}]",
+           iid, rtw);
+  return buf;
 }

@@ -65,4 +65,21 @@ bool lmmt_coap_failed(const lmmt_coap *c);
 int lmmt_coap_request(const char *host, int port, const lmmt_req *r, int ms, lmmt_msg *out);
 void lmmt_msg_free(lmmt_msg *m);
 
+/* ------------------------------------------------ one request to a simulated device */
+
+/** The address of device `i` of a fleet at the default base address (below 254 devices), in
+ *  one of four rotating buffers (valid for the next three calls). */
+const char *lmmt_sim_host(unsigned i);
+/** One request to device `i` on the fleet's `port`, on a client of its own: the answer's code,
+ *  or -1 when none came within 5 s (then "no answer" goes to `diag`). `cf`, `accept`: -1 for
+ *  none; `payload` may be NULL; the answer's payload goes to `diag` (may be NULL). */
+int lmmt_sim_code(int port, unsigned i, int method, const char *path, int cf, int accept,
+                  const char *payload, char *diag, size_t cap);
+/** lmmt_sim_code() equals `want`; false (with what came on stderr) when not. */
+bool lmmt_sim_expect(int port, unsigned i, int method, const char *path, int cf, int accept,
+                     const char *payload, int want);
+/** A Group Mgmt instance `iid` in SenML-JSON with its mandatory resources and a Response Time
+ *  Window of `rtw` s (Object ID 42769); a static buffer, valid until the next call. */
+const char *lmmt_gm_instance(unsigned iid, int rtw);
+
 #endif
