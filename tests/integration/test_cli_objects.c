@@ -18,16 +18,7 @@
 #include <unistd.h>
 
 #include "lmmt.h"
-
-typedef struct run {
-  int status; /* exit code, or -1 when killed */
-  char *out, *err;
-} run;
-
-static void run_free(run *r) {
-  free(r->out), free(r->err);
-  memset(r, 0, sizeof *r);
-}
+#include "lmmt_cli.h"
 
 /* Everything one test needs: a scratch directory with the store and the DDF directories, and
  * the simulated devices, which serve the vendor object of vendor/. */
@@ -87,7 +78,7 @@ static void members_for(const char *from, const char *to, const char *oid) {
   free(text);
 }
 
-static run cli_env(const world *w, const char *objects_env, const char *const *args);
+static lmmt_run cli_env(const world *w, const char *objects_env, const char *const *args);
 
 static int setup(void **state) {
   world *w = calloc(1, sizeof *w);
@@ -122,16 +113,16 @@ static int setup(void **state) {
   members_for(w->sim.members_path, w->members3, "3");
   members_for(w->sim.members_path, w->members_v, "33000");
   *state = w;
-  run r = cli_env(w, NULL,
-                  (const char *[]){"group", "create", "dev", "--type", "unicast", "--members",
-                                   w->members3, NULL});
+  lmmt_run r = cli_env(w, NULL,
+                       (const char *[]){"group", "create", "dev", "--type", "unicast", "--members",
+                                        w->members3, NULL});
   int rc = r.status;
-  run_free(&r);
+  lmmt_run_free(&r);
   r = cli_env(w, NULL,
               (const char *[]){"group", "create", "meters", "--type", "unicast", "--members",
                                w->members_v, NULL});
   rc |= r.status;
-  run_free(&r);
+  lmmt_run_free(&r);
   return rc ? -1 : 0;
 }
 
@@ -145,56 +136,22 @@ static int teardown(void **state) {
   return rc;
 }
 
-/* Runs $LMM_CLI --db DB args..., with LMM_OBJECTS set to `objects_env` (NULL: unset). */
-static run cli_env(const world *w, const char *objects_env, const char *const *args) {
-  char out[128], err[128];
-  snprintf(out, sizeof out, "%s/out", w->dir);
-  snprintf(err, sizeof err, "%s/err", w->dir);
-  const char *argv[32] = {getenv("LMM_CLI"), "--db", w->db};
-  assert_non_null(argv[0]);
-  int n = 3;
-  for (int i = 0; args[i] && n < 31; i++)
-    argv[n++] = args[i];
-  argv[n] = NULL;
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fo, 1), dup2(fe, 2);
-    if (objects_env)
-      setenv("LMM_OBJECTS", objects_env, 1);
-    else
-      unsetenv("LMM_OBJECTS");
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  int st;
-  alarm(120); /* a hung CLI fails the test instead of hanging it */
-  waitpid(pid, &st, 0);
-  alarm(0);
-  run r = {WIFEXITED(st) ? WEXITSTATUS(st) : -1, lmmt_read_file(out, NULL),
-           lmmt_read_file(err, NULL)};
-  if (!r.out) r.out = strdup("");
-  if (!r.err) r.err = strdup("");
-  return r;
+/* $LMM_CLI --db DB args..., with LMM_OBJECTS set to `objects_env` (NULL: unset). */
+static lmmt_run cli_env(const world *w, const char *objects_env, const char *const *args) {
+  char e[512];
+  snprintf(e, sizeof e, "LMM_OBJECTS=%s", objects_env ? objects_env : "");
+  const char *env[] = {objects_env ? e : "LMM_OBJECTS", NULL};
+  return lmmt_cli_run(w->db, env, args);
 }
 
 /* Runs and checks the exit status and that stdout / stderr contain the texts (NULL: not
  * checked); prints everything when it fails. */
-static void expect_env(const world *w, const char *env, int want, const char *out_has,
+static void expect_env(const world *w, const char *objects_env, int want, const char *out_has,
                        const char *err_has, const char *const *args) {
-  run r = cli_env(w, env, args);
-  bool ok = r.status == want && (!out_has || strstr(r.out, out_has)) &&
-            (!err_has || strstr(r.err, err_has));
-  if (!ok) {
-    print_error("command:");
-    for (int i = 0; args[i]; i++)
-      print_error(" %s", args[i]);
-    print_error("\nexit %d (want %d), stdout:\n%s\nstderr:\n%s\n", r.status, want, r.out, r.err);
-  }
-  run_free(&r);
-  assert_true(ok);
+  char e[512];
+  snprintf(e, sizeof e, "LMM_OBJECTS=%s", objects_env ? objects_env : "");
+  const char *env[] = {objects_env ? e : "LMM_OBJECTS", NULL};
+  assert_true(lmmt_cli_check(w->db, env, want, out_has, err_has, args));
 }
 
 #define EXPECT(w, want, out_has, err_has, ...)                                                     \
@@ -204,12 +161,12 @@ static void expect_env(const world *w, const char *env, int want, const char *ou
 
 /* The newest campaign of a group, as text. */
 static void last_campaign(const world *w, const char *group, char id[24]) {
-  run r = cli_env(w, NULL, (const char *[]){"--json", "campaigns", group, NULL});
+  lmmt_run r = cli_env(w, NULL, (const char *[]){"--json", "campaigns", group, NULL});
   assert_int_equal(r.status, 0);
   const char *p = strstr(r.out, "\"id\":");
   assert_non_null(p);
   snprintf(id, 24, "%lld", strtoll(p + 5, NULL, 10));
-  run_free(&r);
+  lmmt_run_free(&r);
 }
 
 /* UTC Offset is a standard Device resource: it goes out, the devices keep it, a Read shows
@@ -306,11 +263,11 @@ static void test_vendor_object(void **state) {
              "\"values\":[{\"path\":\"/33000/0/1\",\"value\":\"north\"},{\"path\":\"/33000/0/"
              "2\",\"value\":5}]",
              NULL, "report", id, "--format", "json");
-  run r = cli_env(w, NULL, (const char *[]){"report", id, NULL});
+  lmmt_run r = cli_env(w, NULL, (const char *[]){"report", id, NULL});
   assert_int_equal(r.status, 0);
   assert_null(strstr(r.out, "/33000/0/2=5"));
   assert_non_null(strstr(r.out, "hex:"));
-  run_free(&r);
+  lmmt_run_free(&r);
 }
 
 /* A broken DDF: exit 2 naming the directory, the file and the line, for every command that

@@ -99,7 +99,7 @@ static void test_require_accept(void **state) {
   expect(&s, 1, GET, "/3/0", -1, -1, NULL, C(5, 0));
   lmmt_req r = lmmt_req_make(GET, "/3/0/13");
   r.observe = 0;
-  assert_int_equal(lmmt_coap_request(host_of(0), s.port, &r, 5000, &m), 0);
+  assert_int_equal(lmmt_coap_request(lmmt_sim_host(0), s.port, &r, 5000, &m), 0);
   assert_int_equal(m.code, C(5, 0));
   assert_int_equal(m.observe, -1);
   lmmt_msg_free(&m);
@@ -171,12 +171,12 @@ static void test_formats(void **state) {
   /* Writes: SenML-JSON is Unsupported Content-Format, TLV and text are taken. */
   lmmt_req w = lmmt_req_make(PUT, "/42769/0");
   w.cf = LMM_FMT_SENML_JSON, w.payload = GM_INSTANCE, w.len = strlen(GM_INSTANCE);
-  assert_int_equal(lmmt_coap_request(host_of(0), s.port, &w, 5000, &m), 0);
+  assert_int_equal(lmmt_coap_request(lmmt_sim_host(0), s.port, &w, 5000, &m), 0);
   assert_int_equal(m.code, C(4, 15));
   assert_non_null(strstr(m.data, "110"));
   lmmt_msg_free(&m);
   w.cf = LMM_FMT_TLV, w.payload = tlv, w.len = tlv_len;
-  assert_int_equal(lmmt_coap_request(host_of(0), s.port, &w, 5000, &m), 0);
+  assert_int_equal(lmmt_coap_request(lmmt_sim_host(0), s.port, &w, 5000, &m), 0);
   assert_int_equal(m.code, C(2, 4));
   lmmt_msg_free(&m);
   expect(&s, 0, PUT, "/3/0/13", LMM_FMT_TEXT, -1, "1700000000", C(2, 4));
