@@ -30,8 +30,7 @@ typedef struct fixture {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   if (!f) return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/lmmt-clib-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
+  if (lmmt_scratch_dir(f->dir, "clib") != 0) return -1;
   snprintf(f->db, sizeof f->db, "%s/state.db", f->dir);
   *state = f;
   return 0;
@@ -39,11 +38,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
+  int rc = lmmt_scratch_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 /* $LMM_CLI with LMM_COAP_BIND set to `env_bind`, or unset for NULL. */

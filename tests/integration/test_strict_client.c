@@ -31,8 +31,7 @@ typedef struct fixture {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   if (!f) return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/lmmt-strict-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
+  if (lmmt_scratch_dir(f->dir, "strict") != 0) return -1;
   snprintf(f->db, sizeof f->db, "%s/state.db", f->dir);
   snprintf(f->fw, sizeof f->fw, "%s/fw.bin", f->dir);
   uint8_t *img = malloc(FW_SIZE);
@@ -52,11 +51,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
+  int rc = lmmt_scratch_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 #define EXPECT(db, want_status, out_has, err_has, ...)                                             \

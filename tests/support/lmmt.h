@@ -62,5 +62,10 @@ typedef struct lmm_store lmm_store;
 /** Opens a state store in a fresh directory under /tmp, whose path goes into `dir`. NULL on
  *  failure, with the reason on stderr. */
 lmm_store *lmmt_store_open(char dir[64]);
+/** A fresh scratch directory /tmp/lmmt-TAG-XXXXXX into `dir`; 0, or -1 with the reason on
+ *  stderr. */
+int lmmt_scratch_dir(char dir[64], const char *tag);
+/** Removes a scratch directory and what it holds. 0 or -1. */
+int lmmt_scratch_remove(const char *dir);
 /** Closes the store (NULL: none) and removes its directory. Returns 0 or -1. */
 int lmmt_store_remove(lmm_store *s, const char *dir);

@@ -7,12 +7,21 @@
 
 #include "lwm2m_mbms/store.h"
 
+int lmmt_scratch_dir(char dir[64], const char *tag) {
+  snprintf(dir, 64, "/tmp/lmmt-%.20s-XXXXXX", tag);
+  if (mkdtemp(dir)) return 0;
+  perror("lmmt_scratch_dir: mkdtemp");
+  return -1;
+}
+
+int lmmt_scratch_remove(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
 lmm_store *lmmt_store_open(char dir[64]) {
-  snprintf(dir, 64, "/tmp/lmmt-db-XXXXXX");
-  if (!mkdtemp(dir)) {
-    perror("lmmt_store_open: mkdtemp");
-    return NULL;
-  }
+  if (lmmt_scratch_dir(dir, "db") != 0) return NULL;
   char path[96], why[256];
   snprintf(path, sizeof path, "%s/state.db", dir);
   lmm_store *s = NULL;
@@ -25,7 +34,5 @@ lmm_store *lmmt_store_open(char dir[64]) {
 
 int lmmt_store_remove(lmm_store *s, const char *dir) {
   lmm_store_close(s);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return lmmt_scratch_remove(dir);
 }
