@@ -61,10 +61,9 @@ size_t lmmi_fwc_count_pending(const lmm_fwc *c) {
   return n;
 }
 
-/* Member i's outcome as the store keeps it (borrowed pointers: the recorder writes it at once). */
-static void fill(void *owner, size_t i, lmm_outcome *o) {
-  const lmm_fwc *c = owner;
+LMM_API void lmm_fwc_outcome(const lmm_fwc *c, size_t i, lmm_outcome *o) {
   const lmm_fwc_member *r = &c->rep[i];
+  lmm_outcome_init(o);
   o->ep = c->members[i].ep;
   o->oid = c->members[i].oid;
   o->via = r->via;
@@ -88,6 +87,10 @@ static void fill(void *owner, size_t i, lmm_outcome *o) {
   o->fw_bytes_unicast = r->bytes_unicast;
   o->fw_missed = r->missed_first;
   o->fw_repaired = r->fragments_repaired;
+}
+
+static void fill(void *owner, size_t i, lmm_outcome *o) {
+  lmm_fwc_outcome(owner, i, o); /* borrowed pointers: the recorder writes it at once */
 }
 
 void lmmi_fwc_store_save(lmm_fwc *c) {
