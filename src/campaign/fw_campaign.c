@@ -379,27 +379,13 @@ LMM_API const lmm_fwc_member *lmm_fwc_members(const lmm_fwc *c, size_t *n) {
 LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out) {
   *out = c->st;
   out->updated = out->failed = out->held = out->cancelled = out->refused = out->pending = 0;
-  for (size_t i = 0; i < c->n; i++)
-    switch (c->rep[i].end) {
-    case LMM_FWC_UPDATED:
-      out->updated++;
-      break;
-    case LMM_FWC_FAILED:
-      out->failed++;
-      break;
-    case LMM_FWC_HELD:
-      out->held++;
-      break;
-    case LMM_FWC_CANCELLED:
-      out->cancelled++;
-      break;
-    case LMM_FWC_REFUSED:
-      out->refused++;
-      break;
-    default:
-      out->pending++;
-      break;
-    }
+  /* In lmm_fwc_end order; an unknown end counts as pending. */
+  size_t *by_end[] = {&out->pending, &out->updated,   &out->failed,
+                      &out->held,    &out->cancelled, &out->refused};
+  for (size_t i = 0; i < c->n; i++) {
+    int e = c->rep[i].end;
+    (*by_end[e >= 0 && e < (int)(sizeof by_end / sizeof *by_end) ? e : 0])++;
+  }
 }
 
 LMM_API bool lmm_fwc_t8_notified(lmm_fwc *c, const char *transaction, bool delivered) {
