@@ -83,13 +83,10 @@ typedef struct lmm_campaign_config {
                                 *   (default 127.0.0.1); another fails the send (LMM_ERR_ARG) */
   long tmgi_lifetime_margin_s; /**< renew a TMGI expiring sooner than the campaign end +
                                 *   this (default 60) */
-  bool configure_only;         /**< stop after the TMGI and the Group Mgmt writes (a firmware
-                                *   campaign sends its own group messages); outcomes then say
-                                *   only gm_written */
 } lmm_campaign_config;
 
 #define LMM_CAMPAIGN_CONFIG_DEFAULT                                                                \
-  { NULL, NULL, 0, LMM_OP_INIT, LMM_VIA_NONE, -1, 3000, false, false, 1024, NULL, 60, false }
+  { NULL, NULL, 0, LMM_OP_INIT, LMM_VIA_NONE, -1, 3000, false, false, 1024, NULL, 60 }
 
 /** Progress and results. Called from lmm_ctx_process(). */
 typedef struct lmm_campaign_handlers {

@@ -162,6 +162,11 @@ LMM_API void lmm_fwc_cancel(lmm_fwc *c);
 /** Frees; cancels what is in flight (no more callbacks). NULL: no-op. Allowed from on_done. */
 LMM_API void lmm_fwc_free(lmm_fwc *c);
 LMM_API const lmm_fwc_member *lmm_fwc_members(const lmm_fwc *c, size_t *n);
+/** Member `i`'s result as a campaign outcome, exactly as the store records it (so that a report
+ *  printed from a running campaign matches `report` from the store). `o` is overwritten; its
+ *  strings are borrowed from the campaign (valid until it is freed, and changed as it runs):
+ *  never free them. `i` must be below the member count. */
+LMM_API void lmm_fwc_outcome(const lmm_fwc *c, size_t i, lmm_outcome *o);
 LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out);
 /** The stored campaign id, 0 without a store. */
 LMM_API int64_t lmm_fwc_id(const lmm_fwc *c);

@@ -13,15 +13,6 @@
  *  `*out` owned (free()). LMM_ERR_ARG for an operation that cannot go to a group. */
 lmm_err lmmi_coap_group_request(const lmm_op *op, uint16_t mid, const uint8_t token[LMMI_TOKEN_LEN],
                                 uint8_t **out, size_t *out_len);
-/** What a campaign's release of its group's TMGI came to (the T8 DELETE's reply `rep`):
- *  LMM_TMGI_END_RELEASED (also a 404: the SCEF no longer had it), the group in `store` (may be
- *  NULL) forgetting it if it still names it, or LMM_TMGI_END_RELEASE_FAILED, logged. `what`
- *  names the campaign in the log ("campaign 7"). */
-int lmmi_tmgi_released(lmm_ctx *ctx, lmm_store *store, const char *group, const char *tmgi,
-                       const lmm_t8_reply *rep, const char *what);
-/** The campaign's copy of its group, with the TMGI it allocated or renewed. Borrowed; valid
- *  until the campaign is freed. */
-const lmm_group_info *lmmi_campaign_group(const lmm_campaign *c);
 /** CoAP method code of an operation (1 GET, 2 POST, 3 PUT, 4 DELETE), 0 when none fits. */
 uint8_t lmmi_op_method(lmm_op_kind k);
 
@@ -44,7 +35,8 @@ void lmmi_answers_close(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN]);
 
 /* Where group messages go (group_send.c). */
 typedef struct lmmi_group_dest {
-  int fd; /* -1 when closed */
+  int fd; /* valid while `open`: a zeroed destination is closed */
+  bool open;
   struct sockaddr_storage to;
   socklen_t to_len;
 } lmmi_group_dest;

@@ -1,8 +1,8 @@
 /* fw_campaign.c - a firmware campaign (docs/protocol.md section 5): its life (new, start,
  * cancel, finish, free), its record in the store and its public calls. The flow itself is in
- * fw_send.c, fw_rounds.c and fw_update.c (fw_internal.h says what each holds). Everything runs
- * from the context's loop; at most one timer, one unicast batch and one group token are live at
- * once. */
+ * fw_fragments.c, fw_rounds.c and fw_update.c (fw_internal.h says what each holds). Everything
+ * runs from the context's loop; at most one timer, one unicast pass and one group round are live
+ * at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +61,38 @@ size_t lmmi_fwc_count_pending(const lmm_fwc *c) {
   return n;
 }
 
+LMM_API void lmm_fwc_outcome(const lmm_fwc *c, size_t i, lmm_outcome *o) {
+  const lmm_fwc_member *r = &c->rep[i];
+  lmm_outcome_init(o);
+  o->ep = c->members[i].ep;
+  o->oid = c->members[i].oid;
+  o->via = r->via;
+  o->gm_written =
+      r->gm_step == LMM_STEP_OK || (c->cfg.skip_group_mgmt && c->via != LMM_VIA_UNICAST);
+  o->gm_step = r->gm_step;
+  o->gm_code = r->gm_code;
+  o->gm_error = (char *)r->gm_error;
+  o->fw_pkg_version = (char *)r->pkg_version;
+  o->done = r->end != LMM_FWC_PENDING;
+  o->repaired = r->fragments_repaired > 0;
+  o->err = r->err;
+  o->content_format = -1;
+  o->latency_ms = r->elapsed_ms;
+  o->error = (char *)r->error;
+  o->fw_end = r->end;
+  o->fw_state = r->state;
+  o->fw_result = r->update_result;
+  o->fw_wave = r->wave;
+  o->fw_pulled = r->pulled;
+  o->fw_bytes_unicast = r->bytes_unicast;
+  o->fw_missed = r->missed_first;
+  o->fw_repaired = r->fragments_repaired;
+}
+
+static void fill(void *owner, size_t i, lmm_outcome *o) {
+  lmm_fwc_outcome(owner, i, o); /* borrowed pointers: the recorder writes it at once */
+}
+
 void lmmi_fwc_store_save(lmm_fwc *c) {
   if (!c->d.store || !c->id) return;
   lmm_fwc_stats st;
@@ -83,60 +115,25 @@ void lmmi_fwc_store_save(lmm_fwc *c) {
                            LMM_CS_DELIVERING, LMM_CS_DONE,        LMM_CS_DONE,
                            LMM_CS_DONE,       LMM_CS_FAILED};
   c->info.state = cs[st.phase];
-  free(c->info.tmgi), c->info.tmgi = fw_dupn(c->tmgi);
-  free(c->info.t8_transaction), c->info.t8_transaction = fw_dupn(c->gmd_self);
+  free(c->info.tmgi), c->info.tmgi = fw_dupn(c->conf.tmgi);
+  free(c->info.t8_transaction), c->info.t8_transaction = fw_dupn(c->ch.delivery);
   free(c->info.error), c->info.error = fw_dupn(c->error);
   if (c->finished) c->info.finished_ms = lmm_ctx_wall_ms(c->d.ctx);
-  if (lmm_store_campaign_update(c->d.store, &c->info) != LMM_OK)
-    lmmi_log(c->d.ctx, LMM_LOG_ERROR, "firmware campaign %lld: cannot store its state: %s",
-             (long long)c->id, lmm_store_errmsg(c->d.store));
-  lmm_outcome *o = calloc(c->n, sizeof *o);
-  if (!o) return;
-  for (size_t i = 0; i < c->n; i++) {
-    const lmm_fwc_member *r = &c->rep[i];
-    o[i].ep = c->members[i].ep;
-    o[i].oid = c->members[i].oid;
-    o[i].via = r->via;
-    o[i].gm_written =
-        r->gm_step == LMM_STEP_OK || (c->cfg.skip_group_mgmt && c->via != LMM_VIA_UNICAST);
-    o[i].gm_step = r->gm_step;
-    o[i].gm_code = r->gm_code;
-    o[i].gm_error = (char *)r->gm_error;
-    o[i].fw_pkg_version = (char *)r->pkg_version;
-    o[i].done = r->end != LMM_FWC_PENDING;
-    o[i].repaired = r->fragments_repaired > 0;
-    o[i].err = r->err;
-    o[i].content_format = -1;
-    o[i].latency_ms = r->elapsed_ms;
-    o[i].error = (char *)r->error;
-    o[i].fw_end = r->end;
-    o[i].fw_state = r->state;
-    o[i].fw_result = r->update_result;
-    o[i].fw_wave = r->wave;
-    o[i].fw_pulled = r->pulled;
-    o[i].fw_bytes_unicast = r->bytes_unicast;
-    o[i].fw_missed = r->missed_first;
-    o[i].fw_repaired = r->fragments_repaired;
-  }
-  if (lmm_store_outcomes_put(c->d.store, c->id, o, c->n) != LMM_OK)
-    lmmi_log(c->d.ctx, LMM_LOG_ERROR, "firmware campaign %lld: cannot store outcomes: %s",
-             (long long)c->id, lmm_store_errmsg(c->d.store));
-  free(o);
+  lmmi_recorder_save_info(&c->rec, &c->info);
+  for (size_t i = 0; i < c->n; i++)
+    lmmi_recorder_mark(&c->rec, i);
+  lmmi_recorder_flush(&c->rec);
 }
 
 static void stop_all(lmm_fwc *c) {
   if (c->timer) lmmi_timer_cancel(c->d.ctx, c->timer), c->timer = NULL;
   lmmi_fwc_close_round(c);
-  if (c->batch) lmm_batch_free(c->batch), c->batch = NULL;
+  lmmi_pass_stop(&c->pass);
   lmmi_fwc_drop_items(c);
   if (c->job) lmm_fw_free(c->job), c->job = NULL;
   free(c->job_map), c->job_map = NULL;
-  if (c->setup) lmm_campaign_free(c->setup), c->setup = NULL;
-  if (c->t8req) lmm_t8_request_cancel(c->t8req), c->t8req = NULL;
-}
-
-static void gmd_deleted(void *user, const lmm_t8_reply *rep) {
-  (void)user, (void)rep;
+  lmmi_configure_stop(&c->conf);
+  lmmi_channel_stop(&c->ch);
 }
 
 static void finished(lmm_fwc *c) {
@@ -146,26 +143,10 @@ static void finished(lmm_fwc *c) {
   if (c->h && c->h->on_done) c->h->on_done(c->user, c, c->result);
 }
 
-static void tmgi_deleted(void *user, const lmm_t8_reply *rep) {
-  lmm_fwc *c = user;
-  c->t8req = NULL;
-  char what[48];
-  snprintf(what, sizeof what, "firmware campaign %lld", (long long)c->id);
-  c->info.tmgi_end = lmmi_tmgi_released(c->d.ctx, c->d.store, c->group.name, c->tmgi, rep, what);
+void lmmi_fwc_released(void *owner, lmm_tmgi_end end) {
+  lmm_fwc *c = owner;
+  c->info.tmgi_end = end;
   finished(c);
-}
-
-/* The group's TMGI policy once the campaign is over (lmm_tmgi_policy). Returns true when a
- * release is on its way: finished() follows from its answer. */
-static bool tmgi_dispose(lmm_fwc *c) {
-  if (c->via != LMM_VIA_MBMS || !c->tmgi) return false;
-  if (c->group.tmgi_policy != LMM_TMGI_RELEASE || !c->d.t8) {
-    c->info.tmgi_end = LMM_TMGI_END_KEPT;
-    return false;
-  }
-  if (lmm_t8_tmgi_delete_async(c->d.t8, c->tmgi, tmgi_deleted, c, &c->t8req) == LMM_OK) return true;
-  c->info.tmgi_end = LMM_TMGI_END_RELEASE_FAILED;
-  return false;
 }
 
 void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why) {
@@ -186,12 +167,11 @@ void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why) {
       lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, rc, why ? why : lmm_strerror(rc));
   }
   /* The user-plane port is released: the delivery has nothing more to carry. */
-  if (c->via == LMM_VIA_MBMS && c->gmd_self && c->tmgi && c->d.t8) {
-    const char *txn = strrchr(c->gmd_self, '/');
-    lmm_t8_request *req = NULL;
-    if (txn) lmm_t8_gmd_delete_async(c->d.t8, c->tmgi, txn + 1, gmd_deleted, NULL, &req);
-  }
-  if (!tmgi_dispose(c)) finished(c);
+  lmmi_channel_end_delivery(&c->ch);
+  lmm_tmgi_end end;
+  if (lmmi_configure_release(&c->conf, &end)) return; /* lmmi_fwc_released() follows */
+  if (end != LMM_TMGI_END_NONE) c->info.tmgi_end = end;
+  finished(c);
 }
 
 static void cancel_fire(void *arg) {
@@ -213,20 +193,11 @@ LMM_API void lmm_fwc_cancel(lmm_fwc *c) {
   c->cancel_timer = lmmi_timer_add(c->d.ctx, fw_now_ms(c), cancel_fire, c);
 }
 
-static int ep_cmp(const void *a, const void *b) {
-  const ep_ix *x = a, *y = b;
-  int r = strcmp(x->ep, y->ep);
-  return r ? r : (x->index > y->index) - (x->index < y->index);
-}
-
 LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
                             const lmm_fwc_handlers *h, void *user, lmm_fwc **out) {
   if (!deps || !deps->ctx || !deps->unicast || !cfg || !cfg->group || !out) return LMM_ERR_ARG;
   const char *bad = NULL;
-  int via = cfg->via != LMM_VIA_NONE                  ? cfg->via
-            : cfg->group->type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
-            : cfg->group->type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
-                                                      : LMM_VIA_UNICAST;
+  lmm_path_kind via = lmmi_group_path(cfg->group, cfg->via);
   if (!cfg->image || !cfg->len)
     bad = "an empty image";
   else if (!cfg->members || !cfg->n_members)
@@ -264,7 +235,6 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   lmm_fwc *c = calloc(1, sizeof *c);
   if (!c) return LMM_ERR_NOMEM;
   c->d = *deps, c->cfg = *cfg, c->h = h, c->user = user, c->via = via;
-  c->dest.fd = -1;
   c->n = cfg->n_members;
   c->len = cfg->len;
   c->cfg.group = NULL, c->cfg.members = NULL, c->cfg.image = NULL;
@@ -295,8 +265,7 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   c->members = calloc(c->n, sizeof *c->members);
   c->rep = calloc(c->n, sizeof *c->rep);
   c->m = calloc(c->n, sizeof *c->m);
-  c->by_ep = calloc(c->n, sizeof *c->by_ep);
-  if (!c->group.name || !c->image || !c->members || !c->rep || !c->m || !c->by_ep) goto fail;
+  if (!c->group.name || !c->image || !c->members || !c->rep || !c->m) goto fail;
   memcpy(c->image, cfg->image, c->len);
   for (size_t i = 0; i < c->n; i++)
     if (lmm_member_copy(&c->members[i], &cfg->members[i]) != LMM_OK) goto fail;
@@ -337,9 +306,8 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     c->rep[i].member = &c->members[i];
     c->rep[i].via = via;
     c->rep[i].state = c->rep[i].update_result = -1;
-    c->by_ep[i] = (ep_ix){c->members[i].ep, i};
   }
-  qsort(c->by_ep, c->n, sizeof *c->by_ep, ep_cmp);
+  if (lmmi_member_index_build(&c->ix, c->members, c->n) != LMM_OK) goto fail;
   if (c->d.store) {
     c->info.group = fw_dupn(c->group.name);
     c->info.via = via;
@@ -355,6 +323,9 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     if (rc != LMM_OK) goto fail;
     c->id = c->info.id;
   }
+  snprintf(c->what, sizeof c->what, "firmware campaign %lld", (long long)c->id);
+  rc = lmmi_recorder_init(&c->rec, c->d.ctx, c->d.store, c->id, c->n, fill, c, c->what);
+  if (rc != LMM_OK) goto fail;
   *out = c;
   return LMM_OK;
 fail:
@@ -384,15 +355,19 @@ LMM_API void lmm_fwc_free(lmm_fwc *c) {
   if (!c) return;
   stop_all(c);
   if (c->cancel_timer) lmmi_timer_cancel(c->d.ctx, c->cancel_timer);
-  lmmi_dest_close(&c->dest);
+  lmmi_channel_free(&c->ch);
+  lmmi_configure_free(&c->conf);
+  lmmi_recorder_free(&c->rec);
+  lmmi_member_index_free(&c->ix);
+  free(c->conf_skip);
   if (c->members) lmm_members_free(c->members, c->n);
   if (c->m)
     for (size_t i = 0; i < c->n; i++)
       free(c->m[i].missing), free(c->m[i].error), free(c->m[i].pkg_version), free(c->m[i].gm_error);
   lmm_group_info_clear(&c->group);
   lmm_campaign_info_clear(&c->info);
-  free(c->m), free(c->rep), free(c->by_ep), free(c->image), free(c->parity), free(c->queue);
-  free(c->tmgi), free(c->gmd_self), free(c->error), free(c->expect_version);
+  free(c->m), free(c->rep), free(c->image), free(c->parity), free(c->queue);
+  free(c->error), free(c->expect_version);
   free(c);
 }
 
@@ -404,31 +379,18 @@ LMM_API const lmm_fwc_member *lmm_fwc_members(const lmm_fwc *c, size_t *n) {
 LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out) {
   *out = c->st;
   out->updated = out->failed = out->held = out->cancelled = out->refused = out->pending = 0;
-  for (size_t i = 0; i < c->n; i++)
-    switch (c->rep[i].end) {
-    case LMM_FWC_UPDATED:
-      out->updated++;
-      break;
-    case LMM_FWC_FAILED:
-      out->failed++;
-      break;
-    case LMM_FWC_HELD:
-      out->held++;
-      break;
-    case LMM_FWC_CANCELLED:
-      out->cancelled++;
-      break;
-    case LMM_FWC_REFUSED:
-      out->refused++;
-      break;
-    default:
-      out->pending++;
-      break;
-    }
+  /* In lmm_fwc_end order; an unknown end counts as pending. */
+  size_t *by_end[] = {&out->pending, &out->updated,   &out->failed,
+                      &out->held,    &out->cancelled, &out->refused};
+  for (size_t i = 0; i < c->n; i++) {
+    int e = c->rep[i].end;
+    (*by_end[e >= 0 && e < (int)(sizeof by_end / sizeof *by_end) ? e : 0])++;
+  }
 }
 
 LMM_API bool lmm_fwc_t8_notified(lmm_fwc *c, const char *transaction, bool delivered) {
-  if (!c || !transaction || !c->gmd_self || strcmp(transaction, c->gmd_self) != 0) return false;
+  if (!c || !transaction || !c->ch.delivery || strcmp(transaction, c->ch.delivery) != 0)
+    return false;
   c->info.t8_status = delivered ? 1 : 0;
   return true;
 }

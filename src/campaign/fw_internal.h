@@ -1,8 +1,11 @@
 /* fw_internal.h - what the firmware campaign's files share: its state (struct lmm_fwc), the
- * steps of its flow, and the functions one file calls in another. The files: fw_campaign.c
- * (lifecycle, store, public calls), fw_send.c (configuration and the paced fragments to the
- * group), fw_rounds.c (status rounds, answers, repair plan), fw_update.c (the unicast batch,
- * the update in waves, results, the unicast path). */
+ * steps of its flow, and the functions one file calls in another. A firmware campaign is a
+ * composition of the campaign core's blocks (core.h) like an operation campaign: configure
+ * the group, a channel to it, rounds of group requests and their answers, unicast passes,
+ * the recorder. The files: fw_campaign.c (lifecycle, store, public calls), fw_fragments.c
+ * (configuration, and the paced fragments to the group), fw_rounds.c (status rounds, answers,
+ * repair plan), fw_update.c (the unicast passes, the update in waves, results, the unicast
+ * path). */
 #ifndef LMMI_FW_INTERNAL_H
 #define LMMI_FW_INTERNAL_H
 
@@ -13,16 +16,15 @@
 #include <string.h>
 
 #include "campaign/blob.h"
-#include "campaign/campaign_internal.h"
-#include "core/ctx_internal.h"
+#include "campaign/core.h"
 #include "lwm2m_mbms/firmware.h"
 #include "lwm2m_mbms/fw_campaign.h"
 
 enum { FW_OID = 5 };
 #define POLL_INTERVAL_MS 300
 
-/* What the single live unicast batch is doing. */
-enum { B_STATUS = 0, B_FRAG, B_EXEC };
+/* What the single live unicast pass is doing. */
+typedef enum pass_kind { B_STATUS = 0, B_FRAG, B_EXEC } pass_kind;
 
 /* Where the flow is, for the callbacks that are shared by several steps. */
 typedef enum step {
@@ -58,11 +60,6 @@ typedef struct fwm {
   char *gm_error;    /* owned; the report points at it */
 } fwm;
 
-typedef struct ep_ix {
-  const char *ep;
-  size_t index;
-} ep_ix;
-
 struct lmm_fwc {
   lmm_fwc_deps d;
   lmm_fwc_config cfg;
@@ -78,9 +75,9 @@ struct lmm_fwc {
   uint8_t *parity; /* Q * F */
   lmm_fwc_member *rep;
   fwm *m;
-  ep_ix *by_ep;
+  lmmi_member_index ix;
   lmm_fwc_stats st;
-  int via;
+  lmm_path_kind via;
   step step;
   bool started, closing, finished, cancel_req, wave_done;
   int final_phase; /* set when closing: the phase on_done reports */
@@ -88,29 +85,27 @@ struct lmm_fwc {
   char *error;
   int64_t t0;
   long window_ms;
-  /* configuration */
-  lmm_campaign *setup;
-  char *tmgi;
   char *expect_version; /* owned copy of cfg.expect_version */
+  /* the blocks */
+  lmmi_configure conf; /* its tmgi is the campaign's */
+  bool *conf_skip;     /* members it does not write (not allowed) */
+  lmmi_channel ch;     /* the group's address, or the delivery's MB2-U port */
+  lmmi_round round;    /* the current status or update request */
+  lmmi_pass pass;      /* the current unicast pass */
+  lmmi_recorder rec;
+  char what[48]; /* "firmware campaign 7", for the log */
   /* group sending */
-  lmmi_group_dest dest; /* the group's address, or the delivery's MB2-U port */
-  lmm_t8_request *t8req;
-  char *gmd_self;
   uint32_t *queue; /* fragment indices; UINT32_MAX is the announce */
   size_t n_queue, pos;
   int64_t pace_t0;
   uint64_t pace_bytes;
   uint8_t frag_token[LMMI_TOKEN_LEN];
-  uint8_t token[LMMI_TOKEN_LEN];
-  bool answers_open;
   size_t n_in_play, n_answered;
   /* repair: both halves must end before the next round */
   bool repair_mcast_busy, repair_uni_busy;
-  /* the unicast batch */
-  lmm_batch *batch;
-  int bkind;
+  /* the unicast pass's items */
+  pass_kind bkind;
   item *items;
-  lmm_member *sub;
   size_t n_items;
   char status_q[LMMI_BLOB_QUERY_MAX + 1], exec_q[32];
   /* unicast path */
@@ -141,8 +136,10 @@ void lmmi_fwc_set_timer(lmm_fwc *c, int64_t due, lmmi_timer_fn fn);
 void lmmi_fwc_end_member(lmm_fwc *c, size_t i, int end, lmm_err err, const char *why);
 size_t lmmi_fwc_count_pending(const lmm_fwc *c);
 void lmmi_fwc_store_save(lmm_fwc *c);
+/** The group's TMGI release (lmmi_configure_release) ended: the campaign's end follows. */
+void lmmi_fwc_released(void *owner, lmm_tmgi_end end);
 
-/* fw_send.c */
+/* fw_fragments.c */
 /** Encodes op as a group request with `token` and sends it to the group. */
 lmm_err lmmi_fwc_send_op(lmm_fwc *c, const lmm_op *op, const uint8_t token[LMMI_TOKEN_LEN]);
 const uint8_t *lmmi_fwc_frag_data(const lmm_fwc *c, uint32_t i);
@@ -166,7 +163,7 @@ void lmmi_fwc_repair_plan(lmm_fwc *c);
 
 /* fw_update.c */
 /** Starts the unicast batch over `items` (owned). LMM_ERR_NOTFOUND (items freed) for none. */
-lmm_err lmmi_fwc_start_items(lmm_fwc *c, int kind, item *items, size_t n);
+lmm_err lmmi_fwc_start_items(lmm_fwc *c, pass_kind kind, item *items, size_t n);
 /** Items for the pending members that `pick` selects; NULL when out of memory. */
 item *lmmi_fwc_pick_items(lmm_fwc *c, bool (*pick)(const lmm_fwc *, size_t), size_t *n);
 void lmmi_fwc_drop_items(lmm_fwc *c);

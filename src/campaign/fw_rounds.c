@@ -7,27 +7,17 @@
 
 #include "campaign/fw_internal.h"
 
-static void round_over(void *arg);
+static void round_over(void *owner);
 
-static size_t find_member(const lmm_fwc *c, const char *ep) {
-  size_t lo = 0, hi = c->n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (strcmp(c->by_ep[mid].ep, ep) < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  for (size_t k = lo; k < c->n && !strcmp(c->by_ep[k].ep, ep); k++)
-    if (c->m[c->by_ep[k].index].allowed) return c->by_ep[k].index;
-  return SIZE_MAX;
+static bool allowed(const void *owner, size_t i) {
+  return ((const lmm_fwc *)owner)->m[i].allowed;
 }
 
 static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, int fmt,
                                    const uint8_t *payload, size_t len) {
   lmm_fwc *c = owner;
   (void)fmt;
-  size_t i = find_member(c, ep);
+  size_t i = lmmi_member_index_find(&c->ix, ep, allowed, c);
   if (i == SIZE_MAX) return LMMI_ANS_UNKNOWN;
   fwm *m = &c->m[i];
   if (!m->in_play || m->answered) return LMMI_ANS_DUPLICATE;
@@ -47,8 +37,7 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
     m->answered = false; /* asked again by unicast */
     c->n_answered--;
   }
-  /* Everyone answered: the window's end moves to now (on a timer turn, not in here). */
-  if (c->n_answered >= c->n_in_play) lmmi_fwc_set_timer(c, fw_now_ms(c), round_over);
+  if (c->n_answered >= c->n_in_play) lmmi_round_end_now(&c->round);
   return LMMI_ANS_ACCEPTED;
 }
 
@@ -109,27 +98,22 @@ bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, b
 
 /* Opens a group request with a fresh token for the members in play. */
 static lmm_err open_round(lmm_fwc *c) {
-  if (c->answers_open) lmmi_answers_close(c->d.answers, c->token), c->answers_open = false;
-  lmm_err rc = lmmi_random(c->d.ctx, c->token, sizeof c->token);
-  if (rc == LMM_OK) rc = lmmi_answers_open(c->d.answers, c->token, on_answer, c);
-  c->answers_open = rc == LMM_OK;
   c->n_answered = 0;
   for (size_t i = 0; i < c->n; i++)
     c->m[i].answered = false;
-  return rc;
+  return lmmi_round_open(&c->round, c->d.ctx, c->d.answers, on_answer, c);
 }
 
 void lmmi_fwc_close_round(lmm_fwc *c) {
-  if (c->answers_open) lmmi_answers_close(c->d.answers, c->token), c->answers_open = false;
+  lmmi_round_close(&c->round);
 }
 
 static bool pick_silent(const lmm_fwc *c, size_t i) {
   return c->m[i].in_play && !c->m[i].answered;
 }
 
-static void round_over(void *arg) {
-  lmm_fwc *c = arg;
-  c->timer = NULL;
+static void round_over(void *owner) {
+  lmm_fwc *c = owner;
   lmmi_fwc_close_round(c);
   size_t n;
   item *it = lmmi_fwc_pick_items(c, pick_silent, &n);
@@ -156,9 +140,11 @@ void lmmi_fwc_group_round(lmm_fwc *c, step s, const lmm_op *op) {
                                    : s == S_EXEC ? S_EXEC_UNI
                                                  : S_POLL);
   lmm_err rc = open_round(c);
-  if (rc == LMM_OK) rc = lmmi_fwc_send_op(c, op, c->token);
+  if (rc == LMM_OK) rc = lmmi_fwc_send_op(c, op, c->round.token);
   if (rc != LMM_OK) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, "cannot send a group request");
-  lmmi_fwc_set_timer(c, fw_now_ms(c) + c->window_ms + c->cfg.grace_ms, round_over);
+  if (lmmi_round_end_at(&c->round, fw_now_ms(c) + c->window_ms + c->cfg.grace_ms, round_over, c) !=
+      LMM_OK)
+    lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "cannot arm the answer window");
 }
 
 void lmmi_fwc_status_op(const lmm_fwc *c, lmm_op *op) {

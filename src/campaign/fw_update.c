@@ -1,4 +1,4 @@
-/* fw_update.c - a firmware campaign's unicast batch (status reads, repair writes, Executes),
+/* fw_update.c - a firmware campaign's unicast passes (status reads, repair writes, Executes),
  * the update (a first wave by unicast and its thresholds, then the group), the results
  * (a group status round, then polling), and the unicast path (firmware jobs, wave by wave). */
 #include <stdio.h>
@@ -9,11 +9,11 @@
 
 static void results_round(lmm_fwc *c);
 
-static void batch_prepare(void *user, size_t bi, const lmm_member *mb, lmm_op *op) {
-  lmm_fwc *c = user;
-  (void)mb;
+static void pass_prepare(void *owner, size_t k, size_t i, lmm_op *op) {
+  lmm_fwc *c = owner;
+  (void)i;
   if (c->bkind != B_FRAG) return;
-  item *it = &c->items[bi];
+  item *it = &c->items[k];
   char q[LMMI_BLOB_QUERY_MAX + 1];
   lmmi_blob_query(&c->desc, (long)it->frag, true, q, sizeof q);
   free(it->query);
@@ -23,10 +23,9 @@ static void batch_prepare(void *user, size_t bi, const lmm_member *mb, lmm_op *o
   op->len = lmmi_blob_frag_len(&c->desc, it->frag);
 }
 
-static void batch_member(void *user, const lmm_member_result *r) {
-  lmm_fwc *c = user;
-  item *it = &c->items[r->index];
-  size_t i = it->m;
+static void pass_result(void *owner, size_t k, size_t i, const lmm_member_result *r) {
+  lmm_fwc *c = owner;
+  item *it = &c->items[k];
   free(it->query), it->query = NULL;
   if (c->rep[i].end != LMM_FWC_PENDING) return;
   bool ok = r->err == LMM_OK && r->coap_code >> 5 == 2;
@@ -70,38 +69,32 @@ static void batch_member(void *user, const lmm_member_result *r) {
   }
 }
 
-/* Frees the unicast batch's items and member copies (the batch itself is gone or going). */
+/* Frees the unicast pass's items (the pass itself is over or stopped). */
 void lmmi_fwc_drop_items(lmm_fwc *c) {
   for (size_t k = 0; k < c->n_items; k++)
     free(c->items[k].query);
   free(c->items), c->items = NULL;
-  free(c->sub), c->sub = NULL;
   c->n_items = 0;
 }
 
-static void batch_done(void *user, lmm_batch *b) {
-  lmm_fwc *c = user;
-  lmm_batch_free(b);
-  c->batch = NULL;
+static void pass_done(void *owner) {
+  lmm_fwc *c = owner;
   lmmi_fwc_drop_items(c);
   lmmi_fwc_after_batch(c, c->step);
 }
 
-static const lmm_batch_handlers batch_handlers = {batch_prepare, batch_member, NULL, batch_done};
+static const lmmi_pass_handlers pass_handlers = {
+    .prepare = pass_prepare, .on_result = pass_result, .on_done = pass_done};
 
-/* Starts the unicast batch over `items` (owned). LMM_ERR_NOTFOUND (and items freed) for none. */
-lmm_err lmmi_fwc_start_items(lmm_fwc *c, int kind, item *items, size_t n) {
-  if (!n) {
+/* Starts the unicast pass over `items` (owned). LMM_ERR_NOTFOUND (and items freed) for none. */
+lmm_err lmmi_fwc_start_items(lmm_fwc *c, pass_kind kind, item *items, size_t n) {
+  size_t *idx = n ? malloc(n * sizeof *idx) : NULL;
+  if (!n || !idx) {
     free(items);
-    return LMM_ERR_NOTFOUND;
-  }
-  c->sub = calloc(n, sizeof *c->sub);
-  if (!c->sub) {
-    free(items);
-    return LMM_ERR_NOMEM;
+    return n ? LMM_ERR_NOMEM : LMM_ERR_NOTFOUND;
   }
   for (size_t k = 0; k < n; k++)
-    c->sub[k] = c->members[items[k].m]; /* shallow: the campaign's members outlive the batch */
+    idx[k] = items[k].m;
   c->items = items, c->n_items = n, c->bkind = kind;
   lmm_op op = LMM_OP_INIT;
   op.path = (lmm_path){.oid = FW_OID, .iid = 0, .depth = 3};
@@ -112,7 +105,9 @@ lmm_err lmmi_fwc_start_items(lmm_fwc *c, int kind, item *items, size_t n) {
   } else {
     op.kind = LMM_OPK_WRITE, op.path.rid = 0, op.format = LMM_FMT_OPAQUE;
   }
-  lmm_err rc = lmm_batch_start(c->d.unicast, c->sub, n, &op, 0xFFFF, &batch_handlers, c, &c->batch);
+  lmm_err rc =
+      lmmi_pass_start(&c->pass, c->d.unicast, c->members, idx, n, &op, 0xFFFF, &pass_handlers, c);
+  free(idx);
   if (rc != LMM_OK) lmmi_fwc_drop_items(c);
   return rc;
 }

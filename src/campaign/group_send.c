@@ -11,13 +11,13 @@
 
 static lmm_err open_fd(lmmi_group_dest *d) {
   d->fd = socket(d->to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  return d->fd < 0 ? LMM_ERR_IO : LMM_OK;
+  d->open = d->fd >= 0;
+  return d->open ? LMM_OK : LMM_ERR_IO;
 }
 
 lmm_err lmmi_dest_multicast(lmmi_group_dest *d, const char *group, int port, const char *ifaddr) {
   struct sockaddr_in *sa = (struct sockaddr_in *)&d->to;
   memset(d, 0, sizeof *d);
-  d->fd = -1;
   sa->sin_family = AF_INET;
   sa->sin_port = htons((uint16_t)(port > 0 ? port : 5683));
   d->to_len = sizeof *sa;
@@ -35,18 +35,17 @@ lmm_err lmmi_dest_multicast(lmmi_group_dest *d, const char *group, int port, con
 
 lmm_err lmmi_dest_user_plane(lmmi_group_dest *d, const lmm_gmd *gmd) {
   memset(d, 0, sizeof *d);
-  d->fd = -1;
   lmm_err rc = lmmi_t8_user_plane_addr(gmd, &d->to, &d->to_len);
   return rc == LMM_OK ? open_fd(d) : rc;
 }
 
 lmm_err lmmi_dest_send(const lmmi_group_dest *d, const void *msg, size_t len) {
-  if (d->fd < 0) return LMM_ERR_STATE;
+  if (!d->open) return LMM_ERR_STATE;
   ssize_t n = sendto(d->fd, msg, len, 0, (const struct sockaddr *)&d->to, d->to_len);
   return n == (ssize_t)len ? LMM_OK : LMM_ERR_IO;
 }
 
 void lmmi_dest_close(lmmi_group_dest *d) {
-  if (d->fd >= 0) close(d->fd);
-  d->fd = -1;
+  if (d->open) close(d->fd);
+  d->open = false;
 }

@@ -9,26 +9,11 @@
 void cli_fw_count(const lmm_outcome *o, size_t n, cli_fw_totals *t) {
   memset(t, 0, sizeof *t);
   t->members = n;
+  /* In lmm_fwc_end order; an unknown end counts as pending. */
+  size_t *by_end[] = {&t->pending, &t->updated, &t->failed, &t->held, &t->cancelled, &t->refused};
   for (size_t i = 0; i < n; i++) {
-    switch (o[i].fw_end) {
-    case LMM_FWC_UPDATED:
-      t->updated++;
-      break;
-    case LMM_FWC_FAILED:
-      t->failed++;
-      break;
-    case LMM_FWC_HELD:
-      t->held++;
-      break;
-    case LMM_FWC_CANCELLED:
-      t->cancelled++;
-      break;
-    case LMM_FWC_REFUSED:
-      t->refused++;
-      break;
-    default:
-      t->pending++;
-    }
+    int e = o[i].fw_end;
+    (*by_end[e >= 0 && e < (int)(sizeof by_end / sizeof *by_end) ? e : 0])++;
     if (o[i].via > LMM_VIA_NONE && o[i].via <= LMM_VIA_UNICAST) t->by_via[o[i].via]++;
     if (o[i].via == LMM_VIA_UNICAST && o[i].fw_pulled) t->pulled++;
   }
