@@ -59,6 +59,14 @@ static size_t put_utf8(char *o, uint32_t cp) {
   return 4;
 }
 
+/* The character the escape \c stands for (RFC 8259 section 7), or -1 when c starts no
+ * two-character escape ('u' included: four hex digits follow it). */
+static int short_escape(char c) {
+  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+  const char *p = c != '\0' ? strchr(from, c) : NULL;
+  return p != NULL ? (unsigned char)to[p - from] : -1;
+}
+
 /* Reads the string at j->i (which is '"'). Refuses control characters, bad escapes, lone
  * surrogates, invalid UTF-8 and NUL (values become C strings). */
 lmm_err lmmi_sj_string(lmmi_sj_reader *j, lmmi_sj_str *out) {
@@ -97,43 +105,19 @@ lmm_err lmmi_sj_string(lmmi_sj_reader *j, lmmi_sj_str *out) {
   if ((o = malloc(end - start + 1)) == NULL) return LMM_ERR_NOMEM;
   for (size_t i = start; i < end;) {
     uint32_t cp;
-    int h;
+    int h, c;
 
     if (j->s[i] != '\\') {
       o[k++] = j->s[i++];
       continue;
     }
     j->i = i;
-    switch (j->s[i + 1]) {
-    case '"':
-    case '\\':
-    case '/':
-      o[k++] = j->s[i + 1];
+    if ((c = short_escape(j->s[i + 1])) >= 0) {
+      o[k++] = (char)c;
       i += 2;
       continue;
-    case 'b':
-      o[k++] = '\b';
-      i += 2;
-      continue;
-    case 'f':
-      o[k++] = '\f';
-      i += 2;
-      continue;
-    case 'n':
-      o[k++] = '\n';
-      i += 2;
-      continue;
-    case 'r':
-      o[k++] = '\r';
-      i += 2;
-      continue;
-    case 't':
-      o[k++] = '\t';
-      i += 2;
-      continue;
-    case 'u':
-      break;
-    default:
+    }
+    if (j->s[i + 1] != 'u') {
       free(o);
       return lmmi_sj_fail(j, "bad escape in a string");
     }
