@@ -70,7 +70,7 @@ LMM_API void lmm_blob_server_free(lmm_blob_server *s);
 
 /** "coap://HOST:PORT" as advertised, without a trailing slash. Borrowed; lives as long as `s`. */
 LMM_API const char *lmm_blob_server_base_uri(const lmm_blob_server *s);
-/** The port actually bound. */
+/** The port actually bound; 0 when `s` is NULL. */
 LMM_API uint16_t lmm_blob_server_port(const lmm_blob_server *s);
 
 /** Registers `len` bytes (1 .. 2^20 blocks of max_block_size: 1 GiB at 1024, what Block2 can
@@ -78,18 +78,22 @@ LMM_API uint16_t lmm_blob_server_port(const lmm_blob_server *s);
  *  "coap://HOST:PORT/fw/<16 hex ID>". The bytes are copied unless `flags` has LMM_BLOB_BORROW.
  *  `*id` receives the ID; `uri` (optional) the URI, borrowed until the blob is removed.
  *  Content-Format 42; ETag = the first 8 bytes of its SHA-256, so a client resuming a download
- *  sees when the blob behind a URI changed. LMM_ERR_ARG for NULL or empty data. */
+ *  sees when the blob behind a URI changed. LMM_ERR_ARG for NULL or empty data, a length past
+ *  that bound or `id` NULL; LMM_ERR_IO when no random ID can be drawn; LMM_ERR_NOMEM. Nothing
+ *  is registered and `*id` is untouched on failure. */
 LMM_API lmm_err lmm_blob_server_add(lmm_blob_server *s, const uint8_t *data, size_t len,
                                     unsigned flags, lmm_blob_id *id, const char **uri);
 /** The URI of blob `id`, borrowed until it is removed; NULL when there is no such blob. */
 LMM_API const char *lmm_blob_server_uri(const lmm_blob_server *s, lmm_blob_id id);
 /** Stops serving blob `id` (its path answers 4.04 from now on) and frees it (its copy; borrowed
- *  data is released to the caller). LMM_ERR_NOTFOUND when there is no such blob. */
+ *  data is released to the caller). Its URI string goes with it. LMM_ERR_NOTFOUND when there is
+ *  no such blob; LMM_ERR_ARG when `s` is NULL. */
 LMM_API lmm_err lmm_blob_server_remove(lmm_blob_server *s, lmm_blob_id id);
 
-/** Totals of the server. */
+/** Copies the server's totals into `*out`; nothing (`*out` untouched) when either is NULL. */
 LMM_API void lmm_blob_server_get_stats(const lmm_blob_server *s, lmm_blob_server_stats *out);
-/** Counters of blob `id`; LMM_ERR_NOTFOUND when there is no such blob. */
+/** Copies the counters of blob `id` into `*out`; LMM_ERR_NOTFOUND when there is no such blob,
+ *  LMM_ERR_ARG when `out` is NULL. */
 LMM_API lmm_err lmm_blob_server_blob_stats(const lmm_blob_server *s, lmm_blob_id id,
                                            lmm_blob_stats *out);
 

@@ -42,11 +42,20 @@ typedef struct lmm_ctx_config {
   { NULL, NULL, NULL, LMM_LOG_WARN, NULL, 0, NULL }
 
 /** Process-wide set-up of the libraries underneath (libcurl). Call once, before any thread
- *  starts and before the first lmm_ctx_new(); pairs with lmm_global_cleanup(). */
+ *  starts and before the first lmm_ctx_new(); pairs with lmm_global_cleanup().
+ *  @return LMM_OK; LMM_ERR_IO when libcurl cannot initialise. */
 LMM_API lmm_err lmm_global_init(void);
+/** Undoes lmm_global_init() (libcurl's global state). Call once, after every context and
+ *  object of the library is freed, when no other thread uses the library (or libcurl). */
 LMM_API void lmm_global_cleanup(void);
 
-/** Creates a context. `cfg` is copied; NULL means defaults. `*out` untouched on failure. */
+/** Creates a context. `cfg` is copied (its `user` is borrowed and handed to the callbacks);
+ *  NULL means defaults. `*out` untouched on failure: LMM_ERR_ARG (`out` NULL), LMM_ERR_NOMEM,
+ *  LMM_ERR_IO (the random generator could not be seeded). Free with lmm_ctx_free().
+ *  Threads: a context and everything made from it (clients, engines, receivers, servers,
+ *  jobs, campaigns) are used from one thread, the one that runs its loop; the library takes
+ *  no lock for them. The only exceptions are the calls marked thread-safe (the T8
+ *  notification receiver's). Separate contexts may run on separate threads. */
 LMM_API lmm_err lmm_ctx_new(const lmm_ctx_config *cfg, lmm_ctx **out);
 /** Frees the context. Every object made from it must be freed first. NULL is a no-op. */
 LMM_API void lmm_ctx_free(lmm_ctx *ctx);
@@ -59,13 +68,23 @@ LMM_API size_t lmm_ctx_pollfds(lmm_ctx *ctx, struct pollfd *pfd, size_t cap);
  *  is returned when the library waits for nothing). */
 LMM_API int lmm_ctx_timeout_ms(lmm_ctx *ctx, int host_max);
 /** Serves what is ready in `pfd` (entries the host filled with lmm_ctx_pollfds() and polled)
- *  and every timer that is due. Never blocks. Callbacks run from inside this call. */
+ *  and every timer that is due. Never blocks. Callbacks run from inside this call; timers
+ *  they arm for "now" wait for the next call. Not re-entrant: not to be called, nor
+ *  lmm_ctx_run_once() or any blocking helper (*_wait(), the blocking T8 calls), from a
+ *  callback. @return LMM_OK. */
 LMM_API lmm_err lmm_ctx_process(lmm_ctx *ctx, const struct pollfd *pfd, size_t n);
-/** Blocking helper for standalone use: one poll of at most `max_wait_ms`, then process. */
+/** Blocking helper for standalone use: one poll of at most `max_wait_ms` (shortened to the
+ *  library's next deadline; negative: until something happens), then process. Not from a
+ *  callback (see lmm_ctx_process()). @return LMM_OK (an interrupted poll too); LMM_ERR_IO
+ *  when poll() fails; LMM_ERR_NOMEM when the pollfd array cannot grow past 32 entries. */
 LMM_API lmm_err lmm_ctx_run_once(lmm_ctx *ctx, int max_wait_ms);
 
-/** Monotonic and wall-clock time as the context sees them (the configured clocks). */
+/** Monotonic milliseconds as the context sees them: the configured now_ms, else
+ *  CLOCK_MONOTONIC. The library's own timers and deadlines run on this clock. */
 LMM_API int64_t lmm_ctx_now_ms(const lmm_ctx *ctx);
+/** Wall-clock milliseconds since the epoch: the configured wall_ms, else CLOCK_REALTIME. What
+ *  the library stores and what it compares with times from outside (a Schedule, an HTTP date)
+ *  is on this clock. */
 LMM_API int64_t lmm_ctx_wall_ms(const lmm_ctx *ctx);
 
 #ifdef __cplusplus

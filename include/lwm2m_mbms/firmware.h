@@ -121,8 +121,9 @@ typedef struct lmm_fw_handlers {
 LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cfg,
                            const lmm_member *members, size_t n, const uint8_t *image, size_t len,
                            const lmm_fw_handlers *h, void *user, lmm_fw_job **out);
-/** Starts (never blocks; everything happens in lmm_ctx_process()). Members whose Object ID is
- *  not 5 are refused there, with nothing sent. LMM_ERR_STATE if already started. */
+/** Starts (never blocks; everything happens in lmm_ctx_process(): no callback runs inside this
+ *  call). Members whose Object ID is not 5 are refused there, with nothing sent. LMM_ERR_ARG
+ *  for NULL; LMM_ERR_STATE if already started; LMM_ERR_NOMEM (not started: may be retried). */
 LMM_API lmm_err lmm_fw_start(lmm_fw_job *j);
 /** Cancels what is in flight (no more callbacks), removes the image from the blob server (a
  *  member still downloading then gets 4.04) and frees. NULL: no-op. Allowed from on_done, not
@@ -130,11 +131,14 @@ LMM_API lmm_err lmm_fw_start(lmm_fw_job *j);
 LMM_API void lmm_fw_free(lmm_fw_job *j);
 /** True once on_done has run. */
 LMM_API bool lmm_fw_done(const lmm_fw_job *j);
-/** The reports of all members, in member order. Borrowed; valid until the job is freed, and
- *  changing while it runs. */
+/** The reports of all members, in member order; `*n` (`n` may be NULL) their count. Borrowed;
+ *  valid until the job is freed, and changing while it runs: a report's strings may be
+ *  replaced by the loop, so copy what must outlast the next lmm_ctx_process(). NULL (and 0)
+ *  when `j` is NULL. */
 LMM_API const lmm_fw_report *lmm_fw_reports(const lmm_fw_job *j, size_t *n);
 /** Blocking helper: runs the context until the job is done or `timeout_ms` passes (-1: no
- *  limit). LMM_OK, LMM_ERR_TIMEOUT, LMM_ERR_STATE when not started, or the context's error. */
+ *  limit). LMM_OK, LMM_ERR_TIMEOUT, LMM_ERR_STATE when not started (or NULL), or the context's
+ *  error. Not from a callback (the loop is not re-entrant). */
 LMM_API lmm_err lmm_fw_wait(lmm_fw_job *j, long timeout_ms);
 /** The OMA meaning of an Update Result (/5/0/5), e.g. 5 "integrity check failure". Never NULL;
  *  static storage. */

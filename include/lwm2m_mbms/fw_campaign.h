@@ -154,29 +154,42 @@ typedef struct lmm_fwc_handlers {
  *  with a logged reason for an empty image, no members, or settings out of range. */
 LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
                             const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
-/** Starts (never blocks). LMM_ERR_STATE if already started. */
+/** Starts (never blocks; the work goes on in lmm_ctx_process()). Unlike lmm_fw_start(),
+ *  callbacks may run inside this call: on_member for each refused member (Object ID not 5),
+ *  and on_phase and on_done when that leaves no member to serve or the first step fails.
+ *  LMM_ERR_ARG for NULL; LMM_ERR_STATE if already started. */
 LMM_API lmm_err lmm_fwc_start(lmm_fwc *c);
 /** Stops at the next step: no more fragments, no update; members not updated end cancelled.
- *  on_done follows from the loop. */
+ *  Never calls back from inside: on_done follows from the loop. Allowed from callbacks; again,
+ *  or once the campaign is ending, it does nothing. NULL: no-op. */
 LMM_API void lmm_fwc_cancel(lmm_fwc *c);
 /** Frees; cancels what is in flight (no more callbacks). NULL: no-op. Allowed from on_done. */
 LMM_API void lmm_fwc_free(lmm_fwc *c);
+/** The members' reports, in the order of cfg.members; `*n` receives their count (`c` and `n`
+ *  required). Borrowed: the array lives until lmm_fwc_free(); while the campaign runs the loop
+ *  updates the entries and may replace their strings (`error`, `pkg_version`, `gm_error`), so
+ *  copy what must outlast the next lmm_ctx_process(). */
 LMM_API const lmm_fwc_member *lmm_fwc_members(const lmm_fwc *c, size_t *n);
 /** Member `i`'s result as a campaign outcome, exactly as the store records it (so that a report
  *  printed from a running campaign matches `report` from the store). `o` is overwritten; its
  *  strings are borrowed from the campaign (valid until it is freed, and changed as it runs):
  *  never free them. `i` must be below the member count. */
 LMM_API void lmm_fwc_outcome(const lmm_fwc *c, size_t i, lmm_outcome *o);
+/** Fills `*out` (`c` and `out` required) with the campaign-wide figures, the per-end counts
+ *  tallied from the members' reports at the time of the call. */
 LMM_API void lmm_fwc_get_stats(const lmm_fwc *c, lmm_fwc_stats *out);
 /** The stored campaign id, 0 without a store. */
 LMM_API int64_t lmm_fwc_id(const lmm_fwc *c);
-/** Why the campaign failed, or NULL. */
+/** Why the campaign failed (or why a threshold stopped it), or NULL. Borrowed; valid until
+ *  lmm_fwc_free(). */
 LMM_API const char *lmm_fwc_error(const lmm_fwc *c);
 /** Hands in a T8 delivery notification (from the host's notification receiver): recorded
  *  (stored with the campaign) when `transaction` is the link of the campaign's MB2-U delivery.
  *  Returns true if it was. */
 LMM_API bool lmm_fwc_t8_notified(lmm_fwc *c, const char *transaction, bool delivered);
-/** Runs the context until done or `timeout_ms` passes (-1: no limit). */
+/** Runs the context until on_done has run or `timeout_ms` passes (-1: no limit). LMM_OK,
+ *  LMM_ERR_TIMEOUT, LMM_ERR_STATE when not started, or the loop's error. Not from a callback
+ *  (the loop is not re-entrant). */
 LMM_API lmm_err lmm_fwc_wait(lmm_fwc *c, long timeout_ms);
 
 #ifdef __cplusplus

@@ -81,9 +81,15 @@ typedef struct lmm_records {
   size_t n, cap;
 } lmm_records;
 
+/** Frees the value's `str` and `bytes` and leaves it LMM_RT_NONE, all zero. NULL: no-op. */
 LMM_API void lmm_value_clear(lmm_value *v);
+/** Clears every record's value, frees the array and leaves the list empty (reusable). NULL:
+ *  no-op. */
 LMM_API void lmm_records_clear(lmm_records *r);
-/** Appends a record; the value is copied (deep). */
+/** Appends a record; the path and the value are copied (deep: `v` stays the caller's).
+ *  Pointers into `r->items` are invalidated, as the array may move. @return LMM_OK;
+ *  LMM_ERR_ARG for a NULL argument or a path of depth other than 3 or 4; LMM_ERR_NOMEM (`r`
+ *  unchanged). */
 LMM_API lmm_err lmm_records_add(lmm_records *r, const lmm_path *p, const lmm_value *v);
 
 /* ------------------------------------------------------------ object definitions */
@@ -140,8 +146,10 @@ LMM_API lmm_err lmm_lwm2m_encode(uint16_t fmt, const lmm_path *base, const lmm_r
  *  (may be NULL) types them (without it, TLV values come out OPAQUE and text STRING). SenML
  *  values are typed by their SenML field (v/vs/vb/vd/vlo), then converted to the `def` type
  *  when there is one (an integer resource given as "v":1.5 is an error). Records are appended
- *  to `out`. On failure: LMM_ERR_PROTO, `why` (may be NULL) holds the reason with the byte
- *  offset or record index, and nothing is appended. */
+ *  to `out`, owning copies of everything (`payload` and `def` are borrowed for the call only).
+ *  On failure nothing is appended and `why` (may be NULL) holds the reason: LMM_ERR_PROTO for a
+ *  malformed payload (with the byte offset or record index), LMM_ERR_ARG for a bad argument,
+ *  an unsupported format or a `def` of another object than `base`, LMM_ERR_NOMEM. */
 LMM_API lmm_err lmm_lwm2m_decode(uint16_t fmt, const lmm_path *base, const uint8_t *payload,
                                  size_t len, const lmm_obj_def *def, lmm_records *out, char *why,
                                  size_t why_cap);
@@ -194,9 +202,12 @@ typedef struct lmm_group_mgmt {
 #define LMM_GROUP_MGMT_INIT                                                                        \
   { NULL, -1, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, -1, -1, NULL }
 
+/** Frees every member `g` owns and resets it to LMM_GROUP_MGMT_INIT. NULL: no-op. */
 LMM_API void lmm_group_mgmt_clear(lmm_group_mgmt *g);
 /** Appends the set members of `g` as records of /oid/iid (multiple resources keep their
- *  resource instance IDs). */
+ *  resource instance IDs); the values are copies. LMM_ERR_ARG for a NULL argument, an ID of
+ *  65535 or a member out of range (e.g. a group_type or port), LMM_ERR_NOMEM; nothing is
+ *  appended on failure. */
 LMM_API lmm_err lmm_group_mgmt_to_records(const lmm_group_mgmt *g, uint16_t oid, uint16_t iid,
                                           lmm_records *out);
 /** Builds an instance from records of one instance (typed, e.g. from lmm_lwm2m_decode() with

@@ -114,10 +114,21 @@ typedef struct lmm_t8_result {
   char transport_error[256];
 } lmm_t8_result;
 
+/* Freeing. A `_clear` frees what the struct owns and leaves it empty (all zero, but lmm_gmd's
+ * scef_port is -1), ready for reuse; the struct itself stays the caller's. Clearing twice is
+ * harmless; NULL is a no-op. Strings or arrays the caller put in by hand must have
+ * come from malloc(), as the library's own do. */
+
+/** Frees a heap-allocated area (as the decoders hang under `mbms_loc_area`), its lists and
+ *  strings, and `a` itself. NULL: no-op. */
 LMM_API void lmm_mbms_loc_area_free(lmm_mbms_loc_area *a);
+/** Frees the strings and the area `a` owns and zeroes it. NULL: no-op. */
 LMM_API void lmm_tmgi_allocation_clear(lmm_tmgi_allocation *a);
+/** Frees the strings, area and payload `g` owns and empties it (scef_port -1). NULL: no-op. */
 LMM_API void lmm_gmd_clear(lmm_gmd *g);
+/** Frees the strings and invalidParams `p` owns and zeroes it. NULL: no-op. */
 LMM_API void lmm_problem_clear(lmm_problem *p);
+/** Frees the ProblemDetails of `r` and zeroes the whole result. NULL: no-op. */
 LMM_API void lmm_t8_result_clear(lmm_t8_result *r);
 /** One-line description of a result, e.g. "HTTP 404 (cause TMGI_NOT_FOUND): unknown TMGI".
  *  Returns owned text (free with lmm_free()) or NULL on allocation failure. */
@@ -126,7 +137,10 @@ LMM_API char *lmm_t8_result_describe(const lmm_t8_result *r);
 /** The object as the API's JSON (read-only members included). Owned text, free with
  *  lmm_free(); NULL on allocation failure or a NULL argument. */
 LMM_API char *lmm_tmgi_allocation_to_json(const lmm_tmgi_allocation *a);
+/** Like lmm_tmgi_allocation_to_json(), for a GMDViaMBMSByMb2 (the payload in base64). Also
+ *  NULL when `g` has a payload length without payload bytes. */
 LMM_API char *lmm_gmd_to_json(const lmm_gmd *g);
+/** Like lmm_tmgi_allocation_to_json(), for a ProblemDetails. */
 LMM_API char *lmm_problem_to_json(const lmm_problem *p);
 
 /* ------------------------------------------------------------------ client */
@@ -184,8 +198,11 @@ typedef struct lmm_t8_reply {
 /** Completion callback. May start new requests; must not free the client. */
 typedef void (*lmm_t8_cb)(void *user, const lmm_t8_reply *reply);
 
-/** Creates a client. `cfg` strings are copied. Validates the config (api_root scheme,
- *  scs_as_id, token file readable). `*out` untouched on failure. */
+/** Creates a client on `ctx` (borrowed: it must outlive the client). `cfg` and its strings
+ *  are copied. Validates the config: LMM_ERR_ARG for an api_root that is not http:// or
+ *  https://, a missing scs_as_id or one that would change the path ('/', '?', '#', '%', a
+ *  space or a control character); LMM_ERR_IO when token_file cannot be opened; LMM_ERR_NOMEM.
+ *  `*out` untouched on failure; free the client with lmm_t8_client_free(). */
 LMM_API lmm_err lmm_t8_client_new(lmm_ctx *ctx, const lmm_t8_config *cfg, lmm_t8_client **out);
 /** Frees the client; requests in flight are cancelled without their callbacks. NULL: no-op. */
 LMM_API void lmm_t8_client_free(lmm_t8_client *cl);
@@ -200,73 +217,138 @@ LMM_API const char *lmm_t8_client_base_url(const lmm_t8_client *cl);
  *  detaches. The receiver is borrowed: it must outlive the client, or be detached first. */
 LMM_API void lmm_t8_client_attach_notifier(lmm_t8_client *cl, lmm_t8_notifier *n);
 
-/* Asynchronous calls: never block; the callback runs from lmm_ctx_process(), never from inside
- * the call. `req` is copied before the call returns. `*out_req` (optional) can cancel it. */
+/* Asynchronous calls: never block. Each sends one request (retried as the config says) and
+ * hands its final outcome to `cb` exactly once, from lmm_ctx_process() of the client's context,
+ * never from inside the call; `cb` may be NULL (the outcome is then dropped), and it is not
+ * called for a request cancelled, or in flight when the client is freed. `req`, `p` and the
+ * string arguments are copied (encoded) before the call returns. `*out_req` (optional) is set
+ * on LMM_OK only, to a handle that stays valid until the callback starts or the request is
+ * cancelled, whichever comes first: it is freed just before the callback runs.
+ * Returns LMM_OK once the request is under way. Otherwise nothing was sent and `cb` will not be
+ * called: LMM_ERR_ARG for a required argument NULL, a TMGI or transaction id that is empty,
+ * "." or "..", or holds '/', '?', '#', '%', a space or a control character (they become path
+ * segments), or an externalGroupId not of the form "local@domain"; LMM_ERR_IO when `token_file`
+ * cannot be read; LMM_ERR_NOMEM. How the exchange ended is in the reply's result
+ * (lmm_t8_result), not in the return value.
+ * Allowed from any callback of the same context (a completion, a notification handler on the
+ * context's loop, a batch or campaign callback); like everything made from one lmm_ctx, only
+ * from the thread that runs that context. */
+
+/** POSTs a TMGI allocation (`req` may be NULL: an empty TMGIAllocation; read-only members are
+ *  not sent). The reply's `allocation` carries the TMGI from the Location header. */
 LMM_API lmm_err lmm_t8_tmgi_create_async(lmm_t8_client *cl, const lmm_tmgi_allocation *req,
                                          lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+/** GETs the allocation of `tmgi`. */
 LMM_API lmm_err lmm_t8_tmgi_get_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb, void *user,
                                       lmm_t8_request **out_req);
+/** GETs every allocation of the client's scsAsId (the reply's `allocations`, maybe none). */
 LMM_API lmm_err lmm_t8_tmgi_list_async(lmm_t8_client *cl, lmm_t8_cb cb, void *user,
                                        lmm_t8_request **out_req);
-/** Renews the expiration by PUT of the whole resource. */
+/** Renews the expiration by PUT of the whole resource (`req` required). The reply's
+ *  `allocation` is NULL when the SCEF answers 204. */
 LMM_API lmm_err lmm_t8_tmgi_put_async(lmm_t8_client *cl, const char *tmgi,
                                       const lmm_tmgi_allocation *req, lmm_t8_cb cb, void *user,
                                       lmm_t8_request **out_req);
-/** Renews the expiration (and changes fields) by PATCH (application/merge-patch+json). */
+/** Renews the expiration (and changes fields) by PATCH (application/merge-patch+json); `p`
+ *  NULL sends an empty patch. The reply's `allocation` is NULL when the SCEF answers 204. */
 LMM_API lmm_err lmm_t8_tmgi_patch_async(lmm_t8_client *cl, const char *tmgi,
                                         const lmm_tmgi_allocation_patch *p, lmm_t8_cb cb,
                                         void *user, lmm_t8_request **out_req);
+/** DELETEs the allocation of `tmgi`, releasing the TMGI. */
 LMM_API lmm_err lmm_t8_tmgi_delete_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb,
                                          void *user, lmm_t8_request **out_req);
+/** POSTs a delivery to `tmgi` (`req` required; read-only members are not sent). An empty
+ *  notificationDestination is filled from the attached receiver (see
+ *  lmm_t8_client_attach_notifier()); with none attached it is LMM_ERR_ARG. The reply's `gmd`
+ *  carries the transaction id from the Location header; with a receiver attached, the
+ *  delivery's link is registered with it before the callback runs. */
 LMM_API lmm_err lmm_t8_gmd_create_async(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
                                         lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+/** GETs delivery `txn` of `tmgi`. */
 LMM_API lmm_err lmm_t8_gmd_get_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                      lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
+/** GETs every delivery of `tmgi` (the reply's `gmds`, maybe none). */
 LMM_API lmm_err lmm_t8_gmd_list_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb, void *user,
                                       lmm_t8_request **out_req);
+/** Replaces delivery `txn` by PUT (`req` required). An empty notificationDestination keeps
+ *  the delivery's own URL at the attached receiver, else its base URL (LMM_ERR_ARG with no
+ *  receiver). The reply's `gmd` is NULL when the SCEF answers 204. */
 LMM_API lmm_err lmm_t8_gmd_put_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                      const lmm_gmd *req, lmm_t8_cb cb, void *user,
                                      lmm_t8_request **out_req);
+/** Changes delivery `txn` by PATCH (application/merge-patch+json; `p` required). The reply's
+ *  `gmd` is NULL when the SCEF answers 204. */
 LMM_API lmm_err lmm_t8_gmd_patch_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                        const lmm_gmd_patch *p, lmm_t8_cb cb, void *user,
                                        lmm_t8_request **out_req);
+/** DELETEs delivery `txn`; on success the attached receiver forgets its link. */
 LMM_API lmm_err lmm_t8_gmd_delete_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                         lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
-/** Cancels a request in flight; its callback is not called. */
+/** Cancels a request in flight and frees its handle; its callback is not called. A create's
+ *  per-delivery notification URL is given back to the receiver. NULL: no-op. Not for a handle
+ *  whose callback has started (it is gone by then): a callback must not cancel its own
+ *  request. Allowed from other callbacks. */
 LMM_API void lmm_t8_request_cancel(lmm_t8_request *r);
 
-/* Blocking calls: loops of lmm_ctx_run_once() over the asynchronous ones (other work of the
- * context progresses meanwhile). `out` is filled on success and must be cleared by the caller;
- * `res` (optional) receives the outcome and must be cleared with lmm_t8_result_clear().
- * Return res->err. */
+/* Blocking calls: each runs its asynchronous twin and loops lmm_ctx_run_once() until the reply.
+ * Everything else on the context goes on meanwhile, so other objects' callbacks may run inside
+ * the call. The loop is not re-entrant: not for use from any callback of the context.
+ * `out` (NULL: not wanted) receives an owned copy of the reply's object on success only; it is
+ * overwritten, not cleared first (pass it empty, or clear it, or its old strings leak) and is
+ * left as it was on failure and after a 204 without a body. Free it with its `_clear`.
+ * `res` (NULL: not wanted) receives the outcome on every return, its ProblemDetails copied:
+ * clear it with lmm_t8_result_clear() (that is safe even when nothing was allocated).
+ * Returns res->err: the asynchronous call's own refusal (nothing sent), the exchange's outcome
+ * (LMM_OK, LMM_ERR_T8, LMM_ERR_NET, LMM_ERR_PROTO, LMM_ERR_TIMEOUT), LMM_ERR_NOMEM when the
+ * answer could not be copied (the SCEF may then have acted: a TMGI or delivery may exist), or
+ * the loop's own error (LMM_ERR_IO when poll() fails; the request is then cancelled). */
+
+/** Like lmm_t8_tmgi_create_async(), blocking until the reply. */
 LMM_API lmm_err lmm_t8_tmgi_create(lmm_t8_client *cl, const lmm_tmgi_allocation *req,
                                    lmm_tmgi_allocation *out, lmm_t8_result *res);
+/** Like lmm_t8_tmgi_get_async(), blocking until the reply. */
 LMM_API lmm_err lmm_t8_tmgi_get(lmm_t8_client *cl, const char *tmgi, lmm_tmgi_allocation *out,
                                 lmm_t8_result *res);
-/** `*out` is an owned array of `*n` allocations: free with lmm_tmgi_allocation_list_free(). */
+/** Like lmm_t8_tmgi_list_async(), blocking until the reply. `out` and `n` are required
+ *  (LMM_ERR_ARG, `res` untouched) and set to NULL and 0 first; `*out` is then an owned array of
+ *  `*n` allocations (NULL when none), to be freed with lmm_tmgi_allocation_list_free(*out, *n)
+ *  whatever the return: after a failed copy it holds the entries copied so far. */
 LMM_API lmm_err lmm_t8_tmgi_list(lmm_t8_client *cl, lmm_tmgi_allocation **out, size_t *n,
                                  lmm_t8_result *res);
-/** `out` may be NULL; after a 204 it is left empty (tmgi set, nothing else). */
+/** Like lmm_t8_tmgi_put_async(), blocking until the reply. After a 204 `out` is untouched (an
+ *  empty one keeps tmgi NULL: that is how to tell). */
 LMM_API lmm_err lmm_t8_tmgi_put(lmm_t8_client *cl, const char *tmgi, const lmm_tmgi_allocation *req,
                                 lmm_tmgi_allocation *out, lmm_t8_result *res);
+/** Like lmm_t8_tmgi_patch_async(), blocking until the reply; a 204 as for lmm_t8_tmgi_put(). */
 LMM_API lmm_err lmm_t8_tmgi_patch(lmm_t8_client *cl, const char *tmgi,
                                   const lmm_tmgi_allocation_patch *p, lmm_tmgi_allocation *out,
                                   lmm_t8_result *res);
+/** Like lmm_t8_tmgi_delete_async(), blocking until the reply. */
 LMM_API lmm_err lmm_t8_tmgi_delete(lmm_t8_client *cl, const char *tmgi, lmm_t8_result *res);
+/** Like lmm_t8_gmd_create_async(), blocking until the reply. */
 LMM_API lmm_err lmm_t8_gmd_create(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
                                   lmm_gmd *out, lmm_t8_result *res);
+/** Like lmm_t8_gmd_get_async(), blocking until the reply. */
 LMM_API lmm_err lmm_t8_gmd_get(lmm_t8_client *cl, const char *tmgi, const char *txn, lmm_gmd *out,
                                lmm_t8_result *res);
-/** `*out`: owned array, free with lmm_gmd_list_free(). */
+/** Like lmm_t8_gmd_list_async(), blocking until the reply. `out` and `n` as for
+ *  lmm_t8_tmgi_list(); free `*out` with lmm_gmd_list_free(*out, *n) whatever the return. */
 LMM_API lmm_err lmm_t8_gmd_list(lmm_t8_client *cl, const char *tmgi, lmm_gmd **out, size_t *n,
                                 lmm_t8_result *res);
+/** Like lmm_t8_gmd_put_async(), blocking until the reply; after a 204 `out` is untouched. */
 LMM_API lmm_err lmm_t8_gmd_put(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                const lmm_gmd *req, lmm_gmd *out, lmm_t8_result *res);
+/** Like lmm_t8_gmd_patch_async(), blocking until the reply; after a 204 `out` is untouched. */
 LMM_API lmm_err lmm_t8_gmd_patch(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                  const lmm_gmd_patch *p, lmm_gmd *out, lmm_t8_result *res);
+/** Like lmm_t8_gmd_delete_async(), blocking until the reply. */
 LMM_API lmm_err lmm_t8_gmd_delete(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                   lmm_t8_result *res);
+/** Clears the `n` allocations of an array from lmm_t8_tmgi_list() and frees the array. NULL:
+ *  no-op. */
 LMM_API void lmm_tmgi_allocation_list_free(lmm_tmgi_allocation *a, size_t n);
+/** Clears the `n` deliveries of an array from lmm_t8_gmd_list() and frees the array. NULL:
+ *  no-op. */
 LMM_API void lmm_gmd_list_free(lmm_gmd *g, size_t n);
 
 /** MB2-U: sends `payload` as one UDP datagram to the user-plane address and port the SCEF
@@ -350,6 +432,8 @@ LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type,
 typedef struct lmm_t8_notifier_stats {
   uint64_t accepted, malformed, unknown, early, mismatched;
 } lmm_t8_notifier_stats;
+/** Copies the receiver's counters into `*out` (zeros when `n` is NULL; nothing when `out` is).
+ *  Thread-safe: a snapshot taken under the receiver's lock. */
 LMM_API void lmm_t8_notifier_get_stats(lmm_t8_notifier *n, lmm_t8_notifier_stats *out);
 
 #ifdef __cplusplus

@@ -85,7 +85,9 @@ typedef struct lmm_unicast_config {
     .block_size = 1024, .dtls_timeout_ms = 10000, .bind = NULL                                     \
   }
 
-/** What one member's operation came to. Borrowed: valid during the callback only. */
+/** What one member's operation came to. Borrowed: the struct, `payload` and `error` are valid
+ *  during on_member only (the engine frees the payload when the callback returns: copy what
+ *  must outlive it); `member` points into the batch's `members` array, the caller's own. */
 typedef struct lmm_member_result {
   size_t index; /**< position in the batch's member array */
   const lmm_member *member;
@@ -102,10 +104,15 @@ typedef struct lmm_member_result {
   const char *error;  /**< human text when err != LMM_OK or the code is not 2.xx */
 } lmm_member_result;
 
-/** Callbacks of a batch; not copied: the table must outlive the batch. They run from
- *  lmm_ctx_process(). `prepare` (optional) may change the operation for one member (e.g. the
- *  payload in that member's format); it must leave `op->payload` valid until on_member for
- *  that member. on_member may start other batches; it must not free this one. */
+/** Callbacks of a batch; not copied: the table (and `user`) must outlive the batch. They run
+ *  from lmm_ctx_process(), never from inside lmm_batch_start(); any of them may be NULL.
+ *  `prepare` runs as the member's turn comes and may change the operation for that member
+ *  (e.g. the payload in its format) in `*op`, the engine's copy for that member only; the
+ *  payload (and query) it sets are borrowed: they must stay valid until on_member for that
+ *  member. on_member may start other batches; it must not free this one. on_notify's payload
+ *  is borrowed for the call. on_done runs once, after the last on_member (right away, from the
+ *  loop, for a batch of no members); it may free the batch. No callback may free the engine,
+ *  nor run the loop (lmm_ctx_process()). */
 typedef struct lmm_batch_handlers {
   void (*prepare)(void *user, size_t index, const lmm_member *m, lmm_op *op);
   void (*on_member)(void *user, const lmm_member_result *r);
@@ -131,13 +138,22 @@ LMM_API uint16_t lmm_unicast_local_port(const lmm_unicast *u);
  *  LMM_ERR_STATE). Not allowed from a callback of the engine. NULL: no-op. */
 LMM_API void lmm_unicast_free(lmm_unicast *u);
 
-/** Starts `op` on every member. `members` is borrowed: it must stay valid and unchanged until
- *  on_done. A member whose Object ID does not cover `op->path` fails at once with LMM_ERR_ARG
- *  (nothing is sent to it) — except when `op->path.oid` equals `exempt_oid` (the Group Mgmt
- *  object, which the adapter itself configures); pass 0xFFFF for no exemption. */
+/** Starts `op` on every member. Never blocks, and calls no handler from inside: members are
+ *  sent from lmm_ctx_process() as the engine's window allows. `op` is copied with its payload
+ *  and query; `members` is borrowed: it must stay valid and unchanged until on_done; `h` and
+ *  `user` as lmm_batch_handlers says. A member whose Object ID does not cover `op->path` fails
+ *  with LMM_ERR_ARG in its on_member (nothing is sent to it) — except when `op->path.oid`
+ *  equals `exempt_oid` (the Group Mgmt object, which the adapter itself configures); pass
+ *  0xFFFF for no exemption. `*out` receives the batch, owned by the caller (free with
+ *  lmm_batch_free(), also after on_done).
+ *  @return LMM_OK; LMM_ERR_ARG for `u`, `op`, `h` or `out` NULL, members NULL with `n` > 0, a
+ *  payload length without payload, or an unknown kind; LMM_ERR_NOMEM. `*out` is untouched on
+ *  failure. Allowed from callbacks. */
 LMM_API lmm_err lmm_batch_start(lmm_unicast *u, const lmm_member *members, size_t n,
                                 const lmm_op *op, uint16_t exempt_oid, const lmm_batch_handlers *h,
                                 void *user, lmm_batch **out);
+/** Copies the batch's counters into `*out` (zeros when `b` is NULL; nothing when `out` is).
+ *  Works on a batch whose engine was freed, and from callbacks. */
 LMM_API void lmm_batch_get_stats(const lmm_batch *b, lmm_batch_stats *out);
 /** True once every member has its outcome (on_done has run or is about to). */
 LMM_API bool lmm_batch_done(const lmm_batch *b);
@@ -145,7 +161,10 @@ LMM_API bool lmm_batch_done(const lmm_batch *b);
  *  finished batch; allowed from on_done. */
 LMM_API void lmm_batch_free(lmm_batch *b);
 /** Blocking helper: runs the context until the batch is done or `timeout_ms` passes (-1: no
- *  limit). LMM_OK, LMM_ERR_TIMEOUT, or LMM_ERR_STATE when its engine was freed. */
+ *  limit); other objects of the context progress meanwhile. LMM_OK (also when a callback freed
+ *  the batch meanwhile: `b` is then gone), LMM_ERR_TIMEOUT, LMM_ERR_STATE when its engine was
+ *  freed, LMM_ERR_ARG for a NULL or freed batch, or the loop's LMM_ERR_NOMEM (a failed poll()
+ *  is retried). Not from a callback (the loop is not re-entrant). */
 LMM_API lmm_err lmm_batch_wait(lmm_batch *b, long timeout_ms);
 
 #ifdef __cplusplus

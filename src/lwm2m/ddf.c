@@ -3,7 +3,6 @@
 #include "ddf.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <expat.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,44 +138,6 @@ static char *dup_trim(const char *s, size_t len, bool *ok) {
   memcpy(d, s, len);
   d[len] = '\0';
   return d;
-}
-
-static void res_clear(lmm_res_def *r) {
-  free((char *)r->name);
-  free((char *)r->range);
-  free((char *)r->units);
-  free((char *)r->description);
-  memset(r, 0, sizeof *r);
-}
-
-void lmmi_ddf_def_free(lmm_obj_def *d) {
-  if (!d) return;
-  for (size_t i = 0; i < d->n_res; i++)
-    res_clear((lmm_res_def *)&d->res[i]);
-  free((lmm_res_def *)d->res);
-  free((char *)d->name);
-  free((char *)d->urn);
-  free((char *)d->version);
-  free((char *)d->description);
-  free(d);
-}
-
-void lmmi_ddf_list_clear(lmmi_ddf_list *l) {
-  for (size_t i = 0; i < l->n; i++)
-    lmmi_ddf_def_free(l->defs[i]);
-  free(l->defs);
-  memset(l, 0, sizeof *l);
-}
-
-static bool list_push(lmmi_ddf_list *l, lmm_obj_def *d) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 8;
-    lmm_obj_def **nd = realloc(l->defs, nc * sizeof *nd);
-    if (!nd) return false;
-    l->defs = nd, l->cap = nc;
-  }
-  l->defs[l->n++] = d;
-  return true;
 }
 
 /* "123" (digits, optional white space around) as an ID of 0..65534; 65535 is reserved by
@@ -417,7 +378,7 @@ static void end_object(parse *p) {
     o->version = dup_trim("1.0", 3, &ok);
     if (!ok) return fail_nomem(p);
   }
-  if (!list_push(&p->done, o)) return fail_nomem(p);
+  if (!lmmi_ddf_list_push(&p->done, o)) return fail_nomem(p);
   p->obj = NULL;
 }
 
@@ -542,7 +503,7 @@ lmm_err lmmi_ddf_parse(const char *name, const void *buf, size_t len, lmmi_ddf_l
   lmm_err rc = p.nomem ? LMM_ERR_NOMEM : p.failed ? LMM_ERR_ARG : LMM_OK;
   /* Appended only when everything parsed: a caller never sees half a file. */
   for (size_t i = 0; rc == LMM_OK && i < p.done.n; i++)
-    if (!list_push(out, p.done.defs[i])) {
+    if (!lmmi_ddf_list_push(out, p.done.defs[i])) {
       out->n -= i; /* give back what was appended; the list still owns all of them */
       rc = LMM_ERR_NOMEM;
     }
@@ -552,59 +513,9 @@ lmm_err lmmi_ddf_parse(const char *name, const void *buf, size_t len, lmmi_ddf_l
     lmmi_ddf_list_clear(&p.done);
   }
   lmmi_ddf_def_free(p.obj);
-  res_clear(&p.res);
+  lmmi_ddf_res_clear(&p.res);
   free(p.res_lines);
   free(p.text);
   XML_ParserFree(p.xp);
   return rc;
-}
-
-lmm_err lmmi_ddf_read_file(const char *path, char **buf, size_t *len, char *why, size_t why_cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (why && why_cap) snprintf(why, why_cap, "%s: %s", path, strerror(errno));
-    return LMM_ERR_IO;
-  }
-  size_t cap = 64 * 1024, n = 0;
-  char *b = malloc(cap);
-  lmm_err rc = b ? LMM_OK : LMM_ERR_NOMEM;
-  while (rc == LMM_OK) {
-    if (n == cap) {
-      if (cap > LMMI_DDF_MAX_BYTES) {
-        if (why && why_cap)
-          snprintf(why, why_cap, "%s: larger than a DDF file may be (%u bytes)", path,
-                   LMMI_DDF_MAX_BYTES);
-        rc = LMM_ERR_ARG;
-        break;
-      }
-      char *nb = realloc(b, cap * 2);
-      if (!nb) {
-        rc = LMM_ERR_NOMEM;
-        break;
-      }
-      b = nb, cap *= 2;
-    }
-    size_t got = fread(b + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        if (why && why_cap) snprintf(why, why_cap, "%s: %s", path, strerror(errno));
-        rc = LMM_ERR_IO;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (rc == LMM_OK && n > LMMI_DDF_MAX_BYTES) {
-    if (why && why_cap)
-      snprintf(why, why_cap, "%s: larger than a DDF file may be (%u bytes)", path,
-               LMMI_DDF_MAX_BYTES);
-    rc = LMM_ERR_ARG;
-  }
-  if (rc != LMM_OK) {
-    free(b);
-    return rc;
-  }
-  *buf = b, *len = n;
-  return LMM_OK;
 }

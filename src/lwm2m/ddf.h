@@ -3,6 +3,7 @@
 #ifndef LMM_LWM2M_DDF_H
 #define LMM_LWM2M_DDF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lwm2m_mbms/lwm2m.h"
@@ -36,5 +37,9 @@ lmm_err lmmi_ddf_read_file(const char *path, char **buf, size_t *len, char *why,
 void lmmi_ddf_def_free(lmm_obj_def *d);
 /* Frees every definition in the list and the list's array; the list is left empty. */
 void lmmi_ddf_list_clear(lmmi_ddf_list *l);
+/* Appends `d` (the list takes it); false when out of memory (`d` stays the caller's). */
+bool lmmi_ddf_list_push(lmmi_ddf_list *l, lmm_obj_def *d);
+/* Frees the strings of a resource definition and zeroes it. */
+void lmmi_ddf_res_clear(lmm_res_def *r);
 
 #endif

@@ -9,6 +9,9 @@
 
 #include "lwm2m_mbms/lwm2m.h"
 
+/* TLV types: bits 7-6 of the type byte (tlv_encode.c, tlv_decode.c). */
+enum { LMMI_TLV_OBJ_INST = 0, LMMI_TLV_RES_INST = 1, LMMI_TLV_MULTI_RES = 2, LMMI_TLV_RES = 3 };
+
 lmm_err lmmi_lwm2m_fail(char *why, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int lmmi_lwm2m_find_dup(const lmm_record *r, size_t n, size_t *later);
