@@ -1,5 +1,6 @@
 /* campaign.h - one group operation on one group: the TS 23.682 5.5.1 flow as a state machine
- * driven by the context's loop (TMGI, Group Mgmt writes, group message, answers, repair). */
+ * driven by the context's loop (TMGI, Group Mgmt writes, group message, answers, repair), and
+ * what a campaign is made of: its row (lmm_campaign_info) and its members' outcomes. */
 #ifndef LWM2M_MBMS_CAMPAIGN_H
 #define LWM2M_MBMS_CAMPAIGN_H
 
@@ -11,13 +12,134 @@
 #include "err.h"
 #include "group.h"
 #include "lwm2m.h"
-#include "store.h"
 #include "t8.h"
 #include "unicast.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------- campaigns and outcomes */
+
+typedef enum lmm_campaign_state {
+  LMM_CS_CREATED = 0, /**< stored, nothing done yet */
+  LMM_CS_CONFIGURING, /**< TMGI and Group Mgmt writes */
+  LMM_CS_DELIVERING,  /**< group message on its way */
+  LMM_CS_COLLECTING,  /**< answer window */
+  LMM_CS_REPAIRING,   /**< unicast to the silent members */
+  LMM_CS_DONE,
+  LMM_CS_FAILED
+} lmm_campaign_state;
+
+/** Paths a member can be served by. */
+typedef enum lmm_path_kind {
+  LMM_VIA_NONE = 0,
+  LMM_VIA_MBMS,
+  LMM_VIA_MULTICAST,
+  LMM_VIA_UNICAST
+} lmm_path_kind;
+
+/** What a campaign did with its TMGI at its end. */
+typedef enum lmm_tmgi_end {
+  LMM_TMGI_END_NONE = 0,      /**< no TMGI (not MBMS), or the campaign has not ended */
+  LMM_TMGI_END_KEPT,          /**< left allocated for the group's next campaign */
+  LMM_TMGI_END_RELEASED,      /**< deleted on the SCEF (or the SCEF no longer had it) */
+  LMM_TMGI_END_RELEASE_FAILED /**< the delete failed: the TMGI lives on until it expires */
+} lmm_tmgi_end;
+
+/** What a campaign does. */
+typedef enum lmm_campaign_kind {
+  LMM_CK_OPERATION = 0, /**< one LwM2M operation (campaign.h) */
+  LMM_CK_FIRMWARE = 1   /**< a firmware blob and its update (fw_campaign.h) */
+} lmm_campaign_kind;
+
+/** A campaign row. Owned members. */
+typedef struct lmm_campaign_info {
+  int64_t id; /**< set by the store on create */
+  char *group;
+  int state; /**< lmm_campaign_state */
+  int via;   /**< lmm_path_kind the group operation goes by */
+  /* the operation */
+  int op_kind;   /**< lmm_op_kind */
+  char *op_path; /**< "/6/0" */
+  uint16_t op_format;
+  uint8_t *op_payload;
+  size_t op_len;
+  char *op_query; /**< Write-Attributes query or NULL */
+  int64_t window_s;
+  bool repair;
+  char *token_hex; /**< the group request's token (16 hex digits) or NULL */
+  char *tmgi;
+  char *t8_transaction; /**< link of the T8 delivery, or NULL */
+  int t8_status;        /**< -1 no notification yet, 0 failed, 1 delivered */
+  int64_t created_ms, started_ms, delivered_ms, finished_ms; /**< wall clock, 0 = not yet */
+  char *error;                                               /**< why a campaign failed, or NULL */
+  int kind;              /**< lmm_campaign_kind; set on create, never changed */
+  char *fw_summary;      /**< firmware campaigns: a JSON object of their figures, or NULL */
+  bool cancel_requested; /**< loaded only: see lmm_store_campaign_request_cancel() */
+  uint16_t op_accept;    /**< the Accept of a read (LMM_ACCEPT_AUTO, NONE or a format);
+                          *   set on create, never changed */
+  int tmgi_end;          /**< lmm_tmgi_end */
+} lmm_campaign_info;
+
+LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c);
+LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n);
+
+/** How one step of a campaign went for a member: the Group Mgmt write, the group request,
+ *  the unicast request (the only request of a unicast group, the repair of a group one). */
+typedef enum lmm_step {
+  LMM_STEP_NONE = 0, /**< the step did not run for this member (or was not recorded) */
+  LMM_STEP_OK,       /**< answered with a success code (2.xx) */
+  LMM_STEP_REFUSED,  /**< answered with an error code (kept with the step) */
+  LMM_STEP_FAILED,   /**< no answer: a timeout, a network error, refused before sending */
+  LMM_STEP_SILENT    /**< the group request: no answer within the Response Time Window */
+} lmm_step;
+
+/** The name of a step result ("ok", "refused", "failed", "silent", "-" for none); static. */
+LMM_API const char *lmm_step_name(int step);
+
+/** One member's outcome in a campaign. Owned members. */
+typedef struct lmm_outcome {
+  char *ep;
+  uint16_t oid;
+  int via;           /**< lmm_path_kind that served it; LMM_VIA_NONE while pending */
+  bool gm_written;   /**< the Group Mgmt write succeeded */
+  bool done;         /**< has a final outcome (success or failure) */
+  bool repaired;     /**< served by unicast repair after a group path */
+  uint8_t coap_code; /**< 0 none */
+  int err;           /**< lmm_err */
+  uint8_t *payload;
+  size_t payload_len;
+  int content_format; /**< -1 none */
+  int attempts;
+  int64_t latency_ms; /**< from the group request's delivery (or the unicast send) */
+  char *error;
+  /* Firmware campaigns (lmm_fwc_member); an operation campaign leaves the defaults. */
+  int fw_end;                /**< lmm_fwc_end; 0 pending */
+  int fw_state;              /**< last Firmware Update State, -1 unknown */
+  int fw_result;             /**< last Update Result, -1 unknown */
+  bool fw_wave;              /**< in the first wave */
+  bool fw_pulled;            /**< unicast pull (else push) when via is unicast */
+  uint64_t fw_bytes_unicast; /**< blob bytes sent to it by unicast */
+  uint32_t fw_missed;        /**< data fragments missed in the first pass */
+  uint32_t fw_repaired;      /**< fragments sent to it again by unicast */
+  /* Each step's own result, whatever the final outcome above says (lmm_step). */
+  int gm_step;          /**< the Group Mgmt write */
+  uint8_t gm_code;      /**< its answer's code, 0 none */
+  char *gm_error;       /**< why it failed, NULL when it did not */
+  int group_step;       /**< the group request (MBMS / IP multicast) */
+  uint8_t group_code;   /**< the code of the member's answer to it, 0 none */
+  int unicast_step;     /**< the unicast request: the operation itself or its repair */
+  uint8_t unicast_code; /**< its answer's code, 0 none */
+  char *unicast_error;  /**< why it failed, NULL when it did not */
+  char *fw_pkg_version; /**< firmware: PkgVersion (/5/0/7) as last read, NULL never read */
+} lmm_outcome;
+
+/** A pending outcome with no owned members: zeroes, and -1 for content_format, fw_state and
+ *  fw_result (their "none"). Use it rather than {0} for outcomes that reach the store. */
+LMM_API void lmm_outcome_init(lmm_outcome *o);
+LMM_API void lmm_outcome_clear(lmm_outcome *o);
+LMM_API void lmm_outcome_list_free(lmm_outcome *o, size_t n);
 
 /* ---------------------------------------------------------- answer receiver */
 
@@ -57,6 +179,12 @@ LMM_API void lmm_answers_get_stats(const lmm_answers *a, lmm_answers_stats *out)
 /* ---------------------------------------------------------------- campaign */
 
 typedef struct lmm_campaign lmm_campaign;
+
+#ifndef LMM_STORE_DECLARED
+#define LMM_STORE_DECLARED
+/** The state store (store.h); a campaign only borrows one. */
+typedef struct lmm_store lmm_store;
+#endif
 
 /** What the campaign uses; all borrowed, must outlive it. `t8` is needed for MBMS groups,
  *  `answers` for MBMS and multicast groups, `store` (optional) keeps the campaign. */

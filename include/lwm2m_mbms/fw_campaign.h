@@ -12,7 +12,6 @@
 #include "ctx.h"
 #include "err.h"
 #include "group.h"
-#include "store.h"
 #include "t8.h"
 #include "unicast.h"
 

@@ -51,6 +51,44 @@ LMM_API lmm_err lmm_members_load(const char *path, lmm_member **out, size_t *n, 
 /** Writes members in the file format (with a header comment). Returns owned text. */
 LMM_API char *lmm_members_format(const lmm_member *m, size_t n);
 
+/* ------------------------------------------------------------ groups */
+
+/** What becomes of a group's TMGI when a campaign ends (docs/architecture.md, "TMGIs"). */
+typedef enum lmm_tmgi_policy {
+  LMM_TMGI_KEEP = 0,   /**< kept for the group's next campaign until it expires (renewed by
+                        *   the campaign that needs it longer): no allocation per campaign,
+                        *   and the members keep listening to the same bearer */
+  LMM_TMGI_RELEASE = 1 /**< deleted on the SCEF (T8 DELETE) when the campaign ends; the next
+                        *   campaign allocates a new one and writes it to every member */
+} lmm_tmgi_policy;
+
+/** A group as the server keeps it (seed Table 1 + Group Mgmt values). Owned members. */
+typedef struct lmm_group_info {
+  char *name;                   /**< Group ID: unique, set by the server */
+  int type;                     /**< lmm_group_type */
+  uint16_t gm_oid;              /**< Object ID of the Group Mgmt object (default 42769) */
+  char *external_group_id;      /**< MBMS groups: local@domain */
+  char *multicast_address;      /**< IP multicast groups */
+  int32_t multicast_port;       /**< -1: default 5683 */
+  int64_t response_time_window; /**< seconds */
+  char *fanout_target;
+  int64_t *schedule; /**< seconds since the epoch */
+  size_t n_schedule;
+  char *tmgi;              /**< allocated TMGI, or NULL */
+  int64_t tmgi_expiration; /**< seconds since the epoch; 0 unknown */
+  int64_t created;         /**< seconds since the epoch (set by the store) */
+  size_t member_count;     /**< filled by get/list */
+  /** Instance ID of the group's Group Mgmt object on its members (0..65534). The store
+   *  assigns it on create, unique among its groups, so that a device in several groups holds
+   *  one instance per group; get/list return it, update keeps it. A hand-built struct (no
+   *  store) leaves it 0: instance 0. A campaign treats a negative value as 0. */
+  int32_t gm_iid;
+  int tmgi_policy; /**< lmm_tmgi_policy (0, keep, for a zeroed struct) */
+} lmm_group_info;
+
+LMM_API void lmm_group_info_clear(lmm_group_info *g);
+LMM_API void lmm_group_info_list_free(lmm_group_info *g, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -510,20 +510,6 @@ LMM_API const char *lmm_store_errmsg(const lmm_store *s) {
 
 /* ------------------------------------------------------------ groups */
 
-LMM_API void lmm_group_info_clear(lmm_group_info *g) {
-  if (!g) return;
-  free(g->name), free(g->external_group_id), free(g->multicast_address);
-  free(g->fanout_target), free(g->schedule), free(g->tmgi);
-  memset(g, 0, sizeof *g);
-}
-
-LMM_API void lmm_group_info_list_free(lmm_group_info *g, size_t n) {
-  if (!g) return;
-  for (size_t i = 0; i < n; i++)
-    lmm_group_info_clear(&g[i]);
-  free(g);
-}
-
 #define GROUP_COLS                                                                                 \
   "name, type, gm_oid, external_group_id, multicast_address, multicast_port, "                     \
   "response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, created, "                \

@@ -6,21 +6,6 @@
 
 /* ------------------------------------------------------------ campaigns */
 
-LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c) {
-  if (!c) return;
-  free(c->group), free(c->op_path), free(c->op_payload), free(c->op_query);
-  free(c->token_hex), free(c->tmgi), free(c->t8_transaction), free(c->error);
-  free(c->fw_summary);
-  memset(c, 0, sizeof *c);
-}
-
-LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n) {
-  if (!c) return;
-  for (size_t i = 0; i < n; i++)
-    lmm_campaign_info_clear(&c[i]);
-  free(c);
-}
-
 #define CAMPAIGN_COLS                                                                              \
   "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
   "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
@@ -291,41 +276,6 @@ LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bo
 }
 
 /* ------------------------------------------------------------ outcomes */
-
-LMM_API const char *lmm_step_name(int step) {
-  switch (step) {
-  case LMM_STEP_OK:
-    return "ok";
-  case LMM_STEP_REFUSED:
-    return "refused";
-  case LMM_STEP_FAILED:
-    return "failed";
-  case LMM_STEP_SILENT:
-    return "silent";
-  default:
-    return "-";
-  }
-}
-
-LMM_API void lmm_outcome_init(lmm_outcome *o) {
-  if (!o) return;
-  memset(o, 0, sizeof *o);
-  o->content_format = o->fw_state = o->fw_result = -1;
-}
-
-LMM_API void lmm_outcome_clear(lmm_outcome *o) {
-  if (!o) return;
-  free(o->ep), free(o->payload), free(o->error);
-  free(o->gm_error), free(o->unicast_error), free(o->fw_pkg_version);
-  memset(o, 0, sizeof *o);
-}
-
-LMM_API void lmm_outcome_list_free(lmm_outcome *o, size_t n) {
-  if (!o) return;
-  for (size_t i = 0; i < n; i++)
-    lmm_outcome_clear(&o[i]);
-  free(o);
-}
 
 LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outcome *o, size_t n) {
   if (!s) return LMM_ERR_ARG;
