@@ -57,10 +57,10 @@ typedef enum lmm_campaign_kind {
 typedef struct lmm_campaign_info {
   int64_t id; /**< set by the store on create */
   char *group;
-  int state; /**< lmm_campaign_state */
-  int via;   /**< lmm_path_kind the group operation goes by */
+  lmm_campaign_state state;
+  lmm_path_kind via; /**< the path the group operation goes by */
   /* the operation */
-  int op_kind;   /**< lmm_op_kind */
+  lmm_op_kind op_kind;
   char *op_path; /**< "/6/0" */
   uint16_t op_format;
   uint8_t *op_payload;
@@ -74,12 +74,12 @@ typedef struct lmm_campaign_info {
   int t8_status;        /**< -1 no notification yet, 0 failed, 1 delivered */
   int64_t created_ms, started_ms, delivered_ms, finished_ms; /**< wall clock, 0 = not yet */
   char *error;                                               /**< why a campaign failed, or NULL */
-  int kind;              /**< lmm_campaign_kind; set on create, never changed */
+  lmm_campaign_kind kind;                                    /**< set on create, never changed */
   char *fw_summary;      /**< firmware campaigns: a JSON object of their figures, or NULL */
   bool cancel_requested; /**< loaded only: see lmm_store_campaign_request_cancel() */
   uint16_t op_accept;    /**< the Accept of a read (LMM_ACCEPT_AUTO, NONE or a format);
                           *   set on create, never changed */
-  int tmgi_end;          /**< lmm_tmgi_end */
+  lmm_tmgi_end tmgi_end;
 } lmm_campaign_info;
 
 LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c);
@@ -96,18 +96,18 @@ typedef enum lmm_step {
 } lmm_step;
 
 /** The name of a step result ("ok", "refused", "failed", "silent", "-" for none); static. */
-LMM_API const char *lmm_step_name(int step);
+LMM_API const char *lmm_step_name(lmm_step step);
 
 /** One member's outcome in a campaign. Owned members. */
 typedef struct lmm_outcome {
   char *ep;
   uint16_t oid;
-  int via;           /**< lmm_path_kind that served it; LMM_VIA_NONE while pending */
+  lmm_path_kind via; /**< the path that served it; LMM_VIA_NONE while pending */
   bool gm_written;   /**< the Group Mgmt write succeeded */
   bool done;         /**< has a final outcome (success or failure) */
   bool repaired;     /**< served by unicast repair after a group path */
   uint8_t coap_code; /**< 0 none */
-  int err;           /**< lmm_err */
+  lmm_err err;
   uint8_t *payload;
   size_t payload_len;
   int content_format; /**< -1 none */
@@ -124,15 +124,15 @@ typedef struct lmm_outcome {
   uint32_t fw_missed;        /**< data fragments missed in the first pass */
   uint32_t fw_repaired;      /**< fragments sent to it again by unicast */
   /* Each step's own result, whatever the final outcome above says (lmm_step). */
-  int gm_step;          /**< the Group Mgmt write */
-  uint8_t gm_code;      /**< its answer's code, 0 none */
-  char *gm_error;       /**< why it failed, NULL when it did not */
-  int group_step;       /**< the group request (MBMS / IP multicast) */
-  uint8_t group_code;   /**< the code of the member's answer to it, 0 none */
-  int unicast_step;     /**< the unicast request: the operation itself or its repair */
-  uint8_t unicast_code; /**< its answer's code, 0 none */
-  char *unicast_error;  /**< why it failed, NULL when it did not */
-  char *fw_pkg_version; /**< firmware: PkgVersion (/5/0/7) as last read, NULL never read */
+  lmm_step gm_step;      /**< the Group Mgmt write */
+  uint8_t gm_code;       /**< its answer's code, 0 none */
+  char *gm_error;        /**< why it failed, NULL when it did not */
+  lmm_step group_step;   /**< the group request (MBMS / IP multicast) */
+  uint8_t group_code;    /**< the code of the member's answer to it, 0 none */
+  lmm_step unicast_step; /**< the unicast request: the operation itself or its repair */
+  uint8_t unicast_code;  /**< its answer's code, 0 none */
+  char *unicast_error;   /**< why it failed, NULL when it did not */
+  char *fw_pkg_version;  /**< firmware: PkgVersion (/5/0/7) as last read, NULL never read */
 } lmm_outcome;
 
 /** A pending outcome with no owned members: zeroes, and -1 for content_format, fw_state and
@@ -201,7 +201,7 @@ typedef struct lmm_campaign_config {
   const lmm_member *members;   /**< copied */
   size_t n_members;
   lmm_op op;                   /**< copied (payload too) */
-  int via;                     /**< lmm_path_kind; LMM_VIA_NONE: the group's type */
+  lmm_path_kind via;           /**< LMM_VIA_NONE: the group's type */
   long window_s;               /**< -1: the group's Response Time Window */
   long grace_ms;               /**< after the window before repair (default 3000) */
   bool no_repair;              /**< leave silent members failed */
@@ -223,8 +223,8 @@ typedef struct lmm_campaign_config {
 typedef struct lmm_campaign_handlers {
   /** A member got its final outcome (borrowed, valid during the call). */
   void (*on_member)(void *user, size_t index, const lmm_outcome *o);
-  /** The campaign entered a new state (lmm_campaign_state). */
-  void (*on_state)(void *user, int state);
+  /** The campaign entered a new state. */
+  void (*on_state)(void *user, lmm_campaign_state state);
   /** Finished: LMM_OK (whatever the members' results) or why it could not run. */
   void (*on_done)(void *user, lmm_campaign *c, lmm_err result);
 } lmm_campaign_handlers;

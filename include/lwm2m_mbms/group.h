@@ -64,8 +64,8 @@ typedef enum lmm_tmgi_policy {
 
 /** A group as the server keeps it (seed Table 1 + Group Mgmt values). Owned members. */
 typedef struct lmm_group_info {
-  char *name;                   /**< Group ID: unique, set by the server */
-  int type;                     /**< lmm_group_type */
+  char *name; /**< Group ID: unique, set by the server */
+  lmm_group_type type;          /**< MBMS, IP multicast or unicast */
   uint16_t gm_oid;              /**< Object ID of the Group Mgmt object (default 42769) */
   char *external_group_id;      /**< MBMS groups: local@domain */
   char *multicast_address;      /**< IP multicast groups */
@@ -83,7 +83,7 @@ typedef struct lmm_group_info {
    *  one instance per group; get/list return it, update keeps it. A hand-built struct (no
    *  store) leaves it 0: instance 0. A campaign treats a negative value as 0. */
   int32_t gm_iid;
-  int tmgi_policy; /**< lmm_tmgi_policy (0, keep, for a zeroed struct) */
+  lmm_tmgi_policy tmgi_policy; /**< LMM_TMGI_KEEP for a zeroed struct */
 } lmm_group_info;
 
 LMM_API void lmm_group_info_clear(lmm_group_info *g);

@@ -20,7 +20,7 @@ LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n) {
   free(c);
 }
 
-LMM_API const char *lmm_step_name(int step) {
+LMM_API const char *lmm_step_name(lmm_step step) {
   switch (step) {
   case LMM_STEP_OK:
     return "ok";

@@ -73,10 +73,10 @@ void cli_json_str(FILE *f, const char *s);
 /** Same for `len` bytes that may not be NUL-terminated. */
 void cli_json_strn(FILE *f, const char *s, size_t len);
 /** Names of group types, campaign states, paths and operations ("?" when unknown). */
-const char *cli_group_type_name(int type);
-const char *cli_state_name(int state);
-const char *cli_via_name(int via);
-const char *cli_op_name(int kind);
+const char *cli_group_type_name(lmm_group_type type);
+const char *cli_state_name(lmm_campaign_state state);
+const char *cli_via_name(lmm_path_kind via);
+const char *cli_op_name(lmm_op_kind kind);
 /** Takes "--json" out of a command's arguments (it may follow the command too); new argc. */
 int cli_take_json(cli *c, int argc, char **argv);
 /** Parses "text", "senml-json", "tlv", "opaque" (and "link") into a content format. */
@@ -90,10 +90,10 @@ int cli_parse_campaign_id(const cli *c, const char *s, int64_t *id);
 /** Reads campaign `id`; an unknown one is a usage error naming it. */
 int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *out);
 /** Parses "mbms", "multicast", "unicast" into an LMM_VIA_*; false otherwise. */
-bool cli_parse_via(const char *s, int *via);
-/** The path of a delivery to group `g`: `want` (-1: by the group's type), checked against the
- *  group's addresses. 0 with *via set, or the exit status after the message. */
-int cli_pick_via(const cli *c, const lmm_group_info *g, int want, int *via);
+bool cli_parse_via(const char *s, lmm_path_kind *via);
+/** The path of a delivery to group `g`: `want` (LMM_VIA_NONE: by the group's type), checked
+ *  against the group's addresses. 0 with *via set, or the exit status after the message. */
+int cli_pick_via(const cli *c, const lmm_group_info *g, lmm_path_kind want, lmm_path_kind *via);
 /** A CSV field (RFC 4180 quoting) on stdout, then "," or, last, CRLF. NULL prints nothing. */
 void cli_csv_field(const char *s, bool last);
 /** ,"key":"RFC 3339 ms time" (or null for 0) on stdout. */
@@ -129,7 +129,7 @@ typedef struct cli_engines {
 
 /** Starts the engines path `via` needs; a usage error for --answer-* / --notify-* options
  *  the path does not use. `nh` and `user` receive the T8 notifications (MBMS only). */
-int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
+int cli_engines_setup(cli *c, cli_engines *g, lmm_path_kind via, const cli_run_opts *ro,
                       const lmm_t8_notifier_handlers *nh, void *user);
 void cli_engines_free(cli_engines *g);
 
@@ -166,8 +166,8 @@ typedef struct cli_target {
  *  :TYPE (none for Execute); a whole instance or object needs a known object; Discover needs
  *  nothing. `flag` ("--write") begins the messages; `fmt` (when given) is the Read's Accept.
  *  0 with *t filled, or EXIT_USAGE after the message. */
-int cli_op_target(const cli *c, const char *flag, int kind, const char *text, uint16_t gm_oid,
-                  bool fmt_given, uint16_t fmt, cli_target *t);
+int cli_op_target(const cli *c, const char *flag, lmm_op_kind kind, const char *text,
+                  uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t);
 
 /* ------------------------------------------------------------------- commands */
 
@@ -217,7 +217,7 @@ void cli_steps_json_totals(const cli_step_totals *t);
 void cli_steps_csv_header(void);
 void cli_steps_csv(const lmm_outcome *o);
 /** "kept", "released", "release failed" or "-" (lmm_tmgi_end). */
-const char *cli_tmgi_end_name(int end);
+const char *cli_tmgi_end_name(lmm_tmgi_end end);
 
 /* ------------------------------------------------- firmware campaigns (fw_report.c) */
 

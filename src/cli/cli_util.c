@@ -31,7 +31,7 @@ int64_t cli_mono_ms(void) {
 /* Unicast always (Group Mgmt writes, repair, push), the answer receiver for group paths, the
  * T8 client and its notification receiver for MBMS: nothing a path does not use, so a flag
  * for an engine the path lacks is the operator's mistake and said so. */
-int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
+int cli_engines_setup(cli *c, cli_engines *g, lmm_path_kind via, const cli_run_opts *ro,
                       const lmm_t8_notifier_handlers *nh, void *user) {
   lmm_unicast_config uc = LMM_UNICAST_CONFIG_DEFAULT;
   const char *flag = ro->coap_bind_from ? ro->coap_bind_from : "--coap-bind";
@@ -298,7 +298,7 @@ void cli_json_str(FILE *f, const char *s) {
     cli_json_strn(f, s, strlen(s));
 }
 
-const char *cli_group_type_name(int type) {
+const char *cli_group_type_name(lmm_group_type type) {
   switch (type) {
   case LMM_GROUP_MBMS:
     return "mbms";
@@ -311,21 +311,21 @@ const char *cli_group_type_name(int type) {
   }
 }
 
-const char *cli_state_name(int state) {
+const char *cli_state_name(lmm_campaign_state state) {
   static const char *names[] = {"created",   "configuring", "delivering", "collecting",
                                 "repairing", "done",        "failed"};
-  return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "?";
+  return (size_t)state < sizeof names / sizeof names[0] ? names[state] : "?";
 }
 
-const char *cli_via_name(int via) {
+const char *cli_via_name(lmm_path_kind via) {
   static const char *names[] = {"-", "mbms", "multicast", "unicast"};
-  return via >= 0 && via < (int)(sizeof names / sizeof names[0]) ? names[via] : "?";
+  return (size_t)via < sizeof names / sizeof names[0] ? names[via] : "?";
 }
 
-const char *cli_op_name(int kind) {
+const char *cli_op_name(lmm_op_kind kind) {
   static const char *names[] = {"read",   "write",   "write-update",   "create",     "execute",
                                 "delete", "observe", "cancel-observe", "write-attr", "discover"};
-  return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : "?";
+  return (size_t)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 
 bool cli_parse_format(const char *s, uint16_t *out) {
@@ -382,20 +382,21 @@ int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *
   return 0;
 }
 
-bool cli_parse_via(const char *s, int *via) {
-  for (int v = LMM_VIA_MBMS; v <= LMM_VIA_UNICAST; v++)
-    if (!strcmp(s, cli_via_name(v))) {
-      *via = v;
+bool cli_parse_via(const char *s, lmm_path_kind *via) {
+  static const lmm_path_kind paths[] = {LMM_VIA_MBMS, LMM_VIA_MULTICAST, LMM_VIA_UNICAST};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+    if (!strcmp(s, cli_via_name(paths[i]))) {
+      *via = paths[i];
       return true;
     }
   return false;
 }
 
-int cli_pick_via(const cli *c, const lmm_group_info *g, int want, int *via) {
-  int v = want >= 0                        ? want
-          : g->type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
-          : g->type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
-                                           : LMM_VIA_UNICAST;
+int cli_pick_via(const cli *c, const lmm_group_info *g, lmm_path_kind want, lmm_path_kind *via) {
+  lmm_path_kind v = want != LMM_VIA_NONE             ? want
+                    : g->type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
+                    : g->type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
+                                                     : LMM_VIA_UNICAST;
   if (v == LMM_VIA_MBMS && !g->external_group_id)
     return cli_usage(c, "--via mbms: group '%s' has no External Group ID", g->name);
   if (v == LMM_VIA_MULTICAST && !g->multicast_address)

@@ -20,10 +20,10 @@ typedef struct runner {
   lmm_campaign *camp;
   bool done;
   lmm_err result;
-  int state;
+  lmm_campaign_state state;
 } runner;
 
-static void on_state(void *user, int state) {
+static void on_state(void *user, lmm_campaign_state state) {
   ((runner *)user)->state = state;
 }
 
@@ -207,8 +207,8 @@ static bool parse_value(const char *s, lmm_rtype type, lmm_value *v, uint8_t **b
 
 /* The operation's path ("PATH[:TYPE]" is the text before `stop`, or all of `arg`) through
  * the model's one rule. */
-static int target(const cli *c, const char *flag, int kind, const char *arg, const char *stop,
-                  uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t) {
+static int target(const cli *c, const char *flag, lmm_op_kind kind, const char *arg,
+                  const char *stop, uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t) {
   char text[80];
   size_t n = stop ? (size_t)(stop - arg) : strlen(arg);
   if (n >= sizeof text) return cli_usage(c, "%s: path too long", flag);
@@ -420,7 +420,7 @@ typedef struct deliver_opts {
   const char *op_arg;
   bool fmt_given, no_repair, skip_gm;
   uint16_t fmt;
-  int via; /* -1: the group's type */
+  lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
   long window_s, grace_ms;
   bool firmware;       /* --firmware: the whole command goes to cmd_fw_deliver() */
   const char *fw_flag; /* the first firmware-only option seen */
@@ -485,7 +485,7 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
                                        {"expect-version", required_argument, 0, OPT_FW_ONLY},
                                        {"objects", required_argument, 0, OPT_OBJECTS},
                                        {0, 0, 0, 0}};
-  d->via = -1, d->window_s = -1, d->grace_ms = -1;
+  d->via = LMM_VIA_NONE, d->window_s = -1, d->grace_ms = -1;
   optind = 0, opterr = 0;
   int o, li = -1;
   char *end;
@@ -626,7 +626,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
                    lmm_member_id_format(&m[0], id, sizeof id));
     goto out;
   }
-  int via;
+  lmm_path_kind via;
   if ((rc = cli_pick_via(c, &g, d.via, &via))) goto out;
   if (via != LMM_VIA_UNICAST && b.op.kind != LMM_OPK_READ && b.op.kind != LMM_OPK_WRITE &&
       b.op.kind != LMM_OPK_EXECUTE && b.op.kind != LMM_OPK_WRITE_ATTR &&

@@ -24,8 +24,8 @@
 typedef struct fw_opts {
   cli_run_opts ro;
   const char *file, *blob_listen, *blob_host;
-  int via;    /* -1: the group's type */
-  int method; /* -1: not given (push) */
+  lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
+  int method;        /* -1: not given (push) */
   long fragment_size, fec, rounds, window_s, grace_ms, update_wait_ms, update_deadline_s;
   double rate; /* bytes per second; 0 not given */
   size_t wave_count;
@@ -172,7 +172,8 @@ static int parse_fw_opts(cli *c, int argc, char **args, fw_opts *f, int *first) 
                                        {"format", required_argument, 0, F_OPERATION},
                                        {"no-repair", no_argument, 0, F_OPERATION},
                                        {0, 0, 0, 0}};
-  f->via = f->method = -1;
+  f->via = LMM_VIA_NONE;
+  f->method = -1;
   f->fragment_size = f->fec = f->rounds = f->window_s = f->grace_ms = -1;
   f->update_wait_ms = f->update_deadline_s = -1;
   f->success = f->error = -1;
@@ -586,7 +587,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   if ((rc = read_image(c, f.file, to_group ? FW_MAX_GROUP : FW_MAX_UNICAST, &image, &len)))
     goto out;
   if ((rc = cli_store_open(c, &s)) || (rc = cli_group_get(c, s, group, &g))) goto out;
-  int via;
+  lmm_path_kind via;
   if ((rc = cli_pick_via(c, &g, f.via, &via))) goto out;
   to_group = via != LMM_VIA_UNICAST;
   if (to_group && len > FW_MAX_GROUP) {

@@ -44,11 +44,11 @@ static int multicast_kind(const char *a) {
   return 2;
 }
 
-static const char *tmgi_policy_name(int p) {
+static const char *tmgi_policy_name(lmm_tmgi_policy p) {
   return p == LMM_TMGI_RELEASE ? "release" : "keep";
 }
 
-static int parse_tmgi_policy(const cli *c, const char *arg, int *out) {
+static int parse_tmgi_policy(const cli *c, const char *arg, lmm_tmgi_policy *out) {
   if (!strcmp(arg, "keep"))
     *out = LMM_TMGI_KEEP;
   else if (!strcmp(arg, "release"))
@@ -188,7 +188,8 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
                                        {"tmgi-policy", required_argument, 0, O_TPOL},
                                        {0, 0, 0, 0}};
   lmm_group_info g = {
-      .type = -1, .gm_oid = LMM_GROUP_MGMT_OID, .multicast_port = -1, .response_time_window = 30};
+      .gm_oid = LMM_GROUP_MGMT_OID, .multicast_port = -1, .response_time_window = 30};
+  bool have_type = false;
   const char *members_file = NULL;
   int64_t sched[64];
   size_t n_sched = 0;
@@ -206,6 +207,7 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
         g.type = LMM_GROUP_UNICAST;
       else
         return cli_usage(c, "--type: '%s' is not mbms, multicast or unicast", optarg);
+      have_type = true;
       break;
     case O_EGI:
       if (!egi_ok(optarg))
@@ -274,7 +276,7 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
   if ((rc = need_args(c, argc - optind, 1, "group NAME"))) return rc;
   g.name = argv[optind];
   if ((rc = check_group_name(c, g.name))) return rc;
-  if (g.type < 0) return cli_usage(c, "missing --type mbms|multicast|unicast");
+  if (!have_type) return cli_usage(c, "missing --type mbms|multicast|unicast");
   if (g.type == LMM_GROUP_MBMS && !g.external_group_id)
     return cli_usage(c, "an mbms group needs --external-group-id local@domain");
   if (g.type == LMM_GROUP_MULTICAST && !g.multicast_address)
@@ -418,13 +420,16 @@ static int group_set(cli *c, lmm_store *s, int argc, char **argv) {
   static const struct option opts[] = {{"tmgi-policy", required_argument, 0, O_TPOL},
                                        {"window", required_argument, 0, O_WINDOW},
                                        {0, 0, 0, 0}};
-  int policy = -1, o, rc = 0;
+  lmm_tmgi_policy policy = LMM_TMGI_KEEP;
+  bool set_policy = false;
+  int o, rc = 0;
   long window = -1;
   char *end;
   optind = 0, opterr = 0;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     if (o == O_TPOL) {
       if ((rc = parse_tmgi_policy(c, optarg, &policy))) return rc;
+      set_policy = true;
     } else if (o == O_WINDOW) {
       window = strtol(optarg, &end, 10);
       if (*end || end == optarg || window < 0 || window > 86400)
@@ -434,11 +439,11 @@ static int group_set(cli *c, lmm_store *s, int argc, char **argv) {
     }
   }
   if ((rc = need_args(c, argc - optind, 1, "group NAME"))) return rc;
-  if (policy < 0 && window < 0)
+  if (!set_policy && window < 0)
     return cli_usage(c, "nothing to set: give --tmgi-policy or --window");
   lmm_group_info g = {0};
   if ((rc = cli_group_get(c, s, argv[optind], &g))) return rc;
-  if (policy >= 0) g.tmgi_policy = policy;
+  if (set_policy) g.tmgi_policy = policy;
   if (window >= 0) g.response_time_window = window;
   lmm_err e = lmm_store_group_update(s, &g);
   if (e != LMM_OK) {

@@ -38,7 +38,7 @@ typedef struct world {
   int bearer_port;
   lmm_fwc *c;
   size_t on_member, on_done;
-  int phases[16];
+  lmm_fwc_phase phases[16];
   size_t n_phases;
 } world;
 
@@ -108,7 +108,7 @@ static inline void h_member(void *user, size_t index, const lmm_fwc_member *m) {
   w->on_member++;
 }
 
-static inline void h_phase(void *user, int phase) {
+static inline void h_phase(void *user, lmm_fwc_phase phase) {
   world *w = user;
   if (w->n_phases < 16) w->phases[w->n_phases++] = phase;
 }

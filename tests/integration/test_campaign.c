@@ -117,7 +117,7 @@ static void start_read(world *w, const lmm_group_info *g, lmm_store *store) {
 }
 
 /* Members of the finished campaign that read their latitude over `via`. */
-static size_t count_read_via(const world *w, int via) {
+static size_t count_read_via(const world *w, lmm_path_kind via) {
   size_t n, k = 0;
   const lmm_outcome *o = lmm_campaign_outcomes(w->c, &n);
   for (size_t i = 0; i < n; i++)
