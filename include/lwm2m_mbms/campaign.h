@@ -153,7 +153,7 @@ typedef struct lmm_answers_config {
 } lmm_answers_config;
 
 #define LMM_ANSWERS_CONFIG_DEFAULT                                                                 \
-  { NULL, 0, NULL, false }
+  { .bind_addr = NULL, .port = 0, .path = NULL, .no_listener = false }
 
 typedef struct lmm_answers_stats {
   uint64_t accepted, duplicate, late, unknown, malformed;
@@ -217,7 +217,11 @@ typedef struct lmm_campaign_config {
 } lmm_campaign_config;
 
 #define LMM_CAMPAIGN_CONFIG_DEFAULT                                                                \
-  { NULL, NULL, 0, LMM_OP_INIT, LMM_VIA_NONE, -1, 3000, false, false, 1024, NULL, 60, false }
+  {                                                                                                \
+    .group = NULL, .members = NULL, .n_members = 0, .op = LMM_OP_INIT, .via = LMM_VIA_NONE,        \
+    .window_s = -1, .grace_ms = 3000, .no_repair = false, .skip_group_mgmt = false,                \
+    .inline_max = 1024, .mcast_if = NULL, .tmgi_lifetime_margin_s = 60, .configure_only = false    \
+  }
 
 /** Progress and results. Called from lmm_ctx_process(). */
 typedef struct lmm_campaign_handlers {

@@ -39,7 +39,10 @@ typedef struct lmm_ctx_config {
 } lmm_ctx_config;
 
 #define LMM_CTX_CONFIG_DEFAULT                                                                     \
-  { NULL, NULL, NULL, LMM_LOG_WARN, NULL, 0, NULL }
+  {                                                                                                \
+    .now_ms = NULL, .wall_ms = NULL, .log = NULL, .log_level = LMM_LOG_WARN, .random = NULL,       \
+    .seed = 0, .user = NULL                                                                        \
+  }
 
 /** Process-wide set-up of the libraries underneath (libcurl). Call once, before any thread
  *  starts and before the first lmm_ctx_new(); pairs with lmm_global_cleanup(). */

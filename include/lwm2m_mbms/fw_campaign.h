@@ -73,8 +73,12 @@ typedef struct lmm_fwc_config {
 
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
   {                                                                                                \
-    NULL, NULL, 0, NULL, 0, LMM_VIA_NONE, LMM_FWC_PUSH, 512, 0, 1000000, -1, 1000, 5, 3, 0, 0,     \
-        1.0, 0.0, 1000, 300000, false, NULL, NULL, NULL                                            \
+    .group = NULL, .members = NULL, .n_members = 0, .image = NULL, .len = 0, .via = LMM_VIA_NONE,  \
+    .method = LMM_FWC_PUSH, .fragment_size = 512, .fec_stride = 0, .rate_bps = 1000000,            \
+    .window_s = -1, .grace_ms = 1000, .max_rounds = 5, .repair_multicast_min = 3, .wave_count = 0, \
+    .wave_percent = 0, .success_threshold = 1.0, .error_threshold = 0.0, .update_wait_ms = 1000,   \
+    .update_deadline_ms = 300000, .skip_group_mgmt = false, .mcast_if = NULL, .version = NULL,     \
+    .expect_version = NULL                                                                         \
   }
 
 /** Where a member ended. */

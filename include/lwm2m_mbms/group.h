@@ -64,7 +64,7 @@ typedef enum lmm_tmgi_policy {
 
 /** A group as the server keeps it (seed Table 1 + Group Mgmt values). Owned members. */
 typedef struct lmm_group_info {
-  char *name; /**< Group ID: unique, set by the server */
+  char *name;                   /**< Group ID: unique, set by the server */
   lmm_group_type type;          /**< MBMS, IP multicast or unicast */
   uint16_t gm_oid;              /**< Object ID of the Group Mgmt object (default 42769) */
   char *external_group_id;      /**< MBMS groups: local@domain */
