@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "campaign.h"
+#include "ctx.h"
 #include "err.h"
 #include "group.h"
 #include "lwm2m.h"
@@ -21,17 +22,19 @@ extern "C" {
 typedef struct lmm_store lmm_store;
 #endif
 
-/** Where the store lives when no path is given: $LMM_DB, else
- *  $XDG_STATE_HOME/lwm2m-mbms/state.db, else $HOME/.local/state/lwm2m-mbms/state.db.
- *  Writes into buf and returns it, or NULL when none can be made (no HOME). */
-LMM_API char *lmm_store_default_path(char *buf, size_t cap);
-
-/** Opens (creating file, parent directory and schema as needed) the store at `path` (NULL:
- *  the default). WAL journal, a busy timeout, foreign keys on. A file that is not a store of
- *  ours, or of a newer schema, is refused with LMM_ERR_DB and `why`. */
-LMM_API lmm_err lmm_store_open(const char *path, lmm_store **out, char *why, size_t why_cap);
+/** Opens (creating file, parent directories and schema as needed) the store at `path`, with
+ *  `ctx` (borrowed: must outlive the store) for the wall clock of every timestamp it writes
+ *  and for its log. WAL journal, a busy timeout, foreign keys on. A file that is not a store
+ *  of ours, or of a newer schema, is refused with LMM_ERR_DB.
+ *
+ *  As sqlite3_open(): on failure `*out` is still a handle, in a failed state, whose
+ *  lmm_store_errmsg() says what is wrong (e.g. "PATH: not a lwm2m-mbms store ...") and on
+ *  which every other call fails with LMM_ERR_STATE; close it with lmm_store_close(). Only
+ *  when not even the handle can be allocated is `*out` NULL (LMM_ERR_NOMEM). */
+LMM_API lmm_err lmm_store_open(lmm_ctx *ctx, const char *path, lmm_store **out);
 LMM_API void lmm_store_close(lmm_store *s);
-/** SQLite's message for the last failure (borrowed, valid until the next call). */
+/** What the last call on `s` came to: why it failed, "" when it succeeded; on a handle whose
+ *  open failed, why (borrowed, valid until the next call on `s`). */
 LMM_API const char *lmm_store_errmsg(const lmm_store *s);
 
 /* ------------------------------------------------------------------ groups */
@@ -48,10 +51,10 @@ LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t 
 /** Deletes the group with its members; its campaigns stay (their reports remain readable). */
 LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name);
 
-/** Adds members (all or none: a member ID already in the group -> LMM_ERR_STATE, `why` names
- *  it). Members keep their insertion order. */
+/** Adds members (all or none: a member ID already in the group -> LMM_ERR_STATE, the message
+ *  names it). Members keep their insertion order. */
 LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm_member *m,
-                                      size_t n, char *why, size_t why_cap);
+                                      size_t n);
 LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const char *ep,
                                         uint16_t oid);
 /** `*out` owned (lmm_members_free()). LMM_ERR_NOTFOUND for an unknown group. */

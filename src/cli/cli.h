@@ -27,7 +27,7 @@ typedef struct cli {
   bool progress; /* stderr is a terminal and --quiet is not given */
   lmm_t8_config t8;
   lmm_ctx *ctx;
-  const char *db;       /* --db or $LMM_DB; NULL: lmm_store_default_path() */
+  const char *db;       /* --db or $LMM_DB; NULL: cli_store_default_path() */
   char last_error[512]; /* the library's last error log line, "" none */
   lmm_objects *objects; /* definitions from --objects / LMM_OBJECTS; NULL: built-ins only */
 } cli;
@@ -45,6 +45,10 @@ int cmd_t8(cli *c, int argc, char **argv);
 
 /* ------------------------------------------------- groups and campaigns (cli_util.c) */
 
+/** Where the store lives when no --db is given (store_path.c): $LMM_DB, else
+ *  $XDG_STATE_HOME/lwm2m-mbms/state.db, else $HOME/.local/state/lwm2m-mbms/state.db.
+ *  Writes into buf and returns it, or NULL when none can be made (no HOME, or `cap` short). */
+char *cli_store_default_path(char *buf, size_t cap);
 /** Opens the state store (--db, $LMM_DB or the default path). On failure prints why and
  *  returns the exit code (EXIT_USAGE: not a store of ours, or no path can be made). */
 int cli_store_open(const cli *c, lmm_store **out);

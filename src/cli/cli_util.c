@@ -87,15 +87,17 @@ void cli_engines_free(cli_engines *g) {
 
 int cli_store_open(const cli *c, lmm_store **out) {
   char buf[4096];
-  const char *path = c->db ? c->db : lmm_store_default_path(buf, sizeof buf);
+  const char *path = c->db ? c->db : cli_store_default_path(buf, sizeof buf);
   if (!path)
     return cli_usage(c, "no state store: give --db FILE or set LMM_DB (HOME is not set either)");
-  char why[512] = "";
-  lmm_err e = lmm_store_open(path, out, why, sizeof why);
+  lmm_store *s = NULL;
+  lmm_err e = lmm_store_open(c->ctx, path, &s);
   if (e != LMM_OK) {
-    cli_err(c, "cannot open the state store '%s': %s", path, *why ? why : lmm_strerror(e));
+    cli_err(c, "cannot open the state store '%s': %s", path, lmm_store_errmsg(s));
+    lmm_store_close(s);
     return EXIT_USAGE;
   }
+  *out = s;
   return 0;
 }
 

@@ -301,11 +301,11 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
   } else if (e != LMM_OK) {
     rc = cli_store_fail(c, s, "creating the group", e);
   } else if (n) {
-    char why[512] = "";
-    if ((e = lmm_store_members_add(s, g.name, m, n, why, sizeof why)) != LMM_OK) {
+    if ((e = lmm_store_members_add(s, g.name, m, n)) != LMM_OK) {
+      rc = e == LMM_ERR_STATE
+               ? cli_usage(c, "members file '%s': %s", members_file, lmm_store_errmsg(s))
+               : cli_store_fail(c, s, "adding the members", e);
       lmm_store_group_delete(s, g.name); /* all or nothing for the operator */
-      rc = e == LMM_ERR_STATE ? cli_usage(c, "members file '%s': %s", members_file, why)
-                              : cli_store_fail(c, s, "adding the members", e);
     }
   }
   if (!rc) {
@@ -514,9 +514,10 @@ static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
   }
   if (!rc && n == 0) rc = cli_usage(c, "members file '%s' lists no member", file);
   if (!rc) {
-    lmm_err e = lmm_store_members_add(s, pos[0], m, n, why, sizeof why);
+    lmm_err e = lmm_store_members_add(s, pos[0], m, n);
+    const char *why_add = lmm_store_errmsg(s);
     if (e == LMM_ERR_STATE)
-      rc = cli_usage(c, "%s", *why ? why : "a member is in the group already");
+      rc = cli_usage(c, "%s", *why_add ? why_add : "a member is in the group already");
     else if (e == LMM_ERR_NOTFOUND)
       rc = cli_usage(c, "unknown group '%s'", pos[0]);
     else if (e != LMM_OK)

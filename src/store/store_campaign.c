@@ -162,10 +162,10 @@ static lmm_err outcomes_insert(lmm_store *s, int64_t id, const lmm_member *m, si
 
 LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, const lmm_member *m,
                                           size_t n) {
-  if (!s) return LMM_ERR_ARG;
-  lmm_err rc = campaign_check(s, c, m, n);
+  lmm_err rc = lmmi_store_check(s, true, "campaign create");
+  if (rc == LMM_OK) rc = campaign_check(s, c, m, n);
   if (rc != LMM_OK) return rc;
-  int64_t created = c->created_ms ? c->created_ms : lmmi_store_now_ms();
+  int64_t created = c->created_ms ? c->created_ms : lmm_ctx_wall_ms(s->ctx);
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_INSERT, SQL_CAMPAIGN_INSERT);
   rc = LMM_ERR_DB;
@@ -192,45 +192,48 @@ out:
 }
 
 LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info *c) {
-  if (!s || !c) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, c, "campaign update");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_UPDATE, SQL_CAMPAIGN_UPDATE);
   if (!st) return LMM_ERR_DB;
   int src = campaign_bind_mutable(st, c) | sqlite3_bind_int64(st, 22, c->id);
   if (src != SQLITE_OK) {
-    lmm_err rc = lmmi_store_fail(s, src, "campaign update");
+    rc = lmmi_store_fail(s, src, "campaign update");
     sqlite3_reset(st);
     return rc;
   }
-  lmm_err rc = lmmi_store_exec_stmt(s, st, "campaign update");
+  rc = lmmi_store_exec_stmt(s, st, "campaign update");
   if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)c->id);
   return rc;
 }
 
 LMM_API lmm_err lmm_store_campaign_get(lmm_store *s, int64_t id, lmm_campaign_info *out) {
-  if (!s || !out) return LMM_ERR_ARG;
-  sqlite3_stmt *st;
-  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET, id, "campaign get", &st);
+  lmm_err rc = lmmi_store_check(s, out != NULL, "campaign get");
   if (rc != LMM_OK) return rc;
-  rc = campaign_read(st, out);
+  sqlite3_stmt *st;
+  rc = campaign_find(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET, id, "campaign get", &st);
+  if (rc != LMM_OK) return rc;
+  if ((rc = campaign_read(st, out)) != LMM_OK) lmmi_store_say(s, rc, "campaign get: out of memory");
   sqlite3_reset(st);
   return rc;
 }
 
 LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_campaign_info **out,
                                         size_t *n) {
-  if (!s || !out || !n) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, out && n, "campaign list");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = group
                          ? lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_GROUP, SQL_CAMPAIGN_LIST_GROUP)
                          : lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_ALL, SQL_CAMPAIGN_LIST_ALL);
   if (!st) return LMM_ERR_DB;
   lmm_campaign_info *v = NULL;
   size_t nv = 0, cap = 0;
-  lmm_err rc = LMM_OK;
+  rc = LMM_OK;
   int src = group ? lmmi_bind_text(st, 1, group) : SQLITE_OK;
   while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
     if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || campaign_read(st, &v[nv]) != LMM_OK) {
-      rc = LMM_ERR_NOMEM;
+      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "campaign list: out of memory");
       break;
     }
     nv++;
@@ -247,17 +250,18 @@ LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_cam
 }
 
 LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id) {
-  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, true, "campaign cancel");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_CANCEL, SQL_CAMPAIGN_CANCEL);
   if (!st) return LMM_ERR_DB;
   int src = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int(st, 2, LMM_CS_DONE) |
             sqlite3_bind_int(st, 3, LMM_CS_FAILED);
   if (src != SQLITE_OK) {
-    lmm_err rc = lmmi_store_fail(s, src, "campaign cancel");
+    rc = lmmi_store_fail(s, src, "campaign cancel");
     sqlite3_reset(st);
     return rc;
   }
-  lmm_err rc = lmmi_store_exec_stmt(s, st, "campaign cancel");
+  rc = lmmi_store_exec_stmt(s, st, "campaign cancel");
   if (rc != LMM_OK || sqlite3_changes(s->db) > 0) return rc;
   /* Nothing changed: no such campaign, or a finished one (which stays finished). */
   if ((rc = campaign_exists(s, id)) != LMM_OK) return rc;
@@ -265,10 +269,11 @@ LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id) {
 }
 
 LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bool *out) {
-  if (!s || !out) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, out != NULL, "campaign cancel check");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st;
-  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET, id,
-                             "campaign cancel check", &st);
+  rc = campaign_find(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET, id,
+                     "campaign cancel check", &st);
   if (rc != LMM_OK) return rc;
   *out = sqlite3_column_int(st, 0) != 0;
   sqlite3_reset(st);
@@ -278,7 +283,8 @@ LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bo
 /* ------------------------------------------------------------ outcomes */
 
 LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outcome *o, size_t n) {
-  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, true, "outcomes put");
+  if (rc != LMM_OK) return rc;
   if (n && !o) return lmmi_store_say(s, LMM_ERR_ARG, "no outcomes given");
   for (size_t i = 0; i < n; i++)
     if (!o[i].ep || (o[i].payload_len && !o[i].payload))
@@ -286,7 +292,7 @@ LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outco
   /* One prepared statement stepped n times inside one BEGIN IMMEDIATE .. COMMIT: the cost
    * per row is a b-tree lookup and an in-memory page change; the disk sees one append to the
    * -wal at COMMIT (10,000 rows: a few milliseconds, not 10,000 commits). */
-  lmm_err rc = lmmi_store_begin(s, true);
+  rc = lmmi_store_begin(s, true);
   if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_UPDATE, SQL_OUTCOME_UPDATE);
   rc = LMM_ERR_DB;
@@ -364,11 +370,12 @@ static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
 }
 
 LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **out, size_t *n) {
-  if (!s || !out || !n) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, out && n, "outcomes get");
+  if (rc != LMM_OK) return rc;
   lmm_outcome *v = NULL;
   size_t nv = 0, cap = 0;
   /* One read snapshot, so a writer committing halfway through cannot mix two states. */
-  lmm_err rc = lmmi_store_begin(s, false);
+  rc = lmmi_store_begin(s, false);
   if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_LIST, SQL_OUTCOME_LIST);
   rc = LMM_ERR_DB;
@@ -377,7 +384,7 @@ LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **o
   int src = sqlite3_bind_int64(st, 1, id);
   while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
     if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || outcome_read(st, &v[nv]) != LMM_OK) {
-      rc = LMM_ERR_NOMEM;
+      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "outcomes get: out of memory");
       break;
     }
     nv++;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ctx_internal.h"
 #include "lwm2m_mbms/store.h"
 
 /** Slots of the per-handle statement cache. Each slot always holds the same SQL text (the
@@ -43,10 +44,16 @@ typedef enum lmmi_sql {
 } lmmi_sql;
 
 struct lmm_store {
-  sqlite3 *db;
+  lmm_ctx *ctx; /* borrowed: the clock of every timestamp, and the log */
+  sqlite3 *db;  /* NULL in a handle whose open failed */
   sqlite3_stmt *st[LMMI_SQL_N];
   char msg[512]; /* the last failure, for lmm_store_errmsg() */
 };
+
+/** Whether a call can go ahead on `s`, which every public call asks first: LMM_OK with the
+ *  message cleared; LMM_ERR_ARG when `s` is NULL, or when `args_ok` is false (the message then
+ *  names `what`); LMM_ERR_STATE on a handle whose open failed, whose message (why) is kept. */
+lmm_err lmmi_store_check(lmm_store *s, bool args_ok, const char *what);
 
 /** The cached statement of `slot` (preparing `sql` on first use), reset with no bindings;
  *  NULL with the message recorded if it cannot be prepared. Borrowed from the handle. */
@@ -81,8 +88,5 @@ int lmmi_bind_blob(sqlite3_stmt *st, int col, const void *v, size_t len);
 /** Makes room for `need` elements of `size` bytes in *p (capacity *cap), doubling. False when
  *  out of memory (*p and *cap unchanged). */
 bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size);
-
-/** Wall-clock milliseconds since the epoch. */
-int64_t lmmi_store_now_ms(void);
 
 #endif

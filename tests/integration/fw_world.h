@@ -84,7 +84,7 @@ static inline void world_up(world *w, int count, const char *group_loss,
   lmm_t8_client_attach_notifier(w->t8, w->nt);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
   assert_int_equal(lmm_blob_server_new(w->ctx, NULL, &w->blobs), LMM_OK);
-  assert_non_null(w->store = lmmt_store_open(w->dbdir));
+  assert_non_null(w->store = lmmt_store_open(w->ctx, w->dbdir));
 }
 
 static inline void world_down(world *w) {
