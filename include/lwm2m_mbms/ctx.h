@@ -44,8 +44,10 @@ typedef struct lmm_ctx_config {
     .seed = 0, .user = NULL                                                                        \
   }
 
-/** Process-wide set-up of the libraries underneath (libcurl). Call once, before any thread
- *  starts and before the first lmm_ctx_new(); pairs with lmm_global_cleanup(). */
+/** Process-wide set-up of the libraries underneath: libcurl, and libcoap with its logging
+ *  turned off (the library never prints). Required once before any other call of the library,
+ *  before any thread starts; pairs with lmm_global_cleanup(), after every object is freed.
+ *  @return LMM_OK; LMM_ERR_IO when libcurl cannot start. */
 LMM_API lmm_err lmm_global_init(void);
 LMM_API void lmm_global_cleanup(void);
 

@@ -131,10 +131,11 @@ int main(int argc, char **argv) {
          "campaign     total\n",
          sizeof PAYLOAD - 1);
   lmm_ctx *ctx = NULL;
-  int rc = lmm_ctx_new(NULL, &ctx) == LMM_OK ? 0 : 1;
+  int rc = lmm_global_init() == LMM_OK && lmm_ctx_new(NULL, &ctx) == LMM_OK ? 0 : 1;
   for (int i = 0; i < nn && !rc; i++)
     rc = run(ctx, (size_t)strtoul(ns[i], NULL, 10), dir);
   lmm_ctx_free(ctx);
+  lmm_global_cleanup();
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   return rc;
 }

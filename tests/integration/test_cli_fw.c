@@ -709,6 +709,7 @@ static void test_fw_cancel_running(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   srand((unsigned)getpid());
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fw_flags, setup, teardown),
@@ -720,5 +721,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fw_wave_stops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_cancel_running, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

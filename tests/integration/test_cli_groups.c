@@ -651,6 +651,7 @@ static void test_deliver_unicast(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help),
       cmocka_unit_test_setup_teardown(test_group_create, setup, teardown),
@@ -661,5 +662,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_deliver_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deliver_unicast, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -1678,6 +1678,7 @@ static void test_timing_10000(void **state) {
 int main(void) {
   if (!install_failing_allocator()) g_mem.xMalloc = NULL;
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER")); /* e.g. "*crash*" */
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_mgmt_iids, setup, teardown),
@@ -1703,5 +1704,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_makes_dirs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }
