@@ -38,6 +38,9 @@ void cli_err(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2
 int cli_usage(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Exit code and message for a failed T8 call. */
 int cli_t8_fail(const cli *c, const char *what, const lmm_t8_result *res);
+/** A usage error unless there are exactly `want` positional arguments: "missing `what`" for
+ *  fewer, "too many arguments" for more. 0 or EXIT_USAGE. */
+int cli_need_args(const cli *c, int have, int want, const char *what);
 /** Flushes stdout and reports a write error (a closed pipe, a full disk): 0 or EXIT_USAGE+... */
 int cli_finish_output(const cli *c, int rc);
 
@@ -173,10 +176,23 @@ typedef struct cli_target {
 int cli_op_target(const cli *c, const char *flag, lmm_op_kind kind, const char *text,
                   uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t);
 
+/* ------------------------------------------------------- printing a group (group_print.c) */
+
+/** "keep" or "release". */
+const char *cli_tmgi_policy_name(lmm_tmgi_policy p);
+/** A member as a JSON object on stdout (whether it has a PSK key, never the key). */
+void cli_print_member_json(const lmm_member *m);
+/** A group as a JSON object on stdout; `with_members`: its `n` members `m` too (else the
+ *  stored member count). */
+void cli_print_group_json(const lmm_group_info *g, const lmm_member *m, size_t n,
+                          bool with_members);
+/** A group and its `n` members `m` as text on stdout. */
+void cli_print_group_text(const lmm_group_info *g, const lmm_member *m, size_t n);
+
 /* ------------------------------------------------------------------- commands */
 
 int cmd_group(cli *c, int argc, char **argv);         /* group_cmd.c */
-int cmd_tmgi(cli *c, int argc, char **argv);          /* group_cmd.c */
+int cmd_tmgi(cli *c, int argc, char **argv);          /* tmgi_cmd.c */
 int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
 int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */

@@ -9,6 +9,12 @@
 
 #include "cli.h"
 
+int cli_need_args(const cli *c, int have, int want, const char *what) {
+  if (have < want) return cli_usage(c, "missing %s", what);
+  if (have > want) return cli_usage(c, "too many arguments");
+  return 0;
+}
+
 int cli_exit_of(lmm_err e) {
   switch (e) {
   case LMM_OK:
