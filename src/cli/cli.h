@@ -176,6 +176,24 @@ typedef struct cli_target {
 int cli_op_target(const cli *c, const char *flag, lmm_op_kind kind, const char *text,
                   uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t);
 
+/* ------------------------------------------------- the operation of a deliver (op_build.c) */
+
+/** The operation flags of deliver (their getopt ids). */
+enum { CLI_OP_READ = 256, CLI_OP_WRITE, CLI_OP_EXEC, CLI_OP_ATTR, CLI_OP_DISC };
+
+/** An operation and the payload and query it points at. */
+typedef struct cli_op_build {
+  lmm_op op;
+  uint8_t *payload; /* owned: free() */
+  char *query;      /* owned: free() */
+} cli_op_build;
+
+/** Builds into `b` the operation of flag `which` (CLI_OP_*) with its argument `arg`, checked
+ *  against the object model (Group Mgmt under `gm_oid`); `fmt` is --format when `fmt_given`.
+ *  0, or the exit status after the message (b's owned parts to free either way). */
+int cli_build_op(const cli *c, int which, const char *arg, bool fmt_given, uint16_t fmt,
+                 uint16_t gm_oid, cli_op_build *b);
+
 /* ------------------------------------------------------- printing a group (group_print.c) */
 
 /** "keep" or "release". */
