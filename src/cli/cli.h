@@ -216,7 +216,7 @@ int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
 int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
 int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
-int cmd_cancel(cli *c, int argc, char **argv);        /* fw_cmd.c */
+int cmd_cancel(cli *c, int argc, char **argv);        /* cancel_cmd.c */
 
 /** Report layouts. */
 typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV } cli_report_fmt;
@@ -256,6 +256,41 @@ void cli_steps_csv_header(void);
 void cli_steps_csv(const lmm_outcome *o);
 /** "kept", "released", "release failed" or "-" (lmm_tmgi_end). */
 const char *cli_tmgi_end_name(lmm_tmgi_end end);
+
+/* ------------------------------------------------- firmware deliver options (fw_opts.c) */
+
+/* A blob to a group is at most 64 MiB (docs/protocol.md 5.1); a unicast pull is served by
+ * Block2, whose block numbers end at 2^20 blocks of 1024 bytes. Push has no smaller bound. */
+#define CLI_FW_MAX_GROUP   (64u << 20)
+#define CLI_FW_MAX_UNICAST (1u << 30)
+
+/** The options of deliver --firmware. */
+typedef struct cli_fw_opts {
+  cli_run_opts ro;
+  const char *file, *blob_listen, *blob_host;
+  lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
+  int method;        /* -1: not given (push) */
+  long fragment_size, fec, rounds, window_s, grace_ms, update_wait_ms, update_deadline_s;
+  double rate; /* bytes per second; 0 not given */
+  size_t wave_count;
+  double wave_percent, success, error; /* shares 0..1; -1 not given */
+  bool skip_gm;
+  const char *pkg_version;
+  const char *expect_version;
+  /* The first option given that only a group path uses, and one only unicast uses. */
+  const char *group_only, *unicast_only;
+  /* --objects: loaded like an operation's, so that a broken directory fails every deliver the
+   * same way; the firmware path itself only touches object 5, checked by the library. */
+  const char *obj_dirs[CLI_MAX_OBJECT_DIRS];
+  size_t n_obj_dirs;
+} cli_fw_opts;
+
+/** Parses deliver --firmware's options (args[0] the command's name) into `f`, `*first` the
+ *  first positional argument. 0, or the exit status after the message. */
+int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first);
+/** The whole file at `path` (at most `max` bytes), owned in `*out`; a usage error naming the
+ *  file when it cannot serve as an image. 0, or the exit status after the message. */
+int cli_fw_read_image(const cli *c, const char *path, size_t max, uint8_t **out, size_t *len);
 
 /* ------------------------------------------------- firmware campaigns (fw_report.c) */
 
