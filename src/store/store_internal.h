@@ -1,5 +1,5 @@
-/* store_internal.h - what store.c and store_campaign.c share: the handle, its cached
- * statements, transactions and the mapping of SQLite failures to lmm_err. */
+/* store_internal.h - what the store's files share: the handle, its cached statements,
+ * transactions and the mapping of SQLite failures to lmm_err (store_sql.c). */
 #ifndef LMMI_STORE_INTERNAL_H
 #define LMMI_STORE_INTERNAL_H
 
