@@ -54,7 +54,7 @@ static const char SQL_OUTCOME_LIST[] =
     "group_code, unicast_step, unicast_code, unicast_error, fw_pkg_version FROM outcomes "
     "WHERE campaign = ?1 ORDER BY position";
 
-static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
+static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_campaign_info c = {0};
   c.id = sqlite3_column_int64(st, 0);
   c.state = sqlite3_column_int(st, 2);
@@ -78,9 +78,9 @@ static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
       !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error) ||
       !lmmi_col_text(st, 21, &c.fw_summary)) {
     lmm_campaign_info_clear(&c);
-    return LMM_ERR_NOMEM;
+    return lmmi_store_say(s, LMM_ERR_NOMEM, "campaign: out of memory");
   }
-  *out = c;
+  *(lmm_campaign_info *)out = c;
   return LMM_OK;
 }
 
@@ -114,6 +114,10 @@ static lmm_err campaign_exists(lmm_store *s, int64_t id) {
                              "campaign lookup", &st);
   if (rc == LMM_OK) sqlite3_reset(st);
   return rc;
+}
+
+static lmm_err campaign_numbered(lmm_store *s, const void *id) {
+  return campaign_exists(s, *(const int64_t *)id);
 }
 
 /* Binds the columns a campaign update changes, at the insert's parameter numbers. */
@@ -214,7 +218,7 @@ LMM_API lmm_err lmm_store_campaign_get(lmm_store *s, int64_t id, lmm_campaign_in
   sqlite3_stmt *st;
   rc = campaign_find(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET, id, "campaign get", &st);
   if (rc != LMM_OK) return rc;
-  if ((rc = campaign_read(st, out)) != LMM_OK) lmmi_store_say(s, rc, "campaign get: out of memory");
+  rc = campaign_read(s, st, out);
   sqlite3_reset(st);
   return rc;
 }
@@ -228,18 +232,11 @@ LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_cam
                          : lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_ALL, SQL_CAMPAIGN_LIST_ALL);
   if (!st) return LMM_ERR_DB;
   lmm_campaign_info *v = NULL;
-  size_t nv = 0, cap = 0;
-  rc = LMM_OK;
+  size_t nv = 0;
   int src = group ? lmmi_bind_text(st, 1, group) : SQLITE_OK;
-  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || campaign_read(st, &v[nv]) != LMM_OK) {
-      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "campaign list: out of memory");
-      break;
-    }
-    nv++;
-    src = SQLITE_OK;
-  }
-  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "campaign list");
+  rc = src != SQLITE_OK
+           ? lmmi_store_fail(s, src, "campaign list")
+           : lmmi_store_rows(s, st, sizeof *v, campaign_read, (void **)&v, &nv, "campaign list");
   sqlite3_reset(st);
   if (rc != LMM_OK) {
     lmm_campaign_info_list_free(v, nv);
@@ -333,7 +330,7 @@ out:
   return rc;
 }
 
-static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
+static lmm_err outcome_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_outcome o = {0};
   o.oid = (uint16_t)sqlite3_column_int(st, 1);
   o.via = sqlite3_column_int(st, 2);
@@ -363,39 +360,24 @@ static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
       !lmmi_col_text(st, 12, &o.error) || !lmmi_col_text(st, 23, &o.gm_error) ||
       !lmmi_col_text(st, 28, &o.unicast_error) || !lmmi_col_text(st, 29, &o.fw_pkg_version)) {
     lmm_outcome_clear(&o);
-    return LMM_ERR_NOMEM;
+    return lmmi_store_say(s, LMM_ERR_NOMEM, "outcome: out of memory");
   }
-  *out = o;
+  *(lmm_outcome *)out = o;
   return LMM_OK;
 }
 
 LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **out, size_t *n) {
   lmm_err rc = lmmi_store_check(s, out && n, "outcomes get");
   if (rc != LMM_OK) return rc;
-  lmm_outcome *v = NULL;
-  size_t nv = 0, cap = 0;
-  /* One read snapshot, so a writer committing halfway through cannot mix two states. */
-  rc = lmmi_store_begin(s, false);
-  if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_LIST, SQL_OUTCOME_LIST);
-  rc = LMM_ERR_DB;
-  if (!st) goto out;
-  rc = LMM_OK;
+  if (!st) return LMM_ERR_DB;
   int src = sqlite3_bind_int64(st, 1, id);
-  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || outcome_read(st, &v[nv]) != LMM_OK) {
-      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "outcomes get: out of memory");
-      break;
-    }
-    nv++;
-    src = SQLITE_OK;
-  }
-  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "outcomes get");
-  sqlite3_reset(st);
-  if (rc == LMM_OK) rc = lmmi_store_commit(s);
-out:
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "outcomes get");
+  lmm_outcome *v;
+  size_t nv;
+  rc = lmmi_store_rows_of(s, campaign_numbered, &id, st, sizeof *v, outcome_read, (void **)&v, &nv,
+                          "outcomes get");
   if (rc != LMM_OK) {
-    lmmi_store_rollback(s);
     lmm_outcome_list_free(v, nv);
     return rc;
   }

@@ -96,7 +96,7 @@ static int group_bind(sqlite3_stmt *st, const lmm_group_info *g, const char *sch
   return rc;
 }
 
-static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, lmm_group_info *out) {
+static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_group_info g = {0};
   lmm_err rc = LMM_ERR_NOMEM;
   g.type = sqlite3_column_int(st, 1);
@@ -121,7 +121,7 @@ static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, lmm_group_info *out) {
                         sched ? sched : "");
     goto out;
   }
-  *out = g;
+  *(lmm_group_info *)out = g;
   return LMM_OK;
 out:
   lmm_group_info_clear(&g);
@@ -143,6 +143,10 @@ static lmm_err group_exists(lmm_store *s, const char *name) {
     rc = lmmi_store_fail(s, src, "group lookup");
   sqlite3_reset(st);
   return rc;
+}
+
+static lmm_err group_named(lmm_store *s, const void *name) {
+  return group_exists(s, name);
 }
 
 /* The free instance ID is looked up and taken in one write transaction: two processes
@@ -246,16 +250,8 @@ LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t 
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_LIST, SQL_GROUP_LIST);
   if (!st) return LMM_ERR_DB;
   lmm_group_info *v = NULL;
-  size_t nv = 0, cap = 0;
-  rc = LMM_OK;
-  int src = SQLITE_DONE;
-  while (rc == LMM_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v))
-      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "group list: out of memory");
-    else if ((rc = group_read(s, st, &v[nv])) == LMM_OK)
-      nv++;
-  }
-  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "group list");
+  size_t nv = 0;
+  rc = lmmi_store_rows(s, st, sizeof *v, group_read, (void **)&v, &nv, "group list");
   sqlite3_reset(st);
   if (rc != LMM_OK) {
     lmm_group_info_list_free(v, nv);
@@ -388,16 +384,16 @@ LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const c
   return rc;
 }
 
-static lmm_err member_read(sqlite3_stmt *st, lmm_member *out) {
+static lmm_err member_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_member m = {0};
   m.oid = (uint16_t)sqlite3_column_int(st, 1);
   m.format = (uint16_t)sqlite3_column_int(st, 5);
   if (!lmmi_col_text(st, 0, &m.ep) || !lmmi_col_text(st, 2, &m.uri) ||
       !lmmi_col_text(st, 3, &m.psk_identity) || !lmmi_col_blob(st, 4, &m.psk_key, &m.psk_key_len)) {
     lmm_member_clear(&m);
-    return LMM_ERR_NOMEM;
+    return lmmi_store_say(s, LMM_ERR_NOMEM, "member: out of memory");
   }
-  *out = m;
+  *(lmm_member *)out = m;
   return LMM_OK;
 }
 
@@ -405,30 +401,15 @@ LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_membe
                                       size_t *n) {
   lmm_err rc = lmmi_store_check(s, group && out && n, "members get");
   if (rc != LMM_OK) return rc;
-  lmm_member *v = NULL;
-  size_t nv = 0, cap = 0;
-  /* One read snapshot: "no such group" and the list must describe the same moment. */
-  rc = lmmi_store_begin(s, false);
-  if (rc != LMM_OK || (rc = group_exists(s, group)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_LIST, SQL_MEMBER_LIST);
-  rc = LMM_ERR_DB;
-  if (!st) goto out;
+  if (!st) return LMM_ERR_DB;
   int src = lmmi_bind_text(st, 1, group);
-  rc = LMM_OK;
-  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || member_read(st, &v[nv]) != LMM_OK) {
-      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "members get: out of memory");
-      break;
-    }
-    nv++;
-    src = SQLITE_OK;
-  }
-  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "members get");
-  sqlite3_reset(st);
-  if (rc == LMM_OK) rc = lmmi_store_commit(s);
-out:
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "members get");
+  lmm_member *v;
+  size_t nv;
+  rc = lmmi_store_rows_of(s, group_named, group, st, sizeof *v, member_read, (void **)&v, &nv,
+                          "members get");
   if (rc != LMM_OK) {
-    lmmi_store_rollback(s);
     lmm_members_free(v, nv);
     return rc;
   }

@@ -85,6 +85,29 @@ bool lmmi_col_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len);
 int lmmi_bind_text(sqlite3_stmt *st, int col, const char *v);
 int lmmi_bind_blob(sqlite3_stmt *st, int col, const void *v, size_t len);
 
+/** Reads the current row of `st` into `*out` (an element of the array lmmi_store_rows()
+ *  grows): LMM_OK, or the error with its message recorded (`out` then owns nothing). */
+typedef lmm_err (*lmmi_row_reader)(lmm_store *s, sqlite3_stmt *st, void *out);
+
+/** Steps `st` (prepared and bound by the caller, who resets it) to its end, reading each row
+ *  with `read` into a growing array of `size`-byte elements. `*out` and `*n` hold the rows read
+ *  whatever the result: the caller frees them on failure. `what` names the call in the
+ *  message of a failure. */
+lmm_err lmmi_store_rows(lmm_store *s, sqlite3_stmt *st, size_t size, lmmi_row_reader read,
+                        void **out, size_t *n, const char *what);
+
+/** Whether the owner `key` of a list exists (a group by name, a campaign by id): LMM_OK, or
+ *  LMM_ERR_NOTFOUND (or another error) with its message recorded. */
+typedef lmm_err (*lmmi_owner_check)(lmm_store *s, const void *key);
+
+/** The rows of `st` (prepared and bound by the caller) as lmmi_store_rows() reads them, in one
+ *  read snapshot with the check that their owner `key` exists: "no such owner" and the rows
+ *  describe the same moment, and a writer committing halfway cannot mix two states. Resets
+ *  `st`. On failure the rows read so far are left in `*out`, `*n` for the caller to free. */
+lmm_err lmmi_store_rows_of(lmm_store *s, lmmi_owner_check owner, const void *key, sqlite3_stmt *st,
+                           size_t size, lmmi_row_reader read, void **out, size_t *n,
+                           const char *what);
+
 /** Makes room for `need` elements of `size` bytes in *p (capacity *cap), doubling. False when
  *  out of memory (*p and *cap unchanged). */
 bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size);

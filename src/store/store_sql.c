@@ -107,3 +107,31 @@ bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size) {
   *p = np, *cap = ncap;
   return true;
 }
+
+lmm_err lmmi_store_rows(lmm_store *s, sqlite3_stmt *st, size_t size, lmmi_row_reader read,
+                        void **out, size_t *n, const char *what) {
+  size_t cap = 0;
+  int src;
+  *out = NULL, *n = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!lmmi_grow(out, &cap, *n + 1, size))
+      return lmmi_store_say(s, LMM_ERR_NOMEM, "%s: out of memory", what);
+    lmm_err rc = read(s, st, (char *)*out + *n * size);
+    if (rc != LMM_OK) return rc;
+    ++*n;
+  }
+  return src == SQLITE_DONE ? LMM_OK : lmmi_store_fail(s, src, what);
+}
+
+lmm_err lmmi_store_rows_of(lmm_store *s, lmmi_owner_check owner, const void *key, sqlite3_stmt *st,
+                           size_t size, lmmi_row_reader read, void **out, size_t *n,
+                           const char *what) {
+  *out = NULL, *n = 0;
+  lmm_err rc = lmmi_store_begin(s, false);
+  if (rc == LMM_OK) rc = owner(s, key);
+  if (rc == LMM_OK) rc = lmmi_store_rows(s, st, size, read, out, n, what);
+  sqlite3_reset(st);
+  if (rc == LMM_OK) rc = lmmi_store_commit(s);
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
+}
