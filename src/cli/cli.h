@@ -2,6 +2,7 @@
 #ifndef LMM_CLI_H
 #define LMM_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -89,6 +90,16 @@ int cli_take_json(cli *c, int argc, char **argv);
 /** Parses "text", "senml-json", "tlv", "opaque" (and "link") into a content format. */
 bool cli_parse_format(const char *s, uint16_t *out);
 
+/** Starts getopt's scan of a new argv (GNU getopt keeps its place from the last one). */
+void cli_getopt_start(void);
+/** The next option of `argv` (`argv[0]` the command's name) as getopt_long() over `shorts`
+ *  and `opts` gives it (`*li`: its index in `opts`), -1 at the end, or CLI_GETOPT_ERR after
+ *  the usage message every command gives alike: "--x needs a value" for a known option
+ *  without its value, else "unknown or incomplete option '...'". */
+int cli_getopt(const cli *c, int argc, char **argv, const char *shorts, const struct option *opts,
+               int *li);
+#define CLI_GETOPT_ERR (-2)
+
 /** argv with the command's name in front, for getopt (NULL-terminated copy; free() it).
  *  getopt permutes the copy, never the caller's argv. NULL when out of memory. */
 char **cli_with_name(const char *name, int argc, char **argv);
@@ -121,6 +132,33 @@ typedef struct cli_run_opts {
   const char *coap_bind_from; /* which of the two, for messages */
   double wait_s;
 } cli_run_opts;
+
+/** The options of a campaign run, the same for deliver, deliver --firmware and resume: their
+ *  getopt ids, and CLI_RUN_OPTIONS, their entries to put in a command's option table. */
+enum {
+  CLI_RUN_ALISTEN = 200,
+  CLI_RUN_AURI,
+  CLI_RUN_NLISTEN,
+  CLI_RUN_NURL,
+  CLI_RUN_COAP_BIND,
+  CLI_RUN_WAIT,
+  CLI_RUN_JSON,
+  CLI_RUN_LAST = CLI_RUN_JSON
+};
+#define CLI_RUN_OPTIONS                                                                            \
+  {"answer-listen", required_argument, 0, CLI_RUN_ALISTEN},                                        \
+      {"answer-uri", required_argument, 0, CLI_RUN_AURI},                                          \
+      {"notify-listen", required_argument, 0, CLI_RUN_NLISTEN},                                    \
+      {"notify-url", required_argument, 0, CLI_RUN_NURL},                                          \
+      {"coap-bind", required_argument, 0, CLI_RUN_COAP_BIND},                                      \
+      {"wait", required_argument, 0, CLI_RUN_WAIT}, {                                              \
+    "json", no_argument, 0, CLI_RUN_JSON                                                           \
+  }
+/** Whether getopt's `o` is one of CLI_RUN_OPTIONS. */
+#define CLI_IS_RUN_OPTION(o) ((o) >= CLI_RUN_ALISTEN && (o) <= CLI_RUN_LAST)
+/** Takes run option `o` with its value `arg` into `ro` (--json into c->json); --coap-bind is
+ *  checked later, by cli_take_coap_bind(). 0, or a usage error. */
+int cli_run_opt(cli *c, int o, const char *arg, cli_run_opts *ro);
 
 /** Settles ro->coap_bind: the flag, else $LMM_COAP_BIND (empty: none), checked to be a numeric
  *  ADDR:PORT; a usage error naming where it came from otherwise. */
@@ -193,6 +231,38 @@ typedef struct cli_op_build {
  *  0, or the exit status after the message (b's owned parts to free either way). */
 int cli_build_op(const cli *c, int which, const char *arg, bool fmt_given, uint16_t fmt,
                  uint16_t gm_oid, cli_op_build *b);
+
+/** The getopt ids of deliver's other options. deliver and deliver --firmware share one option
+ *  table, cli_deliver_options (deliver_cmd.c; CLI_OP_* and CLI_RUN_OPTIONS are in it too), so
+ *  that each can refuse the other's options by name. */
+enum {
+  CLI_D_FORMAT = 300,
+  CLI_D_VIA,
+  CLI_D_WINDOW,
+  CLI_D_GRACE,
+  CLI_D_NOREPAIR,
+  CLI_D_SKIPGM,
+  CLI_D_OBJECTS,
+  CLI_D_FIRMWARE, /* the firmware campaign's own options follow it */
+  CLI_D_METHOD,
+  CLI_D_FRAGMENT,
+  CLI_D_FEC,
+  CLI_D_RATE,
+  CLI_D_ROUNDS,
+  CLI_D_WAVE,
+  CLI_D_SUCCESS,
+  CLI_D_ERROR,
+  CLI_D_UPD_WAIT,
+  CLI_D_UPD_DEADLINE,
+  CLI_D_BLISTEN,
+  CLI_D_BHOST,
+  CLI_D_PKGVER,
+  CLI_D_EXPECTVER,
+  CLI_D_LAST = CLI_D_EXPECTVER
+};
+/** Whether getopt's `o` is an option of deliver --firmware only. */
+#define CLI_IS_FW_OPTION(o) ((o) > CLI_D_FIRMWARE && (o) <= CLI_D_LAST)
+extern const struct option cli_deliver_options[];
 
 /* ------------------------------------------------------- printing a group (group_print.c) */
 

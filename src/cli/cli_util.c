@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -193,6 +194,39 @@ bool cli_split_hostport(const char *s, char *addr, size_t cap, uint16_t *port) {
   return true;
 }
 
+int cli_run_opt(cli *c, int o, const char *arg, cli_run_opts *ro) {
+  char *end;
+  switch (o) {
+  case CLI_RUN_ALISTEN:
+    ro->answer_listen = arg;
+    break;
+  case CLI_RUN_AURI:
+    if (strncmp(arg, "coap://", 7) && strncmp(arg, "coaps://", 8))
+      return cli_usage(c, "--answer-uri: '%s' is not a coap:// or coaps:// URI", arg);
+    ro->answer_uri = arg;
+    break;
+  case CLI_RUN_NLISTEN:
+    ro->notify_listen = arg;
+    break;
+  case CLI_RUN_NURL:
+    if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+      return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", arg);
+    ro->notify_url = arg;
+    break;
+  case CLI_RUN_COAP_BIND:
+    ro->coap_bind = arg;
+    break;
+  case CLI_RUN_WAIT:
+    ro->wait_s = strtod(arg, &end);
+    if (*end || end == arg || !(ro->wait_s >= 0) || ro->wait_s > 7 * 86400)
+      return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", arg);
+    break;
+  default: /* CLI_RUN_JSON */
+    c->json = true;
+  }
+  return 0;
+}
+
 int cli_take_coap_bind(const cli *c, cli_run_opts *ro) {
   ro->coap_bind_from = "--coap-bind";
   if (!ro->coap_bind) {
@@ -362,6 +396,23 @@ int cli_take_json(cli *c, int argc, char **argv) {
       argv[n++] = argv[i];
   }
   return n;
+}
+
+void cli_getopt_start(void) {
+  optind = 0;
+  opterr = 0;
+}
+
+int cli_getopt(const cli *c, int argc, char **argv, const char *shorts, const struct option *opts,
+               int *li) {
+  int o = getopt_long(argc, argv, shorts, opts, li);
+  if (o != '?' && o != ':') return o;
+  const char *arg = argv[optind - 1];
+  if (optopt && !strncmp(arg, "--", 2)) /* a long option we know, without its value */
+    cli_usage(c, "%s needs a value", arg);
+  else
+    cli_usage(c, "unknown or incomplete option '%s'", arg);
+  return CLI_GETOPT_ERR;
 }
 
 char **cli_with_name(const char *name, int argc, char **argv) {

@@ -131,77 +131,59 @@ typedef struct deliver_opts {
   size_t n_obj_dirs;
 } deliver_opts;
 
-enum {
-  OPT_FORMAT = 300,
-  OPT_VIA,
-  OPT_WINDOW,
-  OPT_GRACE,
-  OPT_NOREPAIR,
-  OPT_SKIPGM,
-  OPT_ALISTEN,
-  OPT_AURI,
-  OPT_NLISTEN,
-  OPT_NURL,
-  OPT_COAP_BIND,
-  OPT_JSON,
-  OPT_WAIT,
-  OPT_FIRMWARE, /* the firmware deliver's own options: handed over to cmd_fw_deliver() */
-  OPT_FW_ONLY,
-  OPT_OBJECTS
+const struct option cli_deliver_options[] = {
+    {"read", required_argument, 0, CLI_OP_READ},
+    {"write", required_argument, 0, CLI_OP_WRITE},
+    {"execute", required_argument, 0, CLI_OP_EXEC},
+    {"write-attr", required_argument, 0, CLI_OP_ATTR},
+    {"discover", required_argument, 0, CLI_OP_DISC},
+    {"format", required_argument, 0, CLI_D_FORMAT},
+    {"via", required_argument, 0, CLI_D_VIA},
+    {"window", required_argument, 0, CLI_D_WINDOW},
+    {"grace-ms", required_argument, 0, CLI_D_GRACE},
+    {"grace", required_argument, 0, CLI_D_GRACE},
+    {"no-repair", no_argument, 0, CLI_D_NOREPAIR},
+    {"skip-group-mgmt", no_argument, 0, CLI_D_SKIPGM},
+    {"objects", required_argument, 0, CLI_D_OBJECTS},
+    CLI_RUN_OPTIONS,
+    {"firmware", required_argument, 0, CLI_D_FIRMWARE},
+    {"method", required_argument, 0, CLI_D_METHOD},
+    {"fragment-size", required_argument, 0, CLI_D_FRAGMENT},
+    {"fec", required_argument, 0, CLI_D_FEC},
+    {"rate", required_argument, 0, CLI_D_RATE},
+    {"rounds", required_argument, 0, CLI_D_ROUNDS},
+    {"wave", required_argument, 0, CLI_D_WAVE},
+    {"success-threshold", required_argument, 0, CLI_D_SUCCESS},
+    {"error-threshold", required_argument, 0, CLI_D_ERROR},
+    {"update-wait", required_argument, 0, CLI_D_UPD_WAIT},
+    {"update-deadline", required_argument, 0, CLI_D_UPD_DEADLINE},
+    {"blob-listen", required_argument, 0, CLI_D_BLISTEN},
+    {"blob-host", required_argument, 0, CLI_D_BHOST},
+    {"pkg-version", required_argument, 0, CLI_D_PKGVER},
+    {"expect-version", required_argument, 0, CLI_D_EXPECTVER},
+    {0, 0, 0, 0},
 };
 
 /* Parses deliver's (all = true) or resume's options. args[0] is the command's name. */
 static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, int *first) {
-  static const struct option opts[] = {{"read", required_argument, 0, CLI_OP_READ},
-                                       {"write", required_argument, 0, CLI_OP_WRITE},
-                                       {"execute", required_argument, 0, CLI_OP_EXEC},
-                                       {"write-attr", required_argument, 0, CLI_OP_ATTR},
-                                       {"discover", required_argument, 0, CLI_OP_DISC},
-                                       {"format", required_argument, 0, OPT_FORMAT},
-                                       {"via", required_argument, 0, OPT_VIA},
-                                       {"window", required_argument, 0, OPT_WINDOW},
-                                       {"grace-ms", required_argument, 0, OPT_GRACE},
-                                       {"grace", required_argument, 0, OPT_GRACE},
-                                       {"no-repair", no_argument, 0, OPT_NOREPAIR},
-                                       {"skip-group-mgmt", no_argument, 0, OPT_SKIPGM},
-                                       {"answer-listen", required_argument, 0, OPT_ALISTEN},
-                                       {"answer-uri", required_argument, 0, OPT_AURI},
-                                       {"notify-listen", required_argument, 0, OPT_NLISTEN},
-                                       {"notify-url", required_argument, 0, OPT_NURL},
-                                       {"coap-bind", required_argument, 0, OPT_COAP_BIND},
-                                       {"json", no_argument, 0, OPT_JSON},
-                                       {"wait", required_argument, 0, OPT_WAIT},
-                                       {"firmware", required_argument, 0, OPT_FIRMWARE},
-                                       {"method", required_argument, 0, OPT_FW_ONLY},
-                                       {"fragment-size", required_argument, 0, OPT_FW_ONLY},
-                                       {"fec", required_argument, 0, OPT_FW_ONLY},
-                                       {"rate", required_argument, 0, OPT_FW_ONLY},
-                                       {"rounds", required_argument, 0, OPT_FW_ONLY},
-                                       {"wave", required_argument, 0, OPT_FW_ONLY},
-                                       {"success-threshold", required_argument, 0, OPT_FW_ONLY},
-                                       {"error-threshold", required_argument, 0, OPT_FW_ONLY},
-                                       {"update-wait", required_argument, 0, OPT_FW_ONLY},
-                                       {"update-deadline", required_argument, 0, OPT_FW_ONLY},
-                                       {"blob-listen", required_argument, 0, OPT_FW_ONLY},
-                                       {"blob-host", required_argument, 0, OPT_FW_ONLY},
-                                       {"pkg-version", required_argument, 0, OPT_FW_ONLY},
-                                       {"expect-version", required_argument, 0, OPT_FW_ONLY},
-                                       {"objects", required_argument, 0, OPT_OBJECTS},
-                                       {0, 0, 0, 0}};
+  const struct option *opts = cli_deliver_options;
   d->via = LMM_VIA_NONE, d->window_s = -1, d->grace_ms = -1;
-  optind = 0, opterr = 0;
+  cli_getopt_start();
   int o, li = -1;
   char *end;
-  while ((o = getopt_long(argc, args, "", opts, &li)) != -1) {
-    bool deliver_only = o >= CLI_OP_READ && o <= CLI_OP_DISC;
-    deliver_only |= o == OPT_FORMAT || o == OPT_VIA || o == OPT_WINDOW || o == OPT_GRACE ||
-                    o == OPT_NOREPAIR || o == OPT_SKIPGM || o == OPT_FIRMWARE || o == OPT_FW_ONLY ||
-                    o == OPT_OBJECTS;
-    if (o == '?' && optopt) /* a known option without its value */
-      return cli_usage(c, "%s needs a value", args[optind - 1]);
-    if (!all && deliver_only) return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
-    if (o == '?' || o == ':')
-      return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
+  while ((o = cli_getopt(c, argc, args, "", opts, &li)) != -1) {
+    if (o == CLI_GETOPT_ERR) return EXIT_USAGE;
+    if (!all && !CLI_IS_RUN_OPTION(o))
+      return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
+    if (CLI_IS_RUN_OPTION(o)) {
+      int rc = cli_run_opt(c, o, optarg, &d->ro);
+      if (rc) return rc;
+      continue;
+    }
+    if (CLI_IS_FW_OPTION(o)) {
+      if (!d->fw_flag) d->fw_flag = opts[li].name;
+      continue;
+    }
     switch (o) {
     case CLI_OP_READ:
     case CLI_OP_WRITE:
@@ -210,71 +192,39 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
     case CLI_OP_DISC:
       d->which = o, d->op_arg = optarg, d->n_ops++;
       break;
-    case OPT_FORMAT:
+    case CLI_D_FORMAT:
       if (!cli_parse_format(optarg, &d->fmt))
         return cli_usage(c, "--format: '%s' is not text, senml-json, tlv or opaque", optarg);
       d->fmt_given = true;
       break;
-    case OPT_VIA:
+    case CLI_D_VIA:
       if (!cli_parse_via(optarg, &d->via))
         return cli_usage(c, "--via: '%s' is not mbms, multicast or unicast", optarg);
       break;
-    case OPT_WINDOW:
+    case CLI_D_WINDOW:
       d->window_s = strtol(optarg, &end, 10);
       if (*end || end == optarg || d->window_s < 0 || d->window_s > 86400)
         return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
       break;
-    case OPT_GRACE:
+    case CLI_D_GRACE:
       d->grace_ms = strtol(optarg, &end, 10);
       if (*end || end == optarg || d->grace_ms < 0 || d->grace_ms > 3600000)
         return cli_usage(c, "--grace-ms: '%s' is not milliseconds from 0 to 3600000", optarg);
       break;
-    case OPT_NOREPAIR:
+    case CLI_D_NOREPAIR:
       d->no_repair = true;
       break;
-    case OPT_SKIPGM:
+    case CLI_D_SKIPGM:
       d->skip_gm = true;
       break;
-    case OPT_ALISTEN:
-      d->ro.answer_listen = optarg;
-      break;
-    case OPT_AURI:
-      if (strncmp(optarg, "coap://", 7) && strncmp(optarg, "coaps://", 8))
-        return cli_usage(c, "--answer-uri: '%s' is not a coap:// or coaps:// URI", optarg);
-      d->ro.answer_uri = optarg;
-      break;
-    case OPT_NLISTEN:
-      d->ro.notify_listen = optarg;
-      break;
-    case OPT_COAP_BIND:
-      d->ro.coap_bind = optarg;
-      break;
-    case OPT_NURL:
-      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
-        return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", optarg);
-      d->ro.notify_url = optarg;
-      break;
-    case OPT_JSON:
-      c->json = true;
-      break;
-    case OPT_WAIT:
-      d->ro.wait_s = strtod(optarg, &end);
-      if (*end || end == optarg || !(d->ro.wait_s >= 0) || d->ro.wait_s > 7 * 86400)
-        return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", optarg);
-      break;
-    case OPT_FIRMWARE:
+    case CLI_D_FIRMWARE:
       d->firmware = true;
       break;
-    case OPT_FW_ONLY:
-      if (!d->fw_flag) d->fw_flag = opts[li].name;
-      break;
-    case OPT_OBJECTS:
+    case CLI_D_OBJECTS:
       if (d->n_obj_dirs == CLI_MAX_OBJECT_DIRS)
         return cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
       d->obj_dirs[d->n_obj_dirs++] = optarg;
       break;
-    default:
-      return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     }
   }
   if (!d->firmware && d->fw_flag)

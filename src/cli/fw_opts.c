@@ -14,37 +14,6 @@
 
 /* ------------------------------------------------------------------ options */
 
-enum {
-  F_FIRMWARE = 400,
-  F_VIA,
-  F_METHOD,
-  F_FRAGMENT,
-  F_FEC,
-  F_RATE,
-  F_WINDOW,
-  F_GRACE,
-  F_ROUNDS,
-  F_WAVE,
-  F_SUCCESS,
-  F_ERROR,
-  F_UPD_WAIT,
-  F_UPD_DEADLINE,
-  F_SKIPGM,
-  F_ALISTEN,
-  F_AURI,
-  F_NLISTEN,
-  F_NURL,
-  F_COAP_BIND,
-  F_WAIT,
-  F_JSON,
-  F_BLISTEN,
-  F_BHOST,
-  F_PKGVER,
-  F_EXPECTVER,
-  F_OBJECTS,
-  F_OPERATION /* an operation campaign's flag */
-};
-
 /* A whole number from lo to hi; the error names the flag and the value. */
 static int parse_long(const cli *c, const char *flag, const char *s, long lo, long hi, long *out) {
   char *end;
@@ -109,67 +78,39 @@ static int parse_wave(const cli *c, const char *s, cli_fw_opts *f) {
 }
 
 int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first) {
-  static const struct option opts[] = {{"firmware", required_argument, 0, F_FIRMWARE},
-                                       {"via", required_argument, 0, F_VIA},
-                                       {"method", required_argument, 0, F_METHOD},
-                                       {"fragment-size", required_argument, 0, F_FRAGMENT},
-                                       {"fec", required_argument, 0, F_FEC},
-                                       {"rate", required_argument, 0, F_RATE},
-                                       {"window", required_argument, 0, F_WINDOW},
-                                       {"grace", required_argument, 0, F_GRACE},
-                                       {"grace-ms", required_argument, 0, F_GRACE},
-                                       {"rounds", required_argument, 0, F_ROUNDS},
-                                       {"wave", required_argument, 0, F_WAVE},
-                                       {"success-threshold", required_argument, 0, F_SUCCESS},
-                                       {"error-threshold", required_argument, 0, F_ERROR},
-                                       {"update-wait", required_argument, 0, F_UPD_WAIT},
-                                       {"update-deadline", required_argument, 0, F_UPD_DEADLINE},
-                                       {"skip-group-mgmt", no_argument, 0, F_SKIPGM},
-                                       {"pkg-version", required_argument, 0, F_PKGVER},
-                                       {"expect-version", required_argument, 0, F_EXPECTVER},
-                                       {"answer-listen", required_argument, 0, F_ALISTEN},
-                                       {"answer-uri", required_argument, 0, F_AURI},
-                                       {"notify-listen", required_argument, 0, F_NLISTEN},
-                                       {"notify-url", required_argument, 0, F_NURL},
-                                       {"coap-bind", required_argument, 0, F_COAP_BIND},
-                                       {"wait", required_argument, 0, F_WAIT},
-                                       {"json", no_argument, 0, F_JSON},
-                                       {"blob-listen", required_argument, 0, F_BLISTEN},
-                                       {"blob-host", required_argument, 0, F_BHOST},
-                                       {"objects", required_argument, 0, F_OBJECTS},
-                                       {"read", required_argument, 0, F_OPERATION},
-                                       {"write", required_argument, 0, F_OPERATION},
-                                       {"execute", required_argument, 0, F_OPERATION},
-                                       {"write-attr", required_argument, 0, F_OPERATION},
-                                       {"discover", required_argument, 0, F_OPERATION},
-                                       {"format", required_argument, 0, F_OPERATION},
-                                       {"no-repair", no_argument, 0, F_OPERATION},
-                                       {0, 0, 0, 0}};
+  const struct option *opts = cli_deliver_options;
   f->via = LMM_VIA_NONE;
   f->method = -1;
   f->fragment_size = f->fec = f->rounds = f->window_s = f->grace_ms = -1;
   f->update_wait_ms = f->update_deadline_s = -1;
   f->success = f->error = -1;
-  optind = 0, opterr = 0;
+  cli_getopt_start();
   int o, li = -1, rc = 0;
-  char *end;
-  while (!rc && (o = getopt_long(argc, args, "", opts, &li)) != -1) {
-    const char *name = o == '?' || o == ':' ? NULL : opts[li].name;
-    if (o == F_FRAGMENT || o == F_FEC || o == F_RATE || o == F_ROUNDS || o == F_WINDOW ||
-        o == F_GRACE || o == F_PKGVER)
+  while (!rc && (o = cli_getopt(c, argc, args, "", opts, &li)) != -1) {
+    if (o == CLI_GETOPT_ERR) {
+      rc = EXIT_USAGE;
+      break;
+    }
+    const char *name = opts[li].name;
+    if (o == CLI_D_FRAGMENT || o == CLI_D_FEC || o == CLI_D_RATE || o == CLI_D_ROUNDS ||
+        o == CLI_D_WINDOW || o == CLI_D_GRACE || o == CLI_D_PKGVER)
       f->group_only = f->group_only ? f->group_only : name;
-    if (o == F_METHOD || o == F_BLISTEN || o == F_BHOST || o == F_EXPECTVER)
+    if (o == CLI_D_METHOD || o == CLI_D_BLISTEN || o == CLI_D_BHOST || o == CLI_D_EXPECTVER)
       f->unicast_only = f->unicast_only ? f->unicast_only : name;
+    if (CLI_IS_RUN_OPTION(o)) {
+      rc = cli_run_opt(c, o, optarg, &f->ro);
+      continue;
+    }
     switch (o) {
-    case F_FIRMWARE:
+    case CLI_D_FIRMWARE:
       if (f->file) return cli_usage(c, "--firmware: give one file only");
       f->file = optarg;
       break;
-    case F_VIA:
+    case CLI_D_VIA:
       if (!cli_parse_via(optarg, &f->via))
         rc = cli_usage(c, "--via: '%s' is not mbms, multicast or unicast", optarg);
       break;
-    case F_METHOD:
+    case CLI_D_METHOD:
       if (!strcmp(optarg, "push"))
         f->method = LMM_FWC_PUSH;
       else if (!strcmp(optarg, "pull"))
@@ -179,43 +120,43 @@ int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first)
       else
         rc = cli_usage(c, "--method: '%s' is not push, pull or auto", optarg);
       break;
-    case F_FRAGMENT:
+    case CLI_D_FRAGMENT:
       rc = parse_long(c, name, optarg, 16, 1024, &f->fragment_size);
       break;
-    case F_FEC:
+    case CLI_D_FEC:
       rc = parse_long(c, name, optarg, 0, 1024, &f->fec);
       break;
-    case F_RATE:
+    case CLI_D_RATE:
       rc = parse_rate(c, optarg, &f->rate);
       break;
-    case F_WINDOW:
+    case CLI_D_WINDOW:
       rc = parse_long(c, name, optarg, 1, 86400, &f->window_s);
       break;
-    case F_GRACE:
+    case CLI_D_GRACE:
       rc = parse_long(c, name, optarg, 0, 3600000, &f->grace_ms);
       break;
-    case F_ROUNDS:
+    case CLI_D_ROUNDS:
       rc = parse_long(c, name, optarg, 1, 100, &f->rounds);
       break;
-    case F_WAVE:
+    case CLI_D_WAVE:
       rc = parse_wave(c, optarg, f);
       break;
-    case F_SUCCESS:
+    case CLI_D_SUCCESS:
       rc = parse_share(c, name, optarg, &f->success);
       break;
-    case F_ERROR:
+    case CLI_D_ERROR:
       rc = parse_share(c, name, optarg, &f->error);
       break;
-    case F_UPD_WAIT:
+    case CLI_D_UPD_WAIT:
       rc = parse_long(c, name, optarg, 0, 3600000, &f->update_wait_ms);
       break;
-    case F_UPD_DEADLINE:
+    case CLI_D_UPD_DEADLINE:
       rc = parse_long(c, name, optarg, 1, 7 * 86400, &f->update_deadline_s);
       break;
-    case F_SKIPGM:
+    case CLI_D_SKIPGM:
       f->skip_gm = true;
       break;
-    case F_PKGVER: {
+    case CLI_D_PKGVER: {
       size_t n = strlen(optarg);
       bool ok = n >= 1 && n <= 32;
       for (size_t i = 0; ok && i < n; i++)
@@ -226,61 +167,35 @@ int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first)
       f->pkg_version = optarg;
       break;
     }
-    case F_EXPECTVER:
+    case CLI_D_EXPECTVER:
       /* /5/0/7 is a String of at most 255 bytes: a longer one can never match. */
       if (!*optarg || strlen(optarg) > 255)
         rc = cli_usage(c, "--expect-version: '%s' is not 1 to 255 characters", optarg);
       f->expect_version = optarg;
       break;
-    case F_ALISTEN:
-      f->ro.answer_listen = optarg;
-      break;
-    case F_AURI:
-      if (strncmp(optarg, "coap://", 7) && strncmp(optarg, "coaps://", 8))
-        rc = cli_usage(c, "--answer-uri: '%s' is not a coap:// or coaps:// URI", optarg);
-      f->ro.answer_uri = optarg;
-      break;
-    case F_NLISTEN:
-      f->ro.notify_listen = optarg;
-      break;
-    case F_COAP_BIND:
-      f->ro.coap_bind = optarg;
-      break;
-    case F_NURL:
-      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
-        rc = cli_usage(c, "--notify-url: '%s' is not an http(s) URL", optarg);
-      f->ro.notify_url = optarg;
-      break;
-    case F_WAIT:
-      f->ro.wait_s = strtod(optarg, &end);
-      if (*end || end == optarg || !(f->ro.wait_s >= 0) || f->ro.wait_s > 7 * 86400)
-        rc = cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", optarg);
-      break;
-    case F_JSON:
-      c->json = true;
-      break;
-    case F_BLISTEN:
+    case CLI_D_BLISTEN:
       f->blob_listen = optarg;
       break;
-    case F_BHOST:
+    case CLI_D_BHOST:
       if (!*optarg) rc = cli_usage(c, "--blob-host: empty host");
       f->blob_host = optarg;
       break;
-    case F_OBJECTS:
+    case CLI_D_OBJECTS:
       if (f->n_obj_dirs == CLI_MAX_OBJECT_DIRS)
         rc = cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
       else
         f->obj_dirs[f->n_obj_dirs++] = optarg;
       break;
-    case F_OPERATION:
+    case CLI_OP_READ:
+    case CLI_OP_WRITE:
+    case CLI_OP_EXEC:
+    case CLI_OP_ATTR:
+    case CLI_OP_DISC:
+    case CLI_D_FORMAT:
+    case CLI_D_NOREPAIR:
       rc = cli_usage(c, "--%s is an operation's option: it cannot be combined with --firmware",
                      name);
       break;
-    default:
-      if (optopt) /* a known option without its value */
-        rc = cli_usage(c, "%s needs a value", args[optind - 1]);
-      else
-        rc = cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     }
   }
   if (rc || (rc = cli_take_coap_bind(c, &f->ro))) return rc;

@@ -89,8 +89,8 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
   size_t n_sched = 0;
   int o, rc = 0;
   char *end;
-  optind = 0, opterr = 0;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  cli_getopt_start();
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
     case O_TYPE:
       if (!strcmp(optarg, "mbms"))
@@ -163,8 +163,8 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
     case O_TPOL:
       if ((rc = parse_tmgi_policy(c, optarg, &g.tmgi_policy))) return rc;
       break;
-    default:
-      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    default: /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
   if ((rc = cli_need_args(c, argc - optind, 1, "group NAME"))) return rc;
@@ -319,8 +319,8 @@ static int group_set(cli *c, lmm_store *s, int argc, char **argv) {
   int o, rc = 0;
   long window = -1;
   char *end;
-  optind = 0, opterr = 0;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  cli_getopt_start();
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) {
     if (o == O_TPOL) {
       if ((rc = parse_tmgi_policy(c, optarg, &policy))) return rc;
       set_policy = true;
@@ -328,8 +328,8 @@ static int group_set(cli *c, lmm_store *s, int argc, char **argv) {
       window = strtol(optarg, &end, 10);
       if (*end || end == optarg || window < 0 || window > 86400)
         return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
-    } else {
-      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    } else { /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
   if ((rc = cli_need_args(c, argc - optind, 1, "group NAME"))) return rc;
@@ -357,9 +357,9 @@ static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
   static const struct option opts[] = {{"members", required_argument, 0, 'm'}, {0, 0, 0, 0}};
   const char *file = NULL;
   int o, rc;
-  optind = 0, opterr = 0;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (o != 'm') return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+  cli_getopt_start();
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) {
+    if (o == CLI_GETOPT_ERR) return EXIT_USAGE;
     file = optarg;
   }
   char **pos = argv + optind;

@@ -52,11 +52,10 @@ static int parse_sub(cli *c, int argc, char **argv, sub_opts *so, int *first_pos
                                        {"wait", required_argument, 0, O_WAIT},
                                        {0, 0, 0, 0}};
   so->wait_s = 30;
-  optind = 0; /* GNU getopt: a fresh scan of a new argv */
-  opterr = 0;
+  cli_getopt_start();
   int o;
   char *end;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) { /* options may follow TMGI */
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) { /* options may follow TMGI */
     switch (o) {
     case O_EGI:
       so->external_group_id = optarg;
@@ -90,8 +89,8 @@ static int parse_sub(cli *c, int argc, char **argv, sub_opts *so, int *first_pos
       if (*end || end == optarg || so->wait_s < 0 || so->wait_s > 86400)
         return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 86400", optarg);
       break;
-    default:
-      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    default: /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
   *first_pos = optind;
