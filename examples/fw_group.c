@@ -24,7 +24,7 @@ static void on_member(void *user, size_t index, const lmm_fwc_member *m) {
          m->update_result, m->error ? ": " : "", m->error ? m->error : "");
 }
 
-static void on_phase(void *user, int phase) {
+static void on_phase(void *user, lmm_fwc_phase phase) {
   (void)user;
   printf("-- %s\n", lmm_fwc_phase_name(phase));
 }

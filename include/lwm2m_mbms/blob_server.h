@@ -30,7 +30,7 @@ typedef struct lmm_blob_server_config {
 } lmm_blob_server_config;
 
 #define LMM_BLOB_SERVER_CONFIG_DEFAULT                                                             \
-  { NULL, 0, NULL, 1024 }
+  { .bind_addr = NULL, .port = 0, .advertise_host = NULL, .max_block_size = 1024 }
 
 /** lmm_blob_server_add() flag: serve `data` in place instead of copying it. The caller keeps
  *  it valid and unchanged until lmm_blob_server_remove() or lmm_blob_server_free() (the ETag is

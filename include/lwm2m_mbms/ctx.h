@@ -39,11 +39,15 @@ typedef struct lmm_ctx_config {
 } lmm_ctx_config;
 
 #define LMM_CTX_CONFIG_DEFAULT                                                                     \
-  { NULL, NULL, NULL, LMM_LOG_WARN, NULL, 0, NULL }
+  {                                                                                                \
+    .now_ms = NULL, .wall_ms = NULL, .log = NULL, .log_level = LMM_LOG_WARN, .random = NULL,       \
+    .seed = 0, .user = NULL                                                                        \
+  }
 
-/** Process-wide set-up of the libraries underneath (libcurl). Call once, before any thread
- *  starts and before the first lmm_ctx_new(); pairs with lmm_global_cleanup().
- *  @return LMM_OK; LMM_ERR_IO when libcurl cannot initialise. */
+/** Process-wide set-up of the libraries underneath: libcurl, and libcoap with its logging
+ *  turned off (the library never prints). Required once before any other call of the library,
+ *  before any thread starts; pairs with lmm_global_cleanup(), after every object is freed.
+ *  @return LMM_OK; LMM_ERR_IO when libcurl cannot start. */
 LMM_API lmm_err lmm_global_init(void);
 /** Undoes lmm_global_init() (libcurl's global state). Call once, after every context and
  *  object of the library is freed, when no other thread uses the library (or libcurl). */

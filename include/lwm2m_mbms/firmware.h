@@ -63,7 +63,11 @@ typedef struct lmm_fw_config {
 } lmm_fw_config;
 
 #define LMM_FW_CONFIG_DEFAULT                                                                      \
-  { 200, 60000, 300000, LMM_FW_PUSH, false, NULL, NULL, NULL }
+  {                                                                                                \
+    .poll_interval_ms = 200, .download_deadline_ms = 60000, .update_deadline_ms = 300000,          \
+    .delivery = LMM_FW_PUSH, .prefer_push = false, .server = NULL, .pull_uri = NULL,               \
+    .expect_version = NULL                                                                         \
+  }
 
 /** One member's outcome. Borrowed: see lmm_fw_reports() and lmm_fw_handlers. */
 typedef struct lmm_fw_report {

@@ -12,7 +12,6 @@
 #include "ctx.h"
 #include "err.h"
 #include "group.h"
-#include "store.h"
 #include "t8.h"
 #include "unicast.h"
 
@@ -47,8 +46,8 @@ typedef struct lmm_fwc_config {
   size_t n_members;
   const uint8_t *image; /**< copied */
   size_t len;
-  int via;                       /**< lmm_path_kind; LMM_VIA_NONE: the group's type */
-  int method;                    /**< lmm_fwc_method, for unicast */
+  lmm_path_kind via;             /**< lmm_path_kind; LMM_VIA_NONE: the group's type */
+  lmm_fwc_method method;         /**< lmm_fwc_method, for unicast */
   uint32_t fragment_size;        /**< 16..1024 (default 512) */
   uint32_t fec_stride;           /**< one parity fragment per this many data fragments; 0 none */
   uint64_t rate_bps;             /**< bearer bytes per second (default 1000000) */
@@ -74,8 +73,12 @@ typedef struct lmm_fwc_config {
 
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
   {                                                                                                \
-    NULL, NULL, 0, NULL, 0, LMM_VIA_NONE, LMM_FWC_PUSH, 512, 0, 1000000, -1, 1000, 5, 3, 0, 0,     \
-        1.0, 0.0, 1000, 300000, false, NULL, NULL, NULL                                            \
+    .group = NULL, .members = NULL, .n_members = 0, .image = NULL, .len = 0, .via = LMM_VIA_NONE,  \
+    .method = LMM_FWC_PUSH, .fragment_size = 512, .fec_stride = 0, .rate_bps = 1000000,            \
+    .window_s = -1, .grace_ms = 1000, .max_rounds = 5, .repair_multicast_min = 3, .wave_count = 0, \
+    .wave_percent = 0, .success_threshold = 1.0, .error_threshold = 0.0, .update_wait_ms = 1000,   \
+    .update_deadline_ms = 300000, .skip_group_mgmt = false, .mcast_if = NULL, .version = NULL,     \
+    .expect_version = NULL                                                                         \
   }
 
 /** Where a member ended. */
@@ -91,10 +94,10 @@ typedef enum lmm_fwc_end {
 /** One member's report. Borrowed from the campaign. */
 typedef struct lmm_fwc_member {
   const lmm_member *member;
-  int via;                     /**< lmm_path_kind that brought most of the blob */
+  lmm_path_kind via;           /**< lmm_path_kind that brought most of the blob */
   bool pulled;                 /**< unicast pull (else push) when via is unicast */
   bool wave;                   /**< in the first wave */
-  int end;                     /**< lmm_fwc_end */
+  lmm_fwc_end end;             /**< lmm_fwc_end */
   lmm_err err;                 /**< why it failed (LMM_OK when it got a failure result) */
   int state;                   /**< last Firmware Update State seen, -1 unknown */
   int update_result;           /**< last Update Result seen, -1 unknown */
@@ -104,23 +107,10 @@ typedef struct lmm_fwc_member {
   int64_t elapsed_ms;          /**< from the start to its end */
   const char *error;           /**< NULL when updated */
   const char *pkg_version;     /**< PkgVersion (/5/0/7) as last read (unicast path), or NULL */
-  int gm_step;                 /**< the Group Mgmt write (lmm_step; NONE over unicast) */
+  lmm_step gm_step;            /**< the Group Mgmt write (lmm_step; NONE over unicast) */
   uint8_t gm_code;             /**< its answer's code, 0 none */
   const char *gm_error;        /**< why it failed, or NULL */
 } lmm_fwc_member;
-
-/** Campaign-wide figures. */
-typedef struct lmm_fwc_stats {
-  uint32_t k, q;              /**< data and parity fragments (0 over unicast) */
-  uint64_t bytes_group;       /**< bytes the adapter sent to the group (CoAP messages) */
-  uint64_t bytes_unicast;     /**< blob bytes the adapter sent by unicast */
-  uint64_t fragments_sent;    /**< group fragment messages, repair rounds included */
-  uint32_t rounds;            /**< status rounds */
-  uint32_t multicast_repairs; /**< fragments sent to the group again */
-  uint32_t unicast_repairs;   /**< fragments sent to one member */
-  size_t updated, failed, held, cancelled, refused, pending;
-  int phase; /**< lmm_fwc_phase */
-} lmm_fwc_stats;
 
 typedef enum lmm_fwc_phase {
   LMM_FWC_P_CREATED = 0,
@@ -136,14 +126,27 @@ typedef enum lmm_fwc_phase {
   LMM_FWC_P_FAILED
 } lmm_fwc_phase;
 
+/** Campaign-wide figures. */
+typedef struct lmm_fwc_stats {
+  uint32_t k, q;              /**< data and parity fragments (0 over unicast) */
+  uint64_t bytes_group;       /**< bytes the adapter sent to the group (CoAP messages) */
+  uint64_t bytes_unicast;     /**< blob bytes the adapter sent by unicast */
+  uint64_t fragments_sent;    /**< group fragment messages, repair rounds included */
+  uint32_t rounds;            /**< status rounds */
+  uint32_t multicast_repairs; /**< fragments sent to the group again */
+  uint32_t unicast_repairs;   /**< fragments sent to one member */
+  size_t updated, failed, held, cancelled, refused, pending;
+  lmm_fwc_phase phase; /**< lmm_fwc_phase */
+} lmm_fwc_stats;
+
 /** The name of a phase ("sending"), static. */
-LMM_API const char *lmm_fwc_phase_name(int phase);
+LMM_API const char *lmm_fwc_phase_name(lmm_fwc_phase phase);
 /** The name of an end ("updated", "held"...), static. */
-LMM_API const char *lmm_fwc_end_name(int end);
+LMM_API const char *lmm_fwc_end_name(lmm_fwc_end end);
 
 typedef struct lmm_fwc_handlers {
   void (*on_member)(void *user, size_t index, const lmm_fwc_member *m); /**< a member ended */
-  void (*on_phase)(void *user, int phase);                              /**< lmm_fwc_phase */
+  void (*on_phase)(void *user, lmm_fwc_phase phase);                    /**< lmm_fwc_phase */
   /** Finished: LMM_OK when it ran to its end (members may have failed; a stop by threshold
    *  or a cancel is LMM_OK too, see the phase), else why it could not run. lmm_fwc_free()
    *  is allowed here. */

@@ -200,7 +200,12 @@ typedef struct lmm_group_mgmt {
 } lmm_group_mgmt;
 
 #define LMM_GROUP_MGMT_INIT                                                                        \
-  { NULL, -1, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, -1, -1, NULL }
+  {                                                                                                \
+    .group_id = NULL, .group_type = -1, .member_number = -1, .member_list = NULL,                  \
+    .fanout_target = NULL, .external_group_id = NULL, .tmgi = NULL, .tmgi_riid = NULL,             \
+    .n_tmgi = 0, .multicast_address = NULL, .schedule = NULL, .schedule_riid = NULL,               \
+    .n_schedule = 0, .response_time_window = -1, .multicast_port = -1, .answer_uri = NULL          \
+  }
 
 /** Frees every member `g` owns and resets it to LMM_GROUP_MGMT_INIT. NULL: no-op. */
 LMM_API void lmm_group_mgmt_clear(lmm_group_mgmt *g);

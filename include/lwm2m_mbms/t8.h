@@ -165,7 +165,11 @@ typedef struct lmm_t8_config {
 } lmm_t8_config;
 
 #define LMM_T8_CONFIG_DEFAULT                                                                      \
-  { NULL, NULL, NULL, NULL, NULL, true, 5000, 15000, 4, 200, 30000, 1u << 20 }
+  {                                                                                                \
+    .api_root = NULL, .scs_as_id = NULL, .token = NULL, .token_file = NULL, .ca_file = NULL,       \
+    .tls_verify = true, .connect_timeout_ms = 5000, .request_timeout_ms = 15000, .max_retries = 4, \
+    .retry_base_ms = 200, .retry_max_ms = 30000, .max_response = 1u << 20                          \
+  }
 
 typedef enum lmm_t8_op {
   LMM_T8_TMGI_CREATE,
@@ -383,7 +387,10 @@ typedef struct lmm_t8_notifier_config {
 } lmm_t8_notifier_config;
 
 #define LMM_T8_NOTIFIER_CONFIG_DEFAULT                                                             \
-  { NULL, 0, NULL, NULL, false, false, 0, 0 }
+  {                                                                                                \
+    .bind_addr = NULL, .port = 0, .path = NULL, .public_url = NULL, .own_thread = false,           \
+    .accept_unknown = false, .max_body = 0, .max_destinations = 0                                  \
+  }
 
 /** Starts an HTTP listener for notifications (libmicrohttpd). It serves `path` and, below it,
  *  one URL per delivery handed out to an attached client (`path`/<32 hex digits>). Unless

@@ -58,7 +58,10 @@ typedef struct lmm_op {
 } lmm_op;
 
 #define LMM_OP_INIT                                                                                \
-  { LMM_OPK_READ, {0, 0, 0, 0, 0}, 0, NULL, 0, LMM_ACCEPT_AUTO, NULL }
+  {                                                                                                \
+    .kind = LMM_OPK_READ, .path = {.oid = 0, .iid = 0, .rid = 0, .riid = 0, .depth = 0},           \
+    .format = 0, .payload = NULL, .len = 0, .accept = LMM_ACCEPT_AUTO, .query = NULL               \
+  }
 
 typedef struct lmm_unicast_config {
   size_t max_in_flight;    /**< members with a request outstanding at once (default 64) */

@@ -74,8 +74,6 @@ lmm_err lmmi_coap_listen(const char *bind, uint16_t port, coap_context_t **out,
   } else {
     return LMM_ERR_ARG;
   }
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
   coap_context_t *coap = coap_new_context(NULL);
   if (!coap) return LMM_ERR_NOMEM;
   coap_endpoint_t *ep = coap_new_endpoint(coap, &addr, COAP_PROTO_UDP);

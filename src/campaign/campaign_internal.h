@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "lwm2m_mbms/campaign.h"
+#include "lwm2m_mbms/store.h"
 
 #define LMMI_TOKEN_LEN 8
 

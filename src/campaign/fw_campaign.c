@@ -11,20 +11,20 @@
 
 #include "campaign/fw_internal.h"
 
-LMM_API const char *lmm_fwc_phase_name(int phase) {
+LMM_API const char *lmm_fwc_phase_name(lmm_fwc_phase phase) {
   static const char *const names[] = {"created",   "configuring", "sending",  "status",
                                       "repairing", "wave",        "updating", "done",
                                       "stopped",   "cancelled",   "failed"};
   return phase >= 0 && phase < (int)(sizeof names / sizeof names[0]) ? names[phase] : "unknown";
 }
 
-LMM_API const char *lmm_fwc_end_name(int end) {
+LMM_API const char *lmm_fwc_end_name(lmm_fwc_end end) {
   static const char *const names[] = {"pending", "updated",   "failed",
                                       "held",    "cancelled", "refused"};
   return end >= 0 && end < (int)(sizeof names / sizeof names[0]) ? names[end] : "unknown";
 }
 
-void lmmi_fwc_set_phase(lmm_fwc *c, int phase) {
+void lmmi_fwc_set_phase(lmm_fwc *c, lmm_fwc_phase phase) {
   if (c->st.phase == phase) return;
   c->st.phase = phase;
   lmmi_log(c->d.ctx, LMM_LOG_INFO, "firmware campaign %lld: %s", (long long)c->id,

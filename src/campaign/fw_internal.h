@@ -129,7 +129,7 @@ static inline int64_t fw_now_ms(const lmm_fwc *c) {
 
 /* fw_campaign.c */
 void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why);
-void lmmi_fwc_set_phase(lmm_fwc *c, int phase);
+void lmmi_fwc_set_phase(lmm_fwc *c, lmm_fwc_phase phase);
 /** Replaces the one timer; without memory for it the campaign fails rather than hangs. */
 void lmmi_fwc_set_timer(lmm_fwc *c, int64_t due, lmmi_timer_fn fn);
 /** Member i ends (once), with `why` copied. */

@@ -2,6 +2,7 @@
 #ifndef LMM_CLI_H
 #define LMM_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -27,7 +28,7 @@ typedef struct cli {
   bool progress; /* stderr is a terminal and --quiet is not given */
   lmm_t8_config t8;
   lmm_ctx *ctx;
-  const char *db;       /* --db or $LMM_DB; NULL: lmm_store_default_path() */
+  const char *db;       /* --db or $LMM_DB; NULL: cli_store_default_path() */
   char last_error[512]; /* the library's last error log line, "" none */
   lmm_objects *objects; /* definitions from --objects / LMM_OBJECTS; NULL: built-ins only */
 } cli;
@@ -38,6 +39,9 @@ void cli_err(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2
 int cli_usage(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Exit code and message for a failed T8 call. */
 int cli_t8_fail(const cli *c, const char *what, const lmm_t8_result *res);
+/** A usage error unless there are exactly `want` positional arguments: "missing `what`" for
+ *  fewer, "too many arguments" for more. 0 or EXIT_USAGE. */
+int cli_need_args(const cli *c, int have, int want, const char *what);
 /** Flushes stdout and reports a write error (a closed pipe, a full disk): 0 or EXIT_USAGE+... */
 int cli_finish_output(const cli *c, int rc);
 
@@ -45,6 +49,10 @@ int cmd_t8(cli *c, int argc, char **argv);
 
 /* ------------------------------------------------- groups and campaigns (cli_util.c) */
 
+/** Where the store lives when no --db is given (store_path.c): $LMM_DB, else
+ *  $XDG_STATE_HOME/lwm2m-mbms/state.db, else $HOME/.local/state/lwm2m-mbms/state.db.
+ *  Writes into buf and returns it, or NULL when none can be made (no HOME, or `cap` short). */
+char *cli_store_default_path(char *buf, size_t cap);
 /** Opens the state store (--db, $LMM_DB or the default path). On failure prints why and
  *  returns the exit code (EXIT_USAGE: not a store of ours, or no path can be made). */
 int cli_store_open(const cli *c, lmm_store **out);
@@ -73,14 +81,24 @@ void cli_json_str(FILE *f, const char *s);
 /** Same for `len` bytes that may not be NUL-terminated. */
 void cli_json_strn(FILE *f, const char *s, size_t len);
 /** Names of group types, campaign states, paths and operations ("?" when unknown). */
-const char *cli_group_type_name(int type);
-const char *cli_state_name(int state);
-const char *cli_via_name(int via);
-const char *cli_op_name(int kind);
+const char *cli_group_type_name(lmm_group_type type);
+const char *cli_state_name(lmm_campaign_state state);
+const char *cli_via_name(lmm_path_kind via);
+const char *cli_op_name(lmm_op_kind kind);
 /** Takes "--json" out of a command's arguments (it may follow the command too); new argc. */
 int cli_take_json(cli *c, int argc, char **argv);
 /** Parses "text", "senml-json", "tlv", "opaque" (and "link") into a content format. */
 bool cli_parse_format(const char *s, uint16_t *out);
+
+/** Starts getopt's scan of a new argv (GNU getopt keeps its place from the last one). */
+void cli_getopt_start(void);
+/** The next option of `argv` (`argv[0]` the command's name) as getopt_long() over `shorts`
+ *  and `opts` gives it (`*li`: its index in `opts`), -1 at the end, or CLI_GETOPT_ERR after
+ *  the usage message every command gives alike: "--x needs a value" for a known option
+ *  without its value, else "unknown or incomplete option '...'". */
+int cli_getopt(const cli *c, int argc, char **argv, const char *shorts, const struct option *opts,
+               int *li);
+#define CLI_GETOPT_ERR (-2)
 
 /** argv with the command's name in front, for getopt (NULL-terminated copy; free() it).
  *  getopt permutes the copy, never the caller's argv. NULL when out of memory. */
@@ -90,10 +108,10 @@ int cli_parse_campaign_id(const cli *c, const char *s, int64_t *id);
 /** Reads campaign `id`; an unknown one is a usage error naming it. */
 int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *out);
 /** Parses "mbms", "multicast", "unicast" into an LMM_VIA_*; false otherwise. */
-bool cli_parse_via(const char *s, int *via);
-/** The path of a delivery to group `g`: `want` (-1: by the group's type), checked against the
- *  group's addresses. 0 with *via set, or the exit status after the message. */
-int cli_pick_via(const cli *c, const lmm_group_info *g, int want, int *via);
+bool cli_parse_via(const char *s, lmm_path_kind *via);
+/** The path of a delivery to group `g`: `want` (LMM_VIA_NONE: by the group's type), checked
+ *  against the group's addresses. 0 with *via set, or the exit status after the message. */
+int cli_pick_via(const cli *c, const lmm_group_info *g, lmm_path_kind want, lmm_path_kind *via);
 /** A CSV field (RFC 4180 quoting) on stdout, then "," or, last, CRLF. NULL prints nothing. */
 void cli_csv_field(const char *s, bool last);
 /** ,"key":"RFC 3339 ms time" (or null for 0) on stdout. */
@@ -115,6 +133,33 @@ typedef struct cli_run_opts {
   double wait_s;
 } cli_run_opts;
 
+/** The options of a campaign run, the same for deliver, deliver --firmware and resume: their
+ *  getopt ids, and CLI_RUN_OPTIONS, their entries to put in a command's option table. */
+enum {
+  CLI_RUN_ALISTEN = 200,
+  CLI_RUN_AURI,
+  CLI_RUN_NLISTEN,
+  CLI_RUN_NURL,
+  CLI_RUN_COAP_BIND,
+  CLI_RUN_WAIT,
+  CLI_RUN_JSON,
+  CLI_RUN_LAST = CLI_RUN_JSON
+};
+#define CLI_RUN_OPTIONS                                                                            \
+  {"answer-listen", required_argument, 0, CLI_RUN_ALISTEN},                                        \
+      {"answer-uri", required_argument, 0, CLI_RUN_AURI},                                          \
+      {"notify-listen", required_argument, 0, CLI_RUN_NLISTEN},                                    \
+      {"notify-url", required_argument, 0, CLI_RUN_NURL},                                          \
+      {"coap-bind", required_argument, 0, CLI_RUN_COAP_BIND},                                      \
+      {"wait", required_argument, 0, CLI_RUN_WAIT}, {                                              \
+    "json", no_argument, 0, CLI_RUN_JSON                                                           \
+  }
+/** Whether getopt's `o` is one of CLI_RUN_OPTIONS. */
+#define CLI_IS_RUN_OPTION(o) ((o) >= CLI_RUN_ALISTEN && (o) <= CLI_RUN_LAST)
+/** Takes run option `o` with its value `arg` into `ro` (--json into c->json); --coap-bind is
+ *  checked later, by cli_take_coap_bind(). 0, or a usage error. */
+int cli_run_opt(cli *c, int o, const char *arg, cli_run_opts *ro);
+
 /** Settles ro->coap_bind: the flag, else $LMM_COAP_BIND (empty: none), checked to be a numeric
  *  ADDR:PORT; a usage error naming where it came from otherwise. */
 int cli_take_coap_bind(const cli *c, cli_run_opts *ro);
@@ -129,7 +174,7 @@ typedef struct cli_engines {
 
 /** Starts the engines path `via` needs; a usage error for --answer-* / --notify-* options
  *  the path does not use. `nh` and `user` receive the T8 notifications (MBMS only). */
-int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
+int cli_engines_setup(cli *c, cli_engines *g, lmm_path_kind via, const cli_run_opts *ro,
                       const lmm_t8_notifier_handlers *nh, void *user);
 void cli_engines_free(cli_engines *g);
 
@@ -166,19 +211,82 @@ typedef struct cli_target {
  *  :TYPE (none for Execute); a whole instance or object needs a known object; Discover needs
  *  nothing. `flag` ("--write") begins the messages; `fmt` (when given) is the Read's Accept.
  *  0 with *t filled, or EXIT_USAGE after the message. */
-int cli_op_target(const cli *c, const char *flag, int kind, const char *text, uint16_t gm_oid,
-                  bool fmt_given, uint16_t fmt, cli_target *t);
+int cli_op_target(const cli *c, const char *flag, lmm_op_kind kind, const char *text,
+                  uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t);
+
+/* ------------------------------------------------- the operation of a deliver (op_build.c) */
+
+/** The operation flags of deliver (their getopt ids). */
+enum { CLI_OP_READ = 256, CLI_OP_WRITE, CLI_OP_EXEC, CLI_OP_ATTR, CLI_OP_DISC };
+
+/** An operation and the payload and query it points at. */
+typedef struct cli_op_build {
+  lmm_op op;
+  uint8_t *payload; /* owned: free() */
+  char *query;      /* owned: free() */
+} cli_op_build;
+
+/** Builds into `b` the operation of flag `which` (CLI_OP_*) with its argument `arg`, checked
+ *  against the object model (Group Mgmt under `gm_oid`); `fmt` is --format when `fmt_given`.
+ *  0, or the exit status after the message (b's owned parts to free either way). */
+int cli_build_op(const cli *c, int which, const char *arg, bool fmt_given, uint16_t fmt,
+                 uint16_t gm_oid, cli_op_build *b);
+
+/** The getopt ids of deliver's other options. deliver and deliver --firmware share one option
+ *  table, cli_deliver_options (deliver_cmd.c; CLI_OP_* and CLI_RUN_OPTIONS are in it too), so
+ *  that each can refuse the other's options by name. */
+enum {
+  CLI_D_FORMAT = 300,
+  CLI_D_VIA,
+  CLI_D_WINDOW,
+  CLI_D_GRACE,
+  CLI_D_NOREPAIR,
+  CLI_D_SKIPGM,
+  CLI_D_OBJECTS,
+  CLI_D_FIRMWARE, /* the firmware campaign's own options follow it */
+  CLI_D_METHOD,
+  CLI_D_FRAGMENT,
+  CLI_D_FEC,
+  CLI_D_RATE,
+  CLI_D_ROUNDS,
+  CLI_D_WAVE,
+  CLI_D_SUCCESS,
+  CLI_D_ERROR,
+  CLI_D_UPD_WAIT,
+  CLI_D_UPD_DEADLINE,
+  CLI_D_BLISTEN,
+  CLI_D_BHOST,
+  CLI_D_PKGVER,
+  CLI_D_EXPECTVER,
+  CLI_D_LAST = CLI_D_EXPECTVER
+};
+/** Whether getopt's `o` is an option of deliver --firmware only. */
+#define CLI_IS_FW_OPTION(o) ((o) > CLI_D_FIRMWARE && (o) <= CLI_D_LAST)
+extern const struct option cli_deliver_options[];
+
+/* ------------------------------------------------------- printing a group (group_print.c) */
+
+/** "keep" or "release". */
+const char *cli_tmgi_policy_name(lmm_tmgi_policy p);
+/** A member as a JSON object on stdout (whether it has a PSK key, never the key). */
+void cli_print_member_json(const lmm_member *m);
+/** A group as a JSON object on stdout; `with_members`: its `n` members `m` too (else the
+ *  stored member count). */
+void cli_print_group_json(const lmm_group_info *g, const lmm_member *m, size_t n,
+                          bool with_members);
+/** A group and its `n` members `m` as text on stdout. */
+void cli_print_group_text(const lmm_group_info *g, const lmm_member *m, size_t n);
 
 /* ------------------------------------------------------------------- commands */
 
 int cmd_group(cli *c, int argc, char **argv);         /* group_cmd.c */
-int cmd_tmgi(cli *c, int argc, char **argv);          /* group_cmd.c */
+int cmd_tmgi(cli *c, int argc, char **argv);          /* tmgi_cmd.c */
 int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
 int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
 int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
 int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
-int cmd_cancel(cli *c, int argc, char **argv);        /* fw_cmd.c */
+int cmd_cancel(cli *c, int argc, char **argv);        /* cancel_cmd.c */
 
 /** Report layouts. */
 typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV } cli_report_fmt;
@@ -217,7 +325,42 @@ void cli_steps_json_totals(const cli_step_totals *t);
 void cli_steps_csv_header(void);
 void cli_steps_csv(const lmm_outcome *o);
 /** "kept", "released", "release failed" or "-" (lmm_tmgi_end). */
-const char *cli_tmgi_end_name(int end);
+const char *cli_tmgi_end_name(lmm_tmgi_end end);
+
+/* ------------------------------------------------- firmware deliver options (fw_opts.c) */
+
+/* A blob to a group is at most 64 MiB (docs/protocol.md 5.1); a unicast pull is served by
+ * Block2, whose block numbers end at 2^20 blocks of 1024 bytes. Push has no smaller bound. */
+#define CLI_FW_MAX_GROUP   (64u << 20)
+#define CLI_FW_MAX_UNICAST (1u << 30)
+
+/** The options of deliver --firmware. */
+typedef struct cli_fw_opts {
+  cli_run_opts ro;
+  const char *file, *blob_listen, *blob_host;
+  lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
+  int method;        /* -1: not given (push) */
+  long fragment_size, fec, rounds, window_s, grace_ms, update_wait_ms, update_deadline_s;
+  double rate; /* bytes per second; 0 not given */
+  size_t wave_count;
+  double wave_percent, success, error; /* shares 0..1; -1 not given */
+  bool skip_gm;
+  const char *pkg_version;
+  const char *expect_version;
+  /* The first option given that only a group path uses, and one only unicast uses. */
+  const char *group_only, *unicast_only;
+  /* --objects: loaded like an operation's, so that a broken directory fails every deliver the
+   * same way; the firmware path itself only touches object 5, checked by the library. */
+  const char *obj_dirs[CLI_MAX_OBJECT_DIRS];
+  size_t n_obj_dirs;
+} cli_fw_opts;
+
+/** Parses deliver --firmware's options (args[0] the command's name) into `f`, `*first` the
+ *  first positional argument. 0, or the exit status after the message. */
+int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first);
+/** The whole file at `path` (at most `max` bytes), owned in `*out`; a usage error naming the
+ *  file when it cannot serve as an image. 0, or the exit status after the message. */
+int cli_fw_read_image(const cli *c, const char *path, size_t max, uint8_t **out, size_t *len);
 
 /* ------------------------------------------------- firmware campaigns (fw_report.c) */
 

@@ -3,11 +3,18 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+
+int cli_need_args(const cli *c, int have, int want, const char *what) {
+  if (have < want) return cli_usage(c, "missing %s", what);
+  if (have > want) return cli_usage(c, "too many arguments");
+  return 0;
+}
 
 int cli_exit_of(lmm_err e) {
   switch (e) {
@@ -31,7 +38,7 @@ int64_t cli_mono_ms(void) {
 /* Unicast always (Group Mgmt writes, repair, push), the answer receiver for group paths, the
  * T8 client and its notification receiver for MBMS: nothing a path does not use, so a flag
  * for an engine the path lacks is the operator's mistake and said so. */
-int cli_engines_setup(cli *c, cli_engines *g, int via, const cli_run_opts *ro,
+int cli_engines_setup(cli *c, cli_engines *g, lmm_path_kind via, const cli_run_opts *ro,
                       const lmm_t8_notifier_handlers *nh, void *user) {
   lmm_unicast_config uc = LMM_UNICAST_CONFIG_DEFAULT;
   const char *flag = ro->coap_bind_from ? ro->coap_bind_from : "--coap-bind";
@@ -87,15 +94,17 @@ void cli_engines_free(cli_engines *g) {
 
 int cli_store_open(const cli *c, lmm_store **out) {
   char buf[4096];
-  const char *path = c->db ? c->db : lmm_store_default_path(buf, sizeof buf);
+  const char *path = c->db ? c->db : cli_store_default_path(buf, sizeof buf);
   if (!path)
     return cli_usage(c, "no state store: give --db FILE or set LMM_DB (HOME is not set either)");
-  char why[512] = "";
-  lmm_err e = lmm_store_open(path, out, why, sizeof why);
+  lmm_store *s = NULL;
+  lmm_err e = lmm_store_open(c->ctx, path, &s);
   if (e != LMM_OK) {
-    cli_err(c, "cannot open the state store '%s': %s", path, *why ? why : lmm_strerror(e));
+    cli_err(c, "cannot open the state store '%s': %s", path, lmm_store_errmsg(s));
+    lmm_store_close(s);
     return EXIT_USAGE;
   }
+  *out = s;
   return 0;
 }
 
@@ -183,6 +192,39 @@ bool cli_split_hostport(const char *s, char *addr, size_t cap, uint16_t *port) {
   addr[ae - a] = '\0';
   *port = (uint16_t)p;
   return true;
+}
+
+int cli_run_opt(cli *c, int o, const char *arg, cli_run_opts *ro) {
+  char *end;
+  switch (o) {
+  case CLI_RUN_ALISTEN:
+    ro->answer_listen = arg;
+    break;
+  case CLI_RUN_AURI:
+    if (strncmp(arg, "coap://", 7) && strncmp(arg, "coaps://", 8))
+      return cli_usage(c, "--answer-uri: '%s' is not a coap:// or coaps:// URI", arg);
+    ro->answer_uri = arg;
+    break;
+  case CLI_RUN_NLISTEN:
+    ro->notify_listen = arg;
+    break;
+  case CLI_RUN_NURL:
+    if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+      return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", arg);
+    ro->notify_url = arg;
+    break;
+  case CLI_RUN_COAP_BIND:
+    ro->coap_bind = arg;
+    break;
+  case CLI_RUN_WAIT:
+    ro->wait_s = strtod(arg, &end);
+    if (*end || end == arg || !(ro->wait_s >= 0) || ro->wait_s > 7 * 86400)
+      return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", arg);
+    break;
+  default: /* CLI_RUN_JSON */
+    c->json = true;
+  }
+  return 0;
 }
 
 int cli_take_coap_bind(const cli *c, cli_run_opts *ro) {
@@ -298,7 +340,7 @@ void cli_json_str(FILE *f, const char *s) {
     cli_json_strn(f, s, strlen(s));
 }
 
-const char *cli_group_type_name(int type) {
+const char *cli_group_type_name(lmm_group_type type) {
   switch (type) {
   case LMM_GROUP_MBMS:
     return "mbms";
@@ -311,21 +353,21 @@ const char *cli_group_type_name(int type) {
   }
 }
 
-const char *cli_state_name(int state) {
+const char *cli_state_name(lmm_campaign_state state) {
   static const char *names[] = {"created",   "configuring", "delivering", "collecting",
                                 "repairing", "done",        "failed"};
-  return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "?";
+  return (size_t)state < sizeof names / sizeof names[0] ? names[state] : "?";
 }
 
-const char *cli_via_name(int via) {
+const char *cli_via_name(lmm_path_kind via) {
   static const char *names[] = {"-", "mbms", "multicast", "unicast"};
-  return via >= 0 && via < (int)(sizeof names / sizeof names[0]) ? names[via] : "?";
+  return (size_t)via < sizeof names / sizeof names[0] ? names[via] : "?";
 }
 
-const char *cli_op_name(int kind) {
+const char *cli_op_name(lmm_op_kind kind) {
   static const char *names[] = {"read",   "write",   "write-update",   "create",     "execute",
                                 "delete", "observe", "cancel-observe", "write-attr", "discover"};
-  return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : "?";
+  return (size_t)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 
 bool cli_parse_format(const char *s, uint16_t *out) {
@@ -356,6 +398,23 @@ int cli_take_json(cli *c, int argc, char **argv) {
   return n;
 }
 
+void cli_getopt_start(void) {
+  optind = 0;
+  opterr = 0;
+}
+
+int cli_getopt(const cli *c, int argc, char **argv, const char *shorts, const struct option *opts,
+               int *li) {
+  int o = getopt_long(argc, argv, shorts, opts, li);
+  if (o != '?' && o != ':') return o;
+  const char *arg = argv[optind - 1];
+  if (optopt && !strncmp(arg, "--", 2)) /* a long option we know, without its value */
+    cli_usage(c, "%s needs a value", arg);
+  else
+    cli_usage(c, "unknown or incomplete option '%s'", arg);
+  return CLI_GETOPT_ERR;
+}
+
 char **cli_with_name(const char *name, int argc, char **argv) {
   char **a = calloc((size_t)argc + 2, sizeof *a);
   if (!a) return NULL;
@@ -382,20 +441,21 @@ int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *
   return 0;
 }
 
-bool cli_parse_via(const char *s, int *via) {
-  for (int v = LMM_VIA_MBMS; v <= LMM_VIA_UNICAST; v++)
-    if (!strcmp(s, cli_via_name(v))) {
-      *via = v;
+bool cli_parse_via(const char *s, lmm_path_kind *via) {
+  static const lmm_path_kind paths[] = {LMM_VIA_MBMS, LMM_VIA_MULTICAST, LMM_VIA_UNICAST};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+    if (!strcmp(s, cli_via_name(paths[i]))) {
+      *via = paths[i];
       return true;
     }
   return false;
 }
 
-int cli_pick_via(const cli *c, const lmm_group_info *g, int want, int *via) {
-  int v = want >= 0                        ? want
-          : g->type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
-          : g->type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
-                                           : LMM_VIA_UNICAST;
+int cli_pick_via(const cli *c, const lmm_group_info *g, lmm_path_kind want, lmm_path_kind *via) {
+  lmm_path_kind v = want != LMM_VIA_NONE             ? want
+                    : g->type == LMM_GROUP_MBMS      ? LMM_VIA_MBMS
+                    : g->type == LMM_GROUP_MULTICAST ? LMM_VIA_MULTICAST
+                                                     : LMM_VIA_UNICAST;
   if (v == LMM_VIA_MBMS && !g->external_group_id)
     return cli_usage(c, "--via mbms: group '%s' has no External Group ID", g->name);
   if (v == LMM_VIA_MULTICAST && !g->multicast_address)

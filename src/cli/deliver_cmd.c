@@ -1,13 +1,10 @@
-/* deliver_cmd.c - "lwm2m-mbms deliver" and "resume": build the operation, run a campaign over
- * the library's engines (unicast, answer receiver, T8 client and notifier), show progress,
- * print the report and turn the outcome into the exit status. */
-#include <ctype.h>
-#include <errno.h>
+/* deliver_cmd.c - "lwm2m-mbms deliver" and "resume": their options, a campaign run over the
+ * library's engines (unicast, answer receiver, T8 client and notifier) with its progress,
+ * the report, and the outcome turned into the exit status. */
 #include <getopt.h>
-#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -20,10 +17,10 @@ typedef struct runner {
   lmm_campaign *camp;
   bool done;
   lmm_err result;
-  int state;
+  lmm_campaign_state state;
 } runner;
 
-static void on_state(void *user, int state) {
+static void on_state(void *user, lmm_campaign_state state) {
   ((runner *)user)->state = state;
 }
 
@@ -118,300 +115,6 @@ static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
   return t.succeeded == t.members ? EXIT_ALL_OK : EXIT_SOME_FAILED;
 }
 
-/* ------------------------------------------------------------ the operation */
-
-typedef struct op_build {
-  lmm_op op;
-  uint8_t *payload; /* owned */
-  char *query;      /* owned */
-} op_build;
-
-static int hexval(int ch) {
-  return isdigit(ch) ? ch - '0' : isxdigit(ch) ? (tolower(ch) - 'a' + 10) : -1;
-}
-
-/* "hex:DIGITS" into owned bytes; false if malformed. */
-static bool parse_hex(const char *s, uint8_t **out, size_t *len) {
-  if (strncmp(s, "hex:", 4)) return false;
-  s += 4;
-  size_t n = strlen(s);
-  if (n % 2) return false;
-  uint8_t *b = malloc(n / 2 + 1);
-  if (!b) return false;
-  for (size_t i = 0; i < n / 2; i++) {
-    int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      free(b);
-      return false;
-    }
-    b[i] = (uint8_t)(hi << 4 | lo);
-  }
-  *out = b, *len = n / 2;
-  return true;
-}
-
-static const char *type_name(lmm_rtype t) {
-  static const char *names[] = {"none",           "a string",   "an integer", "an unsigned integer",
-                                "a float",        "a boolean",  "opaque",     "a time",
-                                "an object link", "a CoRE link"};
-  return t <= LMM_RT_CORELNK ? names[t] : "?";
-}
-
-/* VALUE text as a typed value of `type`; strings and bytes are borrowed or owned by *bytes. */
-static bool parse_value(const char *s, lmm_rtype type, lmm_value *v, uint8_t **bytes) {
-  char *end;
-  memset(v, 0, sizeof *v);
-  v->type = type;
-  errno = 0;
-  switch (type) {
-  case LMM_RT_INTEGER:
-    v->v.i = strtoll(s, &end, 10);
-    return *s && !*end && errno == 0;
-  case LMM_RT_TIME:
-    if (cli_parse_time(s, &v->v.i) && s[0] != '+') return true;
-    v->v.i = strtoll(s, &end, 10);
-    return *s && !*end && errno == 0;
-  case LMM_RT_UNSIGNED:
-    v->v.u = strtoull(s, &end, 10);
-    return isdigit((unsigned char)*s) && !*end && errno == 0;
-  case LMM_RT_FLOAT:
-    v->v.f = strtod(s, &end);
-    return *s && !*end && isfinite(v->v.f) && !isspace((unsigned char)*s);
-  case LMM_RT_BOOLEAN:
-    if (!strcmp(s, "true") || !strcmp(s, "1"))
-      v->v.b = true;
-    else if (!strcmp(s, "false") || !strcmp(s, "0"))
-      v->v.b = false;
-    else
-      return false;
-    return true;
-  case LMM_RT_OBJLNK: {
-    unsigned long a = strtoul(s, &end, 10);
-    if (end == s || *end != ':' || a > 65535) return false;
-    const char *p = end + 1;
-    unsigned long b = strtoul(p, &end, 10);
-    if (end == p || *end || b > 65535) return false;
-    v->v.lnk.oid = (uint16_t)a, v->v.lnk.iid = (uint16_t)b;
-    return true;
-  }
-  case LMM_RT_OPAQUE:
-    if (!parse_hex(s, bytes, &v->len)) return false;
-    v->bytes = *bytes;
-    return true;
-  default:
-    v->type = type == LMM_RT_CORELNK ? LMM_RT_CORELNK : LMM_RT_STRING;
-    v->str = (char *)s;
-    return true;
-  }
-}
-
-/* The operation's path ("PATH[:TYPE]" is the text before `stop`, or all of `arg`) through
- * the model's one rule. */
-static int target(const cli *c, const char *flag, int kind, const char *arg, const char *stop,
-                  uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t) {
-  char text[80];
-  size_t n = stop ? (size_t)(stop - arg) : strlen(arg);
-  if (n >= sizeof text) return cli_usage(c, "%s: path too long", flag);
-  memcpy(text, arg, n);
-  text[n] = '\0';
-  return cli_op_target(c, flag, kind, text, gm_oid, fmt_given, fmt, t);
-}
-
-static int build_write(const cli *c, const char *arg, bool fmt_given, uint16_t fmt, uint16_t gm_oid,
-                       op_build *b) {
-  const char *eq = strchr(arg, '=');
-  if (!eq) return cli_usage(c, "--write: '%s' is not PATH=VALUE", arg);
-  const char *val = eq + 1;
-  cli_target t;
-  int rc = target(c, "--write", LMM_OPK_WRITE, arg, eq, gm_oid, fmt_given, fmt, &t);
-  if (rc) return rc;
-  char path_s[32];
-  lmm_path_format(&t.path, path_s, sizeof path_s);
-  lmm_path *p = &b->op.path;
-  *p = t.path;
-  b->op.kind = LMM_OPK_WRITE;
-  if (p->depth == 1)
-    return cli_usage(c, "--write: '%s' names an object: write an instance or a resource", path_s);
-  if (p->depth == 2) {
-    /* A whole instance: the operator gives the encoded body, checked by decoding it. */
-    if (!fmt_given || (fmt != LMM_FMT_SENML_JSON && fmt != LMM_FMT_TLV))
-      return cli_usage(c,
-                       "--write: an instance (%s) needs --format senml-json (VALUE: SenML-JSON "
-                       "text) or --format tlv (VALUE: hex:DIGITS)",
-                       path_s);
-    size_t len;
-    if (fmt == LMM_FMT_TLV) {
-      if (!parse_hex(val, &b->payload, &len))
-        return cli_usage(c, "--write: a TLV value must be hex:DIGITS (an even number of digits)");
-    } else {
-      len = strlen(val);
-      if (!(b->payload = malloc(len + 1))) return EXIT_SOME_FAILED;
-      memcpy(b->payload, val, len + 1);
-    }
-    lmm_records r = {0};
-    char why[256] = "";
-    lmm_err e = lmm_lwm2m_decode(fmt, p, b->payload, len, t.def, &r, why, sizeof why);
-    size_t nrec = r.n;
-    lmm_records_clear(&r);
-    if (e != LMM_OK)
-      return cli_usage(c, "--write: the %s value does not parse: %s",
-                       fmt == LMM_FMT_TLV ? "TLV" : "SenML-JSON", *why ? why : lmm_strerror(e));
-    if (!nrec) return cli_usage(c, "--write: the value holds no resource");
-    b->op.format = fmt, b->op.payload = b->payload, b->op.len = len;
-    return 0;
-  }
-  /* One resource, typed by the model or by the PATH:TYPE the operator gave. */
-  const lmm_res_def *res = t.res;
-  lmm_rtype type = t.type;
-  if (!fmt_given) fmt = type == LMM_RT_OPAQUE ? LMM_FMT_OPAQUE : LMM_FMT_TEXT;
-  if (fmt == LMM_FMT_OPAQUE) type = LMM_RT_OPAQUE;
-  if (fmt == LMM_FMT_LINK) return cli_usage(c, "--write: --format link is for --discover only");
-  lmm_value v;
-  uint8_t *bytes = NULL;
-  if (!parse_value(val, type, &v, &bytes)) {
-    free(bytes);
-    if (type == LMM_RT_OPAQUE)
-      return cli_usage(c,
-                       "--write: an opaque value must be hex:DIGITS (an even number of digits), "
-                       "not '%s'",
-                       val);
-    return cli_usage(c, "--write: '%s' is not %s (%s%s%s is %s)", val, type_name(type), path_s,
-                     res ? " " : "", res ? res->name : "", type_name(type));
-  }
-  lmm_record rec = {.path = *p, .value = v};
-  size_t len = 0;
-  uint8_t *enc = NULL;
-  lmm_err e = lmm_lwm2m_encode(fmt, p, &rec, 1, &enc, &len);
-  free(bytes);
-  if (e != LMM_OK)
-    return cli_usage(c, "--write: %s value cannot be sent as format %u: %s", type_name(type), fmt,
-                     lmm_strerror(e));
-  /* Our own copy, freed with free() like every other payload here. */
-  b->payload = malloc(len ? len : 1);
-  if (!b->payload) {
-    lmm_free(enc);
-    return EXIT_SOME_FAILED;
-  }
-  if (len) memcpy(b->payload, enc, len);
-  lmm_free(enc);
-  b->op.format = fmt, b->op.payload = b->payload, b->op.len = len;
-  return 0;
-}
-
-static bool attr_ok(const char *q) {
-  static const char *const ints[] = {"pmin", "pmax", "epmin", "epmax", "hqmax"};
-  static const char *const nums[] = {"gt", "lt", "st"};
-  static const char *const flags[] = {"edge", "con"};
-  if (!*q) return false;
-  for (const char *item = q; *item;) {
-    const char *amp = strchr(item, '&');
-    size_t n = amp ? (size_t)(amp - item) : strlen(item);
-    const char *eq = memchr(item, '=', n);
-    size_t kn = eq ? (size_t)(eq - item) : n;
-    char val[64] = "";
-    if (!n || (eq && (n - kn - 1 == 0 || n - kn - 1 >= sizeof val))) return false;
-    if (eq) memcpy(val, eq + 1, n - kn - 1);
-    int kind = -1;
-    for (size_t i = 0; kind < 0 && i < sizeof ints / sizeof ints[0]; i++)
-      if (strlen(ints[i]) == kn && !strncmp(item, ints[i], kn)) kind = 0;
-    for (size_t i = 0; kind < 0 && i < sizeof nums / sizeof nums[0]; i++)
-      if (strlen(nums[i]) == kn && !strncmp(item, nums[i], kn)) kind = 1;
-    for (size_t i = 0; kind < 0 && i < sizeof flags / sizeof flags[0]; i++)
-      if (strlen(flags[i]) == kn && !strncmp(item, flags[i], kn)) kind = 2;
-    if (kind < 0) return false;
-    if (eq) { /* without a value the attribute is removed */
-      char *end;
-      if (kind == 0) {
-        if (!isdigit((unsigned char)val[0])) return false;
-        strtoul(val, &end, 10);
-      } else if (kind == 1) {
-        double d = strtod(val, &end);
-        if (!isfinite(d)) return false;
-      } else {
-        end = val + 1;
-        if (strcmp(val, "0") && strcmp(val, "1")) return false;
-      }
-      if (*end) return false;
-    }
-    item += n + (amp ? 1 : 0);
-    if (amp && !*item) return false;
-  }
-  return true;
-}
-
-/* Whether the query names gt, lt or st (with or without a value). */
-static bool has_step_attr(const char *q) {
-  for (const char *item = q; *item;) {
-    size_t n = strcspn(item, "&");
-    size_t kn = strcspn(item, "=&");
-    if (kn == 2 && (!strncmp(item, "gt", 2) || !strncmp(item, "lt", 2) || !strncmp(item, "st", 2)))
-      return true;
-    item += n + (item[n] ? 1 : 0);
-  }
-  return false;
-}
-
-enum { OPT_READ = 256, OPT_WRITE, OPT_EXEC, OPT_ATTR, OPT_DISC };
-
-static int build_op(const cli *c, int which, const char *arg, bool fmt_given, uint16_t fmt,
-                    uint16_t gm_oid, op_build *b) {
-  cli_target t;
-  int rc;
-  switch (which) {
-  case OPT_READ:
-    b->op.kind = LMM_OPK_READ;
-    if (fmt_given) b->op.accept = fmt;
-    rc = target(c, "--read", LMM_OPK_READ, arg, NULL, gm_oid, fmt_given, fmt, &t);
-    b->op.path = t.path;
-    return rc;
-  case OPT_DISC:
-    b->op.kind = LMM_OPK_DISCOVER;
-    if (fmt_given && fmt != LMM_FMT_LINK)
-      return cli_usage(c, "--discover answers in link format: drop --format");
-    rc = target(c, "--discover", LMM_OPK_DISCOVER, arg, NULL, gm_oid, fmt_given, fmt, &t);
-    b->op.path = t.path;
-    return rc;
-  case OPT_WRITE:
-    return build_write(c, arg, fmt_given, fmt, gm_oid, b);
-  case OPT_EXEC: {
-    b->op.kind = LMM_OPK_EXECUTE;
-    const char *eq = strchr(arg, '=');
-    if ((rc = target(c, "--execute", LMM_OPK_EXECUTE, arg, eq, gm_oid, fmt_given, fmt, &t)))
-      return rc;
-    b->op.path = t.path;
-    if (eq && eq[1]) {
-      size_t n = strlen(eq + 1);
-      if (!(b->payload = malloc(n))) return EXIT_SOME_FAILED;
-      memcpy(b->payload, eq + 1, n);
-      b->op.payload = b->payload, b->op.len = n, b->op.format = LMM_FMT_TEXT;
-    }
-    return 0;
-  }
-  default: { /* OPT_ATTR */
-    b->op.kind = LMM_OPK_WRITE_ATTR;
-    const char *q = strchr(arg, '?');
-    if (!q) return cli_usage(c, "--write-attr: '%s' is not PATH?QUERY (e.g. /3/0/13?pmin=10)", arg);
-    if ((rc = target(c, "--write-attr", LMM_OPK_WRITE_ATTR, arg, q, gm_oid, fmt_given, fmt, &t)))
-      return rc;
-    b->op.path = t.path;
-    if (!attr_ok(q + 1))
-      return cli_usage(c,
-                       "--write-attr: '%s' is not a list of NAME[=NUMBER] joined by '&' (names: "
-                       "pmin pmax gt lt st epmin epmax edge con hqmax)",
-                       q + 1);
-    /* gt, lt and st compare numbers: on a resource of another type no device can honour them. */
-    bool numeric = t.type == LMM_RT_INTEGER || t.type == LMM_RT_UNSIGNED ||
-                   t.type == LMM_RT_FLOAT || t.type == LMM_RT_TIME;
-    if (t.path.depth >= 3 && !numeric && has_step_attr(q + 1))
-      return cli_usage(c, "--write-attr: gt, lt and st need a numeric resource; %.*s is %s",
-                       (int)(q - arg), arg, cli_rtype_word(t.type));
-    if (!(b->query = strdup(q + 1))) return EXIT_SOME_FAILED;
-    b->op.query = b->query;
-    return 0;
-  }
-  }
-}
-
 /* ------------------------------------------------------------------ options */
 
 typedef struct deliver_opts {
@@ -420,7 +123,7 @@ typedef struct deliver_opts {
   const char *op_arg;
   bool fmt_given, no_repair, skip_gm;
   uint16_t fmt;
-  int via; /* -1: the group's type */
+  lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
   long window_s, grace_ms;
   bool firmware;       /* --firmware: the whole command goes to cmd_fw_deliver() */
   const char *fw_flag; /* the first firmware-only option seen */
@@ -428,150 +131,100 @@ typedef struct deliver_opts {
   size_t n_obj_dirs;
 } deliver_opts;
 
-enum {
-  OPT_FORMAT = 300,
-  OPT_VIA,
-  OPT_WINDOW,
-  OPT_GRACE,
-  OPT_NOREPAIR,
-  OPT_SKIPGM,
-  OPT_ALISTEN,
-  OPT_AURI,
-  OPT_NLISTEN,
-  OPT_NURL,
-  OPT_COAP_BIND,
-  OPT_JSON,
-  OPT_WAIT,
-  OPT_FIRMWARE, /* the firmware deliver's own options: handed over to cmd_fw_deliver() */
-  OPT_FW_ONLY,
-  OPT_OBJECTS
+const struct option cli_deliver_options[] = {
+    {"read", required_argument, 0, CLI_OP_READ},
+    {"write", required_argument, 0, CLI_OP_WRITE},
+    {"execute", required_argument, 0, CLI_OP_EXEC},
+    {"write-attr", required_argument, 0, CLI_OP_ATTR},
+    {"discover", required_argument, 0, CLI_OP_DISC},
+    {"format", required_argument, 0, CLI_D_FORMAT},
+    {"via", required_argument, 0, CLI_D_VIA},
+    {"window", required_argument, 0, CLI_D_WINDOW},
+    {"grace-ms", required_argument, 0, CLI_D_GRACE},
+    {"grace", required_argument, 0, CLI_D_GRACE},
+    {"no-repair", no_argument, 0, CLI_D_NOREPAIR},
+    {"skip-group-mgmt", no_argument, 0, CLI_D_SKIPGM},
+    {"objects", required_argument, 0, CLI_D_OBJECTS},
+    CLI_RUN_OPTIONS,
+    {"firmware", required_argument, 0, CLI_D_FIRMWARE},
+    {"method", required_argument, 0, CLI_D_METHOD},
+    {"fragment-size", required_argument, 0, CLI_D_FRAGMENT},
+    {"fec", required_argument, 0, CLI_D_FEC},
+    {"rate", required_argument, 0, CLI_D_RATE},
+    {"rounds", required_argument, 0, CLI_D_ROUNDS},
+    {"wave", required_argument, 0, CLI_D_WAVE},
+    {"success-threshold", required_argument, 0, CLI_D_SUCCESS},
+    {"error-threshold", required_argument, 0, CLI_D_ERROR},
+    {"update-wait", required_argument, 0, CLI_D_UPD_WAIT},
+    {"update-deadline", required_argument, 0, CLI_D_UPD_DEADLINE},
+    {"blob-listen", required_argument, 0, CLI_D_BLISTEN},
+    {"blob-host", required_argument, 0, CLI_D_BHOST},
+    {"pkg-version", required_argument, 0, CLI_D_PKGVER},
+    {"expect-version", required_argument, 0, CLI_D_EXPECTVER},
+    {0, 0, 0, 0},
 };
 
 /* Parses deliver's (all = true) or resume's options. args[0] is the command's name. */
 static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, int *first) {
-  static const struct option opts[] = {{"read", required_argument, 0, OPT_READ},
-                                       {"write", required_argument, 0, OPT_WRITE},
-                                       {"execute", required_argument, 0, OPT_EXEC},
-                                       {"write-attr", required_argument, 0, OPT_ATTR},
-                                       {"discover", required_argument, 0, OPT_DISC},
-                                       {"format", required_argument, 0, OPT_FORMAT},
-                                       {"via", required_argument, 0, OPT_VIA},
-                                       {"window", required_argument, 0, OPT_WINDOW},
-                                       {"grace-ms", required_argument, 0, OPT_GRACE},
-                                       {"grace", required_argument, 0, OPT_GRACE},
-                                       {"no-repair", no_argument, 0, OPT_NOREPAIR},
-                                       {"skip-group-mgmt", no_argument, 0, OPT_SKIPGM},
-                                       {"answer-listen", required_argument, 0, OPT_ALISTEN},
-                                       {"answer-uri", required_argument, 0, OPT_AURI},
-                                       {"notify-listen", required_argument, 0, OPT_NLISTEN},
-                                       {"notify-url", required_argument, 0, OPT_NURL},
-                                       {"coap-bind", required_argument, 0, OPT_COAP_BIND},
-                                       {"json", no_argument, 0, OPT_JSON},
-                                       {"wait", required_argument, 0, OPT_WAIT},
-                                       {"firmware", required_argument, 0, OPT_FIRMWARE},
-                                       {"method", required_argument, 0, OPT_FW_ONLY},
-                                       {"fragment-size", required_argument, 0, OPT_FW_ONLY},
-                                       {"fec", required_argument, 0, OPT_FW_ONLY},
-                                       {"rate", required_argument, 0, OPT_FW_ONLY},
-                                       {"rounds", required_argument, 0, OPT_FW_ONLY},
-                                       {"wave", required_argument, 0, OPT_FW_ONLY},
-                                       {"success-threshold", required_argument, 0, OPT_FW_ONLY},
-                                       {"error-threshold", required_argument, 0, OPT_FW_ONLY},
-                                       {"update-wait", required_argument, 0, OPT_FW_ONLY},
-                                       {"update-deadline", required_argument, 0, OPT_FW_ONLY},
-                                       {"blob-listen", required_argument, 0, OPT_FW_ONLY},
-                                       {"blob-host", required_argument, 0, OPT_FW_ONLY},
-                                       {"pkg-version", required_argument, 0, OPT_FW_ONLY},
-                                       {"expect-version", required_argument, 0, OPT_FW_ONLY},
-                                       {"objects", required_argument, 0, OPT_OBJECTS},
-                                       {0, 0, 0, 0}};
-  d->via = -1, d->window_s = -1, d->grace_ms = -1;
-  optind = 0, opterr = 0;
+  const struct option *opts = cli_deliver_options;
+  d->via = LMM_VIA_NONE, d->window_s = -1, d->grace_ms = -1;
+  cli_getopt_start();
   int o, li = -1;
   char *end;
-  while ((o = getopt_long(argc, args, "", opts, &li)) != -1) {
-    bool deliver_only = o >= OPT_READ && o <= OPT_DISC;
-    deliver_only |= o == OPT_FORMAT || o == OPT_VIA || o == OPT_WINDOW || o == OPT_GRACE ||
-                    o == OPT_NOREPAIR || o == OPT_SKIPGM || o == OPT_FIRMWARE || o == OPT_FW_ONLY ||
-                    o == OPT_OBJECTS;
-    if (o == '?' && optopt) /* a known option without its value */
-      return cli_usage(c, "%s needs a value", args[optind - 1]);
-    if (!all && deliver_only) return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
-    if (o == '?' || o == ':')
-      return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
+  while ((o = cli_getopt(c, argc, args, "", opts, &li)) != -1) {
+    if (o == CLI_GETOPT_ERR) return EXIT_USAGE;
+    if (!all && !CLI_IS_RUN_OPTION(o))
+      return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
+    if (CLI_IS_RUN_OPTION(o)) {
+      int rc = cli_run_opt(c, o, optarg, &d->ro);
+      if (rc) return rc;
+      continue;
+    }
+    if (CLI_IS_FW_OPTION(o)) {
+      if (!d->fw_flag) d->fw_flag = opts[li].name;
+      continue;
+    }
     switch (o) {
-    case OPT_READ:
-    case OPT_WRITE:
-    case OPT_EXEC:
-    case OPT_ATTR:
-    case OPT_DISC:
+    case CLI_OP_READ:
+    case CLI_OP_WRITE:
+    case CLI_OP_EXEC:
+    case CLI_OP_ATTR:
+    case CLI_OP_DISC:
       d->which = o, d->op_arg = optarg, d->n_ops++;
       break;
-    case OPT_FORMAT:
+    case CLI_D_FORMAT:
       if (!cli_parse_format(optarg, &d->fmt))
         return cli_usage(c, "--format: '%s' is not text, senml-json, tlv or opaque", optarg);
       d->fmt_given = true;
       break;
-    case OPT_VIA:
+    case CLI_D_VIA:
       if (!cli_parse_via(optarg, &d->via))
         return cli_usage(c, "--via: '%s' is not mbms, multicast or unicast", optarg);
       break;
-    case OPT_WINDOW:
+    case CLI_D_WINDOW:
       d->window_s = strtol(optarg, &end, 10);
       if (*end || end == optarg || d->window_s < 0 || d->window_s > 86400)
         return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
       break;
-    case OPT_GRACE:
+    case CLI_D_GRACE:
       d->grace_ms = strtol(optarg, &end, 10);
       if (*end || end == optarg || d->grace_ms < 0 || d->grace_ms > 3600000)
         return cli_usage(c, "--grace-ms: '%s' is not milliseconds from 0 to 3600000", optarg);
       break;
-    case OPT_NOREPAIR:
+    case CLI_D_NOREPAIR:
       d->no_repair = true;
       break;
-    case OPT_SKIPGM:
+    case CLI_D_SKIPGM:
       d->skip_gm = true;
       break;
-    case OPT_ALISTEN:
-      d->ro.answer_listen = optarg;
-      break;
-    case OPT_AURI:
-      if (strncmp(optarg, "coap://", 7) && strncmp(optarg, "coaps://", 8))
-        return cli_usage(c, "--answer-uri: '%s' is not a coap:// or coaps:// URI", optarg);
-      d->ro.answer_uri = optarg;
-      break;
-    case OPT_NLISTEN:
-      d->ro.notify_listen = optarg;
-      break;
-    case OPT_COAP_BIND:
-      d->ro.coap_bind = optarg;
-      break;
-    case OPT_NURL:
-      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
-        return cli_usage(c, "--notify-url: '%s' is not an http(s) URL", optarg);
-      d->ro.notify_url = optarg;
-      break;
-    case OPT_JSON:
-      c->json = true;
-      break;
-    case OPT_WAIT:
-      d->ro.wait_s = strtod(optarg, &end);
-      if (*end || end == optarg || !(d->ro.wait_s >= 0) || d->ro.wait_s > 7 * 86400)
-        return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 604800", optarg);
-      break;
-    case OPT_FIRMWARE:
+    case CLI_D_FIRMWARE:
       d->firmware = true;
       break;
-    case OPT_FW_ONLY:
-      if (!d->fw_flag) d->fw_flag = opts[li].name;
-      break;
-    case OPT_OBJECTS:
+    case CLI_D_OBJECTS:
       if (d->n_obj_dirs == CLI_MAX_OBJECT_DIRS)
         return cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
       d->obj_dirs[d->n_obj_dirs++] = optarg;
       break;
-    default:
-      return cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
     }
   }
   if (!d->firmware && d->fw_flag)
@@ -585,7 +238,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   char **args = cli_with_name("deliver", argc, argv);
   if (!args) return EXIT_SOME_FAILED;
   deliver_opts d = {0};
-  op_build b = {.op = LMM_OP_INIT};
+  cli_op_build b = {.op = LMM_OP_INIT};
   int first = 0, rc = parse_opts(c, argc + 1, args, true, &d, &first);
   if (!rc && d.firmware) {
     free(args);
@@ -613,7 +266,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   const char *group = args[first];
   if ((rc = cli_objects_load(c, d.obj_dirs, d.n_obj_dirs))) goto out;
   if ((rc = cli_store_open(c, &s)) || (rc = cli_group_get(c, s, group, &g))) goto out;
-  if ((rc = build_op(c, d.which, d.op_arg, d.fmt_given, d.fmt, g.gm_oid, &b))) goto out;
+  if ((rc = cli_build_op(c, d.which, d.op_arg, d.fmt_given, d.fmt, g.gm_oid, &b))) goto out;
   if ((rc = cli_group_members(c, s, group, &m, &n))) goto out;
   /* A path no member may be operated on is the operator's mistake, not n failures. */
   size_t allowed = 0;
@@ -626,7 +279,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
                    lmm_member_id_format(&m[0], id, sizeof id));
     goto out;
   }
-  int via;
+  lmm_path_kind via;
   if ((rc = cli_pick_via(c, &g, d.via, &via))) goto out;
   if (via != LMM_VIA_UNICAST && b.op.kind != LMM_OPK_READ && b.op.kind != LMM_OPK_WRITE &&
       b.op.kind != LMM_OPK_EXECUTE && b.op.kind != LMM_OPK_WRITE_ATTR &&

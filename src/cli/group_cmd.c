@@ -1,5 +1,4 @@
-/* group_cmd.c - "lwm2m-mbms group ..." and "tmgi ...": groups and members in the state store,
- * and a group's TMGI on the SCEF. */
+/* group_cmd.c - "lwm2m-mbms group ...": groups and their members in the state store. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -8,12 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-
-static int need_args(const cli *c, int have, int want, const char *what) {
-  if (have < want) return cli_usage(c, "missing %s", what);
-  if (have > want) return cli_usage(c, "too many arguments");
-  return 0;
-}
 
 /* The Group ID goes into Group Mgmt resource 0 and into every error message: printable, no
  * spaces, and not mistakable for an option. */
@@ -44,11 +37,7 @@ static int multicast_kind(const char *a) {
   return 2;
 }
 
-static const char *tmgi_policy_name(int p) {
-  return p == LMM_TMGI_RELEASE ? "release" : "keep";
-}
-
-static int parse_tmgi_policy(const cli *c, const char *arg, int *out) {
+static int parse_tmgi_policy(const cli *c, const char *arg, lmm_tmgi_policy *out) {
   if (!strcmp(arg, "keep"))
     *out = LMM_TMGI_KEEP;
   else if (!strcmp(arg, "release"))
@@ -56,101 +45,6 @@ static int parse_tmgi_policy(const cli *c, const char *arg, int *out) {
   else
     return cli_usage(c, "--tmgi-policy: '%s' is not keep or release", arg);
   return 0;
-}
-
-static const char *member_format_name(uint16_t f) {
-  return f == LMM_FMT_TLV ? "tlv" : "senml-json";
-}
-
-/* ------------------------------------------------------------------ printing */
-
-static void print_member_json(const lmm_member *m) {
-  char id[96];
-  printf("{\"member\":");
-  cli_json_str(stdout, lmm_member_id_format(m, id, sizeof id));
-  printf(",\"uri\":");
-  cli_json_str(stdout, m->uri);
-  printf(",\"format\":\"%s\",\"pskId\":", member_format_name(m->format));
-  cli_json_str(stdout, m->psk_identity);
-  printf(",\"pskKey\":%s}", m->psk_key_len ? "true" : "false");
-}
-
-static void print_group_json(const lmm_group_info *g, const lmm_member *m, size_t n,
-                             bool with_members) {
-  char t[40];
-  printf("{\"name\":");
-  cli_json_str(stdout, g->name);
-  printf(",\"type\":\"%s\",\"groupMgmtOid\":%u,\"groupMgmtIid\":%d,\"externalGroupId\":",
-         cli_group_type_name(g->type), g->gm_oid, (int)g->gm_iid);
-  cli_json_str(stdout, g->external_group_id);
-  printf(",\"multicastAddress\":");
-  cli_json_str(stdout, g->multicast_address);
-  if (g->multicast_port >= 0)
-    printf(",\"multicastPort\":%d", (int)g->multicast_port);
-  else
-    printf(",\"multicastPort\":null");
-  printf(",\"responseTimeWindow\":%lld,\"fanoutTarget\":", (long long)g->response_time_window);
-  cli_json_str(stdout, g->fanout_target);
-  printf(",\"schedule\":[");
-  for (size_t i = 0; i < g->n_schedule; i++)
-    printf("%s\"%s\"", i ? "," : "", cli_fmt_time(g->schedule[i], false, t, sizeof t));
-  printf("],\"tmgi\":");
-  cli_json_str(stdout, g->tmgi);
-  printf(",\"tmgiExpiration\":");
-  if (g->tmgi_expiration)
-    printf("\"%s\"", cli_fmt_time(g->tmgi_expiration, false, t, sizeof t));
-  else
-    printf("null");
-  printf(",\"tmgiPolicy\":\"%s\"", tmgi_policy_name(g->tmgi_policy));
-  printf(",\"created\":\"%s\",\"memberCount\":%zu", cli_fmt_time(g->created, false, t, sizeof t),
-         with_members ? n : g->member_count);
-  if (with_members) {
-    printf(",\"members\":[");
-    for (size_t i = 0; i < n; i++) {
-      if (i) printf(",");
-      print_member_json(&m[i]);
-    }
-    printf("]");
-  }
-  printf("}");
-}
-
-static void print_group_text(const lmm_group_info *g, const lmm_member *m, size_t n) {
-  char t[40];
-  printf("group              %s\n", g->name);
-  printf("type               %s\n", cli_group_type_name(g->type));
-  printf("group mgmt object  /%u/%d (instance %d on every member)\n", g->gm_oid, (int)g->gm_iid,
-         (int)g->gm_iid);
-  printf("external group id  %s\n", g->external_group_id ? g->external_group_id : "-");
-  if (g->multicast_address)
-    printf("multicast          %s port %d\n", g->multicast_address,
-           g->multicast_port >= 0 ? (int)g->multicast_port : 5683);
-  else
-    printf("multicast          -\n");
-  printf("response window    %lld s\n", (long long)g->response_time_window);
-  printf("fanout target      %s\n", g->fanout_target ? g->fanout_target : "-");
-  printf("schedule          ");
-  for (size_t i = 0; i < g->n_schedule; i++)
-    printf(" %s", cli_fmt_time(g->schedule[i], false, t, sizeof t));
-  printf("%s\n", g->n_schedule ? "" : " -");
-  if (g->tmgi)
-    printf("tmgi               %s (expires %s)\n", g->tmgi,
-           cli_fmt_time(g->tmgi_expiration, false, t, sizeof t));
-  else
-    printf("tmgi               -\n");
-  printf("tmgi policy        %s\n", g->tmgi_policy == LMM_TMGI_RELEASE
-                                        ? "release (when a campaign ends)"
-                                        : "keep (for the next campaign, until it expires)");
-  printf("created            %s\n", cli_fmt_time(g->created, false, t, sizeof t));
-  printf("members            %zu\n", n);
-  for (size_t i = 0; i < n; i++) {
-    char id[96];
-    printf("  %-28s %s", lmm_member_id_format(&m[i], id, sizeof id), m[i].uri);
-    if (m[i].format == LMM_FMT_TLV) printf(" format=tlv");
-    if (m[i].psk_identity) printf(" psk-id=%s", m[i].psk_identity);
-    if (m[i].psk_key_len) printf(" psk-key=(%zu bytes)", m[i].psk_key_len);
-    printf("\n");
-  }
 }
 
 /* ------------------------------------------------------------------ commands */
@@ -188,14 +82,15 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
                                        {"tmgi-policy", required_argument, 0, O_TPOL},
                                        {0, 0, 0, 0}};
   lmm_group_info g = {
-      .type = -1, .gm_oid = LMM_GROUP_MGMT_OID, .multicast_port = -1, .response_time_window = 30};
+      .gm_oid = LMM_GROUP_MGMT_OID, .multicast_port = -1, .response_time_window = 30};
+  bool have_type = false;
   const char *members_file = NULL;
   int64_t sched[64];
   size_t n_sched = 0;
   int o, rc = 0;
   char *end;
-  optind = 0, opterr = 0;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  cli_getopt_start();
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
     case O_TYPE:
       if (!strcmp(optarg, "mbms"))
@@ -206,6 +101,7 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
         g.type = LMM_GROUP_UNICAST;
       else
         return cli_usage(c, "--type: '%s' is not mbms, multicast or unicast", optarg);
+      have_type = true;
       break;
     case O_EGI:
       if (!egi_ok(optarg))
@@ -267,14 +163,14 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
     case O_TPOL:
       if ((rc = parse_tmgi_policy(c, optarg, &g.tmgi_policy))) return rc;
       break;
-    default:
-      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    default: /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
-  if ((rc = need_args(c, argc - optind, 1, "group NAME"))) return rc;
+  if ((rc = cli_need_args(c, argc - optind, 1, "group NAME"))) return rc;
   g.name = argv[optind];
   if ((rc = check_group_name(c, g.name))) return rc;
-  if (g.type < 0) return cli_usage(c, "missing --type mbms|multicast|unicast");
+  if (!have_type) return cli_usage(c, "missing --type mbms|multicast|unicast");
   if (g.type == LMM_GROUP_MBMS && !g.external_group_id)
     return cli_usage(c, "an mbms group needs --external-group-id local@domain");
   if (g.type == LMM_GROUP_MULTICAST && !g.multicast_address)
@@ -299,18 +195,18 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
   } else if (e != LMM_OK) {
     rc = cli_store_fail(c, s, "creating the group", e);
   } else if (n) {
-    char why[512] = "";
-    if ((e = lmm_store_members_add(s, g.name, m, n, why, sizeof why)) != LMM_OK) {
+    if ((e = lmm_store_members_add(s, g.name, m, n)) != LMM_OK) {
+      rc = e == LMM_ERR_STATE
+               ? cli_usage(c, "members file '%s': %s", members_file, lmm_store_errmsg(s))
+               : cli_store_fail(c, s, "adding the members", e);
       lmm_store_group_delete(s, g.name); /* all or nothing for the operator */
-      rc = e == LMM_ERR_STATE ? cli_usage(c, "members file '%s': %s", members_file, why)
-                              : cli_store_fail(c, s, "adding the members", e);
     }
   }
   if (!rc) {
     if (c->json) {
       lmm_group_info got = {0};
       if (lmm_store_group_get(s, g.name, &got) == LMM_OK) {
-        print_group_json(&got, m, n, true);
+        cli_print_group_json(&got, m, n, true);
         printf("\n");
       }
       lmm_group_info_clear(&got);
@@ -325,7 +221,7 @@ static int group_create(cli *c, lmm_store *s, int argc, char **argv) {
 }
 
 static int group_list(cli *c, lmm_store *s, int npos) {
-  int rc = need_args(c, npos, 0, "");
+  int rc = cli_need_args(c, npos, 0, "");
   if (rc) return rc;
   lmm_group_info *g = NULL;
   size_t n = 0;
@@ -335,7 +231,7 @@ static int group_list(cli *c, lmm_store *s, int npos) {
     printf("[");
     for (size_t i = 0; i < n; i++) {
       if (i) printf(",");
-      print_group_json(&g[i], NULL, 0, false);
+      cli_print_group_json(&g[i], NULL, 0, false);
     }
     printf("]\n");
   } else if (!n) {
@@ -361,7 +257,7 @@ static int group_list(cli *c, lmm_store *s, int npos) {
 }
 
 static int group_show(cli *c, lmm_store *s, char **pos, int npos) {
-  int rc = need_args(c, npos, 1, "group NAME");
+  int rc = cli_need_args(c, npos, 1, "group NAME");
   if (rc) return rc;
   lmm_group_info g = {0};
   if ((rc = cli_group_get(c, s, pos[0], &g))) return rc;
@@ -371,10 +267,10 @@ static int group_show(cli *c, lmm_store *s, char **pos, int npos) {
   if (e != LMM_OK) {
     rc = cli_store_fail(c, s, "reading the members", e);
   } else if (c->json) {
-    print_group_json(&g, m, n, true);
+    cli_print_group_json(&g, m, n, true);
     printf("\n");
   } else {
-    print_group_text(&g, m, n);
+    cli_print_group_text(&g, m, n);
   }
   lmm_members_free(m, n);
   lmm_group_info_clear(&g);
@@ -382,7 +278,7 @@ static int group_show(cli *c, lmm_store *s, char **pos, int npos) {
 }
 
 static int group_delete(cli *c, lmm_store *s, char **pos, int npos) {
-  int rc = need_args(c, npos, 1, "group NAME");
+  int rc = cli_need_args(c, npos, 1, "group NAME");
   if (rc) return rc;
   lmm_group_info g = {0};
   if ((rc = cli_group_get(c, s, pos[0], &g))) return rc;
@@ -418,37 +314,40 @@ static int group_set(cli *c, lmm_store *s, int argc, char **argv) {
   static const struct option opts[] = {{"tmgi-policy", required_argument, 0, O_TPOL},
                                        {"window", required_argument, 0, O_WINDOW},
                                        {0, 0, 0, 0}};
-  int policy = -1, o, rc = 0;
+  lmm_tmgi_policy policy = LMM_TMGI_KEEP;
+  bool set_policy = false;
+  int o, rc = 0;
   long window = -1;
   char *end;
-  optind = 0, opterr = 0;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  cli_getopt_start();
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) {
     if (o == O_TPOL) {
       if ((rc = parse_tmgi_policy(c, optarg, &policy))) return rc;
+      set_policy = true;
     } else if (o == O_WINDOW) {
       window = strtol(optarg, &end, 10);
       if (*end || end == optarg || window < 0 || window > 86400)
         return cli_usage(c, "--window: '%s' is not a number of seconds from 0 to 86400", optarg);
-    } else {
-      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    } else { /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
-  if ((rc = need_args(c, argc - optind, 1, "group NAME"))) return rc;
-  if (policy < 0 && window < 0)
+  if ((rc = cli_need_args(c, argc - optind, 1, "group NAME"))) return rc;
+  if (!set_policy && window < 0)
     return cli_usage(c, "nothing to set: give --tmgi-policy or --window");
   lmm_group_info g = {0};
   if ((rc = cli_group_get(c, s, argv[optind], &g))) return rc;
-  if (policy >= 0) g.tmgi_policy = policy;
+  if (set_policy) g.tmgi_policy = policy;
   if (window >= 0) g.response_time_window = window;
   lmm_err e = lmm_store_group_update(s, &g);
   if (e != LMM_OK) {
     rc = cli_store_fail(c, s, "updating the group", e);
   } else if (c->json) {
-    print_group_json(&g, NULL, 0, false);
+    cli_print_group_json(&g, NULL, 0, false);
     printf("\n");
   } else {
     printf("group %s: TMGI policy %s, response window %lld s\n", g.name,
-           tmgi_policy_name(g.tmgi_policy), (long long)g.response_time_window);
+           cli_tmgi_policy_name(g.tmgi_policy), (long long)g.response_time_window);
   }
   lmm_group_info_clear(&g);
   return rc;
@@ -458,9 +357,9 @@ static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
   static const struct option opts[] = {{"members", required_argument, 0, 'm'}, {0, 0, 0, 0}};
   const char *file = NULL;
   int o, rc;
-  optind = 0, opterr = 0;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (o != 'm') return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+  cli_getopt_start();
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) {
+    if (o == CLI_GETOPT_ERR) return EXIT_USAGE;
     file = optarg;
   }
   char **pos = argv + optind;
@@ -509,9 +408,10 @@ static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
   }
   if (!rc && n == 0) rc = cli_usage(c, "members file '%s' lists no member", file);
   if (!rc) {
-    lmm_err e = lmm_store_members_add(s, pos[0], m, n, why, sizeof why);
+    lmm_err e = lmm_store_members_add(s, pos[0], m, n);
+    const char *why_add = lmm_store_errmsg(s);
     if (e == LMM_ERR_STATE)
-      rc = cli_usage(c, "%s", *why ? why : "a member is in the group already");
+      rc = cli_usage(c, "%s", *why_add ? why_add : "a member is in the group already");
     else if (e == LMM_ERR_NOTFOUND)
       rc = cli_usage(c, "unknown group '%s'", pos[0]);
     else if (e != LMM_OK)
@@ -524,7 +424,7 @@ static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
       printf(",\"added\":[");
       for (size_t i = 0; i < n; i++) {
         if (i) printf(",");
-        print_member_json(&m[i]);
+        cli_print_member_json(&m[i]);
       }
       printf("],\"memberCount\":%zu}\n", g.member_count + n);
     } else if (n == 1) {
@@ -541,7 +441,7 @@ static int group_add_member(cli *c, lmm_store *s, int argc, char **argv) {
 }
 
 static int group_remove_member(cli *c, lmm_store *s, char **pos, int npos) {
-  int rc = need_args(c, npos, 2, npos < 1 ? "group NAME and MEMBER-ID" : "MEMBER-ID");
+  int rc = cli_need_args(c, npos, 2, npos < 1 ? "group NAME and MEMBER-ID" : "MEMBER-ID");
   if (rc) return rc;
   char *ep = NULL, why[256] = "";
   uint16_t oid;
@@ -613,165 +513,6 @@ int cmd_group(cli *c, int argc, char **argv) {
     rc = group_set(c, s, argc, argv);
     break;
   }
-  lmm_store_close(s);
-  return rc;
-}
-
-/* -------------------------------------------------------------------- TMGI */
-
-static void print_tmgi(const cli *c, const lmm_group_info *g) {
-  char t[40];
-  cli_fmt_time(g->tmgi_expiration, false, t, sizeof t);
-  if (c->json) {
-    printf("{\"group\":");
-    cli_json_str(stdout, g->name);
-    printf(",\"tmgi\":");
-    cli_json_str(stdout, g->tmgi);
-    printf(",\"externalGroupId\":");
-    cli_json_str(stdout, g->external_group_id);
-    if (g->tmgi_expiration)
-      printf(",\"tmgiExpiration\":\"%s\"}\n", t);
-    else
-      printf(",\"tmgiExpiration\":null}\n");
-  } else {
-    printf("%-20s %-14s %-32s %s\n", g->name, g->tmgi ? g->tmgi : "-",
-           g->external_group_id ? g->external_group_id : "-", t);
-  }
-}
-
-static int set_tmgi(const cli *c, lmm_store *s, lmm_group_info *g, const char *tmgi,
-                    int64_t expiration) {
-  char *dup = tmgi ? strdup(tmgi) : NULL;
-  if (tmgi && !dup) {
-    cli_err(c, "out of memory");
-    return EXIT_SOME_FAILED;
-  }
-  free(g->tmgi);
-  g->tmgi = dup;
-  g->tmgi_expiration = expiration;
-  lmm_err e = lmm_store_group_update(s, g);
-  return e == LMM_OK ? 0 : cli_store_fail(c, s, "saving the TMGI in the group", e);
-}
-
-int cmd_tmgi(cli *c, int argc, char **argv) {
-  static char name[48];
-  c->cmd = "tmgi";
-  argc = cli_take_json(c, argc, argv);
-  if (argc < 1) return cli_usage(c, "missing allocate, show, renew or release");
-  const char *verb = argv[0];
-  if (strcmp(verb, "allocate") && strcmp(verb, "show") && strcmp(verb, "renew") &&
-      strcmp(verb, "release"))
-    return cli_usage(c, "unknown command '%s' (allocate, show, renew, release)", verb);
-  snprintf(name, sizeof name, "tmgi %s", verb);
-  c->cmd = name;
-  for (int i = 1; i < argc; i++)
-    if (argv[i][0] == '-' && argv[i][1]) return cli_usage(c, "unknown option '%s'", argv[i]);
-  int rc = need_args(c, argc - 1, 1, "GROUP");
-  if (rc) return rc;
-  lmm_store *s = NULL;
-  if ((rc = cli_store_open(c, &s))) return rc;
-  lmm_group_info g = {0};
-  lmm_t8_client *cl = NULL;
-  lmm_t8_result res = {0};
-  lmm_tmgi_allocation a = {0};
-  char t[40];
-  if ((rc = cli_group_get(c, s, argv[1], &g))) goto out;
-  if (!strcmp(verb, "allocate")) {
-    if (!g.external_group_id) {
-      rc = cli_usage(c, "group '%s' has no External Group ID: a TMGI is for an mbms group", g.name);
-      goto out;
-    }
-    if (g.tmgi) {
-      rc = cli_usage(c, "group '%s' has TMGI %s already (expires %s): renew or release it", g.name,
-                     g.tmgi, cli_fmt_time(g.tmgi_expiration, false, t, sizeof t));
-      goto out;
-    }
-  } else if (!g.tmgi) {
-    rc = cli_usage(c, "group '%s' has no TMGI: allocate one with 'lwm2m-mbms tmgi allocate %s'",
-                   g.name, g.name);
-    goto out;
-  }
-  if ((rc = cli_t8_connect(c, &cl))) goto out;
-
-  if (!strcmp(verb, "allocate")) {
-    lmm_tmgi_allocation req = {.external_group_id = g.external_group_id};
-    if (lmm_t8_tmgi_create(cl, &req, &a, &res) != LMM_OK) {
-      rc = cli_t8_fail(c, "TMGI allocation", &res);
-    } else if (!a.tmgi) {
-      cli_err(c, "TMGI allocation: the SCEF gave no TMGI (no Location, no self link)");
-      rc = EXIT_REFUSED;
-    } else if ((rc = set_tmgi(c, s, &g, a.tmgi, a.tmgi_expiration))) {
-      /* Unrecorded, nobody would ever release it: give it back. */
-      lmm_t8_result r2 = {0};
-      if (lmm_t8_tmgi_delete(cl, a.tmgi, &r2) != LMM_OK)
-        cli_err(c,
-                "TMGI %s stays allocated on the SCEF: release it with 'lwm2m-mbms t8 tmgi "
-                "release %s'",
-                a.tmgi, a.tmgi);
-      lmm_t8_result_clear(&r2);
-    } else {
-      print_tmgi(c, &g);
-    }
-  } else if (!strcmp(verb, "show")) {
-    if (lmm_t8_tmgi_get(cl, g.tmgi, &a, &res) != LMM_OK) {
-      rc = cli_t8_fail(c, g.tmgi, &res);
-      if (res.http_status == 404)
-        cli_err(c, "the SCEF no longer knows TMGI %s: 'lwm2m-mbms tmgi release %s' forgets it",
-                g.tmgi, g.name);
-    } else {
-      if (a.tmgi_expiration && a.tmgi_expiration != g.tmgi_expiration)
-        rc = set_tmgi(c, s, &g, g.tmgi, a.tmgi_expiration);
-      if (!rc) print_tmgi(c, &g);
-    }
-  } else if (!strcmp(verb, "renew")) {
-    lmm_tmgi_allocation_patch p = {0}; /* an empty merge patch: only the expiration moves */
-    if (lmm_t8_tmgi_patch(cl, g.tmgi, &p, &a, &res) != LMM_OK) {
-      rc = cli_t8_fail(c, g.tmgi, &res);
-    } else {
-      if (!a.tmgi_expiration) { /* 204: ask for the new expiration */
-        lmm_tmgi_allocation_clear(&a);
-        lmm_t8_result_clear(&res);
-        if (lmm_t8_tmgi_get(cl, g.tmgi, &a, &res) != LMM_OK) rc = cli_t8_fail(c, g.tmgi, &res);
-      }
-      if (!rc) rc = set_tmgi(c, s, &g, g.tmgi, a.tmgi_expiration);
-      if (!rc) print_tmgi(c, &g);
-    }
-  } else { /* release */
-    char *tmgi = strdup(g.tmgi);
-    bool gone = false;
-    if (!tmgi) {
-      cli_err(c, "out of memory");
-      rc = EXIT_SOME_FAILED;
-    } else if (lmm_t8_tmgi_delete(cl, tmgi, &res) != LMM_OK) {
-      if (res.err == LMM_ERR_T8 && res.http_status == 404) {
-        fprintf(stderr,
-                "lwm2m-mbms: %s: warning: the SCEF did not know TMGI %s any more; forgotten\n",
-                c->cmd, tmgi);
-        gone = true;
-      } else {
-        rc = cli_t8_fail(c, tmgi, &res);
-      }
-    } else {
-      gone = true;
-    }
-    if (gone && !(rc = set_tmgi(c, s, &g, NULL, 0))) {
-      if (c->json) {
-        printf("{\"group\":");
-        cli_json_str(stdout, g.name);
-        printf(",\"released\":");
-        cli_json_str(stdout, tmgi);
-        printf("}\n");
-      } else {
-        printf("TMGI %s of group %s released\n", tmgi, g.name);
-      }
-    }
-    free(tmgi);
-  }
-out:
-  lmm_tmgi_allocation_clear(&a);
-  lmm_t8_result_clear(&res);
-  lmm_t8_client_free(cl);
-  lmm_group_info_clear(&g);
   lmm_store_close(s);
   return rc;
 }

@@ -267,7 +267,8 @@ int main(int argc, char **argv) {
   /* '+': stop at the command, whose own options follow it. */
   int o;
   char *end;
-  while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+  cli_getopt_start();
+  while ((o = cli_getopt(&c, argc, argv, "+h", opts, NULL)) != -1) {
     switch (o) {
     case O_API:
       api_root = optarg;
@@ -314,8 +315,8 @@ int main(int argc, char **argv) {
     case 'h':
       fputs(usage_text, stdout);
       return cli_finish_output(&c, 0);
-    default:
-      return cli_usage(&c, "unknown option");
+    default: /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
   if (optind >= argc) return cli_usage(&c, "no command given");

@@ -80,7 +80,7 @@ static const char *ops_text(unsigned ops) {
 }
 
 /* What the operator would type for the resource with a type given, in the flag's syntax. */
-static const char *typed_example(int kind) {
+static const char *typed_example(lmm_op_kind kind) {
   switch (kind) {
   case LMM_OPK_WRITE:
     return ":string=VALUE";
@@ -93,8 +93,8 @@ static const char *typed_example(int kind) {
   }
 }
 
-int cli_op_target(const cli *c, const char *flag, int kind, const char *text, uint16_t gm_oid,
-                  bool fmt_given, uint16_t fmt, cli_target *t) {
+int cli_op_target(const cli *c, const char *flag, lmm_op_kind kind, const char *text,
+                  uint16_t gm_oid, bool fmt_given, uint16_t fmt, cli_target *t) {
   char path_s[64];
   memset(t, 0, sizeof *t);
   const char *colon = strchr(text, ':');

@@ -392,11 +392,11 @@ int cmd_report(cli *c, int argc, char **argv) {
   size_t n_dirs = 0;
   cli_report_fmt fmt = c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE;
   int o;
-  optind = 0, opterr = 0;
+  cli_getopt_start();
   char **args = cli_with_name("report", argc, argv);
   if (!args) return EXIT_SOME_FAILED;
   int rc = 0;
-  while (!rc && (o = getopt_long(argc + 1, args, "", opts, NULL)) != -1) {
+  while (!rc && (o = cli_getopt(c, argc + 1, args, "", opts, NULL)) != -1) {
     if (o == 'j')
       fmt = CLI_REPORT_JSON;
     else if (o == 'o' && n_dirs == CLI_MAX_OBJECT_DIRS)
@@ -411,8 +411,8 @@ int cmd_report(cli *c, int argc, char **argv) {
       fmt = CLI_REPORT_CSV;
     else if (o == 'f')
       rc = cli_usage(c, "--format: '%s' is not table, json or csv", optarg);
-    else
-      rc = cli_usage(c, "unknown or incomplete option '%s'", args[optind - 1]);
+    else /* CLI_GETOPT_ERR: said */
+      rc = EXIT_USAGE;
   }
   int64_t id = 0;
   if (!rc && argc + 1 - optind != 1)

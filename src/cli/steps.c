@@ -9,7 +9,8 @@ static const char *const step_keys[CLI_STEPS] = {"groupMgmt", "group", "unicast"
 static const char *const step_titles[CLI_STEPS] = {"Group Mgmt write", "group request",
                                                    "unicast request"};
 
-static void step_of(const lmm_outcome *o, int k, int *step, uint8_t *code, const char **error) {
+static void step_of(const lmm_outcome *o, int k, lmm_step *step, uint8_t *code,
+                    const char **error) {
   switch (k) {
   case 0:
     *step = o->gm_step, *code = o->gm_code, *error = o->gm_error;
@@ -23,7 +24,7 @@ static void step_of(const lmm_outcome *o, int k, int *step, uint8_t *code, const
 }
 
 char *cli_step_cell(const lmm_outcome *o, int k, char *buf, size_t cap) {
-  int step;
+  lmm_step step;
   uint8_t code;
   const char *error;
   step_of(o, k, &step, &code, &error);
@@ -38,11 +39,11 @@ void cli_steps_count(const lmm_outcome *o, size_t n, cli_step_totals *t) {
   memset(t, 0, sizeof *t);
   for (size_t i = 0; i < n; i++)
     for (int k = 0; k < CLI_STEPS; k++) {
-      int step;
+      lmm_step step;
       uint8_t code;
       const char *error;
       step_of(&o[i], k, &step, &code, &error);
-      if (step >= 0 && step <= LMM_STEP_SILENT) t->n[k][step]++;
+      if (step <= LMM_STEP_SILENT) t->n[k][step]++;
     }
 }
 
@@ -62,7 +63,7 @@ void cli_steps_print_summary(const cli_step_totals *t) {
 void cli_steps_json(const lmm_outcome *o) {
   printf(",\"steps\":{");
   for (int k = 0; k < CLI_STEPS; k++) {
-    int step;
+    lmm_step step;
     uint8_t code;
     const char *error;
     step_of(o, k, &step, &code, &error);
@@ -96,7 +97,7 @@ void cli_steps_csv_header(void) {
 
 void cli_steps_csv(const lmm_outcome *o) {
   for (int k = 0; k < CLI_STEPS; k++) {
-    int step;
+    lmm_step step;
     uint8_t code;
     const char *error;
     step_of(o, k, &step, &code, &error);
@@ -107,7 +108,7 @@ void cli_steps_csv(const lmm_outcome *o) {
   }
 }
 
-const char *cli_tmgi_end_name(int end) {
+const char *cli_tmgi_end_name(lmm_tmgi_end end) {
   switch (end) {
   case LMM_TMGI_END_KEPT:
     return "kept";

@@ -52,11 +52,10 @@ static int parse_sub(cli *c, int argc, char **argv, sub_opts *so, int *first_pos
                                        {"wait", required_argument, 0, O_WAIT},
                                        {0, 0, 0, 0}};
   so->wait_s = 30;
-  optind = 0; /* GNU getopt: a fresh scan of a new argv */
-  opterr = 0;
+  cli_getopt_start();
   int o;
   char *end;
-  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) { /* options may follow TMGI */
+  while ((o = cli_getopt(c, argc, argv, "", opts, NULL)) != -1) { /* options may follow TMGI */
     switch (o) {
     case O_EGI:
       so->external_group_id = optarg;
@@ -90,17 +89,11 @@ static int parse_sub(cli *c, int argc, char **argv, sub_opts *so, int *first_pos
       if (*end || end == optarg || so->wait_s < 0 || so->wait_s > 86400)
         return cli_usage(c, "--wait: '%s' is not a number of seconds from 0 to 86400", optarg);
       break;
-    default:
-      return cli_usage(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    default: /* CLI_GETOPT_ERR: said */
+      return EXIT_USAGE;
     }
   }
   *first_pos = optind;
-  return 0;
-}
-
-static int need_args(cli *c, int have, int want, const char *what) {
-  if (have < want) return cli_usage(c, "missing %s", what);
-  if (have > want) return cli_usage(c, "too many arguments");
   return 0;
 }
 
@@ -316,10 +309,10 @@ int cmd_t8(cli *c, int argc, char **argv) {
   lmm_gmd g = {.scef_port = -1};
   rc = 0;
   if (!strcmp(c->cmd, "t8 deliver")) {
-    if (!(rc = need_args(c, npos, 1, "TMGI"))) rc = cmd_deliver(c, cl, pos[0], &so);
+    if (!(rc = cli_need_args(c, npos, 1, "TMGI"))) rc = cmd_deliver(c, cl, pos[0], &so);
   } else if (!strcmp(group, "tmgi") && !strcmp(verb, "allocate")) {
     lmm_tmgi_allocation req = {.external_group_id = (char *)so.external_group_id};
-    if ((rc = need_args(c, npos, 0, "")) == 0) {
+    if ((rc = cli_need_args(c, npos, 0, "")) == 0) {
       if (lmm_t8_tmgi_create(cl, &req, &a, &res) != LMM_OK)
         rc = res.err == LMM_ERR_ARG ? cli_usage(c, "--external-group-id: '%s' is not local@domain",
                                                 so.external_group_id)
@@ -328,7 +321,7 @@ int cmd_t8(cli *c, int argc, char **argv) {
         print_alloc(c, &a);
     }
   } else if (!strcmp(group, "tmgi") && !strcmp(verb, "show")) {
-    if (!(rc = need_args(c, npos, 1, "TMGI"))) {
+    if (!(rc = cli_need_args(c, npos, 1, "TMGI"))) {
       if (lmm_t8_tmgi_get(cl, pos[0], &a, &res) != LMM_OK)
         rc = cli_t8_fail(c, pos[0], &res);
       else
@@ -337,7 +330,7 @@ int cmd_t8(cli *c, int argc, char **argv) {
   } else if (!strcmp(group, "tmgi") && !strcmp(verb, "list")) {
     lmm_tmgi_allocation *l = NULL;
     size_t n = 0;
-    if (!(rc = need_args(c, npos, 0, ""))) {
+    if (!(rc = cli_need_args(c, npos, 0, ""))) {
       if (lmm_t8_tmgi_list(cl, &l, &n, &res) != LMM_OK)
         rc = cli_t8_fail(c, "TMGI list", &res);
       else {
@@ -354,7 +347,7 @@ int cmd_t8(cli *c, int argc, char **argv) {
       lmm_tmgi_allocation_list_free(l, n);
     }
   } else if (!strcmp(group, "tmgi") && !strcmp(verb, "renew")) {
-    if (!(rc = need_args(c, npos, 1, "TMGI"))) {
+    if (!(rc = cli_need_args(c, npos, 1, "TMGI"))) {
       lmm_err e;
       if (so.put) {
         lmm_tmgi_allocation cur = {0};
@@ -382,14 +375,14 @@ int cmd_t8(cli *c, int argc, char **argv) {
         print_alloc(c, &a);
     }
   } else if (!strcmp(group, "tmgi") && !strcmp(verb, "release")) {
-    if (!(rc = need_args(c, npos, 1, "TMGI"))) {
+    if (!(rc = cli_need_args(c, npos, 1, "TMGI"))) {
       if (lmm_t8_tmgi_delete(cl, pos[0], &res) != LMM_OK)
         rc = cli_t8_fail(c, pos[0], &res);
       else
         printf(c->json ? "{\"released\":\"%s\"}\n" : "%s released\n", pos[0]);
     }
   } else if (!strcmp(group, "delivery") && !strcmp(verb, "show")) {
-    if (!(rc = need_args(c, npos, 2, "TMGI and TXN"))) {
+    if (!(rc = cli_need_args(c, npos, 2, "TMGI and TXN"))) {
       if (lmm_t8_gmd_get(cl, pos[0], pos[1], &g, &res) != LMM_OK)
         rc = cli_t8_fail(c, pos[1], &res);
       else {
@@ -401,7 +394,7 @@ int cmd_t8(cli *c, int argc, char **argv) {
   } else if (!strcmp(group, "delivery") && !strcmp(verb, "list")) {
     lmm_gmd *l = NULL;
     size_t n = 0;
-    if (!(rc = need_args(c, npos, 1, "TMGI"))) {
+    if (!(rc = cli_need_args(c, npos, 1, "TMGI"))) {
       if (lmm_t8_gmd_list(cl, pos[0], &l, &n, &res) != LMM_OK)
         rc = cli_t8_fail(c, pos[0], &res);
       else if (c->json) {
@@ -421,7 +414,7 @@ int cmd_t8(cli *c, int argc, char **argv) {
       lmm_gmd_list_free(l, n);
     }
   } else if (!strcmp(group, "delivery") && !strcmp(verb, "delete")) {
-    if (!(rc = need_args(c, npos, 2, "TMGI and TXN"))) {
+    if (!(rc = cli_need_args(c, npos, 2, "TMGI and TXN"))) {
       if (lmm_t8_gmd_delete(cl, pos[0], pos[1], &res) != LMM_OK)
         rc = cli_t8_fail(c, pos[1], &res);
       else

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <coap3/coap.h>
 #include <curl/curl.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -31,11 +32,20 @@ struct lmm_ctx {
   mbedtls_ctr_drbg_context drbg;
 };
 
+/* Everything process-wide of the libraries underneath happens here and nowhere else: done
+ * when an engine is created, it would race between threads (libcoap guards its start-up with
+ * a plain flag) and could never be undone. libcoap's logging is process-wide and prints to
+ * stderr, while the library never prints: it is turned down to emergencies only. */
 LMM_API lmm_err lmm_global_init(void) {
-  return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? LMM_OK : LMM_ERR_IO;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return LMM_ERR_IO;
+  coap_startup();
+  coap_set_log_level(LOG_EMERG);
+  coap_dtls_set_log_level(LOG_EMERG);
+  return LMM_OK;
 }
 
 LMM_API void lmm_global_cleanup(void) {
+  coap_cleanup();
   curl_global_cleanup();
 }
 

@@ -39,8 +39,7 @@
  * Limits (libcoap 4.3.1 and this design):
  * - ACK_TIMEOUT below 1 s and MAX_RETRANSMIT 0 are raised to 1 s and 1 (libcoap ignores them).
  * - Host names are resolved with getaddrinfo(), which blocks; once per batch per name.
- * - coap_startup() and libcoap's log level (set to LOG_EMERG so nothing reaches stderr) are
- *   process-wide; coap_cleanup() is never called.
+ * - libcoap's start-up and log level are process-wide: lmm_global_init() sets them.
  * - Observe: the first answer is the member's outcome; the session is kept for notifications
  *   until the batch is freed (libcoap then sends a deregistration) or a Cancel Observe batch on
  *   the same member (same ep and URI) and path takes it over. A cancel with no known
@@ -433,13 +432,6 @@ LMM_API lmm_err lmm_unicast_new(lmm_ctx *ctx, const lmm_unicast_config *cfg, lmm
     lmmi_log(ctx, LMM_LOG_WARN, "unicast: max_retransmit 0 raised to 1 (libcoap's minimum)");
     c.max_retransmit = 1;
   }
-  /* Process-wide and idempotent in libcoap 4.3.1 (a flag guards it; not thread-safe: make the
-   * first call before threads start, e.g. right after lmm_global_init()). libcoap's own logging
-   * is process-wide too and would print to stderr: it is turned down to emergencies only.
-   * coap_cleanup() is never called: other users of libcoap in the process may still need it. */
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
-  coap_dtls_set_log_level(LOG_EMERG);
   coap_address_t local;
   char why[128];
   if (c.bind && !lmmi_unicast_parse_bind(c.bind, &local, why, sizeof why)) {

@@ -6,21 +6,6 @@
 
 /* ------------------------------------------------------------ campaigns */
 
-LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c) {
-  if (!c) return;
-  free(c->group), free(c->op_path), free(c->op_payload), free(c->op_query);
-  free(c->token_hex), free(c->tmgi), free(c->t8_transaction), free(c->error);
-  free(c->fw_summary);
-  memset(c, 0, sizeof *c);
-}
-
-LMM_API void lmm_campaign_info_list_free(lmm_campaign_info *c, size_t n) {
-  if (!c) return;
-  for (size_t i = 0; i < n; i++)
-    lmm_campaign_info_clear(&c[i]);
-  free(c);
-}
-
 #define CAMPAIGN_COLS                                                                              \
   "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
   "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
@@ -69,7 +54,7 @@ static const char SQL_OUTCOME_LIST[] =
     "group_code, unicast_step, unicast_code, unicast_error, fw_pkg_version FROM outcomes "
     "WHERE campaign = ?1 ORDER BY position";
 
-static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
+static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_campaign_info c = {0};
   c.id = sqlite3_column_int64(st, 0);
   c.state = sqlite3_column_int(st, 2);
@@ -93,9 +78,9 @@ static lmm_err campaign_read(sqlite3_stmt *st, lmm_campaign_info *out) {
       !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error) ||
       !lmmi_col_text(st, 21, &c.fw_summary)) {
     lmm_campaign_info_clear(&c);
-    return LMM_ERR_NOMEM;
+    return lmmi_store_say(s, LMM_ERR_NOMEM, "campaign: out of memory");
   }
-  *out = c;
+  *(lmm_campaign_info *)out = c;
   return LMM_OK;
 }
 
@@ -129,6 +114,10 @@ static lmm_err campaign_exists(lmm_store *s, int64_t id) {
                              "campaign lookup", &st);
   if (rc == LMM_OK) sqlite3_reset(st);
   return rc;
+}
+
+static lmm_err campaign_numbered(lmm_store *s, const void *id) {
+  return campaign_exists(s, *(const int64_t *)id);
 }
 
 /* Binds the columns a campaign update changes, at the insert's parameter numbers. */
@@ -177,10 +166,10 @@ static lmm_err outcomes_insert(lmm_store *s, int64_t id, const lmm_member *m, si
 
 LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, const lmm_member *m,
                                           size_t n) {
-  if (!s) return LMM_ERR_ARG;
-  lmm_err rc = campaign_check(s, c, m, n);
+  lmm_err rc = lmmi_store_check(s, true, "campaign create");
+  if (rc == LMM_OK) rc = campaign_check(s, c, m, n);
   if (rc != LMM_OK) return rc;
-  int64_t created = c->created_ms ? c->created_ms : lmmi_store_now_ms();
+  int64_t created = c->created_ms ? c->created_ms : lmm_ctx_wall_ms(s->ctx);
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_INSERT, SQL_CAMPAIGN_INSERT);
   rc = LMM_ERR_DB;
@@ -207,51 +196,47 @@ out:
 }
 
 LMM_API lmm_err lmm_store_campaign_update(lmm_store *s, const lmm_campaign_info *c) {
-  if (!s || !c) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, c, "campaign update");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_UPDATE, SQL_CAMPAIGN_UPDATE);
   if (!st) return LMM_ERR_DB;
   int src = campaign_bind_mutable(st, c) | sqlite3_bind_int64(st, 22, c->id);
   if (src != SQLITE_OK) {
-    lmm_err rc = lmmi_store_fail(s, src, "campaign update");
+    rc = lmmi_store_fail(s, src, "campaign update");
     sqlite3_reset(st);
     return rc;
   }
-  lmm_err rc = lmmi_store_exec_stmt(s, st, "campaign update");
+  rc = lmmi_store_exec_stmt(s, st, "campaign update");
   if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no campaign %lld", (long long)c->id);
   return rc;
 }
 
 LMM_API lmm_err lmm_store_campaign_get(lmm_store *s, int64_t id, lmm_campaign_info *out) {
-  if (!s || !out) return LMM_ERR_ARG;
-  sqlite3_stmt *st;
-  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET, id, "campaign get", &st);
+  lmm_err rc = lmmi_store_check(s, out != NULL, "campaign get");
   if (rc != LMM_OK) return rc;
-  rc = campaign_read(st, out);
+  sqlite3_stmt *st;
+  rc = campaign_find(s, LMMI_SQL_CAMPAIGN_GET, SQL_CAMPAIGN_GET, id, "campaign get", &st);
+  if (rc != LMM_OK) return rc;
+  rc = campaign_read(s, st, out);
   sqlite3_reset(st);
   return rc;
 }
 
 LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_campaign_info **out,
                                         size_t *n) {
-  if (!s || !out || !n) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, out && n, "campaign list");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = group
                          ? lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_GROUP, SQL_CAMPAIGN_LIST_GROUP)
                          : lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_LIST_ALL, SQL_CAMPAIGN_LIST_ALL);
   if (!st) return LMM_ERR_DB;
   lmm_campaign_info *v = NULL;
-  size_t nv = 0, cap = 0;
-  lmm_err rc = LMM_OK;
+  size_t nv = 0;
   int src = group ? lmmi_bind_text(st, 1, group) : SQLITE_OK;
-  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || campaign_read(st, &v[nv]) != LMM_OK) {
-      rc = LMM_ERR_NOMEM;
-      break;
-    }
-    nv++;
-    src = SQLITE_OK;
-  }
-  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "campaign list");
+  rc = src != SQLITE_OK
+           ? lmmi_store_fail(s, src, "campaign list")
+           : lmmi_store_rows(s, st, sizeof *v, campaign_read, (void **)&v, &nv, "campaign list");
   sqlite3_reset(st);
   if (rc != LMM_OK) {
     lmm_campaign_info_list_free(v, nv);
@@ -262,17 +247,18 @@ LMM_API lmm_err lmm_store_campaign_list(lmm_store *s, const char *group, lmm_cam
 }
 
 LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id) {
-  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, true, "campaign cancel");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_CAMPAIGN_CANCEL, SQL_CAMPAIGN_CANCEL);
   if (!st) return LMM_ERR_DB;
   int src = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int(st, 2, LMM_CS_DONE) |
             sqlite3_bind_int(st, 3, LMM_CS_FAILED);
   if (src != SQLITE_OK) {
-    lmm_err rc = lmmi_store_fail(s, src, "campaign cancel");
+    rc = lmmi_store_fail(s, src, "campaign cancel");
     sqlite3_reset(st);
     return rc;
   }
-  lmm_err rc = lmmi_store_exec_stmt(s, st, "campaign cancel");
+  rc = lmmi_store_exec_stmt(s, st, "campaign cancel");
   if (rc != LMM_OK || sqlite3_changes(s->db) > 0) return rc;
   /* Nothing changed: no such campaign, or a finished one (which stays finished). */
   if ((rc = campaign_exists(s, id)) != LMM_OK) return rc;
@@ -280,10 +266,11 @@ LMM_API lmm_err lmm_store_campaign_request_cancel(lmm_store *s, int64_t id) {
 }
 
 LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bool *out) {
-  if (!s || !out) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, out != NULL, "campaign cancel check");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st;
-  lmm_err rc = campaign_find(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET, id,
-                             "campaign cancel check", &st);
+  rc = campaign_find(s, LMMI_SQL_CAMPAIGN_CANCEL_GET, SQL_CAMPAIGN_CANCEL_GET, id,
+                     "campaign cancel check", &st);
   if (rc != LMM_OK) return rc;
   *out = sqlite3_column_int(st, 0) != 0;
   sqlite3_reset(st);
@@ -292,43 +279,9 @@ LMM_API lmm_err lmm_store_campaign_cancel_requested(lmm_store *s, int64_t id, bo
 
 /* ------------------------------------------------------------ outcomes */
 
-LMM_API const char *lmm_step_name(int step) {
-  switch (step) {
-  case LMM_STEP_OK:
-    return "ok";
-  case LMM_STEP_REFUSED:
-    return "refused";
-  case LMM_STEP_FAILED:
-    return "failed";
-  case LMM_STEP_SILENT:
-    return "silent";
-  default:
-    return "-";
-  }
-}
-
-LMM_API void lmm_outcome_init(lmm_outcome *o) {
-  if (!o) return;
-  memset(o, 0, sizeof *o);
-  o->content_format = o->fw_state = o->fw_result = -1;
-}
-
-LMM_API void lmm_outcome_clear(lmm_outcome *o) {
-  if (!o) return;
-  free(o->ep), free(o->payload), free(o->error);
-  free(o->gm_error), free(o->unicast_error), free(o->fw_pkg_version);
-  memset(o, 0, sizeof *o);
-}
-
-LMM_API void lmm_outcome_list_free(lmm_outcome *o, size_t n) {
-  if (!o) return;
-  for (size_t i = 0; i < n; i++)
-    lmm_outcome_clear(&o[i]);
-  free(o);
-}
-
 LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outcome *o, size_t n) {
-  if (!s) return LMM_ERR_ARG;
+  lmm_err rc = lmmi_store_check(s, true, "outcomes put");
+  if (rc != LMM_OK) return rc;
   if (n && !o) return lmmi_store_say(s, LMM_ERR_ARG, "no outcomes given");
   for (size_t i = 0; i < n; i++)
     if (!o[i].ep || (o[i].payload_len && !o[i].payload))
@@ -336,7 +289,7 @@ LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outco
   /* One prepared statement stepped n times inside one BEGIN IMMEDIATE .. COMMIT: the cost
    * per row is a b-tree lookup and an in-memory page change; the disk sees one append to the
    * -wal at COMMIT (10,000 rows: a few milliseconds, not 10,000 commits). */
-  lmm_err rc = lmmi_store_begin(s, true);
+  rc = lmmi_store_begin(s, true);
   if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_UPDATE, SQL_OUTCOME_UPDATE);
   rc = LMM_ERR_DB;
@@ -377,7 +330,7 @@ out:
   return rc;
 }
 
-static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
+static lmm_err outcome_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_outcome o = {0};
   o.oid = (uint16_t)sqlite3_column_int(st, 1);
   o.via = sqlite3_column_int(st, 2);
@@ -407,38 +360,24 @@ static lmm_err outcome_read(sqlite3_stmt *st, lmm_outcome *out) {
       !lmmi_col_text(st, 12, &o.error) || !lmmi_col_text(st, 23, &o.gm_error) ||
       !lmmi_col_text(st, 28, &o.unicast_error) || !lmmi_col_text(st, 29, &o.fw_pkg_version)) {
     lmm_outcome_clear(&o);
-    return LMM_ERR_NOMEM;
+    return lmmi_store_say(s, LMM_ERR_NOMEM, "outcome: out of memory");
   }
-  *out = o;
+  *(lmm_outcome *)out = o;
   return LMM_OK;
 }
 
 LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **out, size_t *n) {
-  if (!s || !out || !n) return LMM_ERR_ARG;
-  lmm_outcome *v = NULL;
-  size_t nv = 0, cap = 0;
-  /* One read snapshot, so a writer committing halfway through cannot mix two states. */
-  lmm_err rc = lmmi_store_begin(s, false);
-  if (rc != LMM_OK || (rc = campaign_exists(s, id)) != LMM_OK) goto out;
+  lmm_err rc = lmmi_store_check(s, out && n, "outcomes get");
+  if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_LIST, SQL_OUTCOME_LIST);
-  rc = LMM_ERR_DB;
-  if (!st) goto out;
-  rc = LMM_OK;
+  if (!st) return LMM_ERR_DB;
   int src = sqlite3_bind_int64(st, 1, id);
-  while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!lmmi_grow((void **)&v, &cap, nv + 1, sizeof *v) || outcome_read(st, &v[nv]) != LMM_OK) {
-      rc = LMM_ERR_NOMEM;
-      break;
-    }
-    nv++;
-    src = SQLITE_OK;
-  }
-  if (rc == LMM_OK && src != SQLITE_DONE) rc = lmmi_store_fail(s, src, "outcomes get");
-  sqlite3_reset(st);
-  if (rc == LMM_OK) rc = lmmi_store_commit(s);
-out:
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "outcomes get");
+  lmm_outcome *v;
+  size_t nv;
+  rc = lmmi_store_rows_of(s, campaign_numbered, &id, st, sizeof *v, outcome_read, (void **)&v, &nv,
+                          "outcomes get");
   if (rc != LMM_OK) {
-    lmmi_store_rollback(s);
     lmm_outcome_list_free(v, nv);
     return rc;
   }

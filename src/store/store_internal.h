@@ -1,5 +1,5 @@
-/* store_internal.h - what store.c and store_campaign.c share: the handle, its cached
- * statements, transactions and the mapping of SQLite failures to lmm_err. */
+/* store_internal.h - what the store's files share: the handle, its cached statements,
+ * transactions and the mapping of SQLite failures to lmm_err (store_sql.c). */
 #ifndef LMMI_STORE_INTERNAL_H
 #define LMMI_STORE_INTERNAL_H
 
@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ctx_internal.h"
 #include "lwm2m_mbms/store.h"
 
 /** Slots of the per-handle statement cache. Each slot always holds the same SQL text (the
@@ -43,10 +44,16 @@ typedef enum lmmi_sql {
 } lmmi_sql;
 
 struct lmm_store {
-  sqlite3 *db;
+  lmm_ctx *ctx; /* borrowed: the clock of every timestamp, and the log */
+  sqlite3 *db;  /* NULL in a handle whose open failed */
   sqlite3_stmt *st[LMMI_SQL_N];
   char msg[512]; /* the last failure, for lmm_store_errmsg() */
 };
+
+/** Whether a call can go ahead on `s`, which every public call asks first: LMM_OK with the
+ *  message cleared; LMM_ERR_ARG when `s` is NULL, or when `args_ok` is false (the message then
+ *  names `what`); LMM_ERR_STATE on a handle whose open failed, whose message (why) is kept. */
+lmm_err lmmi_store_check(lmm_store *s, bool args_ok, const char *what);
 
 /** The cached statement of `slot` (preparing `sql` on first use), reset with no bindings;
  *  NULL with the message recorded if it cannot be prepared. Borrowed from the handle. */
@@ -78,11 +85,31 @@ bool lmmi_col_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len);
 int lmmi_bind_text(sqlite3_stmt *st, int col, const char *v);
 int lmmi_bind_blob(sqlite3_stmt *st, int col, const void *v, size_t len);
 
+/** Reads the current row of `st` into `*out` (an element of the array lmmi_store_rows()
+ *  grows): LMM_OK, or the error with its message recorded (`out` then owns nothing). */
+typedef lmm_err (*lmmi_row_reader)(lmm_store *s, sqlite3_stmt *st, void *out);
+
+/** Steps `st` (prepared and bound by the caller, who resets it) to its end, reading each row
+ *  with `read` into a growing array of `size`-byte elements. `*out` and `*n` hold the rows read
+ *  whatever the result: the caller frees them on failure. `what` names the call in the
+ *  message of a failure. */
+lmm_err lmmi_store_rows(lmm_store *s, sqlite3_stmt *st, size_t size, lmmi_row_reader read,
+                        void **out, size_t *n, const char *what);
+
+/** Whether the owner `key` of a list exists (a group by name, a campaign by id): LMM_OK, or
+ *  LMM_ERR_NOTFOUND (or another error) with its message recorded. */
+typedef lmm_err (*lmmi_owner_check)(lmm_store *s, const void *key);
+
+/** The rows of `st` (prepared and bound by the caller) as lmmi_store_rows() reads them, in one
+ *  read snapshot with the check that their owner `key` exists: "no such owner" and the rows
+ *  describe the same moment, and a writer committing halfway cannot mix two states. Resets
+ *  `st`. On failure the rows read so far are left in `*out`, `*n` for the caller to free. */
+lmm_err lmmi_store_rows_of(lmm_store *s, lmmi_owner_check owner, const void *key, sqlite3_stmt *st,
+                           size_t size, lmmi_row_reader read, void **out, size_t *n,
+                           const char *what);
+
 /** Makes room for `need` elements of `size` bytes in *p (capacity *cap), doubling. False when
  *  out of memory (*p and *cap unchanged). */
 bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size);
-
-/** Wall-clock milliseconds since the epoch. */
-int64_t lmmi_store_now_ms(void);
 
 #endif

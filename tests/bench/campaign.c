@@ -96,11 +96,11 @@ typedef struct run {
   int t8_status; /* -1 no delivery notification, 0 failed, 1 delivered */
 } run;
 
-static void on_state(void *user, int st) {
+static void on_state(void *user, lmm_campaign_state st) {
   run *r = user;
   double t = now_s();
   if (st == LMM_CS_CONFIGURING && r->t_state[st] > 0 && r->t_cfg2 == 0) r->t_cfg2 = t;
-  if (st >= 0 && st <= LMM_CS_FAILED && r->t_state[st] == 0) r->t_state[st] = t;
+  if (st <= LMM_CS_FAILED && r->t_state[st] == 0) r->t_state[st] = t;
 }
 
 static void on_member(void *user, size_t index, const lmm_outcome *o) {
@@ -202,7 +202,8 @@ static int world_up(world *w, const char *count, size_t in_flight) {
 
 /* Runs the Read as one campaign over `via` (LMM_VIA_MBMS or LMM_VIA_UNICAST) with a group of
  * name `name`. Returns 0 when the campaign ended DONE with every member OK. */
-static int run_one(world *w, const char *name, int via, long window_s, long grace_ms, run *r) {
+static int run_one(world *w, const char *name, lmm_path_kind via, long window_s, long grace_ms,
+                   run *r) {
   char egid[96];
   snprintf(egid, sizeof egid, "%s@operator.example", name);
   lmm_group_info g = {.name = (char *)name,

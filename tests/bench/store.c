@@ -29,17 +29,16 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 
 /* The database file's size once everything is in it: closing the last connection
  * checkpoints the -wal into the main file. */
-static long long settled_size(lmm_store **s, const char *path) {
-  char why[256];
+static long long settled_size(lmm_ctx *ctx, lmm_store **s, const char *path) {
   struct stat sb;
   lmm_store_close(*s);
   *s = NULL;
-  if (stat(path, &sb) != 0 || lmm_store_open(path, s, why, sizeof why) != LMM_OK) return -1;
+  if (stat(path, &sb) != 0 || lmm_store_open(ctx, path, s) != LMM_OK) return -1;
   return (long long)sb.st_size;
 }
 
-static int run(size_t n, const char *dir) {
-  char path[600], why[256];
+static int run(lmm_ctx *ctx, size_t n, const char *dir) {
+  char path[600];
   snprintf(path, sizeof path, "%s/state-%zu.db", dir, n);
   lmm_store *s = NULL;
   lmm_member *m = calloc(n, sizeof *m);
@@ -48,11 +47,11 @@ static int run(size_t n, const char *dir) {
   char(*uris)[40] = malloc(n * sizeof *uris);
   int rc = 1;
   if (!m || !o || !eps || !uris) goto out;
-  if (lmm_store_open(path, &s, why, sizeof why) != LMM_OK) {
-    fprintf(stderr, "bench_store: %s\n", why);
+  if (lmm_store_open(ctx, path, &s) != LMM_OK) {
+    fprintf(stderr, "bench_store: %s\n", lmm_store_errmsg(s));
     goto out;
   }
-  long long empty = settled_size(&s, path);
+  long long empty = settled_size(ctx, &s, path);
   /* What a fleet looks like: endpoint names, CoAP URIs, a SenML-JSON answer per member. */
   static uint8_t pl[] = PAYLOAD;
   for (size_t i = 0; i < n; i++) {
@@ -80,12 +79,12 @@ static int run(size_t n, const char *dir) {
                       .response_time_window = 30};
   double t0 = now_s();
   if (lmm_store_group_create(s, &g) != LMM_OK ||
-      lmm_store_members_add(s, "fleet", m, n, why, sizeof why) != LMM_OK) {
+      lmm_store_members_add(s, "fleet", m, n) != LMM_OK) {
     fprintf(stderr, "bench_store: members: %s\n", lmm_store_errmsg(s));
     goto out;
   }
   double t_members = now_s() - t0;
-  long long with_members = settled_size(&s, path);
+  long long with_members = settled_size(ctx, &s, path);
   lmm_campaign_info c = {.group = "fleet",
                          .via = LMM_VIA_MBMS,
                          .op_kind = 1,
@@ -93,8 +92,8 @@ static int run(size_t n, const char *dir) {
                          .window_s = 30,
                          .t8_status = -1};
   t0 = now_s();
-  if (!s || lmm_store_campaign_create(s, &c, m, n) != LMM_OK) {
-    fprintf(stderr, "bench_store: campaign: %s\n", s ? lmm_store_errmsg(s) : "reopen failed");
+  if (lmm_store_campaign_create(s, &c, m, n) != LMM_OK) {
+    fprintf(stderr, "bench_store: campaign: %s\n", lmm_store_errmsg(s));
     goto out;
   }
   double t_create = now_s() - t0;
@@ -104,7 +103,7 @@ static int run(size_t n, const char *dir) {
     goto out;
   }
   double t_put = now_s() - t0;
-  long long total = settled_size(&s, path);
+  long long total = settled_size(ctx, &s, path);
   printf("%8zu | %9.1f %11.0f | %9.1f | %9.1f | %8.0f %8.0f %9.0f\n", n, t_put * 1e3,
          (double)n / t_put, t_create * 1e3, t_members * 1e3,
          (double)(with_members - empty) / (double)n, (double)(total - with_members) / (double)n,
@@ -131,9 +130,12 @@ int main(int argc, char **argv) {
          "       N |   put ms      rows/s | create ms | add ms    | bytes/member: members "
          "campaign     total\n",
          sizeof PAYLOAD - 1);
-  int rc = 0;
+  lmm_ctx *ctx = NULL;
+  int rc = lmm_global_init() == LMM_OK && lmm_ctx_new(NULL, &ctx) == LMM_OK ? 0 : 1;
   for (int i = 0; i < nn && !rc; i++)
-    rc = run((size_t)strtoul(ns[i], NULL, 10), dir);
+    rc = run(ctx, (size_t)strtoul(ns[i], NULL, 10), dir);
+  lmm_ctx_free(ctx);
+  lmm_global_cleanup();
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   return rc;
 }

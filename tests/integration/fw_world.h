@@ -38,7 +38,7 @@ typedef struct world {
   int bearer_port;
   lmm_fwc *c;
   size_t on_member, on_done;
-  int phases[16];
+  lmm_fwc_phase phases[16];
   size_t n_phases;
 } world;
 
@@ -84,7 +84,7 @@ static inline void world_up(world *w, int count, const char *group_loss,
   lmm_t8_client_attach_notifier(w->t8, w->nt);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
   assert_int_equal(lmm_blob_server_new(w->ctx, NULL, &w->blobs), LMM_OK);
-  assert_non_null(w->store = lmmt_store_open(w->dbdir));
+  assert_non_null(w->store = lmmt_store_open(w->ctx, w->dbdir));
 }
 
 static inline void world_down(world *w) {
@@ -108,7 +108,7 @@ static inline void h_member(void *user, size_t index, const lmm_fwc_member *m) {
   w->on_member++;
 }
 
-static inline void h_phase(void *user, int phase) {
+static inline void h_phase(void *user, lmm_fwc_phase phase) {
   world *w = user;
   if (w->n_phases < 16) w->phases[w->n_phases++] = phase;
 }

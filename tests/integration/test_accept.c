@@ -289,11 +289,14 @@ static void test_group_request_accept(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_auto_accept_per_path_and_member, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fallback_once_after_406_or_500, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fallback_with_defaults, setup, teardown),
       cmocka_unit_test(test_group_request_accept),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

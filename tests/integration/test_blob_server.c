@@ -487,16 +487,13 @@ static void test_args(void **state) {
 }
 
 int main(void) {
-  lmm_global_init();
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
+  if (lmm_global_init() != LMM_OK) return 1; /* libcoap's set-up too */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_args),         cmocka_unit_test(test_fetch_300k),
       cmocka_unit_test(test_block_sizes),  cmocka_unit_test(test_not_found_and_methods),
       cmocka_unit_test(test_many_clients),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  coap_cleanup();
   lmm_global_cleanup();
   return rc;
 }

@@ -80,7 +80,7 @@ static void world_up_with(world *w, const char *const *mock_extra, const char *r
   assert_int_equal(lmm_t8_notifier_new(w->ctx, NULL, &nh, w, &w->nt), LMM_OK);
   lmm_t8_client_attach_notifier(w->t8, w->nt);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
-  assert_non_null(w->store = lmmt_store_open(w->dbdir));
+  assert_non_null(w->store = lmmt_store_open(w->ctx, w->dbdir));
 }
 
 static void world_up(world *w, const char *loss, const char *rx_loss, int bearer_port) {
@@ -117,7 +117,7 @@ static void start_read(world *w, const lmm_group_info *g, lmm_store *store) {
 }
 
 /* Members of the finished campaign that read their latitude over `via`. */
-static size_t count_read_via(const world *w, int via) {
+static size_t count_read_via(const world *w, lmm_path_kind via) {
   size_t n, k = 0;
   const lmm_outcome *o = lmm_campaign_outcomes(w->c, &n);
   for (size_t i = 0; i < n; i++)
@@ -145,8 +145,7 @@ static void run_read(world *w, lmm_group_type type, int port, long window, size_
                       .response_time_window = window};
   if (g_schedule) g.schedule = &g_schedule, g.n_schedule = 1;
   assert_int_equal(lmm_store_group_create(w->store, &g), LMM_OK);
-  char why[200];
-  assert_int_equal(lmm_store_members_add(w->store, g.name, w->m, w->n, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(w->store, g.name, w->m, w->n), LMM_OK);
   start_read(w, &g, w->store);
   assert_int_equal(lmm_campaign_wait(w->c, 120000), LMM_OK);
   const lmm_campaign_info *info = lmm_campaign_get_info(w->c);
@@ -479,8 +478,7 @@ static void test_tmgi_policy(void **state) {
                       .multicast_port = bp,
                       .response_time_window = 1};
   assert_int_equal(lmm_store_group_create(w.store, &g), LMM_OK);
-  char why[200];
-  assert_int_equal(lmm_store_members_add(w.store, g.name, w.m, w.n, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(w.store, g.name, w.m, w.n), LMM_OK);
   char first[32] = "";
   for (int run = 0; run < 3; run++) {
     lmm_group_info cur = {0};

@@ -274,9 +274,10 @@ static void test_fw_flags(void **state) {
 /* A firmware campaign stored through the library, one member of each end; and an operation
  * campaign and a firmware one that is still running. */
 static int64_t store_fw_campaign(const char *db, int64_t *running, int64_t *operation) {
+  lmm_ctx *ctx = NULL;
   lmm_store *s = NULL;
-  char why[256];
-  assert_int_equal(lmm_store_open(db, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
+  assert_int_equal(lmm_store_open(ctx, db, &s), LMM_OK);
   lmm_member m[6] = {{.ep = "a", .oid = 5}, {.ep = "b", .oid = 5}, {.ep = "c", .oid = 5},
                      {.ep = "d", .oid = 5}, {.ep = "e", .oid = 5}, {.ep = "f", .oid = 6}};
   lmm_campaign_info c = {.group = "fleet",
@@ -328,6 +329,7 @@ static int64_t store_fw_campaign(const char *db, int64_t *running, int64_t *oper
   assert_int_equal(lmm_store_campaign_create(s, &op, m, 1), LMM_OK);
   *operation = op.id;
   lmm_store_close(s);
+  lmm_ctx_free(ctx);
   return c.id;
 }
 
@@ -441,15 +443,17 @@ static void test_fw_report(void **state) {
   EXPECT(db, 0, "\"cancelRequested\":true,\"alreadyRequested\":true", NULL, "cancel", rs, "--json");
   EXPECT(db, 0, "via multicast, delivering, cancel requested", NULL, "report", rs);
   EXPECT(db, 0, "\"cancelRequested\":true", NULL, "report", rs, "--json");
+  lmm_ctx *ctx = NULL;
   lmm_store *s = NULL;
-  char why[256];
-  assert_int_equal(lmm_store_open(db, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
+  assert_int_equal(lmm_store_open(ctx, db, &s), LMM_OK);
   bool req = false;
   assert_int_equal(lmm_store_campaign_cancel_requested(s, running, &req), LMM_OK);
   assert_true(req);
   assert_int_equal(lmm_store_campaign_cancel_requested(s, operation, &req), LMM_OK);
   assert_false(req);
   lmm_store_close(s);
+  lmm_ctx_free(ctx);
 }
 
 /* ------------------------------------------------------------ whole campaigns */
@@ -705,6 +709,7 @@ static void test_fw_cancel_running(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   srand((unsigned)getpid());
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fw_flags, setup, teardown),
@@ -716,5 +721,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fw_wave_stops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fw_cancel_running, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

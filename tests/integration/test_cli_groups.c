@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -320,11 +321,58 @@ static void test_store_errors(void **state) {
   EXPECT(f->db, 2, NULL, "unknown command 'steal'", "tmgi", "steal", "e1");
 }
 
+static void set_env(const char *k, const char *v) {
+  if (v)
+    setenv(k, v, 1);
+  else
+    unsetenv(k);
+}
+
+/* Without --db the command line picks the store: $LMM_DB, else $XDG_STATE_HOME/lwm2m-mbms,
+ * else $HOME/.local/state/lwm2m-mbms; the directories it makes are private. The library never
+ * reads the environment: choosing the path is the command line's (cli_store_default_path(),
+ * unit-tested in test_cli_store_path). */
+static void test_default_store(void **state) {
+  fixture *f = *state;
+  static const char *const keys[] = {"LMM_DB", "XDG_STATE_HOME", "HOME"};
+  char *saved[3];
+  for (int i = 0; i < 3; i++)
+    saved[i] = getenv(keys[i]) ? strdup(getenv(keys[i])) : NULL;
+  set_env("LMM_DB", NULL);
+  set_env("XDG_STATE_HOME", NULL);
+  set_env("HOME", NULL);
+  EXPECT(NULL, 2, NULL, "HOME", "group", "list");
+
+  char home[160], dir[200], db[240];
+  snprintf(home, sizeof home, "%s/home", f->dir);
+  set_env("HOME", home);
+  EXPECT(NULL, 0, "no groups", NULL, "group", "list");
+  snprintf(dir, sizeof dir, "%s/.local/state/lwm2m-mbms", home);
+  snprintf(db, sizeof db, "%s/state.db", dir);
+  struct stat sb;
+  assert_int_equal(stat(dir, &sb), 0);
+  assert_true(S_ISDIR(sb.st_mode));
+  assert_int_equal(sb.st_mode & 0777, 0700);
+  assert_int_equal(stat(db, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  snprintf(dir, sizeof dir, "%s/xdg", f->dir);
+  set_env("XDG_STATE_HOME", dir);
+  EXPECT(NULL, 0, "no groups", NULL, "group", "list");
+  snprintf(db, sizeof db, "%s/xdg/lwm2m-mbms/state.db", f->dir);
+  assert_int_equal(stat(db, &sb), 0);
+
+  for (int i = 0; i < 3; i++) {
+    set_env(keys[i], saved[i]);
+    free(saved[i]);
+  }
+}
+
 /* A campaign stored through the library, with one member of each kind of outcome. */
 static int64_t store_campaign(const char *db) {
+  lmm_ctx *ctx = NULL;
   lmm_store *s = NULL;
-  char why[256];
-  assert_int_equal(lmm_store_open(db, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
+  assert_int_equal(lmm_store_open(ctx, db, &s), LMM_OK);
   lmm_member m[5] = {{.ep = "a", .oid = 6, .uri = "coap://127.0.0.1:1"},
                      {.ep = "b", .oid = 6, .uri = "coap://127.0.0.1:2"},
                      {.ep = "c", .oid = 6, .uri = "coap://127.0.0.1:3"},
@@ -421,6 +469,7 @@ static int64_t store_campaign(const char *db) {
                        .latency_ms = 800}};
   assert_int_equal(lmm_store_outcomes_put(s, c.id, o, 5), LMM_OK);
   lmm_store_close(s);
+  lmm_ctx_free(ctx);
   return c.id;
 }
 
@@ -602,14 +651,18 @@ static void test_deliver_unicast(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help),
       cmocka_unit_test_setup_teardown(test_group_create, setup, teardown),
       cmocka_unit_test_setup_teardown(test_members, setup, teardown),
       cmocka_unit_test_setup_teardown(test_store_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_default_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_report_formats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deliver_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deliver_unicast, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

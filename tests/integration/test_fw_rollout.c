@@ -153,7 +153,7 @@ static void test_wave_passes(void **state) {
 }
 
 /* A cancel while the fragments go out: nothing is updated, every member says cancelled. */
-static void cancel_on_sending(void *user, int phase) {
+static void cancel_on_sending(void *user, lmm_fwc_phase phase) {
   world *w = user;
   h_phase(user, phase);
   if (phase == LMM_FWC_P_SENDING) lmm_fwc_cancel(w->c);
@@ -192,7 +192,7 @@ static void test_cancel(void **state) {
 /* A group with a Schedule: the blob waits for it (members in power saving wake then). */
 static int64_t g_sending_at;
 
-static void note_sending(void *user, int phase) {
+static void note_sending(void *user, lmm_fwc_phase phase) {
   h_phase(user, phase);
   if (phase == LMM_FWC_P_SENDING) g_sending_at = mono_ms();
 }

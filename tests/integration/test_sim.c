@@ -1403,8 +1403,7 @@ static void test_delay(void **state) {
 }
 
 int main(void) {
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
+  if (lmm_global_init() != LMM_OK) return 1; /* libcoap's set-up too */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help_and_usage),
       cmocka_unit_test(test_read_every_object_and_format),
@@ -1420,6 +1419,6 @@ int main(void) {
       cmocka_unit_test(test_delay),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  coap_cleanup();
+  lmm_global_cleanup();
   return rc;
 }

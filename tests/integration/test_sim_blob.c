@@ -990,14 +990,13 @@ static void test_malformed(void **state) {
 }
 
 int main(void) {
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
+  if (lmm_global_init() != LMM_OK) return 1; /* libcoap's set-up too */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_blob_complete), cmocka_unit_test(test_blob_missing_parity),
       cmocka_unit_test(test_blob_faults),   cmocka_unit_test(test_blob_group_loss),
       cmocka_unit_test(test_pull),          cmocka_unit_test(test_malformed),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  coap_cleanup();
+  lmm_global_cleanup();
   return rc;
 }

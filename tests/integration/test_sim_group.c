@@ -445,14 +445,13 @@ static void test_answer_rate(void **state) {
 }
 
 int main(void) {
-  coap_startup();
-  coap_set_log_level(LOG_EMERG);
+  if (lmm_global_init() != LMM_OK) return 1; /* libcoap's set-up too */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_read_50),
       cmocka_unit_test(test_group_loss),
       cmocka_unit_test(test_answer_rate),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  coap_cleanup();
+  lmm_global_cleanup();
   return rc;
 }

@@ -526,6 +526,7 @@ static void test_one_socket_two_devices(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_register_and_notify),
       cmocka_unit_test(test_pmin_holds_back),
@@ -538,5 +539,7 @@ int main(void) {
       cmocka_unit_test(test_clock_with_coap_client),
       cmocka_unit_test(test_one_socket_two_devices),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

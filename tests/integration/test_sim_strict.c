@@ -458,10 +458,13 @@ static void test_discover_object(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_require_accept),  cmocka_unit_test(test_formats),
       cmocka_unit_test(test_no_group_mgmt),   cmocka_unit_test(test_fw_no_success),
       cmocka_unit_test(test_discover_object),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -47,7 +47,7 @@ static void world_up(world *w) {
   ucfg.ack_timeout_ms = 1000, ucfg.max_retransmit = 2, ucfg.member_deadline_ms = 20000;
   assert_int_equal(lmm_unicast_new(w->ctx, &ucfg, &w->u), LMM_OK);
   assert_int_equal(lmm_answers_new(w->ctx, NULL, &w->ans), LMM_OK);
-  assert_non_null(w->store = lmmt_store_open(w->dbdir));
+  assert_non_null(w->store = lmmt_store_open(w->ctx, w->dbdir));
   w->port = lmmt_random_port();
 }
 
@@ -68,8 +68,7 @@ static void group_add(world *w, const char *name, const char *addr) {
                       .multicast_port = w->port,
                       .response_time_window = 1};
   assert_int_equal(lmm_store_group_create(w->store, &g), LMM_OK);
-  char why[200];
-  assert_int_equal(lmm_store_members_add(w->store, name, w->m, w->n, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(w->store, name, w->m, w->n), LMM_OK);
 }
 
 /* A group Read of /6/0/0 on `g` over IP multicast, waited for; returns how many members

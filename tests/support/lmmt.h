@@ -58,10 +58,11 @@ char *lmmt_sim_stop_stats(lmmt_sim *s, int *status);
 /* ------------------------------------------------------------ scratch store */
 
 typedef struct lmm_store lmm_store;
+typedef struct lmm_ctx lmm_ctx;
 
-/** Opens a state store in a fresh directory under /tmp, whose path goes into `dir`. NULL on
- *  failure, with the reason on stderr. */
-lmm_store *lmmt_store_open(char dir[64]);
+/** Opens a state store of context `ctx` in a fresh directory under /tmp, whose path goes into
+ *  `dir`. NULL on failure, with the reason on stderr. */
+lmm_store *lmmt_store_open(lmm_ctx *ctx, char dir[64]);
 /** A fresh scratch directory /tmp/lmmt-TAG-XXXXXX into `dir`; 0, or -1 with the reason on
  *  stderr. */
 int lmmt_scratch_dir(char dir[64], const char *tag);

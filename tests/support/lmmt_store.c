@@ -20,13 +20,14 @@ int lmmt_scratch_remove(const char *dir) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
-lmm_store *lmmt_store_open(char dir[64]) {
+lmm_store *lmmt_store_open(lmm_ctx *ctx, char dir[64]) {
   if (lmmt_scratch_dir(dir, "db") != 0) return NULL;
-  char path[96], why[256];
+  char path[96];
   snprintf(path, sizeof path, "%s/state.db", dir);
   lmm_store *s = NULL;
-  if (lmm_store_open(path, &s, why, sizeof why) != LMM_OK) {
-    fprintf(stderr, "lmmt_store_open: %s\n", why);
+  if (lmm_store_open(ctx, path, &s) != LMM_OK) {
+    fprintf(stderr, "lmmt_store_open: %s\n", lmm_store_errmsg(s));
+    lmm_store_close(s);
     return NULL;
   }
   return s;

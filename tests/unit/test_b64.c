@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/b64.h"
+#include "lwm2m_mbms/ctx.h"
 
 /* RFC 4648 section 10, literally. */
 static const struct {
@@ -165,6 +166,7 @@ static void test_bad_arguments(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encode_rfc4648_vectors),
       cmocka_unit_test(test_decode_rfc4648_vectors),
@@ -176,5 +178,7 @@ int main(void) {
       cmocka_unit_test(test_decode_rejects_nul_inside),
       cmocka_unit_test(test_bad_arguments),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

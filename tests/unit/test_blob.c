@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "campaign/blob.h"
+#include "lwm2m_mbms/ctx.h"
 
 static lmmi_blob_desc desc(uint64_t size, uint32_t frag, uint32_t stride) {
   lmmi_blob_desc d = {.size = size, .frag = frag, .stride = stride};
@@ -196,6 +197,7 @@ static void test_reassembly_with_parity(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_counts),
       cmocka_unit_test(test_query),
@@ -203,5 +205,7 @@ int main(void) {
       cmocka_unit_test(test_status_truncated),
       cmocka_unit_test(test_reassembly_with_parity),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -120,8 +120,11 @@ static void test_strerror(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_timers), cmocka_unit_test(test_seeded_random),
       cmocka_unit_test(test_source_order), cmocka_unit_test(test_strerror)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

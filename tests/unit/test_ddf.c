@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lwm2m_mbms/objects.h"
+#include "lwm2m_mbms/ctx.h"
 
 #define RW (LMM_OP_R | LMM_OP_W)
 
@@ -392,11 +393,14 @@ static void test_load_dir(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_core_files),   cmocka_unit_test(test_group_mgmt_file),
       cmocka_unit_test(test_malformed),    cmocka_unit_test(test_object_id_range),
       cmocka_unit_test(test_too_big),      cmocka_unit_test(test_two_objects_in_one_file),
       cmocka_unit_test(test_redefinition), cmocka_unit_test(test_load_dir),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

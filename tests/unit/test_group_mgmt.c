@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
+#include "lwm2m_mbms/ctx.h"
 
 #define OID LMM_GROUP_MGMT_OID
 #define RW  (LMM_OP_R | LMM_OP_W)
@@ -322,6 +323,7 @@ static void test_from_records_twice_multiple(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_mgmt_definition),
       cmocka_unit_test(test_group_mgmt_definition_other_ids),
@@ -332,5 +334,7 @@ int main(void) {
       cmocka_unit_test(test_from_records_refuses),
       cmocka_unit_test(test_from_records_twice_multiple),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
+#include "lwm2m_mbms/ctx.h"
 
 static void expect_path(const char *s, uint8_t depth, uint16_t oid, uint16_t iid, uint16_t rid,
                         uint16_t riid) {
@@ -197,11 +198,14 @@ static void test_value_clear(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_valid), cmocka_unit_test(test_parse_invalid),
       cmocka_unit_test(test_format),      cmocka_unit_test(test_format_parse_roundtrip),
       cmocka_unit_test(test_within),      cmocka_unit_test(test_records_deep_copy),
       cmocka_unit_test(test_value_clear),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

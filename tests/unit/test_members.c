@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lwm2m_mbms/group.h"
+#include "lwm2m_mbms/ctx.h"
 
 static void test_member_id(void **state) {
   (void)state;
@@ -172,9 +173,12 @@ static void test_load(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_member_id),
                                      cmocka_unit_test(test_allows),
                                      cmocka_unit_test(test_parse_good),
                                      cmocka_unit_test(test_parse_bad), cmocka_unit_test(test_load)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

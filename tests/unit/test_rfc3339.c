@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/rfc3339.h"
+#include "lwm2m_mbms/ctx.h"
 
 static const struct {
   const char *text;
@@ -139,10 +140,13 @@ static void test_round_trip(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_vectors),  cmocka_unit_test(test_parse_rejects),
       cmocka_unit_test(test_format_vectors), cmocka_unit_test(test_format_limits),
       cmocka_unit_test(test_round_trip),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
+#include "lwm2m_mbms/ctx.h"
 
 #define OID     LMM_GROUP_MGMT_OID
 #define N_OF(a) (sizeof(a) / sizeof *(a))
@@ -632,6 +633,7 @@ static void test_malformed_strings_and_numbers(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encode_instance),
       cmocka_unit_test(test_encode_bases),
@@ -654,5 +656,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_base64url),
       cmocka_unit_test(test_malformed_strings_and_numbers),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -1,6 +1,6 @@
 /* test_store.c - the SQLite state store: every table round trip, all-or-nothing batches,
  * reopening, a crash in the middle of a transaction, foreign files, the upgrade of an older
- * schema, cancel requests, and the default path. */
+ * schema, cancel requests, and the directories a path needs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lwm2m_mbms/ctx.h"
 #include "lwm2m_mbms/store.h"
 #include "lwm2m_mbms/unicast.h"
 
@@ -30,6 +31,7 @@ static int g_fail_alloc_in = -1; /* SQLite allocations left before one fails; -1
 typedef struct fx {
   char dir[64];
   char path[128]; /* dir/state.db */
+  lmm_ctx *ctx;   /* every store of the test borrows it */
   lmm_store *s;
 } fx;
 
@@ -41,9 +43,9 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "%s/lmm-store-XXXXXX", tmp);
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->path, sizeof f->path, "%s/state.db", f->dir);
-  char why[256];
-  if (lmm_store_open(f->path, &f->s, why, sizeof why) != LMM_OK) {
-    fprintf(stderr, "open: %s\n", why);
+  if (lmm_ctx_new(NULL, &f->ctx) != LMM_OK) return -1;
+  if (lmm_store_open(f->ctx, f->path, &f->s) != LMM_OK) {
+    fprintf(stderr, "open: %s\n", lmm_store_errmsg(f->s));
     return -1;
   }
   *state = f;
@@ -60,16 +62,29 @@ static int teardown(void **state) {
   unhook_syscalls(); /* in case a failing test left them in place */
   g_fail_alloc_in = -1;
   lmm_store_close(f->s);
+  lmm_ctx_free(f->ctx);
   nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   free(f);
   return 0;
 }
 
 static void reopen(fx *f) {
-  char why[256] = "";
   lmm_store_close(f->s);
   f->s = NULL;
-  assert_int_equal(lmm_store_open(f->path, &f->s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, f->path, &f->s), LMM_OK);
+}
+
+/* A handle whose open failed: its message goes into `why`; every call on it is refused with
+ * LMM_ERR_STATE and leaves that message as it was; then it is closed. */
+static void failed_open(lmm_store *s, char *why, size_t cap) {
+  assert_non_null(s);
+  snprintf(why, cap, "%s", lmm_store_errmsg(s));
+  assert_true(strlen(why) > 0);
+  lmm_group_info *g = NULL;
+  size_t n = 0;
+  assert_int_equal(lmm_store_group_list(s, &g, &n), LMM_ERR_STATE);
+  assert_string_equal(lmm_store_errmsg(s), why);
+  lmm_store_close(s);
 }
 
 /* ------------------------------------------------------------ data */
@@ -242,8 +257,7 @@ static void test_groups(void **state) {
 
   /* Delete takes the members along: a new group of the same name starts empty. */
   lmm_member *m = make_members(5, "dev", 42769);
-  char why[256];
-  assert_int_equal(lmm_store_members_add(f->s, "meters", m, 5, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "meters", m, 5), LMM_OK);
   assert_int_equal(lmm_store_group_get(f->s, "meters", &got), LMM_OK);
   assert_int_equal(got.member_count, 5);
   lmm_group_info_clear(&got);
@@ -363,8 +377,7 @@ static void test_members(void **state) {
        .format = 11542},
       {.ep = "a", .oid = 5, .uri = NULL, .format = 110}, /* same endpoint, other object */
   };
-  char why[256];
-  assert_int_equal(lmm_store_members_add(f->s, "g", m, 3, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g", m, 3), LMM_OK);
   lmm_member *got;
   size_t n;
   assert_int_equal(lmm_store_members_get(f->s, "g", &got, &n), LMM_OK);
@@ -375,28 +388,27 @@ static void test_members(void **state) {
 
   /* One already stored refuses the whole batch: "new" is not stored either. */
   lmm_member batch[2] = {{.ep = "new", .oid = 5, .format = 110}, m[1]};
-  why[0] = '\0';
-  assert_int_equal(lmm_store_members_add(f->s, "g", batch, 2, why, sizeof why), LMM_ERR_STATE);
-  assert_non_null(strstr(why, "ep=a/42769"));
-  assert_non_null(strstr(why, "already"));
+  assert_int_equal(lmm_store_members_add(f->s, "g", batch, 2), LMM_ERR_STATE);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "ep=a/42769"));
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "already"));
   assert_int_equal(member_count(f->s, "g"), 3);
   /* A duplicate inside the batch too. */
   lmm_member twice[3] = {{.ep = "x", .oid = 1}, {.ep = "y", .oid = 1}, {.ep = "x", .oid = 1}};
-  assert_int_equal(lmm_store_members_add(f->s, "g", twice, 3, why, sizeof why), LMM_ERR_STATE);
-  assert_non_null(strstr(why, "ep=x/1"));
-  assert_non_null(strstr(why, "twice"));
+  assert_int_equal(lmm_store_members_add(f->s, "g", twice, 3), LMM_ERR_STATE);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "ep=x/1"));
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "twice"));
   assert_int_equal(member_count(f->s, "g"), 3);
   lmm_member noname = {.ep = "", .oid = 1};
-  assert_int_equal(lmm_store_members_add(f->s, "g", &noname, 1, why, sizeof why), LMM_ERR_ARG);
-  assert_int_equal(lmm_store_members_add(f->s, "nogroup", m, 1, why, sizeof why), LMM_ERR_NOTFOUND);
-  assert_true(strlen(why) > 0);
+  assert_int_equal(lmm_store_members_add(f->s, "g", &noname, 1), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_members_add(f->s, "nogroup", m, 1), LMM_ERR_NOTFOUND);
+  assert_true(strlen(lmm_store_errmsg(f->s)) > 0);
   assert_int_equal(lmm_store_members_get(f->s, "nogroup", &got, &n), LMM_ERR_NOTFOUND);
 
   /* Remove keeps the others' order; a later add goes to the end. */
   assert_int_equal(lmm_store_member_remove(f->s, "g", "a", 42769), LMM_OK);
   assert_int_equal(lmm_store_member_remove(f->s, "g", "a", 42769), LMM_ERR_NOTFOUND);
   assert_int_equal(lmm_store_member_remove(f->s, "nogroup", "a", 5), LMM_ERR_NOTFOUND);
-  assert_int_equal(lmm_store_members_add(f->s, "g", &m[1], 1, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g", &m[1], 1), LMM_OK);
   assert_int_equal(lmm_store_members_get(f->s, "g", &got, &n), LMM_OK);
   assert_int_equal(n, 3);
   member_equal(&got[0], &m[0]);
@@ -406,8 +418,8 @@ static void test_members(void **state) {
   /* The same member ID may be in two groups. */
   lmm_group_info g2 = group_named("g2", NULL, 0);
   assert_int_equal(lmm_store_group_create(f->s, &g2), LMM_OK);
-  assert_int_equal(lmm_store_members_add(f->s, "g2", m, 3, why, sizeof why), LMM_OK);
-  assert_int_equal(lmm_store_members_add(f->s, "g2", NULL, 0, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g2", m, 3), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g2", NULL, 0), LMM_OK);
   assert_int_equal(member_count(f->s, "g2"), 3);
 }
 
@@ -748,8 +760,7 @@ static void test_cancel_request(void **state) {
   assert_int_equal(lmm_store_campaign_create(f->s, &failed, m, 2), LMM_OK);
 
   lmm_store *other;
-  char why[256];
-  assert_int_equal(lmm_store_open(f->path, &other, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, f->path, &other), LMM_OK);
   bool req = true;
   assert_int_equal(lmm_store_campaign_cancel_requested(f->s, c.id, &req), LMM_OK);
   assert_false(req);
@@ -786,8 +797,7 @@ static void test_deleted_group_keeps_campaigns(void **state) {
   lmm_group_info g = group_named("gone", NULL, 0);
   assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
   lmm_member *m = make_members(4, "dev", 42769);
-  char why[256];
-  assert_int_equal(lmm_store_members_add(f->s, "gone", m, 4, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "gone", m, 4), LMM_OK);
   lmm_campaign_info c = campaign_on("gone");
   assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 4), LMM_OK);
   lmm_outcome o = {.ep = m[3].ep, .oid = 42769, .done = true, .coap_code = 0x44};
@@ -820,8 +830,7 @@ static void test_reopen(void **state) {
   lmm_group_info g = group_named("kept", sched, 2), gg;
   assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
   lmm_member *m = make_members(10, "dev", 42769);
-  char why[256];
-  assert_int_equal(lmm_store_members_add(f->s, "kept", m, 10, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "kept", m, 10), LMM_OK);
   lmm_campaign_info c = campaign_on("kept");
   assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 10), LMM_OK);
   lmm_outcome o = {.ep = m[5].ep, .oid = 42769, .done = true, .error = "e"};
@@ -949,12 +958,12 @@ static void crash_outcomes_free(lmm_outcome *o) {
 
 static void child_writes(const char *path, int mode, int notify_fd, const lmm_member *m,
                          int64_t id) {
-  lmm_store *s;
-  char why[256];
+  lmm_store *s = NULL;
+  lmm_ctx *ctx = NULL;
   /* Payloads large enough that the transaction outgrows SQLite's page cache and spills
    * uncommitted frames into the -wal before COMMIT: the crash leaves real debris. */
   lmm_outcome *o = crash_outcomes(m, CRASH_N, 2, 300);
-  if (!o || lmm_store_open(path, &s, why, sizeof why) != LMM_OK) _exit(89);
+  if (!o || lmm_ctx_new(NULL, &ctx) != LMM_OK || lmm_store_open(ctx, path, &s) != LMM_OK) _exit(89);
   g_crash_mode = mode, g_notify_fd = notify_fd;
   hook_syscalls();
   g_writes_left = CRASH_AT_WRITE;
@@ -1130,9 +1139,8 @@ static void test_out_of_memory(void **state) {
   lmm_group_info g = group_named("g", NULL, 0);
   assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
   lmm_member *m = make_members(N, "dev", 42769);
-  char why[256];
   reopen(f); /* statements not yet prepared: their preparation fails too */
-  FOR_EVERY_ALLOC_FAILURE(lmm_store_members_add(f->s, "g", m, N, why, sizeof why),
+  FOR_EVERY_ALLOC_FAILURE(lmm_store_members_add(f->s, "g", m, N),
                           assert_int_equal(member_count(f->s, "g"), 0));
   assert_int_equal(member_count(f->s, "g"), N);
 
@@ -1173,16 +1181,16 @@ static void test_concurrent_open(void **state) {
     assert_true((pid[i] = fork()) >= 0);
     if (pid[i] == 0) {
       lmm_store *s;
-      char why[256], name[16];
+      char name[16];
       snprintf(name, sizeof name, "g%d", i);
       lmm_group_info g = group_named(name, NULL, 0);
       lmm_member *m = make_members(100, name, 5);
-      if (lmm_store_open(path, &s, why, sizeof why) != LMM_OK) {
-        fprintf(stderr, "child %d: %s\n", i, why);
+      if (lmm_store_open(f->ctx, path, &s) != LMM_OK) {
+        fprintf(stderr, "child %d: %s\n", i, lmm_store_errmsg(s));
         _exit(1);
       }
       int rc = lmm_store_group_create(s, &g) != LMM_OK ||
-               lmm_store_members_add(s, name, m, 100, why, sizeof why) != LMM_OK;
+               lmm_store_members_add(s, name, m, 100) != LMM_OK;
       lmm_store_close(s);
       _exit(rc ? 2 : 0);
     }
@@ -1194,8 +1202,7 @@ static void test_concurrent_open(void **state) {
     assert_int_equal(WEXITSTATUS(st), 0);
   }
   lmm_store *s;
-  char why[256];
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_group_info *g;
   size_t n;
   assert_int_equal(lmm_store_group_list(s, &g, &n), LMM_OK);
@@ -1229,9 +1236,8 @@ static void test_refused(void **state) {
   fclose(fp);
   struct stat before, after;
   assert_int_equal(stat(path, &before), 0);
-  why[0] = '\0';
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
-  assert_null(s);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_ERR_DB);
+  failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "not a database"));
   assert_non_null(strstr(why, path));
   assert_int_equal(stat(path, &after), 0);
@@ -1240,29 +1246,30 @@ static void test_refused(void **state) {
   /* SQLite, but another application's. */
   snprintf(path, sizeof path, "%s/other.db", f->dir);
   sql_on(path, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
-  why[0] = '\0';
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
-  assert_null(s);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_ERR_DB);
+  failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "not a lwm2m-mbms store"));
   sql_on(path, "PRAGMA user_version=1"); /* a version alone does not make it ours */
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_ERR_DB);
+  failed_open(s, why, sizeof why);
 
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
   sql_on(f->path, "PRAGMA user_version=5");
-  why[0] = '\0';
-  assert_int_equal(lmm_store_open(f->path, &s, why, sizeof why), LMM_ERR_DB);
-  assert_null(s);
+  assert_int_equal(lmm_store_open(f->ctx, f->path, &s), LMM_ERR_DB);
+  failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "newer"));
   sql_on(f->path, "PRAGMA user_version=4");
   reopen(f);
 
   /* Nowhere to put it. */
   snprintf(path, sizeof path, "%s/notes.txt/sub/state.db", f->dir);
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_IO);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_ERR_IO);
+  failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "notes.txt"));
-  assert_int_equal(lmm_store_open("", &s, why, sizeof why), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_open(f->ctx, "", &s), LMM_ERR_ARG);
+  failed_open(s, why, sizeof why);
 }
 
 /* ------------------------------------------------------------ schema upgrade */
@@ -1345,20 +1352,20 @@ static bool has_column(const char *path, const char *table, const char *col) {
 
 static void test_upgrade_v1(void **state) {
   fx *f = *state;
-  char path[160], why[256] = "";
+  char path[160];
   snprintf(path, sizeof path, "%s/v1.db", f->dir);
   sql_on(path, V1_SCHEMA);
   assert_int_equal(pragma_int(path, "user_version"), 1);
 
   lmm_store *s = NULL;
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
   assert_int_equal(pragma_int(path, "user_version"), 4);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
   assert_true(has_column(path, "groups", "gm_iid"));
 
   /* What was there reads back as before, with the new fields at their defaults. */
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_group_info g;
   assert_int_equal(lmm_store_group_get(s, "old", &g), LMM_OK);
   assert_string_equal(g.multicast_address, "239.1.2.3");
@@ -1409,7 +1416,7 @@ static void test_upgrade_v1(void **state) {
   lmm_members_free(m, 1);
   lmm_store_close(s);
   /* Opening again changes nothing more. */
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
   assert_int_equal(pragma_int(path, "user_version"), 4);
 }
@@ -1448,7 +1455,7 @@ static void test_upgrade_v2(void **state) {
   assert_false(has_column(path, "groups", "gm_iid"));
 
   lmm_store *s = NULL;
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(pragma_int(path, "user_version"), 4);
   /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
   assert_int_equal(iid_of(s, "old"), 0);
@@ -1474,7 +1481,7 @@ static void test_upgrade_v2(void **state) {
   assert_int_equal(lmm_store_group_create(s, &n), LMM_OK);
   assert_int_equal(iid_of(s, "newer"), 1);
   lmm_store_close(s);
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
   lmm_store_close(s);
   assert_int_equal(pragma_int(path, "user_version"), 4);
@@ -1485,8 +1492,8 @@ static void test_upgrade_v2(void **state) {
   sql_on(path, V1_TO_V2);
   sql_on(path, "ALTER TABLE groups ADD COLUMN gm_iid TEXT");
   s = NULL;
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
-  assert_null(s);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_ERR_DB);
+  failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "from schema version 2 to 3"));
   assert_int_equal(pragma_int(path, "user_version"), 2);
 }
@@ -1509,7 +1516,7 @@ static const char V2_TO_V3[] =
 
 static void test_upgrade_v3(void **state) {
   fx *f = *state;
-  char path[160], why[256] = "";
+  char path[160];
   snprintf(path, sizeof path, "%s/v3.db", f->dir);
   sql_on(path, V1_SCHEMA);
   sql_on(path, V1_TO_V2);
@@ -1517,7 +1524,7 @@ static void test_upgrade_v3(void **state) {
   assert_int_equal(pragma_int(path, "user_version"), 3);
   assert_false(has_column(path, "outcomes", "gm_step"));
   lmm_store *s = NULL;
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(pragma_int(path, "user_version"), 4);
   /* The old rows read back with the new fields at "not recorded". */
   lmm_group_info g;
@@ -1584,8 +1591,8 @@ static void test_upgrade_fails_whole(void **state) {
   /* A column of that name already there (hand-edited file): the 4th ALTER of the step fails. */
   sql_on(path, "ALTER TABLE outcomes ADD COLUMN fw_end TEXT");
   lmm_store *s = NULL;
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_ERR_DB);
-  assert_null(s);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_ERR_DB);
+  failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "from schema version 1 to 2"));
   assert_non_null(strstr(why, "fw_end"));
   assert_int_equal(pragma_int(path, "user_version"), 1);
@@ -1593,75 +1600,40 @@ static void test_upgrade_fails_whole(void **state) {
   assert_false(has_column(path, "campaigns", "cancel_requested"));
   /* Repaired by hand, it upgrades. */
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
-  assert_int_equal(lmm_store_open(path, &s, why, sizeof why), LMM_OK);
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
   assert_int_equal(pragma_int(path, "user_version"), 4);
 }
 
-/* ------------------------------------------------------------ default path */
+/* ------------------------------------------------------------ directories */
 
-static void set_env(const char *k, const char *v) {
-  if (v)
-    setenv(k, v, 1);
-  else
-    unsetenv(k);
-}
-
-static void test_default_path(void **state) {
+/* The store makes the directories its path needs, private. Which path that is when none is
+ * given is the command line's business (the library never reads the environment): see
+ * test_cli_store_path and test_cli_groups. */
+static void test_open_makes_dirs(void **state) {
   fx *f = *state;
-  static const char *const keys[] = {"LMM_DB", "XDG_STATE_HOME", "HOME"};
-  char *saved[3];
-  for (int i = 0; i < 3; i++)
-    saved[i] = getenv(keys[i]) ? strdup(getenv(keys[i])) : NULL;
-  char buf[256];
-
-  set_env("LMM_DB", "/srv/lmm/state.db");
-  set_env("XDG_STATE_HOME", "/xdg");
-  set_env("HOME", "/home/op");
-  assert_string_equal(lmm_store_default_path(buf, sizeof buf), "/srv/lmm/state.db");
-  set_env("LMM_DB", "");
-  assert_string_equal(lmm_store_default_path(buf, sizeof buf), "/xdg/lwm2m-mbms/state.db");
-  set_env("LMM_DB", NULL);
-  assert_string_equal(lmm_store_default_path(buf, sizeof buf), "/xdg/lwm2m-mbms/state.db");
-  set_env("XDG_STATE_HOME", "relative/dir"); /* invalid per the XDG spec: ignored */
-  assert_string_equal(lmm_store_default_path(buf, sizeof buf),
-                      "/home/op/.local/state/lwm2m-mbms/state.db");
-  set_env("XDG_STATE_HOME", NULL);
-  assert_string_equal(lmm_store_default_path(buf, sizeof buf),
-                      "/home/op/.local/state/lwm2m-mbms/state.db");
-  assert_null(lmm_store_default_path(buf, 10)); /* never a cut path */
-  set_env("HOME", NULL);
-  assert_null(lmm_store_default_path(buf, sizeof buf));
   lmm_store *s = NULL;
   char why[256];
-  assert_int_equal(lmm_store_open(NULL, &s, why, sizeof why), LMM_ERR_ARG);
-  assert_non_null(strstr(why, "HOME"));
+  assert_int_equal(lmm_store_open(f->ctx, NULL, &s), LMM_ERR_ARG);
+  failed_open(s, why, sizeof why);
+  assert_non_null(strstr(why, "no store path"));
 
-  /* open(NULL) makes the missing directories, private. */
   char home[160], dir[200], db[240];
   snprintf(home, sizeof home, "%s/home", f->dir);
-  set_env("HOME", home);
-  assert_int_equal(lmm_store_open(NULL, &s, why, sizeof why), LMM_OK);
-  lmm_store_close(s);
   snprintf(dir, sizeof dir, "%s/.local/state/lwm2m-mbms", home);
   snprintf(db, sizeof db, "%s/state.db", dir);
+  assert_int_equal(lmm_store_open(f->ctx, db, &s), LMM_OK);
+  lmm_store_close(s);
   struct stat sb;
   assert_int_equal(stat(dir, &sb), 0);
   assert_true(S_ISDIR(sb.st_mode));
   assert_int_equal(sb.st_mode & 0777, 0700);
   assert_int_equal(stat(db, &sb), 0);
   assert_int_equal(sb.st_mode & 0777, 0600);
-  snprintf(dir, sizeof dir, "%s/xdg", f->dir);
-  set_env("XDG_STATE_HOME", dir);
-  assert_int_equal(lmm_store_open(NULL, &s, why, sizeof why), LMM_OK);
-  lmm_store_close(s);
   snprintf(db, sizeof db, "%s/xdg/lwm2m-mbms/state.db", f->dir);
+  assert_int_equal(lmm_store_open(f->ctx, db, &s), LMM_OK);
+  lmm_store_close(s);
   assert_int_equal(stat(db, &sb), 0);
-
-  for (int i = 0; i < 3; i++) {
-    set_env(keys[i], saved[i]);
-    free(saved[i]);
-  }
 }
 
 /* ------------------------------------------------------------ speed */
@@ -1706,6 +1678,7 @@ static void test_timing_10000(void **state) {
 int main(void) {
   if (!install_failing_allocator()) g_mem.xMalloc = NULL;
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER")); /* e.g. "*crash*" */
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_mgmt_iids, setup, teardown),
@@ -1728,8 +1701,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_upgrade_v3, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_fails_whole, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_default_path, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_makes_dirs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "t8/codec.h"
+#include "lwm2m_mbms/ctx.h"
 
 #define SELF_ALLOC                                                                                 \
   "https://scef.example/3gpp-group-message-delivery-mb2/v1/as01/tmgi-allocation/0a1b2c00101"
@@ -1224,6 +1225,7 @@ static void test_describe(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_alloc_encode_exact),
       cmocka_unit_test(test_alloc_encode_minimal),
@@ -1256,5 +1258,7 @@ int main(void) {
       cmocka_unit_test(test_clear_functions),
       cmocka_unit_test(test_describe),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

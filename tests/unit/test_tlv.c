@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/lwm2m.h"
+#include "lwm2m_mbms/ctx.h"
 
 #define OID     LMM_GROUP_MGMT_OID
 #define N_OF(a) (sizeof(a) / sizeof *(a))
@@ -914,6 +915,7 @@ static void test_opaque_format(void **state) {
 }
 
 int main(void) {
+  if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_decode_string_resource),
       cmocka_unit_test(test_decode_instance_with_and_without_wrapper),
@@ -942,5 +944,7 @@ int main(void) {
       cmocka_unit_test(test_text_malformed),
       cmocka_unit_test(test_opaque_format),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lmm_global_cleanup();
+  return rc;
 }

@@ -1,0 +1,418 @@
+/* store_group.c - groups and their members in the SQLite state store. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+/* ------------------------------------------------------------ groups */
+
+#define GROUP_COLS                                                                                 \
+  "name, type, gm_oid, external_group_id, multicast_address, multicast_port, "                     \
+  "response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, created, "                \
+  "(SELECT count(*) FROM members m WHERE m.group_name = groups.name), gm_iid, tmgi_policy"
+
+static const char SQL_GROUP_INSERT[] =
+    "INSERT INTO groups(name, type, gm_oid, external_group_id, multicast_address, "
+    "multicast_port, response_time_window, fanout_target, schedule, tmgi, tmgi_expiration, "
+    "created, gm_iid, tmgi_policy) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+    "?14)";
+/* The smallest Group Mgmt instance ID no group has, NULL when 0..65534 are all taken. Each
+ * probe is a lookup in groups_by_gm_iid. */
+static const char SQL_GROUP_FREE_IID[] =
+    "SELECT CASE WHEN NOT EXISTS(SELECT 1 FROM groups WHERE gm_iid = 0) THEN 0 ELSE "
+    "(SELECT min(g.gm_iid) + 1 FROM groups g WHERE g.gm_iid < 65534 AND "
+    "NOT EXISTS(SELECT 1 FROM groups h WHERE h.gm_iid = g.gm_iid + 1)) END";
+static const char SQL_GROUP_UPDATE[] =
+    "UPDATE groups SET type = ?2, gm_oid = ?3, external_group_id = ?4, multicast_address = ?5, "
+    "multicast_port = ?6, response_time_window = ?7, fanout_target = ?8, schedule = ?9, "
+    "tmgi = ?10, tmgi_expiration = ?11, tmgi_policy = ?14 WHERE name = ?1";
+static const char SQL_GROUP_GET[] = "SELECT " GROUP_COLS " FROM groups WHERE name = ?1";
+static const char SQL_GROUP_LIST[] = "SELECT " GROUP_COLS " FROM groups ORDER BY name";
+static const char SQL_GROUP_DELETE[] = "DELETE FROM groups WHERE name = ?1";
+static const char SQL_GROUP_EXISTS[] = "SELECT 1 FROM groups WHERE name = ?1";
+
+static lmm_err group_check(lmm_store *s, const lmm_group_info *g) {
+  if (!g || !g->name || !*g->name) return lmmi_store_say(s, LMM_ERR_ARG, "a group needs a name");
+  if (g->type < LMM_GROUP_MBMS || g->type > LMM_GROUP_UNICAST)
+    return lmmi_store_say(s, LMM_ERR_ARG, "group %s: bad type %d", g->name, g->type);
+  if (g->tmgi_policy != LMM_TMGI_KEEP && g->tmgi_policy != LMM_TMGI_RELEASE)
+    return lmmi_store_say(s, LMM_ERR_ARG, "group %s: bad TMGI policy %d", g->name, g->tmgi_policy);
+  if (g->n_schedule && !g->schedule)
+    return lmmi_store_say(s, LMM_ERR_ARG, "group %s: schedule count without times", g->name);
+  return LMM_OK;
+}
+
+/* "t1,t2,..." (owned), "" for none. */
+static char *schedule_format(const lmm_group_info *g) {
+  char *t = malloc(g->n_schedule * 21 + 1), *p = t;
+  if (!t) return NULL;
+  *p = '\0';
+  for (size_t i = 0; i < g->n_schedule; i++)
+    p += sprintf(p, "%s%lld", i ? "," : "", (long long)g->schedule[i]);
+  return t;
+}
+
+static bool schedule_parse(const char *t, int64_t **out, size_t *n) {
+  *out = NULL, *n = 0;
+  if (!t || !*t) return true;
+  size_t cap = 1;
+  for (const char *p = t; *p; p++)
+    cap += *p == ',';
+  int64_t *v = malloc(cap * sizeof *v);
+  if (!v) return false;
+  const char *p = t;
+  for (size_t i = 0; i < cap; i++) {
+    char *end;
+    errno = 0;
+    v[i] = strtoll(p, &end, 10);
+    if (end == p || errno || (*end != ',' && *end != '\0')) {
+      free(v);
+      return false;
+    }
+    p = end + 1;
+  }
+  *out = v, *n = cap;
+  return true;
+}
+
+/* Binds ?1..?11 and ?14, the columns insert and update share. `sched` borrowed. */
+static int group_bind(sqlite3_stmt *st, const lmm_group_info *g, const char *sched) {
+  int rc = SQLITE_OK;
+  rc |= lmmi_bind_text(st, 1, g->name);
+  rc |= sqlite3_bind_int(st, 2, g->type);
+  /* 0 is the Security object, never a Group Mgmt one: a zeroed struct means the default. */
+  rc |= sqlite3_bind_int(st, 3, g->gm_oid ? g->gm_oid : LMM_GROUP_MGMT_OID);
+  rc |= lmmi_bind_text(st, 4, g->external_group_id);
+  rc |= lmmi_bind_text(st, 5, g->multicast_address);
+  rc |= sqlite3_bind_int(st, 6, g->multicast_port);
+  rc |= sqlite3_bind_int64(st, 7, g->response_time_window);
+  rc |= lmmi_bind_text(st, 8, g->fanout_target);
+  rc |= lmmi_bind_text(st, 9, sched);
+  rc |= lmmi_bind_text(st, 10, g->tmgi);
+  rc |= sqlite3_bind_int64(st, 11, g->tmgi_expiration);
+  rc |= sqlite3_bind_int(st, 14, g->tmgi_policy);
+  return rc;
+}
+
+static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, void *out) {
+  lmm_group_info g = {0};
+  lmm_err rc = LMM_ERR_NOMEM;
+  g.type = sqlite3_column_int(st, 1);
+  g.gm_oid = (uint16_t)sqlite3_column_int(st, 2);
+  g.multicast_port = sqlite3_column_int(st, 5);
+  g.response_time_window = sqlite3_column_int64(st, 6);
+  g.tmgi_expiration = sqlite3_column_int64(st, 10);
+  g.created = sqlite3_column_int64(st, 11);
+  g.member_count = (size_t)sqlite3_column_int64(st, 12);
+  g.gm_iid = sqlite3_column_int(st, 13);
+  g.tmgi_policy = sqlite3_column_int(st, 14);
+  if (!lmmi_col_text(st, 0, &g.name) || !lmmi_col_text(st, 3, &g.external_group_id) ||
+      !lmmi_col_text(st, 4, &g.multicast_address) || !lmmi_col_text(st, 7, &g.fanout_target) ||
+      !lmmi_col_text(st, 9, &g.tmgi)) {
+    lmmi_store_say(s, rc, "group: out of memory");
+    goto out;
+  }
+  const char *sched = (const char *)sqlite3_column_text(st, 8);
+  if (!schedule_parse(sched, &g.schedule, &g.n_schedule)) {
+    /* Also when out of memory; a damaged column is the likelier cause worth naming. */
+    rc = lmmi_store_say(s, LMM_ERR_DB, "group %s: unreadable schedule \"%s\"", g.name,
+                        sched ? sched : "");
+    goto out;
+  }
+  *(lmm_group_info *)out = g;
+  return LMM_OK;
+out:
+  lmm_group_info_clear(&g);
+  return rc;
+}
+
+/* Whether group `name` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
+static lmm_err group_exists(lmm_store *s, const char *name) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_EXISTS, SQL_GROUP_EXISTS);
+  if (!st) return LMM_ERR_DB;
+  lmm_err rc;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = LMM_OK;
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  else
+    rc = lmmi_store_fail(s, src, "group lookup");
+  sqlite3_reset(st);
+  return rc;
+}
+
+static lmm_err group_named(lmm_store *s, const void *name) {
+  return group_exists(s, name);
+}
+
+/* The free instance ID is looked up and taken in one write transaction: two processes
+ * creating groups at once cannot both pick it. */
+LMM_API lmm_err lmm_store_group_create(lmm_store *s, const lmm_group_info *g) {
+  lmm_err rc = lmmi_store_check(s, true, "group create");
+  if (rc == LMM_OK) rc = group_check(s, g);
+  if (rc != LMM_OK) return rc;
+  char *sched = schedule_format(g);
+  sqlite3_stmt *st = NULL;
+  if (!sched) return lmmi_store_say(s, LMM_ERR_NOMEM, "group create: out of memory");
+  if ((rc = lmmi_store_begin(s, true)) != LMM_OK) goto out;
+  /* Asked first, so that a taken name is reported as such even in a full store. */
+  if ((rc = group_exists(s, g->name)) != LMM_ERR_NOTFOUND) {
+    if (rc == LMM_OK) rc = lmmi_store_say(s, LMM_ERR_STATE, "group %s exists", g->name);
+    goto out;
+  }
+  rc = LMM_ERR_DB;
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_FREE_IID, SQL_GROUP_FREE_IID))) goto out;
+  int src = sqlite3_step(st);
+  if (src != SQLITE_ROW) {
+    rc = lmmi_store_fail(s, src, "group create");
+    goto out;
+  }
+  if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+    rc = lmmi_store_say(s, LMM_ERR_STATE,
+                        "group %s: no Group Mgmt instance ID left: the store's groups use all "
+                        "of 0..65534 (delete a group first)",
+                        g->name);
+    goto out;
+  }
+  int iid = sqlite3_column_int(st, 0);
+  sqlite3_reset(st);
+  rc = LMM_ERR_DB;
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_INSERT, SQL_GROUP_INSERT))) goto out;
+  src = group_bind(st, g, sched) | sqlite3_bind_int64(st, 12, lmm_ctx_wall_ms(s->ctx) / 1000) |
+        sqlite3_bind_int(st, 13, iid);
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "group create");
+    goto out;
+  }
+  if ((src = sqlite3_step(st)) != SQLITE_DONE) {
+    rc = lmmi_store_fail(s, src, "group create");
+    goto out;
+  }
+  sqlite3_reset(st);
+  rc = lmmi_store_commit(s);
+out:
+  if (st) sqlite3_reset(st);
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  free(sched);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_update(lmm_store *s, const lmm_group_info *g) {
+  lmm_err rc = lmmi_store_check(s, true, "group update");
+  if (rc == LMM_OK) rc = group_check(s, g);
+  if (rc != LMM_OK) return rc;
+  char *sched = schedule_format(g);
+  sqlite3_stmt *st = NULL;
+  rc = LMM_ERR_NOMEM;
+  if (!sched) {
+    lmmi_store_say(s, rc, "group update: out of memory");
+    goto out;
+  }
+  rc = LMM_ERR_DB;
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_UPDATE, SQL_GROUP_UPDATE))) goto out;
+  int src = group_bind(st, g, sched);
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "group update");
+    goto out;
+  }
+  if ((rc = lmmi_store_exec_stmt(s, st, "group update")) != LMM_OK) goto out;
+  if (sqlite3_changes(s->db) == 0) rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", g->name);
+out:
+  if (st) sqlite3_reset(st);
+  free(sched);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_get(lmm_store *s, const char *name, lmm_group_info *out) {
+  lmm_err rc = lmmi_store_check(s, name && out, "group get");
+  if (rc != LMM_OK) return rc;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_GET, SQL_GROUP_GET);
+  if (!st) return LMM_ERR_DB;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = group_read(s, st, out);
+  else if (src == SQLITE_DONE)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  else
+    rc = lmmi_store_fail(s, src, "group get");
+  sqlite3_reset(st);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t *n) {
+  lmm_err rc = lmmi_store_check(s, out && n, "group list");
+  if (rc != LMM_OK) return rc;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_LIST, SQL_GROUP_LIST);
+  if (!st) return LMM_ERR_DB;
+  lmm_group_info *v = NULL;
+  size_t nv = 0;
+  rc = lmmi_store_rows(s, st, sizeof *v, group_read, (void **)&v, &nv, "group list");
+  sqlite3_reset(st);
+  if (rc != LMM_OK) {
+    lmm_group_info_list_free(v, nv);
+    return rc;
+  }
+  *out = v, *n = nv;
+  return LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name) {
+  lmm_err rc = lmmi_store_check(s, name, "group delete");
+  if (rc != LMM_OK) return rc;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_DELETE, SQL_GROUP_DELETE);
+  if (!st) return LMM_ERR_DB;
+  int src = lmmi_bind_text(st, 1, name);
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "group delete");
+  /* One statement, so one transaction: its members go with it through ON DELETE CASCADE. */
+  rc = lmmi_store_exec_stmt(s, st, "group delete");
+  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  return rc;
+}
+
+/* ------------------------------------------------------------ members */
+
+static const char SQL_MEMBER_NEXT_POS[] =
+    "SELECT coalesce(max(position) + 1, 0) FROM members WHERE group_name = ?1";
+static const char SQL_MEMBER_INSERT[] =
+    "INSERT INTO members(group_name, position, ep, oid, uri, psk_identity, psk_key, format) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_MEMBER_POS[] =
+    "SELECT position FROM members WHERE group_name = ?1 AND ep = ?2 AND oid = ?3";
+static const char SQL_MEMBER_DELETE[] =
+    "DELETE FROM members WHERE group_name = ?1 AND ep = ?2 AND oid = ?3";
+static const char SQL_MEMBER_LIST[] =
+    "SELECT ep, oid, uri, psk_identity, psk_key, format FROM members WHERE group_name = ?1 "
+    "ORDER BY position";
+
+static lmm_err members_check(lmm_store *s, const lmm_member *m, size_t n) {
+  if (n && !m) return lmmi_store_say(s, LMM_ERR_ARG, "no members given");
+  for (size_t i = 0; i < n; i++) {
+    if (!m[i].ep || !*m[i].ep)
+      return lmmi_store_say(s, LMM_ERR_ARG, "member %zu has no endpoint name", i + 1);
+    if (m[i].psk_key_len && !m[i].psk_key)
+      return lmmi_store_say(s, LMM_ERR_ARG, "member ep=%s/%u: key length without key", m[i].ep,
+                            m[i].oid);
+  }
+  return LMM_OK;
+}
+
+/* After a UNIQUE(group, ep, oid) conflict inside members_add's transaction: the earlier copy
+ * is either from this batch (position >= base) or was stored before. */
+static lmm_err member_dup(lmm_store *s, const char *group, const lmm_member *m, int64_t base) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_POS, SQL_MEMBER_POS);
+  bool in_batch = false;
+  if (st && lmmi_bind_text(st, 1, group) == SQLITE_OK &&
+      lmmi_bind_text(st, 2, m->ep) == SQLITE_OK && sqlite3_bind_int(st, 3, m->oid) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    in_batch = sqlite3_column_int64(st, 0) >= base;
+  if (st) sqlite3_reset(st);
+  return lmmi_store_say(s, LMM_ERR_STATE,
+                        in_batch ? "member ep=%s/%u is listed twice"
+                                 : "member ep=%s/%u is already in group %s",
+                        m->ep, m->oid, group);
+}
+
+LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm_member *m,
+                                      size_t n) {
+  lmm_err rc = lmmi_store_check(s, true, "members add");
+  if (rc != LMM_OK) return rc;
+  int64_t base = 0;
+  if (!group || !*group) {
+    rc = lmmi_store_say(s, LMM_ERR_ARG, "no group name");
+    goto out;
+  }
+  if ((rc = members_check(s, m, n)) != LMM_OK || (rc = lmmi_store_begin(s, true)) != LMM_OK)
+    goto out;
+  if ((rc = group_exists(s, group)) != LMM_OK) goto out;
+
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_NEXT_POS, SQL_MEMBER_NEXT_POS);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  int src = lmmi_bind_text(st, 1, group);
+  if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+    base = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (src != SQLITE_ROW) {
+    rc = lmmi_store_fail(s, src, "members add");
+    goto out;
+  }
+
+  if (!(st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_INSERT, SQL_MEMBER_INSERT))) goto out;
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_reset(st);
+    src = lmmi_bind_text(st, 1, group) | sqlite3_bind_int64(st, 2, base + (int64_t)i) |
+          lmmi_bind_text(st, 3, m[i].ep) | sqlite3_bind_int(st, 4, m[i].oid) |
+          lmmi_bind_text(st, 5, m[i].uri) | lmmi_bind_text(st, 6, m[i].psk_identity) |
+          lmmi_bind_blob(st, 7, m[i].psk_key, m[i].psk_key_len) |
+          sqlite3_bind_int(st, 8, m[i].format);
+    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      sqlite3_reset(st);
+      rc = member_dup(s, group, &m[i], base);
+      goto out;
+    }
+    if (src != SQLITE_DONE) {
+      rc = lmmi_store_fail(s, src, "members add");
+      sqlite3_reset(st);
+      goto out;
+    }
+  }
+  sqlite3_reset(st);
+  rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
+}
+
+LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const char *ep,
+                                        uint16_t oid) {
+  lmm_err rc = lmmi_store_check(s, group && ep, "member remove");
+  if (rc != LMM_OK) return rc;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_DELETE, SQL_MEMBER_DELETE);
+  if (!st) return LMM_ERR_DB;
+  int src = lmmi_bind_text(st, 1, group) | lmmi_bind_text(st, 2, ep) | sqlite3_bind_int(st, 3, oid);
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "member remove");
+  rc = lmmi_store_exec_stmt(s, st, "member remove");
+  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+    rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "member ep=%s/%u is not in group %s", ep, oid, group);
+  return rc;
+}
+
+static lmm_err member_read(lmm_store *s, sqlite3_stmt *st, void *out) {
+  lmm_member m = {0};
+  m.oid = (uint16_t)sqlite3_column_int(st, 1);
+  m.format = (uint16_t)sqlite3_column_int(st, 5);
+  if (!lmmi_col_text(st, 0, &m.ep) || !lmmi_col_text(st, 2, &m.uri) ||
+      !lmmi_col_text(st, 3, &m.psk_identity) || !lmmi_col_blob(st, 4, &m.psk_key, &m.psk_key_len)) {
+    lmm_member_clear(&m);
+    return lmmi_store_say(s, LMM_ERR_NOMEM, "member: out of memory");
+  }
+  *(lmm_member *)out = m;
+  return LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_member **out,
+                                      size_t *n) {
+  lmm_err rc = lmmi_store_check(s, group && out && n, "members get");
+  if (rc != LMM_OK) return rc;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_LIST, SQL_MEMBER_LIST);
+  if (!st) return LMM_ERR_DB;
+  int src = lmmi_bind_text(st, 1, group);
+  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "members get");
+  lmm_member *v;
+  size_t nv;
+  rc = lmmi_store_rows_of(s, group_named, group, st, sizeof *v, member_read, (void **)&v, &nv,
+                          "members get");
+  if (rc != LMM_OK) {
+    lmm_members_free(v, nv);
+    return rc;
+  }
+  *out = v, *n = nv;
+  return LMM_OK;
+}

@@ -1,0 +1,137 @@
+/* store_sql.c - what the store's tables share: cached statements, transactions, recorded
+ * failures, column copies and bindings. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+lmm_err lmmi_store_say(lmm_store *s, lmm_err e, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+  va_end(ap);
+  return e;
+}
+
+lmm_err lmmi_store_fail(lmm_store *s, int rc, const char *what) {
+  snprintf(s->msg, sizeof s->msg, "%s: %s", what, sqlite3_errmsg(s->db));
+  return (rc & 0xff) == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;
+}
+
+sqlite3_stmt *lmmi_store_stmt(lmm_store *s, lmmi_sql slot, const char *sql) {
+  sqlite3_stmt *st = s->st[slot];
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+  /* PERSISTENT: these live as long as the handle; SQLite keeps them out of its lookaside. */
+  int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  if (rc != SQLITE_OK) {
+    lmmi_store_fail(s, rc, "prepare");
+    return NULL;
+  }
+  return s->st[slot] = st;
+}
+
+lmm_err lmmi_store_exec_stmt(lmm_store *s, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  lmm_err e = rc == SQLITE_DONE ? LMM_OK : lmmi_store_fail(s, rc, what);
+  sqlite3_reset(st);
+  return e;
+}
+
+lmm_err lmmi_store_begin(lmm_store *s, bool write) {
+  /* IMMEDIATE takes the write lock up front: a writer that only found out at its first
+   * INSERT that another holds it could not wait (SQLITE_BUSY_SNAPSHOT), only fail. */
+  sqlite3_stmt *st = write ? lmmi_store_stmt(s, LMMI_SQL_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE")
+                           : lmmi_store_stmt(s, LMMI_SQL_BEGIN, "BEGIN");
+  return st ? lmmi_store_exec_stmt(s, st, "begin") : LMM_ERR_DB;
+}
+
+lmm_err lmmi_store_commit(lmm_store *s) {
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_COMMIT, "COMMIT");
+  return st ? lmmi_store_exec_stmt(s, st, "commit") : LMM_ERR_DB;
+}
+
+void lmmi_store_rollback(lmm_store *s) {
+  if (sqlite3_get_autocommit(s->db)) return;
+  char keep[sizeof s->msg];
+  memcpy(keep, s->msg, sizeof keep);
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_ROLLBACK, "ROLLBACK");
+  if (st) lmmi_store_exec_stmt(s, st, "rollback");
+  if (!sqlite3_get_autocommit(s->db)) /* the cached statement failed: try the plain way */
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  memcpy(s->msg, keep, sizeof keep);
+}
+
+bool lmmi_col_text(sqlite3_stmt *st, int col, char **out) {
+  *out = NULL;
+  const unsigned char *t = sqlite3_column_text(st, col);
+  if (!t) return sqlite3_column_type(st, col) == SQLITE_NULL; /* NULL vs out of memory */
+  size_t len = (size_t)sqlite3_column_bytes(st, col);
+  if (!(*out = malloc(len + 1))) return false;
+  memcpy(*out, t, len + 1);
+  return true;
+}
+
+bool lmmi_col_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len) {
+  *out = NULL, *len = 0;
+  const void *b = sqlite3_column_blob(st, col);
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+  if (!b || !n) return true; /* NULL or empty: both come back as no payload */
+  if (!(*out = malloc(n))) return false;
+  memcpy(*out, b, n);
+  *len = n;
+  return true;
+}
+
+int lmmi_bind_text(sqlite3_stmt *st, int col, const char *v) {
+  return v ? sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, col);
+}
+
+int lmmi_bind_blob(sqlite3_stmt *st, int col, const void *v, size_t len) {
+  if (!v || !len) return sqlite3_bind_null(st, col);
+  return sqlite3_bind_blob64(st, col, v, (sqlite3_uint64)len, SQLITE_STATIC);
+}
+
+bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return true;
+  size_t ncap = *cap ? *cap : 16;
+  while (ncap < need)
+    ncap *= 2;
+  void *np = realloc(*p, ncap * size);
+  if (!np) return false;
+  *p = np, *cap = ncap;
+  return true;
+}
+
+lmm_err lmmi_store_rows(lmm_store *s, sqlite3_stmt *st, size_t size, lmmi_row_reader read,
+                        void **out, size_t *n, const char *what) {
+  size_t cap = 0;
+  int src;
+  *out = NULL, *n = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!lmmi_grow(out, &cap, *n + 1, size))
+      return lmmi_store_say(s, LMM_ERR_NOMEM, "%s: out of memory", what);
+    lmm_err rc = read(s, st, (char *)*out + *n * size);
+    if (rc != LMM_OK) return rc;
+    ++*n;
+  }
+  return src == SQLITE_DONE ? LMM_OK : lmmi_store_fail(s, src, what);
+}
+
+lmm_err lmmi_store_rows_of(lmm_store *s, lmmi_owner_check owner, const void *key, sqlite3_stmt *st,
+                           size_t size, lmmi_row_reader read, void **out, size_t *n,
+                           const char *what) {
+  *out = NULL, *n = 0;
+  lmm_err rc = lmmi_store_begin(s, false);
+  if (rc == LMM_OK) rc = owner(s, key);
+  if (rc == LMM_OK) rc = lmmi_store_rows(s, st, size, read, out, n, what);
+  sqlite3_reset(st);
+  if (rc == LMM_OK) rc = lmmi_store_commit(s);
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
+}
