@@ -72,25 +72,10 @@ static void progress_line(const fw_run *r, size_t n) {
 /* The members' reports as store outcomes, for the shared report printer. Owned array whose
  * strings are borrowed from the campaign (free() the array only). */
 static lmm_outcome *outcomes_of(const lmm_fwc *fwc, size_t *n) {
-  const lmm_fwc_member *m = lmm_fwc_members(fwc, n);
+  lmm_fwc_members(fwc, n);
   lmm_outcome *o = calloc(*n ? *n : 1, sizeof *o);
-  if (!o) return NULL;
-  for (size_t i = 0; i < *n; i++) {
-    lmm_outcome_init(&o[i]);
-    o[i].ep = m[i].member->ep, o[i].oid = m[i].member->oid;
-    o[i].via = m[i].via;
-    o[i].done = m[i].end != LMM_FWC_PENDING;
-    o[i].err = m[i].err;
-    o[i].latency_ms = m[i].elapsed_ms;
-    o[i].error = (char *)m[i].error;
-    o[i].fw_end = m[i].end, o[i].fw_state = m[i].state, o[i].fw_result = m[i].update_result;
-    o[i].fw_wave = m[i].wave, o[i].fw_pulled = m[i].pulled;
-    o[i].fw_bytes_unicast = m[i].bytes_unicast;
-    o[i].fw_missed = m[i].missed_first, o[i].fw_repaired = m[i].fragments_repaired;
-    o[i].gm_step = m[i].gm_step, o[i].gm_code = m[i].gm_code;
-    o[i].gm_error = (char *)m[i].gm_error;
-    o[i].fw_pkg_version = (char *)m[i].pkg_version;
-  }
+  for (size_t i = 0; o && i < *n; i++)
+    lmm_fwc_outcome(fwc, i, &o[i]); /* as the store has it: `report N` prints the same */
   return o;
 }
 
