@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/hex.h"
 #include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 
@@ -459,7 +459,7 @@ static void phase_deliver(lmm_campaign *c) {
   if (!c->d.answers) return finish(c, LMM_ERR_ARG, "a group request needs an answer receiver");
   lmm_err rc = lmmi_random(c->d.ctx, c->token, sizeof c->token);
   char th[2 * LMMI_TOKEN_LEN + 1];
-  lmmi_hex(c->token, sizeof c->token, th);
+  lmmw_hex(c->token, sizeof c->token, th);
   free(c->info.token_hex);
   c->info.token_hex = dupn(th);
   if (rc == LMM_OK) rc = lmmi_answers_open(c->d.answers, c->token, on_answer, c);

@@ -12,7 +12,7 @@
 
 #include "core/ctx_internal.h"
 #include "t8/client_internal.h"
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 #include "t8/notifier_internal.h"
 
 typedef struct sockent {
@@ -471,7 +471,7 @@ static bool type_is(const char *ct, const char *want) {
   return !strncasecmp(ct, want, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static void proto_error(lmm_t8_result *res, const char *what, const lmmi_jerr *je) {
+static void proto_error(lmm_t8_result *res, const char *what, const lmmw_t8_err *je) {
   res->err = LMM_ERR_PROTO;
   if (je)
     snprintf(res->transport_error, sizeof res->transport_error, "%.60s: %.90s%s%.100s", what,
@@ -495,7 +495,7 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
   lmm_tmgi_allocation alloc = {0}, *allocs = NULL;
   lmm_gmd gmd = {.scef_port = -1}, *gmds = NULL;
   size_t n = 0;
-  lmmi_jerr je = {0};
+  lmmw_t8_err je = {0};
   const char *body = r->resp.data ? r->resp.data : "";
   size_t blen = r->resp.len;
 
@@ -513,7 +513,7 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
     res.err = LMM_ERR_T8;
     if (blen && (type_is(r->resp_type, "application/problem+json") ||
                  type_is(r->resp_type, "application/json")))
-      res.has_problem = lmmi_j_problem_decode(body, blen, &res.problem, &je) == LMM_OK;
+      res.has_problem = lmmw_t8_problem_decode(body, blen, &res.problem, &je) == LMM_OK;
   } else if (status == 204) {
     bool allowed = r->op == LMM_T8_TMGI_DELETE || r->op == LMM_T8_GMD_DELETE ||
                    r->op == LMM_T8_TMGI_PUT || r->op == LMM_T8_TMGI_PATCH ||
@@ -528,7 +528,7 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
   } else {
     bool is_create = r->op == LMM_T8_TMGI_CREATE || r->op == LMM_T8_GMD_CREATE;
     char *loc_seg = NULL;
-    if (is_create && (!r->location || !(loc_seg = lmmi_link_last_segment(r->location)))) {
+    if (is_create && (!r->location || !(loc_seg = lmmw_t8_link_last_segment(r->location)))) {
       proto_error(&res, "201 Created without a usable Location header", NULL);
     } else if (blen && !type_is(r->resp_type, "application/json")) {
       proto_error(&res, "response is not application/json", NULL);
@@ -539,7 +539,7 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
       case LMM_T8_TMGI_GET:
       case LMM_T8_TMGI_PUT:
       case LMM_T8_TMGI_PATCH:
-        if (blen) dr = lmmi_j_tmgi_allocation_decode(body, blen, 0, &alloc, &je);
+        if (blen) dr = lmmw_t8_tmgi_allocation_decode(body, blen, 0, &alloc, &je);
         if (dr == LMM_OK) {
           if (is_create) { /* the TMGI is the Location's last segment, never a body member */
             free(alloc.tmgi), alloc.tmgi = loc_seg, loc_seg = NULL;
@@ -551,14 +551,14 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
         }
         break;
       case LMM_T8_TMGI_LIST:
-        dr = blen ? lmmi_j_tmgi_allocation_list_decode(body, blen, &allocs, &n, &je) : LMM_OK;
+        dr = blen ? lmmw_t8_tmgi_allocation_list_decode(body, blen, &allocs, &n, &je) : LMM_OK;
         rep.allocations = allocs, rep.n_allocations = n;
         break;
       case LMM_T8_GMD_CREATE:
       case LMM_T8_GMD_GET:
       case LMM_T8_GMD_PUT:
       case LMM_T8_GMD_PATCH:
-        if (blen) dr = lmmi_j_gmd_decode(body, blen, 0, &gmd, &je);
+        if (blen) dr = lmmw_t8_gmd_decode(body, blen, 0, &gmd, &je);
         if (dr == LMM_OK) {
           if (is_create) {
             free(gmd.transaction_id), gmd.transaction_id = loc_seg, loc_seg = NULL;
@@ -570,7 +570,7 @@ static void finish(lmm_t8_request *r, CURLcode cc) {
         }
         break;
       case LMM_T8_GMD_LIST:
-        dr = blen ? lmmi_j_gmd_list_decode(body, blen, &gmds, &n, &je) : LMM_OK;
+        dr = blen ? lmmw_t8_gmd_list_decode(body, blen, &gmds, &n, &je) : LMM_OK;
         rep.gmds = gmds, rep.n_gmds = n;
         break;
       default:
@@ -681,9 +681,9 @@ LMM_API lmm_err lmm_t8_tmgi_create_async(lmm_t8_client *cl, const lmm_tmgi_alloc
                                          lmm_t8_cb cb, void *user, lmm_t8_request **out_req) {
   static const lmm_tmgi_allocation empty = {0};
   char *body = NULL;
-  if (req && req->external_group_id && !lmmi_external_group_id_ok(req->external_group_id))
+  if (req && req->external_group_id && !lmmw_t8_external_group_id_ok(req->external_group_id))
     return LMM_ERR_ARG;
-  lmm_err rc = lmmi_j_tmgi_allocation_encode(req ? req : &empty, LMMI_J_OMIT_RO, &body);
+  lmm_err rc = lmmw_t8_tmgi_allocation_encode(req ? req : &empty, LMMW_T8_OMIT_RO, &body);
   if (rc != LMM_OK) return rc;
   return start(cl, LMM_T8_TMGI_CREATE, "POST", NULL, NULL, body, cb, user, out_req);
 }
@@ -704,9 +704,9 @@ LMM_API lmm_err lmm_t8_tmgi_put_async(lmm_t8_client *cl, const char *tmgi,
                                       lmm_t8_request **out_req) {
   char *body = NULL;
   if (!tmgi || !req) return LMM_ERR_ARG;
-  if (req->external_group_id && !lmmi_external_group_id_ok(req->external_group_id))
+  if (req->external_group_id && !lmmw_t8_external_group_id_ok(req->external_group_id))
     return LMM_ERR_ARG;
-  lmm_err rc = lmmi_j_tmgi_allocation_encode(req, LMMI_J_OMIT_RO, &body);
+  lmm_err rc = lmmw_t8_tmgi_allocation_encode(req, LMMW_T8_OMIT_RO, &body);
   if (rc != LMM_OK) return rc;
   return start(cl, LMM_T8_TMGI_PUT, "PUT", tmgi, NULL, body, cb, user, out_req);
 }
@@ -718,9 +718,9 @@ LMM_API lmm_err lmm_t8_tmgi_patch_async(lmm_t8_client *cl, const char *tmgi,
   char *body = NULL;
   if (!tmgi) return LMM_ERR_ARG;
   if (p && p->set_external_group_id && p->external_group_id &&
-      !lmmi_external_group_id_ok(p->external_group_id))
+      !lmmw_t8_external_group_id_ok(p->external_group_id))
     return LMM_ERR_ARG;
-  lmm_err rc = lmmi_j_tmgi_patch_encode(p ? p : &empty, &body);
+  lmm_err rc = lmmw_t8_tmgi_patch_encode(p ? p : &empty, &body);
   if (rc != LMM_OK) return rc;
   return start(cl, LMM_T8_TMGI_PATCH, "PATCH", tmgi, NULL, body, cb, user, out_req);
 }
@@ -735,7 +735,7 @@ LMM_API lmm_err lmm_t8_tmgi_delete_async(lmm_t8_client *cl, const char *tmgi, lm
  * `own` URL for this delivery, else the receiver's base URL. */
 static lmm_err gmd_body(lmm_t8_client *cl, const lmm_gmd *req, const char *own, char **body) {
   if (!req) return LMM_ERR_ARG;
-  if (req->external_group_id && !lmmi_external_group_id_ok(req->external_group_id))
+  if (req->external_group_id && !lmmw_t8_external_group_id_ok(req->external_group_id))
     return LMM_ERR_ARG;
   lmm_gmd g = *req;
   if (!g.notification_destination || !*g.notification_destination)
@@ -743,7 +743,7 @@ static lmm_err gmd_body(lmm_t8_client *cl, const lmm_gmd *req, const char *own, 
                                  : cl->notifier ? (char *)lmm_t8_notifier_url(cl->notifier)
                                                 : NULL;
   if (!g.notification_destination) return LMM_ERR_ARG;
-  return lmmi_j_gmd_encode(&g, LMMI_J_OMIT_RO, body);
+  return lmmw_t8_gmd_encode(&g, LMMW_T8_OMIT_RO, body);
 }
 
 static bool wants_destination(const lmm_t8_client *cl, const lmm_gmd *req) {
@@ -820,9 +820,9 @@ LMM_API lmm_err lmm_t8_gmd_patch_async(lmm_t8_client *cl, const char *tmgi, cons
   char *body = NULL;
   if (!tmgi || !txn || !p) return LMM_ERR_ARG;
   if (p->set_external_group_id && p->external_group_id &&
-      !lmmi_external_group_id_ok(p->external_group_id))
+      !lmmw_t8_external_group_id_ok(p->external_group_id))
     return LMM_ERR_ARG;
-  lmm_err rc = lmmi_j_gmd_patch_encode(p, &body);
+  lmm_err rc = lmmw_t8_gmd_patch_encode(p, &body);
   if (rc != LMM_OK) return rc;
   return start(cl, LMM_T8_GMD_PATCH, "PATCH", tmgi, txn, body, cb, user, out_req);
 }

@@ -16,7 +16,7 @@
 
 #include "core/ctx_internal.h"
 #include "lwm2m_mbms/t8.h"
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 #include "t8/notifier_internal.h"
 #include "t8/notify_dest.h"
 
@@ -172,7 +172,7 @@ static char *problem_new(int status, const char *title, const char *detail, cons
     p.invalid_params = &ip;
     p.n_invalid_params = 1;
   }
-  if (lmmi_j_problem_encode(&p, &out) != LMM_OK) return NULL;
+  if (lmmw_t8_problem_encode(&p, &out) != LMM_OK) return NULL;
   return out;
 }
 
@@ -284,7 +284,7 @@ static int at_destination(lmm_t8_notifier *n, const char *token, bool test, cons
  * NULL. */
 static int handle_body(lmm_t8_notifier *n, path_kind kind, const char *token, const char *body,
                        size_t len, char **problem) {
-  lmmi_jerr je;
+  lmmw_t8_err je;
   char *link = NULL;
   bool delivered = false, test;
   lmm_err rc;
@@ -301,9 +301,9 @@ static int handle_body(lmm_t8_notifier *n, path_kind kind, const char *token, co
   memset(&je, 0, sizeof je);
   test = is_test_notification(body, len);
   if (test)
-    rc = lmmi_j_test_notification_decode(body, len, &link, &je);
+    rc = lmmw_t8_test_notification_decode(body, len, &link, &je);
   else
-    rc = lmmi_j_notification_decode(body, len, &link, &delivered, &je);
+    rc = lmmw_t8_notification_decode(body, len, &link, &delivered, &je);
   if (rc == LMM_ERR_NOMEM) {
     /* Not the sender's fault: a 5xx invites the SCEF to try again. */
     lmmi_log(n->ctx, LMM_LOG_ERROR, "t8 notifier: out of memory decoding a notification");

@@ -198,7 +198,7 @@ static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_dev_ep(f, i, ep, sizeof ep);
   /* After an update the running firmware is the package: its SHA-256 shows which one. */
   if (d->fw.has_installed)
-    lmmi_hex(d->fw.installed, 32, ver);
+    lmmw_hex(d->fw.installed, 32, ver);
   else
     snprintf(ver, sizeof ver, "1.0");
   int rc = sim_add_str(out, 3, 0, "lwm2m-mbms");

@@ -79,7 +79,7 @@ int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_fw_tick(f, &f->dev[i], sim_now_ms());
   /* PkgVersion is the SHA-256 of the package received: a server (or a test) can check that
    * the device got exactly the bytes it was sent. */
-  if (fw->has_digest) lmmi_hex(fw->digest, 32, ver);
+  if (fw->has_digest) lmmw_hex(fw->digest, 32, ver);
   int rc = sim_add_str(out, 5, 1, fw->uri ? fw->uri : "");
   if (!rc) rc = sim_add_int(out, 5, 3, -1, fw->state);
   if (!rc) rc = sim_add_int(out, 5, 5, -1, fw->result);

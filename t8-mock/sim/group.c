@@ -89,7 +89,7 @@ static bool tmgi_group(const char *tmgi, uint32_t *out) {
   uint32_t v = 0;
   if (!tmgi) return false;
   for (int k = 0; k < 6; k++) {
-    int x = lmmi_hexval((unsigned char)tmgi[k]);
+    int x = lmmw_hexval((unsigned char)tmgi[k]);
     if (x < 0) return false;
     v = v << 4 | (uint32_t)x;
   }
@@ -418,7 +418,7 @@ static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
   memcpy(q, "t=", 2);
   memset(q + 2, '0', 16);
-  lmmi_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
+  lmmw_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, 18, (const uint8_t *)q);
   n = snprintf(q, sizeof q, "c=%d.%02d", a->code >> 5, a->code & 31);
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);

@@ -81,7 +81,7 @@ long sim_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen) {
 /* A blob message (docs/protocol.md 5.2) by unicast, or a status or update by group (the group's
  * announces and fragments go to blob.c from group.c directly). */
 static void serve_blob(sim_req *r, sim_reply *rp, const sim_blob_msg *m) {
-  char text[LMMI_BLOB_STATUS_MAX + 1];
+  char text[LMMW_BLOB_STATUS_MAX + 1];
   size_t len = 0;
   int rc;
   switch (m->kind) {

@@ -12,7 +12,8 @@
 #include <coap3/coap.h>
 #include <mbedtls/sha256.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/blob.h"
+#include "lmm_wire/hex.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/objects.h"
@@ -340,7 +341,7 @@ typedef enum sim_blob_kind {
 /* A request as a blob message (docs/protocol.md 5.2); `data` points into the request. */
 typedef struct sim_blob_msg {
   sim_blob_kind kind;
-  lmmi_blob_desc d;
+  lmmw_blob_desc d;
   long index; /* fragment index, -1 for an announce (and for status, update) */
   const uint8_t *data;
   size_t len;
@@ -361,7 +362,7 @@ const char *sim_blob_version(const sim_device *d);
  * or SIM_SILENT when it made the device reboot. By group the code is not answered. */
 int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group, char *why,
                   size_t cap);
-/* The status text (LMMI_BLOB_STATUS_MAX + 1 bytes) for a status request; 0 or 5.00. */
+/* The status text (LMMW_BLOB_STATUS_MAX + 1 bytes) for a status request; 0 or 5.00. */
 int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, size_t *len);
 /* Update of blob m->d.id: 0 (Updating) or 4.05 when the device has not downloaded it. */
 int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m);

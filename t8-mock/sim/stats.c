@@ -166,7 +166,7 @@ int sim_stats_write(const sim_fleet *f) {
             d->c.dropped, d->c.gm_changes);
     for (unsigned k = 0; k < d->n_gm; k++)
       fprintf(fp, "%s%u", k ? "," : "", d->gm[k].iid);
-    if (d->fw.has_digest) lmmi_hex(d->fw.digest, 32, dg);
+    if (d->fw.has_digest) lmmw_hex(d->fw.digest, 32, dg);
     fputs("],", fp);
     sim_group_json_device(f, i, fp);
     sim_obs_json_device(f, i, fp);

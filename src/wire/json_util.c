@@ -1,6 +1,6 @@
-/* codec_util.c - strict JSON parsing, typed member access and validated output for the T8
- * codec; also the string-form checks and link helpers codec.h exports. */
-#include "t8/codec_util.h"
+/* json_util.c - strict JSON parsing, typed member access and validated output for the T8
+ * codec; also the string-form checks and link helpers t8_json.h exports. */
+#include "json_util.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 /* ------------------------------------------------------------------ errors */
 
-lmm_err lmmi_jfail(lmmi_jerr *err, const char *ptr, const char *fmt, ...) {
+lmm_err lmmw_json_fail(lmmw_t8_err *err, const char *ptr, const char *fmt, ...) {
   va_list ap;
 
   if (err == NULL) return LMM_ERR_PROTO;
@@ -24,7 +24,7 @@ lmm_err lmmi_jfail(lmmi_jerr *err, const char *ptr, const char *fmt, ...) {
   return LMM_ERR_PROTO;
 }
 
-void lmmi_jptr(char *buf, size_t cap, const char *base, const char *name, long idx) {
+void lmmw_json_ptr(char *buf, size_t cap, const char *base, const char *name, long idx) {
   size_t used;
 
   /* Member names of this API hold neither '~' nor '/', so no RFC 6901 escaping is needed. */
@@ -35,12 +35,12 @@ void lmmi_jptr(char *buf, size_t cap, const char *base, const char *name, long i
 }
 
 /* Fails with the pointer of member `name` (and item idx when >= 0) under base. */
-static lmm_err fail_at(lmmi_jerr *err, const char *base, const char *name, long idx,
+static lmm_err fail_at(lmmw_t8_err *err, const char *base, const char *name, long idx,
                        const char *reason) {
-  char ptr[sizeof((lmmi_jerr *)0)->param];
+  char ptr[sizeof((lmmw_t8_err *)0)->param];
 
-  lmmi_jptr(ptr, sizeof ptr, base, name, idx);
-  return lmmi_jfail(err, ptr, "%s", reason);
+  lmmw_json_ptr(ptr, sizeof ptr, base, name, idx);
+  return lmmw_json_fail(err, ptr, "%s", reason);
 }
 
 /* ------------------------------------------------------------ text checks */
@@ -77,7 +77,7 @@ static size_t utf8_len(const unsigned char *s, size_t avail) {
   return n;
 }
 
-bool lmmi_utf8_ok(const char *s) {
+bool lmmw_utf8_ok(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
   size_t left = strlen(s);
 
@@ -173,7 +173,7 @@ static bool prescan(const unsigned char *s, size_t len, size_t *at, const char *
     if (c == '"') {
       in_str = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > LMMI_JSON_MAX_DEPTH) {
+      if (++depth > LMMW_JSON_MAX_DEPTH) {
         *why = "nesting too deep";
         return false;
       }
@@ -199,28 +199,29 @@ static bool is_ws(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-lmm_err lmmi_jparse(const char *json, size_t len, cJSON **root, lmmi_jerr *err) {
+lmm_err lmmw_json_parse(const char *json, size_t len, cJSON **root, lmmw_t8_err *err) {
   const char *end = NULL, *why = NULL;
   size_t at = 0;
   cJSON *doc;
 
   *root = NULL;
-  if (json == NULL || len == 0) return lmmi_jfail(err, "", "empty body: a JSON value is required");
+  if (json == NULL || len == 0)
+    return lmmw_json_fail(err, "", "empty body: a JSON value is required");
   if (!prescan((const unsigned char *)json, len, &at, &why))
-    return lmmi_jfail(err, "", "not valid JSON at byte %zu: %s", at, why);
+    return lmmw_json_fail(err, "", "not valid JSON at byte %zu: %s", at, why);
   /* Not require_null_terminated: with an explicit length cJSON would then demand a NUL inside
    * the buffer. The trailing check is done below instead. */
   doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (doc == NULL) {
     at = end != NULL && end >= json ? (size_t)(end - json) : 0;
-    return lmmi_jfail(err, "", "not valid JSON at byte %zu", at);
+    return lmmw_json_fail(err, "", "not valid JSON at byte %zu", at);
   }
   while (end < json + len && is_ws(*end))
     end++;
   if (end != json + len) {
     cJSON_Delete(doc);
-    return lmmi_jfail(err, "", "unexpected data after the JSON value at byte %zu",
-                      (size_t)(end - json));
+    return lmmw_json_fail(err, "", "unexpected data after the JSON value at byte %zu",
+                          (size_t)(end - json));
   }
   *root = doc;
   return LMM_OK;
@@ -228,7 +229,7 @@ lmm_err lmmi_jparse(const char *json, size_t len, cJSON **root, lmmi_jerr *err) 
 
 /* ---------------------------------------------------------- string forms */
 
-bool lmmi_external_group_id_ok(const char *s) {
+bool lmmw_t8_external_group_id_ok(const char *s) {
   const char *at;
 
   if (s == NULL || (at = strchr(s, '@')) == NULL || at == s || at[1] == '\0' ||
@@ -243,7 +244,7 @@ static bool is_hex(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-bool lmmi_tmgi_ok(const char *s) {
+bool lmmw_t8_tmgi_ok(const char *s) {
   size_t n;
 
   if (s == NULL) return false;
@@ -254,45 +255,45 @@ bool lmmi_tmgi_ok(const char *s) {
   return true;
 }
 
-bool lmmi_jstr_ok(const char *s, lmmi_jstr kind) {
+bool lmmw_jstr_ok(const char *s, lmmw_jstr kind) {
   unsigned char addr[16];
 
-  if (s == NULL || !lmmi_utf8_ok(s)) return false;
+  if (s == NULL || !lmmw_utf8_ok(s)) return false;
   switch (kind) {
-  case LMMI_JS_ANY:
+  case LMMW_JS_ANY:
     return true;
-  case LMMI_JS_LINK:
+  case LMMW_JS_LINK:
     if (*s == '\0') return false;
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
       if (*p <= 0x20 || *p == 0x7f) return false;
     return true;
-  case LMMI_JS_EGID:
-    return lmmi_external_group_id_ok(s);
-  case LMMI_JS_HEX:
+  case LMMW_JS_EGID:
+    return lmmw_t8_external_group_id_ok(s);
+  case LMMW_JS_HEX:
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
       if (!is_hex(*p)) return false;
     return true;
-  case LMMI_JS_IPV4:
+  case LMMW_JS_IPV4:
     return inet_pton(AF_INET, s, addr) == 1;
-  case LMMI_JS_IPV6:
+  case LMMW_JS_IPV6:
     return inet_pton(AF_INET6, s, addr) == 1;
   }
   return false;
 }
 
-const char *lmmi_jstr_reason(lmmi_jstr kind) {
+const char *lmmw_jstr_reason(lmmw_jstr kind) {
   switch (kind) {
-  case LMMI_JS_ANY:
+  case LMMW_JS_ANY:
     break;
-  case LMMI_JS_LINK:
+  case LMMW_JS_LINK:
     return "must be a non-empty URI string without spaces";
-  case LMMI_JS_EGID:
+  case LMMW_JS_EGID:
     return "must be a string of the form local@domain";
-  case LMMI_JS_HEX:
+  case LMMW_JS_HEX:
     return "must be a string of hexadecimal digits";
-  case LMMI_JS_IPV4:
+  case LMMW_JS_IPV4:
     return "must be an IPv4 address in dotted-decimal form";
-  case LMMI_JS_IPV6:
+  case LMMW_JS_IPV6:
     return "must be an IPv6 address";
   }
   return "must be a string";
@@ -300,7 +301,7 @@ const char *lmmi_jstr_reason(lmmi_jstr kind) {
 
 /* ------------------------------------------------------------------ links */
 
-lmm_err lmmi_link_segment(const char *link, char **out) {
+lmm_err lmmw_t8_link_segment(const char *link, char **out) {
   const char *path, *end, *start, *p;
   char *seg;
 
@@ -332,50 +333,50 @@ lmm_err lmmi_link_segment(const char *link, char **out) {
   return LMM_OK;
 }
 
-char *lmmi_link_last_segment(const char *link) {
+char *lmmw_t8_link_last_segment(const char *link) {
   char *seg;
 
-  return lmmi_link_segment(link, &seg) == LMM_OK ? seg : NULL;
+  return lmmw_t8_link_segment(link, &seg) == LMM_OK ? seg : NULL;
 }
 
-const char *lmmi_link_api_path(const char *link) {
+const char *lmmw_t8_link_api_path(const char *link) {
   return link != NULL ? strstr(link, LMM_T8_BASE_PATH) : NULL;
 }
 
 /* ------------------------------------------------------------ member input */
 
-lmmi_jm lmmi_jmember(const cJSON *obj, const char *name, const cJSON **val) {
+lmmw_jm lmmw_json_member(const cJSON *obj, const char *name, const cJSON **val) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 
   *val = v;
-  if (v == NULL) return LMMI_JM_ABSENT;
-  return cJSON_IsNull(v) ? LMMI_JM_NULL : LMMI_JM_VALUE;
+  if (v == NULL) return LMMW_JM_ABSENT;
+  return cJSON_IsNull(v) ? LMMW_JM_NULL : LMMW_JM_VALUE;
 }
 
 /* Looks the member up and reports it through `seen`; true when it holds a value. */
-static bool lookup(const cJSON *obj, const char *name, const cJSON **v, lmmi_jm *seen) {
-  lmmi_jm m = lmmi_jmember(obj, name, v);
+static bool lookup(const cJSON *obj, const char *name, const cJSON **v, lmmw_jm *seen) {
+  lmmw_jm m = lmmw_json_member(obj, name, v);
 
   if (seen != NULL) *seen = m;
-  return m == LMMI_JM_VALUE;
+  return m == LMMW_JM_VALUE;
 }
 
-lmm_err lmmi_jget_str(const cJSON *obj, const char *base, const char *name, lmmi_jstr kind,
-                      char **out, lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_str(const cJSON *obj, const char *base, const char *name, lmmw_jstr kind,
+                          char **out, lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v;
   char *s;
 
   if (!lookup(obj, name, &v, seen)) return LMM_OK;
-  if (!cJSON_IsString(v) || !lmmi_jstr_ok(v->valuestring, kind))
-    return fail_at(err, base, name, -1, lmmi_jstr_reason(kind));
+  if (!cJSON_IsString(v) || !lmmw_jstr_ok(v->valuestring, kind))
+    return fail_at(err, base, name, -1, lmmw_jstr_reason(kind));
   if ((s = strdup(v->valuestring)) == NULL) return LMM_ERR_NOMEM;
   free(*out);
   *out = s;
   return LMM_OK;
 }
 
-lmm_err lmmi_jget_bool(const cJSON *obj, const char *base, const char *name, bool *out,
-                       lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_bool(const cJSON *obj, const char *base, const char *name, bool *out,
+                           lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v;
 
   if (!lookup(obj, name, &v, seen)) return LMM_OK;
@@ -384,8 +385,8 @@ lmm_err lmmi_jget_bool(const cJSON *obj, const char *base, const char *name, boo
   return LMM_OK;
 }
 
-lmm_err lmmi_jget_time(const cJSON *obj, const char *base, const char *name, int64_t *out,
-                       lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_time(const cJSON *obj, const char *base, const char *name, int64_t *out,
+                           lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v;
 
   if (!lookup(obj, name, &v, seen)) return LMM_OK;
@@ -395,8 +396,8 @@ lmm_err lmmi_jget_time(const cJSON *obj, const char *base, const char *name, int
   return LMM_OK;
 }
 
-lmm_err lmmi_jget_bytes(const cJSON *obj, const char *base, const char *name, uint8_t **out,
-                        size_t *out_len, lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_bytes(const cJSON *obj, const char *base, const char *name, uint8_t **out,
+                            size_t *out_len, lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v;
   uint8_t *buf = NULL;
   size_t n = 0;
@@ -417,8 +418,8 @@ lmm_err lmmi_jget_bytes(const cJSON *obj, const char *base, const char *name, ui
   return LMM_OK;
 }
 
-lmm_err lmmi_jget_int(const cJSON *obj, const char *base, const char *name, long lo, long hi,
-                      const char *reason, long *out, lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_int(const cJSON *obj, const char *base, const char *name, long lo, long hi,
+                          const char *reason, long *out, lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v;
   double d;
 
@@ -437,8 +438,8 @@ static void strv_free(char **v, size_t n) {
   free(v);
 }
 
-lmm_err lmmi_jget_strv(const cJSON *obj, const char *base, const char *name, char ***out, size_t *n,
-                       lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_strv(const cJSON *obj, const char *base, const char *name, char ***out,
+                           size_t *n, lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v, *it;
   char **arr;
   size_t cnt, i = 0;
@@ -449,7 +450,7 @@ lmm_err lmmi_jget_strv(const cJSON *obj, const char *base, const char *name, cha
     return fail_at(err, base, name, -1, "must be an array of strings with at least one item");
   if ((arr = calloc(cnt, sizeof *arr)) == NULL) return LMM_ERR_NOMEM;
   cJSON_ArrayForEach(it, v) {
-    if (!cJSON_IsString(it) || !lmmi_utf8_ok(it->valuestring)) {
+    if (!cJSON_IsString(it) || !lmmw_utf8_ok(it->valuestring)) {
       rc = fail_at(err, base, name, (long)i, "must be a string");
       goto fail;
     }
@@ -465,12 +466,12 @@ fail:
   return rc;
 }
 
-lmm_err lmmi_jcheck_objv(const cJSON *v, const char *ptr, lmmi_jerr *err) {
+lmm_err lmmw_json_check_objv(const cJSON *v, const char *ptr, lmmw_t8_err *err) {
   const cJSON *it;
   long i = 0;
 
   if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
-    return lmmi_jfail(err, ptr, "must be an array of objects with at least one item");
+    return lmmw_json_fail(err, ptr, "must be an array of objects with at least one item");
   cJSON_ArrayForEach(it, v) {
     if (!cJSON_IsObject(it)) return fail_at(err, ptr, NULL, i, "must be a JSON object");
     i++;
@@ -478,58 +479,58 @@ lmm_err lmmi_jcheck_objv(const cJSON *v, const char *ptr, lmmi_jerr *err) {
   return LMM_OK;
 }
 
-lmm_err lmmi_jget_objv_text(const cJSON *obj, const char *base, const char *name, char **out,
-                            lmmi_jm *seen, lmmi_jerr *err) {
+lmm_err lmmw_json_get_objv_text(const cJSON *obj, const char *base, const char *name, char **out,
+                                lmmw_jm *seen, lmmw_t8_err *err) {
   const cJSON *v;
-  char ptr[sizeof((lmmi_jerr *)0)->param];
+  char ptr[sizeof((lmmw_t8_err *)0)->param];
   char *text;
   lmm_err rc;
 
   if (!lookup(obj, name, &v, seen)) return LMM_OK;
-  lmmi_jptr(ptr, sizeof ptr, base, name, -1);
-  if ((rc = lmmi_jcheck_objv(v, ptr, err)) != LMM_OK) return rc;
-  if ((rc = lmmi_jprint(v, &text)) != LMM_OK) return rc;
+  lmmw_json_ptr(ptr, sizeof ptr, base, name, -1);
+  if ((rc = lmmw_json_check_objv(v, ptr, err)) != LMM_OK) return rc;
+  if ((rc = lmmw_json_print(v, &text)) != LMM_OK) return rc;
   free(*out);
   *out = text;
   return LMM_OK;
 }
 
-lmm_err lmmi_jreject(const cJSON *obj, const char *base, const char *name, lmmi_jerr *err) {
+lmm_err lmmw_json_reject(const cJSON *obj, const char *base, const char *name, lmmw_t8_err *err) {
   const cJSON *v;
 
-  if (lmmi_jmember(obj, name, &v) == LMMI_JM_VALUE)
+  if (lmmw_json_member(obj, name, &v) == LMMW_JM_VALUE)
     return fail_at(err, base, name, -1, "is read-only");
   return LMM_OK;
 }
 
 /* ----------------------------------------------------------- member output */
 
-lmm_err lmmi_jadd_str(cJSON *obj, const char *name, const char *s, lmmi_jstr kind) {
+lmm_err lmmw_json_add_str(cJSON *obj, const char *name, const char *s, lmmw_jstr kind) {
   if (s == NULL) return LMM_OK;
-  if (!lmmi_jstr_ok(s, kind)) return LMM_ERR_ARG;
+  if (!lmmw_jstr_ok(s, kind)) return LMM_ERR_ARG;
   return cJSON_AddStringToObject(obj, name, s) != NULL ? LMM_OK : LMM_ERR_NOMEM;
 }
 
-lmm_err lmmi_jadd_null(cJSON *obj, const char *name) {
+lmm_err lmmw_json_add_null(cJSON *obj, const char *name) {
   return cJSON_AddNullToObject(obj, name) != NULL ? LMM_OK : LMM_ERR_NOMEM;
 }
 
-lmm_err lmmi_jadd_bool(cJSON *obj, const char *name, bool b) {
+lmm_err lmmw_json_add_bool(cJSON *obj, const char *name, bool b) {
   return cJSON_AddBoolToObject(obj, name, b) != NULL ? LMM_OK : LMM_ERR_NOMEM;
 }
 
-lmm_err lmmi_jadd_num(cJSON *obj, const char *name, double d) {
+lmm_err lmmw_json_add_num(cJSON *obj, const char *name, double d) {
   return cJSON_AddNumberToObject(obj, name, d) != NULL ? LMM_OK : LMM_ERR_NOMEM;
 }
 
-lmm_err lmmi_jadd_time(cJSON *obj, const char *name, int64_t t) {
+lmm_err lmmw_json_add_time(cJSON *obj, const char *name, int64_t t) {
   char buf[32];
 
   if (!lmmi_rfc3339_format(t, buf, sizeof buf)) return LMM_ERR_ARG;
   return cJSON_AddStringToObject(obj, name, buf) != NULL ? LMM_OK : LMM_ERR_NOMEM;
 }
 
-lmm_err lmmi_jadd_bytes(cJSON *obj, const char *name, const uint8_t *p, size_t n) {
+lmm_err lmmw_json_add_bytes(cJSON *obj, const char *name, const uint8_t *p, size_t n) {
   char *text;
   lmm_err rc;
 
@@ -540,13 +541,13 @@ lmm_err lmmi_jadd_bytes(cJSON *obj, const char *name, const uint8_t *p, size_t n
   return rc;
 }
 
-lmm_err lmmi_jadd_strv(cJSON *obj, const char *name, char *const *v, size_t n) {
+lmm_err lmmw_json_add_strv(cJSON *obj, const char *name, char *const *v, size_t n) {
   cJSON *arr;
 
   if (n == 0) return LMM_OK;
   if (v == NULL) return LMM_ERR_ARG;
   for (size_t i = 0; i < n; i++)
-    if (v[i] == NULL || !lmmi_utf8_ok(v[i])) return LMM_ERR_ARG;
+    if (v[i] == NULL || !lmmw_utf8_ok(v[i])) return LMM_ERR_ARG;
   if ((arr = cJSON_AddArrayToObject(obj, name)) == NULL) return LMM_ERR_NOMEM;
   for (size_t i = 0; i < n; i++) {
     cJSON *s = cJSON_CreateString(v[i]);
@@ -558,14 +559,14 @@ lmm_err lmmi_jadd_strv(cJSON *obj, const char *name, char *const *v, size_t n) {
   return LMM_OK;
 }
 
-lmm_err lmmi_jadd_json(cJSON *obj, const char *name, const char *text,
-                       lmm_err (*check)(const cJSON *v, const char *ptr, lmmi_jerr *err)) {
+lmm_err lmmw_json_add_json(cJSON *obj, const char *name, const char *text,
+                           lmm_err (*check)(const cJSON *v, const char *ptr, lmmw_t8_err *err)) {
   cJSON *v = NULL;
   lmm_err rc;
 
   if (text == NULL) return LMM_OK;
   /* The same strict parser as for input: what goes out must come back in. */
-  rc = lmmi_jparse(text, strlen(text), &v, NULL);
+  rc = lmmw_json_parse(text, strlen(text), &v, NULL);
   if (rc == LMM_OK && check != NULL) rc = check(v, "", NULL);
   if (rc == LMM_ERR_PROTO) rc = LMM_ERR_ARG;
   if (rc == LMM_OK && !cJSON_AddItemToObject(obj, name, v)) rc = LMM_ERR_NOMEM;
@@ -573,7 +574,7 @@ lmm_err lmmi_jadd_json(cJSON *obj, const char *name, const char *text,
   return rc;
 }
 
-lmm_err lmmi_jprint(const cJSON *root, char **out) {
+lmm_err lmmw_json_print(const cJSON *root, char **out) {
   char *text = cJSON_PrintUnformatted(root);
   char *copy;
 
@@ -585,7 +586,7 @@ lmm_err lmmi_jprint(const cJSON *root, char **out) {
   return LMM_OK;
 }
 
-char *lmmi_strdup_or_null(const char *s, bool *ok) {
+char *lmmw_strdup_or_null(const char *s, bool *ok) {
   char *d;
 
   if (s == NULL) return NULL;
