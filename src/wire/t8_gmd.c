@@ -138,62 +138,37 @@ lmm_err lmmw_t8_gmd_decode(const char *json, size_t len, unsigned flags, lmm_gmd
   return rc;
 }
 
-lmm_err lmmw_t8_gmd_list_encode(const lmm_gmd *g, size_t n, char **out) {
-  cJSON *arr;
-  lmm_err rc = LMM_OK;
+static lmm_err gmd_item_decode(const cJSON *o, const char *ptr, void *item, lmmw_t8_err *err) {
+  return gmd_from_json(o, ptr, 0, item, err);
+}
 
-  if (out == NULL || (g == NULL && n != 0)) return LMM_ERR_ARG;
-  if ((arr = cJSON_CreateArray()) == NULL) return LMM_ERR_NOMEM;
-  for (size_t i = 0; i < n && rc == LMM_OK; i++) {
-    cJSON *o = cJSON_CreateObject();
-    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
-      cJSON_Delete(o);
-      rc = LMM_ERR_NOMEM;
-    } else {
-      rc = gmd_to_json(&g[i], 0, o);
-    }
-  }
-  return lmmw_t8_finish(arr, rc, out);
+static lmm_err gmd_item_encode(const void *item, cJSON *o) {
+  return gmd_to_json(item, 0, o);
+}
+
+static void gmd_item_init(void *item) {
+  gmd_init(item);
+}
+
+static void gmd_items_free(void *items, size_t n) {
+  lmm_gmd_list_free(items, n);
+}
+
+static const lmmw_t8_list_kind gmd_list = {sizeof(lmm_gmd), gmd_item_init, gmd_item_decode,
+                                           gmd_item_encode, gmd_items_free};
+
+lmm_err lmmw_t8_gmd_list_encode(const lmm_gmd *g, size_t n, char **out) {
+  return lmmw_t8_list_encode(&gmd_list, g, n, out);
 }
 
 lmm_err lmmw_t8_gmd_list_decode(const char *json, size_t len, lmm_gmd **out, size_t *n,
                                 lmmw_t8_err *err) {
-  cJSON *doc = NULL;
-  const cJSON *it;
-  lmm_gmd *arr = NULL;
-  size_t cnt = 0, i = 0;
+  void *items = NULL;
   lmm_err rc;
 
   if (out == NULL || n == NULL) return LMM_ERR_ARG;
-  *out = NULL;
-  *n = 0;
-  if ((rc = lmmw_json_parse(json, len, &doc, err)) || (rc = lmmw_t8_list_shape(doc, &cnt, err)))
-    goto out;
-  if ((arr = calloc(cnt != 0 ? cnt : 1, sizeof *arr)) == NULL) {
-    rc = LMM_ERR_NOMEM;
-    goto out;
-  }
-  for (size_t k = 0; k < cnt; k++)
-    gmd_init(&arr[k]);
-  if (cJSON_IsObject(doc)) {
-    rc = gmd_from_json(doc, "", 0, &arr[0], err);
-    i = 1;
-  } else {
-    cJSON_ArrayForEach(it, doc) {
-      char ptr[24];
-      lmmw_json_ptr(ptr, sizeof ptr, "", NULL, (long)i);
-      i++;
-      if ((rc = gmd_from_json(it, ptr, 0, &arr[i - 1], err)) != LMM_OK) break;
-    }
-  }
-  if (rc == LMM_OK) {
-    *out = arr;
-    *n = cnt;
-    arr = NULL;
-  }
-out:
-  lmm_gmd_list_free(arr, i);
-  cJSON_Delete(doc);
+  rc = lmmw_t8_list_decode(&gmd_list, json, len, &items, n, err);
+  *out = items;
   return rc;
 }
 

@@ -27,4 +27,21 @@ lmm_err lmmw_t8_add_loc_area(cJSON *obj, const lmm_mbms_loc_area *a);
  *  LMM_ERR_PROTO for anything else. */
 lmm_err lmmw_t8_list_shape(const cJSON *doc, size_t *n, lmmw_t8_err *err);
 
+/** What the list helpers need to know of a collection's item type. */
+typedef struct lmmw_t8_list_kind {
+  size_t size;              /**< sizeof one item */
+  void (*init)(void *item); /**< the empty item; NULL: all zeroes */
+  lmm_err (*decode)(const cJSON *o, const char *ptr, void *item, lmmw_t8_err *err);
+  lmm_err (*encode)(const void *item, cJSON *o);
+  void (*free_list)(void *items, size_t n); /**< frees the first n items and the array */
+} lmmw_t8_list_kind;
+
+/** A JSON array of the n items (items may be NULL when n is 0): owned text in *out (free()),
+ *  LMM_ERR_ARG (an item a decoder would refuse), LMM_ERR_NOMEM; *out untouched on failure. */
+lmm_err lmmw_t8_list_encode(const lmmw_t8_list_kind *k, const void *items, size_t n, char **out);
+/** A collection body (lmmw_t8_list_shape()) into a calloc'd array of *n items in *out, never
+ *  NULL on success (free with k->free_list); on failure *out is NULL and *n 0. */
+lmm_err lmmw_t8_list_decode(const lmmw_t8_list_kind *k, const char *json, size_t len, void **out,
+                            size_t *n, lmmw_t8_err *err);
+
 #endif

@@ -100,3 +100,63 @@ lmm_err lmmw_t8_list_shape(const cJSON *doc, size_t *n, lmmw_t8_err *err) {
     return lmmw_json_fail(err, "", "must be a JSON array or object");
   return LMM_OK;
 }
+
+lmm_err lmmw_t8_list_encode(const lmmw_t8_list_kind *k, const void *items, size_t n, char **out) {
+  cJSON *arr;
+  lmm_err rc = LMM_OK;
+
+  if (out == NULL || (items == NULL && n != 0)) return LMM_ERR_ARG;
+  if ((arr = cJSON_CreateArray()) == NULL) return LMM_ERR_NOMEM;
+  for (size_t i = 0; i < n && rc == LMM_OK; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      rc = LMM_ERR_NOMEM;
+    } else {
+      rc = k->encode((const char *)items + i * k->size, o);
+    }
+  }
+  return lmmw_t8_finish(arr, rc, out);
+}
+
+lmm_err lmmw_t8_list_decode(const lmmw_t8_list_kind *k, const char *json, size_t len, void **out,
+                            size_t *n, lmmw_t8_err *err) {
+  cJSON *doc = NULL;
+  const cJSON *it;
+  char *arr = NULL;
+  size_t cnt = 0, i = 0;
+  lmm_err rc;
+
+  *out = NULL;
+  *n = 0;
+  if ((rc = lmmw_json_parse(json, len, &doc, err)) || (rc = lmmw_t8_list_shape(doc, &cnt, err)))
+    goto out;
+  /* Never NULL on success, even for "[]": callers test the pointer. */
+  if ((arr = calloc(cnt != 0 ? cnt : 1, k->size)) == NULL) {
+    rc = LMM_ERR_NOMEM;
+    goto out;
+  }
+  for (size_t j = 0; k->init != NULL && j < cnt; j++)
+    k->init(arr + j * k->size);
+  if (cJSON_IsObject(doc)) {
+    rc = k->decode(doc, "", arr, err);
+    i = 1;
+  } else {
+    cJSON_ArrayForEach(it, doc) {
+      char ptr[24];
+      lmmw_json_ptr(ptr, sizeof ptr, "", NULL, (long)i);
+      /* Counted first, so a failed item is cleared with the others. */
+      i++;
+      if ((rc = k->decode(it, ptr, arr + (i - 1) * k->size, err)) != LMM_OK) break;
+    }
+  }
+  if (rc == LMM_OK) {
+    *out = arr;
+    *n = cnt;
+    arr = NULL;
+  }
+out:
+  if (arr != NULL) k->free_list(arr, i);
+  cJSON_Delete(doc);
+  return rc;
+}

@@ -63,62 +63,34 @@ lmm_err lmmw_t8_tmgi_allocation_decode(const char *json, size_t len, unsigned fl
   return rc;
 }
 
-lmm_err lmmw_t8_tmgi_allocation_list_encode(const lmm_tmgi_allocation *a, size_t n, char **out) {
-  cJSON *arr;
-  lmm_err rc = LMM_OK;
+/* The collection's items, for the list helpers of t8_json.c. */
+static lmm_err alloc_item_decode(const cJSON *o, const char *ptr, void *item, lmmw_t8_err *err) {
+  return alloc_from_json(o, ptr, 0, item, err);
+}
 
-  if (out == NULL || (a == NULL && n != 0)) return LMM_ERR_ARG;
-  if ((arr = cJSON_CreateArray()) == NULL) return LMM_ERR_NOMEM;
-  for (size_t i = 0; i < n && rc == LMM_OK; i++) {
-    cJSON *o = cJSON_CreateObject();
-    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
-      cJSON_Delete(o);
-      rc = LMM_ERR_NOMEM;
-    } else {
-      rc = alloc_to_json(&a[i], 0, o);
-    }
-  }
-  return lmmw_t8_finish(arr, rc, out);
+static lmm_err alloc_item_encode(const void *item, cJSON *o) {
+  return alloc_to_json(item, 0, o);
+}
+
+static void alloc_items_free(void *items, size_t n) {
+  lmm_tmgi_allocation_list_free(items, n);
+}
+
+static const lmmw_t8_list_kind alloc_list = {sizeof(lmm_tmgi_allocation), NULL, alloc_item_decode,
+                                             alloc_item_encode, alloc_items_free};
+
+lmm_err lmmw_t8_tmgi_allocation_list_encode(const lmm_tmgi_allocation *a, size_t n, char **out) {
+  return lmmw_t8_list_encode(&alloc_list, a, n, out);
 }
 
 lmm_err lmmw_t8_tmgi_allocation_list_decode(const char *json, size_t len, lmm_tmgi_allocation **out,
                                             size_t *n, lmmw_t8_err *err) {
-  cJSON *doc = NULL;
-  const cJSON *it;
-  lmm_tmgi_allocation *arr = NULL;
-  size_t cnt = 0, i = 0;
+  void *items = NULL;
   lmm_err rc;
 
   if (out == NULL || n == NULL) return LMM_ERR_ARG;
-  *out = NULL;
-  *n = 0;
-  if ((rc = lmmw_json_parse(json, len, &doc, err)) || (rc = lmmw_t8_list_shape(doc, &cnt, err)))
-    goto out;
-  /* Never NULL on success, even for "[]": callers test the pointer. */
-  if ((arr = calloc(cnt != 0 ? cnt : 1, sizeof *arr)) == NULL) {
-    rc = LMM_ERR_NOMEM;
-    goto out;
-  }
-  if (cJSON_IsObject(doc)) {
-    rc = alloc_from_json(doc, "", 0, &arr[0], err);
-    i = 1;
-  } else {
-    cJSON_ArrayForEach(it, doc) {
-      char ptr[24];
-      lmmw_json_ptr(ptr, sizeof ptr, "", NULL, (long)i);
-      /* Counted first, so a failed item is cleared with the others. */
-      i++;
-      if ((rc = alloc_from_json(it, ptr, 0, &arr[i - 1], err)) != LMM_OK) break;
-    }
-  }
-  if (rc == LMM_OK) {
-    *out = arr;
-    *n = cnt;
-    arr = NULL;
-  }
-out:
-  lmm_tmgi_allocation_list_free(arr, i);
-  cJSON_Delete(doc);
+  rc = lmmw_t8_list_decode(&alloc_list, json, len, &items, n, err);
+  *out = items;
   return rc;
 }
 
