@@ -11,14 +11,6 @@
 #define QUERY_MAX  32u /* Uri-Query items looked at */
 #define UNKNOWN_ST "s=0;r=0;m=0-"
 
-enum { PH_RX, PH_DONE, PH_FAILED };
-
-struct sim_blob {
-  lmmw_blob_desc d; /* the blob held or last held; with its digest once one was learned */
-  lmmw_blob_rx rx;  /* while receiving (PH_RX), else empty */
-  uint8_t phase;
-};
-
 /* ------------------------------------------------------------------ the message */
 
 static bool is_item(const uint8_t *s, size_t len, char key) {
@@ -102,18 +94,6 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
 
 /* ------------------------------------------------------------------ reception */
 
-static void release_rx(sim_fleet *f, sim_blob *b) {
-  if (b->rx.data) f->blob_mem -= b->d.size;
-  lmmw_blob_rx_clear(&b->rx);
-}
-
-void sim_blob_drop(sim_fleet *f, sim_device *d) {
-  if (!d->blob) return;
-  release_rx(f, d->blob);
-  free(d->blob);
-  d->blob = NULL;
-}
-
 static bool same_shape(const lmmw_blob_desc *a, const lmmw_blob_desc *b) {
   return a->size == b->size && a->frag == b->frag && a->stride == b->stride;
 }
@@ -135,7 +115,7 @@ static int start(sim_fleet *f, unsigned i, const lmmw_blob_desc *desc) {
     return CODE(500);
   }
   b->d = *desc;
-  b->phase = PH_RX;
+  b->phase = SIM_BLOB_PH_RX;
   d->blob = b;
   d->fw.state = SIM_FW_DOWNLOADING;
   f->blob_mem += desc->size;
@@ -147,7 +127,7 @@ static int start(sim_fleet *f, unsigned i, const lmmw_blob_desc *desc) {
 static void check_complete(sim_fleet *f, unsigned i) {
   sim_device *d = &f->dev[i];
   sim_blob *b = d->blob;
-  if (b->phase != PH_RX || !lmmw_blob_rx_complete(&b->rx) || !b->d.has_digest) return;
+  if (b->phase != SIM_BLOB_PH_RX || !lmmw_blob_rx_complete(&b->rx) || !b->d.has_digest) return;
   mbedtls_sha256_context sha;
   uint8_t got[32];
   mbedtls_sha256_init(&sha);
@@ -155,19 +135,19 @@ static void check_complete(sim_fleet *f, unsigned i) {
   sim_fw_hash(d, &sha, 0, b->rx.data, (size_t)b->d.size);
   mbedtls_sha256_finish_ret(&sha, got);
   mbedtls_sha256_free(&sha);
-  release_rx(f, b);
+  sim_fw_blob_release(f, b);
   bool ok = memcmp(got, b->d.digest, 32) == 0;
   if (ok) {
     memcpy(d->fw.digest, got, 32);
     d->fw.has_digest = true;
     d->fw.bytes = b->d.size;
     d->fw.state = SIM_FW_DOWNLOADED;
-    b->phase = PH_DONE;
+    b->phase = SIM_BLOB_PH_DONE;
   } else {
     d->fw.state = SIM_FW_IDLE;
     d->fw.result = SIM_RES_INTEGRITY;
     d->fw.bytes = 0;
-    b->phase = PH_FAILED;
+    b->phase = SIM_BLOB_PH_FAILED;
   }
   if (f->cfg->verbose) {
     char ep[48];
@@ -211,8 +191,8 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
   }
   /* A blob that failed its check is not taken again from the group, where fragments go on
    * for the other members; a fragment sent to this device alone is a new attempt. */
-  if (same && b->phase == PH_FAILED && by_group) return CODE(204);
-  if (!same || b->phase == PH_FAILED) {
+  if (same && b->phase == SIM_BLOB_PH_FAILED && by_group) return CODE(204);
+  if (!same || b->phase == SIM_BLOB_PH_FAILED) {
     int rc = start(f, i, &m->d);
     if (rc) {
       snprintf(why, cap, "no memory for a blob of %llu bytes", (unsigned long long)m->d.size);
@@ -224,7 +204,7 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
     snprintf(why, cap, "blob query contradicts the blob's digest");
     return CODE(400);
   }
-  if (b->phase != PH_RX) { /* downloaded or updated: repair for the others */
+  if (b->phase != SIM_BLOB_PH_RX) { /* downloaded or updated: repair for the others */
     if (frag) d->c.frag_dup++;
     return CODE(204);
   }
@@ -258,8 +238,9 @@ int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, 
   sim_fw_tick(f, d, sim_now_ms());
   sim_blob *b = d->blob;
   if (!b || memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) != 0 || !same_shape(&b->d, &m->d)) {
-    if (b && b->phase == PH_RX) { /* one blob at a time: another ID drops the partial one */
-      sim_blob_drop(f, d);
+    if (b &&
+        b->phase == SIM_BLOB_PH_RX) { /* one blob at a time: another ID drops the partial one */
+      sim_fw_blob_drop(f, d);
       d->fw.state = SIM_FW_IDLE;
       d->fw.bytes = 0;
     }
@@ -267,8 +248,8 @@ int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, 
     *len = sizeof UNKNOWN_ST - 1;
     return 0;
   }
-  if (b->phase == PH_RX && learn_digest(b, &m->d)) check_complete(f, i);
-  if (b->phase != PH_RX) {
+  if (b->phase == SIM_BLOB_PH_RX && learn_digest(b, &m->d)) check_complete(f, i);
+  if (b->phase != SIM_BLOB_PH_RX) {
     *len = lmmw_blob_status_format(d->fw.state, d->fw.result, NULL, 0, out);
     return 0;
   }
@@ -284,16 +265,7 @@ int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m) {
   sim_device *d = &f->dev[i];
   sim_fw_tick(f, d, sim_now_ms());
   const sim_blob *b = d->blob;
-  if (!b || b->phase != PH_DONE || memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) != 0)
+  if (!b || b->phase != SIM_BLOB_PH_DONE || memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) != 0)
     return CODE(405);
   return sim_fw_update(f, i);
-}
-
-const char *sim_blob_version(const sim_device *d) {
-  const sim_blob *b = d->blob;
-  /* Only while the package held is that blob: a later push or pull replaces it. */
-  if (!b || b->phase != PH_DONE || !b->d.version[0] || !d->fw.has_digest ||
-      memcmp(d->fw.digest, b->d.digest, 32) != 0)
-    return NULL;
-  return b->d.version;
 }

@@ -1,5 +1,5 @@
 /* main.c - lwm2m-mbms-sim: command line, start-up, the event loop and signals. */
-#include "sim.h"
+#include "serve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -678,6 +678,16 @@ static int widen_rcvbuf(uint16_t port, int *fd_out) {
   return got;
 }
 
+/* What the features hold per device goes first, then the devices. */
+static void fleet_free(sim_fleet *f) {
+  for (unsigned i = 0; f->dev && i < f->n; i++) {
+    sim_fw_clear(&f->dev[i].fw);
+    sim_fw_blob_drop(f, &f->dev[i]);
+    sim_attr_free(&f->dev[i]);
+  }
+  sim_fleet_free(f);
+}
+
 int main(int argc, char **argv) {
   sim_config cfg = {0};
   sim_fleet fleet;
@@ -690,12 +700,12 @@ int main(int argc, char **argv) {
   }
   memset(&fleet, 0, sizeof fleet);
   if (sim_fleet_init(&fleet, &cfg) != 0) {
-    sim_fleet_free(&fleet);
+    fleet_free(&fleet);
     config_free(&cfg);
     return 1;
   }
   if ((rc = check_deny(&fleet)) != 0 || (rc = apply_faults(&fleet)) != 0) {
-    sim_fleet_free(&fleet);
+    fleet_free(&fleet);
     config_free(&cfg);
     return rc;
   }
@@ -767,11 +777,13 @@ int main(int argc, char **argv) {
     /* Held answers (--delay-ms) are sent between two waits, each no longer than the time to
      * the next one due: the wait is in whole milliseconds, rounded up, so none goes early. */
     long wait = sim_held_flush(&fleet);
-    long notify = sim_obs_run(&fleet); /* notifications due, changes seen since the last turn */
+    /* Notifications due, changes seen since the last turn: read as a Read would be. */
+    long notify = sim_obs_run(&fleet, sim_read_observed);
     if (notify >= 0 && (wait < 0 || notify < wait)) wait = notify;
     if (wait < 0 || wait > 500) wait = 500;
-    sim_pull_tick(&fleet);                /* finished pulls go, queued ones start */
-    if (sim_group_io(&fleet, wait) < 0) { /* libcoap's fd, group sockets, group answers */
+    sim_pull_tick(&fleet); /* finished pulls go, queued ones start */
+    /* libcoap's fd, group sockets, group answers; group requests served as unicast ones. */
+    if (sim_group_io(&fleet, wait, sim_serve_pdu) < 0) {
       /* A stop signal can land inside the wait and fail it: that is the stop, not an error. */
       if (stop_requested) break;
       fprintf(stderr, "lwm2m-mbms-sim: CoAP I/O failed: %s\n", strerror(errno));
@@ -791,7 +803,7 @@ out:
   sim_obs_free(&fleet);   /* observations end with the fleet, unannounced */
   if (ctx) coap_free_context(ctx);
   coap_cleanup();
-  sim_fleet_free(&fleet);
+  fleet_free(&fleet);
   config_free(&cfg);
   return rc;
 }

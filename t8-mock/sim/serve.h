@@ -60,8 +60,6 @@ typedef struct sim_req {
 
 /* Sets the reply to an error with its diagnostic text. */
 void sim_fail(sim_reply *rp, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A numeric option of at most `maxlen` bytes; -1 when absent, -2 when longer. */
-long sim_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen);
 
 /* ---------------------------------------------------------------- ops_read.c */
 
@@ -74,6 +72,9 @@ bool sim_is_tlv_only(const sim_req *r);
 int sim_collect(sim_req *r, lmm_records *out);
 /* Read (and Discover, with Accept: application/link-format). */
 void sim_do_read(sim_req *r, sim_reply *rp);
+/* The sim_obs_read_fn of observe.c: an observed path read again, as a Read would. */
+int sim_read_observed(sim_fleet *f, unsigned i, const lmm_path *p, int accept, uint8_t **body,
+                      size_t *len, double *num, bool *has_num, bool want_num);
 
 /* ---------------------------------------------------------------- discover.c */
 

@@ -242,6 +242,20 @@ typedef struct sim_fleet {
   int udp_fd;                      /* the CoAP endpoint's socket, -1 when unknown */
 } sim_fleet;
 
+/* ---------------------------------------------------------------- msg.c */
+
+/* /O[/I[/R[/RI]]] from the Uri-Path options; false when they are no such path. */
+bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p);
+/* A numeric option of at most `maxlen` bytes; -1 when absent, -2 when longer. */
+long sim_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen);
+/* Whether the request's No-Response option (RFC 7967) declines answers of this code's class. */
+bool sim_no_response(const coap_pdu_t *request, int code);
+/* Resolves a coap:// URI (host by name or address); false for anything else. `u` points into
+ * `uri`. */
+bool sim_coap_uri(const char *uri, coap_uri_t *u, struct sockaddr_in *dst);
+/* Adds one option `num` per `sep`-separated segment of s (Uri-Path, Uri-Query). */
+void sim_add_segments(coap_pdu_t *pdu, coap_option_num_t num, const coap_str_const_t *s, char sep);
+
 /* ---------------------------------------------------------------- device.c */
 
 /* Allocates the devices; 0 or -1 (message on stderr). */
@@ -268,39 +282,35 @@ int sim_add_int(lmm_records *out, uint16_t oid, uint16_t rid, int riid, int64_t 
 const lmm_obj_def *sim_obj_def(const sim_fleet *f, uint16_t oid);
 /* Whether instance `iid` of `oid` exists on device i. */
 bool sim_instance_exists(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid);
-/* Appends every value of instance p->oid/p->iid (readable resources only) to out. Returns a
- * CoAP code: 0 on success, else 4.04 / 5.00. */
-int sim_read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out);
-/* Writes decoded records into objects 3, 5, 6 (resource or instance level); `partial` is false
- * for PUT on an instance. Returns 0 or a CoAP code, with `why` for 4.00. */
-int sim_write_fixed(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
-                    size_t cap);
-/* Execute on /oid/iid/rid of objects 3, 5. Returns 0 or a CoAP code. */
-int sim_execute(sim_fleet *f, unsigned i, const lmm_path *p);
+/* Appends every value of instance oid/iid (readable resources only) of every object but 5 (the
+ * firmware's, fw.c) to out. Returns a CoAP code: 0 on success, else 4.04 / 5.00. */
+int sim_dev_read(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out);
+/* Writes decoded records, checked by sim_check_records(), into object 3, 6 or one of --objects.
+ * Returns 0 or a CoAP code, with `why`. */
+int sim_dev_write(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
+                  size_t cap);
+/* Checks every record against the definition before anything changes: unknown resource -> 4.04,
+ * not writable -> 4.05 (unless `any` allows R resources: the whole-instance write). */
+int sim_check_records(const lmm_obj_def *def, const lmm_records *recs, bool any, char *why,
+                      size_t cap);
+/* Writes the reason into `why` (when cap is not 0) and returns `code`. */
+int sim_refuse(char *why, size_t cap, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-/* Group Mgmt. All return 0 or a CoAP code; `why` gets the reason of a 4.00. */
+/* Group Mgmt instances (writes: group_mgmt.c). */
 sim_gm_inst *sim_gm_find(sim_device *d, uint16_t iid);
-int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *iid, char *why,
-                  size_t cap);
-int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
-                   size_t cap);
-int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
-                  size_t cap);
-int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid);
 uint16_t sim_gm_free_iid(const sim_device *d);
+/* Brings a device out of Updating when its simulated update time has passed. */
+void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms);
+/* Counts an answer of code `code` sent by device d (2.xx, 4.xx, 5.xx; others not). */
+void sim_count_response(sim_device *d, int code);
 
 /* --server-addr: whether a unicast request on session s is to be ignored (its source is not the
  * server's address and port), as a NAT or a client that filters by source would; counted. */
 bool sim_filtered(sim_fleet *f, const coap_session_t *s);
 
-/* Called after every successful change of Group Mgmt instance `iid` of device `i` (created,
- * replaced, updated or deleted: sim_gm_find() tells which). */
-void sim_on_group_mgmt_changed(sim_fleet *f, unsigned i, uint16_t iid);
-
 /* ---------------------------------------------------------------- fw.c */
 
-/* Brings a device out of Updating when its simulated update time has passed. */
-void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms);
 /* Appends the values of /5/0 to out. */
 int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out);
 /* One block of a Package (5/0/0) push at byte `offset`; `more` false on the last one; `total`
@@ -308,6 +318,9 @@ int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out);
  * too large, 4.05 while Updating), or SIM_SILENT when the device rebooted (--fw-reboot). */
 int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_t *data, size_t len,
                          bool more, uint64_t total);
+/* A write of object 5's records (checked by sim_check_records()): Package, Package URI. 0 or a
+ * CoAP code with `why`. */
+int sim_fw_write(sim_fleet *f, unsigned i, const lmm_records *recs, char *why, size_t cap);
 /* Package URI write: "" resets to Idle; a coap:// URI starts a pull download (pull.c). */
 int sim_fw_write_uri(sim_fleet *f, unsigned i, const char *uri);
 /* Execute /5/0/2. 4.05 unless Downloaded. */
@@ -323,6 +336,22 @@ void sim_fw_reboot(sim_fleet *f, unsigned i);
  * with --fw-corrupt, byte 0 comes back with its bits flipped. */
 void sim_fw_hash(const sim_device *d, mbedtls_sha256_context *sha, uint64_t offset,
                  const uint8_t *data, size_t len);
+
+/* The blob a device receives or received last (docs/protocol.md section 5): its buffer is part
+ * of the firmware download, dropped with the others; blob.c runs the protocol on it. */
+enum { SIM_BLOB_PH_RX, SIM_BLOB_PH_DONE, SIM_BLOB_PH_FAILED };
+struct sim_blob {
+  lmmw_blob_desc d; /* the blob held or last held; with its digest once one was learned */
+  lmmw_blob_rx rx;  /* while receiving (SIM_BLOB_PH_RX), else empty */
+  uint8_t phase;
+};
+/* Frees the reassembly buffer of b (its description stays). */
+void sim_fw_blob_release(sim_fleet *f, sim_blob *b);
+/* Forgets the device's blob and frees its buffer. */
+void sim_fw_blob_drop(sim_fleet *f, sim_device *d);
+/* The version (v=) announced with the package device d holds, when it came as a blob; NULL
+ * otherwise. PkgName (/5/0/6) shows it. */
+const char *sim_fw_blob_version(const sim_device *d);
 
 static inline bool sim_dev_offline(const sim_device *d, int64_t now_ms) {
   return d->offline_until > now_ms;
@@ -355,9 +384,6 @@ typedef struct sim_blob_msg {
 void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m);
 /* Checks the length of the fragment or announce in m->data; false (m->why) when it is wrong. */
 bool sim_blob_check_len(sim_blob_msg *m);
-/* The version (v=) announced with the package device d holds, when it came as a blob; NULL
- * otherwise. PkgName (/5/0/6) shows it. */
-const char *sim_blob_version(const sim_device *d);
 /* An announce or fragment for device i: a CoAP code (2.04, 4.00 with why, 4.01, 4.05, 5.00),
  * or SIM_SILENT when it made the device reboot. By group the code is not answered. */
 int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group, char *why,
@@ -366,8 +392,6 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
 int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, size_t *len);
 /* Update of blob m->d.id: 0 (Updating) or 4.05 when the device has not downloaded it. */
 int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m);
-/* Forgets the device's blob and frees its buffer. */
-void sim_blob_drop(sim_fleet *f, sim_device *d);
 
 /* ---------------------------------------------------------------- pull.c */
 
@@ -405,18 +429,27 @@ void sim_held_clear(sim_fleet *f);
 
 /* ---------------------------------------------------------------- group.c */
 
-/* Resolves a coap:// URI (host by name or address); false for anything else. `u` points into
- * `uri`. */
-bool sim_coap_uri(const char *uri, coap_uri_t *u, struct sockaddr_in *dst);
-/* Adds one option `num` per `sep`-separated segment of s (Uri-Path, Uri-Query). */
-void sim_add_segments(coap_pdu_t *pdu, coap_option_num_t num, const coap_str_const_t *s, char sep);
 /* Joins device i to the groups its Group Mgmt instances name now, and leaves the others. */
 void sim_group_sync(sim_fleet *f, unsigned i);
 /* Registers the response and NACK handlers of the answer POSTs on f->ctx. */
 void sim_group_setup(sim_fleet *f);
+/* Executes a request that came by group delivery on device i exactly as a unicast one
+ * (serve.h's sim_serve_pdu(), which the request handlers above lend the loop). */
+typedef void sim_group_serve_fn(sim_fleet *f, unsigned i, const coap_pdu_t *pdu,
+                                const struct sim_blob_msg *bm, int *code, int *fmt, uint8_t **body,
+                                size_t *len);
 /* One turn of the event loop: sends due answers, waits at most wait_ms for libcoap's fd and
- * the group sockets, serves what came. 0 or -1. */
-int sim_group_io(sim_fleet *f, long wait_ms);
+ * the group sockets, serves what came (group requests by `serve`). 0 or -1. */
+int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve);
+/* Group Mgmt writes (group_mgmt.c), each followed by the device's membership. All return 0 or a
+ * CoAP code; `why` gets the reason of a 4.00. */
+int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *iid, char *why,
+                  size_t cap);
+int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
+                   size_t cap);
+int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
+                  size_t cap);
+int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid);
 /* "group":{...}, into the totals / a device's object of --stats-json. */
 void sim_group_json_totals(const sim_fleet *f, FILE *fp);
 void sim_group_json_device(const sim_fleet *f, unsigned i, FILE *fp);
@@ -426,8 +459,6 @@ void sim_group_free(sim_fleet *f);
 
 /* ---------------------------------------------------------------- handlers.c */
 
-/* /O[/I[/R[/RI]]] from the Uri-Path options; false when they are no such path. */
-bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p);
 /* Executes a request that came by group delivery (a parsed NON request, no session) on device
  * i exactly as a unicast one: *code (0: the device answers nothing), and the body (owned,
  * free()) with its Content-Format (-1: none; an error's diagnostic text has none). `bm`: the
@@ -435,13 +466,9 @@ bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p);
  * request, not a response. */
 void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, const sim_blob_msg *bm,
                    int *code, int *fmt, uint8_t **body, size_t *len);
-/* Whether the request's No-Response option (RFC 7967) declines answers of this code's class. */
-bool sim_no_response(const coap_pdu_t *request, int code);
 
 /* Registers the request handlers on f->ctx. 0 or -1. */
 int sim_coap_setup(sim_fleet *f);
-/* Counts an answer of code `code` sent by device d (2.xx, 4.xx, 5.xx; others not). */
-void sim_count_response(sim_device *d, int code);
 /* The validate_id_call_back of coap_context_set_psk2(). */
 const coap_bin_const_t *sim_psk_for_identity(coap_bin_const_t *identity, coap_session_t *session,
                                              void *arg);
@@ -475,9 +502,14 @@ long sim_obs_request(sim_fleet *f, unsigned i, coap_session_t *s, const coap_pdu
                      size_t len);
 /* Device i may have changed: its observations are looked at in the loop. Cheap without any. */
 void sim_obs_touch(sim_fleet *f, unsigned i);
-/* Sends the notifications that are due; the milliseconds until the next look (at least 1), or
- * -1 when none is scheduled. */
-long sim_obs_run(sim_fleet *f);
+/* Reads path p of device i as a Read with Accept `accept` would: the answer's code, its body
+ * (owned, free()) or the diagnostic text, and (want_num) the value when it is one number. The
+ * request handlers above lend it (serve.h's sim_read_observed()). */
+typedef int sim_obs_read_fn(sim_fleet *f, unsigned i, const lmm_path *p, int accept, uint8_t **body,
+                            size_t *len, double *num, bool *has_num, bool want_num);
+/* Sends the notifications that are due, reading the paths by `read`; the milliseconds until the
+ * next look (at least 1), or -1 when none is scheduled. */
+long sim_obs_run(sim_fleet *f, sim_obs_read_fn *read);
 /* Whether NON notifications may be answered with a Reset on f->udp_fd. */
 bool sim_obs_watching(const sim_fleet *f);
 /* Takes the Resets to NON notifications off f->udp_fd before libcoap reads it. */
