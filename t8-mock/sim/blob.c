@@ -2,10 +2,13 @@
  * and fragments go into one reassembly per device (the shared codec, src/campaign/blob.c), the
  * whole blob is checked against its SHA-256, a status request is answered with what is
  * missing, and an update names the blob it applies to. */
-#include "sim.h"
+#include "blob.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "fw.h"
+#include "msg.h"
 
 #define CODE(c)    COAP_RESPONSE_CODE(c)
 #define QUERY_MAX  32u /* Uri-Query items looked at */

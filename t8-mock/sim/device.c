@@ -1,5 +1,5 @@
 /* device.c - the simulated devices: addressing, names and keys, and objects 3, 6 and Group Mgmt. */
-#include "sim.h"
+#include "device.h"
 
 #include <arpa/inet.h>
 
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lmm_wire/hex.h"
 
 /* ------------------------------------------------------------------ addressing */
 

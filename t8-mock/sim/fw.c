@@ -1,11 +1,14 @@
 /* fw.c - the Firmware Update object (5): push download into a running digest, update timer,
  * and the faults of a device's firmware storage and update (--fw-corrupt, --fw-reboot,
  * --fw-refuse, --fw-no-success). Blobs to a group are in blob.c, pull downloads in pull.c. */
-#include "sim.h"
+#include "fw.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "observe.h"
+#include "lmm_wire/hex.h"
 
 static void drop_push(sim_fw *fw) {
   if (fw->sha) mbedtls_sha256_free(fw->sha);

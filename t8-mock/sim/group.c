@@ -2,7 +2,7 @@
  * the bearer (TMGI) and multicast groups their Group Mgmt instances name, execute the NON group
  * requests that arrive there like unicast ones, and answer each by a confirmable POST to the
  * instance's Answer URI after a random wait within its Response Time Window. */
-#include "sim.h"
+#include "group.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +16,12 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "blob.h"
+#include "fw.h"
+#include "msg.h"
+#include "observe.h"
+#include "lmm_wire/hex.h"
 
 #ifndef IP_MULTICAST_ALL
 #define IP_MULTICAST_ALL 49

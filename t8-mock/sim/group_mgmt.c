@@ -1,9 +1,11 @@
 /* group_mgmt.c - lwm2m-mbms-sim: writes of the Group Mgmt object (Create, replace, partial
  * update, Delete), each followed by the device's group membership (group.c). */
-#include "sim.h"
+#include "group.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "attrs.h"
 
 /* A whole instance must carry every mandatory resource of the definition (Group ID and
  * External Group ID): a device cannot make them up. */

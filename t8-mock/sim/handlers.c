@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
+#include "delay.h"
+#include "group.h"
+#include "msg.h"
+#include "observe.h"
+
 /* libcoap 4.3.1 has no application data on a context: the event handler finds the fleet
  * here (one fleet per process). */
 static sim_fleet *event_fleet;

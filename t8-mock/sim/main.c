@@ -14,6 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "attrs.h"
+#include "delay.h"
+#include "fw.h"
+#include "group.h"
+#include "observe.h"
+#include "stats.h"
+
 static const char USAGE[] =
     "Usage: lwm2m-mbms-sim [OPTION]...\n"
     "A fleet of simulated LwM2M devices in one process, each with its own CoAP endpoint on a\n"

@@ -1,6 +1,6 @@
 /* msg.c - lwm2m-mbms-sim: CoAP message helpers every layer uses, with no device in them: the
  * LwM2M path of a request, numeric options, No-Response, coap:// URIs and their segments. */
-#include "sim.h"
+#include "msg.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -10,7 +10,7 @@
  * knows nothing of pmin or pmax. So the observations are kept here, timed by the simulator's
  * loop (a heap of due times), and each notification is a PDU sent on the observer's session with
  * the device's address put on it for the send, as delay.c does for held answers. */
-#include "sim.h"
+#include "observe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "attrs.h"
 
 #define NONE         SIM_OBS_NONE
 #define SEQ_MASK     0xffffffu          /* the Observe option carries 24 bits */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fw.h"
+
 /* The resource at depth >= 3, with the 4.04 / 4.05 of a path that names none. */
 const lmm_res_def *sim_target_res(const sim_req *r, sim_reply *rp) {
   const lmm_res_def *rd = lmm_obj_def_res(r->def, r->p.rid);

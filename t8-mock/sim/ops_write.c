@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
+#include "fw.h"
+#include "group.h"
+
 /* ------------------------------------------------------------------ Write, Create */
 
 /* Content-Format of a write payload, or -1 with the reply set. */

@@ -1,6 +1,6 @@
 /* stats.c - lwm2m-mbms-sim: the counters, summed for the summary on stderr at exit and written
  * whole (totals and every device) to --stats-json. */
-#include "sim.h"
+#include "stats.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fw.h"
+#include "group.h"
+#include "observe.h"
+#include "lmm_wire/hex.h"
 
 typedef struct totals {
   uint64_t req[SIM_M_N], resp[SIM_C_N], dropped, gm_changes, fw_updates;
