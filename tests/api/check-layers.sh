@@ -61,7 +61,7 @@ stats:    stats.h stats.c
 
 serve:    serve.h handlers.c ops_read.c ops_write.c block1.c discover.c
 
-main:     main.c
+main:     opts.h opts.c main.c
 '
 declare -A rank module
 r=0
