@@ -8,7 +8,7 @@
 
 #include <coap3/coap.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/hex.h"
 #include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 
@@ -131,7 +131,7 @@ LMM_API uint8_t lmm_answers_handle(lmm_answers *a, const char *query, int conten
             query_get(query, "t", t, sizeof t) && query_get(query, "c", c, sizeof c) &&
             sscanf(c, "%1u.%2u%c", &cls, &det, &extra) == 2 && cls >= 2 && cls <= 5 && det < 32 &&
             len <= MAX_ANSWER && (payload || !len);
-  ok = ok && lmmi_unhex(t, strlen(t), token, LMMI_TOKEN_LEN);
+  ok = ok && lmmw_unhex(t, strlen(t), token, LMMI_TOKEN_LEN);
   if (!ok) {
     a->stats.malformed++;
     lmmi_log(a->ctx, LMM_LOG_WARN, "malformed answer (query '%.200s', %zu bytes)",

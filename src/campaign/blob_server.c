@@ -15,7 +15,7 @@
 #include <coap3/coap.h>
 #include <mbedtls/sha256.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/hex.h"
 #include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 #include "lwm2m_mbms/blob_server.h"
@@ -87,7 +87,7 @@ static blob *lookup(const lmm_blob_server *s, const coap_pdu_t *req) {
     if (seg == 0 && (l != 2 || memcmp(v, "fw", 2))) return NULL;
     if (seg == 1) {
       uint8_t raw[sizeof id];
-      if (!lmmi_unhex((const char *)v, l, raw, sizeof raw)) return NULL;
+      if (!lmmw_unhex((const char *)v, l, raw, sizeof raw)) return NULL;
       for (size_t i = 0; i < sizeof raw; i++)
         id = id << 8 | raw[i];
     }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "campaign/blob.h" /* lmmi_hex */
+#include "lmm_wire/hex.h" /* lmmw_hex */
 #include "campaign/op_internal.h"
 
 static void finish(lmm_campaign *c, lmm_err rc, const char *why);
@@ -283,7 +283,7 @@ static void phase_deliver(lmm_campaign *c) {
   lmm_err rc = lmmi_round_open(&c->round, c->d.ctx, c->d.answers, on_answer, c);
   if (rc != LMM_OK) return finish(c, rc, "cannot open the group request");
   char th[2 * LMMI_TOKEN_LEN + 1];
-  lmmi_hex(c->round.token, sizeof c->round.token, th);
+  lmmw_hex(c->round.token, sizeof c->round.token, th);
   free(c->info.token_hex);
   c->info.token_hex = dupn(th);
   uint8_t *msg = NULL;

@@ -202,10 +202,10 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     bad = "an empty image";
   else if (!cfg->members || !cfg->n_members)
     bad = "no members";
-  else if (cfg->len > LMMI_BLOB_SIZE_MAX && via != LMM_VIA_UNICAST)
+  else if (cfg->len > LMMW_BLOB_SIZE_MAX && via != LMM_VIA_UNICAST)
     bad = "an image over 64 MiB for a group path";
   else if (via != LMM_VIA_UNICAST &&
-           (cfg->fragment_size < LMMI_BLOB_FRAG_MIN || cfg->fragment_size > LMMI_BLOB_FRAG_MAX))
+           (cfg->fragment_size < LMMW_BLOB_FRAG_MIN || cfg->fragment_size > LMMW_BLOB_FRAG_MAX))
     bad = "a fragment size outside 16..1024";
   else if (cfg->rate_bps == 0 && via != LMM_VIA_UNICAST)
     bad = "a rate of 0";
@@ -226,7 +226,7 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     bad = "a pull or auto method without a blob server";
   else if (cfg->method < LMM_FWC_PUSH || cfg->method > LMM_FWC_AUTO)
     bad = "an unknown unicast method";
-  else if (cfg->version && !lmmi_blob_version_ok(cfg->version, strlen(cfg->version)))
+  else if (cfg->version && !lmmw_blob_version_ok(cfg->version, strlen(cfg->version)))
     bad = "a version that is not 1..32 of letters, digits and . _ - +";
   if (bad) {
     lmmi_log(deps->ctx, LMM_LOG_ERROR, "firmware campaign: refused: %s", bad);
@@ -282,22 +282,22 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   mbedtls_sha256_ret(c->image, c->len, c->desc.digest, 0);
   if (via != LMM_VIA_UNICAST) {
     char why[160];
-    if (lmmi_blob_desc_check(&c->desc, why, sizeof why) != LMM_OK) {
+    if (lmmw_blob_desc_check(&c->desc, why, sizeof why) != LMM_OK) {
       lmmi_log(deps->ctx, LMM_LOG_ERROR, "firmware campaign: refused: %s", why);
       rc = LMM_ERR_ARG;
       goto fail;
     }
-    c->k = lmmi_blob_k(&c->desc), c->q = lmmi_blob_q(&c->desc);
+    c->k = lmmw_blob_k(&c->desc), c->q = lmmw_blob_q(&c->desc);
     if (c->q) {
       if (!(c->parity = malloc((size_t)c->q * c->desc.frag))) goto fail;
       for (uint32_t j = 0; j < c->q; j++)
-        lmmi_blob_parity(&c->desc, c->image, j, c->parity + (size_t)j * c->desc.frag);
+        lmmw_blob_parity(&c->desc, c->image, j, c->parity + (size_t)j * c->desc.frag);
     }
   }
   c->st.k = c->k, c->st.q = c->q;
-  lmmi_blob_query(&c->desc, -1, true, c->status_q, sizeof c->status_q);
-  char idh[2 * LMMI_BLOB_ID_LEN + 1];
-  for (int b = 0; b < LMMI_BLOB_ID_LEN; b++)
+  lmmw_blob_query(&c->desc, -1, true, c->status_q, sizeof c->status_q);
+  char idh[2 * LMMW_BLOB_ID_LEN + 1];
+  for (int b = 0; b < LMMW_BLOB_ID_LEN; b++)
     snprintf(idh + 2 * b, 3, "%02x", c->desc.id[b]);
   snprintf(c->exec_q, sizeof c->exec_q, "b=%s", idh);
   lmm_path fw_path = {.oid = FW_OID, .iid = 0, .rid = 0, .depth = 3};

@@ -22,17 +22,17 @@ const uint8_t *lmmi_fwc_frag_data(const lmm_fwc *c, uint32_t i) {
 }
 
 static lmm_err send_fragment(lmm_fwc *c, uint32_t idx) {
-  char q[LMMI_BLOB_QUERY_MAX + 1];
+  char q[LMMW_BLOB_QUERY_MAX + 1];
   lmm_op op = LMM_OP_INIT;
   op.kind = LMM_OPK_WRITE;
   op.path = (lmm_path){.oid = FW_OID, .iid = 0, .rid = 0, .depth = 3};
   if (idx == UINT32_MAX) { /* the announce: the description with the digest, no payload */
-    lmmi_blob_query(&c->desc, -1, true, q, sizeof q);
+    lmmw_blob_query(&c->desc, -1, true, q, sizeof q);
   } else {
-    lmmi_blob_query(&c->desc, (long)idx, false, q, sizeof q);
+    lmmw_blob_query(&c->desc, (long)idx, false, q, sizeof q);
     op.format = LMM_FMT_OPAQUE;
     op.payload = lmmi_fwc_frag_data(c, idx);
-    op.len = lmmi_blob_frag_len(&c->desc, idx);
+    op.len = lmmw_blob_frag_len(&c->desc, idx);
     c->st.fragments_sent++;
   }
   op.query = q;

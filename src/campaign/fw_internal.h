@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/blob.h"
 #include "campaign/core.h"
 #include "lwm2m_mbms/firmware.h"
 #include "lwm2m_mbms/fw_campaign.h"
@@ -70,7 +70,7 @@ struct lmm_fwc {
   size_t n;
   uint8_t *image;
   size_t len;
-  lmmi_blob_desc desc;
+  lmmw_blob_desc desc;
   uint32_t k, q;
   uint8_t *parity; /* Q * F */
   lmm_fwc_member *rep;
@@ -107,7 +107,7 @@ struct lmm_fwc {
   pass_kind bkind;
   item *items;
   size_t n_items;
-  char status_q[LMMI_BLOB_QUERY_MAX + 1], exec_q[32];
+  char status_q[LMMW_BLOB_QUERY_MAX + 1], exec_q[32];
   /* unicast path */
   lmm_fw_job *job;
   size_t *job_map;

@@ -46,11 +46,11 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
  * the member's last word, and fails it. */
 bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results,
                            bool last_word) {
-  lmmi_blob_status s;
+  lmmw_blob_status s;
   char why[160];
   fwm *m = &c->m[i];
   lmm_fwc_member *r = &c->rep[i];
-  if (lmmi_blob_status_parse(p, len, &s, why, sizeof why) != LMM_OK) {
+  if (lmmw_blob_status_parse(p, len, &s, why, sizeof why) != LMM_OK) {
     char text[220];
     snprintf(text, sizeof text, "unreadable status: %s", why);
     lmmi_log(c->d.ctx, LMM_LOG_WARN, "firmware campaign %lld: %s: %s", (long long)c->id,
@@ -75,24 +75,24 @@ bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, b
   } else {
     if (!m->missing) m->missing = calloc((c->k + 7) / 8, 1);
     if (!m->missing) {
-      lmmi_blob_status_clear(&s);
+      lmmw_blob_status_clear(&s);
       lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, LMM_ERR_NOMEM, "out of memory");
       return true;
     }
     memset(m->missing, 0, (c->k + 7) / 8);
     if (s.n_ranges == 0) { /* nothing listed and nothing downloaded: everything */
       for (uint32_t f = 0; f < c->k; f++)
-        lmmi_bit_set(m->missing, f);
+        lmmw_bit_set(m->missing, f);
     } else {
-      lmmi_blob_status_mark(&s, m->missing, c->k);
+      lmmw_blob_status_mark(&s, m->missing, c->k);
     }
     uint32_t n = 0;
     for (uint32_t f = 0; f < c->k; f++)
-      n += lmmi_bit(m->missing, f);
+      n += lmmw_bit(m->missing, f);
     m->n_missing = n;
     if (c->st.rounds == 1 && !r->missed_first) r->missed_first = n;
   }
-  lmmi_blob_status_clear(&s);
+  lmmw_blob_status_clear(&s);
   return true;
 }
 
@@ -200,7 +200,7 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
     const fwm *m = &c->m[i];
     if (c->rep[i].end != LMM_FWC_PENDING || m->downloaded || !m->missing) continue;
     for (uint32_t f = 0; f < c->k; f++)
-      if (lmmi_bit(m->missing, f)) count[f]++;
+      if (lmmw_bit(m->missing, f)) count[f]++;
   }
   uint32_t *mq = malloc((c->k ? c->k : 1) * sizeof *mq);
   size_t n_mq = 0;
@@ -225,7 +225,7 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
     const fwm *m = &c->m[i];
     if (c->rep[i].end != LMM_FWC_PENDING || m->downloaded || !m->missing) continue;
     for (uint32_t f = 0; f < c->k; f++)
-      if (lmmi_bit(m->missing, f) && count[f] < mcast_min) it[k++] = (item){.m = i, .frag = f};
+      if (lmmw_bit(m->missing, f) && count[f] < mcast_min) it[k++] = (item){.m = i, .frag = f};
   }
   free(count);
   lmmi_fwc_set_phase(c, LMM_FWC_P_REPAIRING);

@@ -14,13 +14,13 @@ static void pass_prepare(void *owner, size_t k, size_t i, lmm_op *op) {
   (void)i;
   if (c->bkind != B_FRAG) return;
   item *it = &c->items[k];
-  char q[LMMI_BLOB_QUERY_MAX + 1];
-  lmmi_blob_query(&c->desc, (long)it->frag, true, q, sizeof q);
+  char q[LMMW_BLOB_QUERY_MAX + 1];
+  lmmw_blob_query(&c->desc, (long)it->frag, true, q, sizeof q);
   free(it->query);
   it->query = strdup(q);
   op->query = it->query ? it->query : "";
   op->payload = lmmi_fwc_frag_data(c, it->frag);
-  op->len = lmmi_blob_frag_len(&c->desc, it->frag);
+  op->len = lmmw_blob_frag_len(&c->desc, it->frag);
 }
 
 static void pass_result(void *owner, size_t k, size_t i, const lmm_member_result *r) {
@@ -39,7 +39,7 @@ static void pass_result(void *owner, size_t k, size_t i, const lmm_member_result
   switch (c->bkind) {
   case B_FRAG:
     if (ok) {
-      size_t n = lmmi_blob_frag_len(&c->desc, it->frag);
+      size_t n = lmmw_blob_frag_len(&c->desc, it->frag);
       c->rep[i].fragments_repaired++;
       c->rep[i].bytes_unicast += n;
       c->st.bytes_unicast += n;

@@ -7,7 +7,7 @@
 #include "lwm2m_mbms/ctx.h"
 #include "lwm2m_mbms/t8.h"
 #include "t8/client_internal.h"
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 
 static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;
@@ -59,20 +59,20 @@ static void sync_cb(void *user, const lmm_t8_reply *rep) {
     res->has_problem = false;
   if (res->err != LMM_OK) return;
   lmm_err rc = LMM_OK;
-  if (s->alloc && rep->allocation) rc = lmmi_tmgi_allocation_copy(s->alloc, rep->allocation);
-  if (s->gmd && rep->gmd) rc = lmmi_gmd_copy(s->gmd, rep->gmd);
+  if (s->alloc && rep->allocation) rc = lmmw_t8_tmgi_allocation_copy(s->alloc, rep->allocation);
+  if (s->gmd && rep->gmd) rc = lmmw_t8_gmd_copy(s->gmd, rep->gmd);
   if (s->allocs) {
     *s->n = 0;
     if (rep->n_allocations && !(*s->allocs = calloc(rep->n_allocations, sizeof **s->allocs)))
       rc = LMM_ERR_NOMEM;
     for (size_t i = 0; rc == LMM_OK && i < rep->n_allocations; i++, ++*s->n)
-      rc = lmmi_tmgi_allocation_copy(&(*s->allocs)[i], &rep->allocations[i]);
+      rc = lmmw_t8_tmgi_allocation_copy(&(*s->allocs)[i], &rep->allocations[i]);
   }
   if (s->gmds) {
     *s->n = 0;
     if (rep->n_gmds && !(*s->gmds = calloc(rep->n_gmds, sizeof **s->gmds))) rc = LMM_ERR_NOMEM;
     for (size_t i = 0; rc == LMM_OK && i < rep->n_gmds; i++, ++*s->n)
-      rc = lmmi_gmd_copy(&(*s->gmds)[i], &rep->gmds[i]);
+      rc = lmmw_t8_gmd_copy(&(*s->gmds)[i], &rep->gmds[i]);
   }
   if (rc != LMM_OK) res->err = rc;
 }

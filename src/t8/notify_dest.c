@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 
 typedef enum dest_state {
   D_PENDING,  /* handed out, the 201 not in yet: arrivals are held */
@@ -22,7 +22,7 @@ struct lmmi_dest {
 };
 
 const char *lmmi_dest_link_key(const char *link) {
-  const char *p = lmmi_link_api_path(link);
+  const char *p = lmmw_t8_link_api_path(link);
   return p ? p : link;
 }
 

@@ -38,7 +38,7 @@ struct MHD_Response *http_problem(int status, const char *cause, const char *det
     p.invalid_params = &ip;
     p.n_invalid_params = 1;
   }
-  if (lmmi_j_problem_encode(&p, &json) != LMM_OK) return NULL;
+  if (lmmw_t8_problem_encode(&p, &json) != LMM_OK) return NULL;
   return http_response(json, "application/problem+json");
 }
 
@@ -70,7 +70,7 @@ enum MHD_Result http_send_nomem(req *q, struct MHD_Connection *c) {
   return http_send_problem(q, c, 500, "SYSTEM_FAILURE", "out of memory", NULL, NULL);
 }
 
-enum MHD_Result http_bad_body(req *q, struct MHD_Connection *c, lmm_err rc, const lmmi_jerr *je) {
+enum MHD_Result http_bad_body(req *q, struct MHD_Connection *c, lmm_err rc, const lmmw_t8_err *je) {
   if (rc == LMM_ERR_NOMEM) return http_send_nomem(q, c);
   if (!je->param[0])
     return http_send_problem(q, c, 400, "INVALID_MSG_FORMAT",

@@ -7,7 +7,7 @@
 
 #include <microhttpd.h>
 
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 
 enum meth { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER };
 enum route { R_NONE, R_TMGIS, R_TMGI, R_GMDS, R_GMD };
@@ -46,7 +46,7 @@ enum MHD_Result http_send_json(req *q, struct MHD_Connection *c, int status, cha
                                const char *location);
 enum MHD_Result http_send_nomem(req *q, struct MHD_Connection *c);
 /** The 400 (or 500 when out of memory) for a body the decoder refused. */
-enum MHD_Result http_bad_body(req *q, struct MHD_Connection *c, lmm_err rc, const lmmi_jerr *je);
+enum MHD_Result http_bad_body(req *q, struct MHD_Connection *c, lmm_err rc, const lmmw_t8_err *je);
 
 /* ------------------------------------------------------------------ http_check.c */
 

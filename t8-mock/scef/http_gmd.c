@@ -96,7 +96,7 @@ enum MHD_Result http_gmd_list(mock *m, req *q, struct MHD_Connection *c) {
     if (arr) {
       for (mock_gmd *g = t->gmds; g; g = g->next)
         arr[n++] = g->g; /* shallow: the encoder only reads */
-      rc = lmmi_j_gmd_list_encode(arr, n, &json);
+      rc = lmmw_t8_gmd_list_encode(arr, n, &json);
     }
   }
   pthread_mutex_unlock(&m->mu);
@@ -158,7 +158,7 @@ static void hold_reply(mock *m, uint64_t id, bool plays_now) {
 
 enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
   lmm_gmd in;
-  lmmi_jerr je;
+  lmmw_t8_err je;
   enum MHD_Result ret;
   int status = 0;
   const char *cause = NULL, *detail = NULL;
@@ -175,8 +175,8 @@ enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
   t = http_lookup_tmgi(m, q, &status, &cause, &detail);
   pthread_mutex_unlock(&m->mu);
   if (!t) return http_send_problem(q, c, status, cause, detail, NULL, NULL);
-  rc = lmmi_j_gmd_decode(q->body ? q->body : "", q->len, LMMI_J_REJECT_RO | LMMI_J_REQUIRE, &in,
-                         &je);
+  rc = lmmw_t8_gmd_decode(q->body ? q->body : "", q->len, LMMW_T8_REJECT_RO | LMMW_T8_REQUIRE, &in,
+                          &je);
   if (rc != LMM_OK) return http_bad_body(q, c, rc, &je);
   if (!gmd_members_ok(m, q, c, &in, true, &ret)) {
     lmm_gmd_clear(&in);
@@ -192,7 +192,7 @@ enum MHD_Result http_gmd_create(mock *m, req *q, struct MHD_Connection *c) {
     g->next = t->gmds;
     t->gmds = g;
     t->n_gmds++;
-    rc = lmmi_j_gmd_encode(&g->g, 0, &json);
+    rc = lmmw_t8_gmd_encode(&g->g, 0, &json);
     loc = strdup(g->g.self);
     /* Normally the notifications wait for the 201; a delayed 201 waits for them instead. */
     if (rc != LMM_OK || !loc || (!delay && mock_hold_locked(m, g->id) != 0)) {
@@ -256,19 +256,19 @@ static bool gmd_put_locked(mock_gmd *g, lmm_gmd *in) {
  * them from `in`. Returns whether the payload changed. */
 static bool gmd_patch_locked(mock_gmd *g, lmm_gmd *in, unsigned present) {
   bool changed = false;
-  if (present & LMMI_GP_EXTERNAL_GROUP_ID) {
+  if (present & LMMW_T8_GP_EXTERNAL_GROUP_ID) {
     free(g->g.external_group_id);
     g->g.external_group_id = in->external_group_id;
     in->external_group_id = NULL;
   }
-  if (present & LMMI_GP_MBMS_LOC_AREA) {
+  if (present & LMMW_T8_GP_MBMS_LOC_AREA) {
     lmm_mbms_loc_area_free(g->g.mbms_loc_area);
     g->g.mbms_loc_area = in->mbms_loc_area;
     in->mbms_loc_area = NULL;
   }
-  if (present & LMMI_GP_START_TIME)
+  if (present & LMMW_T8_GP_START_TIME)
     g->g.message_delivery_start_time = in->message_delivery_start_time;
-  if (present & LMMI_GP_PAYLOAD) {
+  if (present & LMMW_T8_GP_PAYLOAD) {
     changed = payload_differs(&g->g, in);
     free(g->g.payload);
     g->g.has_payload = in->has_payload;
@@ -277,7 +277,7 @@ static bool gmd_patch_locked(mock_gmd *g, lmm_gmd *in, unsigned present) {
     in->payload = NULL;
     in->has_payload = false;
   }
-  if (present & LMMI_GP_NOTIFICATION_DESTINATION) {
+  if (present & LMMW_T8_GP_NOTIFICATION_DESTINATION) {
     free(g->g.notification_destination);
     g->g.notification_destination = in->notification_destination;
     in->notification_destination = NULL;
@@ -288,7 +288,7 @@ static bool gmd_patch_locked(mock_gmd *g, lmm_gmd *in, unsigned present) {
 enum MHD_Result http_gmd_one(mock *m, req *q, struct MHD_Connection *c) {
   lmm_gmd in;
   unsigned present = 0;
-  lmmi_jerr je;
+  lmmw_t8_err je;
   enum MHD_Result ret;
   int status = 0;
   const char *cause = NULL, *detail = NULL;
@@ -313,23 +313,23 @@ enum MHD_Result http_gmd_one(mock *m, req *q, struct MHD_Connection *c) {
   if (!t) return http_send_problem(q, c, status, cause, detail, NULL, NULL);
 
   if (q->meth == M_PUT) {
-    rc = lmmi_j_gmd_decode(q->body ? q->body : "", q->len, LMMI_J_REJECT_RO | LMMI_J_REQUIRE, &in,
-                           &je);
+    rc = lmmw_t8_gmd_decode(q->body ? q->body : "", q->len, LMMW_T8_REJECT_RO | LMMW_T8_REQUIRE,
+                            &in, &je);
     if (rc != LMM_OK) return http_bad_body(q, c, rc, &je);
     if (!gmd_members_ok(m, q, c, &in, true, &ret)) {
       lmm_gmd_clear(&in);
       return ret;
     }
   } else if (q->meth == M_PATCH) {
-    rc = lmmi_j_gmd_patch_decode(q->body ? q->body : "", q->len, &in, &present, &je);
+    rc = lmmw_t8_gmd_patch_decode(q->body ? q->body : "", q->len, &in, &present, &je);
     if (rc != LMM_OK) return http_bad_body(q, c, rc, &je);
-    if ((present & LMMI_GP_NOTIFICATION_DESTINATION) && !in.notification_destination) {
+    if ((present & LMMW_T8_GP_NOTIFICATION_DESTINATION) && !in.notification_destination) {
       lmm_gmd_clear(&in);
       return http_send_problem(q, c, 400, "INVALID_PARAMETER",
                                "notificationDestination is required", "/notificationDestination",
                                "cannot be removed");
     }
-    if (!gmd_members_ok(m, q, c, &in, (present & LMMI_GP_NOTIFICATION_DESTINATION) != 0, &ret)) {
+    if (!gmd_members_ok(m, q, c, &in, (present & LMMW_T8_GP_NOTIFICATION_DESTINATION) != 0, &ret)) {
       lmm_gmd_clear(&in);
       return ret;
     }
@@ -361,10 +361,10 @@ enum MHD_Result http_gmd_one(mock *m, req *q, struct MHD_Connection *c) {
       gmd_schedule(g, changed, mock_now_ms());
       log_gmd(m, "delivery_updated", t, g);
       pthread_cond_broadcast(&m->sched_cv);
-      rc = lmmi_j_gmd_encode(&g->g, 0, &json);
+      rc = lmmw_t8_gmd_encode(&g->g, 0, &json);
       break;
     default:
-      rc = lmmi_j_gmd_encode(&g->g, 0, &json);
+      rc = lmmw_t8_gmd_encode(&g->g, 0, &json);
       break;
     }
   }

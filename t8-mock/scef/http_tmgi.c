@@ -50,7 +50,7 @@ enum MHD_Result http_tmgi_list(mock *m, req *q, struct MHD_Connection *c) {
   if (arr) {
     for (t = m->tmgis; t; t = t->next)
       if (strcmp(t->scs_as_id, q->scs) == 0) arr[n++] = t->a; /* shallow: the encoder only reads */
-    rc = lmmi_j_tmgi_allocation_list_encode(arr, n, &json);
+    rc = lmmw_t8_tmgi_allocation_list_encode(arr, n, &json);
   }
   pthread_mutex_unlock(&m->mu);
   free(arr);
@@ -60,12 +60,12 @@ enum MHD_Result http_tmgi_list(mock *m, req *q, struct MHD_Connection *c) {
 
 enum MHD_Result http_tmgi_create(mock *m, req *q, struct MHD_Connection *c) {
   lmm_tmgi_allocation in;
-  lmmi_jerr je;
+  lmmw_t8_err je;
   mock_tmgi *t;
   bool full = false;
   char *json = NULL, *loc = NULL;
-  lmm_err rc = lmmi_j_tmgi_allocation_decode(q->body ? q->body : "", q->len,
-                                             LMMI_J_REJECT_RO | LMMI_J_REQUIRE, &in, &je);
+  lmm_err rc = lmmw_t8_tmgi_allocation_decode(q->body ? q->body : "", q->len,
+                                              LMMW_T8_REJECT_RO | LMMW_T8_REQUIRE, &in, &je);
   if (rc != LMM_OK) return http_bad_body(q, c, rc, &je);
 
   pthread_mutex_lock(&m->mu);
@@ -78,7 +78,7 @@ enum MHD_Result http_tmgi_create(mock *m, req *q, struct MHD_Connection *c) {
     /* The mock implements no optional feature: the common subset is empty. */
     if (in.supported_features) t->a.supported_features = strdup("0");
     mock_tmgi_renew_locked(m, t, mock_now_ms());
-    rc = lmmi_j_tmgi_allocation_encode(&t->a, 0, &json);
+    rc = lmmw_t8_tmgi_allocation_encode(&t->a, 0, &json);
     loc = strdup(t->a.self);
     if (rc != LMM_OK || !loc) {
       mock_tmgi_remove_locked(m, t, false);
@@ -107,7 +107,7 @@ enum MHD_Result http_tmgi_create(mock *m, req *q, struct MHD_Connection *c) {
 enum MHD_Result http_tmgi_one(mock *m, req *q, struct MHD_Connection *c) {
   lmm_tmgi_allocation in;
   unsigned present = 0;
-  lmmi_jerr je;
+  lmmw_t8_err je;
   mock_tmgi *t;
   lmm_err rc = LMM_OK;
   char *json = NULL;
@@ -121,10 +121,10 @@ enum MHD_Result http_tmgi_one(mock *m, req *q, struct MHD_Connection *c) {
   if (!t) return http_send_problem(q, c, status, cause, detail, NULL, NULL);
 
   if (q->meth == M_PUT)
-    rc = lmmi_j_tmgi_allocation_decode(q->body ? q->body : "", q->len,
-                                       LMMI_J_REJECT_RO | LMMI_J_REQUIRE, &in, &je);
+    rc = lmmw_t8_tmgi_allocation_decode(q->body ? q->body : "", q->len,
+                                        LMMW_T8_REJECT_RO | LMMW_T8_REQUIRE, &in, &je);
   else if (q->meth == M_PATCH)
-    rc = lmmi_j_tmgi_patch_decode(q->body ? q->body : "", q->len, &in, &present, &je);
+    rc = lmmw_t8_tmgi_patch_decode(q->body ? q->body : "", q->len, &in, &present, &je);
   if (rc != LMM_OK) return http_bad_body(q, c, rc, &je);
 
   /* Looked up again: the TMGI may have gone while the body was decoded without the lock. */
@@ -163,7 +163,7 @@ enum MHD_Result http_tmgi_one(mock *m, req *q, struct MHD_Connection *c) {
     default:
       break;
     }
-    if (q->meth != M_DELETE) rc = lmmi_j_tmgi_allocation_encode(&t->a, 0, &json);
+    if (q->meth != M_DELETE) rc = lmmw_t8_tmgi_allocation_encode(&t->a, 0, &json);
     pthread_cond_broadcast(&m->sched_cv);
   }
   pthread_mutex_unlock(&m->mu);

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 
 int64_t mock_now_ms(void) {
   struct timespec ts;
@@ -299,8 +299,9 @@ static mock_note *note_new(const mock_gmd *g, bool test, bool delivered) {
   n->delivered = delivered;
   n->url = strdup(g->g.notification_destination ? g->g.notification_destination : "");
   n->transaction = strdup(g->g.self ? g->g.self : "");
-  rc = test ? lmmi_j_test_notification_encode(n->transaction ? n->transaction : "", &n->body)
-            : lmmi_j_notification_encode(n->transaction ? n->transaction : "", delivered, &n->body);
+  rc = test
+           ? lmmw_t8_test_notification_encode(n->transaction ? n->transaction : "", &n->body)
+           : lmmw_t8_notification_encode(n->transaction ? n->transaction : "", delivered, &n->body);
   if (rc != LMM_OK || !n->url || !n->transaction) {
     mock_note_free(n);
     return NULL;

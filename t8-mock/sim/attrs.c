@@ -1,7 +1,7 @@
 /* attrs.c - lwm2m-mbms-sim: the notification attributes (pmin, pmax, gt, lt, st) that
  * Write-Attributes sets per device and path, their inheritance (resource <- instance <- object),
  * and their text in a Discover answer. */
-#include "sim.h"
+#include "attrs.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -2,22 +2,17 @@
  * and fragments go into one reassembly per device (the shared codec, src/campaign/blob.c), the
  * whole blob is checked against its SHA-256, a status request is answered with what is
  * missing, and an update names the blob it applies to. */
-#include "sim.h"
+#include "blob.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "fw.h"
+#include "msg.h"
+
 #define CODE(c)    COAP_RESPONSE_CODE(c)
 #define QUERY_MAX  32u /* Uri-Query items looked at */
 #define UNKNOWN_ST "s=0;r=0;m=0-"
-
-enum { PH_RX, PH_DONE, PH_FAILED };
-
-struct sim_blob {
-  lmmi_blob_desc d; /* the blob held or last held; with its digest once one was learned */
-  lmmi_blob_rx rx;  /* while receiving (PH_RX), else empty */
-  uint8_t phase;
-};
 
 /* ------------------------------------------------------------------ the message */
 
@@ -26,9 +21,9 @@ static bool is_item(const uint8_t *s, size_t len, char key) {
 }
 
 bool sim_blob_check_len(sim_blob_msg *m) {
-  if (m->index >= 0 && m->len != lmmi_blob_frag_len(&m->d, (uint32_t)m->index)) {
+  if (m->index >= 0 && m->len != lmmw_blob_frag_len(&m->d, (uint32_t)m->index)) {
     snprintf(m->why, sizeof m->why, "fragment %ld holds %zu bytes, not %zu", m->index, m->len,
-             lmmi_blob_frag_len(&m->d, (uint32_t)m->index));
+             lmmw_blob_frag_len(&m->d, (uint32_t)m->index));
     return false;
   }
   if (m->index < 0 && m->len > 0) {
@@ -82,7 +77,7 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
     m->kind = SIM_BLOB_MALFORMED;
     return;
   }
-  lmm_err rc = lmmi_blob_query_parse(items, lens, n, &m->d, &m->index, m->why, sizeof m->why);
+  lmm_err rc = lmmw_blob_query_parse(items, lens, n, &m->d, &m->index, m->why, sizeof m->why);
   if (rc == LMM_ERR_NOTFOUND) return;
   if (rc != LMM_OK) {
     m->kind = SIM_BLOB_MALFORMED;
@@ -102,24 +97,12 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
 
 /* ------------------------------------------------------------------ reception */
 
-static void release_rx(sim_fleet *f, sim_blob *b) {
-  if (b->rx.data) f->blob_mem -= b->d.size;
-  lmmi_blob_rx_clear(&b->rx);
-}
-
-void sim_blob_drop(sim_fleet *f, sim_device *d) {
-  if (!d->blob) return;
-  release_rx(f, d->blob);
-  free(d->blob);
-  d->blob = NULL;
-}
-
-static bool same_shape(const lmmi_blob_desc *a, const lmmi_blob_desc *b) {
+static bool same_shape(const lmmw_blob_desc *a, const lmmw_blob_desc *b) {
   return a->size == b->size && a->frag == b->frag && a->stride == b->stride;
 }
 
 /* A new reception of `desc`, replacing any download the device had. */
-static int start(sim_fleet *f, unsigned i, const lmmi_blob_desc *desc) {
+static int start(sim_fleet *f, unsigned i, const lmmw_blob_desc *desc) {
   sim_device *d = &f->dev[i];
   sim_fw_drop_downloads(f, i);
   d->fw.state = SIM_FW_IDLE;
@@ -129,13 +112,13 @@ static int start(sim_fleet *f, unsigned i, const lmmi_blob_desc *desc) {
   sim_blob *b = calloc(1, sizeof *b);
   /* The fleet-wide budget stands for the device's RAM: malloc() alone would succeed on an
    * overcommitting kernel and fail only when the pages are touched. */
-  if (!b || f->blob_mem + desc->size > SIM_BLOB_BUDGET || lmmi_blob_rx_init(&b->rx, desc) != 0) {
+  if (!b || f->blob_mem + desc->size > SIM_BLOB_BUDGET || lmmw_blob_rx_init(&b->rx, desc) != 0) {
     free(b);
     d->fw.result = SIM_RES_NO_RAM;
     return CODE(500);
   }
   b->d = *desc;
-  b->phase = PH_RX;
+  b->phase = SIM_BLOB_PH_RX;
   d->blob = b;
   d->fw.state = SIM_FW_DOWNLOADING;
   f->blob_mem += desc->size;
@@ -147,7 +130,7 @@ static int start(sim_fleet *f, unsigned i, const lmmi_blob_desc *desc) {
 static void check_complete(sim_fleet *f, unsigned i) {
   sim_device *d = &f->dev[i];
   sim_blob *b = d->blob;
-  if (b->phase != PH_RX || !lmmi_blob_rx_complete(&b->rx) || !b->d.has_digest) return;
+  if (b->phase != SIM_BLOB_PH_RX || !lmmw_blob_rx_complete(&b->rx) || !b->d.has_digest) return;
   mbedtls_sha256_context sha;
   uint8_t got[32];
   mbedtls_sha256_init(&sha);
@@ -155,19 +138,19 @@ static void check_complete(sim_fleet *f, unsigned i) {
   sim_fw_hash(d, &sha, 0, b->rx.data, (size_t)b->d.size);
   mbedtls_sha256_finish_ret(&sha, got);
   mbedtls_sha256_free(&sha);
-  release_rx(f, b);
+  sim_fw_blob_release(f, b);
   bool ok = memcmp(got, b->d.digest, 32) == 0;
   if (ok) {
     memcpy(d->fw.digest, got, 32);
     d->fw.has_digest = true;
     d->fw.bytes = b->d.size;
     d->fw.state = SIM_FW_DOWNLOADED;
-    b->phase = PH_DONE;
+    b->phase = SIM_BLOB_PH_DONE;
   } else {
     d->fw.state = SIM_FW_IDLE;
     d->fw.result = SIM_RES_INTEGRITY;
     d->fw.bytes = 0;
-    b->phase = PH_FAILED;
+    b->phase = SIM_BLOB_PH_FAILED;
   }
   if (f->cfg->verbose) {
     char ep[48];
@@ -177,7 +160,7 @@ static void check_complete(sim_fleet *f, unsigned i) {
 }
 
 /* Takes the digest a message carries; false when it contradicts the one known. */
-static bool learn_digest(sim_blob *b, const lmmi_blob_desc *m) {
+static bool learn_digest(sim_blob *b, const lmmw_blob_desc *m) {
   if (m->version[0] && !b->d.version[0]) memcpy(b->d.version, m->version, sizeof b->d.version);
   if (!m->has_digest) return true;
   if (b->d.has_digest) return memcmp(b->d.digest, m->digest, 32) == 0;
@@ -204,15 +187,15 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
     return CODE(405);
   }
   sim_blob *b = d->blob;
-  bool same = b && memcmp(b->d.id, m->d.id, LMMI_BLOB_ID_LEN) == 0;
+  bool same = b && memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) == 0;
   if (same && !same_shape(&b->d, &m->d)) {
     snprintf(why, cap, "blob query contradicts the blob's size, fragment size or stride");
     return CODE(400);
   }
   /* A blob that failed its check is not taken again from the group, where fragments go on
    * for the other members; a fragment sent to this device alone is a new attempt. */
-  if (same && b->phase == PH_FAILED && by_group) return CODE(204);
-  if (!same || b->phase == PH_FAILED) {
+  if (same && b->phase == SIM_BLOB_PH_FAILED && by_group) return CODE(204);
+  if (!same || b->phase == SIM_BLOB_PH_FAILED) {
     int rc = start(f, i, &m->d);
     if (rc) {
       snprintf(why, cap, "no memory for a blob of %llu bytes", (unsigned long long)m->d.size);
@@ -224,18 +207,18 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
     snprintf(why, cap, "blob query contradicts the blob's digest");
     return CODE(400);
   }
-  if (b->phase != PH_RX) { /* downloaded or updated: repair for the others */
+  if (b->phase != SIM_BLOB_PH_RX) { /* downloaded or updated: repair for the others */
     if (frag) d->c.frag_dup++;
     return CODE(204);
   }
   if (frag) {
     uint32_t rec = b->rx.recovered;
-    lmmi_blob_feed r = lmmi_blob_rx_feed(&b->rx, (uint32_t)m->index, m->data, m->len);
-    if (r == LMMI_BLOB_BAD) { /* sim_blob_classify() checked index and length */
+    lmmw_blob_feed r = lmmw_blob_rx_feed(&b->rx, (uint32_t)m->index, m->data, m->len);
+    if (r == LMMW_BLOB_BAD) { /* sim_blob_classify() checked index and length */
       snprintf(why, cap, "fragment %ld does not fit the blob", m->index);
       return CODE(400);
     }
-    if (r == LMMI_BLOB_DUPLICATE)
+    if (r == LMMW_BLOB_DUPLICATE)
       d->c.frag_dup++;
     else if (by_group)
       d->c.frags++;
@@ -257,9 +240,10 @@ int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, 
   sim_device *d = &f->dev[i];
   sim_fw_tick(f, d, sim_now_ms());
   sim_blob *b = d->blob;
-  if (!b || memcmp(b->d.id, m->d.id, LMMI_BLOB_ID_LEN) != 0 || !same_shape(&b->d, &m->d)) {
-    if (b && b->phase == PH_RX) { /* one blob at a time: another ID drops the partial one */
-      sim_blob_drop(f, d);
+  if (!b || memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) != 0 || !same_shape(&b->d, &m->d)) {
+    if (b &&
+        b->phase == SIM_BLOB_PH_RX) { /* one blob at a time: another ID drops the partial one */
+      sim_fw_blob_drop(f, d);
       d->fw.state = SIM_FW_IDLE;
       d->fw.bytes = 0;
     }
@@ -267,15 +251,15 @@ int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, 
     *len = sizeof UNKNOWN_ST - 1;
     return 0;
   }
-  if (b->phase == PH_RX && learn_digest(b, &m->d)) check_complete(f, i);
-  if (b->phase != PH_RX) {
-    *len = lmmi_blob_status_format(d->fw.state, d->fw.result, NULL, 0, out);
+  if (b->phase == SIM_BLOB_PH_RX && learn_digest(b, &m->d)) check_complete(f, i);
+  if (b->phase != SIM_BLOB_PH_RX) {
+    *len = lmmw_blob_status_format(d->fw.state, d->fw.result, NULL, 0, out);
     return 0;
   }
   uint8_t *missing = malloc(((size_t)b->rx.k + 7) / 8);
   if (!missing) return CODE(500);
-  lmmi_blob_rx_missing(&b->rx, missing);
-  *len = lmmi_blob_status_format(d->fw.state, d->fw.result, missing, b->rx.k, out);
+  lmmw_blob_rx_missing(&b->rx, missing);
+  *len = lmmw_blob_status_format(d->fw.state, d->fw.result, missing, b->rx.k, out);
   free(missing);
   return 0;
 }
@@ -284,16 +268,7 @@ int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m) {
   sim_device *d = &f->dev[i];
   sim_fw_tick(f, d, sim_now_ms());
   const sim_blob *b = d->blob;
-  if (!b || b->phase != PH_DONE || memcmp(b->d.id, m->d.id, LMMI_BLOB_ID_LEN) != 0)
+  if (!b || b->phase != SIM_BLOB_PH_DONE || memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) != 0)
     return CODE(405);
   return sim_fw_update(f, i);
-}
-
-const char *sim_blob_version(const sim_device *d) {
-  const sim_blob *b = d->blob;
-  /* Only while the package held is that blob: a later push or pull replaces it. */
-  if (!b || b->phase != PH_DONE || !b->d.version[0] || !d->fw.has_digest ||
-      memcmp(d->fw.digest, b->d.digest, 32) != 0)
-    return NULL;
-  return b->d.version;
 }

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fw.h"
+#include "msg.h"
+
 #define RX_BUDGET (64u * 1024u * 1024u) /* Block1 bodies held at once, fleet-wide */
 
 /* ------------------------------------------------------------------ Block1 */

@@ -13,7 +13,7 @@
  * a delayed answer from the address of whichever device it wrote to last, and a request to a
  * second device with the same token would be taken for a retransmission and swallowed. Here each
  * held answer keeps the device's address and puts it on the session just for the send. */
-#include "sim.h"
+#include "delay.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* device.c - the simulated devices: addressing, names and keys, and objects 3, 6 and Group Mgmt. */
-#include "sim.h"
+#include "device.h"
 
 #include <arpa/inet.h>
 
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lmm_wire/hex.h"
 
 /* ------------------------------------------------------------------ addressing */
 
@@ -84,6 +85,32 @@ int64_t sim_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The update is simulated by time alone: State stays Updating for --update-ms, then the
+ * package becomes the running firmware. Checked lazily, on every access to the device, so
+ * that 10,000 devices need no timers. */
+void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms) {
+  (void)f;
+  if (d->fw.state != SIM_FW_UPDATING || now_ms < d->fw.update_done_ms) return;
+  d->fw.state = SIM_FW_IDLE;
+  if (d->flags & SIM_DEV_FW_REFUSE) { /* the old firmware keeps running */
+    d->fw.result = SIM_RES_UPDATE_FAILED;
+    return;
+  }
+  /* Many sample clients install the package and go back to Idle without ever setting Update
+   * Result 1: a server must learn the outcome from the firmware version. */
+  d->fw.result = (d->flags & SIM_DEV_FW_NO_SUCCESS) ? SIM_RES_INITIAL : SIM_RES_SUCCESS;
+  memcpy(d->fw.installed, d->fw.digest, sizeof d->fw.installed);
+  d->fw.has_installed = true;
+  d->c.fw_updates++;
+}
+
+void sim_count_response(sim_device *d, int code) {
+  int cls = code >> 5;
+  if (cls == 2) d->c.resp[SIM_C_2XX]++;
+  if (cls == 4) d->c.resp[SIM_C_4XX]++;
+  if (cls == 5) d->c.resp[SIM_C_5XX]++;
+}
+
 int sim_fleet_init(sim_fleet *f, const sim_config *cfg) {
   memset(f, 0, sizeof *f);
   f->cfg = cfg;
@@ -116,8 +143,6 @@ int sim_fleet_init(sim_fleet *f, const sim_config *cfg) {
 void sim_fleet_free(sim_fleet *f) {
   for (unsigned i = 0; f->dev && i < f->n; i++) {
     sim_device *d = &f->dev[i];
-    sim_fw_clear(&d->fw);
-    sim_blob_drop(f, d);
     if (d->rx) free(d->rx->buf);
     free(d->rx);
     for (unsigned k = 0; k < d->n_gm; k++)
@@ -125,7 +150,6 @@ void sim_fleet_free(sim_fleet *f) {
     free(d->gm);
     if (d->kept) lmm_records_clear(d->kept);
     free(d->kept);
-    sim_attr_free(d);
   }
   free(f->dev);
   f->dev = NULL;
@@ -198,7 +222,7 @@ static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_dev_ep(f, i, ep, sizeof ep);
   /* After an update the running firmware is the package: its SHA-256 shows which one. */
   if (d->fw.has_installed)
-    lmmi_hex(d->fw.installed, 32, ver);
+    lmmw_hex(d->fw.installed, 32, ver);
   else
     snprintf(ver, sizeof ver, "1.0");
   int rc = sim_add_str(out, 3, 0, "lwm2m-mbms");
@@ -239,7 +263,7 @@ bool sim_instance_exists(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid) {
   return sim_obj_def(f, oid) && iid == 0;
 }
 
-int sim_read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out) {
+int sim_dev_read(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out) {
   if (!sim_instance_exists(f, i, oid, iid)) return COAP_RESPONSE_CODE(404);
   if (oid == f->cfg->gm_oid) {
     sim_gm_inst *gi = sim_gm_find(&f->dev[i], iid);
@@ -248,8 +272,6 @@ int sim_read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_
   switch (oid) {
   case 3:
     return read_device(f, i, out);
-  case 5:
-    return sim_fw_read(f, i, out);
   case 6:
     return read_location(f, i, out);
   default: /* an --objects object: what was written to it */
@@ -257,9 +279,7 @@ int sim_read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_
   }
 }
 
-static int say(char *why, size_t cap, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t cap, int code, const char *fmt, ...) {
+int sim_refuse(char *why, size_t cap, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   if (why && cap) vsnprintf(why, cap, fmt, ap);
@@ -269,58 +289,36 @@ static int say(char *why, size_t cap, int code, const char *fmt, ...) {
 
 /* Checks every record against the definition before anything changes: unknown resource ->
  * 4.04, not writable -> 4.05 (unless `any` allows R resources: the whole-instance write). */
-static int check_records(const lmm_obj_def *def, const lmm_records *recs, bool any, char *why,
-                         size_t cap) {
+int sim_check_records(const lmm_obj_def *def, const lmm_records *recs, bool any, char *why,
+                      size_t cap) {
   for (size_t k = 0; k < recs->n; k++) {
     const lmm_path *p = &recs->items[k].path;
     const lmm_res_def *rd = lmm_obj_def_res(def, p->rid);
     if (p->depth < 3 || !rd)
-      return say(why, cap, COAP_RESPONSE_CODE(404), "no resource %u in object %u", p->rid,
-                 def->oid);
+      return sim_refuse(why, cap, COAP_RESPONSE_CODE(404), "no resource %u in object %u", p->rid,
+                        def->oid);
     if (p->depth == 4 && !rd->multiple)
-      return say(why, cap, COAP_RESPONSE_CODE(404), "resource %u has no instances", p->rid);
+      return sim_refuse(why, cap, COAP_RESPONSE_CODE(404), "resource %u has no instances", p->rid);
     if (!(rd->ops & LMM_OP_W) && !(any && (rd->ops & LMM_OP_R)))
-      return say(why, cap, COAP_RESPONSE_CODE(405), "resource %u (%s) is not writable", p->rid,
-                 rd->name);
+      return sim_refuse(why, cap, COAP_RESPONSE_CODE(405), "resource %u (%s) is not writable",
+                        p->rid, rd->name);
   }
   return 0;
 }
 
-int sim_write_fixed(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
-                    size_t cap) {
+int sim_dev_write(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
+                  size_t cap) {
   sim_device *d = &f->dev[i];
-  const lmm_obj_def *def = sim_obj_def(f, p->oid);
-  int rc = check_records(def, recs, false, why, cap);
-  if (rc) return rc;
-  for (size_t k = 0; k < recs->n; k++) { /* values first, so that a bad one changes nothing */
-    const lmm_record *r = &recs->items[k];
-    if (p->oid == 5 && r->path.rid == 1 && r->value.str && strlen(r->value.str) > 255)
-      return say(why, cap, COAP_RESPONSE_CODE(400), "Package URI longer than 255 bytes");
-  }
   for (size_t k = 0; k < recs->n; k++) {
     const lmm_record *r = &recs->items[k];
-    if (p->oid == 3 && r->path.rid == 13) {
+    int rc = 0;
+    if (p->oid == 3 && r->path.rid == 13)
       d->time_offset = r->value.v.i - (int64_t)time(NULL);
-    } else if (p->oid == 5 && r->path.rid == 0) {
-      rc = sim_fw_package_block(f, i, 0, r->value.bytes, r->value.len, false, r->value.len);
-    } else if (p->oid == 5 && r->path.rid == 1) {
-      rc = sim_fw_write_uri(f, i, r->value.str ? r->value.str : "");
-    } else if (p->oid != 5) { /* nothing to simulate: kept and read back */
+    else /* nothing to simulate: kept and read back */
       rc = keep(d, r);
-    }
-    if (rc)
-      return say(why, cap, rc,
-                 p->oid == 5 ? "firmware state does not allow this write" : "out of memory");
+    if (rc) return sim_refuse(why, cap, rc, "out of memory");
   }
   return 0;
-}
-
-int sim_execute(sim_fleet *f, unsigned i, const lmm_path *p) {
-  const lmm_res_def *rd = lmm_obj_def_res(sim_obj_def(f, p->oid), p->rid);
-  if (!rd) return COAP_RESPONSE_CODE(404);
-  if (!(rd->ops & LMM_OP_E)) return COAP_RESPONSE_CODE(405);
-  if (p->oid == 5 && p->rid == 2) return sim_fw_update(f, i);
-  return 0; /* Reboot (3/0/4): accepted; a simulated device comes back at once, unchanged */
 }
 
 /* ------------------------------------------------------------------ Group Mgmt */
@@ -336,161 +334,6 @@ uint16_t sim_gm_free_iid(const sim_device *d) {
   for (unsigned k = 0; k < d->n_gm && d->gm[k].iid == iid; k++)
     iid++;
   return iid;
-}
-
-/* A whole instance must carry every mandatory resource of the definition (Group ID and
- * External Group ID): a device cannot make them up. */
-static int check_mandatory(const lmm_obj_def *def, const lmm_records *recs, char *why, size_t cap) {
-  for (size_t r = 0; r < def->n_res; r++) {
-    if (!def->res[r].mandatory) continue;
-    bool found = false;
-    for (size_t k = 0; k < recs->n && !found; k++)
-      found = recs->items[k].path.rid == def->res[r].id;
-    if (!found)
-      return say(why, cap, COAP_RESPONSE_CODE(400), "mandatory resource %u (%s) is missing",
-                 def->res[r].id, def->res[r].name);
-  }
-  return 0;
-}
-
-static int build(const lmm_records *recs, lmm_group_mgmt *g, char *why, size_t cap) {
-  char msg[160] = "";
-  *g = (lmm_group_mgmt)LMM_GROUP_MGMT_INIT;
-  if (lmm_group_mgmt_from_records(recs->items, recs->n, g, msg, sizeof msg) != LMM_OK) {
-    lmm_group_mgmt_clear(g);
-    return say(why, cap, COAP_RESPONSE_CODE(400), "%s", msg[0] ? msg : "invalid instance");
-  }
-  return 0;
-}
-
-static void changed(sim_fleet *f, unsigned i, uint16_t iid) {
-  f->dev[i].c.gm_changes++;
-  sim_on_group_mgmt_changed(f, i, iid);
-}
-
-/* Inserts or replaces instance `iid` with `g` (taken). */
-static int put_instance(sim_device *d, uint16_t iid, lmm_group_mgmt *g) {
-  sim_gm_inst *gi = sim_gm_find(d, iid);
-  if (gi) {
-    lmm_group_mgmt_clear(&gi->g);
-    gi->g = *g;
-    return 0;
-  }
-  if (d->n_gm >= SIM_GM_MAX) return COAP_RESPONSE_CODE(500);
-  if (d->n_gm == d->cap_gm) {
-    uint16_t nc = d->cap_gm ? (uint16_t)(d->cap_gm * 2) : 1;
-    sim_gm_inst *n = realloc(d->gm, nc * sizeof *n);
-    if (!n) return COAP_RESPONSE_CODE(500);
-    d->gm = n, d->cap_gm = nc;
-  }
-  unsigned at = 0;
-  while (at < d->n_gm && d->gm[at].iid < iid)
-    at++;
-  memmove(&d->gm[at + 1], &d->gm[at], (d->n_gm - at) * sizeof *d->gm);
-  d->gm[at].iid = iid;
-  d->gm[at].g = *g;
-  d->n_gm++;
-  return 0;
-}
-
-static int whole_write(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
-                       size_t cap) {
-  sim_device *d = &f->dev[i];
-  lmm_group_mgmt g;
-  int rc = check_records(&f->gm_def, recs, true, why, cap);
-  if (!rc) rc = check_mandatory(&f->gm_def, recs, why, cap);
-  if (!rc && !sim_gm_find(d, iid) && d->n_gm >= SIM_GM_MAX)
-    rc = say(why, cap, COAP_RESPONSE_CODE(500), "no room for more than %u instances", SIM_GM_MAX);
-  if (!rc) rc = build(recs, &g, why, cap);
-  if (rc) return rc;
-  if ((rc = put_instance(d, iid, &g)) != 0) {
-    lmm_group_mgmt_clear(&g);
-    return say(why, cap, rc, "out of memory");
-  }
-  changed(f, i, iid);
-  return 0;
-}
-
-int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *iid, char *why,
-                  size_t cap) {
-  if (recs->n == 0)
-    return say(why, cap, COAP_RESPONSE_CODE(400), "Create needs the instance's resources");
-  uint16_t id = recs->items[0].path.iid;
-  for (size_t k = 1; k < recs->n; k++)
-    if (recs->items[k].path.iid != id)
-      return say(why, cap, COAP_RESPONSE_CODE(400), "Create of more than one instance");
-  if (sim_gm_find(&f->dev[i], id))
-    return say(why, cap, COAP_RESPONSE_CODE(400), "instance %u already exists", id);
-  *iid = id;
-  return whole_write(f, i, id, recs, why, cap);
-}
-
-int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
-                   size_t cap) {
-  return whole_write(f, i, iid, recs, why, cap);
-}
-
-/* Whether the new record `n`, written at request path `p`, replaces the old record `o`. */
-static bool covers(const lmm_path *p, const lmm_record *n, const lmm_record *o) {
-  if (o->path.rid != n->path.rid) return false;
-  if (p->depth == 3) return true; /* a resource write replaces all its instances */
-  return o->path.depth != 4 || n->path.depth != 4 || o->path.riid == n->path.riid;
-}
-
-int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
-                  size_t cap) {
-  sim_device *d = &f->dev[i];
-  sim_gm_inst *gi = sim_gm_find(d, p->iid);
-  lmm_records old = {0}, merged = {0};
-  lmm_group_mgmt g;
-  if (!gi) return say(why, cap, COAP_RESPONSE_CODE(404), "no instance %u", p->iid);
-  int rc = check_records(&f->gm_def, recs, false, why, cap);
-  if (rc) return rc;
-  if (lmm_group_mgmt_to_records(&gi->g, p->oid, p->iid, &old) != LMM_OK) {
-    lmm_records_clear(&old);
-    return COAP_RESPONSE_CODE(500);
-  }
-  /* Partial update semantics (LwM2M 1.1 Write-Partial Update): what the payload names is
-   * replaced, everything else stays. */
-  for (size_t k = 0; k < old.n && !rc; k++) {
-    bool gone = false;
-    for (size_t j = 0; j < recs->n && !gone; j++)
-      gone = covers(p, &recs->items[j], &old.items[k]);
-    if (!gone && lmm_records_add(&merged, &old.items[k].path, &old.items[k].value) != LMM_OK)
-      rc = COAP_RESPONSE_CODE(500);
-  }
-  for (size_t j = 0; j < recs->n && !rc; j++)
-    if (lmm_records_add(&merged, &recs->items[j].path, &recs->items[j].value) != LMM_OK)
-      rc = COAP_RESPONSE_CODE(500);
-  if (!rc) rc = build(&merged, &g, why, cap);
-  lmm_records_clear(&old);
-  lmm_records_clear(&merged);
-  if (rc) return rc;
-  lmm_group_mgmt_clear(&gi->g);
-  gi->g = g;
-  changed(f, i, p->iid);
-  return 0;
-}
-
-int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid) {
-  sim_device *d = &f->dev[i];
-  sim_gm_inst *gi = sim_gm_find(d, iid);
-  if (!gi) return COAP_RESPONSE_CODE(404);
-  lmm_group_mgmt_clear(&gi->g);
-  size_t at = (size_t)(gi - d->gm);
-  memmove(&d->gm[at], &d->gm[at + 1], (d->n_gm - at - 1) * sizeof *d->gm);
-  d->n_gm--;
-  sim_attr_forget(d, f->cfg->gm_oid, iid); /* they belonged to the instance */
-  changed(f, i, iid);
-  return 0;
-}
-
-/* The seam for group delivery: the device joins the bearers of the instances' TMGIs and their
- * Multicast Addresses, and leaves what none names any more (group.c). Runs inside a CoAP
- * request handler: it must not block. */
-void sim_on_group_mgmt_changed(sim_fleet *f, unsigned i, uint16_t iid) {
-  (void)iid; /* every instance is looked at: another one may name the same group */
-  sim_group_sync(f, i);
 }
 
 bool sim_filtered(sim_fleet *f, const coap_session_t *s) {

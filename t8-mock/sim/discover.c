@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
+
 /* A growing text; `ok` turns false for good when memory runs out. */
 typedef struct text {
   char *s;

@@ -1,11 +1,14 @@
 /* fw.c - the Firmware Update object (5): push download into a running digest, update timer,
  * and the faults of a device's firmware storage and update (--fw-corrupt, --fw-reboot,
  * --fw-refuse, --fw-no-success). Blobs to a group are in blob.c, pull downloads in pull.c. */
-#include "sim.h"
+#include "fw.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "observe.h"
+#include "lmm_wire/hex.h"
 
 static void drop_push(sim_fw *fw) {
   if (fw->sha) mbedtls_sha256_free(fw->sha);
@@ -19,11 +22,32 @@ void sim_fw_clear(sim_fw *fw) {
   fw->uri = NULL;
 }
 
+void sim_fw_blob_release(sim_fleet *f, sim_blob *b) {
+  if (b->rx.data) f->blob_mem -= b->d.size;
+  lmmw_blob_rx_clear(&b->rx);
+}
+
+void sim_fw_blob_drop(sim_fleet *f, sim_device *d) {
+  if (!d->blob) return;
+  sim_fw_blob_release(f, d->blob);
+  free(d->blob);
+  d->blob = NULL;
+}
+
+const char *sim_fw_blob_version(const sim_device *d) {
+  const sim_blob *b = d->blob;
+  /* Only while the package held is that blob: a later push or pull replaces it. */
+  if (!b || b->phase != SIM_BLOB_PH_DONE || !b->d.version[0] || !d->fw.has_digest ||
+      memcmp(d->fw.digest, b->d.digest, 32) != 0)
+    return NULL;
+  return b->d.version;
+}
+
 void sim_fw_drop_downloads(sim_fleet *f, unsigned i) {
   sim_device *d = &f->dev[i];
   drop_push(&d->fw);
   sim_pull_cancel(f, i);
-  sim_blob_drop(f, d);
+  sim_fw_blob_drop(f, d);
 }
 
 void sim_fw_hash(const sim_device *d, mbedtls_sha256_context *sha, uint64_t offset,
@@ -54,36 +78,17 @@ void sim_fw_reboot(sim_fleet *f, unsigned i) {
   }
 }
 
-/* The update is simulated by time alone: State stays Updating for --update-ms, then the
- * package becomes the running firmware. Checked lazily, on every access to the device, so
- * that 10,000 devices need no timers. */
-void sim_fw_tick(sim_fleet *f, sim_device *d, int64_t now_ms) {
-  (void)f;
-  if (d->fw.state != SIM_FW_UPDATING || now_ms < d->fw.update_done_ms) return;
-  d->fw.state = SIM_FW_IDLE;
-  if (d->flags & SIM_DEV_FW_REFUSE) { /* the old firmware keeps running */
-    d->fw.result = SIM_RES_UPDATE_FAILED;
-    return;
-  }
-  /* Many sample clients install the package and go back to Idle without ever setting Update
-   * Result 1: a server must learn the outcome from the firmware version. */
-  d->fw.result = (d->flags & SIM_DEV_FW_NO_SUCCESS) ? SIM_RES_INITIAL : SIM_RES_SUCCESS;
-  memcpy(d->fw.installed, d->fw.digest, sizeof d->fw.installed);
-  d->fw.has_installed = true;
-  d->c.fw_updates++;
-}
-
 int sim_fw_read(sim_fleet *f, unsigned i, lmm_records *out) {
   sim_fw *fw = &f->dev[i].fw;
   char ver[65] = "";
   sim_fw_tick(f, &f->dev[i], sim_now_ms());
   /* PkgVersion is the SHA-256 of the package received: a server (or a test) can check that
    * the device got exactly the bytes it was sent. */
-  if (fw->has_digest) lmmi_hex(fw->digest, 32, ver);
+  if (fw->has_digest) lmmw_hex(fw->digest, 32, ver);
   int rc = sim_add_str(out, 5, 1, fw->uri ? fw->uri : "");
   if (!rc) rc = sim_add_int(out, 5, 3, -1, fw->state);
   if (!rc) rc = sim_add_int(out, 5, 5, -1, fw->result);
-  const char *name = sim_blob_version(&f->dev[i]);
+  const char *name = sim_fw_blob_version(&f->dev[i]);
   if (!rc) rc = sim_add_str(out, 5, 6, name ? name : fw->has_digest ? "lwm2m-mbms-sim" : "");
   if (!rc) rc = sim_add_str(out, 5, 7, ver);
   if (!rc) rc = sim_add_int(out, 5, 8, 0, 0);  /* CoAP */
@@ -139,6 +144,24 @@ int sim_fw_package_block(sim_fleet *f, unsigned i, uint64_t offset, const uint8_
     drop_push(fw);
     fw->has_digest = true;
     fw->state = SIM_FW_DOWNLOADED;
+  }
+  return 0;
+}
+
+int sim_fw_write(sim_fleet *f, unsigned i, const lmm_records *recs, char *why, size_t cap) {
+  for (size_t k = 0; k < recs->n; k++) { /* values first, so that a bad one changes nothing */
+    const lmm_record *r = &recs->items[k];
+    if (r->path.rid == 1 && r->value.str && strlen(r->value.str) > 255)
+      return sim_refuse(why, cap, COAP_RESPONSE_CODE(400), "Package URI longer than 255 bytes");
+  }
+  for (size_t k = 0; k < recs->n; k++) {
+    const lmm_record *r = &recs->items[k];
+    int rc = 0;
+    if (r->path.rid == 0)
+      rc = sim_fw_package_block(f, i, 0, r->value.bytes, r->value.len, false, r->value.len);
+    else if (r->path.rid == 1)
+      rc = sim_fw_write_uri(f, i, r->value.str ? r->value.str : "");
+    if (rc) return sim_refuse(why, cap, rc, "firmware state does not allow this write");
   }
   return 0;
 }

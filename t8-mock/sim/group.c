@@ -2,7 +2,7 @@
  * the bearer (TMGI) and multicast groups their Group Mgmt instances name, execute the NON group
  * requests that arrive there like unicast ones, and answer each by a confirmable POST to the
  * instance's Answer URI after a random wait within its Response Time Window. */
-#include "sim.h"
+#include "group.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +16,12 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "blob.h"
+#include "fw.h"
+#include "msg.h"
+#include "observe.h"
+#include "lmm_wire/hex.h"
 
 #ifndef IP_MULTICAST_ALL
 #define IP_MULTICAST_ALL 49
@@ -89,7 +95,7 @@ static bool tmgi_group(const char *tmgi, uint32_t *out) {
   uint32_t v = 0;
   if (!tmgi) return false;
   for (int k = 0; k < 6; k++) {
-    int x = lmmi_hexval((unsigned char)tmgi[k]);
+    int x = lmmw_hexval((unsigned char)tmgi[k]);
     if (x < 0) return false;
     v = v << 4 | (uint32_t)x;
   }
@@ -304,35 +310,6 @@ static coap_session_t *answer_session(sim_fleet *f, sim_group *g, const struct s
   return s;
 }
 
-bool sim_coap_uri(const char *uri, coap_uri_t *u, struct sockaddr_in *dst) {
-  char host[256];
-  if (coap_split_uri((const uint8_t *)uri, strlen(uri), u) < 0 || u->scheme != COAP_URI_SCHEME_COAP)
-    return false;
-  if (u->host.length == 0 || u->host.length >= sizeof host) return false;
-  memcpy(host, u->host.s, u->host.length);
-  host[u->host.length] = 0;
-  memset(dst, 0, sizeof *dst);
-  dst->sin_family = AF_INET;
-  dst->sin_port = htons(u->port);
-  if (inet_pton(AF_INET, host, &dst->sin_addr) == 1) return true;
-  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *res = NULL;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return false;
-  dst->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-  freeaddrinfo(res);
-  return true;
-}
-
-void sim_add_segments(coap_pdu_t *pdu, coap_option_num_t num, const coap_str_const_t *s, char sep) {
-  size_t k = 0;
-  while (s && k < s->length) {
-    size_t e = k;
-    while (e < s->length && s->s[e] != (uint8_t)sep)
-      e++;
-    if (e > k) coap_add_option(pdu, num, e - k, s->s + k);
-    k = e + 1;
-  }
-}
-
 /* The NON response to the group request's source (No-Response did not suppress it), from the
  * device's own address (IP_PKTINFO). */
 static void reply_to_source(sim_fleet *f, sim_group *g, const gans *a) {
@@ -418,7 +395,7 @@ static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
   memcpy(q, "t=", 2);
   memset(q + 2, '0', 16);
-  lmmi_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
+  lmmw_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, 18, (const uint8_t *)q);
   n = snprintf(q, sizeof q, "c=%d.%02d", a->code >> 5, a->code & 31);
   coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
@@ -496,7 +473,7 @@ static const lmm_group_mgmt *instance_for(const sim_device *d, uint32_t group, u
 }
 
 static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *data, size_t len,
-                        const struct sockaddr_in *src) {
+                        const struct sockaddr_in *src, sim_group_serve_fn *serve) {
   coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, len);
   char ep[48];
   if (!pdu) return;
@@ -564,7 +541,7 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     a.due = now + (window_ms ? (int64_t)(sim_rand01(f) * (double)window_ms) : 0);
     memcpy(a.tok, tok.s, tok.length);
     a.tok_len = (uint8_t)tok.length;
-    sim_serve_pdu(f, i, pdu, &bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
+    serve(f, i, pdu, &bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
     if (a.code == 0) { /* the device rebooted meanwhile: no answer */
       gans_free(&a);
       continue;
@@ -582,7 +559,7 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
   coap_delete_pdu(pdu);
 }
 
-static void read_socket(sim_fleet *f, sim_group *g, size_t si) {
+static void read_socket(sim_fleet *f, sim_group *g, size_t si, sim_group_serve_fn *serve) {
   int fd = g->sock[si].fd;
   if (!g->buf && !(g->buf = malloc(GRP_DGRAM_MAX))) return;
   for (unsigned k = 0; k < GRP_RX_BURST; k++) {
@@ -590,13 +567,13 @@ static void read_socket(sim_fleet *f, sim_group *g, size_t si) {
     socklen_t sl = sizeof src;
     ssize_t n = recvfrom(fd, g->buf, GRP_DGRAM_MAX, 0, (struct sockaddr *)&src, &sl);
     if (n < 0) return;
-    on_datagram(f, g, si, g->buf, (size_t)n, &src);
+    on_datagram(f, g, si, g->buf, (size_t)n, &src, serve);
     /* The request may have made devices leave: the socket may be gone or moved. */
     if (si >= g->n_sock || g->sock[si].fd != fd) return;
   }
 }
 
-int sim_group_io(sim_fleet *f, long wait_ms) {
+int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve) {
   sim_group *g = f->grp;
   long due = run_due(f);
   bool rst = sim_obs_watching(f); /* Resets to NON notifications are read here (observe.c) */
@@ -617,7 +594,7 @@ int sim_group_io(sim_fleet *f, long wait_ms) {
       }
     if (coap_io_process_with_fds(f->ctx, (uint32_t)wait_ms, nfds, &rfds, NULL, NULL) < 0) return -1;
     for (size_t k = 0; k < g->n_sock; k++)
-      if (g->sock[k].fd < FD_SETSIZE && FD_ISSET(g->sock[k].fd, &rfds)) read_socket(f, g, k);
+      if (g->sock[k].fd < FD_SETSIZE && FD_ISSET(g->sock[k].fd, &rfds)) read_socket(f, g, k, serve);
     run_due(f);
     return 0;
   }
@@ -644,7 +621,7 @@ int sim_group_io(sim_fleet *f, long wait_ms) {
       if (!(g->pfd[k].revents & POLLIN)) continue;
       for (size_t j = 0; j < g->n_sock; j++) /* sockets may have moved meanwhile */
         if (g->sock[j].fd == g->pfd[k].fd) {
-          read_socket(f, g, j);
+          read_socket(f, g, j, serve);
           break;
         }
     }

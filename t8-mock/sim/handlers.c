@@ -8,36 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
+#include "delay.h"
+#include "group.h"
+#include "msg.h"
+#include "observe.h"
+
 /* libcoap 4.3.1 has no application data on a context: the event handler finds the fleet
  * here (one fleet per process). */
 static sim_fleet *event_fleet;
-
-/* 1 to 4 decimal segments, each 0..65534 without leading zeros. */
-bool sim_parse_path(const coap_pdu_t *pdu, lmm_path *p) {
-  coap_opt_filter_t fl;
-  coap_opt_iterator_t it;
-  coap_opt_t *o;
-  uint16_t v[4] = {0};
-  int n = 0;
-  coap_option_filter_clear(&fl);
-  coap_option_filter_set(&fl, COAP_OPTION_URI_PATH);
-  if (!coap_option_iterator_init(pdu, &it, &fl)) return false;
-  while ((o = coap_option_next(&it))) {
-    const uint8_t *s = coap_opt_value(o);
-    size_t len = coap_opt_length(o);
-    uint32_t x = 0;
-    if (n == 4 || len == 0 || len > 5 || (len > 1 && s[0] == '0')) return false;
-    for (size_t k = 0; k < len; k++) {
-      if (s[k] < '0' || s[k] > '9') return false;
-      x = x * 10 + (uint32_t)(s[k] - '0');
-    }
-    if (x > 65534) return false;
-    v[n++] = (uint16_t)x;
-  }
-  if (n == 0) return false;
-  *p = (lmm_path){v[0], v[1], v[2], v[3], (uint8_t)n};
-  return true;
-}
 
 static const char *method_name(int m) {
   static const char *const names[] = {"GET", "PUT", "POST", "DELETE", "other"};
@@ -67,21 +46,12 @@ void sim_fail(sim_reply *rp, int code, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* A numeric option of at most `maxlen` bytes; -1 when absent, -2 when longer. */
-long sim_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen) {
-  coap_opt_iterator_t it;
-  coap_opt_t *o = coap_check_option(pdu, num, &it);
-  if (!o) return -1;
-  if (coap_opt_length(o) > maxlen) return -2;
-  return (long)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
-}
-
 /* ------------------------------------------------------------------ blobs */
 
 /* A blob message (docs/protocol.md 5.2) by unicast, or a status or update by group (the group's
  * announces and fragments go to blob.c from group.c directly). */
 static void serve_blob(sim_req *r, sim_reply *rp, const sim_blob_msg *m) {
-  char text[LMMI_BLOB_STATUS_MAX + 1];
+  char text[LMMW_BLOB_STATUS_MAX + 1];
   size_t len = 0;
   int rc;
   switch (m->kind) {
@@ -196,24 +166,11 @@ static void send_reply(const coap_pdu_t *request, coap_pdu_t *resp, sim_reply *r
     coap_add_data(resp, strlen(rp->diag), (const uint8_t *)rp->diag);
 }
 
-void sim_count_response(sim_device *d, int code) {
-  int cls = code >> 5;
-  if (cls == 2) d->c.resp[SIM_C_2XX]++;
-  if (cls == 4) d->c.resp[SIM_C_4XX]++;
-  if (cls == 5) d->c.resp[SIM_C_5XX]++;
-}
-
 /* libcoap sends nothing for a NON response without a code: a CON request is not even
  * acknowledged. */
 static void send_nothing(coap_pdu_t *resp) {
   coap_pdu_set_type(resp, COAP_MESSAGE_NON);
   coap_pdu_set_code(resp, COAP_EMPTY_CODE);
-}
-
-bool sim_no_response(const coap_pdu_t *request, int code) {
-  long v = sim_opt_uint(request, COAP_OPTION_NORESPONSE, 1);
-  int cls = code >> 5;
-  return v > 0 && cls >= 1 && cls <= 5 && (v & (1L << (cls - 1))) != 0;
 }
 
 /* --delay-ms: the answer the handler made (resp) is copied and held, and libcoap sends nothing

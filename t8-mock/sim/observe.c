@@ -10,7 +10,7 @@
  * knows nothing of pmin or pmax. So the observations are kept here, timed by the simulator's
  * loop (a heap of due times), and each notification is a PDU sent on the observer's session with
  * the device's address put on it for the send, as delay.c does for held answers. */
-#include "serve.h"
+#include "observe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "attrs.h"
 
 #define NONE         SIM_OBS_NONE
 #define SEQ_MASK     0xffffffu          /* the Observe option carries 24 bits */
@@ -268,50 +270,6 @@ void sim_obs_touch(sim_fleet *f, unsigned i) {
 
 /* ------------------------------------------------------------------ notifications */
 
-/* Reads the observed path as a Read with the registration's format would: the answer's code,
- * its body (owned, free()) or the diagnostic, and the value when it is one number. */
-static int read_now(sim_fleet *f, const obs *o, uint8_t **body, size_t *len, double *num,
-                    bool *has_num, bool want_num) {
-  sim_req r = {.f = f,
-               .i = o->dev,
-               .d = &f->dev[o->dev],
-               .p = o->path,
-               .method = SIM_M_GET,
-               .cf = -1,
-               .accept = o->fmt};
-  sim_reply rp = {.fmt = -1};
-  *body = NULL, *len = 0, *has_num = false;
-  if (!(r.def = sim_obj_def(f, o->path.oid))) return COAP_RESPONSE_CODE(404);
-  sim_do_read(&r, &rp);
-  if (rp.code == COAP_RESPONSE_CODE(205)) {
-    if ((*body = malloc(rp.len ? rp.len : 1))) memcpy(*body, rp.body, rp.len), *len = rp.len;
-  } else if ((*body = (uint8_t *)strdup(rp.diag))) {
-    *len = strlen(rp.diag);
-  }
-  if (rp.body_lmm)
-    lmm_free(rp.body);
-  else
-    free(rp.body);
-  if (!*body) return COAP_RESPONSE_CODE(500);
-  if (want_num && rp.code == COAP_RESPONSE_CODE(205) && o->path.depth >= 3) {
-    lmm_records recs = {0};
-    if (sim_collect(&r, &recs) == 0 && recs.n == 1) {
-      const lmm_value *v = &recs.items[0].value;
-      *has_num = true;
-      if (v->type == LMM_RT_INTEGER || v->type == LMM_RT_TIME)
-        *num = (double)v->v.i;
-      else if (v->type == LMM_RT_UNSIGNED)
-        *num = (double)v->v.u;
-      else if (v->type == LMM_RT_FLOAT)
-        *num = v->v.f;
-      else
-        *has_num = false;
-    }
-    lmm_records_clear(&recs);
-  }
-  return rp.code;
-}
-
 static void add_uint(coap_pdu_t *pdu, coap_option_num_t num, unsigned v) {
   uint8_t b[4];
   coap_add_option(pdu, num, coap_encode_var_safe(b, sizeof b, v), b);
@@ -388,7 +346,7 @@ static int64_t next_second(int64_t now) {
 
 /* Looks at observation `id` now: notifies a change (pmin allowing, gt/lt/st when set) or the
  * end of pmax, and sets the time of its next look. */
-static void look(sim_fleet *f, uint32_t id, int64_t now) {
+static void look(sim_fleet *f, uint32_t id, int64_t now, sim_obs_read_fn *read) {
   sim_observe *w = f->obs;
   obs *o = &w->o[id];
   sim_device *d = &f->dev[o->dev];
@@ -406,7 +364,7 @@ static void look(sim_fleet *f, uint32_t id, int64_t now) {
   size_t len;
   double v = 0;
   bool has_v;
-  int code = read_now(f, o, &body, &len, &v, &has_v, thresholds);
+  int code = read(f, o->dev, &o->path, o->fmt, &body, &len, &v, &has_v, thresholds);
   if (code != COAP_RESPONSE_CODE(205)) { /* the path is gone (a deleted instance) */
     notify(f, o, code, body, len, now);
     free(body);
@@ -457,7 +415,7 @@ static void look(sim_fleet *f, uint32_t id, int64_t now) {
   schedule(w, id, due);
 }
 
-long sim_obs_run(sim_fleet *f) {
+long sim_obs_run(sim_fleet *f, sim_obs_read_fn *read) {
   sim_observe *w = f->obs;
   if (!w) return -1;
   int64_t now = sim_now_ms();
@@ -469,11 +427,11 @@ long sim_obs_run(sim_fleet *f) {
     for (uint32_t id = f->dev[i].obs_first; id != NONE && n < SIM_OBS_PER_DEV; id = w->o[id].next)
       ids[n++] = id;
     for (unsigned j = 0; j < n; j++)
-      if (w->o[ids[j]].used && w->o[ids[j]].dev == i) look(f, ids[j], now);
+      if (w->o[ids[j]].used && w->o[ids[j]].dev == i) look(f, ids[j], now, read);
   }
   w->n_pending = 0;
   while (w->n_heap && w->o[w->heap[0]].due <= now)
-    look(f, w->heap[0], now);
+    look(f, w->heap[0], now, read);
   if (!w->n_heap) return -1;
   int64_t wait = w->o[w->heap[0]].due - now;
   return wait < 1 ? 1 : (long)wait;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fw.h"
+
 /* The resource at depth >= 3, with the 4.04 / 4.05 of a path that names none. */
 const lmm_res_def *sim_target_res(const sim_req *r, sim_reply *rp) {
   const lmm_res_def *rd = lmm_obj_def_res(r->def, r->p.rid);
@@ -28,6 +30,12 @@ bool sim_is_tlv_only(const sim_req *r) {
   return (r->d->flags & SIM_DEV_TLV) != 0;
 }
 
+/* Object 5 is the firmware's (fw.c), every other the device's. */
+static int read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out) {
+  if (oid == 5 && sim_instance_exists(f, i, oid, iid)) return sim_fw_read(f, i, out);
+  return sim_dev_read(f, i, oid, iid, out);
+}
+
 /* Appends the records of the instances the request path covers (one, or all of the object). */
 int sim_collect(sim_req *r, lmm_records *out) {
   lmm_records all = {0};
@@ -35,12 +43,12 @@ int sim_collect(sim_req *r, lmm_records *out) {
   if (r->p.depth == 1) {
     if (r->p.oid == r->f->cfg->gm_oid) {
       for (unsigned k = 0; k < r->d->n_gm && !rc; k++)
-        rc = sim_read_instance(r->f, r->i, r->p.oid, r->d->gm[k].iid, &all);
+        rc = read_instance(r->f, r->i, r->p.oid, r->d->gm[k].iid, &all);
     } else {
-      rc = sim_read_instance(r->f, r->i, r->p.oid, 0, &all);
+      rc = read_instance(r->f, r->i, r->p.oid, 0, &all);
     }
   } else {
-    rc = sim_read_instance(r->f, r->i, r->p.oid, r->p.iid, &all);
+    rc = read_instance(r->f, r->i, r->p.oid, r->p.iid, &all);
   }
   for (size_t k = 0; k < all.n && !rc; k++)
     if (lmm_path_within(&r->p, &all.items[k].path) &&
@@ -116,4 +124,43 @@ void sim_do_read(sim_req *r, sim_reply *rp) {
   rp->fmt = fmt;
   r->read = true;
   rp->body = out, rp->len = len, rp->body_lmm = true;
+}
+
+/* ------------------------------------------------------------------ Observe */
+
+int sim_read_observed(sim_fleet *f, unsigned i, const lmm_path *p, int accept, uint8_t **body,
+                      size_t *len, double *num, bool *has_num, bool want_num) {
+  sim_req r = {
+      .f = f, .i = i, .d = &f->dev[i], .p = *p, .method = SIM_M_GET, .cf = -1, .accept = accept};
+  sim_reply rp = {.fmt = -1};
+  *body = NULL, *len = 0, *has_num = false;
+  if (!(r.def = sim_obj_def(f, p->oid))) return COAP_RESPONSE_CODE(404);
+  sim_do_read(&r, &rp);
+  if (rp.code == COAP_RESPONSE_CODE(205)) {
+    if ((*body = malloc(rp.len ? rp.len : 1))) memcpy(*body, rp.body, rp.len), *len = rp.len;
+  } else if ((*body = (uint8_t *)strdup(rp.diag))) {
+    *len = strlen(rp.diag);
+  }
+  if (rp.body_lmm)
+    lmm_free(rp.body);
+  else
+    free(rp.body);
+  if (!*body) return COAP_RESPONSE_CODE(500);
+  if (want_num && rp.code == COAP_RESPONSE_CODE(205) && p->depth >= 3) {
+    lmm_records recs = {0};
+    if (sim_collect(&r, &recs) == 0 && recs.n == 1) {
+      const lmm_value *v = &recs.items[0].value;
+      *has_num = true;
+      if (v->type == LMM_RT_INTEGER || v->type == LMM_RT_TIME)
+        *num = (double)v->v.i;
+      else if (v->type == LMM_RT_UNSIGNED)
+        *num = (double)v->v.u;
+      else if (v->type == LMM_RT_FLOAT)
+        *num = v->v.f;
+      else
+        *has_num = false;
+    }
+    lmm_records_clear(&recs);
+  }
+  return rp.code;
 }

@@ -6,9 +6,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
+#include "fw.h"
+#include "group.h"
+
 /* ------------------------------------------------------------------ Write, Create */
 
 /* Content-Format of a write payload, or -1 with the reply set. */
+/* Objects 3, 5, 6 and those of --objects: object 5 is the firmware's (fw.c), the others the
+ * device's. Every record is checked before anything changes. */
+static int write_fixed(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs,
+                       char *why, size_t cap) {
+  int rc = sim_check_records(sim_obj_def(f, p->oid), recs, false, why, cap);
+  if (rc) return rc;
+  return p->oid == 5 ? sim_fw_write(f, i, recs, why, cap) : sim_dev_write(f, i, p, recs, why, cap);
+}
+
+/* Execute on /oid/iid/rid of objects 3 and 5. Returns 0 or a CoAP code. */
+static int execute(sim_fleet *f, unsigned i, const lmm_path *p) {
+  const lmm_res_def *rd = lmm_obj_def_res(sim_obj_def(f, p->oid), p->rid);
+  if (!rd) return COAP_RESPONSE_CODE(404);
+  if (!(rd->ops & LMM_OP_E)) return COAP_RESPONSE_CODE(405);
+  if (p->oid == 5 && p->rid == 2) return sim_fw_update(f, i);
+  return 0; /* Reboot (3/0/4): accepted; a simulated device comes back at once, unchanged */
+}
+
 static int write_format(const sim_req *r, const lmm_res_def *rd, sim_reply *rp) {
   bool single = sim_single_value(&r->p, rd);
   if (r->cf < 0) {
@@ -120,7 +142,7 @@ void sim_do_put(sim_req *r, sim_reply *rp) {
     rc = r->p.depth == 2 ? sim_gm_replace(r->f, r->i, r->p.iid, &recs, rp->diag, sizeof rp->diag)
                          : sim_gm_update(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
   else
-    rc = sim_write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
+    rc = write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
   rp->code = rc ? rc : CODE(204);
 out:
   lmm_records_clear(&recs);
@@ -157,7 +179,7 @@ void sim_do_post(sim_req *r, sim_reply *rp) {
     return;
   }
   if (r->p.depth == 3) {
-    int rc = sim_execute(r->f, r->i, &r->p);
+    int rc = execute(r->f, r->i, &r->p);
     if (rc == CODE(405)) FAIL(rp, rc, "Update is allowed in state 2 (Downloaded) only");
     rp->code = rc ? rc : CODE(204);
     return;
@@ -166,7 +188,7 @@ void sim_do_post(sim_req *r, sim_reply *rp) {
   if (decode(r, fmt, &r->p, &recs, rp)) {
     int rc = r->p.oid == r->f->cfg->gm_oid
                  ? sim_gm_update(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag)
-                 : sim_write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
+                 : write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
     rp->code = rc ? rc : CODE(204);
   }
   lmm_records_clear(&recs);

@@ -6,10 +6,13 @@
  * Block2 is driven here rather than by COAP_BLOCK_USE_LIBCOAP: that mode is set per context,
  * and on this context it would also take over the Block1 reassembly the devices' server side
  * does itself (handlers.c). */
-#include "sim.h"
+#include "fw.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "msg.h"
+#include "observe.h"
 
 #define CODE(c)         COAP_RESPONSE_CODE(c)
 #define PULL_SZX        6u           /* 1,024-byte blocks asked for; the server may cut */

@@ -1,11 +1,14 @@
-/* serve.h - lwm2m-mbms-sim: the request being served and its reply, shared by the dispatch
- * (handlers.c), the LwM2M operations (ops_read.c, ops_write.c) and Block1 (block1.c). */
+/* serve.h - lwm2m-mbms-sim, the request handlers above every feature: the request being served
+ * and its reply, shared by the dispatch (handlers.c), the LwM2M operations (ops_read.c,
+ * ops_write.c, discover.c) and Block1 (block1.c). Only main.c is above them. */
 #ifndef LMM_SIM_SERVE_H
 #define LMM_SIM_SERVE_H
 
-#include "sim.h"
+#include "blob.h"
+#include "device.h"
 
-#define CODE(c) COAP_RESPONSE_CODE(c)
+#define CODE(c)      COAP_RESPONSE_CODE(c)
+#define SIM_BODY_MAX (256u * 1024u) /* largest reassembled Block1 body of other writes */
 
 /* What a request comes to; sent by send_reply() in one place, so that options go in order. */
 typedef struct sim_reply {
@@ -60,8 +63,6 @@ typedef struct sim_req {
 
 /* Sets the reply to an error with its diagnostic text. */
 void sim_fail(sim_reply *rp, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A numeric option of at most `maxlen` bytes; -1 when absent, -2 when longer. */
-long sim_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, size_t maxlen);
 
 /* ---------------------------------------------------------------- ops_read.c */
 
@@ -74,6 +75,9 @@ bool sim_is_tlv_only(const sim_req *r);
 int sim_collect(sim_req *r, lmm_records *out);
 /* Read (and Discover, with Accept: application/link-format). */
 void sim_do_read(sim_req *r, sim_reply *rp);
+/* The sim_obs_read_fn of observe.c: an observed path read again, as a Read would. */
+int sim_read_observed(sim_fleet *f, unsigned i, const lmm_path *p, int accept, uint8_t **body,
+                      size_t *len, double *num, bool *has_num, bool want_num);
 
 /* ---------------------------------------------------------------- discover.c */
 
@@ -97,5 +101,21 @@ void sim_do_delete(sim_req *r, sim_reply *rp);
  * then holds the whole body; *body is owned by the caller, free()), false when the reply is set
  * (2.31 Continue or an error). */
 bool sim_block1(sim_req *r, sim_reply *rp, uint8_t **body);
+
+/* ---------------------------------------------------------------- handlers.c */
+
+/* Executes a request that came by group delivery (a parsed NON request, no session) on device
+ * i exactly as a unicast one: *code (0: the device answers nothing), and the body (owned,
+ * free()) with its Content-Format (-1: none; an error's diagnostic text has none). `bm`: the
+ * request as sim_blob_classify() found it (once for every member), or NULL. Counts the
+ * request, not a response. */
+void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, const sim_blob_msg *bm,
+                   int *code, int *fmt, uint8_t **body, size_t *len);
+
+/* Registers the request handlers on f->ctx. 0 or -1. */
+int sim_coap_setup(sim_fleet *f);
+/* The validate_id_call_back of coap_context_set_psk2(). */
+const coap_bin_const_t *sim_psk_for_identity(coap_bin_const_t *identity, coap_session_t *session,
+                                             void *arg);
 
 #endif

@@ -1,6 +1,6 @@
 /* stats.c - lwm2m-mbms-sim: the counters, summed for the summary on stderr at exit and written
  * whole (totals and every device) to --stats-json. */
-#include "sim.h"
+#include "stats.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fw.h"
+#include "group.h"
+#include "observe.h"
+#include "lmm_wire/hex.h"
 
 typedef struct totals {
   uint64_t req[SIM_M_N], resp[SIM_C_N], dropped, gm_changes, fw_updates;
@@ -166,7 +171,7 @@ int sim_stats_write(const sim_fleet *f) {
             d->c.dropped, d->c.gm_changes);
     for (unsigned k = 0; k < d->n_gm; k++)
       fprintf(fp, "%s%u", k ? "," : "", d->gm[k].iid);
-    if (d->fw.has_digest) lmmi_hex(d->fw.digest, 32, dg);
+    if (d->fw.has_digest) lmmw_hex(d->fw.digest, 32, dg);
     fputs("],", fp);
     sim_group_json_device(f, i, fp);
     sim_obs_json_device(f, i, fp);

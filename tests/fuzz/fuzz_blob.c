@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/blob.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,24 +22,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
   } while (0)
 
 static void status(const uint8_t *data, size_t size) {
-  lmmi_blob_status st;
+  lmmw_blob_status st;
   char why[160];
-  if (lmmi_blob_status_parse(data, size, &st, why, sizeof why) != LMM_OK) return;
+  if (lmmw_blob_status_parse(data, size, &st, why, sizeof why) != LMM_OK) return;
   CHECK(st.state >= 0 && st.state <= 3 && st.result >= 0);
   const uint32_t k = 300;
   uint8_t a[(300 + 7) / 8] = {0}, b[(300 + 7) / 8] = {0};
-  lmmi_blob_status_mark(&st, a, k);
-  char text[LMMI_BLOB_STATUS_MAX + 1];
-  size_t len = lmmi_blob_status_format(st.state, st.result, a, k, text);
-  CHECK(len <= LMMI_BLOB_STATUS_MAX && strlen(text) == len);
-  lmmi_blob_status back;
-  CHECK(lmmi_blob_status_parse((const uint8_t *)text, len, &back, why, sizeof why) == LMM_OK);
-  lmmi_blob_status_mark(&back, b, k);
+  lmmw_blob_status_mark(&st, a, k);
+  char text[LMMW_BLOB_STATUS_MAX + 1];
+  size_t len = lmmw_blob_status_format(st.state, st.result, a, k, text);
+  CHECK(len <= LMMW_BLOB_STATUS_MAX && strlen(text) == len);
+  lmmw_blob_status back;
+  CHECK(lmmw_blob_status_parse((const uint8_t *)text, len, &back, why, sizeof why) == LMM_OK);
+  lmmw_blob_status_mark(&back, b, k);
   /* A truncated list may claim more, never less. */
   for (uint32_t i = 0; i < k; i++)
-    CHECK(!lmmi_bit(a, i) || lmmi_bit(b, i));
-  lmmi_blob_status_clear(&back);
-  lmmi_blob_status_clear(&st);
+    CHECK(!lmmw_bit(a, i) || lmmw_bit(b, i));
+  lmmw_blob_status_clear(&back);
+  lmmw_blob_status_clear(&st);
 }
 
 static void query(const uint8_t *data, size_t size) {
@@ -50,24 +50,24 @@ static void query(const uint8_t *data, size_t size) {
       items[n] = (const char *)data + start, lens[n++] = i - start;
       start = i + 1;
     }
-  lmmi_blob_desc d;
+  lmmw_blob_desc d;
   long index;
   char why[160];
-  if (lmmi_blob_query_parse(items, lens, n, &d, &index, why, sizeof why) != LMM_OK) return;
-  uint32_t k = lmmi_blob_k(&d), q = lmmi_blob_q(&d);
+  if (lmmw_blob_query_parse(items, lens, n, &d, &index, why, sizeof why) != LMM_OK) return;
+  uint32_t k = lmmw_blob_k(&d), q = lmmw_blob_q(&d);
   CHECK(k >= 1 && index < (long)k + (long)q);
   if (d.size > 1024 * 1024) return; /* keep each run small */
-  lmmi_blob_rx rx;
-  if (lmmi_blob_rx_init(&rx, &d) != LMM_OK) return;
-  static uint8_t frag[LMMI_BLOB_FRAG_MAX];
+  lmmw_blob_rx rx;
+  if (lmmw_blob_rx_init(&rx, &d) != LMM_OK) return;
+  static uint8_t frag[LMMW_BLOB_FRAG_MAX];
   uint32_t i = index >= 0 ? (uint32_t)index : 0;
-  size_t len = lmmi_blob_frag_len(&d, i);
+  size_t len = lmmw_blob_frag_len(&d, i);
   CHECK(len >= 1 && len <= d.frag);
-  CHECK(lmmi_blob_rx_feed(&rx, i, frag, len) != LMMI_BLOB_BAD);
-  CHECK(lmmi_blob_rx_feed(&rx, i, frag, len) == LMMI_BLOB_DUPLICATE);
-  lmmi_blob_rx_clear(&rx);
-  char out[LMMI_BLOB_QUERY_MAX + 1];
-  lmmi_blob_query(&d, index, true, out, sizeof out);
+  CHECK(lmmw_blob_rx_feed(&rx, i, frag, len) != LMMW_BLOB_BAD);
+  CHECK(lmmw_blob_rx_feed(&rx, i, frag, len) == LMMW_BLOB_DUPLICATE);
+  lmmw_blob_rx_clear(&rx);
+  char out[LMMW_BLOB_QUERY_MAX + 1];
+  lmmw_blob_query(&d, index, true, out, sizeof out);
   CHECK(strlen(out) < sizeof out);
 }
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 #include "util/b64.h"
 #include "util/rfc3339.h"
 
@@ -78,7 +78,7 @@ static bool problem_eq(const lmm_problem *a, const lmm_problem *b) {
 }
 
 /* A failed decode must leave a terminated, pointer-shaped error. */
-static void check_err(const lmmi_jerr *e) {
+static void check_err(const lmmw_t8_err *e) {
   CHECK(memchr(e->param, '\0', sizeof e->param) != NULL);
   CHECK(memchr(e->reason, '\0', sizeof e->reason) != NULL);
   CHECK(e->param[0] == '\0' || e->param[0] == '/');
@@ -87,24 +87,24 @@ static void check_err(const lmmi_jerr *e) {
 
 static void fuzz_alloc(const char *s, size_t n, unsigned flags) {
   lmm_tmgi_allocation a, b, c;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_tmgi_allocation_decode(s, n, flags, &a, &e) != LMM_OK) {
+  if (lmmw_t8_tmgi_allocation_decode(s, n, flags, &a, &e) != LMM_OK) {
     check_err(&e);
     CHECK(a.self == NULL && a.mbms_loc_area == NULL);
     return;
   }
-  CHECK(lmmi_j_tmgi_allocation_encode(&a, 0, &json) == LMM_OK);
-  CHECK(lmmi_j_tmgi_allocation_decode(json, strlen(json), 0, &b, &e) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_encode(&a, 0, &json) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_decode(json, strlen(json), 0, &b, &e) == LMM_OK);
   CHECK(alloc_eq(&a, &b));
-  CHECK(lmmi_tmgi_allocation_copy(&c, &a) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_copy(&c, &a) == LMM_OK);
   CHECK(alloc_eq(&a, &c));
   free(json);
   /* Without the read-only expiry, the strictest decode accepts it. */
-  CHECK(lmmi_j_tmgi_allocation_encode(&a, LMMI_J_OMIT_RO, &json) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_encode(&a, LMMW_T8_OMIT_RO, &json) == LMM_OK);
   lmm_tmgi_allocation_clear(&b);
-  CHECK(lmmi_j_tmgi_allocation_decode(json, strlen(json), LMMI_J_REJECT_RO, &b, &e) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_decode(json, strlen(json), LMMW_T8_REJECT_RO, &b, &e) == LMM_OK);
   CHECK(b.tmgi_expiration == 0 && str_eq(a.external_group_id, b.external_group_id));
   free(json);
   lmm_tmgi_allocation_clear(&a);
@@ -115,17 +115,17 @@ static void fuzz_alloc(const char *s, size_t n, unsigned flags) {
 static void fuzz_alloc_list(const char *s, size_t n) {
   lmm_tmgi_allocation *a = NULL, *b = NULL;
   size_t na = 0, nb = 0;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_tmgi_allocation_list_decode(s, n, &a, &na, &e) != LMM_OK) {
+  if (lmmw_t8_tmgi_allocation_list_decode(s, n, &a, &na, &e) != LMM_OK) {
     check_err(&e);
     CHECK(a == NULL && na == 0);
     return;
   }
   CHECK(a != NULL);
-  CHECK(lmmi_j_tmgi_allocation_list_encode(a, na, &json) == LMM_OK);
-  CHECK(lmmi_j_tmgi_allocation_list_decode(json, strlen(json), &b, &nb, &e) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_list_encode(a, na, &json) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_allocation_list_decode(json, strlen(json), &b, &nb, &e) == LMM_OK);
   CHECK(na == nb);
   for (size_t i = 0; i < na; i++)
     CHECK(alloc_eq(&a[i], &b[i]));
@@ -138,21 +138,21 @@ static void fuzz_tmgi_patch(const char *s, size_t n) {
   lmm_tmgi_allocation a, b;
   lmm_tmgi_allocation_patch p;
   unsigned pa = 0, pb = 0;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_tmgi_patch_decode(s, n, &a, &pa, &e) != LMM_OK) {
+  if (lmmw_t8_tmgi_patch_decode(s, n, &a, &pa, &e) != LMM_OK) {
     check_err(&e);
     CHECK(pa == 0);
     return;
   }
   memset(&p, 0, sizeof p);
-  p.set_external_group_id = (pa & LMMI_GP_EXTERNAL_GROUP_ID) != 0;
+  p.set_external_group_id = (pa & LMMW_T8_GP_EXTERNAL_GROUP_ID) != 0;
   p.external_group_id = a.external_group_id;
-  p.set_mbms_loc_area = (pa & LMMI_GP_MBMS_LOC_AREA) != 0;
+  p.set_mbms_loc_area = (pa & LMMW_T8_GP_MBMS_LOC_AREA) != 0;
   p.mbms_loc_area = a.mbms_loc_area;
-  CHECK(lmmi_j_tmgi_patch_encode(&p, &json) == LMM_OK);
-  CHECK(lmmi_j_tmgi_patch_decode(json, strlen(json), &b, &pb, &e) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_patch_encode(&p, &json) == LMM_OK);
+  CHECK(lmmw_t8_tmgi_patch_decode(json, strlen(json), &b, &pb, &e) == LMM_OK);
   CHECK(pa == pb);
   CHECK(alloc_eq(&a, &b));
   free(json);
@@ -162,25 +162,25 @@ static void fuzz_tmgi_patch(const char *s, size_t n) {
 
 static void fuzz_gmd(const char *s, size_t n, unsigned flags) {
   lmm_gmd a, b, c;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_gmd_decode(s, n, flags, &a, &e) != LMM_OK) {
+  if (lmmw_t8_gmd_decode(s, n, flags, &a, &e) != LMM_OK) {
     check_err(&e);
     CHECK(a.self == NULL && a.payload == NULL && a.scef_port == -1);
     return;
   }
   CHECK(!a.has_payload || a.payload != NULL);
   CHECK(a.scef_port >= -1 && a.scef_port <= 65535);
-  CHECK(lmmi_j_gmd_encode(&a, 0, &json) == LMM_OK);
-  CHECK(lmmi_j_gmd_decode(json, strlen(json), 0, &b, &e) == LMM_OK);
+  CHECK(lmmw_t8_gmd_encode(&a, 0, &json) == LMM_OK);
+  CHECK(lmmw_t8_gmd_decode(json, strlen(json), 0, &b, &e) == LMM_OK);
   CHECK(gmd_eq(&a, &b));
-  CHECK(lmmi_gmd_copy(&c, &a) == LMM_OK);
+  CHECK(lmmw_t8_gmd_copy(&c, &a) == LMM_OK);
   CHECK(gmd_eq(&a, &c));
   free(json);
-  CHECK(lmmi_j_gmd_encode(&a, LMMI_J_OMIT_RO, &json) == LMM_OK);
+  CHECK(lmmw_t8_gmd_encode(&a, LMMW_T8_OMIT_RO, &json) == LMM_OK);
   lmm_gmd_clear(&b);
-  CHECK(lmmi_j_gmd_decode(json, strlen(json), LMMI_J_REJECT_RO, &b, &e) == LMM_OK);
+  CHECK(lmmw_t8_gmd_decode(json, strlen(json), LMMW_T8_REJECT_RO, &b, &e) == LMM_OK);
   CHECK(b.scef_ipv4 == NULL && b.scef_ipv6 == NULL && b.scef_port == -1);
   free(json);
   lmm_gmd_clear(&a);
@@ -191,16 +191,16 @@ static void fuzz_gmd(const char *s, size_t n, unsigned flags) {
 static void fuzz_gmd_list(const char *s, size_t n) {
   lmm_gmd *a = NULL, *b = NULL;
   size_t na = 0, nb = 0;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_gmd_list_decode(s, n, &a, &na, &e) != LMM_OK) {
+  if (lmmw_t8_gmd_list_decode(s, n, &a, &na, &e) != LMM_OK) {
     check_err(&e);
     CHECK(a == NULL && na == 0);
     return;
   }
-  CHECK(lmmi_j_gmd_list_encode(a, na, &json) == LMM_OK);
-  CHECK(lmmi_j_gmd_list_decode(json, strlen(json), &b, &nb, &e) == LMM_OK);
+  CHECK(lmmw_t8_gmd_list_encode(a, na, &json) == LMM_OK);
+  CHECK(lmmw_t8_gmd_list_decode(json, strlen(json), &b, &nb, &e) == LMM_OK);
   CHECK(na == nb);
   for (size_t i = 0; i < na; i++)
     CHECK(gmd_eq(&a[i], &b[i]));
@@ -213,28 +213,28 @@ static void fuzz_gmd_patch(const char *s, size_t n) {
   lmm_gmd a, b;
   lmm_gmd_patch p;
   unsigned pa = 0, pb = 0;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_gmd_patch_decode(s, n, &a, &pa, &e) != LMM_OK) {
+  if (lmmw_t8_gmd_patch_decode(s, n, &a, &pa, &e) != LMM_OK) {
     check_err(&e);
     CHECK(pa == 0);
     return;
   }
   memset(&p, 0, sizeof p);
-  p.set_external_group_id = (pa & LMMI_GP_EXTERNAL_GROUP_ID) != 0;
+  p.set_external_group_id = (pa & LMMW_T8_GP_EXTERNAL_GROUP_ID) != 0;
   p.external_group_id = a.external_group_id;
-  p.set_mbms_loc_area = (pa & LMMI_GP_MBMS_LOC_AREA) != 0;
+  p.set_mbms_loc_area = (pa & LMMW_T8_GP_MBMS_LOC_AREA) != 0;
   p.mbms_loc_area = a.mbms_loc_area;
-  p.set_message_delivery_start_time = (pa & LMMI_GP_START_TIME) != 0;
+  p.set_message_delivery_start_time = (pa & LMMW_T8_GP_START_TIME) != 0;
   p.message_delivery_start_time = a.message_delivery_start_time;
-  p.set_payload = (pa & LMMI_GP_PAYLOAD) != 0;
+  p.set_payload = (pa & LMMW_T8_GP_PAYLOAD) != 0;
   p.payload = a.has_payload ? a.payload : NULL;
   p.payload_len = a.payload_len;
-  p.set_notification_destination = (pa & LMMI_GP_NOTIFICATION_DESTINATION) != 0;
+  p.set_notification_destination = (pa & LMMW_T8_GP_NOTIFICATION_DESTINATION) != 0;
   p.notification_destination = a.notification_destination;
-  CHECK(lmmi_j_gmd_patch_encode(&p, &json) == LMM_OK);
-  CHECK(lmmi_j_gmd_patch_decode(json, strlen(json), &b, &pb, &e) == LMM_OK);
+  CHECK(lmmw_t8_gmd_patch_encode(&p, &json) == LMM_OK);
+  CHECK(lmmw_t8_gmd_patch_decode(json, strlen(json), &b, &pb, &e) == LMM_OK);
   CHECK(pa == pb);
   CHECK(gmd_eq(&a, &b));
   free(json);
@@ -245,11 +245,11 @@ static void fuzz_gmd_patch(const char *s, size_t n) {
 static void fuzz_notifications(const char *s, size_t n) {
   char *t1 = NULL, *t2 = NULL, *json = NULL;
   bool d1 = false, d2 = false;
-  lmmi_jerr e;
+  lmmw_t8_err e;
 
-  if (lmmi_j_notification_decode(s, n, &t1, &d1, &e) == LMM_OK) {
-    CHECK(lmmi_j_notification_encode(t1, d1, &json) == LMM_OK);
-    CHECK(lmmi_j_notification_decode(json, strlen(json), &t2, &d2, &e) == LMM_OK);
+  if (lmmw_t8_notification_decode(s, n, &t1, &d1, &e) == LMM_OK) {
+    CHECK(lmmw_t8_notification_encode(t1, d1, &json) == LMM_OK);
+    CHECK(lmmw_t8_notification_decode(json, strlen(json), &t2, &d2, &e) == LMM_OK);
     CHECK(str_eq(t1, t2) && d1 == d2);
     free(json);
     free(t1);
@@ -259,9 +259,9 @@ static void fuzz_notifications(const char *s, size_t n) {
     CHECK(t1 == NULL);
   }
   t1 = t2 = NULL;
-  if (lmmi_j_test_notification_decode(s, n, &t1, &e) == LMM_OK) {
-    CHECK(lmmi_j_test_notification_encode(t1, &json) == LMM_OK);
-    CHECK(lmmi_j_test_notification_decode(json, strlen(json), &t2, &e) == LMM_OK);
+  if (lmmw_t8_test_notification_decode(s, n, &t1, &e) == LMM_OK) {
+    CHECK(lmmw_t8_test_notification_encode(t1, &json) == LMM_OK);
+    CHECK(lmmw_t8_test_notification_decode(json, strlen(json), &t2, &e) == LMM_OK);
     CHECK(str_eq(t1, t2));
     free(json);
     free(t1);
@@ -274,16 +274,16 @@ static void fuzz_notifications(const char *s, size_t n) {
 
 static void fuzz_problem(const char *s, size_t n) {
   lmm_problem a, b;
-  lmmi_jerr e;
+  lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmi_j_problem_decode(s, n, &a, &e) != LMM_OK) {
+  if (lmmw_t8_problem_decode(s, n, &a, &e) != LMM_OK) {
     check_err(&e);
     CHECK(a.invalid_params == NULL && a.type == NULL);
     return;
   }
-  CHECK(lmmi_j_problem_encode(&a, &json) == LMM_OK);
-  CHECK(lmmi_j_problem_decode(json, strlen(json), &b, &e) == LMM_OK);
+  CHECK(lmmw_t8_problem_encode(&a, &json) == LMM_OK);
+  CHECK(lmmw_t8_problem_decode(json, strlen(json), &b, &e) == LMM_OK);
   CHECK(problem_eq(&a, &b));
   free(json);
   lmm_problem_clear(&a);
@@ -298,13 +298,13 @@ static void fuzz_text(const char *s, size_t n) {
   int64_t t = 0, t2 = 0;
   const char *api;
 
-  seg = lmmi_link_last_segment(s);
+  seg = lmmw_t8_link_last_segment(s);
   CHECK(seg == NULL || (seg[0] != '\0' && strchr(seg, '/') == NULL && strchr(seg, '?') == NULL));
   free(seg);
-  api = lmmi_link_api_path(s);
+  api = lmmw_t8_link_api_path(s);
   CHECK(api == NULL || strncmp(api, LMM_T8_BASE_PATH, strlen(LMM_T8_BASE_PATH)) == 0);
-  (void)lmmi_tmgi_ok(s);
-  (void)lmmi_external_group_id_ok(s);
+  (void)lmmw_t8_tmgi_ok(s);
+  (void)lmmw_t8_external_group_id_ok(s);
   /* Strict base64 is canonical: what decodes encodes back to the very same text. */
   if (lmmi_b64_decode(s, n, &raw, &rawn) == LMM_OK) {
     CHECK(lmmi_b64_encode(raw, rawn, &enc) == LMM_OK);
@@ -324,11 +324,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* The decoders get the bytes as they are (no NUL), so an over-read shows up under ASan. */
   fuzz_alloc(s, size, 0);
-  fuzz_alloc(s, size, LMMI_J_REJECT_RO | LMMI_J_REQUIRE);
+  fuzz_alloc(s, size, LMMW_T8_REJECT_RO | LMMW_T8_REQUIRE);
   fuzz_alloc_list(s, size);
   fuzz_tmgi_patch(s, size);
   fuzz_gmd(s, size, 0);
-  fuzz_gmd(s, size, LMMI_J_REJECT_RO | LMMI_J_REQUIRE);
+  fuzz_gmd(s, size, LMMW_T8_REJECT_RO | LMMW_T8_REQUIRE);
   fuzz_gmd_list(s, size);
   fuzz_gmd_patch(s, size);
   fuzz_notifications(s, size);

@@ -1,7 +1,7 @@
 /* test_sim_blob.c - firmware in lwm2m-mbms-sim: blobs sent to a group (docs/protocol.md section 5)
  * with status, repair and update, pull downloads (5.6), and the firmware faults (--fw-corrupt,
  * --fw-reboot, --fw-refuse). The group messages are made by the library's own encoders
- * (lmmi_coap_group_request(), lmmi_blob_query()) and sent to the bearer the devices joined; the
+ * (lmmi_coap_group_request(), lmmw_blob_query()) and sent to the bearer the devices joined; the
  * unicast ones go through the library's unicast engine; answers and the pulled package come
  * from small libcoap servers here. */
 #include <stdarg.h>
@@ -25,7 +25,7 @@
 #include <coap3/coap.h>
 #include <mbedtls/sha256.h>
 
-#include "campaign/blob.h"
+#include "lmm_wire/blob.h"
 #include "campaign/campaign_internal.h"
 #include "lmmt.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
@@ -347,7 +347,7 @@ static const cJSON *jdev(const cJSON *j, int i) {
 /* ------------------------------------------------------------------ blobs */
 
 typedef struct tblob {
-  lmmi_blob_desc d;
+  lmmw_blob_desc d;
   uint8_t *data;
   char dg[65];
 } tblob;
@@ -357,32 +357,32 @@ static void blob_make(tblob *b, size_t size, uint32_t frag, uint32_t stride, uin
   b->data = malloc(size);
   for (size_t k = 0; k < size; k++)
     b->data[k] = (uint8_t)(k * 131 + (k >> 9) + seed * 7);
-  for (int k = 0; k < LMMI_BLOB_ID_LEN; k++)
+  for (int k = 0; k < LMMW_BLOB_ID_LEN; k++)
     b->d.id[k] = (uint8_t)(seed * 17 + k);
   b->d.size = size, b->d.frag = frag, b->d.stride = stride;
   mbedtls_sha256_ret(b->data, size, b->d.digest, 0);
   b->d.has_digest = true;
   hex(b->d.digest, 32, b->dg);
   char why[120];
-  assert_int_equal(lmmi_blob_desc_check(&b->d, why, sizeof why), LMM_OK);
+  assert_int_equal(lmmw_blob_desc_check(&b->d, why, sizeof why), LMM_OK);
 }
 
 static uint32_t blob_k(const tblob *b) {
-  return lmmi_blob_k(&b->d);
+  return lmmw_blob_k(&b->d);
 }
 
 static uint32_t blob_all(const tblob *b) {
-  return lmmi_blob_k(&b->d) + lmmi_blob_q(&b->d);
+  return lmmw_blob_k(&b->d) + lmmw_blob_q(&b->d);
 }
 
 /* Fragment `i` (data or parity) into buf (F bytes); returns its length. */
 static size_t blob_frag(const tblob *b, uint32_t i, uint8_t *buf) {
   uint32_t k = blob_k(b);
   if (i >= k) {
-    lmmi_blob_parity(&b->d, b->data, i - k, buf);
+    lmmw_blob_parity(&b->d, b->data, i - k, buf);
     return b->d.frag;
   }
-  size_t n = lmmi_blob_frag_len(&b->d, i);
+  size_t n = lmmw_blob_frag_len(&b->d, i);
   memcpy(buf, b->data + (size_t)i * b->d.frag, n);
   return n;
 }
@@ -407,20 +407,20 @@ static void token(uint8_t tok[8], unsigned v, char th[17]) {
  * [from, to) that leave_out() does not name, paced so that the simulator's socket keeps up. */
 static void blob_send(world *w, const tblob *b, bool announce, uint32_t from, uint32_t to,
                       bool (*leave_out)(uint32_t)) {
-  uint8_t tok[8], buf[LMMI_BLOB_FRAG_MAX];
-  char q[LMMI_BLOB_QUERY_MAX + 1], th[17];
+  uint8_t tok[8], buf[LMMW_BLOB_FRAG_MAX];
+  char q[LMMW_BLOB_QUERY_MAX + 1], th[17];
   lmm_op op = make_op(LMM_OPK_WRITE, "/5/0/0");
   op.query = q;
   if (announce) {
     token(tok, 0xa0, th);
-    lmmi_blob_query(&b->d, -1, true, q, sizeof q);
+    lmmw_blob_query(&b->d, -1, true, q, sizeof q);
     group_send(w, &op, tok);
   }
   op.format = LMM_FMT_OPAQUE;
   for (uint32_t i = from, sent = 0; i < to; i++) {
     if (leave_out && leave_out(i)) continue;
     token(tok, 0x1000 + i, th);
-    lmmi_blob_query(&b->d, i, false, q, sizeof q);
+    lmmw_blob_query(&b->d, i, false, q, sizeof q);
     op.payload = buf, op.len = blob_frag(b, i, buf);
     group_send(w, &op, tok);
     if (++sent % 16 == 0) sleep_ms(1);
@@ -430,9 +430,9 @@ static void blob_send(world *w, const tblob *b, bool announce, uint32_t from, ui
 /* The status request to the group (with d): returns the answers' token. */
 static void group_status(world *w, const tblob *b, unsigned tv, char th[17]) {
   uint8_t tok[8];
-  char q[LMMI_BLOB_QUERY_MAX + 1];
+  char q[LMMW_BLOB_QUERY_MAX + 1];
   lmm_op op = make_op(LMM_OPK_READ, "/5/0/3");
-  lmmi_blob_query(&b->d, -1, true, q, sizeof q);
+  lmmw_blob_query(&b->d, -1, true, q, sizeof q);
   op.query = q;
   token(tok, tv, th);
   group_send(w, &op, tok);
@@ -442,7 +442,7 @@ static void group_update(world *w, const tblob *b, unsigned tv, char th[17]) {
   uint8_t tok[8];
   char q[32] = "b=";
   lmm_op op = make_op(LMM_OPK_EXECUTE, "/5/0/2");
-  hex(b->d.id, LMMI_BLOB_ID_LEN, q + 2);
+  hex(b->d.id, LMMW_BLOB_ID_LEN, q + 2);
   op.query = q;
   token(tok, tv, th);
   group_send(w, &op, tok);
@@ -450,9 +450,9 @@ static void group_update(world *w, const tblob *b, unsigned tv, char th[17]) {
 
 /* Unicast status requests (with d unless told) to idx[0..n) (NULL: 0..n-1). */
 static void status_uni(world *w, const tblob *b, const int *idx, size_t n, bool digest, ures *res) {
-  char q[LMMI_BLOB_QUERY_MAX + 1];
+  char q[LMMW_BLOB_QUERY_MAX + 1];
   lmm_op op = make_op(LMM_OPK_READ, "/5/0/3");
-  lmmi_blob_query(&b->d, -1, digest, q, sizeof q);
+  lmmw_blob_query(&b->d, -1, digest, q, sizeof q);
   op.query = q;
   ucall c = {res, NULL, NULL};
   unicast_call(w, idx, n, &op, &c);
@@ -471,10 +471,10 @@ static void expect_status(world *w, const tblob *b, int dev, const char *want) {
 
 /* Fragment i by unicast (the repair form: with d) to idx[0..n); every answer 2.04. */
 static void repair(world *w, const tblob *b, uint32_t i, const int *idx, size_t n) {
-  uint8_t buf[LMMI_BLOB_FRAG_MAX];
-  char q[LMMI_BLOB_QUERY_MAX + 1];
+  uint8_t buf[LMMW_BLOB_FRAG_MAX];
+  char q[LMMW_BLOB_QUERY_MAX + 1];
   lmm_op op = make_op(LMM_OPK_WRITE, "/5/0/0");
-  lmmi_blob_query(&b->d, i, true, q, sizeof q);
+  lmmw_blob_query(&b->d, i, true, q, sizeof q);
   op.query = q;
   op.format = LMM_FMT_OPAQUE;
   op.payload = buf, op.len = blob_frag(b, i, buf);
@@ -521,7 +521,7 @@ static void test_blob_complete(void **state) {
   expect_status(&w, &other, 0, "s=0;r=0;m=0-");
   lmm_op op = make_op(LMM_OPK_EXECUTE, "/5/0/2");
   char q[32] = "b=";
-  hex(other.d.id, LMMI_BLOB_ID_LEN, q + 2);
+  hex(other.d.id, LMMW_BLOB_ID_LEN, q + 2);
   op.query = q;
   assert_int_equal(unicast_one(&w, 0, &op).code, C(4, 5));
 
@@ -741,7 +741,7 @@ static void test_blob_group_loss(void **state) {
   int n = ec ? atoi(ec) : 30;
   size_t size = es ? (size_t)atol(es) : 32768;
   if (n < 1 || n > 10000) n = 30;
-  if (size < 1 || size > LMMI_BLOB_SIZE_MAX) size = 32768;
+  if (size < 1 || size > LMMW_BLOB_SIZE_MAX) size = 32768;
   char cs[16];
   snprintf(cs, sizeof cs, "%d", n);
   world w;
@@ -773,22 +773,22 @@ static void test_blob_group_loss(void **state) {
   uint8_t **miss = calloc((size_t)n, sizeof *miss);
   size_t repairs = 0;
   for (int i = 0; i < n; i++) {
-    lmmi_blob_status st;
+    lmmw_blob_status st;
     char why[120];
     assert_string_equal(got[i].c, "2.05");
-    assert_int_equal(lmmi_blob_status_parse((const uint8_t *)got[i].body, strlen(got[i].body), &st,
+    assert_int_equal(lmmw_blob_status_parse((const uint8_t *)got[i].body, strlen(got[i].body), &st,
                                             why, sizeof why),
                      LMM_OK);
     assert_true(st.state == 1 || st.state == 2);
     miss[i] = calloc((k + 7) / 8, 1);
-    lmmi_blob_status_mark(&st, miss[i], k);
-    lmmi_blob_status_clear(&st);
+    lmmw_blob_status_mark(&st, miss[i], k);
+    lmmw_blob_status_clear(&st);
   }
   int *idx = calloc((size_t)n, sizeof *idx);
   for (uint32_t i = 0; i < k; i++) {
     size_t m = 0;
     for (int d = 0; d < n; d++)
-      if (lmmi_bit(miss[d], i)) idx[m++] = d;
+      if (lmmw_bit(miss[d], i)) idx[m++] = d;
     if (m) repair(&w, &b, i, idx, m);
     repairs += m;
   }
@@ -801,7 +801,7 @@ static void test_blob_group_loss(void **state) {
   printf("# %d devices, %zu bytes, %u+%u fragments sent in %.3f s; %d answered the group status; "
          "%zu fragments repaired by unicast, %.0f rebuilt from parity; all downloaded after "
          "%.3f s; blob memory at most %.0f bytes; group datagrams received %.0f, missed %.0f\n",
-         n, size, k, lmmi_blob_q(&b.d), t_send, answered, repairs, jnum(j, "totals.fw.recovered"),
+         n, size, k, lmmw_blob_q(&b.d), t_send, answered, repairs, jnum(j, "totals.fw.recovered"),
          t_all, jnum(j, "totals.fw.blob_memory_max"), jnum(j, "totals.group.received"),
          jnum(j, "totals.group.missed"));
   /* Every datagram reached the simulator: only --group-loss lost any. */

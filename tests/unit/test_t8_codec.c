@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t8/codec.h"
+#include "lmm_wire/t8_json.h"
 #include "lwm2m_mbms/ctx.h"
 
 #define SELF_ALLOC                                                                                 \
@@ -146,11 +146,11 @@ static void test_alloc_encode_exact(void **state) {
   char *json = NULL;
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_OK);
   assert_string_equal(json, ALLOC_JSON);
   free(json);
   /* What an SCS/AS sends: the read-only expiry left out. */
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, LMMI_J_OMIT_RO, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, LMMW_T8_OMIT_RO, &json), LMM_OK);
   assert_string_equal(json, ALLOC_JSON_NO_RO "}");
   free(json);
 }
@@ -160,7 +160,7 @@ static void test_alloc_encode_minimal(void **state) {
   char *json = NULL;
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_OK);
   assert_string_equal(json, "{}");
   free(json);
 }
@@ -172,10 +172,10 @@ static void test_alloc_decode_handwritten(void **state) {
                      "\"POINT\"} ]},\"tmgiExpiration\":\"2024-02-29T13:00:00+01:00\","
                      "\"unknownExtension\":{\"x\":[1,2]}}";
   lmm_tmgi_allocation a;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(body, strlen(body), 0, &a, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(body, strlen(body), 0, &a, &e), LMM_OK);
   assert_string_equal(a.self, "/3gpp-group-message-delivery-mb2/v1/as01/tmgi-allocation/"
                               "0a1b2c001012/");
   assert_string_equal(a.tmgi, "0a1b2c001012"); /* trailing '/' ignored */
@@ -197,8 +197,8 @@ static void test_alloc_round_trip(void **state) {
   char *json = NULL;
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_OK);
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(json, strlen(json), 0, &b, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(json, strlen(json), 0, &b, NULL), LMM_OK);
   assert_alloc_eq(&a, &b);
   assert_int_equal(b.tmgi_expiration, LEAP_DAY_NOON); /* the expiry field survives */
   lmm_tmgi_allocation_clear(&b);
@@ -208,21 +208,21 @@ static void test_alloc_round_trip(void **state) {
 static void test_alloc_read_only_refused(void **state) {
   const char *body = "{\"externalGroupId\":\"a@b\",\"tmgiExpiration\":\"2024-02-29T12:00:00Z\"}";
   lmm_tmgi_allocation a;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(body, strlen(body), LMMI_J_REJECT_RO, &a, &e),
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(body, strlen(body), LMMW_T8_REJECT_RO, &a, &e),
                    LMM_ERR_PROTO);
   assert_string_equal(e.param, "/tmgiExpiration");
   assert_string_equal(e.reason, "is read-only");
   assert_null(a.external_group_id); /* left zeroed */
   /* Accepted without the flag: what a client reading the SCEF's answer does. */
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(body, strlen(body), 0, &a, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(body, strlen(body), 0, &a, &e), LMM_OK);
   assert_int_equal(a.tmgi_expiration, LEAP_DAY_NOON);
   lmm_tmgi_allocation_clear(&a);
   /* A null read-only member is the same as an absent one. */
   body = "{\"tmgiExpiration\":null}";
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(body, strlen(body), LMMI_J_REJECT_RO, &a, &e),
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(body, strlen(body), LMMW_T8_REJECT_RO, &a, &e),
                    LMM_OK);
   assert_int_equal(a.tmgi_expiration, 0);
   lmm_tmgi_allocation_clear(&a);
@@ -234,7 +234,7 @@ static void test_alloc_nulls_are_absent(void **state) {
   lmm_tmgi_allocation a;
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(body, strlen(body), 0, &a, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(body, strlen(body), 0, &a, NULL), LMM_OK);
   assert_null(a.self);
   assert_null(a.tmgi);
   assert_null(a.supported_features);
@@ -250,7 +250,7 @@ static void test_alloc_decode_uses_length(void **state) {
   lmm_tmgi_allocation a;
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(buf, 25, 0, &a, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(buf, 25, 0, &a, NULL), LMM_OK);
   assert_string_equal(a.external_group_id, "a@b");
   lmm_tmgi_allocation_clear(&a);
 }
@@ -260,7 +260,7 @@ static void test_alloc_duplicate_keys_first_wins(void **state) {
   lmm_tmgi_allocation a;
 
   (void)state;
-  assert_int_equal(lmmi_j_tmgi_allocation_decode(body, strlen(body), 0, &a, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_decode(body, strlen(body), 0, &a, NULL), LMM_OK);
   assert_string_equal(a.external_group_id, "first@x");
   lmm_tmgi_allocation_clear(&a);
 }
@@ -269,17 +269,17 @@ static void test_alloc_list(void **state) {
   lmm_tmgi_allocation in[2] = {alloc_fixture(), {0}}, *out = NULL;
   size_t n = 0;
   char *json = NULL;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
   const char *one = "{\"self\":\"/x/tmgi-allocation/0a1b2c00102\"}";
   const char *bad = "[{\"externalGroupId\":\"a@b\"},{\"externalGroupId\":\"nope\"}]";
 
   (void)state;
   in[1].self = "/3gpp-group-message-delivery-mb2/v1/as01/tmgi-allocation/0a1b2c00102";
   in[1].tmgi = "0a1b2c00102";
-  assert_int_equal(lmmi_j_tmgi_allocation_list_encode(in, 2, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_encode(in, 2, &json), LMM_OK);
   assert_int_equal(
       strncmp(json, "[" ALLOC_JSON ",{\"self\":", strlen("[" ALLOC_JSON ",{\"self\":")), 0);
-  assert_int_equal(lmmi_j_tmgi_allocation_list_decode(json, strlen(json), &out, &n, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_decode(json, strlen(json), &out, &n, &e), LMM_OK);
   assert_int_equal(n, 2);
   assert_alloc_eq(&out[0], &in[0]);
   assert_alloc_eq(&out[1], &in[1]);
@@ -287,28 +287,28 @@ static void test_alloc_list(void **state) {
   free(json);
 
   /* The YAML types the collection as one object: accepted as a list of one. */
-  assert_int_equal(lmmi_j_tmgi_allocation_list_decode(one, strlen(one), &out, &n, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_decode(one, strlen(one), &out, &n, &e), LMM_OK);
   assert_int_equal(n, 1);
   assert_string_equal(out[0].tmgi, "0a1b2c00102");
   lmm_tmgi_allocation_list_free(out, n);
 
-  assert_int_equal(lmmi_j_tmgi_allocation_list_encode(NULL, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_encode(NULL, 0, &json), LMM_OK);
   assert_string_equal(json, "[]");
-  assert_int_equal(lmmi_j_tmgi_allocation_list_decode(json, strlen(json), &out, &n, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_decode(json, strlen(json), &out, &n, &e), LMM_OK);
   assert_int_equal(n, 0);
   assert_non_null(out);
   lmm_tmgi_allocation_list_free(out, n);
   free(json);
 
   out = (lmm_tmgi_allocation *)&e; /* must be reset on failure */
-  assert_int_equal(lmmi_j_tmgi_allocation_list_decode(bad, strlen(bad), &out, &n, &e),
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_decode(bad, strlen(bad), &out, &n, &e),
                    LMM_ERR_PROTO);
   assert_null(out);
   assert_int_equal(n, 0);
   assert_string_equal(e.param, "/1/externalGroupId");
-  assert_int_equal(lmmi_j_tmgi_allocation_list_decode(J("[1]"), &out, &n, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_decode(J("[1]"), &out, &n, &e), LMM_ERR_PROTO);
   assert_string_equal(e.param, "/0");
-  assert_int_equal(lmmi_j_tmgi_allocation_list_decode(J("\"x\""), &out, &n, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_tmgi_allocation_list_decode(J("\"x\""), &out, &n, &e), LMM_ERR_PROTO);
   assert_string_equal(e.param, "");
   assert_string_equal(e.reason, "must be a JSON array or object");
 }
@@ -320,10 +320,10 @@ static void test_gmd_encode_exact(void **state) {
   char *json = NULL;
 
   (void)state;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_OK);
   assert_string_equal(json, GMD_JSON);
   free(json);
-  assert_int_equal(lmmi_j_gmd_encode(&g, LMMI_J_OMIT_RO, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, LMMW_T8_OMIT_RO, &json), LMM_OK);
   assert_string_equal(json, GMD_JSON_NO_RO "}");
   free(json);
 }
@@ -335,12 +335,12 @@ static void test_gmd_encode_minimal(void **state) {
   (void)state;
   g.scef_port = -1;
   g.notification_destination = "http://h/n";
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_OK);
   assert_string_equal(json, "{\"notificationDestination\":\"http://h/n\"}");
   free(json);
   /* An empty payload is still a payload: "" (the MB2-U path is chosen by leaving it out). */
   g.has_payload = true;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_OK);
   assert_string_equal(json,
                       "{\"notificationDestination\":\"http://h/n\",\"groupMessagePayload\":\"\"}");
   free(json);
@@ -357,7 +357,7 @@ static void test_gmd_decode_handwritten(void **state) {
   lmm_gmd g;
 
   (void)state;
-  assert_int_equal(lmmi_j_gmd_decode(body, strlen(body), LMMI_J_REQUIRE, &g, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_decode(body, strlen(body), LMMW_T8_REQUIRE, &g, NULL), LMM_OK);
   assert_string_equal(g.notification_destination, "https://as.example/cb");
   assert_true(g.has_request_test_notification);
   assert_false(g.request_test_notification);
@@ -380,7 +380,7 @@ static void test_gmd_decode_absent_values(void **state) {
   lmm_gmd g;
 
   (void)state;
-  assert_int_equal(lmmi_j_gmd_decode(body, strlen(body), 0, &g, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_decode(body, strlen(body), 0, &g, NULL), LMM_OK);
   assert_false(g.has_payload);
   assert_null(g.payload);
   assert_int_equal(g.scef_port, -1);
@@ -388,7 +388,7 @@ static void test_gmd_decode_absent_values(void **state) {
   assert_null(g.transaction_id);
   lmm_gmd_clear(&g);
   body = "{\"notificationDestination\":\"http://h/n\",\"groupMessagePayload\":\"\"}";
-  assert_int_equal(lmmi_j_gmd_decode(body, strlen(body), 0, &g, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_decode(body, strlen(body), 0, &g, NULL), LMM_OK);
   assert_true(g.has_payload);
   assert_non_null(g.payload);
   assert_int_equal(g.payload_len, 0);
@@ -400,15 +400,16 @@ static void test_gmd_round_trip(void **state) {
   char *json = NULL;
 
   (void)state;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_OK);
-  assert_int_equal(lmmi_j_gmd_decode(json, strlen(json), LMMI_J_REQUIRE, &d, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_decode(json, strlen(json), LMMW_T8_REQUIRE, &d, NULL), LMM_OK);
   assert_gmd_eq(&g, &d);
   lmm_gmd_clear(&d);
   free(json);
   /* Without read-only members the SCEF-side strict decode accepts it. */
-  assert_int_equal(lmmi_j_gmd_encode(&g, LMMI_J_OMIT_RO, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, LMMW_T8_OMIT_RO, &json), LMM_OK);
   assert_int_equal(
-      lmmi_j_gmd_decode(json, strlen(json), LMMI_J_REQUIRE | LMMI_J_REJECT_RO, &d, NULL), LMM_OK);
+      lmmw_t8_gmd_decode(json, strlen(json), LMMW_T8_REQUIRE | LMMW_T8_REJECT_RO, &d, NULL),
+      LMM_OK);
   assert_null(d.scef_ipv4);
   assert_int_equal(d.scef_port, -1);
   assert_int_equal(d.payload_len, 7);
@@ -422,23 +423,23 @@ static void test_gmd_required_and_read_only(void **state) {
     unsigned flags;
     const char *param, *reason;
   } cases[] = {
-      {"{}", LMMI_J_REQUIRE, "/notificationDestination", "is required"},
-      {"{\"notificationDestination\":null}", LMMI_J_REQUIRE, "/notificationDestination",
+      {"{}", LMMW_T8_REQUIRE, "/notificationDestination", "is required"},
+      {"{\"notificationDestination\":null}", LMMW_T8_REQUIRE, "/notificationDestination",
        "is required"},
       {"{\"notificationDestination\":\"u\",\"scefMessageDeliveryIPv4\":\"192.0.2.1\"}",
-       LMMI_J_REJECT_RO, "/scefMessageDeliveryIPv4", "is read-only"},
-      {"{\"notificationDestination\":\"u\",\"scefMessageDeliveryIPv6\":\"::1\"}", LMMI_J_REJECT_RO,
+       LMMW_T8_REJECT_RO, "/scefMessageDeliveryIPv4", "is read-only"},
+      {"{\"notificationDestination\":\"u\",\"scefMessageDeliveryIPv6\":\"::1\"}", LMMW_T8_REJECT_RO,
        "/scefMessageDeliveryIPv6", "is read-only"},
-      {"{\"notificationDestination\":\"u\",\"scefMessageDeliveryPort\":9}", LMMI_J_REJECT_RO,
+      {"{\"notificationDestination\":\"u\",\"scefMessageDeliveryPort\":9}", LMMW_T8_REJECT_RO,
        "/scefMessageDeliveryPort", "is read-only"},
   };
 
   (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     lmm_gmd g;
-    lmmi_jerr e = {{0}, {0}};
+    lmmw_t8_err e = {{0}, {0}};
     assert_int_equal(
-        lmmi_j_gmd_decode(cases[i].body, strlen(cases[i].body), cases[i].flags, &g, &e),
+        lmmw_t8_gmd_decode(cases[i].body, strlen(cases[i].body), cases[i].flags, &g, &e),
         LMM_ERR_PROTO);
     assert_string_equal(e.param, cases[i].param);
     assert_string_equal(e.reason, cases[i].reason);
@@ -448,7 +449,7 @@ static void test_gmd_required_and_read_only(void **state) {
   {
     /* Without the flags, the same bodies are fine. */
     lmm_gmd g;
-    assert_int_equal(lmmi_j_gmd_decode(J("{}"), 0, &g, NULL), LMM_OK);
+    assert_int_equal(lmmw_t8_gmd_decode(J("{}"), 0, &g, NULL), LMM_OK);
     lmm_gmd_clear(&g);
   }
 }
@@ -457,7 +458,7 @@ static void test_gmd_list(void **state) {
   lmm_gmd in[2] = {gmd_fixture(), gmd_fixture()}, *out = NULL;
   size_t n = 0;
   char *json = NULL;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
   const char *bad = "[{},{\"scefMessageDeliveryPort\":1.5}]";
 
   (void)state;
@@ -466,17 +467,17 @@ static void test_gmd_list(void **state) {
   in[1].payload_len = 0;
   in[1].scef_port = -1;
   in[1].mbms_loc_area = NULL;
-  assert_int_equal(lmmi_j_gmd_list_encode(in, 2, &json), LMM_OK);
-  assert_int_equal(lmmi_j_gmd_list_decode(json, strlen(json), &out, &n, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_list_encode(in, 2, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_list_decode(json, strlen(json), &out, &n, &e), LMM_OK);
   assert_int_equal(n, 2);
   assert_gmd_eq(&out[0], &in[0]);
   assert_gmd_eq(&out[1], &in[1]);
   lmm_gmd_list_free(out, n);
   free(json);
-  assert_int_equal(lmmi_j_gmd_list_decode(bad, strlen(bad), &out, &n, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_gmd_list_decode(bad, strlen(bad), &out, &n, &e), LMM_ERR_PROTO);
   assert_string_equal(e.param, "/1/scefMessageDeliveryPort");
   assert_null(out);
-  assert_int_equal(lmmi_j_gmd_list_decode(J("{}"), &out, &n, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_list_decode(J("{}"), &out, &n, &e), LMM_OK);
   assert_int_equal(n, 1);
   assert_int_equal(out[0].scef_port, -1);
   lmm_gmd_list_free(out, n);
@@ -489,23 +490,23 @@ static void test_tmgi_patch(void **state) {
   lmm_tmgi_allocation a;
   unsigned present = 99;
   char *json = NULL;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
 
   (void)state;
   /* Nothing set: an empty object. */
-  assert_int_equal(lmmi_j_tmgi_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_patch_encode(&p, &json), LMM_OK);
   assert_string_equal(json, "{}");
-  assert_int_equal(lmmi_j_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
   assert_int_equal(present, 0);
   free(json);
 
   /* A value set, the other member untouched (absent from the body). */
   p.set_external_group_id = true;
   p.external_group_id = "new@grp";
-  assert_int_equal(lmmi_j_tmgi_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_patch_encode(&p, &json), LMM_OK);
   assert_string_equal(json, "{\"externalGroupId\":\"new@grp\"}");
-  assert_int_equal(lmmi_j_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
-  assert_int_equal(present, LMMI_GP_EXTERNAL_GROUP_ID);
+  assert_int_equal(lmmw_t8_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
+  assert_int_equal(present, LMMW_T8_GP_EXTERNAL_GROUP_ID);
   assert_string_equal(a.external_group_id, "new@grp");
   assert_null(a.mbms_loc_area);
   lmm_tmgi_allocation_clear(&a);
@@ -515,38 +516,39 @@ static void test_tmgi_patch(void **state) {
   p.external_group_id = NULL;
   p.set_mbms_loc_area = true;
   p.mbms_loc_area = &sai_area;
-  assert_int_equal(lmmi_j_tmgi_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_patch_encode(&p, &json), LMM_OK);
   assert_string_equal(
       json,
       "{\"externalGroupId\":null,\"mbmsLocArea\":{\"mbmsServiceAreaId\":[\"1a2b\",\"1a2c\"]}}");
-  assert_int_equal(lmmi_j_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
-  assert_int_equal(present, LMMI_GP_EXTERNAL_GROUP_ID | LMMI_GP_MBMS_LOC_AREA);
+  assert_int_equal(lmmw_t8_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
+  assert_int_equal(present, LMMW_T8_GP_EXTERNAL_GROUP_ID | LMMW_T8_GP_MBMS_LOC_AREA);
   assert_null(a.external_group_id);
   assert_area_eq(a.mbms_loc_area, &sai_area);
   lmm_tmgi_allocation_clear(&a);
   free(json);
 
   p.mbms_loc_area = NULL;
-  assert_int_equal(lmmi_j_tmgi_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_patch_encode(&p, &json), LMM_OK);
   assert_string_equal(json, "{\"externalGroupId\":null,\"mbmsLocArea\":null}");
-  assert_int_equal(lmmi_j_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
-  assert_int_equal(present, LMMI_GP_EXTERNAL_GROUP_ID | LMMI_GP_MBMS_LOC_AREA);
+  assert_int_equal(lmmw_t8_tmgi_patch_decode(json, strlen(json), &a, &present, &e), LMM_OK);
+  assert_int_equal(present, LMMW_T8_GP_EXTERNAL_GROUP_ID | LMMW_T8_GP_MBMS_LOC_AREA);
   assert_null(a.mbms_loc_area);
   free(json);
 
   /* Errors. */
-  assert_int_equal(lmmi_j_tmgi_patch_decode(J("{\"tmgiExpiration\":\"2024-02-29T12:00:00Z\"}"), &a,
-                                            &present, &e),
+  assert_int_equal(lmmw_t8_tmgi_patch_decode(J("{\"tmgiExpiration\":\"2024-02-29T12:00:00Z\"}"), &a,
+                                             &present, &e),
                    LMM_ERR_PROTO);
   assert_string_equal(e.param, "/tmgiExpiration");
   assert_int_equal(present, 0);
-  assert_int_equal(lmmi_j_tmgi_patch_decode(J("{\"externalGroupId\":\"a@b@c\"}"), &a, &present, &e),
-                   LMM_ERR_PROTO);
+  assert_int_equal(
+      lmmw_t8_tmgi_patch_decode(J("{\"externalGroupId\":\"a@b@c\"}"), &a, &present, &e),
+      LMM_ERR_PROTO);
   assert_string_equal(e.param, "/externalGroupId");
-  assert_int_equal(lmmi_j_tmgi_patch_decode(J("[]"), &a, &present, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_tmgi_patch_decode(J("[]"), &a, &present, &e), LMM_ERR_PROTO);
   assert_string_equal(e.param, "");
   p.external_group_id = "bad";
-  assert_int_equal(lmmi_j_tmgi_patch_encode(&p, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_patch_encode(&p, &json), LMM_ERR_ARG);
 }
 
 static void test_gmd_patch(void **state) {
@@ -554,7 +556,7 @@ static void test_gmd_patch(void **state) {
   lmm_gmd g;
   unsigned present = 0;
   char *json = NULL;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
 
   (void)state;
   p.set_message_delivery_start_time = true;
@@ -562,11 +564,11 @@ static void test_gmd_patch(void **state) {
   p.set_payload = true;
   p.payload = (const uint8_t *)"\x01\x02\x03";
   p.payload_len = 3;
-  assert_int_equal(lmmi_j_gmd_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_patch_encode(&p, &json), LMM_OK);
   assert_string_equal(json, "{\"messageDeliveryStartTime\":\"2024-02-29T12:00:00Z\","
                             "\"groupMessagePayload\":\"AQID\"}");
-  assert_int_equal(lmmi_j_gmd_patch_decode(json, strlen(json), &g, &present, &e), LMM_OK);
-  assert_int_equal(present, LMMI_GP_START_TIME | LMMI_GP_PAYLOAD);
+  assert_int_equal(lmmw_t8_gmd_patch_decode(json, strlen(json), &g, &present, &e), LMM_OK);
+  assert_int_equal(present, LMMW_T8_GP_START_TIME | LMMW_T8_GP_PAYLOAD);
   assert_int_equal(g.message_delivery_start_time, LEAP_DAY_NOON);
   assert_true(g.has_payload);
   assert_int_equal(g.payload_len, 3);
@@ -581,13 +583,14 @@ static void test_gmd_patch(void **state) {
   p.message_delivery_start_time = 0;
   p.payload = NULL;
   p.payload_len = 0;
-  assert_int_equal(lmmi_j_gmd_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_patch_encode(&p, &json), LMM_OK);
   assert_string_equal(json, "{\"externalGroupId\":null,\"mbmsLocArea\":null,"
                             "\"messageDeliveryStartTime\":null,\"groupMessagePayload\":null,"
                             "\"notificationDestination\":null}");
-  assert_int_equal(lmmi_j_gmd_patch_decode(json, strlen(json), &g, &present, &e), LMM_OK);
-  assert_int_equal(present, LMMI_GP_EXTERNAL_GROUP_ID | LMMI_GP_MBMS_LOC_AREA | LMMI_GP_START_TIME |
-                                LMMI_GP_PAYLOAD | LMMI_GP_NOTIFICATION_DESTINATION);
+  assert_int_equal(lmmw_t8_gmd_patch_decode(json, strlen(json), &g, &present, &e), LMM_OK);
+  assert_int_equal(present, LMMW_T8_GP_EXTERNAL_GROUP_ID | LMMW_T8_GP_MBMS_LOC_AREA |
+                                LMMW_T8_GP_START_TIME | LMMW_T8_GP_PAYLOAD |
+                                LMMW_T8_GP_NOTIFICATION_DESTINATION);
   assert_false(g.has_payload);
   assert_null(g.payload);
   assert_int_equal(g.message_delivery_start_time, 0);
@@ -600,10 +603,10 @@ static void test_gmd_patch(void **state) {
   p.mbms_loc_area = &full_area;
   p.notification_destination = "http://new/cb";
   p.set_message_delivery_start_time = p.set_payload = false;
-  assert_int_equal(lmmi_j_gmd_patch_encode(&p, &json), LMM_OK);
-  assert_int_equal(lmmi_j_gmd_patch_decode(json, strlen(json), &g, &present, &e), LMM_OK);
-  assert_int_equal(present, LMMI_GP_EXTERNAL_GROUP_ID | LMMI_GP_MBMS_LOC_AREA |
-                                LMMI_GP_NOTIFICATION_DESTINATION);
+  assert_int_equal(lmmw_t8_gmd_patch_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_patch_decode(json, strlen(json), &g, &present, &e), LMM_OK);
+  assert_int_equal(present, LMMW_T8_GP_EXTERNAL_GROUP_ID | LMMW_T8_GP_MBMS_LOC_AREA |
+                                LMMW_T8_GP_NOTIFICATION_DESTINATION);
   assert_string_equal(g.external_group_id, "g@d");
   assert_area_eq(g.mbms_loc_area, &full_area);
   assert_string_equal(g.notification_destination, "http://new/cb");
@@ -611,12 +614,13 @@ static void test_gmd_patch(void **state) {
   free(json);
 
   /* Read-only members are refused in a patch whatever the flags. */
-  assert_int_equal(lmmi_j_gmd_patch_decode(J("{\"scefMessageDeliveryPort\":80}"), &g, &present, &e),
-                   LMM_ERR_PROTO);
+  assert_int_equal(
+      lmmw_t8_gmd_patch_decode(J("{\"scefMessageDeliveryPort\":80}"), &g, &present, &e),
+      LMM_ERR_PROTO);
   assert_string_equal(e.param, "/scefMessageDeliveryPort");
   assert_string_equal(e.reason, "is read-only");
   assert_int_equal(
-      lmmi_j_gmd_patch_decode(J("{\"groupMessagePayload\":\"AQI\"}"), &g, &present, &e),
+      lmmw_t8_gmd_patch_decode(J("{\"groupMessagePayload\":\"AQI\"}"), &g, &present, &e),
       LMM_ERR_PROTO);
   assert_string_equal(e.param, "/groupMessagePayload");
   assert_int_equal(present, 0);
@@ -627,61 +631,61 @@ static void test_gmd_patch(void **state) {
 static void test_notifications(void **state) {
   char *json = NULL, *link = NULL;
   bool delivered = false;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
 
   (void)state;
-  assert_int_equal(lmmi_j_notification_encode(SELF_GMD, true, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_notification_encode(SELF_GMD, true, &json), LMM_OK);
   assert_string_equal(json, "{\"transaction\":\"" SELF_GMD "\",\"deliveryTriggerStatus\":true}");
-  assert_int_equal(lmmi_j_notification_decode(json, strlen(json), &link, &delivered, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_notification_decode(json, strlen(json), &link, &delivered, &e), LMM_OK);
   assert_string_equal(link, SELF_GMD);
   assert_true(delivered);
   free(link);
   free(json);
 
   assert_int_equal(
-      lmmi_j_notification_decode(J("{\"deliveryTriggerStatus\":false,\"transaction\":\"/t/1\"}"),
-                                 &link, &delivered, &e),
+      lmmw_t8_notification_decode(J("{\"deliveryTriggerStatus\":false,\"transaction\":\"/t/1\"}"),
+                                  &link, &delivered, &e),
       LMM_OK);
   assert_string_equal(link, "/t/1");
   assert_false(delivered);
   free(link);
 
   assert_int_equal(
-      lmmi_j_notification_decode(J("{\"deliveryTriggerStatus\":true}"), &link, &delivered, &e),
+      lmmw_t8_notification_decode(J("{\"deliveryTriggerStatus\":true}"), &link, &delivered, &e),
       LMM_ERR_PROTO);
   assert_string_equal(e.param, "/transaction");
   assert_string_equal(e.reason, "is required");
   assert_null(link);
   assert_int_equal(
-      lmmi_j_notification_decode(J("{\"transaction\":\"/t/1\"}"), &link, &delivered, &e),
+      lmmw_t8_notification_decode(J("{\"transaction\":\"/t/1\"}"), &link, &delivered, &e),
       LMM_ERR_PROTO);
   assert_string_equal(e.param, "/deliveryTriggerStatus");
-  assert_int_equal(
-      lmmi_j_notification_decode(J("{\"transaction\":\"/t/1\",\"deliveryTriggerStatus\":\"true\"}"),
-                                 &link, &delivered, &e),
-      LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_notification_decode(
+                       J("{\"transaction\":\"/t/1\",\"deliveryTriggerStatus\":\"true\"}"), &link,
+                       &delivered, &e),
+                   LMM_ERR_PROTO);
   assert_string_equal(e.param, "/deliveryTriggerStatus");
   assert_string_equal(e.reason, "must be a boolean");
   assert_int_equal(
-      lmmi_j_notification_decode(J("{\"transaction\":7,\"deliveryTriggerStatus\":true}"), &link,
-                                 &delivered, &e),
+      lmmw_t8_notification_decode(J("{\"transaction\":7,\"deliveryTriggerStatus\":true}"), &link,
+                                  &delivered, &e),
       LMM_ERR_PROTO);
   assert_string_equal(e.param, "/transaction");
   assert_null(link);
   assert_false(delivered);
 
-  assert_int_equal(lmmi_j_test_notification_encode(SELF_GMD, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_test_notification_encode(SELF_GMD, &json), LMM_OK);
   assert_string_equal(json, "{\"subscription\":\"" SELF_GMD "\"}");
-  assert_int_equal(lmmi_j_test_notification_decode(json, strlen(json), &link, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_test_notification_decode(json, strlen(json), &link, &e), LMM_OK);
   assert_string_equal(link, SELF_GMD);
   free(link);
   free(json);
-  assert_int_equal(lmmi_j_test_notification_decode(J("{}"), &link, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_test_notification_decode(J("{}"), &link, &e), LMM_ERR_PROTO);
   assert_string_equal(e.param, "/subscription");
-  assert_int_equal(lmmi_j_test_notification_decode(J("{\"subscription\":\"\"}"), &link, &e),
+  assert_int_equal(lmmw_t8_test_notification_decode(J("{\"subscription\":\"\"}"), &link, &e),
                    LMM_ERR_PROTO);
   assert_string_equal(e.param, "/subscription");
-  assert_int_equal(lmmi_j_notification_encode(NULL, true, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_notification_encode(NULL, true, &json), LMM_ERR_ARG);
 }
 
 /* ----------------------------------------------------------- ProblemDetails */
@@ -692,18 +696,18 @@ static void test_problem(void **state) {
                    NULL, "INVALID_PARAMETERS",         ips,           2};
   lmm_problem d;
   char *json = NULL;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
   const char *body = "{\"title\":\"Not Found\",\"status\":404,\"cause\":\"TMGI_NOT_FOUND\","
                      "\"detail\":\"no TMGI 0a1b2c00101\",\"supportedFeatures\":\"1\"}";
 
   (void)state;
-  assert_int_equal(lmmi_j_problem_encode(&p, &json), LMM_OK);
+  assert_int_equal(lmmw_t8_problem_encode(&p, &json), LMM_OK);
   assert_string_equal(json, "{\"type\":\"https://errors.example/bad\",\"title\":\"Bad Request\","
                             "\"status\":400,\"detail\":\"two members are wrong\","
                             "\"cause\":\"INVALID_PARAMETERS\",\"invalidParams\":["
                             "{\"param\":\"/externalGroupId\",\"reason\":\"must be local@domain\"},"
                             "{\"param\":\"/x\"}]}");
-  assert_int_equal(lmmi_j_problem_decode(json, strlen(json), &d, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_problem_decode(json, strlen(json), &d, &e), LMM_OK);
   assert_int_equal(d.status, 400);
   assert_string_equal(d.type, "https://errors.example/bad");
   assert_string_equal(d.title, "Bad Request");
@@ -718,7 +722,7 @@ static void test_problem(void **state) {
   lmm_problem_clear(&d);
   free(json);
 
-  assert_int_equal(lmmi_j_problem_decode(body, strlen(body), &d, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_problem_decode(body, strlen(body), &d, &e), LMM_OK);
   assert_int_equal(d.status, 404);
   assert_string_equal(d.cause, "TMGI_NOT_FOUND");
   assert_null(d.invalid_params);
@@ -728,11 +732,11 @@ static void test_problem(void **state) {
   /* status 0 and NULL members are left out. */
   {
     lmm_problem empty = {0};
-    assert_int_equal(lmmi_j_problem_encode(&empty, &json), LMM_OK);
+    assert_int_equal(lmmw_t8_problem_encode(&empty, &json), LMM_OK);
     assert_string_equal(json, "{}");
     free(json);
     empty.status = 42;
-    assert_int_equal(lmmi_j_problem_encode(&empty, &json), LMM_ERR_ARG);
+    assert_int_equal(lmmw_t8_problem_encode(&empty, &json), LMM_ERR_ARG);
   }
 
   static const struct {
@@ -753,7 +757,7 @@ static void test_problem(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     memset(&e, 0, sizeof e);
-    if (lmmi_j_problem_decode(bad[i].body, strlen(bad[i].body), &d, &e) != LMM_ERR_PROTO)
+    if (lmmw_t8_problem_decode(bad[i].body, strlen(bad[i].body), &d, &e) != LMM_ERR_PROTO)
       fail_msg("accepted %s", bad[i].body);
     assert_string_equal(e.param, bad[i].param);
     assert_int_equal(d.n_invalid_params, 0);
@@ -868,12 +872,12 @@ static void test_gmd_malformed(void **state) {
     const bad_case *c = &bad_gmd[i];
     size_t len = c->len != 0 ? c->len : strlen(c->body);
     lmm_gmd g;
-    lmmi_jerr e;
+    lmmw_t8_err e;
     lmm_err rc;
 
     memset(&e, 'x', sizeof e);
     e.param[sizeof e.param - 1] = e.reason[sizeof e.reason - 1] = '\0';
-    rc = lmmi_j_gmd_decode(c->body, len, 0, &g, &e);
+    rc = lmmw_t8_gmd_decode(c->body, len, 0, &g, &e);
     if (c->param == NULL) {
       if (rc != LMM_OK) fail_msg("case %zu refused: %s: %s", i, e.param, e.reason);
       lmm_gmd_clear(&g);
@@ -913,22 +917,22 @@ static char *nested(size_t depth) {
 
 static void test_nesting_limit(void **state) {
   lmm_gmd g;
-  lmmi_jerr e = {{0}, {0}};
+  lmmw_t8_err e = {{0}, {0}};
   char *s;
 
   (void)state;
   s = nested(64);
-  assert_int_equal(lmmi_j_gmd_decode(s, strlen(s), 0, &g, &e), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_decode(s, strlen(s), 0, &g, &e), LMM_OK);
   lmm_gmd_clear(&g);
   free(s);
   /* One level more is refused before cJSON recurses; 5 bytes of prefix, then the 64th '['. */
   s = nested(65);
-  assert_int_equal(lmmi_j_gmd_decode(s, strlen(s), 0, &g, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_gmd_decode(s, strlen(s), 0, &g, &e), LMM_ERR_PROTO);
   assert_string_equal(e.param, "");
   assert_string_equal(e.reason, "not valid JSON at byte 68: nesting too deep");
   free(s);
   s = nested(5000);
-  assert_int_equal(lmmi_j_gmd_decode(s, strlen(s), 0, &g, &e), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_gmd_decode(s, strlen(s), 0, &g, &e), LMM_ERR_PROTO);
   assert_string_equal(e.reason, "not valid JSON at byte 68: nesting too deep");
   free(s);
 }
@@ -949,8 +953,8 @@ static void test_alloc_malformed(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     lmm_tmgi_allocation a;
-    lmmi_jerr e = {{0}, {0}};
-    lmm_err rc = lmmi_j_tmgi_allocation_decode(cases[i].body, strlen(cases[i].body), 0, &a, &e);
+    lmmw_t8_err e = {{0}, {0}};
+    lmm_err rc = lmmw_t8_tmgi_allocation_decode(cases[i].body, strlen(cases[i].body), 0, &a, &e);
     if (cases[i].param == NULL) {
       assert_int_equal(rc, LMM_OK);
       lmm_tmgi_allocation_clear(&a);
@@ -976,53 +980,53 @@ static void test_bad_arguments(void **state) {
 
   (void)state;
   g.scef_port = -1;
-  assert_int_equal(lmmi_j_gmd_encode(NULL, 0, &json), LMM_ERR_ARG);
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, NULL), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(NULL, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, NULL), LMM_ERR_ARG);
   g.scef_port = 70000;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.scef_port = -2;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.scef_port = -1;
   g.external_group_id = "a b@c";
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.external_group_id = NULL;
   g.websock_notif_config_json = "[]";
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.websock_notif_config_json = NULL;
   g.message_delivery_start_time = INT64_MAX;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.message_delivery_start_time = 0;
   g.has_payload = true;
   g.payload_len = 3;
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.has_payload = false;
   g.scef_ipv4 = "not-an-address";
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.scef_ipv4 = NULL;
   g.notification_destination = "";
-  assert_int_equal(lmmi_j_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_encode(&g, 0, &json), LMM_ERR_ARG);
   g.notification_destination = NULL;
   a.mbms_loc_area = &bad_geo;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   a.mbms_loc_area = &bad_geo2;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   a.mbms_loc_area = &bad_civic;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   a.mbms_loc_area = &bad_cells;
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   a.mbms_loc_area = NULL;
   a.supported_features = "0g";
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   a.supported_features = NULL;
   a.tmgi_expiration = -62167219201; /* before year 0 */
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   /* Invalid UTF-8 would come back as a decode error: refused on the way out. */
   a.tmgi_expiration = 0;
   a.self = "/x/\xff";
-  assert_int_equal(lmmi_j_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_tmgi_allocation_encode(&a, 0, &json), LMM_ERR_ARG);
   assert_string_equal(json, "untouched");
-  assert_int_equal(lmmi_j_gmd_decode(J("{}"), 0, NULL, NULL), LMM_ERR_ARG);
-  assert_int_equal(lmmi_j_gmd_decode(NULL, 0, 0, &g, NULL), LMM_ERR_PROTO);
+  assert_int_equal(lmmw_t8_gmd_decode(J("{}"), 0, NULL, NULL), LMM_ERR_ARG);
+  assert_int_equal(lmmw_t8_gmd_decode(NULL, 0, 0, &g, NULL), LMM_ERR_PROTO);
   lmm_gmd_clear(&g);
 }
 
@@ -1055,7 +1059,7 @@ static void test_link_last_segment(void **state) {
 
   (void)state;
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
-    char *seg = lmmi_link_last_segment(v[i].link);
+    char *seg = lmmw_t8_link_last_segment(v[i].link);
     if (v[i].seg == NULL) {
       if (seg != NULL) fail_msg("\"%s\" gave \"%s\"", v[i].link, seg);
     } else {
@@ -1064,43 +1068,43 @@ static void test_link_last_segment(void **state) {
     }
     free(seg);
   }
-  assert_null(lmmi_link_last_segment(NULL));
+  assert_null(lmmw_t8_link_last_segment(NULL));
 }
 
 static void test_link_api_path(void **state) {
   const char *l = "https://scef.example:8443/root/3gpp-group-message-delivery-mb2/v1/as01/x";
 
   (void)state;
-  assert_ptr_equal(lmmi_link_api_path(l), l + strlen("https://scef.example:8443/root"));
-  assert_string_equal(lmmi_link_api_path("/3gpp-group-message-delivery-mb2/v1/a"),
+  assert_ptr_equal(lmmw_t8_link_api_path(l), l + strlen("https://scef.example:8443/root"));
+  assert_string_equal(lmmw_t8_link_api_path("/3gpp-group-message-delivery-mb2/v1/a"),
                       "/3gpp-group-message-delivery-mb2/v1/a");
-  assert_null(lmmi_link_api_path("https://scef.example/3gpp-group-message-delivery-mb2/v2/a"));
-  assert_null(lmmi_link_api_path(NULL));
+  assert_null(lmmw_t8_link_api_path("https://scef.example/3gpp-group-message-delivery-mb2/v2/a"));
+  assert_null(lmmw_t8_link_api_path(NULL));
 }
 
 static void test_string_forms(void **state) {
   (void)state;
-  assert_true(lmmi_external_group_id_ok("meters@iot.example"));
-  assert_true(lmmi_external_group_id_ok("a@b"));
-  assert_false(lmmi_external_group_id_ok("a"));
-  assert_false(lmmi_external_group_id_ok("@b"));
-  assert_false(lmmi_external_group_id_ok("a@"));
-  assert_false(lmmi_external_group_id_ok("a@b@c"));
-  assert_false(lmmi_external_group_id_ok("a b@c"));
-  assert_false(lmmi_external_group_id_ok("a@b\t"));
-  assert_false(lmmi_external_group_id_ok(""));
-  assert_false(lmmi_external_group_id_ok(NULL));
+  assert_true(lmmw_t8_external_group_id_ok("meters@iot.example"));
+  assert_true(lmmw_t8_external_group_id_ok("a@b"));
+  assert_false(lmmw_t8_external_group_id_ok("a"));
+  assert_false(lmmw_t8_external_group_id_ok("@b"));
+  assert_false(lmmw_t8_external_group_id_ok("a@"));
+  assert_false(lmmw_t8_external_group_id_ok("a@b@c"));
+  assert_false(lmmw_t8_external_group_id_ok("a b@c"));
+  assert_false(lmmw_t8_external_group_id_ok("a@b\t"));
+  assert_false(lmmw_t8_external_group_id_ok(""));
+  assert_false(lmmw_t8_external_group_id_ok(NULL));
 
-  assert_true(lmmi_tmgi_ok("0a1b2c00101"));
-  assert_true(lmmi_tmgi_ok("0A1B2C001012"));
-  assert_true(lmmi_tmgi_ok("ffffff999999"));
-  assert_false(lmmi_tmgi_ok("0a1b2c0010"));    /* 10 characters */
-  assert_false(lmmi_tmgi_ok("0a1b2c0010123")); /* 13 characters */
-  assert_false(lmmi_tmgi_ok("0a1b2g00101"));   /* 'g' is not hex */
-  assert_false(lmmi_tmgi_ok("0a1b2c0010a"));   /* hex in the MNC */
-  assert_false(lmmi_tmgi_ok("0a1b2ca0101"));   /* hex in the MCC */
-  assert_false(lmmi_tmgi_ok(""));
-  assert_false(lmmi_tmgi_ok(NULL));
+  assert_true(lmmw_t8_tmgi_ok("0a1b2c00101"));
+  assert_true(lmmw_t8_tmgi_ok("0A1B2C001012"));
+  assert_true(lmmw_t8_tmgi_ok("ffffff999999"));
+  assert_false(lmmw_t8_tmgi_ok("0a1b2c0010"));    /* 10 characters */
+  assert_false(lmmw_t8_tmgi_ok("0a1b2c0010123")); /* 13 characters */
+  assert_false(lmmw_t8_tmgi_ok("0a1b2g00101"));   /* 'g' is not hex */
+  assert_false(lmmw_t8_tmgi_ok("0a1b2c0010a"));   /* hex in the MNC */
+  assert_false(lmmw_t8_tmgi_ok("0a1b2ca0101"));   /* hex in the MCC */
+  assert_false(lmmw_t8_tmgi_ok(""));
+  assert_false(lmmw_t8_tmgi_ok(NULL));
 }
 
 /* ---------------------------------------------------------------- copies */
@@ -1111,7 +1115,7 @@ static void test_copies(void **state) {
   lmm_mbms_loc_area *dup;
 
   (void)state;
-  assert_int_equal(lmmi_tmgi_allocation_copy(&ac, &a), LMM_OK);
+  assert_int_equal(lmmw_t8_tmgi_allocation_copy(&ac, &a), LMM_OK);
   assert_alloc_eq(&ac, &a);
   assert_ptr_not_equal(ac.self, a.self);
   assert_ptr_not_equal(ac.mbms_loc_area, a.mbms_loc_area);
@@ -1119,7 +1123,7 @@ static void test_copies(void **state) {
   lmm_tmgi_allocation_clear(&ac);
   assert_null(ac.self);
 
-  assert_int_equal(lmmi_gmd_copy(&gc, &g), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_copy(&gc, &g), LMM_OK);
   assert_gmd_eq(&gc, &g);
   assert_ptr_not_equal(gc.payload, g.payload);
   assert_ptr_not_equal(gc.websock_notif_config_json, g.websock_notif_config_json);
@@ -1127,16 +1131,16 @@ static void test_copies(void **state) {
   assert_int_equal(gc.scef_port, -1);
 
   g.payload_len = 0; /* an empty payload keeps a non-NULL pointer */
-  assert_int_equal(lmmi_gmd_copy(&gc, &g), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_copy(&gc, &g), LMM_OK);
   assert_true(gc.has_payload);
   assert_non_null(gc.payload);
   lmm_gmd_clear(&gc);
 
-  dup = lmmi_loc_area_dup(&full_area);
+  dup = lmmw_t8_loc_area_dup(&full_area);
   assert_non_null(dup);
   assert_area_eq(dup, &full_area);
   lmm_mbms_loc_area_free(dup);
-  assert_null(lmmi_loc_area_dup(NULL));
+  assert_null(lmmw_t8_loc_area_dup(NULL));
 }
 
 /* ------------------------------------------------------------- public types */
@@ -1154,7 +1158,7 @@ static void test_clear_functions(void **state) {
   lmm_tmgi_allocation_list_free(NULL, 3);
   lmm_gmd_list_free(NULL, 3);
 
-  assert_int_equal(lmmi_j_gmd_decode(GMD_JSON, strlen(GMD_JSON), 0, &g, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_gmd_decode(GMD_JSON, strlen(GMD_JSON), 0, &g, NULL), LMM_OK);
   lmm_gmd_clear(&g);
   assert_null(g.self);
   assert_null(g.payload);
@@ -1165,7 +1169,7 @@ static void test_clear_functions(void **state) {
   r.err = LMM_ERR_T8;
   r.http_status = 400;
   r.has_problem = true;
-  assert_int_equal(lmmi_j_problem_decode(J("{\"cause\":\"X\"}"), &r.problem, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_problem_decode(J("{\"cause\":\"X\"}"), &r.problem, NULL), LMM_OK);
   lmm_t8_result_clear(&r);
   assert_int_equal(r.err, LMM_OK);
   assert_int_equal(r.http_status, 0);
@@ -1193,7 +1197,7 @@ static void test_describe(void **state) {
   r.attempts = 1;
   check_describe(&r, "HTTP 404 Not Found");
   r.has_problem = true;
-  assert_int_equal(lmmi_j_problem_decode(pd, strlen(pd), &r.problem, NULL), LMM_OK);
+  assert_int_equal(lmmw_t8_problem_decode(pd, strlen(pd), &r.problem, NULL), LMM_OK);
   check_describe(&r, "HTTP 404 Not Found (cause TMGI_NOT_FOUND): no TMGI 0a1b2c00101 for this "
                      "SCS/AS; invalid /externalGroupId: must be local@domain");
   lmm_t8_result_clear(&r);
@@ -1202,7 +1206,7 @@ static void test_describe(void **state) {
   r.http_status = 503;
   r.attempts = 5;
   r.has_problem = true;
-  assert_int_equal(lmmi_j_problem_decode(J("{\"title\":\"Busy\\nnow\"}"), &r.problem, NULL),
+  assert_int_equal(lmmw_t8_problem_decode(J("{\"title\":\"Busy\\nnow\"}"), &r.problem, NULL),
                    LMM_OK);
   check_describe(&r, "HTTP 503 Service Unavailable: Busy now (after 5 attempts)");
   lmm_t8_result_clear(&r);

@@ -1,43 +1,44 @@
 /* blob.c - the blob transfer's wire format (docs/protocol.md section 5). Hand-written because
  * it is our own format: a query of five short keys and a status text of ranges. */
-#include "campaign/blob.h"
+#include "lmm_wire/blob.h"
+#include "lmm_wire/hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-uint32_t lmmi_blob_k(const lmmi_blob_desc *d) {
+uint32_t lmmw_blob_k(const lmmw_blob_desc *d) {
   return d->frag ? (uint32_t)((d->size + d->frag - 1) / d->frag) : 0;
 }
 
-uint32_t lmmi_blob_q(const lmmi_blob_desc *d) {
-  uint32_t k = lmmi_blob_k(d);
+uint32_t lmmw_blob_q(const lmmw_blob_desc *d) {
+  uint32_t k = lmmw_blob_k(d);
   /* In 64 bits: k + stride - 1 wraps for a stride near UINT32_MAX (p= is a peer's number). */
   return d->stride ? (uint32_t)(((uint64_t)k + d->stride - 1) / d->stride) : 0;
 }
 
-size_t lmmi_blob_frag_len(const lmmi_blob_desc *d, uint32_t index) {
-  uint32_t k = lmmi_blob_k(d);
+size_t lmmw_blob_frag_len(const lmmw_blob_desc *d, uint32_t index) {
+  uint32_t k = lmmw_blob_k(d);
   if (index + 1 == k) return (size_t)(d->size - (uint64_t)(k - 1) * d->frag);
   return d->frag;
 }
 
-lmm_err lmmi_blob_desc_check(const lmmi_blob_desc *d, char *why, size_t cap) {
-  if (d->size == 0 || d->size > LMMI_BLOB_SIZE_MAX) {
+lmm_err lmmw_blob_desc_check(const lmmw_blob_desc *d, char *why, size_t cap) {
+  if (d->size == 0 || d->size > LMMW_BLOB_SIZE_MAX) {
     snprintf(why, cap, "blob size %llu outside 1..%u", (unsigned long long)d->size,
-             LMMI_BLOB_SIZE_MAX);
+             LMMW_BLOB_SIZE_MAX);
     return LMM_ERR_ARG;
   }
-  if (d->frag < LMMI_BLOB_FRAG_MIN || d->frag > LMMI_BLOB_FRAG_MAX) {
-    snprintf(why, cap, "fragment size %u outside %u..%u", d->frag, LMMI_BLOB_FRAG_MIN,
-             LMMI_BLOB_FRAG_MAX);
+  if (d->frag < LMMW_BLOB_FRAG_MIN || d->frag > LMMW_BLOB_FRAG_MAX) {
+    snprintf(why, cap, "fragment size %u outside %u..%u", d->frag, LMMW_BLOB_FRAG_MIN,
+             LMMW_BLOB_FRAG_MAX);
     return LMM_ERR_ARG;
   }
   return LMM_OK;
 }
 
-bool lmmi_blob_version_ok(const char *v, size_t len) {
-  if (len == 0 || len > LMMI_BLOB_VERSION_MAX) return false;
+bool lmmw_blob_version_ok(const char *v, size_t len) {
+  if (len == 0 || len > LMMW_BLOB_VERSION_MAX) return false;
   for (size_t i = 0; i < len; i++) {
     char c = v[i];
     bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -47,43 +48,19 @@ bool lmmi_blob_version_ok(const char *v, size_t len) {
   return true;
 }
 
-int lmmi_hexval(int c) {
-  return c >= '0' && c <= '9'   ? c - '0'
-         : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                : -1;
-}
-
-void lmmi_hex(const uint8_t *b, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++)
-    out[2 * i] = digits[b[i] >> 4], out[2 * i + 1] = digits[b[i] & 15];
-  out[2 * n] = 0;
-}
-
-void lmmi_blob_query(const lmmi_blob_desc *d, long index, bool with_digest, char *out, size_t cap) {
-  char id[2 * LMMI_BLOB_ID_LEN + 1], dg[65];
-  lmmi_hex(d->id, sizeof d->id, id);
+void lmmw_blob_query(const lmmw_blob_desc *d, long index, bool with_digest, char *out, size_t cap) {
+  char id[2 * LMMW_BLOB_ID_LEN + 1], dg[65];
+  lmmw_hex(d->id, sizeof d->id, id);
   int n = snprintf(out, cap, "b=%s&n=%llu&f=%u&p=%u", id, (unsigned long long)d->size, d->frag,
                    d->stride);
   if (n > 0 && (size_t)n < cap && index >= 0)
     n += snprintf(out + n, cap - (size_t)n, "&i=%ld", index);
   if (n > 0 && (size_t)n < cap && with_digest && d->has_digest) {
-    lmmi_hex(d->digest, 32, dg);
+    lmmw_hex(d->digest, 32, dg);
     n += snprintf(out + n, cap - (size_t)n, "&d=%s", dg);
   }
   if (n > 0 && (size_t)n < cap && with_digest && d->version[0])
     snprintf(out + n, cap - (size_t)n, "&v=%s", d->version);
-}
-
-bool lmmi_unhex(const char *s, size_t len, uint8_t *out, size_t n) {
-  if (len != 2 * n) return false;
-  for (size_t i = 0; i < n; i++) {
-    int hi = lmmi_hexval((unsigned char)s[2 * i]), lo = lmmi_hexval((unsigned char)s[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = (uint8_t)(hi << 4 | lo);
-  }
-  return true;
 }
 
 /* Decimal digits only (no sign, no blanks), at most `max`. */
@@ -101,8 +78,8 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out) {
   return true;
 }
 
-lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size_t n,
-                              lmmi_blob_desc *d, long *index, char *why, size_t cap) {
+lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size_t n,
+                              lmmw_blob_desc *d, long *index, char *why, size_t cap) {
   bool has_b = false, has_n = false, has_f = false;
   uint64_t v;
   memset(d, 0, sizeof *d);
@@ -115,15 +92,15 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
     size_t vl = len - 2;
     switch (s[0]) {
     case 'b':
-      if (!lmmi_unhex(val, vl, d->id, LMMI_BLOB_ID_LEN)) goto bad;
+      if (!lmmw_unhex(val, vl, d->id, LMMW_BLOB_ID_LEN)) goto bad;
       has_b = true;
       break;
     case 'n':
-      if (!parse_u64(val, vl, LMMI_BLOB_SIZE_MAX, &v)) goto bad;
+      if (!parse_u64(val, vl, LMMW_BLOB_SIZE_MAX, &v)) goto bad;
       d->size = v, has_n = true;
       break;
     case 'f':
-      if (!parse_u64(val, vl, LMMI_BLOB_FRAG_MAX, &v)) goto bad;
+      if (!parse_u64(val, vl, LMMW_BLOB_FRAG_MAX, &v)) goto bad;
       d->frag = (uint32_t)v, has_f = true;
       break;
     case 'p':
@@ -131,15 +108,15 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
       d->stride = (uint32_t)v;
       break;
     case 'i':
-      if (!parse_u64(val, vl, 2u * LMMI_BLOB_SIZE_MAX, &v)) goto bad;
+      if (!parse_u64(val, vl, 2u * LMMW_BLOB_SIZE_MAX, &v)) goto bad;
       *index = (long)v;
       break;
     case 'd':
-      if (!lmmi_unhex(val, vl, d->digest, 32)) goto bad;
+      if (!lmmw_unhex(val, vl, d->digest, 32)) goto bad;
       d->has_digest = true;
       break;
     case 'v':
-      if (!lmmi_blob_version_ok(val, vl)) goto bad;
+      if (!lmmw_blob_version_ok(val, vl)) goto bad;
       memcpy(d->version, val, vl);
       d->version[vl] = 0;
       break;
@@ -156,11 +133,11 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
     snprintf(why, cap, "blob query without %s", has_n ? "f (fragment size)" : "n (size)");
     return LMM_ERR_ARG;
   }
-  lmm_err rc = lmmi_blob_desc_check(d, why, cap);
+  lmm_err rc = lmmw_blob_desc_check(d, why, cap);
   if (rc != LMM_OK) return rc;
-  if (*index >= 0 && (uint64_t)*index >= (uint64_t)lmmi_blob_k(d) + lmmi_blob_q(d)) {
+  if (*index >= 0 && (uint64_t)*index >= (uint64_t)lmmw_blob_k(d) + lmmw_blob_q(d)) {
     snprintf(why, cap, "fragment index %ld beyond the %u fragments", *index,
-             lmmi_blob_k(d) + lmmi_blob_q(d));
+             lmmw_blob_k(d) + lmmw_blob_q(d));
     return LMM_ERR_ARG;
   }
   return LMM_OK;
@@ -168,21 +145,21 @@ lmm_err lmmi_blob_query_parse(const char *const *items, const size_t *lens, size
 
 /* ------------------------------------------------------------------ status */
 
-size_t lmmi_blob_status_format(int state, int result, const uint8_t *missing, uint32_t k,
+size_t lmmw_blob_status_format(int state, int result, const uint8_t *missing, uint32_t k,
                                char *out) {
-  const size_t cap = LMMI_BLOB_STATUS_MAX + 1;
+  const size_t cap = LMMW_BLOB_STATUS_MAX + 1;
   int n = snprintf(out, cap, "s=%d;r=%d", state, result);
   if (n < 0) return 0;
   size_t len = (size_t)n;
   if (!missing) return len;
   bool first = true;
   for (uint32_t i = 0; i < k;) {
-    if (!lmmi_bit(missing, i)) {
+    if (!lmmw_bit(missing, i)) {
       i++;
       continue;
     }
     uint32_t hi = i;
-    while (hi + 1 < k && lmmi_bit(missing, hi + 1))
+    while (hi + 1 < k && lmmw_bit(missing, hi + 1))
       hi++;
     char item[32];
     int m = hi == i ? snprintf(item, sizeof item, "%u", i)
@@ -191,7 +168,7 @@ size_t lmmi_blob_status_format(int state, int result, const uint8_t *missing, ui
     char open[16];
     int om = snprintf(open, sizeof open, "%u-", i);
     size_t sep = first ? 3 : 1; /* ";m=" or "," */
-    if (len + sep + (size_t)m + 1 + 12 > LMMI_BLOB_STATUS_MAX) {
+    if (len + sep + (size_t)m + 1 + 12 > LMMW_BLOB_STATUS_MAX) {
       memcpy(out + len, first ? ";m=" : ",", sep);
       memcpy(out + len + sep, open, (size_t)om);
       len += sep + (size_t)om;
@@ -208,7 +185,7 @@ size_t lmmi_blob_status_format(int state, int result, const uint8_t *missing, ui
   return len;
 }
 
-void lmmi_blob_status_clear(lmmi_blob_status *s) {
+void lmmw_blob_status_clear(lmmw_blob_status *s) {
   free(s->ranges);
   s->ranges = NULL;
   s->n_ranges = 0;
@@ -227,7 +204,7 @@ static bool num(const char **p, const char *end, uint32_t *v) {
   return true;
 }
 
-lmm_err lmmi_blob_status_parse(const uint8_t *text, size_t len, lmmi_blob_status *out, char *why,
+lmm_err lmmw_blob_status_parse(const uint8_t *text, size_t len, lmmw_blob_status *out, char *why,
                                size_t cap) {
   const char *p = (const char *)text, *end = p + len;
   uint32_t v;
@@ -261,7 +238,7 @@ lmm_err lmmi_blob_status_parse(const uint8_t *text, size_t len, lmmi_blob_status
           size_t nc = cap_r ? 2 * cap_r : 8;
           void *np = realloc(out->ranges, nc * sizeof *out->ranges);
           if (!np) {
-            lmmi_blob_status_clear(out);
+            lmmw_blob_status_clear(out);
             snprintf(why, cap, "out of memory");
             return LMM_ERR_NOMEM;
           }
@@ -284,33 +261,33 @@ lmm_err lmmi_blob_status_parse(const uint8_t *text, size_t len, lmmi_blob_status
   }
   if (out->state < 0 || out->state > 3 || out->result < 0) {
     snprintf(why, cap, "status without a valid s= (State) and r= (Update Result)");
-    lmmi_blob_status_clear(out);
+    lmmw_blob_status_clear(out);
     return LMM_ERR_PROTO;
   }
   return LMM_OK;
 bad:
   snprintf(why, cap, "malformed status text at byte %zu", (size_t)(p - (const char *)text));
-  lmmi_blob_status_clear(out);
+  lmmw_blob_status_clear(out);
   return LMM_ERR_PROTO;
 }
 
-void lmmi_blob_status_mark(const lmmi_blob_status *s, uint8_t *missing, uint32_t k) {
+void lmmw_blob_status_mark(const lmmw_blob_status *s, uint8_t *missing, uint32_t k) {
   for (size_t r = 0; r < s->n_ranges; r++)
     for (uint32_t i = s->ranges[r][0]; i < k && i <= s->ranges[r][1]; i++) {
-      lmmi_bit_set(missing, i);
+      lmmw_bit_set(missing, i);
       if (i == UINT32_MAX) break;
     }
 }
 
 /* ------------------------------------------------------------------ parity */
 
-void lmmi_blob_parity(const lmmi_blob_desc *d, const uint8_t *blob, uint32_t j, uint8_t *out) {
-  uint32_t k = lmmi_blob_k(d), q = lmmi_blob_q(d);
+void lmmw_blob_parity(const lmmw_blob_desc *d, const uint8_t *blob, uint32_t j, uint8_t *out) {
+  uint32_t k = lmmw_blob_k(d), q = lmmw_blob_q(d);
   memset(out, 0, d->frag);
   if (!q) return;
   for (uint32_t i = j; i < k; i += q) {
     const uint8_t *src = blob + (size_t)i * d->frag;
-    size_t n = lmmi_blob_frag_len(d, i);
+    size_t n = lmmw_blob_frag_len(d, i);
     for (size_t b = 0; b < n; b++)
       out[b] ^= src[b];
   }
@@ -318,73 +295,73 @@ void lmmi_blob_parity(const lmmi_blob_desc *d, const uint8_t *blob, uint32_t j, 
 
 /* ------------------------------------------------------------------ reassembly */
 
-lmm_err lmmi_blob_rx_init(lmmi_blob_rx *rx, const lmmi_blob_desc *d) {
+lmm_err lmmw_blob_rx_init(lmmw_blob_rx *rx, const lmmw_blob_desc *d) {
   memset(rx, 0, sizeof *rx);
   rx->d = *d;
-  rx->k = lmmi_blob_k(d), rx->q = lmmi_blob_q(d);
+  rx->k = lmmw_blob_k(d), rx->q = lmmw_blob_q(d);
   rx->data = malloc((size_t)d->size);
   rx->have = calloc(((size_t)rx->k + rx->q + 7) / 8, 1);
   if (rx->q) rx->parity = malloc((size_t)rx->q * d->frag);
   if (!rx->data || !rx->have || (rx->q && !rx->parity)) {
-    lmmi_blob_rx_clear(rx);
+    lmmw_blob_rx_clear(rx);
     return LMM_ERR_NOMEM;
   }
   return LMM_OK;
 }
 
-void lmmi_blob_rx_clear(lmmi_blob_rx *rx) {
+void lmmw_blob_rx_clear(lmmw_blob_rx *rx) {
   free(rx->data), free(rx->have), free(rx->parity);
   memset(rx, 0, sizeof *rx);
 }
 
-bool lmmi_blob_rx_complete(const lmmi_blob_rx *rx) {
+bool lmmw_blob_rx_complete(const lmmw_blob_rx *rx) {
   return rx->data && rx->n_have == rx->k; /* n_have counts data fragments only */
 }
 
 /* Rebuilds the one missing data fragment of parity group j, if exactly one is missing. */
-static bool try_recover(lmmi_blob_rx *rx, uint32_t j) {
-  if (!lmmi_bit(rx->have, rx->k + j)) return false;
+static bool try_recover(lmmw_blob_rx *rx, uint32_t j) {
+  if (!lmmw_bit(rx->have, rx->k + j)) return false;
   uint32_t miss = UINT32_MAX, n_miss = 0;
   for (uint32_t i = j; i < rx->k; i += rx->q)
-    if (!lmmi_bit(rx->have, i)) miss = i, n_miss++;
+    if (!lmmw_bit(rx->have, i)) miss = i, n_miss++;
   if (n_miss != 1) return false;
   uint8_t *dst = rx->data + (size_t)miss * rx->d.frag;
-  size_t n = lmmi_blob_frag_len(&rx->d, miss);
+  size_t n = lmmw_blob_frag_len(&rx->d, miss);
   const uint8_t *par = rx->parity + (size_t)j * rx->d.frag;
   memcpy(dst, par, n);
   for (uint32_t i = j; i < rx->k; i += rx->q) {
     if (i == miss) continue;
     const uint8_t *src = rx->data + (size_t)i * rx->d.frag;
-    size_t m = lmmi_blob_frag_len(&rx->d, i);
+    size_t m = lmmw_blob_frag_len(&rx->d, i);
     for (size_t b = 0; b < m && b < n; b++)
       dst[b] ^= src[b];
   }
-  lmmi_bit_set(rx->have, miss);
+  lmmw_bit_set(rx->have, miss);
   rx->n_have++;
   rx->recovered++;
   return true;
 }
 
-lmmi_blob_feed lmmi_blob_rx_feed(lmmi_blob_rx *rx, uint32_t index, const uint8_t *p, size_t len) {
-  if (!rx->data || index >= rx->k + rx->q) return LMMI_BLOB_BAD;
-  if (len != lmmi_blob_frag_len(&rx->d, index)) return LMMI_BLOB_BAD;
-  if (lmmi_bit(rx->have, index)) return LMMI_BLOB_DUPLICATE;
-  bool was_complete = lmmi_blob_rx_complete(rx);
+lmmw_blob_feed lmmw_blob_rx_feed(lmmw_blob_rx *rx, uint32_t index, const uint8_t *p, size_t len) {
+  if (!rx->data || index >= rx->k + rx->q) return LMMW_BLOB_BAD;
+  if (len != lmmw_blob_frag_len(&rx->d, index)) return LMMW_BLOB_BAD;
+  if (lmmw_bit(rx->have, index)) return LMMW_BLOB_DUPLICATE;
+  bool was_complete = lmmw_blob_rx_complete(rx);
   if (index < rx->k) {
     memcpy(rx->data + (size_t)index * rx->d.frag, p, len);
-    lmmi_bit_set(rx->have, index);
+    lmmw_bit_set(rx->have, index);
     rx->n_have++;
     if (rx->q) try_recover(rx, index % rx->q);
   } else {
     memcpy(rx->parity + (size_t)(index - rx->k) * rx->d.frag, p, len);
-    lmmi_bit_set(rx->have, index);
+    lmmw_bit_set(rx->have, index);
     try_recover(rx, index - rx->k);
   }
-  return !was_complete && lmmi_blob_rx_complete(rx) ? LMMI_BLOB_COMPLETE : LMMI_BLOB_STORED;
+  return !was_complete && lmmw_blob_rx_complete(rx) ? LMMW_BLOB_COMPLETE : LMMW_BLOB_STORED;
 }
 
-void lmmi_blob_rx_missing(const lmmi_blob_rx *rx, uint8_t *bits) {
+void lmmw_blob_rx_missing(const lmmw_blob_rx *rx, uint8_t *bits) {
   memset(bits, 0, ((size_t)rx->k + 7) / 8);
   for (uint32_t i = 0; i < rx->k; i++)
-    if (!rx->data || !lmmi_bit(rx->have, i)) lmmi_bit_set(bits, i);
+    if (!rx->data || !lmmw_bit(rx->have, i)) lmmw_bit_set(bits, i);
 }

@@ -1,0 +1,216 @@
+/* json_parse.c - strict JSON parsing for the T8 codec (what cJSON lets through is refused
+ * here first) and the JSON Pointer errors every decoder reports. */
+#include "json_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ errors */
+
+lmm_err lmmw_json_fail(lmmw_t8_err *err, const char *ptr, const char *fmt, ...) {
+  va_list ap;
+
+  if (err == NULL) return LMM_ERR_PROTO;
+  snprintf(err->param, sizeof err->param, "%s", ptr != NULL ? ptr : "");
+  va_start(ap, fmt);
+  vsnprintf(err->reason, sizeof err->reason, fmt, ap);
+  va_end(ap);
+  return LMM_ERR_PROTO;
+}
+
+void lmmw_json_ptr(char *buf, size_t cap, const char *base, const char *name, long idx) {
+  size_t used;
+
+  /* Member names of this API hold neither '~' nor '/', so no RFC 6901 escaping is needed. */
+  snprintf(buf, cap, "%s%s%s", base != NULL ? base : "", name != NULL ? "/" : "",
+           name != NULL ? name : "");
+  used = strlen(buf);
+  if (idx >= 0 && used < cap) snprintf(buf + used, cap - used, "/%ld", idx);
+}
+
+/* Fails with the pointer of member `name` (and item idx when >= 0) under base. */
+
+/* ------------------------------------------------------------ text checks */
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t avail) {
+  unsigned char c = s[0];
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xbf;
+
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    n = 2;
+  else if (c >= 0xe0 && c <= 0xef)
+    n = 3;
+  else if (c >= 0xf0 && c <= 0xf4)
+    n = 4;
+  else
+    return 0;
+  if (avail < n) return 0;
+  /* The second byte's range is what excludes overlongs, surrogates and > U+10FFFF. */
+  if (c == 0xe0)
+    lo = 0xa0;
+  else if (c == 0xed)
+    hi = 0x9f;
+  else if (c == 0xf0)
+    lo = 0x90;
+  else if (c == 0xf4)
+    hi = 0x8f;
+  if (s[1] < lo || s[1] > hi) return 0;
+  for (size_t i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+  return n;
+}
+
+bool lmmw_utf8_ok(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t left = strlen(s);
+
+  while (left > 0) {
+    size_t n = utf8_len(p, left);
+    if (n == 0) return false;
+    p += n;
+    left -= n;
+  }
+  return true;
+}
+
+static bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* Length of the RFC 8259 number at s, or 0 when malformed. cJSON itself takes "01", "1." and
+ * "-" apart loosely (strtod), so the grammar is enforced here. */
+static size_t number_len(const unsigned char *s, size_t avail) {
+  size_t i = 0;
+
+  if (i < avail && s[i] == '-') i++;
+  if (i >= avail || !is_digit(s[i])) return 0;
+  if (s[i] == '0')
+    i++;
+  else
+    while (i < avail && is_digit(s[i]))
+      i++;
+  if (i < avail && s[i] == '.') {
+    i++;
+    if (i >= avail || !is_digit(s[i])) return 0;
+    while (i < avail && is_digit(s[i]))
+      i++;
+  }
+  if (i < avail && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < avail && (s[i] == '+' || s[i] == '-')) i++;
+    if (i >= avail || !is_digit(s[i])) return 0;
+    while (i < avail && is_digit(s[i]))
+      i++;
+  }
+  /* "01", "1.2.3" and "1e5e5" would otherwise split into two tokens. */
+  if (i < avail &&
+      (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-'))
+    return 0;
+  return i;
+}
+
+/* One pass over the text for what cJSON lets through: bytes it would misread (NUL, invalid
+ * UTF-8, raw control characters, "\u0000" which a C string cannot hold), loose numbers, and
+ * nesting deep enough to cost recursion. Grammar errors are left to cJSON. Returns false with
+ * the offending offset and a reason. */
+static bool prescan(const unsigned char *s, size_t len, size_t *at, const char **why) {
+  bool in_str = false;
+  size_t i = 0, depth = 0;
+
+  while (i < len) {
+    unsigned char c = s[i];
+    size_t n;
+
+    *at = i;
+    if (c == 0) {
+      *why = "NUL byte";
+      return false;
+    }
+    if (c >= 0x80) {
+      if ((n = utf8_len(s + i, len - i)) == 0) {
+        *why = "invalid UTF-8";
+        return false;
+      }
+      i += n;
+      continue;
+    }
+    if (in_str) {
+      if (c < 0x20) {
+        *why = "unescaped control character in a string";
+        return false;
+      }
+      if (c == '"') {
+        in_str = false;
+      } else if (c == '\\') {
+        if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) {
+          *why = "\\u0000 in a string";
+          return false;
+        }
+        i++; /* the escaped character cannot end the string */
+        if (i < len && s[i] >= 0x80)
+          continue; /* not a valid escape: cJSON reports it; keep the UTF-8 check in step */
+      }
+      i++;
+      continue;
+    }
+    if (c == '"') {
+      in_str = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > LMMW_JSON_MAX_DEPTH) {
+        *why = "nesting too deep";
+        return false;
+      }
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) depth--;
+    } else if (c == '-' || is_digit(c)) {
+      if ((n = number_len(s + i, len - i)) == 0) {
+        *why = "malformed number";
+        return false;
+      }
+      i += n;
+      continue;
+    } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      *why = "control character";
+      return false;
+    }
+    i++;
+  }
+  return true;
+}
+
+static bool is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+lmm_err lmmw_json_parse(const char *json, size_t len, cJSON **root, lmmw_t8_err *err) {
+  const char *end = NULL, *why = NULL;
+  size_t at = 0;
+  cJSON *doc;
+
+  *root = NULL;
+  if (json == NULL || len == 0)
+    return lmmw_json_fail(err, "", "empty body: a JSON value is required");
+  if (!prescan((const unsigned char *)json, len, &at, &why))
+    return lmmw_json_fail(err, "", "not valid JSON at byte %zu: %s", at, why);
+  /* Not require_null_terminated: with an explicit length cJSON would then demand a NUL inside
+   * the buffer. The trailing check is done below instead. */
+  doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+  if (doc == NULL) {
+    at = end != NULL && end >= json ? (size_t)(end - json) : 0;
+    return lmmw_json_fail(err, "", "not valid JSON at byte %zu", at);
+  }
+  while (end < json + len && is_ws(*end))
+    end++;
+  if (end != json + len) {
+    cJSON_Delete(doc);
+    return lmmw_json_fail(err, "", "unexpected data after the JSON value at byte %zu",
+                          (size_t)(end - json));
+  }
+  *root = doc;
+  return LMM_OK;
+}
