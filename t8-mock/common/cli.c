@@ -8,19 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool listed(const char *flags, const char *name) {
-  size_t n = strlen(name);
-  for (const char *p = flags; (p = strstr(p, name)) != NULL; p += n)
-    if ((p == flags || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return true;
-  return false;
-}
-
-void cli_options(const char *const *names, size_t n, const char *flags, int first,
-                 struct option *out) {
-  for (size_t k = 0; k < n; k++)
-    out[k] = (struct option){names[k], listed(flags, names[k]) ? no_argument : required_argument,
-                             NULL, first + (int)k};
+size_t cli_options(const char *spec, int first, struct option *out, size_t cap, char *names) {
+  size_t n = 0;
+  strcpy(names, spec);
+  for (char *p = strtok(names, " "); p; p = strtok(NULL, " ")) {
+    size_t len = strlen(p);
+    bool value = len > 0 && p[len - 1] == '=';
+    if (value) p[len - 1] = '\0';
+    if (n + 1 >= cap) return 0;
+    out[n] = (struct option){p, value ? required_argument : no_argument, NULL, first + (int)n};
+    n++;
+  }
   out[n] = (struct option){NULL, 0, NULL, 0};
+  return n;
 }
 
 bool cli_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {

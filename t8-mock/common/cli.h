@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Fills `out` (n + 1 entries, the last one zeroed) for getopt_long() with the n options
- *  `names` (borrowed: they must outlive the table), option k returning `first` + k. The ones
- *  listed in `flags` (space-separated names) take no value, every other one requires one. */
-void cli_options(const char *const *names, size_t n, const char *flags, int first,
-                 struct option *out);
+/** The getopt_long() table of the options of `spec`: their names, space-separated, in the
+ *  order of the values they return, `first` for the first one and one more for each next; a
+ *  name ending in '=' takes a value, the others none. Writes the entries and a zeroed last one
+ *  into `out` (room for cap entries) and the names into `names` (at least strlen(spec) + 1
+ *  bytes, the caller's: the table points into it). Returns the number of options, 0 when cap is
+ *  too small. */
+size_t cli_options(const char *spec, int first, struct option *out, size_t cap, char *names);
 
 /** The unsigned decimal number `s` in lo..hi into *out: digits only (no sign, no blank, no
  *  trailing text). false, *out untouched, for anything else. */

@@ -1,13 +1,12 @@
 /* group.c - group delivery on the device side (docs/protocol.md sections 1 and 2): devices join
  * the bearer (TMGI) and multicast groups their Group Mgmt instances name, execute the NON group
  * requests that arrive there like unicast ones, and answer each by a confirmable POST to the
- * instance's Answer URI after a random wait within its Response Time Window. */
-#include "group.h"
+ * instance's Answer URI after a random wait within its Response Time Window (group_answer.c). */
+#include "group_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #include <unistd.h>
 
 #include "blob.h"
-#include "fw.h"
 #include "msg.h"
 #include "observe.h"
 #include "lmm_wire/hex.h"
@@ -27,60 +25,7 @@
 #define IP_MULTICAST_ALL 49
 #endif
 
-#define GRP_DGRAM_MAX 65536u
-#define GRP_POOL      32u  /* answer sessions per Answer URI address */
-#define GRP_NSTART    128u /* CON answers in flight per session (libcoap's NSTART) */
-#define GRP_RX_BURST  256u /* datagrams read from one group socket per wake-up */
-#define GRP_HEAP_MAX  (4u * 1024u * 1024u) /* answers waiting at once, fleet-wide */
-#define GRP_RCVBUF    (8 * 1024 * 1024)    /* receive buffer asked for each group socket */
-
-/* One socket per distinct (group, port), shared by every device that joined it. */
-typedef struct gsock {
-  uint32_t group; /* host order */
-  uint16_t port;
-  int fd;
-  unsigned n;       /* member devices */
-  uint64_t *member; /* bitmap over the fleet */
-} gsock;
-
-/* An answer waiting for its random wait to pass. */
-typedef struct gans {
-  int64_t due;
-  uint64_t seq; /* FIFO among equal due times */
-  unsigned dev;
-  int code, fmt; /* fmt -1: no Content-Format */
-  uint8_t *body;
-  size_t len;
-  char *uri; /* the Answer URI when the request came */
-  uint8_t tok[8];
-  uint8_t tok_len;
-  bool to_source; /* No-Response does not suppress this class: a NON response to the source */
-  struct sockaddr_in src;
-} gans;
-
-/* libcoap client sessions towards one Answer URI address. */
-typedef struct gdest {
-  struct sockaddr_in addr;
-  coap_session_t *s[GRP_POOL];
-} gdest;
-
-typedef struct sim_group {
-  gsock *sock;
-  size_t n_sock, cap_sock, sock_max;
-  gans *heap;
-  size_t n_heap, cap_heap, heap_max;
-  uint64_t seq;
-  gdest *dest;
-  size_t n_dest;
-  int reply_fd; /* NON responses to a group request's source, from the device's address */
-  uint8_t *buf;
-  uint32_t answer_seq;
-  uint64_t malformed, join_errors;
-  struct pollfd *pfd;
-  size_t cap_pfd;
-} sim_group;
-
-static sim_group *grp(sim_fleet *f) {
+sim_group *sim_group_state(sim_fleet *f) {
   if (!f->grp) {
     f->grp = calloc(1, sizeof *f->grp);
     if (f->grp) f->grp->reply_fd = -1;
@@ -191,7 +136,7 @@ static gsock *get_sock(sim_fleet *f, sim_group *g, uint32_t group, uint16_t port
 }
 
 void sim_group_sync(sim_fleet *f, unsigned i) {
-  sim_group *g = grp(f);
+  sim_group *g = sim_group_state(f);
   sim_device *d = &f->dev[i];
   if (!g) return;
   /* What the device's instances name now ... */
@@ -220,247 +165,6 @@ void sim_group_sync(sim_fleet *f, unsigned i) {
     }
     k++;
   }
-}
-
-/* ------------------------------------------------------------------ the timer queue */
-
-static bool before(const gans *a, const gans *b) {
-  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
-}
-
-static bool heap_push(sim_group *g, gans *a) {
-  if (g->n_heap >= GRP_HEAP_MAX) return false;
-  if (g->n_heap == g->cap_heap) {
-    size_t nc = g->cap_heap ? g->cap_heap * 2 : 256;
-    gans *nh = realloc(g->heap, nc * sizeof *nh);
-    if (!nh) return false;
-    g->heap = nh, g->cap_heap = nc;
-  }
-  size_t k = g->n_heap++;
-  a->seq = g->seq++;
-  while (k > 0) {
-    size_t up = (k - 1) / 2;
-    if (!before(a, &g->heap[up])) break;
-    g->heap[k] = g->heap[up];
-    k = up;
-  }
-  g->heap[k] = *a;
-  if (g->n_heap > g->heap_max) g->heap_max = g->n_heap;
-  return true;
-}
-
-static gans heap_pop(sim_group *g) {
-  gans top = g->heap[0], last = g->heap[--g->n_heap];
-  size_t k = 0, n = g->n_heap;
-  for (;;) {
-    size_t c = 2 * k + 1;
-    if (c >= n) break;
-    if (c + 1 < n && before(&g->heap[c + 1], &g->heap[c])) c++;
-    if (!before(&g->heap[c], &last)) break;
-    g->heap[k] = g->heap[c];
-    k = c;
-  }
-  if (n) g->heap[k] = last;
-  return top;
-}
-
-static void gans_free(gans *a) {
-  free(a->body);
-  free(a->uri);
-}
-
-/* ------------------------------------------------------------------ answers */
-
-/* The session for device i's answer to `dst`: a pool of GRP_POOL sessions per destination,
- * session k bound to the address of device k, used by devices k, k + GRP_POOL, ... */
-static coap_session_t *answer_session(sim_fleet *f, sim_group *g, const struct sockaddr_in *dst,
-                                      unsigned i) {
-  gdest *d = NULL;
-  for (size_t k = 0; k < g->n_dest && !d; k++)
-    if (g->dest[k].addr.sin_addr.s_addr == dst->sin_addr.s_addr &&
-        g->dest[k].addr.sin_port == dst->sin_port)
-      d = &g->dest[k];
-  if (!d) {
-    gdest *nd = realloc(g->dest, (g->n_dest + 1) * sizeof *nd);
-    if (!nd) return NULL;
-    g->dest = nd;
-    d = &g->dest[g->n_dest++];
-    memset(d, 0, sizeof *d);
-    d->addr = *dst;
-  }
-  unsigned slot = i % (f->n < GRP_POOL ? f->n : GRP_POOL);
-  coap_session_t *s = d->s[slot];
-  if (s && coap_session_get_state(s) == COAP_SESSION_STATE_NONE) {
-    coap_session_release(s); /* broken (e.g. ICMP unreachable): start again */
-    s = d->s[slot] = NULL;
-  }
-  if (!s) {
-    coap_address_t local, remote;
-    coap_address_init(&local);
-    coap_address_init(&remote);
-    local.addr.sin.sin_family = AF_INET;
-    local.addr.sin.sin_addr.s_addr = htonl(sim_dev_addr(f, slot));
-    local.size = sizeof local.addr.sin;
-    remote.addr.sin = *dst;
-    remote.size = sizeof remote.addr.sin;
-    if (!(s = coap_new_client_session(f->ctx, &local, &remote, COAP_PROTO_UDP))) return NULL;
-    coap_session_set_nstart(s, GRP_NSTART);
-    d->s[slot] = s;
-  }
-  return s;
-}
-
-/* The NON response to the group request's source (No-Response did not suppress it), from the
- * device's own address (IP_PKTINFO). */
-static void reply_to_source(sim_fleet *f, sim_group *g, const gans *a) {
-  uint8_t hdr[4 + 8 + 8], *msg;
-  size_t n = 0;
-  if (g->reply_fd < 0 &&
-      (g->reply_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-    return;
-  uint16_t mid = (uint16_t)sim_rand(f);
-  hdr[n++] = (uint8_t)(0x50 | a->tok_len); /* ver 1, NON */
-  hdr[n++] = (uint8_t)a->code;
-  hdr[n++] = (uint8_t)(mid >> 8), hdr[n++] = (uint8_t)mid;
-  memcpy(hdr + n, a->tok, a->tok_len), n += a->tok_len;
-  if (a->fmt >= 0) { /* Content-Format (12): delta 12, 0..2 bytes */
-    if (a->fmt == 0)
-      hdr[n++] = 0xc0;
-    else if (a->fmt < 256)
-      hdr[n++] = 0xc1, hdr[n++] = (uint8_t)a->fmt;
-    else
-      hdr[n++] = 0xc2, hdr[n++] = (uint8_t)(a->fmt >> 8), hdr[n++] = (uint8_t)a->fmt;
-  }
-  if (!(msg = malloc(n + 1 + a->len))) return;
-  memcpy(msg, hdr, n);
-  if (a->len) msg[n++] = 0xff, memcpy(msg + n, a->body, a->len), n += a->len;
-  union {
-    char b[CMSG_SPACE(sizeof(struct in_pktinfo))];
-    struct cmsghdr align;
-  } cb;
-  memset(&cb, 0, sizeof cb);
-  struct iovec iov = {msg, n};
-  struct msghdr mh = {.msg_name = (void *)&a->src,
-                      .msg_namelen = sizeof a->src,
-                      .msg_iov = &iov,
-                      .msg_iovlen = 1,
-                      .msg_control = cb.b,
-                      .msg_controllen = sizeof cb.b};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = IPPROTO_IP;
-  cm->cmsg_type = IP_PKTINFO;
-  cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-  struct in_pktinfo pi = {0};
-  pi.ipi_spec_dst.s_addr = htonl(sim_dev_addr(f, a->dev));
-  memcpy(CMSG_DATA(cm), &pi, sizeof pi);
-  if (sendmsg(g->reply_fd, &mh, 0) >= 0) sim_count_response(&f->dev[a->dev], a->code);
-  free(msg);
-}
-
-static void send_answer(sim_fleet *f, sim_group *g, gans *a) {
-  sim_device *d = &f->dev[a->dev];
-  coap_uri_t u;
-  struct sockaddr_in dst;
-  char q[64], ep[48];
-  uint8_t tok[8], cf[4];
-  if (a->to_source) reply_to_source(f, g, a);
-  if (!a->uri || !sim_coap_uri(a->uri, &u, &dst)) {
-    d->c.ans_failed++;
-    if (f->cfg->verbose)
-      fprintf(stderr, "%s: no usable Answer URI '%s'\n", sim_dev_ep(f, a->dev, ep, sizeof ep),
-              a->uri ? a->uri : "");
-    return;
-  }
-  coap_session_t *s = answer_session(f, g, &dst, a->dev);
-  coap_pdu_t *pdu = s ? coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST,
-                                      coap_new_message_id(s), a->len + 256 + strlen(a->uri))
-                      : NULL;
-  if (!pdu) {
-    d->c.ans_failed++;
-    return;
-  }
-  /* The token says which device answers: index and a sequence number. */
-  uint32_t seq = g->answer_seq++;
-  tok[0] = (uint8_t)(a->dev >> 24), tok[1] = (uint8_t)(a->dev >> 16);
-  tok[2] = (uint8_t)(a->dev >> 8), tok[3] = (uint8_t)a->dev;
-  tok[4] = (uint8_t)(seq >> 24), tok[5] = (uint8_t)(seq >> 16);
-  tok[6] = (uint8_t)(seq >> 8), tok[7] = (uint8_t)seq;
-  coap_add_token(pdu, sizeof tok, tok);
-  sim_add_segments(pdu, COAP_OPTION_URI_PATH, &u.path, '/');
-  if (a->fmt >= 0)
-    coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-                    coap_encode_var_safe(cf, sizeof cf, (unsigned)a->fmt), cf);
-  sim_add_segments(pdu, COAP_OPTION_URI_QUERY, &u.query, '&');
-  int n = snprintf(q, sizeof q, "ep=%s", sim_dev_ep(f, a->dev, ep, sizeof ep));
-  coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
-  memcpy(q, "t=", 2);
-  memset(q + 2, '0', 16);
-  lmmw_hex(a->tok, a->tok_len, q + 2 + 2 * (8 - a->tok_len)); /* left-padded to 16 digits */
-  coap_add_option(pdu, COAP_OPTION_URI_QUERY, 18, (const uint8_t *)q);
-  n = snprintf(q, sizeof q, "c=%d.%02d", a->code >> 5, a->code & 31);
-  coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
-  if (a->len && !coap_add_data(pdu, a->len, a->body)) {
-    coap_delete_pdu(pdu);
-    d->c.ans_failed++;
-    return;
-  }
-  if (coap_send(s, pdu) == COAP_INVALID_MID)
-    d->c.ans_failed++;
-  else
-    d->c.ans_sent++;
-}
-
-/* Sends every answer that is due; the milliseconds to the next one (at least 1), or -1. */
-static long run_due(sim_fleet *f) {
-  sim_group *g = f->grp;
-  if (!g || !g->n_heap) return -1;
-  int64_t now = sim_now_ms();
-  while (g->n_heap && g->heap[0].due <= now) {
-    gans a = heap_pop(g);
-    send_answer(f, g, &a);
-    gans_free(&a);
-  }
-  if (!g->n_heap) return -1;
-  int64_t w = g->heap[0].due - now;
-  return w < 1 ? 1 : (long)w;
-}
-
-static unsigned dev_of_token(const sim_fleet *f, const coap_pdu_t *pdu) {
-  coap_bin_const_t t = coap_pdu_get_token(pdu);
-  if (t.length != 8) return UINT32_MAX;
-  unsigned i = (unsigned)t.s[0] << 24 | (unsigned)t.s[1] << 16 | (unsigned)t.s[2] << 8 | t.s[3];
-  return i < f->n ? i : UINT32_MAX;
-}
-
-static sim_fleet *resp_fleet; /* libcoap 4.3.1 has no application data on a context */
-
-static coap_response_t on_answer_response(coap_session_t *s, const coap_pdu_t *sent,
-                                          const coap_pdu_t *rcvd, const coap_mid_t mid) {
-  (void)sent, (void)mid;
-  sim_fleet *f = resp_fleet;
-  if (sim_pull_response(f, s, rcvd)) return COAP_RESPONSE_OK;
-  if (coap_session_get_type(s) != COAP_SESSION_TYPE_CLIENT) return COAP_RESPONSE_OK;
-  unsigned i = dev_of_token(f, rcvd);
-  if (i != UINT32_MAX) f->dev[i].c.ans_acked++;
-  return COAP_RESPONSE_OK;
-}
-
-static void on_answer_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t r,
-                           const coap_mid_t mid) {
-  (void)r, (void)mid;
-  sim_fleet *f = resp_fleet;
-  if (sim_pull_nack(f, s) || sim_obs_nack(f, s, sent, r)) return;
-  /* Only the answer POSTs' sessions are client sessions: a CON on a server session is a
-   * notification, whose token is the observer's. */
-  if (coap_session_get_type(s) != COAP_SESSION_TYPE_CLIENT) return;
-  unsigned i = sent ? dev_of_token(f, sent) : UINT32_MAX;
-  if (i != UINT32_MAX) f->dev[i].c.ans_failed++;
-}
-
-void sim_group_setup(sim_fleet *f) {
-  resp_fleet = f;
-  coap_register_response_handler(f->ctx, on_answer_response);
-  coap_register_nack_handler(f->ctx, on_answer_nack);
 }
 
 /* ------------------------------------------------------------------ group requests */
@@ -543,16 +247,16 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     a.tok_len = (uint8_t)tok.length;
     serve(f, i, pdu, &bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
     if (a.code == 0) { /* the device rebooted meanwhile: no answer */
-      gans_free(&a);
+      sim_group_answer_free(&a);
       continue;
     }
     a.to_source = !sim_no_response(pdu, a.code);
     if (f->cfg->verbose)
       fprintf(stderr, "%s group request -> %d.%02d, answer in %lld ms\n",
               sim_dev_ep(f, i, ep, sizeof ep), a.code >> 5, a.code & 31, (long long)(a.due - now));
-    if (!heap_push(g, &a)) {
+    if (!sim_group_answer_push(g, &a)) {
       d->c.ans_failed++;
-      gans_free(&a);
+      sim_group_answer_free(&a);
     }
   }
   free(members);
@@ -575,13 +279,13 @@ static void read_socket(sim_fleet *f, sim_group *g, size_t si, sim_group_serve_f
 
 int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve) {
   sim_group *g = f->grp;
-  long due = run_due(f);
+  long due = sim_group_answers_due(f);
   bool rst = sim_obs_watching(f); /* Resets to NON notifications are read here (observe.c) */
   if (due >= 0 && due < wait_ms) wait_ms = due;
   if (wait_ms < 0) wait_ms = 0;
   if ((!g || g->n_sock == 0) && !rst)
     return coap_io_process(f->ctx, (uint32_t)wait_ms) < 0 ? -1 : 0;
-  if (!g && !(g = grp(f))) return -1;
+  if (!g && !(g = sim_group_state(f))) return -1;
   int cfd = coap_context_get_coap_fd(f->ctx);
   if (cfd < 0) { /* libcoap without epoll: its own select() with our sockets added */
     fd_set rfds;
@@ -595,7 +299,7 @@ int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve) {
     if (coap_io_process_with_fds(f->ctx, (uint32_t)wait_ms, nfds, &rfds, NULL, NULL) < 0) return -1;
     for (size_t k = 0; k < g->n_sock; k++)
       if (g->sock[k].fd < FD_SETSIZE && FD_ISSET(g->sock[k].fd, &rfds)) read_socket(f, g, k, serve);
-    run_due(f);
+    sim_group_answers_due(f);
     return 0;
   }
   /* libcoap's epoll fd (its sockets and its timer) and the group sockets in one poll(). */
@@ -625,52 +329,8 @@ int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve) {
           break;
         }
     }
-  run_due(f); /* a window of 0 answers at once */
+  sim_group_answers_due(f); /* a window of 0 answers at once */
   return coap_io_process(f->ctx, COAP_IO_NO_WAIT) < 0 ? -1 : 0;
-}
-
-/* ------------------------------------------------------------------ statistics, exit */
-
-void sim_group_json_totals(const sim_fleet *f, FILE *fp) {
-  const sim_group *g = f->grp;
-  uint64_t rx = 0, missed = 0, sent = 0, acked = 0, failed = 0;
-  for (unsigned i = 0; i < f->n; i++) {
-    const sim_counters *c = &f->dev[i].c;
-    rx += c->grp_rx, missed += c->grp_missed, sent += c->ans_sent, acked += c->ans_acked;
-    failed += c->ans_failed;
-  }
-  fprintf(fp,
-          "\"group\":{\"received\":%llu,\"missed\":%llu,\"answers_sent\":%llu,"
-          "\"answers_acked\":%llu,\"answers_failed\":%llu,\"malformed\":%llu,"
-          "\"join_errors\":%llu,\"sockets\":%zu,\"sockets_max\":%zu,\"pending_max\":%zu,"
-          "\"pending_at_exit\":%zu},",
-          (unsigned long long)rx, (unsigned long long)missed, (unsigned long long)sent,
-          (unsigned long long)acked, (unsigned long long)failed,
-          (unsigned long long)(g ? g->malformed : 0), (unsigned long long)(g ? g->join_errors : 0),
-          g ? g->n_sock : 0, g ? g->sock_max : 0, g ? g->heap_max : 0, g ? g->n_heap : 0);
-}
-
-void sim_group_json_device(const sim_fleet *f, unsigned i, FILE *fp) {
-  const sim_counters *c = &f->dev[i].c;
-  fprintf(fp,
-          "\"group\":{\"received\":%u,\"missed\":%u,\"answers_sent\":%u,\"answers_acked\":%u,"
-          "\"answers_failed\":%u},",
-          c->grp_rx, c->grp_missed, c->ans_sent, c->ans_acked, c->ans_failed);
-}
-
-void sim_group_summary(const sim_fleet *f) {
-  const sim_group *g = f->grp;
-  uint64_t rx = 0, missed = 0, sent = 0, acked = 0;
-  if (!g) return;
-  for (unsigned i = 0; i < f->n; i++) {
-    const sim_counters *c = &f->dev[i].c;
-    rx += c->grp_rx, missed += c->grp_missed, sent += c->ans_sent, acked += c->ans_acked;
-  }
-  fprintf(stderr,
-          "lwm2m-mbms-sim: group requests received %llu, missed %llu, %llu malformed; answers "
-          "sent %llu, acknowledged %llu\n",
-          (unsigned long long)rx, (unsigned long long)missed, (unsigned long long)g->malformed,
-          (unsigned long long)sent, (unsigned long long)acked);
 }
 
 void sim_group_free(sim_fleet *f) {
@@ -681,7 +341,7 @@ void sim_group_free(sim_fleet *f) {
     free(g->sock[k].member);
   }
   for (size_t k = 0; k < g->n_heap; k++)
-    gans_free(&g->heap[k]);
+    sim_group_answer_free(&g->heap[k]);
   for (size_t k = 0; k < g->n_dest; k++)
     for (unsigned j = 0; j < GRP_POOL; j++)
       if (g->dest[k].s[j]) coap_session_release(g->dest[k].s[j]);

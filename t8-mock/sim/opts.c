@@ -158,46 +158,14 @@ enum {
   O_HELP
 };
 
-/* The long options, in the order of the O_ values above; FLAGS take no value. */
-static const char *const NAMES[] = {"count",
-                                    "base-addr",
-                                    "port",
-                                    "dtls",
-                                    "dtls-port",
-                                    "psk-secret",
-                                    "ep-prefix",
-                                    "object",
-                                    "tlv-every",
-                                    "members-file",
-                                    "ready-file",
-                                    "group-mgmt-oid",
-                                    "deny",
-                                    "drop",
-                                    "seed",
-                                    "stats-json",
-                                    "verbose",
-                                    "update-ms",
-                                    "max-idle-sessions",
-                                    "session-timeout",
-                                    "delay-ms",
-                                    "group-loss",
-                                    "mcast-if",
-                                    "fw-corrupt",
-                                    "fw-reboot",
-                                    "fw-reboot-ms",
-                                    "fw-refuse",
-                                    "max-pulls",
-                                    "objects",
-                                    "require-accept",
-                                    "formats",
-                                    "no-group-mgmt",
-                                    "fw-no-success",
-                                    "max-observations",
-                                    "notify-con-every",
-                                    "server-addr",
-                                    "help"};
-static const char FLAGS[] = "dtls verbose require-accept help";
-_Static_assert(sizeof NAMES / sizeof *NAMES == O_HELP - O_COUNT + 1, "a name for every option");
+/* The long options, in the order of the O_ values above: '=' marks those that take a value. */
+static const char OPTIONS[] =
+    "count= base-addr= port= dtls dtls-port= psk-secret= ep-prefix= object= tlv-every= "
+    "members-file= ready-file= group-mgmt-oid= deny= drop= seed= stats-json= verbose update-ms= "
+    "max-idle-sessions= session-timeout= delay-ms= group-loss= mcast-if= fw-corrupt= fw-reboot= "
+    "fw-reboot-ms= fw-refuse= max-pulls= objects= require-accept formats= no-group-mgmt= "
+    "fw-no-success= max-observations= notify-con-every= server-addr= help";
+#define N_OPTIONS (O_HELP - O_COUNT + 1)
 
 /* The options that take a number in a range: where it goes in sim_config, and what the usage
  * error says is expected (NULL: the range). */
@@ -359,7 +327,8 @@ static bool prefix_ok(const char *p) {
 }
 
 int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help) {
-  struct option opts[sizeof NAMES / sizeof *NAMES + 1];
+  struct option opts[N_OPTIONS + 1];
+  char names[sizeof OPTIONS];
   int o;
   uint64_t v;
   c->count = 10;
@@ -381,7 +350,8 @@ int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help) {
   c->max_obs = 10000;
   c->notify_con_every = 5;
 
-  cli_options(NAMES, sizeof NAMES / sizeof *NAMES, FLAGS, O_COUNT, opts);
+  if (cli_options(OPTIONS, O_COUNT, opts, N_OPTIONS + 1, names) != N_OPTIONS)
+    return usage_error("internal error: the option table does not match its options");
   opterr = 0;
   while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
     const char *a = optarg;
@@ -392,7 +362,7 @@ int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help) {
         snprintf(range, sizeof range, "%llu..%llu", (unsigned long long)no->lo,
                  (unsigned long long)no->hi);
       if (!cli_parse_u64(a, no->lo, no->hi, &v))
-        return usage_error("--%s: expected %s, got '%s'", NAMES[o - O_COUNT],
+        return usage_error("--%s: expected %s, got '%s'", opts[o - O_COUNT].name,
                            no->expect ? no->expect : range, a);
       store((char *)c + no->off, no->size, v);
       continue;
@@ -446,7 +416,8 @@ int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help) {
     case O_DROP:
     case O_GROUP_LOSS:
       if (!cli_parse_prob(a, o == O_DROP ? &c->drop : &c->group_loss))
-        return usage_error("--%s: expected a probability 0..1, got '%s'", NAMES[o - O_COUNT], a);
+        return usage_error("--%s: expected a probability 0..1, got '%s'", opts[o - O_COUNT].name,
+                           a);
       break;
     case O_MCAST_IF: {
       struct in_addr in;
