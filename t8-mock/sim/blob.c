@@ -1,5 +1,5 @@
 /* blob.c - a blob sent to a group (docs/protocol.md section 5), the member's side: announces
- * and fragments go into one reassembly per device (the shared codec, src/campaign/blob.c), the
+ * and fragments go into one reassembly per device (the wire library's codec, lmm_wire/blob.h), the
  * whole blob is checked against its SHA-256, a status request is answered with what is
  * missing, and an update names the blob it applies to. */
 #include "blob.h"
