@@ -83,6 +83,8 @@ typedef struct lmm_campaign_info {
   uint16_t op_accept;    /**< the Accept of a read (LMM_ACCEPT_AUTO, NONE or a format);
                           *   set on create, never changed */
   lmm_tmgi_end tmgi_end;
+  char *fw_config; /**< firmware campaigns: a JSON object of the settings and blob ID that
+                    *   lmm_fwc_resume() needs, or NULL; set on create, never changed */
 } lmm_campaign_info;
 
 /** Frees what `c` owns and zeroes it; `c` itself is the caller's. NULL: no-op. */
@@ -140,6 +142,7 @@ typedef struct lmm_outcome {
   uint8_t unicast_code;  /**< its answer's code, 0 none */
   char *unicast_error;   /**< why it failed, NULL when it did not */
   char *fw_pkg_version;  /**< firmware: PkgVersion (/5/0/7) as last read, NULL never read */
+  bool fw_exec; /**< firmware: an update (Execute) was asked of it; stored before it goes out */
 } lmm_outcome;
 
 /** Makes `*o` a pending outcome that owns nothing: zeroes, and -1 for content_format, fw_state

@@ -10,6 +10,7 @@ LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c) {
   free(c->group), free(c->op_path), free(c->op_payload), free(c->op_query);
   free(c->token_hex), free(c->tmgi), free(c->t8_transaction), free(c->error);
   free(c->fw_summary);
+  free(c->fw_config);
   memset(c, 0, sizeof *c);
 }
 

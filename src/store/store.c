@@ -13,7 +13,7 @@
 #define STORE_APP_ID     0x4C4D4D53
 #define STORE_APP_ID_SQL "1280134483"
 /* Bump, with a step in MIGRATIONS, whenever the tables change. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* Busy timeout of every connection, and the bound of the retries of use_wal(). */
 #define STORE_BUSY_MS 5000
 
@@ -147,6 +147,12 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
     "ALTER TABLE outcomes ADD COLUMN unicast_code INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outcomes ADD COLUMN unicast_error TEXT;"
     "ALTER TABLE outcomes ADD COLUMN fw_pkg_version TEXT;",
+    /* 4 -> 5: what a firmware campaign needs to be resumed (its settings and blob ID), and per
+     * member whether an update (Execute) was asked of it, written before it goes out, so that
+     * a resumed campaign never asks twice. Older firmware campaigns have no settings and
+     * cannot be resumed; older outcomes read back as "not asked". */
+    "ALTER TABLE campaigns ADD COLUMN fw_config TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN fw_exec INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ------------------------------------------------------------ opening */

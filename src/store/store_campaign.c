@@ -9,14 +9,14 @@
 #define CAMPAIGN_COLS                                                                              \
   "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
   "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
-  "finished_ms, error, kind, fw_summary, cancel_requested, op_accept, tmgi_end"
+  "finished_ms, error, kind, fw_summary, cancel_requested, op_accept, tmgi_end, fw_config"
 
 static const char SQL_CAMPAIGN_INSERT[] =
     "INSERT INTO campaigns(group_name, state, via, op_kind, op_path, op_format, op_payload, "
     "op_query, window_s, repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, "
-    "started_ms, delivered_ms, finished_ms, error, kind, fw_summary, op_accept, tmgi_end) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21, ?23, ?24)";
+    "started_ms, delivered_ms, finished_ms, error, kind, fw_summary, op_accept, tmgi_end, "
+    "fw_config) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+    "?18, ?19, ?20, ?21, ?23, ?24, ?25)";
 /* The parameter numbers of the insert, so campaign_bind_mutable() serves both; ?22 the id. */
 static const char SQL_CAMPAIGN_UPDATE[] =
     "UPDATE campaigns SET state = ?2, token_hex = ?11, tmgi = ?12, t8_transaction = ?13, "
@@ -45,13 +45,14 @@ static const char SQL_OUTCOME_UPDATE[] =
     "error = ?14, fw_end = ?15, fw_state = ?16, fw_result = ?17, fw_wave = ?18, "
     "fw_pulled = ?19, fw_bytes_unicast = ?20, fw_missed = ?21, fw_repaired = ?22, "
     "gm_step = ?23, gm_code = ?24, gm_error = ?25, group_step = ?26, group_code = ?27, "
-    "unicast_step = ?28, unicast_code = ?29, unicast_error = ?30, fw_pkg_version = ?31 "
+    "unicast_step = ?28, unicast_code = ?29, unicast_error = ?30, fw_pkg_version = ?31, "
+    "fw_exec = ?32 "
     "WHERE campaign = ?1 AND ep = ?2 AND oid = ?3";
 static const char SQL_OUTCOME_LIST[] =
     "SELECT ep, oid, via, gm_written, done, repaired, coap_code, err, payload, content_format, "
     "attempts, latency_ms, error, fw_end, fw_state, fw_result, fw_wave, fw_pulled, "
     "fw_bytes_unicast, fw_missed, fw_repaired, gm_step, gm_code, gm_error, group_step, "
-    "group_code, unicast_step, unicast_code, unicast_error, fw_pkg_version FROM outcomes "
+    "group_code, unicast_step, unicast_code, unicast_error, fw_pkg_version, fw_exec FROM outcomes "
     "WHERE campaign = ?1 ORDER BY position";
 
 static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
@@ -72,7 +73,7 @@ static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   c.cancel_requested = sqlite3_column_int(st, 22) != 0;
   c.op_accept = (uint16_t)sqlite3_column_int(st, 23);
   c.tmgi_end = sqlite3_column_int(st, 24);
-  if (!lmmi_col_text(st, 1, &c.group) || !lmmi_col_text(st, 5, &c.op_path) ||
+  if (!lmmi_col_text(st, 25, &c.fw_config) || !lmmi_col_text(st, 1, &c.group) || !lmmi_col_text(st, 5, &c.op_path) ||
       !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) || !lmmi_col_text(st, 8, &c.op_query) ||
       !lmmi_col_text(st, 11, &c.token_hex) || !lmmi_col_text(st, 12, &c.tmgi) ||
       !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error) ||
@@ -180,7 +181,7 @@ LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, co
             lmmi_bind_blob(st, 7, c->op_payload, c->op_len) | lmmi_bind_text(st, 8, c->op_query) |
             sqlite3_bind_int64(st, 9, c->window_s) | sqlite3_bind_int(st, 10, c->repair) |
             sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int(st, 20, c->kind) |
-            sqlite3_bind_int(st, 23, c->op_accept);
+            sqlite3_bind_int(st, 23, c->op_accept) | lmmi_bind_text(st, 25, c->fw_config);
   if (src != SQLITE_OK) {
     rc = lmmi_store_fail(s, src, "campaign create");
     goto out;
@@ -315,7 +316,7 @@ LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outco
               sqlite3_bind_int(st, 26, x->group_step) | sqlite3_bind_int(st, 27, x->group_code) |
               sqlite3_bind_int(st, 28, x->unicast_step) |
               sqlite3_bind_int(st, 29, x->unicast_code) | lmmi_bind_text(st, 30, x->unicast_error) |
-              lmmi_bind_text(st, 31, x->fw_pkg_version);
+              lmmi_bind_text(st, 31, x->fw_pkg_version) | sqlite3_bind_int(st, 32, x->fw_exec);
     if (src == SQLITE_OK) src = sqlite3_step(st);
     if (src != SQLITE_DONE)
       rc = lmmi_store_fail(s, src, "outcomes put");
@@ -356,6 +357,7 @@ static lmm_err outcome_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   o.group_code = (uint8_t)sqlite3_column_int(st, 25);
   o.unicast_step = sqlite3_column_int(st, 26);
   o.unicast_code = (uint8_t)sqlite3_column_int(st, 27);
+  o.fw_exec = sqlite3_column_int(st, 30) != 0;
   if (!lmmi_col_text(st, 0, &o.ep) || !lmmi_col_blob(st, 8, &o.payload, &o.payload_len) ||
       !lmmi_col_text(st, 12, &o.error) || !lmmi_col_text(st, 23, &o.gm_error) ||
       !lmmi_col_text(st, 28, &o.unicast_error) || !lmmi_col_text(st, 29, &o.fw_pkg_version)) {

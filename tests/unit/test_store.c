@@ -601,6 +601,7 @@ static void campaign_equal(const lmm_campaign_info *a, const lmm_campaign_info *
   STR_EQ(error);
   assert_int_equal(a->kind, b->kind);
   STR_EQ(fw_summary);
+  STR_EQ(fw_config);
   assert_int_equal(a->cancel_requested, b->cancel_requested);
 }
 
@@ -691,6 +692,7 @@ static void test_firmware_campaign(void **state) {
   c.kind = LMM_CK_FIRMWARE, c.op_kind = 0, c.op_path = NULL, c.op_payload = NULL, c.op_len = 0;
   c.op_query = NULL, c.via = LMM_VIA_MULTICAST;
   c.fw_summary = "{\"size\":65536,\"phase\":\"created\"}";
+  c.fw_config = "{\"blob_id\":\"00112233445566778899aabbccddeeff\"}";
   assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 3), LMM_OK);
   lmm_campaign_info op = campaign_on("meters");
   op.fw_summary = NULL;
@@ -710,6 +712,7 @@ static void test_firmware_campaign(void **state) {
   assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
   u.kind = LMM_CK_FIRMWARE, u.cancel_requested = false; /* neither is update's to change */
   campaign_equal(&got, &u);
+  assert_string_equal(got.fw_config, c.fw_config); /* set on create, kept */
   lmm_campaign_info_clear(&got);
   u.fw_summary = NULL;
   assert_int_equal(lmm_store_campaign_update(f->s, &u), LMM_OK);
@@ -1258,11 +1261,11 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=5");
+  sql_on(f->path, "PRAGMA user_version=6");
   assert_int_equal(lmm_store_open(f->ctx, f->path, &s), LMM_ERR_DB);
   failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=4");
+  sql_on(f->path, "PRAGMA user_version=5");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1362,7 +1365,7 @@ static void test_upgrade_v1(void **state) {
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 4);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
   assert_true(has_column(path, "groups", "gm_iid"));
 
@@ -1420,7 +1423,7 @@ static void test_upgrade_v1(void **state) {
   /* Opening again changes nothing more. */
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 4);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
 }
 
 /* Version 1 -> 2 as that release applied it, frozen like V1_SCHEMA; then what a version 2
@@ -1458,7 +1461,7 @@ static void test_upgrade_v2(void **state) {
 
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 4);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
   /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
   assert_int_equal(iid_of(s, "old"), 0);
   assert_int_equal(iid_of(s, "zeta"), 1);
@@ -1486,7 +1489,7 @@ static void test_upgrade_v2(void **state) {
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 4);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
 
   /* A step 2 -> 3 that fails (a hand-added column of that name) leaves version 2 whole. */
   snprintf(path, sizeof path, "%s/v2-odd.db", f->dir);
@@ -1527,7 +1530,7 @@ static void test_upgrade_v3(void **state) {
   assert_false(has_column(path, "outcomes", "gm_step"));
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 4);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
   /* The old rows read back with the new fields at "not recorded". */
   lmm_group_info g;
   assert_int_equal(lmm_store_group_get(s, "m3", &g), LMM_OK);
@@ -1561,11 +1564,14 @@ static void test_upgrade_v3(void **state) {
   assert_int_equal(o[0].unicast_step, LMM_STEP_NONE);
   assert_null(o[0].gm_error);
   assert_null(o[0].fw_pkg_version);
+  assert_false(o[0].fw_exec); /* version 5's column: not asked */
+  assert_null(c.fw_config);   /* an old firmware campaign has no settings to resume with */
   /* The steps go in and come back. */
   o[0].gm_step = LMM_STEP_REFUSED, o[0].gm_code = 0x84, o[0].gm_error = strdup("4.04 Not Found");
   o[0].group_step = LMM_STEP_SILENT;
   o[0].unicast_step = LMM_STEP_OK, o[0].unicast_code = 0x45;
   o[0].fw_pkg_version = strdup("2.1");
+  o[0].fw_exec = true;
   assert_int_equal(lmm_store_outcomes_put(s, 9, o, 1), LMM_OK);
   lmm_outcome_list_free(o, n);
   assert_int_equal(lmm_store_outcomes_get(s, 9, &o, &n), LMM_OK);
@@ -1577,6 +1583,7 @@ static void test_upgrade_v3(void **state) {
   assert_int_equal(o[0].unicast_code, 0x45);
   assert_null(o[0].unicast_error);
   assert_string_equal(o[0].fw_pkg_version, "2.1");
+  assert_true(o[0].fw_exec);
   lmm_outcome_list_free(o, n);
   lmm_campaign_info_clear(&c);
   lmm_store_close(s);
@@ -1604,7 +1611,7 @@ static void test_upgrade_fails_whole(void **state) {
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 4);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
 }
 
 /* ------------------------------------------------------------ directories */
