@@ -62,13 +62,17 @@ typedef struct lmm_fwc_config {
   long update_wait_ms;        /**< after the update before the results round (default 1000) */
   long update_deadline_ms;    /**< for a member's Update Result (default 300000) */
   bool skip_group_mgmt;       /**< members already configured: no Group Mgmt write */
-  const char *mcast_if;       /**< interface address for IP multicast (default 127.0.0.1) */
+  const char *mcast_if;       /**< interface address for IP multicast (default 127.0.0.1);
+                               *   copied */
   const char *version;        /**< the package's version, announced to the group (v=); NULL:
                                *   none; 1..32 of letters, digits and . _ - + */
   const char *expect_version; /**< unicast members: back at Idle after the update with Update
                                *   Result 0 and this PkgVersion count as updated
                                *   (lmm_fw_config.expect_version); NULL: Update Result 1 only.
                                *   Copied */
+  const char *image_name;     /**< where the image came from (e.g. its file), kept with the
+                               *   stored campaign for a resume (lmm_fwc_image_name()); NULL:
+                               *   none. Copied into the store only */
 } lmm_fwc_config;
 
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
@@ -78,7 +82,7 @@ typedef struct lmm_fwc_config {
     .window_s = -1, .grace_ms = 1000, .max_rounds = 5, .repair_multicast_min = 3, .wave_count = 0, \
     .wave_percent = 0, .success_threshold = 1.0, .error_threshold = 0.0, .update_wait_ms = 1000,   \
     .update_deadline_ms = 300000, .skip_group_mgmt = false, .mcast_if = NULL, .version = NULL,     \
-    .expect_version = NULL                                                                         \
+    .expect_version = NULL, .image_name = NULL                                                     \
   }
 
 /** Where a member ended. */
@@ -110,6 +114,7 @@ typedef struct lmm_fwc_member {
   lmm_step gm_step;            /**< the Group Mgmt write (lmm_step; NONE over unicast) */
   uint8_t gm_code;             /**< its answer's code, 0 none */
   const char *gm_error;        /**< why it failed, or NULL */
+  bool update_asked;           /**< its update (Execute) was asked, by the group or by unicast */
 } lmm_fwc_member;
 
 typedef enum lmm_fwc_phase {
@@ -157,6 +162,27 @@ typedef struct lmm_fwc_handlers {
  *  with a logged reason for an empty image, no members, or settings out of range. */
 LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
                             const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
+/** The image name (lmm_fwc_config.image_name) stored with firmware campaign `info` (as read
+ *  with lmm_store_campaign_get()): owned, free with free(); NULL when none was given, the
+ *  campaign is not a firmware campaign, or out of memory. */
+LMM_API char *lmm_fwc_image_name(const lmm_campaign_info *info);
+/** Reloads stored firmware campaign `id` from `deps->store`, to continue it with
+ *  lmm_fwc_start() after its process stopped: the same blob ID and settings, and `image`
+ *  (`len` bytes, copied), which must be the image it started with (size and SHA-256 are
+ *  checked). The Group Mgmt object is written again to the members still pending (the Answer
+ *  URI may have changed); then a status round asks them what they hold, and only the
+ *  fragments they miss are sent again. A member whose update was asked before the stop is not
+ *  asked again unless its status shows that the Execute never ran (still Downloaded). Members
+ *  whose end is recorded keep it; one no longer in the group ends failed (LMM_ERR_NOTFOUND).
+ *  `deps`, `h` and `user` as lmm_fwc_new(); the store is required.
+ *  @return LMM_OK; LMM_ERR_ARG for a NULL or empty argument, no store, or an image that is not
+ *  the campaign's; LMM_ERR_NOTFOUND for an unknown id or a group that is gone; LMM_ERR_STATE
+ *  for an operation campaign, one that has ended, one stored without its settings (before
+ *  schema version 5) or one over unicast (not resumable yet); LMM_ERR_PROTO for unreadable
+ *  stored settings; LMM_ERR_NOMEM; the store's error. The reason is logged. `*out` is untouched
+ *  on failure. */
+LMM_API lmm_err lmm_fwc_resume(const lmm_fwc_deps *deps, int64_t id, const uint8_t *image,
+                               size_t len, const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
 /** Starts (never blocks; the work goes on in lmm_ctx_process()). Unlike lmm_fw_start(),
  *  callbacks may run inside this call: on_member for each refused member (Object ID not 5),
  *  and on_phase and on_done when that leaves no member to serve or the first step fails.

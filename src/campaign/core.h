@@ -249,8 +249,9 @@ lmm_err lmmi_recorder_init(lmmi_recorder *r, lmm_ctx *ctx, lmm_store *store, int
 /** Member i's outcome changed: written with the next batch (by count or within 250 ms). */
 void lmmi_recorder_mark(lmmi_recorder *r, size_t i);
 /** Writes what is marked now (one transaction). A failed write keeps it marked for the next
- *  flush, so a store that is briefly busy or full loses nothing. */
-void lmmi_recorder_flush(lmmi_recorder *r);
+ *  flush, so a store that is briefly busy or full loses nothing. @return whether everything
+ *  marked is in the store (true without a store or with nothing marked). */
+bool lmmi_recorder_flush(lmmi_recorder *r);
 /** Writes the campaign's row (after the outcomes marked so far). */
 void lmmi_recorder_save_info(lmmi_recorder *r, const lmm_campaign_info *info);
 /** Flushes and frees. */

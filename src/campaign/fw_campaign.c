@@ -10,6 +10,7 @@
 #include <mbedtls/sha256.h>
 
 #include "campaign/fw_internal.h"
+#include "lmm_wire/hex.h"
 
 LMM_API const char *lmm_fwc_phase_name(lmm_fwc_phase phase) {
   static const char *const names[] = {"created",   "configuring", "sending",  "status",
@@ -27,6 +28,7 @@ LMM_API const char *lmm_fwc_end_name(lmm_fwc_end end) {
 void lmmi_fwc_set_phase(lmm_fwc *c, lmm_fwc_phase phase) {
   if (c->st.phase == phase) return;
   c->st.phase = phase;
+  if (!c->finished) lmmi_fwc_store_save(c); /* what a resume reads; finished() saves itself */
   lmmi_log(c->d.ctx, LMM_LOG_INFO, "firmware campaign %lld: %s", (long long)c->id,
            lmm_fwc_phase_name(phase));
   if (c->h && c->h->on_phase) c->h->on_phase(c->user, phase);
@@ -51,7 +53,24 @@ void lmmi_fwc_end_member(lmm_fwc *c, size_t i, int end, lmm_err err, const char 
   r->error = c->m[i].error ? c->m[i].error : (why ? lmm_strerror(LMM_ERR_NOMEM) : NULL);
   c->m[i].in_play = false;
   free(c->m[i].missing), c->m[i].missing = NULL;
+  lmmi_recorder_mark(&c->rec, i); /* a member's end is never lost with the process */
   if (c->h && c->h->on_member) c->h->on_member(c->user, i, r);
+}
+
+bool lmmi_fwc_ask_update(lmm_fwc *c, size_t i) {
+  if (c->rep[i].update_asked) return false;
+  c->rep[i].update_asked = true;
+  lmmi_recorder_mark(&c->rec, i);
+  return true;
+}
+
+bool lmmi_fwc_update_recorded(lmm_fwc *c) {
+  /* Written before the request leaves: after a crash, a resume must know whom it may have
+   * reached, so that no member is asked twice. */
+  if (lmmi_recorder_flush(&c->rec)) return true;
+  lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_DB,
+                  "cannot record the update before asking it: nothing was asked");
+  return false;
 }
 
 size_t lmmi_fwc_count_pending(const lmm_fwc *c) {
@@ -87,10 +106,16 @@ LMM_API void lmm_fwc_outcome(const lmm_fwc *c, size_t i, lmm_outcome *o) {
   o->fw_bytes_unicast = r->bytes_unicast;
   o->fw_missed = r->missed_first;
   o->fw_repaired = r->fragments_repaired;
+  o->fw_exec = r->update_asked;
 }
 
 static void fill(void *owner, size_t i, lmm_outcome *o) {
   lmm_fwc_outcome(owner, i, o); /* borrowed pointers: the recorder writes it at once */
+}
+
+lmm_err lmmi_fwc_recorder_init(lmm_fwc *c) {
+  snprintf(c->what, sizeof c->what, "firmware campaign %lld", (long long)c->id);
+  return lmmi_recorder_init(&c->rec, c->d.ctx, c->d.store, c->id, c->n, fill, c, c->what);
 }
 
 void lmmi_fwc_store_save(lmm_fwc *c) {
@@ -193,8 +218,10 @@ LMM_API void lmm_fwc_cancel(lmm_fwc *c) {
   c->cancel_timer = lmmi_timer_add(c->d.ctx, fw_now_ms(c), cancel_fire, c);
 }
 
-LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
-                            const lmm_fwc_handlers *h, void *user, lmm_fwc **out) {
+/* Everything of a new or resumed campaign but its row in the store: the checks, the copies,
+ * a fresh blob ID (a resumed campaign puts its own back), the parity and the member index. */
+lmm_err lmmi_fwc_build(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
+                       const lmm_fwc_handlers *h, void *user, lmm_fwc **out) {
   if (!deps || !deps->ctx || !deps->unicast || !cfg || !cfg->group || !out) return LMM_ERR_ARG;
   const char *bad = NULL;
   lmm_path_kind via = lmmi_group_path(cfg->group, cfg->via);
@@ -252,8 +279,10 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   c->group.tmgi = fw_dupn(cfg->group->tmgi);
   c->group.tmgi_expiration = cfg->group->tmgi_expiration;
   c->group.tmgi_policy = cfg->group->tmgi_policy;
-  c->cfg.expect_version = NULL; /* the copy below is kept */
+  c->cfg.expect_version = NULL, c->cfg.image_name = NULL; /* copies are kept, or the store's */
   if (cfg->expect_version && !(c->expect_version = fw_dupn(cfg->expect_version))) goto fail;
+  if (cfg->mcast_if && !(c->mcast_if = fw_dupn(cfg->mcast_if))) goto fail;
+  c->cfg.mcast_if = c->mcast_if;
   if (cfg->group->n_schedule) {
     c->group.schedule = malloc(cfg->group->n_schedule * sizeof *c->group.schedule);
     if (!c->group.schedule) goto fail;
@@ -295,11 +324,7 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     }
   }
   c->st.k = c->k, c->st.q = c->q;
-  lmmw_blob_query(&c->desc, -1, true, c->status_q, sizeof c->status_q);
-  char idh[2 * LMMW_BLOB_ID_LEN + 1];
-  for (int b = 0; b < LMMW_BLOB_ID_LEN; b++)
-    snprintf(idh + 2 * b, 3, "%02x", c->desc.id[b]);
-  snprintf(c->exec_q, sizeof c->exec_q, "b=%s", idh);
+  lmmi_fwc_queries(c);
   lmm_path fw_path = {.oid = FW_OID, .iid = 0, .rid = 0, .depth = 3};
   for (size_t i = 0; i < c->n; i++) {
     c->m[i].allowed = lmm_member_allows(&c->members[i], &fw_path);
@@ -308,24 +333,45 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     c->rep[i].state = c->rep[i].update_result = -1;
   }
   if (lmmi_member_index_build(&c->ix, c->members, c->n) != LMM_OK) goto fail;
+  *out = c;
+  return LMM_OK;
+fail:
+  lmm_fwc_free(c);
+  return rc;
+}
+
+/* The status and update queries name the blob: made again when a resume restores its ID. */
+void lmmi_fwc_queries(lmm_fwc *c) {
+  lmmw_blob_query(&c->desc, -1, true, c->status_q, sizeof c->status_q);
+  char idh[2 * LMMW_BLOB_ID_LEN + 1];
+  lmmw_hex(c->desc.id, LMMW_BLOB_ID_LEN, idh);
+  snprintf(c->exec_q, sizeof c->exec_q, "b=%s", idh);
+}
+
+LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
+                            const lmm_fwc_handlers *h, void *user, lmm_fwc **out) {
+  lmm_fwc *c;
+  lmm_err rc = lmmi_fwc_build(deps, cfg, h, user, &c);
+  if (rc != LMM_OK) return rc;
   if (c->d.store) {
     c->info.group = fw_dupn(c->group.name);
-    c->info.via = via;
+    c->info.via = c->via;
     c->info.kind = LMM_CK_FIRMWARE;
     c->info.op_kind = LMM_OPK_WRITE;
     c->info.op_path = fw_dupn("/5/0/0");
     c->info.op_format = LMM_FMT_OPAQUE;
-    c->info.window_s = window_s;
+    c->info.window_s = c->window_ms / 1000;
     c->info.repair = true;
     c->info.t8_status = -1;
     c->info.created_ms = lmm_ctx_wall_ms(c->d.ctx);
+    rc = LMM_ERR_NOMEM;
+    if (!c->info.group || !c->info.op_path || !(c->info.fw_config = lmmi_fwc_config_json(c, cfg)))
+      goto fail;
     rc = lmm_store_campaign_create(c->d.store, &c->info, c->members, c->n);
     if (rc != LMM_OK) goto fail;
     c->id = c->info.id;
   }
-  snprintf(c->what, sizeof c->what, "firmware campaign %lld", (long long)c->id);
-  rc = lmmi_recorder_init(&c->rec, c->d.ctx, c->d.store, c->id, c->n, fill, c, c->what);
-  if (rc != LMM_OK) goto fail;
+  if ((rc = lmmi_fwc_recorder_init(c)) != LMM_OK) goto fail;
   *out = c;
   return LMM_OK;
 fail:
@@ -338,7 +384,7 @@ LMM_API lmm_err lmm_fwc_start(lmm_fwc *c) {
   if (c->started) return LMM_ERR_STATE;
   c->started = true;
   c->t0 = fw_now_ms(c);
-  c->info.started_ms = lmm_ctx_wall_ms(c->d.ctx);
+  if (!c->resumed || !c->info.started_ms) c->info.started_ms = lmm_ctx_wall_ms(c->d.ctx);
   for (size_t i = 0; i < c->n; i++)
     if (!c->m[i].allowed)
       lmmi_fwc_end_member(c, i, LMM_FWC_REFUSED, LMM_ERR_ARG,
@@ -367,7 +413,7 @@ LMM_API void lmm_fwc_free(lmm_fwc *c) {
   lmm_group_info_clear(&c->group);
   lmm_campaign_info_clear(&c->info);
   free(c->m), free(c->rep), free(c->image), free(c->parity), free(c->queue);
-  free(c->error), free(c->expect_version);
+  free(c->error), free(c->expect_version), free(c->mcast_if);
   free(c);
 }
 

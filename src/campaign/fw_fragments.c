@@ -81,6 +81,8 @@ static void channel_open(void *owner, lmm_err rc, const char *why) {
   lmm_fwc *c = owner;
   if (rc != LMM_OK) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, why);
   lmmi_fwc_store_save(c); /* the delivery's link, for the notification that may follow */
+  /* Resumed: the members say what they hold, and only what they miss is sent again. */
+  if (c->resumed) return lmmi_fwc_status_round(c);
   first_pass(c);
 }
 
@@ -110,7 +112,7 @@ static void send_start(lmm_fwc *c) {
     return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc,
                            c->via == LMM_VIA_MBMS ? "cannot send the T8 group message request"
                                                   : "cannot open a socket to the multicast group");
-  if (c->via == LMM_VIA_MULTICAST) first_pass(c);
+  if (c->via == LMM_VIA_MULTICAST) c->resumed ? lmmi_fwc_status_round(c) : first_pass(c);
 }
 
 static void conf_member(void *owner, size_t i, lmm_err err, uint8_t code, const char *error) {
@@ -147,8 +149,10 @@ void lmmi_fwc_config_start(lmm_fwc *c) {
   bool *skip = calloc(c->n ? c->n : 1, sizeof *skip);
   if (!skip) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   size_t allowed = 0;
+  /* A resumed campaign writes again to every member still pending: the Answer URI of this
+   * run may not be the last run's. */
   for (size_t i = 0; i < c->n; i++)
-    skip[i] = !c->m[i].allowed, allowed += c->m[i].allowed;
+    skip[i] = !c->m[i].allowed || c->rep[i].end != LMM_FWC_PENDING, allowed += c->m[i].allowed;
   c->conf_skip = skip;
   lmmi_configure *g = &c->conf;
   g->ctx = c->d.ctx, g->unicast = c->d.unicast, g->t8 = c->d.t8, g->store = c->d.store;

@@ -54,6 +54,7 @@ typedef struct fwm {
   uint8_t *missing; /* K bits; NULL until a status listed some */
   uint32_t n_missing;
   bool allowed, downloaded, executing, answered, in_play, wave, polled;
+  bool exec_unsure; /* resumed with its update asked: its status says whether it ran */
   int64_t deadline;
   char *error;
   char *pkg_version; /* owned; the report points at it */
@@ -80,12 +81,15 @@ struct lmm_fwc {
   lmm_path_kind via;
   step step;
   bool started, closing, finished, cancel_req, wave_done;
+  bool resumed;        /* from the store: a status round instead of the first pass */
+  uint32_t round_base; /* status rounds of the runs before a resume: max_rounds is per run */
   int final_phase; /* set when closing: the phase on_done reports */
   lmm_err result;
   char *error;
   int64_t t0;
   long window_ms;
   char *expect_version; /* owned copy of cfg.expect_version */
+  char *mcast_if;       /* owned copy of cfg.mcast_if; c->cfg.mcast_if points at it */
   /* the blocks */
   lmmi_configure conf; /* its tmgi is the campaign's */
   bool *conf_skip;     /* members it does not write (not allowed) */
@@ -128,6 +132,15 @@ static inline int64_t fw_now_ms(const lmm_fwc *c) {
 }
 
 /* fw_campaign.c */
+lmm_err lmmi_fwc_build(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
+                       const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
+void lmmi_fwc_queries(lmm_fwc *c);
+lmm_err lmmi_fwc_recorder_init(lmm_fwc *c);
+/** Marks that the update is asked of member i (for the store); whether it was new. */
+bool lmmi_fwc_ask_update(lmm_fwc *c, size_t i);
+/** Stores what lmmi_fwc_ask_update() marked, before the update goes out: false (and the
+ *  campaign failed) when the store refused, and then nothing may be sent. */
+bool lmmi_fwc_update_recorded(lmm_fwc *c);
 void lmmi_fwc_finish(lmm_fwc *c, int phase, lmm_err rc, const char *why);
 void lmmi_fwc_set_phase(lmm_fwc *c, lmm_fwc_phase phase);
 /** Replaces the one timer; without memory for it the campaign fails rather than hangs. */
@@ -138,6 +151,11 @@ size_t lmmi_fwc_count_pending(const lmm_fwc *c);
 void lmmi_fwc_store_save(lmm_fwc *c);
 /** The group's TMGI release (lmmi_configure_release) ended: the campaign's end follows. */
 void lmmi_fwc_released(void *owner, lmm_tmgi_end end);
+
+/* fw_resume.c */
+/** The settings a resume needs, as the JSON of the campaign's fw_config; owned, NULL when out
+ *  of memory. */
+char *lmmi_fwc_config_json(const lmm_fwc *c, const lmm_fwc_config *cfg);
 
 /* fw_fragments.c */
 /** Encodes op as a group request with `token` and sends it to the group. */

@@ -59,6 +59,12 @@ bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, b
     return false;
   }
   r->state = s.state, r->update_result = s.result;
+  if (m->exec_unsure) {
+    /* Resumed after its update was asked: Updating, or Idle with a result, means the Execute
+     * ran; Downloaded or less means it never did, and it may be asked (once more) later. */
+    m->exec_unsure = false;
+    if (s.state != 3 && !(s.state == 0 && s.result != 0)) m->executing = false;
+  }
   if (s.state == 0 && s.result == 1 && (results || m->executing)) {
     lmmi_fwc_end_member(c, i, LMM_FWC_UPDATED, LMM_OK, NULL);
   } else if (s.state == 0 && s.result >= 2) {
@@ -178,7 +184,8 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
   for (size_t i = 0; i < c->n; i++)
     any |= c->rep[i].end == LMM_FWC_PENDING && c->m[i].allowed && !c->m[i].downloaded;
   if (!any) return lmmi_fwc_update_start(c);
-  if (c->st.rounds >= (uint32_t)c->cfg.max_rounds) {
+  uint32_t rounds = c->st.rounds - c->round_base; /* this run's: a resume starts afresh */
+  if (rounds >= (uint32_t)c->cfg.max_rounds) {
     for (size_t i = 0; i < c->n; i++)
       if (c->rep[i].end == LMM_FWC_PENDING && c->m[i].allowed && !c->m[i].downloaded) {
         char text[120];
@@ -192,7 +199,7 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
   if (!count) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   /* The last repair before the last status round goes all by unicast: a multicast repair is
    * as lossy as the first pass, a unicast one is acknowledged. */
-  uint32_t mcast_min = c->st.rounds + 1 >= (uint32_t)c->cfg.max_rounds
+  uint32_t mcast_min = rounds + 1 >= (uint32_t)c->cfg.max_rounds
                            ? UINT32_MAX
                            : (c->cfg.repair_multicast_min ? c->cfg.repair_multicast_min : 1);
   size_t n_pairs = 0;

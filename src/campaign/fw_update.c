@@ -93,8 +93,14 @@ lmm_err lmmi_fwc_start_items(lmm_fwc *c, pass_kind kind, item *items, size_t n) 
     free(items);
     return n ? LMM_ERR_NOMEM : LMM_ERR_NOTFOUND;
   }
-  for (size_t k = 0; k < n; k++)
+  for (size_t k = 0; k < n; k++) {
     idx[k] = items[k].m;
+    if (kind == B_EXEC) lmmi_fwc_ask_update(c, items[k].m);
+  }
+  if (kind == B_EXEC && !lmmi_fwc_update_recorded(c)) {
+    free(items), free(idx);
+    return LMM_ERR_DB;
+  }
   c->items = items, c->n_items = n, c->bkind = kind;
   lmm_op op = LMM_OP_INIT;
   op.path = (lmm_path){.oid = FW_OID, .iid = 0, .depth = 3};
@@ -128,10 +134,11 @@ static bool pick_wave_exec(const lmm_fwc *c, size_t i) {
 
 void lmmi_fwc_update_start(lmm_fwc *c) {
   if (c->cancel_req) return;
-  size_t cand = 0;
+  size_t cand = 0, k = 0;
   for (size_t i = 0; i < c->n; i++) {
     c->m[i].in_play = false;
     cand += c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded;
+    k += c->rep[i].wave; /* a resumed campaign keeps the wave it chose */
   }
   if (!cand) return lmmi_fwc_finish(c, LMM_FWC_P_DONE, LMM_OK, NULL);
   size_t w = c->cfg.wave_count;
@@ -140,9 +147,8 @@ void lmmi_fwc_update_start(lmm_fwc *c) {
     if (!w) w = 1;
   }
   if (w && !c->wave_done) {
-    size_t k = 0;
     for (size_t i = 0; i < c->n && k < w; i++)
-      if (c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded)
+      if (c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded && !c->rep[i].wave)
         c->m[i].wave = c->rep[i].wave = true, k++;
     lmmi_fwc_set_phase(c, LMM_FWC_P_WAVE);
     c->step = S_WAVE_EXEC;
@@ -155,8 +161,13 @@ void lmmi_fwc_update_start(lmm_fwc *c) {
     return;
   }
   lmmi_fwc_set_phase(c, LMM_FWC_P_UPDATING);
-  for (size_t i = 0; i < c->n; i++)
-    c->m[i].in_play = c->rep[i].end == LMM_FWC_PENDING && c->m[i].downloaded && !c->m[i].wave;
+  /* Members already updating (a resumed campaign asked them before) are not asked again. */
+  for (size_t i = 0; i < c->n; i++) {
+    fwm *m = &c->m[i];
+    m->in_play = c->rep[i].end == LMM_FWC_PENDING && m->downloaded && !m->wave && !m->executing;
+    if (m->in_play) lmmi_fwc_ask_update(c, i);
+  }
+  if (!lmmi_fwc_update_recorded(c)) return;
   lmm_op op = LMM_OP_INIT;
   op.kind = LMM_OPK_EXECUTE;
   op.path = (lmm_path){.oid = FW_OID, .iid = 0, .rid = 2, .depth = 3};

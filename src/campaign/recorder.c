@@ -24,10 +24,10 @@ lmm_err lmmi_recorder_init(lmmi_recorder *r, lmm_ctx *ctx, lmm_store *store, int
   return LMM_OK;
 }
 
-void lmmi_recorder_flush(lmmi_recorder *r) {
-  if (!r->store || !r->n_dirty) return;
+bool lmmi_recorder_flush(lmmi_recorder *r) {
+  if (!r->store || !r->n_dirty) return true;
   lmm_outcome *tmp = malloc(r->n_dirty * sizeof *tmp);
-  if (!tmp) return; /* kept marked: retried by the next flush */
+  if (!tmp) return false; /* kept marked: retried by the next flush */
   for (size_t k = 0; k < r->n_dirty; k++) {
     lmm_outcome_init(&tmp[k]);
     r->fill(r->owner, r->dirty[k], &tmp[k]);
@@ -37,11 +37,12 @@ void lmmi_recorder_flush(lmmi_recorder *r) {
   if (rc != LMM_OK) {
     lmmi_log(r->ctx, LMM_LOG_ERROR, "%s: cannot store %zu outcomes (kept to retry): %s", r->what,
              r->n_dirty, lmm_store_errmsg(r->store));
-    return;
+    return false;
   }
   for (size_t k = 0; k < r->n_dirty; k++)
     r->is_dirty[r->dirty[k]] = false;
   r->n_dirty = 0;
+  return true;
 }
 
 static void flush_due(void *arg) {

@@ -126,6 +126,7 @@ typedef struct deliver_opts {
   lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
   long window_s, grace_ms;
   bool firmware;       /* --firmware: the whole command goes to cmd_fw_deliver() */
+  const char *fw_file; /* resume: --firmware FILE, the image of a firmware campaign */
   const char *fw_flag; /* the first firmware-only option seen */
   const char *obj_dirs[CLI_MAX_OBJECT_DIRS]; /* --objects, in order */
   size_t n_obj_dirs;
@@ -173,6 +174,10 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
   char *end;
   while ((o = cli_getopt(c, argc, args, "", opts, &li)) != -1) {
     if (o == CLI_GETOPT_ERR) return EXIT_USAGE;
+    if (!all && o == CLI_D_FIRMWARE) {
+      d->fw_file = optarg;
+      continue;
+    }
     if (!all && !CLI_IS_RUN_OPTION(o))
       return cli_usage(c, "--%s is for deliver, not resume", opts[li].name);
     if (CLI_IS_RUN_OPTION(o)) {
@@ -335,16 +340,17 @@ int cmd_resume(cli *c, int argc, char **argv) {
   if ((rc = cli_parse_campaign_id(c, args[first], &id)) || (rc = cli_store_open(c, &s)) ||
       (rc = cli_campaign_get(c, s, id, &info)))
     goto out;
-  if (info.kind == LMM_CK_FIRMWARE) {
-    rc = cli_usage(c,
-                   "campaign %lld is a firmware campaign: it cannot be resumed; run "
-                   "'lwm2m-mbms deliver %s --firmware FILE' again",
-                   (long long)id, info.group ? info.group : "GROUP");
-    goto out;
-  }
   if (info.state == LMM_CS_DONE) {
     rc = cli_usage(c, "campaign %lld has finished: see 'lwm2m-mbms report %lld'", (long long)id,
                    (long long)id);
+    goto out;
+  }
+  if (info.kind == LMM_CK_FIRMWARE) {
+    rc = cli_fw_resume(c, s, &info, &d.ro, d.fw_file);
+    goto out;
+  }
+  if (d.fw_file) {
+    rc = cli_usage(c, "--firmware: campaign %lld is an operation campaign", (long long)id);
     goto out;
   }
   if ((rc = cli_engines_setup(c, &r.eng, info.via, &d.ro, &notifier_handlers, &r))) goto out;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -283,9 +284,14 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   cfg.skip_group_mgmt = f.skip_gm;
   cfg.version = f.pkg_version;
   cfg.expect_version = f.expect_version;
+  /* Absolute, so that 'resume' finds the image from any directory. */
+  char *abs = realpath(f.file, NULL);
+  cfg.image_name = abs ? abs : f.file;
   c->last_error[0] = '\0';
   lmm_err e;
-  if ((e = lmm_fwc_new(&deps, &cfg, &fw_handlers, &r, &r.fwc)) != LMM_OK) {
+  e = lmm_fwc_new(&deps, &cfg, &fw_handlers, &r, &r.fwc);
+  free(abs);
+  if (e != LMM_OK) {
     if (e == LMM_ERR_ARG)
       rc = cli_usage(c, "the library refused the firmware campaign: %s",
                      *c->last_error ? c->last_error : lmm_strerror(e));
@@ -316,5 +322,55 @@ out:
   lmm_store_close(s);
   free(image);
   free(args);
+  return rc;
+}
+
+int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli_run_opts *ro,
+                  const char *file) {
+  long long id = (long long)info->id;
+  char *stored = lmm_fwc_image_name(info);
+  const char *path = file ? file : stored;
+  uint8_t *image = NULL;
+  size_t len = 0;
+  cli_engines eng = {0};
+  fw_run r = {.c = c};
+  cli_fw_opts f = {.ro = *ro, .via = info->via};
+  int rc;
+  if (!path) {
+    rc = cli_usage(c, "campaign %lld is a firmware campaign: give its image with --firmware FILE",
+                   id);
+    goto out;
+  }
+  if ((rc = cli_fw_read_image(c, path, CLI_FW_MAX_GROUP, &image, &len))) goto out;
+  if ((rc = cli_engines_setup(c, &eng, info->via, &f.ro, &notifier_handlers, &r))) goto out;
+  lmm_fwc_deps deps = {c->ctx, eng.uni, eng.t8, eng.ans, NULL, s};
+  c->last_error[0] = '\0';
+  lmm_err e = lmm_fwc_resume(&deps, info->id, image, len, &fw_handlers, &r, &r.fwc);
+  const char *why = *c->last_error ? c->last_error : lmm_strerror(e);
+  if (e == LMM_ERR_ARG)
+    rc = cli_usage(c, "campaign %lld cannot be resumed with '%s': %s", id, path, why);
+  else if (e == LMM_ERR_STATE || e == LMM_ERR_PROTO)
+    rc = cli_usage(c, "campaign %lld cannot be resumed: %s", id, why);
+  else if (e == LMM_ERR_NOTFOUND)
+    rc = cli_usage(c, "campaign %lld: its group or members are gone", id);
+  else if (e != LMM_OK)
+    rc = cli_store_fail(c, s, "resuming the firmware campaign", e);
+  if (e != LMM_OK) goto out;
+  size_t n;
+  lmm_fwc_members(r.fwc, &n);
+  if (c->progress)
+    fprintf(stderr, "campaign %lld: resuming firmware '%s' (%zu bytes) to %zu members via %s\n", id,
+            path, len, n, cli_via_name(info->via));
+  if ((e = lmm_fwc_start(r.fwc)) != LMM_OK) {
+    cli_err(c, "cannot start campaign %lld: %s", id, lmm_strerror(e));
+    rc = cli_exit_of(e) == EXIT_USAGE ? EXIT_REFUSED : cli_exit_of(e);
+    goto out;
+  }
+  rc = fw_wait_and_report(&r, s, &f, n);
+out:
+  lmm_fwc_free(r.fwc);
+  cli_engines_free(&eng);
+  free(image);
+  free(stored);
   return rc;
 }

@@ -52,7 +52,7 @@ static const char usage_text[] =
     "  report CAMPAIGN [--format table|json|csv] [--objects DIR]\n"
     "                                               per-member outcomes and totals\n"
     "  campaigns [GROUP]                            list campaigns, newest first\n"
-    "  resume CAMPAIGN [--answer-*, --notify-*, --coap-bind, --wait, --json]\n"
+    "  resume CAMPAIGN [--firmware FILE] [--answer-*, --notify-*, --coap-bind, --wait, --json]\n"
     "                                               continue an unfinished operation campaign\n"
     "  cancel CAMPAIGN                              ask the deliver running a firmware campaign\n"
     "                                               to stop (no more fragments, no update)\n"
