@@ -172,7 +172,19 @@ typedef struct lmm_answers_config {
 
 typedef struct lmm_answers_stats {
   uint64_t accepted, duplicate, late, unknown, malformed;
+  /** The listener's receive buffer as the kernel reports it (bytes; Linux reports twice what
+   *  it granted, for its overhead): the receiver asks for LMM_ANSWERS_RCVBUF, and less than
+   *  twice that means net.core.rmem_max capped it. 0 when unknown or with `no_listener`. */
+  int rcvbuf;
+  /** Answers the kernel dropped on the listener's socket, its buffer full: each costs the
+   *  member a retransmission (CON) or, late in the window, a unicast repair. */
+  uint64_t rx_drops;
 } lmm_answers_stats;
+
+/** The receive buffer the answer receiver asks for: 10,000 members answering within a few
+ *  seconds send bursts that the kernel's default (about 200 KiB, a few hundred datagrams)
+ *  cannot hold while the loop is busy elsewhere. */
+#define LMM_ANSWERS_RCVBUF (8 * 1024 * 1024)
 
 /** Starts the receiver of members' answers (docs/protocol.md section 2): a CoAP endpoint
  *  served from lmm_ctx_process() of `ctx` (borrowed: must outlive it), unless `no_listener`.

@@ -46,7 +46,9 @@ typedef struct lmm_store lmm_store;
  *  @return LMM_OK; LMM_ERR_ARG for a NULL `ctx`, `out` (then nothing in `*out`) or `path`, or
  *  an empty path; LMM_ERR_IO when a parent directory cannot be made; LMM_ERR_DB for a file
  *  that is not SQLite, not ours, of a newer schema, or that cannot be upgraded (it is left as
- *  it was); LMM_ERR_NOMEM. */
+ *  it was), and for a file or directory this process may not write (the store writes every
+ *  campaign into the file, and its -wal and -shm files next to it; nothing is touched then);
+ *  LMM_ERR_NOMEM. */
 LMM_API lmm_err lmm_store_open(lmm_ctx *ctx, const char *path, lmm_store **out);
 /** Closes the handle, opened or failed, and frees it; the last connection to the file folds
  *  the journal back into it. Every campaign that uses the store must be freed first. NULL:

@@ -29,6 +29,7 @@ struct lmm_answers {
   open_req *reqs;
   size_t n_reqs, cap_reqs;
   lmm_answers_stats stats;
+  int fd; /* the listener's socket (libcoap's), -1 when unknown */
 };
 
 /* Datagrams served per turn of the host's loop: hundreds of members answering or pulling at
@@ -188,6 +189,7 @@ LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, 
   lmm_answers *a = calloc(1, sizeof *a);
   if (!a) return LMM_ERR_NOMEM;
   a->ctx = ctx;
+  a->fd = -1;
   const char *bind = cfg->bind_addr && *cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
   a->path =
       strdup(cfg->path && *cfg->path ? (cfg->path[0] == '/' ? cfg->path + 1 : cfg->path) : "lmm/a");
@@ -203,6 +205,13 @@ LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, 
     return rc;
   }
   coap_context_set_block_mode(a->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  a->fd = lmmi_coap_udp_fd(a->coap);
+  a->stats.rcvbuf = lmmi_sock_widen_rcvbuf(a->fd, LMM_ANSWERS_RCVBUF);
+  /* Linux doubles what it grants for its own overhead: less than twice means capped. */
+  if (a->fd >= 0 && a->stats.rcvbuf < 2 * LMM_ANSWERS_RCVBUF)
+    lmmi_log(ctx, LMM_LOG_INFO,
+             "answer receiver: receive buffer %d bytes, asked for %d (net.core.rmem_max caps it)",
+             a->stats.rcvbuf / 2, LMM_ANSWERS_RCVBUF);
   coap_str_const_t *rp = coap_make_str_const(a->path);
   coap_resource_t *r = coap_resource_init(rp, 0);
   if (!r) goto nomem;
@@ -248,6 +257,7 @@ LMM_API lmm_err lmm_answers_set_uri(lmm_answers *a, const char *uri) {
 
 LMM_API void lmm_answers_get_stats(const lmm_answers *a, lmm_answers_stats *out) {
   *out = a->stats;
+  out->rx_drops = lmmi_sock_drops(a->fd);
 }
 
 lmm_err lmmi_answers_open(lmm_answers *a, const uint8_t token[LMMI_TOKEN_LEN], lmmi_answer_fn fn,

@@ -67,5 +67,14 @@ int64_t lmmi_coap_deadline(lmm_ctx *ctx, struct coap_context_t *coap);
 /** ... and serving it: every datagram waiting, up to a bound per turn so that the other sources
  *  still get theirs (libcoap reads one datagram per call). */
 void lmmi_coap_serve(struct coap_context_t *coap);
+/** The UDP socket of a context made by lmmi_coap_listen(), found among what its epoll fd
+ *  watches; -1 when it cannot be told (no /proc). Borrowed: libcoap owns it. */
+int lmmi_coap_udp_fd(struct coap_context_t *coap);
+/** Asks for a receive buffer of `want` bytes on `fd` (past net.core.rmem_max when the process
+ *  may); returns the size the kernel reports (which counts its own overhead), 0 for fd -1. */
+int lmmi_sock_widen_rcvbuf(int fd, int want);
+/** Datagrams the kernel dropped on `fd` since it was opened (a full receive buffer); 0 when
+ *  the kernel cannot tell (SO_MEMINFO) or fd is -1. */
+uint64_t lmmi_sock_drops(int fd);
 
 #endif

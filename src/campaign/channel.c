@@ -2,6 +2,7 @@
  * TMGI. An operation campaign's one request usually rides in the delivery's JSON body; a
  * firmware campaign's thousands of fragments (and a request too large for the body) go as
  * datagrams to the delivery's MB2-U port. Both kinds of campaign send through this one piece. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,13 @@ static void gmd_created(void *user, const lmm_t8_reply *rep) {
   lmmi_channel *ch = user;
   ch->req = NULL;
   if (rep->result->err != LMM_OK) {
-    char *d = lmm_t8_result_describe(rep->result);
-    ch->fn(ch->owner, rep->result->err, d ? d : "group message request failed");
+    /* Named with the SCEF's URL: an operator with several SCEFs (or a test) sees which one
+     * went away or said no, after how many attempts. */
+    char *d = lmm_t8_result_describe(rep->result), why[512];
+    snprintf(why, sizeof why, "group message request to the SCEF at %s: %s",
+             lmm_t8_client_base_url(ch->t8), d ? d : "failed");
     lmm_free(d);
+    ch->fn(ch->owner, rep->result->err, why);
     return;
   }
   free(ch->delivery);

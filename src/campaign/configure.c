@@ -139,9 +139,10 @@ static void tmgi_reply(void *user, const lmm_t8_reply *rep) {
       if (lmm_t8_tmgi_create_async(g->t8, &req, tmgi_reply, g, &g->req) == LMM_OK) return;
     }
     char *d = lmm_t8_result_describe(rep->result);
-    char why[400];
-    snprintf(why, sizeof why, "TMGI %s: %s",
-             rep->op == LMM_T8_TMGI_CREATE ? "allocation" : "renewal", d ? d : "failed");
+    char why[512];
+    snprintf(why, sizeof why, "TMGI %s at the SCEF %s: %s",
+             rep->op == LMM_T8_TMGI_CREATE ? "allocation" : "renewal",
+             lmm_t8_client_base_url(g->t8), d ? d : "failed");
     lmm_free(d);
     return done(g, rep->result->err, why);
   }

@@ -196,6 +196,32 @@ static void create_private(const char *path) {
   if (fd >= 0) close(fd);
 }
 
+/* A store that cannot be written is refused before SQLite sees it. SQLite would open it
+ * read-only without a word and fail only at the first write, with "attempt to write a readonly
+ * database" and no file named, after a campaign had begun; and its WAL index (-shm), which it
+ * creates with the database file's mode, would stay read-only after the operator fixed the
+ * file, keeping the store unwritable with the same words. The directory counts too: the -wal
+ * and -shm files are made next to the database at every open. */
+static lmm_err check_writable(lmm_store *s, const char *path) {
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if ((size_t)(slash - path) < sizeof dir)
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  else
+    dir[0] = '\0'; /* too long to check here: SQLite will say */
+  if (dir[0] && access(dir, W_OK | X_OK) != 0)
+    return lmmi_store_say(s, LMM_ERR_DB,
+                          "%s: the state file's directory %s is not writable (%s): the store "
+                          "makes its -wal and -shm files there",
+                          path, dir, strerror(errno));
+  if (access(path, W_OK) != 0)
+    return lmmi_store_say(s, LMM_ERR_DB, "%s: the state file is not writable (%s)", path,
+                          strerror(errno));
+  return LMM_OK;
+}
+
 typedef enum { FILE_OURS, FILE_OLD, FILE_FRESH, FILE_REFUSED } file_kind;
 
 /* Reading these is also the first read of the file: a file that is not SQLite fails here
@@ -345,6 +371,7 @@ static lmm_err store_open(lmm_store *s, const char *path) {
   if (strcmp(path, ":memory:")) {
     if ((rc = make_parents(s, path)) != LMM_OK) return rc;
     create_private(path);
+    if ((rc = check_writable(s, path)) != LMM_OK) return rc;
   }
   /* NOMUTEX: a handle belongs to one thread at a time (as the rest of the library's handles),
    * so SQLite's per-connection mutex would only cost. */

@@ -16,8 +16,24 @@ lmm_err lmmi_store_say(lmm_store *s, lmm_err e, const char *fmt, ...) {
 }
 
 lmm_err lmmi_store_fail(lmm_store *s, int rc, const char *what) {
-  snprintf(s->msg, sizeof s->msg, "%s: %s", what, sqlite3_errmsg(s->db));
-  return (rc & 0xff) == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;
+  int prim = rc & 0xff;
+  const char *file = sqlite3_db_filename(s->db, "main");
+  /* The file's own troubles (another process holding it, a full disk, an I/O error, a file
+   * gone read-only) name it, and the system's reason when SQLite has one ("No space left on
+   * device", "File too large"): an operator with several stores must know which to look at. */
+  bool about_file = prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_READONLY ||
+                    prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CORRUPT ||
+                    prim == SQLITE_CANTOPEN || prim == SQLITE_PERM;
+  /* Only these come from a system call just made; for the others it would be a stale one. */
+  int sys = prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CANTOPEN
+                ? sqlite3_system_errno(s->db)
+                : 0;
+  if (about_file && file && *file)
+    snprintf(s->msg, sizeof s->msg, "%s: %s%s%s (state file %s)", what, sqlite3_errmsg(s->db),
+             sys ? ": " : "", sys ? strerror(sys) : "", file);
+  else
+    snprintf(s->msg, sizeof s->msg, "%s: %s", what, sqlite3_errmsg(s->db));
+  return prim == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;
 }
 
 sqlite3_stmt *lmmi_store_stmt(lmm_store *s, lmmi_sql slot, const char *sql) {

@@ -179,6 +179,10 @@ int main(int argc, char **argv) {
     fputs("t8-mock: out of memory\n", stderr);
     goto out_state;
   }
+  if (mock_persist_load(m) != 0) {
+    fprintf(stderr, "t8-mock: cannot read state file '%s'\n", m->cfg.state_file);
+    goto out_state;
+  }
   if (mock_http_start(m) != 0) {
     fputs("t8-mock: cannot start the HTTP server\n", stderr);
     goto out_state;

@@ -62,6 +62,7 @@ typedef struct mock_cfg {
   uint64_t seed;
   bool seed_set;
   const char *log_file;
+  const char *state_file; /* --state-file: the TMGIs kept across restarts, or NULL */
   bool verbose;
 } mock_cfg;
 
@@ -135,6 +136,7 @@ typedef struct mock {
   mock_tmgi *tmgis;
   size_t n_tmgis;
   uint32_t next_service_id;
+  bool restoring; /* --state-file being read: nothing to save yet */
   uint64_t next_gmd_id;
   uint64_t n_requests;
   mock_note *notes;
@@ -197,6 +199,15 @@ mock_tmgi *mock_tmgi_find_locked(mock *m, const char *tmgi, int64_t now_ms);
 /** Removes a TMGI and its deliveries; `expired` sends the failure notifications. */
 void mock_tmgi_remove_locked(mock *m, mock_tmgi *t, bool expired);
 mock_gmd *mock_gmd_find_locked(mock_tmgi *t, const char *txn);
+
+/* ------------------------------------------------------------------ persist.c */
+
+/** Reads --state-file (none yet: nothing to do) and allocates its live TMGIs again, before the
+ *  HTTP server starts. Returns 0, or -1 when the file cannot be read or is malformed. */
+int mock_persist_load(mock *m);
+/** Writes the TMGIs to --state-file (no-op without one); needs m->mu held. A failure is said
+ *  on stderr, and the mock goes on. */
+void mock_persist_save_locked(mock *m);
 mock_gmd *mock_gmd_find_id_locked(mock *m, uint64_t id, mock_tmgi **owner);
 /** Unlinks and frees a delivery (closing its user-plane port). */
 void mock_gmd_remove_locked(mock *m, mock_tmgi *t, mock_gmd *g);

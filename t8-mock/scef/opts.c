@@ -66,9 +66,13 @@ const char MOCK_USAGE[] =
     "  --verbose               human log on stderr\n"
     "  --help                  show this help and exit\n"
     "\n"
+    "State:\n"
+    "  --state-file FILE       keep the TMGI allocations in FILE across restarts (read at\n"
+    "                          start, rewritten at every change); deliveries are not kept\n"
+    "\n"
     "SIGINT or SIGTERM stops it cleanly (exit 0).\n"
-    "Exit status: 0 clean shutdown or --help; 1 cannot start (bind, log file, token file);\n"
-    "2 usage error.\n"
+    "Exit status: 0 clean shutdown or --help; 1 cannot start (bind, log file, token file,\n"
+    "state file); 2 usage error.\n"
     "See docs/t8-mock.md for the API served, the log format and what is simulated.\n";
 
 enum {
@@ -98,6 +102,7 @@ enum {
   O_REPLY_DELAY,
   O_SEED,
   O_LOG,
+  O_STATE_FILE,
   O_VERBOSE,
   O_HELP
 };
@@ -107,7 +112,7 @@ static const char OPTIONS[] =
     "listen= ready-file= api-root= token= token-file= scs-as-id= tmgi-lifetime= mcc= mnc= "
     "bearer-if= bearer-port= user-plane-addr= max-body= max-datagram= loss= fail-rate= "
     "fail-first= fail-status= retry-after= latency-ms= notify-loss= notify-retries= "
-    "notify-backoff-ms= create-reply-delay-ms= seed= log= verbose help";
+    "notify-backoff-ms= create-reply-delay-ms= seed= log= state-file= verbose help";
 #define N_OPTIONS (O_HELP - O_LISTEN + 1)
 
 static bool parse_digits(const char *s, size_t lo, size_t hi, char *out) {
@@ -319,6 +324,9 @@ int mock_opts_parse(int argc, char **argv, mock_cfg *c, bool *help) {
       break;
     case O_LOG:
       c->log_file = a;
+      break;
+    case O_STATE_FILE:
+      c->state_file = a;
       break;
     case O_VERBOSE:
       c->verbose = true;

@@ -146,6 +146,7 @@ void mock_tmgi_renew_locked(mock *m, mock_tmgi *t, int64_t now_ms) {
   int64_t s = (now_ms + m->cfg.tmgi_lifetime_s * 1000 + 999) / 1000;
   t->a.tmgi_expiration = s;
   t->expires_ms = s * 1000;
+  mock_persist_save_locked(m); /* every allocation and renewal ends here */
 }
 
 mock_tmgi *mock_tmgi_new_locked(mock *m, const char *scs, bool *full) {
@@ -217,6 +218,7 @@ void mock_tmgi_remove_locked(mock *m, mock_tmgi *t, bool expired) {
     mock_gmd_remove_locked(m, t, g);
   }
   tmgi_free(t);
+  mock_persist_save_locked(m);
   pthread_cond_broadcast(&m->sched_cv);
 }
 

@@ -63,21 +63,14 @@ static pid_t spawn(const char *bin, const char **argv, const char *dir) {
   return pid;
 }
 
-int lmmt_mock_start(lmmt_mock *m, const char *const *extra) {
-  const char *bin = getenv("LMM_T8_MOCK");
-  memset(m, 0, sizeof *m);
-  if (!bin) {
-    fprintf(stderr, "LMM_T8_MOCK is not set\n");
-    return -1;
-  }
-  snprintf(m->dir, sizeof m->dir, "/tmp/lmmt-XXXXXX");
-  if (!mkdtemp(m->dir)) return -1;
+/* Starts the mock on `listen` in m->dir (made already) and waits for its ready file. */
+static int mock_spawn(lmmt_mock *m, const char *bin, const char *listen, const char *const *extra) {
   char ready[128];
   snprintf(ready, sizeof ready, "%s/ready", m->dir);
-  snprintf(m->log_path, sizeof m->log_path, "%s/log.jsonl", m->dir);
-  const char *argv[64] = {bin,   "--listen", "127.0.0.1:0", "--ready-file",
-                          ready, "--log",    m->log_path};
+  unlink(ready); /* a restart's must be its own */
+  const char *argv[64] = {bin, "--listen", listen, "--ready-file", ready, "--log", m->log_path};
   int argc = 7;
+  if (m->state_path[0]) argv[argc++] = "--state-file", argv[argc++] = m->state_path;
   for (int i = 0; extra && extra[i] && argc < 63; i++)
     argv[argc++] = extra[i];
   argv[argc] = NULL;
@@ -105,6 +98,43 @@ int lmmt_mock_start(lmmt_mock *m, const char *const *extra) {
   return -1;
 }
 
+static int mock_start(lmmt_mock *m, bool kept, const char *const *extra) {
+  const char *bin = getenv("LMM_T8_MOCK");
+  memset(m, 0, sizeof *m);
+  if (!bin) {
+    fprintf(stderr, "LMM_T8_MOCK is not set\n");
+    return -1;
+  }
+  snprintf(m->dir, sizeof m->dir, "/tmp/lmmt-XXXXXX");
+  if (!mkdtemp(m->dir)) return -1;
+  snprintf(m->log_path, sizeof m->log_path, "%s/log.jsonl", m->dir);
+  if (kept) snprintf(m->state_path, sizeof m->state_path, "%s/state.json", m->dir);
+  return mock_spawn(m, bin, "127.0.0.1:0", extra);
+}
+
+int lmmt_mock_start(lmmt_mock *m, const char *const *extra) {
+  return mock_start(m, false, extra);
+}
+
+int lmmt_mock_start_kept(lmmt_mock *m, const char *const *extra) {
+  return mock_start(m, true, extra);
+}
+
+void lmmt_mock_kill(lmmt_mock *m) {
+  if (m->pid <= 0) return;
+  kill(m->pid, SIGKILL);
+  waitpid(m->pid, NULL, 0);
+  m->pid = 0;
+}
+
+int lmmt_mock_restart(lmmt_mock *m, const char *const *extra) {
+  const char *bin = getenv("LMM_T8_MOCK");
+  char listen[32];
+  if (!bin || m->pid > 0 || m->port <= 0) return -1;
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", m->port);
+  return mock_spawn(m, bin, listen, extra);
+}
+
 int lmmt_mock_stop(lmmt_mock *m) {
   int st = 0, rc = -1;
   if (m->pid > 0) {
@@ -130,6 +160,7 @@ int lmmt_mock_stop(lmmt_mock *m) {
     snprintf(path, sizeof path, "%s/stderr", m->dir);
     unlink(path);
     unlink(m->log_path);
+    if (m->state_path[0]) unlink(m->state_path);
     rmdir(m->dir);
   }
   return rc;

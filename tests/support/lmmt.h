@@ -11,12 +11,21 @@ typedef struct lmmt_mock {
   int port;
   char dir[64]; /* scratch directory of this mock (log, ready file) */
   char log_path[128];
-  char api_root[64]; /* http://127.0.0.1:PORT */
+  char api_root[64];    /* http://127.0.0.1:PORT */
+  char state_path[128]; /* its --state-file, "" for none */
 } lmmt_mock;
 
 /** Starts $LMM_T8_MOCK on 127.0.0.1:0 with --ready-file, --log and the NULL-terminated extra
  *  arguments; waits (at most 10 s) until it is listening. Returns 0 or -1. */
 int lmmt_mock_start(lmmt_mock *m, const char *const *extra);
+/** Like lmmt_mock_start(), with a --state-file in its directory: its TMGIs outlive a kill. */
+int lmmt_mock_start_kept(lmmt_mock *m, const char *const *extra);
+/** SIGKILL and reaping, as a crash: the directory, log and state file stay (lmmt_mock_stop()
+ *  removes them). */
+void lmmt_mock_kill(lmmt_mock *m);
+/** Starts a killed mock again on its old port, with its state file and the NULL-terminated
+ *  extra arguments; waits for it like lmmt_mock_start(). Returns 0 or -1. */
+int lmmt_mock_restart(lmmt_mock *m, const char *const *extra);
 /** SIGTERM, then a bounded wait (SIGKILL after 5 s). Returns the exit status, -1 if killed. */
 int lmmt_mock_stop(lmmt_mock *m);
 /** Number of log lines of event `event` that contain `needle` (NULL: any). */
