@@ -21,6 +21,7 @@
 
 #include "serve.h"
 
+#include "blob.h"
 #include "delay.h"
 #include "group.h"
 #include "observe.h"
@@ -106,21 +107,35 @@ static void drain(world *w) {
   }
 }
 
+/* As a group socket serves a datagram (group.c): a NON request with a token, a blob message
+ * classified once, its announce or fragment kept without an answer, anything else executed. */
 static void by_group(world *w, unsigned i, const uint8_t *data, size_t size) {
   coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, size > 0 ? size : 1);
   uint8_t *body = NULL;
   size_t len = 0;
   int code = 0, fmt = -1;
+  coap_bin_const_t tok;
+  sim_blob_msg bm;
+  char why[160];
 
   CHECK(pdu != NULL);
-  /* The group socket serves only what parses as a request. */
-  if (coap_pdu_parse(COAP_PROTO_UDP, data, size, pdu) &&
-      COAP_RESPONSE_CLASS(coap_pdu_get_code(pdu)) == 0 && coap_pdu_get_code(pdu) != 0) {
-    sim_serve_pdu(&w->f, i, pdu, NULL, &code, &fmt, &body, &len);
-    CHECK(code == 0 || code == SIM_SILENT || (code >> 5 >= 2 && code >> 5 <= 5));
-    CHECK(len == 0 || body != NULL);
-    free(body);
+  if (!coap_pdu_parse(COAP_PROTO_UDP, data, size, pdu) ||
+      coap_pdu_get_type(pdu) != COAP_MESSAGE_NON || coap_pdu_get_code(pdu) == 0 ||
+      COAP_RESPONSE_CLASS(coap_pdu_get_code(pdu)) != 0 ||
+      (tok = coap_pdu_get_token(pdu)).length == 0 || tok.length > 8 ||
+      sim_dev_offline(&w->f.dev[i], sim_now_ms()))
+    goto out;
+  sim_blob_classify(pdu, false, &bm);
+  if (bm.kind == SIM_BLOB_MALFORMED) goto out;
+  if (bm.kind == SIM_BLOB_DATA) {
+    (void)sim_blob_data(&w->f, i, &bm, true, why, sizeof why);
+    goto out;
   }
+  sim_serve_pdu(&w->f, i, pdu, &bm, &code, &fmt, &body, &len);
+  CHECK(code == 0 || (code >> 5 >= 2 && code >> 5 <= 5));
+  CHECK(len == 0 || body != NULL);
+  free(body);
+out:
   coap_delete_pdu(pdu);
 }
 
