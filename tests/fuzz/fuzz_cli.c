@@ -1,7 +1,8 @@
 /* fuzz_cli.c - libFuzzer target for the command line's parsers of operators' words: the first
  * byte picks one, the rest is its argument (one word) or, split at newlines, its arguments.
  *   0 deliver --firmware's options (counts, sizes, rates, shares, waves, durations, URIs and
- *     addresses of the run options), cli_fw_opts_parse();
+ *     addresses of the run options), cli_fw_opts_parse(); or, when the first word is "t8",
+ *     the options of "lwm2m-mbms t8 ..." up to where it would connect to the SCEF;
  *   1 a deliver operation (PATH[:TYPE][=VALUE], hex:, ?QUERY), cli_build_op(), with and
  *     without --format;
  *   2 the single words: times (RFC 3339, +SECONDS), ADDR:PORT, formats, paths, campaign
@@ -138,7 +139,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       w = nl ? nl + 1 : NULL;
     }
     argv[argc] = NULL;
-    fw_opts(&c, argv, argc);
+    /* "t8 ...": its subcommands' options; with no SCEF given it stops before connecting. */
+    if (argc >= 2 && strcmp(argv[1], "t8") == 0)
+      CHECK(cmd_t8(&c, argc - 2, argv + 2) == EXIT_USAGE);
+    else
+      fw_opts(&c, argv, argc);
     break;
   case 1:
     operation(&c, sel / 3, text);
