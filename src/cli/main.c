@@ -1,7 +1,5 @@
 /* main.c - lwm2m-mbms: global options, the SCEF connection, and the command table. */
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -178,47 +176,6 @@ static const char usage_text[] =
     "file)\n"
     "  3  the SCEF refused the request, or the network failed\n"
     "  4  a deadline passed (no answer, no notification in time)\n";
-
-void cli_err(const cli *c, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "lwm2m-mbms: %s%s", c && c->cmd ? c->cmd : "", c && c->cmd ? ": " : "");
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-
-int cli_usage(const cli *c, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "lwm2m-mbms: %s%s", c && c->cmd ? c->cmd : "", c && c->cmd ? ": " : "");
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputs("\nTry 'lwm2m-mbms --help'.\n", stderr);
-  return EXIT_USAGE;
-}
-
-int cli_t8_fail(const cli *c, const char *what, const lmm_t8_result *res) {
-  char *d = lmm_t8_result_describe(res);
-  cli_err(c, "%s: %s", what, d ? d : lmm_strerror(res->err));
-  lmm_free(d);
-  switch (res->err) {
-  case LMM_ERR_TIMEOUT:
-    return EXIT_TIMEOUT;
-  case LMM_ERR_ARG:
-    return EXIT_USAGE;
-  default:
-    return EXIT_REFUSED;
-  }
-}
-
-int cli_finish_output(const cli *c, int rc) {
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    cli_err(c, "cannot write the output: %s", strerror(errno));
-    return rc ? rc : EXIT_USAGE;
-  }
-  return rc;
-}
 
 /* Errors are kept even without --verbose: a command can then say why the library refused
  * something (lmm_fwc_new() explains an LMM_ERR_ARG only in the log). */

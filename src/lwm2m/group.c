@@ -281,9 +281,11 @@ LMM_API lmm_err lmm_members_parse(const char *text, size_t len, lmm_member **out
     }
     char *hash = strchr(line, '#');
     if (hash) *hash = '\0';
-    char *w[16];
+    char *w[16], *save = NULL;
     size_t nw = 0;
-    for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
+    /* strtok_r(): strtok() keeps its place in process-wide state, and group.h promises that
+     * members files may be parsed on several threads at once. */
+    for (char *tok = strtok_r(line, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
       if (nw == 16) {
         nw = 17;
         break;

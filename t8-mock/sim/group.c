@@ -283,8 +283,10 @@ int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve) {
   bool rst = sim_obs_watching(f); /* Resets to NON notifications are read here (observe.c) */
   if (due >= 0 && due < wait_ms) wait_ms = due;
   if (wait_ms < 0) wait_ms = 0;
+  /* libcoap reads a timeout of 0 as COAP_IO_WAIT, "until something happens": a turn that
+   * must not wait at all says so with COAP_IO_NO_WAIT. */
   if ((!g || g->n_sock == 0) && !rst)
-    return coap_io_process(f->ctx, (uint32_t)wait_ms) < 0 ? -1 : 0;
+    return coap_io_process(f->ctx, wait_ms == 0 ? COAP_IO_NO_WAIT : (uint32_t)wait_ms) < 0 ? -1 : 0;
   if (!g && !(g = sim_group_state(f))) return -1;
   int cfd = coap_context_get_coap_fd(f->ctx);
   if (cfd < 0) { /* libcoap without epoll: its own select() with our sockets added */

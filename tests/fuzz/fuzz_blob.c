@@ -1,7 +1,10 @@
-/* fuzz_blob.c - libFuzzer target for the blob wire format, what a device or the adapter reads
- * from the other side: the input is parsed as a status text (whatever parses must format back
- * to text that parses to the same missing set) and, split at '&', as a blob query (whatever
- * parses must describe fragments a reassembly accepts at their stated length). */
+/* fuzz_blob.c - libFuzzer target for blob fragments as a device receives them (docs/protocol.md
+ * section 5). The input's first line, split at '&', is a fragment's Uri-Query; whatever parses
+ * must describe fragments a reassembly accepts at their stated length. The rest is a sequence
+ * of 3-byte steps (index, index, kind) that feeds the reassembly of a blob made up from the
+ * input: the true fragment (data or parity) or garbage of another length. Garbage must be
+ * ignored, duplicates known, and whatever completes (received or rebuilt from parity) must be
+ * the blob itself. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,58 +24,78 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     }                                                                                              \
   } while (0)
 
-static void status(const uint8_t *data, size_t size) {
-  lmmw_blob_status st;
-  char why[160];
-  if (lmmw_blob_status_parse(data, size, &st, why, sizeof why) != LMM_OK) return;
-  CHECK(st.state >= 0 && st.state <= 3 && st.result >= 0);
-  const uint32_t k = 300;
-  uint8_t a[(300 + 7) / 8] = {0}, b[(300 + 7) / 8] = {0};
-  lmmw_blob_status_mark(&st, a, k);
-  char text[LMMW_BLOB_STATUS_MAX + 1];
-  size_t len = lmmw_blob_status_format(st.state, st.result, a, k, text);
-  CHECK(len <= LMMW_BLOB_STATUS_MAX && strlen(text) == len);
-  lmmw_blob_status back;
-  CHECK(lmmw_blob_status_parse((const uint8_t *)text, len, &back, why, sizeof why) == LMM_OK);
-  lmmw_blob_status_mark(&back, b, k);
-  /* A truncated list may claim more, never less. */
-  for (uint32_t i = 0; i < k; i++)
-    CHECK(!lmmw_bit(a, i) || lmmw_bit(b, i));
-  lmmw_blob_status_clear(&back);
-  lmmw_blob_status_clear(&st);
+#define BLOB_MAX (64u * 1024u) /* keeps each run small: the format allows 64 MiB */
+
+/* Fragment `i` of `blob` into `out`: its bytes, or its parity. */
+static size_t fragment(const lmmw_blob_desc *d, const uint8_t *blob, uint32_t i, uint8_t *out) {
+  uint32_t k = lmmw_blob_k(d);
+  size_t len = lmmw_blob_frag_len(d, i);
+  if (i < k)
+    memcpy(out, blob + (size_t)i * d->frag, len);
+  else
+    lmmw_blob_parity(d, blob, i - k, out);
+  return len;
 }
 
-static void query(const uint8_t *data, size_t size) {
+static void feed(const lmmw_blob_desc *d, const uint8_t *steps, size_t n) {
+  static uint8_t frag[LMMW_BLOB_FRAG_MAX + 2], blob[BLOB_MAX];
+  uint32_t k = lmmw_blob_k(d), q = lmmw_blob_q(d);
+  lmmw_blob_rx rx;
+  bool complete = false;
+
+  if (d->size > BLOB_MAX || lmmw_blob_rx_init(&rx, d) != LMM_OK) return;
+  for (size_t i = 0; i < d->size; i++)
+    blob[i] = (uint8_t)(i * 131u + 7u);
+  for (size_t s = 0; s + 3 <= n; s += 3) {
+    uint32_t i = ((uint32_t)steps[s] | (uint32_t)steps[s + 1] << 8) % (k + q + 1);
+    size_t len;
+    if (i >= k + q) { /* past the last parity fragment */
+      CHECK(lmmw_blob_rx_feed(&rx, i, frag, d->frag) == LMMW_BLOB_BAD);
+      continue;
+    }
+    len = fragment(d, blob, i, frag);
+    if (steps[s + 2] & 1) { /* the right index with a wrong length */
+      size_t bad = (len + 1 + steps[s + 2] / 2) % (LMMW_BLOB_FRAG_MAX + 2);
+      if (bad == len) continue;
+      CHECK(lmmw_blob_rx_feed(&rx, i, frag, bad) == LMMW_BLOB_BAD);
+      continue;
+    }
+    bool had = lmmw_bit(rx.have, i);
+    lmmw_blob_feed r = lmmw_blob_rx_feed(&rx, i, frag, len);
+    CHECK(r != LMMW_BLOB_BAD);
+    CHECK(!had || r == LMMW_BLOB_DUPLICATE);
+    if (r == LMMW_BLOB_COMPLETE) {
+      CHECK(!complete);
+      complete = true;
+    }
+    CHECK(lmmw_blob_rx_complete(&rx) == complete);
+  }
+  if (complete) CHECK(memcmp(rx.data, blob, d->size) == 0);
+  lmmw_blob_rx_clear(&rx);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const uint8_t *nl = memchr(data, '\n', size);
+  size_t qlen = nl ? (size_t)(nl - data) : size;
   const char *items[16];
   size_t lens[16], n = 0, start = 0;
-  for (size_t i = 0; i <= size && n < 16; i++)
-    if (i == size || data[i] == '&') {
+  for (size_t i = 0; i <= qlen && n < 16; i++)
+    if (i == qlen || data[i] == '&') {
       items[n] = (const char *)data + start, lens[n++] = i - start;
       start = i + 1;
     }
   lmmw_blob_desc d;
   long index;
   char why[160];
-  if (lmmw_blob_query_parse(items, lens, n, &d, &index, why, sizeof why) != LMM_OK) return;
+  if (lmmw_blob_query_parse(items, lens, n, &d, &index, why, sizeof why) != LMM_OK) return 0;
   uint32_t k = lmmw_blob_k(&d), q = lmmw_blob_q(&d);
   CHECK(k >= 1 && index < (long)k + (long)q);
-  if (d.size > 1024 * 1024) return; /* keep each run small */
-  lmmw_blob_rx rx;
-  if (lmmw_blob_rx_init(&rx, &d) != LMM_OK) return;
-  static uint8_t frag[LMMW_BLOB_FRAG_MAX];
-  uint32_t i = index >= 0 ? (uint32_t)index : 0;
-  size_t len = lmmw_blob_frag_len(&d, i);
-  CHECK(len >= 1 && len <= d.frag);
-  CHECK(lmmw_blob_rx_feed(&rx, i, frag, len) != LMMW_BLOB_BAD);
-  CHECK(lmmw_blob_rx_feed(&rx, i, frag, len) == LMMW_BLOB_DUPLICATE);
-  lmmw_blob_rx_clear(&rx);
   char out[LMMW_BLOB_QUERY_MAX + 1];
   lmmw_blob_query(&d, index, true, out, sizeof out);
   CHECK(strlen(out) < sizeof out);
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  status(data, size);
-  query(data, size);
+  size_t i0 = index >= 0 ? (size_t)index : 0;
+  size_t len = lmmw_blob_frag_len(&d, (uint32_t)i0);
+  CHECK(len >= 1 && len <= d.frag);
+  if (nl) feed(&d, nl + 1, size - qlen - 1);
   return 0;
 }

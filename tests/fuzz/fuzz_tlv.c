@@ -1,0 +1,18 @@
+/* fuzz_tlv.c - libFuzzer target for the TLV decoder (LwM2M 1.0 devices' answers): the input is
+ * decoded under several request paths, with and without the object's definition (see
+ * fuzz_lwm2m.h for what must hold of whatever decodes). */
+#include "fuzz_lwm2m.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  lmm_obj_def gm;
+
+  lmm_group_mgmt_def(LMM_GROUP_MGMT_OID, &gm);
+  /* The bytes go in as they are (no NUL after them), so an over-read shows up under ASan. */
+  one(LMM_FMT_TLV, "/42769/0", data, size, &gm);
+  one(LMM_FMT_TLV, "/42769", data, size, &gm);
+  one(LMM_FMT_TLV, "/42769/0/6", data, size, &gm);
+  one(LMM_FMT_TLV, "/42769/0", data, size, NULL);
+  one(LMM_FMT_TLV, "/6/0", data, size, lmm_obj_def_oma(6));
+  one(LMM_FMT_TLV, "/3/0/7", data, size, lmm_obj_def_oma(3));
+  return 0;
+}
