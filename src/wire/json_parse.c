@@ -217,9 +217,12 @@ static bool string_ok(const unsigned char *s, size_t len, size_t *i, const char 
       p++;
       continue;
     }
-    if (p + 1 >= len) break;
+    if (p + 1 >= len) { /* a backslash last: unterminated */
+      p = len;
+      break;
+    }
     if (s[p + 1] != 'u') {
-      if (!strchr("\"\\/bfnrt", s[p + 1])) {
+      if (!memchr("\"\\/bfnrt", s[p + 1], 8)) { /* not strchr(): it finds a NUL */
         *why = "invalid escape in a string";
         return false;
       }
@@ -265,7 +268,6 @@ static bool grammar_ok(const unsigned char *s, size_t len, size_t *at, const cha
   size_t depth = 0, i = 0;
   int want = WANT_VALUE;
 
-  if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) i = 3; /* cJSON skips a byte order mark */
   for (;;) {
     while (i < len && is_ws(s[i]))
       i++;
