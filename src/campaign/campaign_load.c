@@ -39,13 +39,15 @@ static lmm_err op_copy(lmm_campaign *c, const lmm_op *op) {
   return LMM_OK;
 }
 
-/* The stored row of a new campaign. */
-static void info_init(lmm_campaign *c, const lmm_campaign_config *cfg) {
-  char path[32];
+/* The stored row of a new campaign. Its copies are all checked: a row without its path or
+ * payload would be stored, and resumed, as another operation. */
+static lmm_err info_init(lmm_campaign *c, const lmm_campaign_config *cfg) {
+  char buf[32];
+  const char *path = lmm_path_format(&c->op.path, buf, sizeof buf);
   c->info.group = dupn(c->group.name);
   c->info.via = c->via;
   c->info.op_kind = c->op.kind;
-  c->info.op_path = dupn(lmm_path_format(&c->op.path, path, sizeof path));
+  c->info.op_path = dupn(path);
   c->info.op_format = c->op.format;
   c->info.op_accept = c->op.accept;
   if (c->op.len && (c->info.op_payload = malloc(c->op.len)))
@@ -57,6 +59,10 @@ static void info_init(lmm_campaign *c, const lmm_campaign_config *cfg) {
   c->info.t8_status = -1;
   c->info.created_ms = lmm_ctx_wall_ms(c->d.ctx);
   c->info.state = LMM_CS_CREATED;
+  if ((c->group.name && !c->info.group) || (path && !c->info.op_path) ||
+      (c->op.len && !c->info.op_payload) || (c->op_query && !c->info.op_query))
+    return LMM_ERR_NOMEM; /* what was copied goes with the campaign */
+  return LMM_OK;
 }
 
 LMM_API lmm_err lmm_campaign_new(const lmm_campaign_deps *deps, const lmm_campaign_config *cfg,
@@ -92,10 +98,15 @@ LMM_API lmm_err lmm_campaign_new(const lmm_campaign_deps *deps, const lmm_campai
     c->out[i].oid = c->members[i].oid;
   }
   if (rc == LMM_OK) rc = op_copy(c, &cfg->op);
-  info_init(c, cfg);
-  if (rc == LMM_OK && deps->store)
-    rc = lmm_store_campaign_create(deps->store, &c->info, c->members, c->n);
+  if (rc == LMM_OK) rc = info_init(c, cfg);
+  /* Everything that can run out of memory comes before the row: a campaign that fails to be
+   * made leaves nothing in the store. */
   if (rc == LMM_OK) rc = lmmi_op_prepare(c);
+  if (rc == LMM_OK && deps->store) {
+    rc = lmm_store_campaign_create(deps->store, &c->info, c->members, c->n);
+    snprintf(c->what, sizeof c->what, "campaign %lld", (long long)c->info.id);
+    c->rec.id = c->info.id;
+  }
   if (rc != LMM_OK) {
     lmm_campaign_free(c);
     return rc;

@@ -151,8 +151,8 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
      * member whether an update (Execute) was asked of it, written before it goes out, so that
      * a resumed campaign never asks twice. Older firmware campaigns have no settings and
      * cannot be resumed; older outcomes read back as "not asked". */
-    "ALTER TABLE campaigns ADD COLUMN fw_config TEXT;"
-    "ALTER TABLE outcomes ADD COLUMN fw_exec INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE campaigns ADD COLUMN fw_config TEXT;"
+     "ALTER TABLE outcomes ADD COLUMN fw_exec INTEGER NOT NULL DEFAULT 0;"),
 };
 
 /* ------------------------------------------------------------ opening */

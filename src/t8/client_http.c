@@ -93,6 +93,14 @@ static lmm_err read_token(const lmm_t8_client *cl, char **out) {
   return (*out = strdup(tok)) ? LMM_OK : LMM_ERR_NOMEM;
 }
 
+/* curl_slist_append() for a chain of appends: its NULL leaves the list as it was, which is
+ * freed here, so that the chain ends in NULL with nothing left behind. */
+static struct curl_slist *append_or_free(struct curl_slist *h, const char *line) {
+  struct curl_slist *n = curl_slist_append(h, line);
+  if (!n) curl_slist_free_all(h);
+  return n;
+}
+
 lmm_err lmmi_t8_attempt_start(lmm_t8_request *r) {
   lmm_t8_client *cl = r->cl;
   char *token = NULL;
@@ -109,18 +117,18 @@ lmm_err lmmi_t8_attempt_start(lmm_t8_request *r) {
   struct curl_slist *h =
       curl_slist_append(NULL, "Accept: application/json, application/problem+json");
   /* Expect: 100-continue would add a round trip (or a second's stall) to every body. */
-  if (h) h = curl_slist_append(h, "Expect:");
+  if (h) h = append_or_free(h, "Expect:");
   if (h && r->content_type) {
     char line[96];
     snprintf(line, sizeof line, "Content-Type: %s", r->content_type);
-    h = curl_slist_append(h, line);
+    h = append_or_free(h, line);
   }
   if (h && token && *token) {
     size_t tl = strlen(token) + 32;
     char *line = malloc(tl);
     if (line) {
       snprintf(line, tl, "Authorization: Bearer %s", token);
-      h = curl_slist_append(h, line);
+      h = append_or_free(h, line);
       free(line);
     } else {
       curl_slist_free_all(h), h = NULL;

@@ -116,7 +116,7 @@ static size_t number_len(const unsigned char *s, size_t avail) {
 
 /* One pass over the text for what cJSON lets through: bytes it would misread (NUL, invalid
  * UTF-8, raw control characters, "\u0000" which a C string cannot hold), loose numbers, and
- * nesting deep enough to cost recursion. Grammar errors are left to cJSON. Returns false with
+ * nesting deep enough to cost recursion. The grammar is grammar_ok()'s. Returns false with
  * the offending offset and a reason. */
 static bool prescan(const unsigned char *s, size_t len, size_t *at, const char **why) {
   bool in_str = false;
@@ -183,8 +183,158 @@ static bool prescan(const unsigned char *s, size_t len, size_t *at, const char *
   return true;
 }
 
-static bool is_ws(char c) {
+static bool is_ws(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int hex_value(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* The code unit of "\uXXXX" at s[i] (the backslash), or -1. */
+static long utf16_unit(const unsigned char *s, size_t len, size_t i) {
+  long v = 0;
+
+  if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u') return -1;
+  for (size_t k = 2; k < 6; k++) {
+    int h = hex_value(s[i + k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+/* The string whose opening quote is at s[*i]: its escapes as cJSON decodes them (a high
+ * surrogate only with its low one). *i moves past the closing quote. */
+static bool string_ok(const unsigned char *s, size_t len, size_t *i, const char **why) {
+  size_t p = *i + 1;
+
+  while (p < len && s[p] != '"') {
+    if (s[p] != '\\') {
+      p++;
+      continue;
+    }
+    if (p + 1 >= len) { /* a backslash last: unterminated */
+      p = len;
+      break;
+    }
+    if (s[p + 1] != 'u') {
+      if (!memchr("\"\\/bfnrt", s[p + 1], 8)) { /* not strchr(): it finds a NUL */
+        *why = "invalid escape in a string";
+        return false;
+      }
+      p += 2;
+      continue;
+    }
+    long u = utf16_unit(s, len, p);
+    if (u < 0 || (u >= 0xdc00 && u <= 0xdfff)) {
+      *why = u < 0 ? "invalid \\u escape" : "lone low surrogate in a string";
+      return false;
+    }
+    if (u >= 0xd800 && u <= 0xdbff) {
+      long lo = utf16_unit(s, len, p + 6);
+      if (lo < 0xdc00 || lo > 0xdfff) {
+        *why = "high surrogate without its low one";
+        return false;
+      }
+      p += 6;
+    }
+    p += 6;
+  }
+  if (p >= len) {
+    *why = "unterminated string";
+    return false;
+  }
+  *i = p + 1;
+  return true;
+}
+
+/* Longest number cJSON 1.7.15 reads whole (it copies a number into a 64-byte buffer). */
+#define NUMBER_MAX 63
+
+/* What the grammar wants next. */
+enum { WANT_VALUE, WANT_VALUE_OR_CLOSE, WANT_KEY, WANT_KEY_OR_CLOSE, WANT_COLON, WANT_NEXT };
+
+/* The RFC 8259 grammar over a text that prescan() passed (so nesting is bounded), up to the
+ * end of the first value: what follows it is lmmw_json_parse()'s to refuse. Every text it
+ * passes is one cJSON reads, so that cJSON failing afterwards can only mean it ran out of
+ * memory: a good answer must not read as a malformed one. Returns false with the offending
+ * offset and a reason. */
+static bool grammar_ok(const unsigned char *s, size_t len, size_t *at, const char **why) {
+  unsigned char open[LMMW_JSON_MAX_DEPTH]; /* '{' or '[' of each container we are in */
+  size_t depth = 0, i = 0;
+  int want = WANT_VALUE;
+
+  for (;;) {
+    while (i < len && is_ws(s[i]))
+      i++;
+    *at = i;
+    if (i == len) {
+      *why = "unexpected end of the text";
+      return false;
+    }
+    unsigned char c = s[i];
+    bool closes = depth > 0 && c == (open[depth - 1] == '{' ? '}' : ']');
+    if (closes && (want == WANT_NEXT || want == WANT_VALUE_OR_CLOSE || want == WANT_KEY_OR_CLOSE)) {
+      i++, depth--;
+      want = WANT_NEXT;
+    } else if (want == WANT_NEXT && c == ',' && depth > 0) {
+      i++;
+      want = open[depth - 1] == '{' ? WANT_KEY : WANT_VALUE;
+      continue;
+    } else if (want == WANT_NEXT) {
+      *why = "expected ',' or the end of an array or object";
+      return false;
+    } else if (want == WANT_COLON) {
+      if (c != ':') {
+        *why = "expected ':'";
+        return false;
+      }
+      i++;
+      want = WANT_VALUE;
+      continue;
+    } else if (want == WANT_KEY || want == WANT_KEY_OR_CLOSE) {
+      if (c != '"') {
+        *why = "expected a member name";
+        return false;
+      }
+      if (!string_ok(s, len, &i, why)) return false;
+      want = WANT_COLON;
+      continue;
+    } else if (c == '{' || c == '[') {
+      if (depth == LMMW_JSON_MAX_DEPTH) { /* prescan() refused it already */
+        *why = "nesting too deep";
+        return false;
+      }
+      open[depth++] = c, i++;
+      want = c == '{' ? WANT_KEY_OR_CLOSE : WANT_VALUE_OR_CLOSE;
+      continue;
+    } else if (c == '"') {
+      if (!string_ok(s, len, &i, why)) return false;
+      want = WANT_NEXT;
+    } else if (c == '-' || is_digit(c)) {
+      size_t n = number_len(s + i, len - i);
+      if (n == 0 || n > NUMBER_MAX) {
+        *why = n == 0 ? "malformed number" : "number too long";
+        return false;
+      }
+      i += n;
+      want = WANT_NEXT;
+    } else if (len - i >= 4 && (memcmp(s + i, "true", 4) == 0 || memcmp(s + i, "null", 4) == 0)) {
+      i += 4;
+      want = WANT_NEXT;
+    } else if (len - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+      i += 5;
+      want = WANT_NEXT;
+    } else {
+      *why = "unexpected character";
+      return false;
+    }
+    if (want == WANT_NEXT && depth == 0) return true;
+  }
 }
 
 lmm_err lmmw_json_parse(const char *json, size_t len, cJSON **root, lmmw_t8_err *err) {
@@ -195,16 +345,14 @@ lmm_err lmmw_json_parse(const char *json, size_t len, cJSON **root, lmmw_t8_err 
   *root = NULL;
   if (json == NULL || len == 0)
     return lmmw_json_fail(err, "", "empty body: a JSON value is required");
-  if (!prescan((const unsigned char *)json, len, &at, &why))
+  if (!prescan((const unsigned char *)json, len, &at, &why) ||
+      !grammar_ok((const unsigned char *)json, len, &at, &why))
     return lmmw_json_fail(err, "", "not valid JSON at byte %zu: %s", at, why);
   /* Not require_null_terminated: with an explicit length cJSON would then demand a NUL inside
    * the buffer. The trailing check is done below instead. */
   doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-  if (doc == NULL) {
-    at = end != NULL && end >= json ? (size_t)(end - json) : 0;
-    return lmmw_json_fail(err, "", "not valid JSON at byte %zu", at);
-  }
-  while (end < json + len && is_ws(*end))
+  if (doc == NULL) return LMM_ERR_NOMEM; /* the text is one cJSON reads: see grammar_ok() */
+  while (end < json + len && is_ws((unsigned char)*end))
     end++;
   if (end != json + len) {
     cJSON_Delete(doc);

@@ -16,8 +16,10 @@
 
 /** Parses `len` bytes of JSON text strictly: RFC 8259 grammar (numbers included), valid UTF-8,
  *  no NUL byte, no "\u0000" escape (C strings could not hold it), at most LMMW_JSON_MAX_DEPTH
- *  levels, nothing but whitespace after the value. Returns LMM_OK and an owned tree in *root
- *  (cJSON_Delete()), or LMM_ERR_PROTO with `err` at pointer "" naming the byte offset (from 0). */
+ *  levels, numbers of at most 63 characters, nothing but whitespace after the value. Returns
+ *  LMM_OK and an owned tree in *root (cJSON_Delete()); LMM_ERR_PROTO with `err` at pointer ""
+ *  naming the byte offset (from 0); LMM_ERR_NOMEM for well-formed text cJSON had no memory
+ *  for. */
 lmm_err lmmw_json_parse(const char *json, size_t len, cJSON **root, lmmw_t8_err *err);
 
 /** Fills `err` (optional) with `ptr` and the formatted reason, both truncated to fit.

@@ -807,6 +807,32 @@ static const bad_case bad_gmd[] = {
     {"{\"a\":tru}", 0, "", NULL},
     {"{\"a\":\"\\x\"}", 0, "", NULL},
     {"{\"a\":\"\\ud800\"}", 0, "", NULL}, /* lone surrogate escape */
+    /* The grammar is checked before cJSON reads the text, so that cJSON failing can only mean
+     * it ran out of memory: what cJSON would refuse is refused here, with a reason. */
+    {"{\"a\" 1}", 0, "", "not valid JSON at byte 5: expected ':'"},
+    {"{1:1}", 0, "", "not valid JSON at byte 1: expected a member name"},
+    {"{\"a\":1 \"b\":2}", 0, "",
+     "not valid JSON at byte 7: expected ',' or the end of an array or object"},
+    {"{\"a\":[1}", 0, "",
+     "not valid JSON at byte 7: expected ',' or the end of an array or object"},
+    {"{\"a\":[1,]}", 0, "", "not valid JSON at byte 8: unexpected character"},
+    {"{\"a\":nul}", 0, "", "not valid JSON at byte 5: unexpected character"},
+    {"{\"a\":\"\\q\"}", 0, "", "not valid JSON at byte 5: invalid escape in a string"},
+    {"{\"a\":\"\\\0\"}", 10, "", "not valid JSON at byte 5: invalid escape in a string"},
+    {"{\"a\":\"\\u12g4\"}", 0, "", "not valid JSON at byte 5: invalid \\u escape"},
+    {"{\"a\":\"\\udc00\"}", 0, "", "not valid JSON at byte 5: lone low surrogate in a string"},
+    {"{\"a\":\"\\ud83d\\u0041\"}", 0, "",
+     "not valid JSON at byte 5: high surrogate without its low one"},
+    {"{\"a\":\"\\ud83d\\ude00\"}", 0, NULL, NULL}, /* a surrogate pair */
+    {"{\"a\":\"x}", 0, "", "not valid JSON at byte 5: unterminated string"},
+    {"{\"a\":", 0, "", "not valid JSON at byte 5: unexpected end of the text"},
+    /* RFC 8259 8.1: no byte order mark (cJSON skips one only before 2 more bytes). */
+    {"\xef\xbb\xbf{}", 0, "", "not valid JSON at byte 0: unexpected character"},
+    {"{\"a\":\"\\", 0, "", "not valid JSON at byte 5: unterminated string"},
+    {"{\"a\":100000000000000000000000000000000000000000000000000000000000000}", 0, NULL,
+     NULL}, /* 63 digits: what cJSON reads */
+    {"{\"a\":1000000000000000000000000000000000000000000000000000000000000000}", 0, "",
+     "not valid JSON at byte 5: number too long"},
     {"{\"self\":5}", 0, "/self", "must be a non-empty URI string without spaces"},
     {"{\"self\":\"\"}", 0, "/self", NULL},
     {"{\"self\":\"http://a b/\"}", 0, "/self", NULL},
