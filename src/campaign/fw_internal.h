@@ -83,7 +83,7 @@ struct lmm_fwc {
   bool started, closing, finished, cancel_req, wave_done;
   bool resumed;        /* from the store: a status round instead of the first pass */
   uint32_t round_base; /* status rounds of the runs before a resume: max_rounds is per run */
-  int final_phase; /* set when closing: the phase on_done reports */
+  int final_phase;     /* set when closing: the phase on_done reports */
   lmm_err result;
   char *error;
   int64_t t0;

@@ -290,7 +290,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --fir
  * one it was started with), then its report; the exit status. */
 int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli_run_opts *ro,
                   const char *file);
-int cmd_cancel(cli *c, int argc, char **argv);        /* cancel_cmd.c */
+int cmd_cancel(cli *c, int argc, char **argv); /* cancel_cmd.c */
 
 /** Report layouts. */
 typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV } cli_report_fmt;

@@ -73,11 +73,11 @@ static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   c.cancel_requested = sqlite3_column_int(st, 22) != 0;
   c.op_accept = (uint16_t)sqlite3_column_int(st, 23);
   c.tmgi_end = sqlite3_column_int(st, 24);
-  if (!lmmi_col_text(st, 25, &c.fw_config) || !lmmi_col_text(st, 1, &c.group) || !lmmi_col_text(st, 5, &c.op_path) ||
-      !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) || !lmmi_col_text(st, 8, &c.op_query) ||
-      !lmmi_col_text(st, 11, &c.token_hex) || !lmmi_col_text(st, 12, &c.tmgi) ||
-      !lmmi_col_text(st, 13, &c.t8_transaction) || !lmmi_col_text(st, 19, &c.error) ||
-      !lmmi_col_text(st, 21, &c.fw_summary)) {
+  if (!lmmi_col_text(st, 25, &c.fw_config) || !lmmi_col_text(st, 1, &c.group) ||
+      !lmmi_col_text(st, 5, &c.op_path) || !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) ||
+      !lmmi_col_text(st, 8, &c.op_query) || !lmmi_col_text(st, 11, &c.token_hex) ||
+      !lmmi_col_text(st, 12, &c.tmgi) || !lmmi_col_text(st, 13, &c.t8_transaction) ||
+      !lmmi_col_text(st, 19, &c.error) || !lmmi_col_text(st, 21, &c.fw_summary)) {
     lmm_campaign_info_clear(&c);
     return lmmi_store_say(s, LMM_ERR_NOMEM, "campaign: out of memory");
   }
