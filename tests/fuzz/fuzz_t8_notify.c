@@ -58,7 +58,7 @@ static void fuzz_notifications(const char *s, size_t n) {
   bool d1 = false, d2 = false;
   lmmw_t8_err e;
 
-  if (lmmw_t8_notification_decode(s, n, &t1, &d1, &e) == LMM_OK) {
+  if (decoded(lmmw_t8_notification_decode(s, n, &t1, &d1, &e)) == LMM_OK) {
     CHECK(lmmw_t8_notification_encode(t1, d1, &json) == LMM_OK);
     CHECK(lmmw_t8_notification_decode(json, strlen(json), &t2, &d2, &e) == LMM_OK);
     CHECK(str_eq(t1, t2) && d1 == d2);
@@ -70,7 +70,7 @@ static void fuzz_notifications(const char *s, size_t n) {
     CHECK(t1 == NULL);
   }
   t1 = t2 = NULL;
-  if (lmmw_t8_test_notification_decode(s, n, &t1, &e) == LMM_OK) {
+  if (decoded(lmmw_t8_test_notification_decode(s, n, &t1, &e)) == LMM_OK) {
     CHECK(lmmw_t8_test_notification_encode(t1, &json) == LMM_OK);
     CHECK(lmmw_t8_test_notification_decode(json, strlen(json), &t2, &e) == LMM_OK);
     CHECK(str_eq(t1, t2));

@@ -11,7 +11,7 @@ static void fuzz_problem(const char *s, size_t n) {
   lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmw_t8_problem_decode(s, n, &a, &e) != LMM_OK) {
+  if (decoded(lmmw_t8_problem_decode(s, n, &a, &e)) != LMM_OK) {
     check_err(&e);
     CHECK(a.invalid_params == NULL && a.type == NULL);
     return;

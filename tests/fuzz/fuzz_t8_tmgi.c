@@ -9,7 +9,7 @@ static void fuzz_alloc(const char *s, size_t n, unsigned flags) {
   lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmw_t8_tmgi_allocation_decode(s, n, flags, &a, &e) != LMM_OK) {
+  if (decoded(lmmw_t8_tmgi_allocation_decode(s, n, flags, &a, &e)) != LMM_OK) {
     check_err(&e);
     CHECK(a.self == NULL && a.mbms_loc_area == NULL);
     return;
@@ -37,7 +37,7 @@ static void fuzz_alloc_list(const char *s, size_t n) {
   lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmw_t8_tmgi_allocation_list_decode(s, n, &a, &na, &e) != LMM_OK) {
+  if (decoded(lmmw_t8_tmgi_allocation_list_decode(s, n, &a, &na, &e)) != LMM_OK) {
     check_err(&e);
     CHECK(a == NULL && na == 0);
     return;
@@ -60,7 +60,7 @@ static void fuzz_tmgi_patch(const char *s, size_t n) {
   lmmw_t8_err e;
   char *json = NULL;
 
-  if (lmmw_t8_tmgi_patch_decode(s, n, &a, &pa, &e) != LMM_OK) {
+  if (decoded(lmmw_t8_tmgi_patch_decode(s, n, &a, &pa, &e)) != LMM_OK) {
     check_err(&e);
     CHECK(pa == 0);
     return;
