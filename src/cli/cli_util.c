@@ -441,6 +441,17 @@ int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *
   return 0;
 }
 
+bool cli_parse_protect(const char *s, lmm_protect *p) {
+  static const char *const names[] = {"auto", "on", "off"};
+  static const lmm_protect values[] = {LMM_PROTECT_AUTO, LMM_PROTECT_ON, LMM_PROTECT_OFF};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(s, names[i])) {
+      *p = values[i];
+      return true;
+    }
+  return false;
+}
+
 bool cli_parse_via(const char *s, lmm_path_kind *via) {
   static const lmm_path_kind paths[] = {LMM_VIA_MBMS, LMM_VIA_MULTICAST, LMM_VIA_UNICAST};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)

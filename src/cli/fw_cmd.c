@@ -282,6 +282,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   if (f.update_wait_ms >= 0) cfg.update_wait_ms = f.update_wait_ms;
   if (f.update_deadline_s >= 0) cfg.update_deadline_ms = f.update_deadline_s * 1000;
   cfg.skip_group_mgmt = f.skip_gm;
+  cfg.protect = f.protect;
   cfg.version = f.pkg_version;
   cfg.expect_version = f.expect_version;
   /* Absolute, so that 'resume' finds the image from any directory. */
