@@ -109,6 +109,10 @@ int cli_parse_campaign_id(const cli *c, const char *s, int64_t *id);
 int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *out);
 /** Parses "auto", "on", "off" (--protect) into an LMM_PROTECT_*; false otherwise. */
 bool cli_parse_protect(const char *s, lmm_protect *p);
+/** --protect on to a group path needs every member over coaps:// (the key travels in the
+ *  Group Mgmt write): 0, or the usage error naming the first plain member. */
+int cli_check_protect(const cli *c, lmm_protect p, lmm_path_kind via, const lmm_member *m,
+                      size_t n);
 /** Parses "mbms", "multicast", "unicast" into an LMM_VIA_*; false otherwise. */
 bool cli_parse_via(const char *s, lmm_path_kind *via);
 /** The path of a delivery to group `g`: `want` (LMM_VIA_NONE: by the group's type), checked

@@ -292,6 +292,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   }
   lmm_path_kind via;
   if ((rc = cli_pick_via(c, &g, d.via, &via))) goto out;
+  if ((rc = cli_check_protect(c, d.protect, via, m, n))) goto out;
   if (via != LMM_VIA_UNICAST && b.op.kind != LMM_OPK_READ && b.op.kind != LMM_OPK_WRITE &&
       b.op.kind != LMM_OPK_EXECUTE && b.op.kind != LMM_OPK_WRITE_ATTR &&
       b.op.kind != LMM_OPK_DISCOVER) {

@@ -259,6 +259,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
                    group);
     goto out;
   }
+  if ((rc = cli_check_protect(c, f.protect, via, m, n))) goto out;
   if ((rc = cli_engines_setup(c, &eng, via, &f.ro, &notifier_handlers, &r))) goto out;
   if (!to_group && (f.method == LMM_FWC_PULL || f.method == LMM_FWC_AUTO) &&
       (rc = start_blob_server(c, &f, &blobs)))
