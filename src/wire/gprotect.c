@@ -91,7 +91,9 @@ lmm_err lmmw_gp_seal(const lmmw_gp_key *k, uint64_t seq, const uint8_t *msg, siz
   if (!k || !msg || !out || !out_len || len < 4 || seq > LMMW_GP_SEQ_MAX) return LMM_ERR_ARG;
   size_t tkl = msg[0] & 0x0f;
   uint8_t code = msg[1];
-  if ((msg[0] >> 6) != 1 || tkl < 1 || tkl > 8 || len < 4 + tkl || code == 0 || (code >> 5) != 0)
+  /* A NON request, as every group message is: what the receiver would refuse is not sealed. */
+  if ((msg[0] >> 6) != 1 || ((msg[0] >> 4) & 3) != 1 || tkl < 1 || tkl > 8 || len < 4 + tkl ||
+      code == 0 || (code >> 5) != 0)
     return LMM_ERR_ARG;
   size_t rest = len - 4 - tkl, n = piv_len(seq);
   size_t optlen = 3 + n, plain = 1 + rest;

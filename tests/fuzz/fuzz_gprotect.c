@@ -1,9 +1,10 @@
 /* fuzz_gprotect.c - libFuzzer target for protected group messages (docs/protocol.md section
  * 6), what every member parses from the group address. First byte even: the rest is a
  * datagram, peeked and opened under a fixed key; what opens must seal back to a message that
- * opens the same, and its sequence number go through a replay window. First byte odd: the rest
- * (after two bytes of sequence number) is sealed, must open back to itself, and with any one
- * bit flipped must not open at all, but in the message ID, which is left out of the AAD. */
+ * opens the same, and its sequence number go through a replay window. First byte odd: after a
+ * byte choosing a bit and two choosing a position and the sequence number, the rest is sealed,
+ * must open back to itself, and with that bit flipped must not open at all, but in the message
+ * ID, which is left out of the AAD. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -161,8 +161,12 @@ static void test_seal_refuses(void **state) {
   uint8_t resp[sizeof MSG];
   memcpy(resp, MSG, sizeof MSG);
   resp[1] = 0x45; /* 2.05: a response */
+  uint8_t con[sizeof MSG];
+  memcpy(con, MSG, sizeof MSG);
+  con[0] = 0x48; /* CON: a group cannot acknowledge, and a member would refuse it */
   assert_int_equal(lmmw_gp_seal(&k, LMMW_GP_SEQ_MAX + 1, MSG, sizeof MSG, &out, &len), LMM_ERR_ARG);
   assert_int_equal(lmmw_gp_seal(&k, 1, resp, sizeof resp, &out, &len), LMM_ERR_ARG);
+  assert_int_equal(lmmw_gp_seal(&k, 1, con, sizeof con, &out, &len), LMM_ERR_ARG);
   assert_int_equal(lmmw_gp_seal(&k, 1, MSG, 11, &out, &len), LMM_ERR_ARG);
   assert_string_equal((const char *)out, "x");
   assert_int_equal(lmmw_gp_seal(&k, LMMW_GP_SEQ_MAX, MSG, sizeof MSG, &out, &len), LMM_OK);

@@ -40,11 +40,11 @@ typedef struct lmmw_gp_key {
  *  with HKDF-SHA-256. LMM_OK; LMM_ERR_ARG (out untouched) for a length out of range. */
 lmm_err lmmw_gp_derive(const uint8_t *secret, size_t len, const char *group_id, lmmw_gp_key *out);
 
-/** Seals the CoAP message `msg` (len bytes, a request with a token of 1..8 bytes) under `k`
+/** Seals the CoAP message `msg` (len bytes, a NON request with a token of 1..8 bytes) under `k`
  *  with sequence number `seq` (0 .. LMMW_GP_SEQ_MAX; never twice under one key): `*out` (owned,
  *  free()) is a NON POST carrying the Group Protection option and, as payload, the original
  *  code, options and payload encrypted with the tag. LMM_ERR_ARG (nothing allocated) for a
- *  message that is no CoAP request or a seq out of range; LMM_ERR_NOMEM. */
+ *  message that is no NON CoAP request or a seq out of range; LMM_ERR_NOMEM. */
 lmm_err lmmw_gp_seal(const lmmw_gp_key *k, uint64_t seq, const uint8_t *msg, size_t len,
                      uint8_t **out, size_t *out_len);
 
