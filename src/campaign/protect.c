@@ -101,6 +101,8 @@ lmm_err lmmi_protect_setup(lmmi_protect *p, lmm_ctx *ctx, lmm_store *store, cons
     return rc;
   }
   p->ctx = ctx, p->store = store;
+  lmmi_log(ctx, LMM_LOG_INFO, "group %s: group messages protected (Key ID %02x%02x)", g->name,
+           p->key.kid[0], p->key.kid[1]);
   /* Without a store the key is this campaign's own (made just now): its numbers start at 0. */
   p->next = 0, p->end = store ? 0 : LMMW_GP_SEQ_MAX + 1;
   p->on = true;

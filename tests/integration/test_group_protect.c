@@ -283,6 +283,13 @@ static void test_mbms_op(void **state) {
   capture(fd, &c, 2000);
   assert_int_equal(c.n, 1);
   assert_true(seq_of(c.msg[0], c.len[0]) > 0); /* the first campaign's was 0: never again */
+  /* Someone who can send on the bearer replays it, and sends an unprotected Write; the third
+   * campaign's answers show both were read before it, and dropped. */
+  snprintf(w.addr, sizeof w.addr, "%s", group), snprintf(w.port, sizeof w.port, "%s", bp);
+  inject(&w, c.msg[0], c.len[0]);
+  uint8_t evil[64];
+  inject(&w, evil, evil_write(0xe3, evil));
+  assert_true(lmmt_cli_check(w.db, env, 0, want, NULL, args));
   captured_free(&c);
   close(fd);
   w.cap = -1;
@@ -290,7 +297,8 @@ static void test_mbms_op(void **state) {
   char *js = lmmt_sim_stop_stats(&w.sim, &st);
   cJSON *root = cJSON_Parse(js);
   free(js);
-  check_counts(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "totals"), "group"), 2 * 8, 0, 0, 0);
+  check_counts(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "totals"), "group"), 3 * N_DEV, 0,
+               N_DEV, N_DEV);
   cJSON_Delete(root);
   lmmt_scratch_remove(w.dir);
   assert_int_equal(lmmt_mock_stop(&mock), 0);
