@@ -235,6 +235,16 @@ typedef struct lmm_campaign_deps {
   lmm_store *store;
 } lmm_campaign_deps;
 
+/** Whether group messages (group requests, blob fragments) are sealed with the group's key
+ *  (docs/protocol.md section 6, docs/security.md). The key travels in the Group Mgmt write, so
+ *  protection needs every member reached over coaps://. */
+typedef enum lmm_protect {
+  LMM_PROTECT_AUTO = 0, /**< on when every member is over coaps://, else off (logged) */
+  LMM_PROTECT_ON,       /**< required: a member over plain coap:// fails the campaign with
+                         *   LMM_ERR_ARG before anything is sent */
+  LMM_PROTECT_OFF       /**< never: group messages go as they are */
+} lmm_protect;
+
 typedef struct lmm_campaign_config {
   const lmm_group_info *group; /**< copied */
   const lmm_member *members;   /**< copied */
@@ -250,13 +260,15 @@ typedef struct lmm_campaign_config {
                                 *   (default 127.0.0.1); another fails the send (LMM_ERR_ARG) */
   long tmgi_lifetime_margin_s; /**< renew a TMGI expiring sooner than the campaign end +
                                 *   this (default 60) */
+  lmm_protect protect;         /**< group message protection (default LMM_PROTECT_AUTO) */
 } lmm_campaign_config;
 
 #define LMM_CAMPAIGN_CONFIG_DEFAULT                                                                \
   {                                                                                                \
     .group = NULL, .members = NULL, .n_members = 0, .op = LMM_OP_INIT, .via = LMM_VIA_NONE,        \
     .window_s = -1, .grace_ms = 3000, .no_repair = false, .skip_group_mgmt = false,                \
-    .inline_max = 1024, .mcast_if = NULL, .tmgi_lifetime_margin_s = 60                             \
+    .inline_max = 1024, .mcast_if = NULL, .tmgi_lifetime_margin_s = 60,                            \
+    .protect = LMM_PROTECT_AUTO                                                                    \
   }
 
 /** Progress and results, called from lmm_ctx_process() (or lmm_answers_handle(), for an

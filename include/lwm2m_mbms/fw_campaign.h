@@ -73,6 +73,7 @@ typedef struct lmm_fwc_config {
   const char *image_name;     /**< where the image came from (e.g. its file), kept with the
                                *   stored campaign for a resume (lmm_fwc_image_name()); NULL:
                                *   none. Copied into the store only */
+  lmm_protect protect;        /**< group message protection (default LMM_PROTECT_AUTO) */
 } lmm_fwc_config;
 
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
@@ -82,7 +83,7 @@ typedef struct lmm_fwc_config {
     .window_s = -1, .grace_ms = 1000, .max_rounds = 5, .repair_multicast_min = 3, .wave_count = 0, \
     .wave_percent = 0, .success_threshold = 1.0, .error_threshold = 0.0, .update_wait_ms = 1000,   \
     .update_deadline_ms = 300000, .skip_group_mgmt = false, .mcast_if = NULL, .version = NULL,     \
-    .expect_version = NULL, .image_name = NULL                                                     \
+    .expect_version = NULL, .image_name = NULL, .protect = LMM_PROTECT_AUTO                        \
   }
 
 /** Where a member ended. */

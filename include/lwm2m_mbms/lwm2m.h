@@ -176,7 +176,8 @@ enum {
   LMM_GM_SCHEDULE = 8,
   LMM_GM_RESPONSE_TIME_WINDOW = 9,
   LMM_GM_MULTICAST_PORT = 10, /**< extension: UDP port of group messages (default 5683) */
-  LMM_GM_ANSWER_URI = 11      /**< extension: where members send their answers (docs/protocol.md) */
+  LMM_GM_ANSWER_URI = 11,     /**< extension: where members send their answers (docs/protocol.md) */
+  LMM_GM_GROUP_KEY = 12 /**< extension: the group's secret (Opaque, write-only; protocol.md 6) */
 };
 
 /** One instance of the Group Mgmt object. Owned members; absent ones are NULL / -1 / 0-count. */
@@ -197,6 +198,8 @@ typedef struct lmm_group_mgmt {
   int64_t response_time_window; /**< 9, seconds, or -1 */
   int32_t multicast_port;       /**< 10, or -1 */
   char *answer_uri;             /**< 11 */
+  uint8_t *group_key;           /**< 12, write-only: the group secret (wiped when cleared) */
+  size_t group_key_len;
 } lmm_group_mgmt;
 
 #define LMM_GROUP_MGMT_INIT                                                                        \
@@ -204,7 +207,8 @@ typedef struct lmm_group_mgmt {
     .group_id = NULL, .group_type = -1, .member_number = -1, .member_list = NULL,                  \
     .fanout_target = NULL, .external_group_id = NULL, .tmgi = NULL, .tmgi_riid = NULL,             \
     .n_tmgi = 0, .multicast_address = NULL, .schedule = NULL, .schedule_riid = NULL,               \
-    .n_schedule = 0, .response_time_window = -1, .multicast_port = -1, .answer_uri = NULL          \
+    .n_schedule = 0, .response_time_window = -1, .multicast_port = -1, .answer_uri = NULL,         \
+    .group_key = NULL, .group_key_len = 0                                                          \
   }
 
 /** Frees every member `g` owns and resets it to LMM_GROUP_MGMT_INIT. NULL: no-op. */

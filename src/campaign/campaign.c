@@ -105,6 +105,7 @@ static void phase_configure(lmm_campaign *c) {
                          c->cfg.tmgi_lifetime_margin_s + c->cfg.grace_ms / 1000 + 60;
   g->answer_uri = c->d.answers ? lmm_answers_uri(c->d.answers) : NULL;
   g->skip_writes = c->cfg.skip_group_mgmt;
+  g->protect = c->cfg.protect;
   g->what = c->what, g->h = &conf_handlers, g->owner = c;
   lmm_err rc = lmmi_configure_start(g);
   if (rc != LMM_OK) finish(c, rc, "cannot send the TMGI request");
@@ -241,6 +242,7 @@ static void send_group_request(lmm_campaign *c, uint8_t *msg, size_t len) {
   lmmi_channel *ch = &c->ch;
   ch->t8 = c->d.t8, ch->tmgi = c->info.tmgi, ch->group = &c->group, ch->via = c->via;
   ch->mcast_if = c->cfg.mcast_if;
+  ch->prot = c->conf.prot.on ? &c->conf.prot : NULL;
   int64_t at_ms = lmmi_group_next_schedule_ms(&c->group, lmm_ctx_wall_ms(c->d.ctx));
   c->start_s = at_ms / 1000;
   lmm_err rc;
@@ -259,7 +261,7 @@ static void send_group_request(lmm_campaign *c, uint8_t *msg, size_t len) {
     return collecting(c);
   }
   /* MBMS: the BM-SC holds the delivery until its start time. */
-  bool body = len <= c->cfg.inline_max;
+  bool body = len + (ch->prot ? LMMW_GP_OVERHEAD : 0) <= c->cfg.inline_max;
   rc = lmmi_channel_open(ch, body ? msg : NULL, body ? len : 0, c->start_s, channel_open, c);
   if (body)
     free(msg);

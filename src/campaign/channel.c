@@ -43,17 +43,35 @@ lmm_err lmmi_channel_open(lmmi_channel *ch, const uint8_t *inline_msg, size_t le
   lmm_gmd g = {.scef_port = -1};
   g.external_group_id = ch->group->external_group_id;
   g.message_delivery_start_time = start_s;
+  uint8_t *sealed = NULL;
   if (inline_msg) {
+    if (ch->prot) {
+      lmm_err rc = lmmi_protect_seal(ch->prot, inline_msg, len, &sealed, &len);
+      if (rc != LMM_OK) return rc;
+      inline_msg = sealed;
+    }
     g.has_payload = true, g.payload = (uint8_t *)inline_msg, g.payload_len = len;
     ch->inline_sent = true;
     ch->bytes += len;
   }
-  return lmm_t8_gmd_create_async(ch->t8, ch->tmgi, &g, gmd_created, ch, &ch->req);
+  lmm_err rc = lmm_t8_gmd_create_async(ch->t8, ch->tmgi, &g, gmd_created, ch, &ch->req);
+  free(sealed); /* the request holds its own copy of the body */
+  return rc;
 }
 
 lmm_err lmmi_channel_send(lmmi_channel *ch, const void *msg, size_t len) {
+  uint8_t *sealed = NULL;
+  if (!ch->dest.open) return LMM_ERR_STATE;
+  /* Every group datagram leaves here: sealed with the next sequence number of the group's
+   * key, so no path to the group can forget it. */
+  if (ch->prot) {
+    lmm_err rc = lmmi_protect_seal(ch->prot, msg, len, &sealed, &len);
+    if (rc != LMM_OK) return rc;
+    msg = sealed;
+  }
   lmm_err rc = lmmi_dest_send(&ch->dest, msg, len);
   if (rc == LMM_OK) ch->bytes += len;
+  free(sealed);
   return rc;
 }
 

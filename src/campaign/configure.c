@@ -71,6 +71,7 @@ static lmm_err gm_encode(lmmi_configure *g) {
   gm.response_time_window = g->window_s;
   gm.multicast_port = gr->multicast_port > 0 ? gr->multicast_port : 5683;
   gm.answer_uri = (char *)g->answer_uri;
+  if (g->prot.on) gm.group_key = g->prot.secret, gm.group_key_len = g->prot.secret_len;
   /* The group's own instance: writing another group's would make its members stop listening
    * to that group. */
   uint16_t iid = (uint16_t)(gr->gm_iid > 0 ? gr->gm_iid : 0);
@@ -158,6 +159,15 @@ static void tmgi_reply(void *user, const lmm_t8_reply *rep) {
 lmm_err lmmi_configure_start(lmmi_configure *g) {
   if (!g->group->gm_oid) return LMM_ERR_ARG;
   g->realloc_tried = false;
+  /* The key first: a group the policy refuses gets no TMGI and no write. */
+  char why[400] = "";
+  lmm_err prc = lmmi_protect_setup(&g->prot, g->ctx, g->store, g->group, g->members, g->n,
+                                   g->via == LMM_VIA_UNICAST ? LMM_PROTECT_OFF : g->protect,
+                                   g->skip_writes, why, sizeof why);
+  if (prc != LMM_OK) {
+    done(g, prc, why);
+    return LMM_OK;
+  }
   if (g->via != LMM_VIA_MBMS) {
     writes_start(g);
     return LMM_OK;
@@ -243,6 +253,10 @@ void lmmi_configure_stop(lmmi_configure *g) {
 
 void lmmi_configure_free(lmmi_configure *g) {
   lmmi_configure_stop(g);
+  lmmi_protect_free(&g->prot);
+  /* The encoded writes carry the key: wiped before they go back to the heap. */
+  if (g->senml) memset(g->senml, 0, g->senml_len);
+  if (g->tlv) memset(g->tlv, 0, g->tlv_len);
   lmm_free(g->senml), lmm_free(g->tlv);
   g->senml = g->tlv = NULL;
   free(g->tmgi), g->tmgi = NULL;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "campaign/campaign_internal.h"
+#include "campaign/protect.h"
 #include "core/ctx_internal.h"
 
 /* ------------------------------------------------------------ member index */
@@ -91,11 +92,13 @@ struct lmmi_configure {
   int64_t tmgi_needed_until; /* wall-clock seconds the TMGI must live to */
   const char *answer_uri;    /* Group Mgmt resource 11, NULL none */
   bool skip_writes;          /* members already configured: the TMGI only */
+  lmm_protect protect;       /* group message protection asked for */
   const char *what;          /* names the owner in the log ("campaign 7") */
   const lmmi_configure_handlers *h;
   void *owner;
   /* results */
-  char *tmgi; /* owned: the TMGI the group uses (MBMS), NULL none */
+  char *tmgi;        /* owned: the TMGI the group uses (MBMS), NULL none */
+  lmmi_protect prot; /* the group's key when its messages are protected (prot.on) */
   /* private */
   lmm_t8_request *req;
   lmm_batch *batch;
@@ -106,7 +109,9 @@ struct lmmi_configure {
   bool realloc_tried;
 };
 
-/** TMGI (MBMS: reused while it lives long enough, else renewed, else allocated; an allocation
+/** Protection (`protect`: off, or the group's key into `prot`, written to the members with
+ *  the Group Mgmt object; a policy that refuses the group ends it in on_done), the TMGI (MBMS:
+ *  reused while it lives long enough, else renewed, else allocated; an allocation
  *  is recorded in the stored group), then the Group Mgmt write of the group's own instance to
  *  every member not skipped (not for unicast groups). Never blocks; on_done follows, from a
  *  later loop turn or from within this call. LMM_OK when started. */
@@ -133,6 +138,7 @@ struct lmmi_channel {
   const lmm_group_info *group;
   lmm_path_kind via;    /* LMM_VIA_MBMS or LMM_VIA_MULTICAST */
   const char *mcast_if; /* multicast: interface address, NULL 127.0.0.1 */
+  lmmi_protect *prot;   /* NULL, or the key every message is sealed with (borrowed) */
   /* results */
   char *delivery; /* MBMS: the delivery's link (owned), NULL before */
   uint64_t bytes; /* datagram bytes sent */
@@ -151,8 +157,8 @@ struct lmmi_channel {
  *  LMM_OK means sent, and `fn` follows from the loop. */
 lmm_err lmmi_channel_open(lmmi_channel *ch, const uint8_t *inline_msg, size_t len, int64_t start_s,
                           lmmi_channel_fn fn, void *owner);
-/** Sends one datagram (LMM_ERR_STATE before the channel is open, or when its only message went
- *  in the delivery's body). */
+/** Sends one datagram, sealed first when the channel has a key (LMM_ERR_STATE before the
+ *  channel is open, or when its only message went in the delivery's body). */
 lmm_err lmmi_channel_send(lmmi_channel *ch, const void *msg, size_t len);
 /** Encodes `op` as a group request with `token` (docs/protocol.md section 1) and sends it. */
 lmm_err lmmi_channel_send_op(lmmi_channel *ch, lmm_ctx *ctx, const lmm_op *op,

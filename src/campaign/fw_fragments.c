@@ -107,6 +107,7 @@ static void send_start(lmm_fwc *c) {
   lmmi_channel *ch = &c->ch;
   ch->t8 = c->d.t8, ch->tmgi = c->conf.tmgi, ch->group = &c->group, ch->via = c->via;
   ch->mcast_if = c->cfg.mcast_if;
+  ch->prot = c->conf.prot.on ? &c->conf.prot : NULL;
   lmm_err rc = lmmi_channel_open(ch, NULL, 0, 0, channel_open, c);
   if (rc != LMM_OK)
     return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc,
@@ -163,6 +164,7 @@ void lmmi_fwc_config_start(lmm_fwc *c) {
   g->tmgi_needed_until = lmm_ctx_wall_ms(c->d.ctx) / 1000 + c->window_ms / 1000 + 3 + 120;
   g->answer_uri = c->d.answers ? lmm_answers_uri(c->d.answers) : NULL;
   g->skip_writes = c->cfg.skip_group_mgmt;
+  g->protect = c->cfg.protect;
   g->what = c->what, g->h = &conf_handlers, g->owner = c;
   lmm_err rc = lmmi_configure_start(g);
   if (rc != LMM_OK) lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, "cannot start the configuration");

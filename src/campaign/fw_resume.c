@@ -35,6 +35,7 @@ char *lmmi_fwc_config_json(const lmm_fwc *c, const lmm_fwc_config *cfg) {
       cJSON_AddNumberToObject(j, "update_wait_ms", (double)cfg->update_wait_ms) &&
       cJSON_AddNumberToObject(j, "update_deadline_ms", (double)cfg->update_deadline_ms) &&
       cJSON_AddBoolToObject(j, "skip_group_mgmt", cfg->skip_group_mgmt) &&
+      cJSON_AddNumberToObject(j, "protect", cfg->protect) &&
       (!cfg->mcast_if || cJSON_AddStringToObject(j, "mcast_if", cfg->mcast_if)) &&
       (!c->desc.version[0] || cJSON_AddStringToObject(j, "version", c->desc.version)) &&
       (!cfg->expect_version || cJSON_AddStringToObject(j, "expect_version", cfg->expect_version)) &&
@@ -86,6 +87,9 @@ static bool config_read(const cJSON *j, lmm_fwc_config *cfg, uint8_t id[LMMW_BLO
   const cJSON *skip = cJSON_GetObjectItemCaseSensitive(j, "skip_group_mgmt");
   if (skip && !cJSON_IsBool(skip)) ok = false;
   cfg->skip_group_mgmt = cJSON_IsTrue(skip);
+  double prot = num(j, "protect", LMM_PROTECT_AUTO, &ok);
+  if (prot != LMM_PROTECT_AUTO && prot != LMM_PROTECT_ON && prot != LMM_PROTECT_OFF) ok = false;
+  cfg->protect = ok ? (lmm_protect)prot : LMM_PROTECT_AUTO;
   cfg->mcast_if = str(j, "mcast_if", &ok);
   cfg->version = str(j, "version", &ok);
   cfg->expect_version = str(j, "expect_version", &ok);

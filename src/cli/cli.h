@@ -107,6 +107,12 @@ char **cli_with_name(const char *name, int argc, char **argv);
 int cli_parse_campaign_id(const cli *c, const char *s, int64_t *id);
 /** Reads campaign `id`; an unknown one is a usage error naming it. */
 int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *out);
+/** Parses "auto", "on", "off" (--protect) into an LMM_PROTECT_*; false otherwise. */
+bool cli_parse_protect(const char *s, lmm_protect *p);
+/** --protect on to a group path needs every member over coaps:// (the key travels in the
+ *  Group Mgmt write): 0, or the usage error naming the first plain member. */
+int cli_check_protect(const cli *c, lmm_protect p, lmm_path_kind via, const lmm_member *m,
+                      size_t n);
 /** Parses "mbms", "multicast", "unicast" into an LMM_VIA_*; false otherwise. */
 bool cli_parse_via(const char *s, lmm_path_kind *via);
 /** The path of a delivery to group `g`: `want` (LMM_VIA_NONE: by the group's type), checked
@@ -243,6 +249,7 @@ enum {
   CLI_D_NOREPAIR,
   CLI_D_SKIPGM,
   CLI_D_OBJECTS,
+  CLI_D_PROTECT,
   CLI_D_FIRMWARE, /* the firmware campaign's own options follow it */
   CLI_D_METHOD,
   CLI_D_FRAGMENT,
@@ -349,6 +356,7 @@ typedef struct cli_fw_opts {
   size_t wave_count;
   double wave_percent, success, error; /* shares 0..1; -1 not given */
   bool skip_gm;
+  lmm_protect protect;
   const char *pkg_version;
   const char *expect_version;
   /* The first option given that only a group path uses, and one only unicast uses. */

@@ -441,6 +441,32 @@ int cli_campaign_get(const cli *c, lmm_store *s, int64_t id, lmm_campaign_info *
   return 0;
 }
 
+bool cli_parse_protect(const char *s, lmm_protect *p) {
+  static const char *const names[] = {"auto", "on", "off"};
+  static const lmm_protect values[] = {LMM_PROTECT_AUTO, LMM_PROTECT_ON, LMM_PROTECT_OFF};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(s, names[i])) {
+      *p = values[i];
+      return true;
+    }
+  return false;
+}
+
+int cli_check_protect(const cli *c, lmm_protect p, lmm_path_kind via, const lmm_member *m,
+                      size_t n) {
+  if (p != LMM_PROTECT_ON || via == LMM_VIA_UNICAST) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!m[i].uri || strncmp(m[i].uri, "coaps://", 8)) {
+      char id[96];
+      return cli_usage(c,
+                       "--protect on: member %s is %s: the group key would travel in clear in "
+                       "its Group Mgmt write (give every member a coaps:// URI and PSK)",
+                       lmm_member_id_format(&m[i], id, sizeof id),
+                       m[i].uri ? m[i].uri : "without a URI");
+    }
+  return 0;
+}
+
 bool cli_parse_via(const char *s, lmm_path_kind *via) {
   static const lmm_path_kind paths[] = {LMM_VIA_MBMS, LMM_VIA_MULTICAST, LMM_VIA_UNICAST};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)

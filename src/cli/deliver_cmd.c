@@ -122,6 +122,7 @@ typedef struct deliver_opts {
   int which, n_ops;
   const char *op_arg;
   bool fmt_given, no_repair, skip_gm;
+  lmm_protect protect;
   uint16_t fmt;
   lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
   long window_s, grace_ms;
@@ -146,6 +147,7 @@ const struct option cli_deliver_options[] = {
     {"no-repair", no_argument, 0, CLI_D_NOREPAIR},
     {"skip-group-mgmt", no_argument, 0, CLI_D_SKIPGM},
     {"objects", required_argument, 0, CLI_D_OBJECTS},
+    {"protect", required_argument, 0, CLI_D_PROTECT},
     CLI_RUN_OPTIONS,
     {"firmware", required_argument, 0, CLI_D_FIRMWARE},
     {"method", required_argument, 0, CLI_D_METHOD},
@@ -222,6 +224,10 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
     case CLI_D_SKIPGM:
       d->skip_gm = true;
       break;
+    case CLI_D_PROTECT:
+      if (!cli_parse_protect(optarg, &d->protect))
+        return cli_usage(c, "--protect: '%s' is not auto, on or off", optarg);
+      break;
     case CLI_D_FIRMWARE:
       d->firmware = true;
       break;
@@ -286,6 +292,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   }
   lmm_path_kind via;
   if ((rc = cli_pick_via(c, &g, d.via, &via))) goto out;
+  if ((rc = cli_check_protect(c, d.protect, via, m, n))) goto out;
   if (via != LMM_VIA_UNICAST && b.op.kind != LMM_OPK_READ && b.op.kind != LMM_OPK_WRITE &&
       b.op.kind != LMM_OPK_EXECUTE && b.op.kind != LMM_OPK_WRITE_ATTR &&
       b.op.kind != LMM_OPK_DISCOVER) {
@@ -302,6 +309,7 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
   if (d.grace_ms >= 0) cfg.grace_ms = d.grace_ms;
   cfg.no_repair = d.no_repair;
   cfg.skip_group_mgmt = d.skip_gm;
+  cfg.protect = d.protect;
   lmm_err e;
   if ((e = lmm_campaign_new(&deps, &cfg, &handlers, &r, &r.camp)) != LMM_OK) {
     if (e == LMM_ERR_ARG)

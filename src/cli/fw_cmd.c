@@ -259,6 +259,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
                    group);
     goto out;
   }
+  if ((rc = cli_check_protect(c, f.protect, via, m, n))) goto out;
   if ((rc = cli_engines_setup(c, &eng, via, &f.ro, &notifier_handlers, &r))) goto out;
   if (!to_group && (f.method == LMM_FWC_PULL || f.method == LMM_FWC_AUTO) &&
       (rc = start_blob_server(c, &f, &blobs)))
@@ -282,6 +283,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   if (f.update_wait_ms >= 0) cfg.update_wait_ms = f.update_wait_ms;
   if (f.update_deadline_s >= 0) cfg.update_deadline_ms = f.update_deadline_s * 1000;
   cfg.skip_group_mgmt = f.skip_gm;
+  cfg.protect = f.protect;
   cfg.version = f.pkg_version;
   cfg.expect_version = f.expect_version;
   /* Absolute, so that 'resume' finds the image from any directory. */

@@ -156,6 +156,10 @@ int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first)
     case CLI_D_SKIPGM:
       f->skip_gm = true;
       break;
+    case CLI_D_PROTECT:
+      if (!cli_parse_protect(optarg, &f->protect))
+        rc = cli_usage(c, "--protect: '%s' is not auto, on or off", optarg);
+      break;
     case CLI_D_PKGVER: {
       size_t n = strlen(optarg);
       bool ok = n >= 1 && n <= 32;

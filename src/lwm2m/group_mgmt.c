@@ -23,6 +23,13 @@ LMM_API void lmm_group_mgmt_clear(lmm_group_mgmt *g) {
   free(g->schedule);
   free(g->schedule_riid);
   free(g->answer_uri);
+  if (g->group_key != NULL) {
+    /* volatile: the wipe of a secret must not be optimised away before free() */
+    volatile uint8_t *k = g->group_key;
+    for (size_t i = 0; i < g->group_key_len; i++)
+      k[i] = 0;
+  }
+  free(g->group_key);
   *g = init;
 }
 
@@ -76,7 +83,8 @@ LMM_API lmm_err lmm_group_mgmt_to_records(const lmm_group_mgmt *g, uint16_t oid,
   if (g->group_type < -1 || g->group_type > LMM_GROUP_UNICAST || g->member_number < -1 ||
       g->response_time_window < -1 || g->multicast_port < -1 || g->multicast_port > 65535 ||
       (g->n_tmgi != 0 && g->tmgi == NULL) || (g->n_schedule != 0 && g->schedule == NULL) ||
-      !riids_ok(g->tmgi_riid, g->n_tmgi) || !riids_ok(g->schedule_riid, g->n_schedule))
+      !riids_ok(g->tmgi_riid, g->n_tmgi) || !riids_ok(g->schedule_riid, g->n_schedule) ||
+      (g->group_key != NULL && (g->group_key_len < 16 || g->group_key_len > 64)))
     return LMM_ERR_ARG;
   for (size_t i = 0; i < g->n_tmgi; i++)
     if (g->tmgi[i] == NULL) return LMM_ERR_ARG;
@@ -112,6 +120,16 @@ LMM_API lmm_err lmm_group_mgmt_to_records(const lmm_group_mgmt *g, uint16_t oid,
   if (rc == LMM_OK && g->multicast_port >= 0)
     rc = add_int(&tmp, p, LMM_GM_MULTICAST_PORT, 0, false, LMM_RT_INTEGER, g->multicast_port);
   if (rc == LMM_OK) rc = add_str(&tmp, p, LMM_GM_ANSWER_URI, g->answer_uri);
+  if (rc == LMM_OK && g->group_key != NULL) {
+    lmm_value v;
+    memset(&v, 0, sizeof v);
+    v.type = LMM_RT_OPAQUE;
+    v.bytes = g->group_key; /* only read: lmm_records_add() copies */
+    v.len = g->group_key_len;
+    p.rid = LMM_GM_GROUP_KEY;
+    p.depth = 3;
+    rc = lmm_records_add(&tmp, &p, &v);
+  }
   if (rc == LMM_OK) rc = lmmi_lwm2m_records_move(out, &tmp);
   lmm_records_clear(&tmp);
   return rc;
@@ -208,7 +226,7 @@ static lmm_err take_record(const lmm_record *rec, lmm_group_mgmt *g, unsigned *s
   int64_t i, lo, hi;
 
   lmm_path_format(p, path, sizeof path);
-  if (p->rid > LMM_GM_ANSWER_URI)
+  if (p->rid > LMM_GM_GROUP_KEY)
     return lmmi_lwm2m_fail(why, cap, "%s: Group Mgmt has no resource %u", path, (unsigned)p->rid);
   if (multiple != (p->depth == 4))
     return lmmi_lwm2m_fail(why, cap, "%s: resource %u is %s", path, (unsigned)p->rid,
@@ -230,6 +248,15 @@ static lmm_err take_record(const lmm_record *rec, lmm_group_mgmt *g, unsigned *s
     for (size_t k = 0; k < g->n_schedule; k++)
       if (g->schedule_riid[k] == p->riid) return lmmi_lwm2m_fail(why, cap, "%s: given twice", path);
     return add_schedule(g, p->riid, i);
+  }
+  if (p->rid == LMM_GM_GROUP_KEY) {
+    /* The length the derivation takes (16..64 bytes, docs/protocol.md section 6). */
+    if (v->type != LMM_RT_OPAQUE || v->len < 16 || v->len > 64)
+      return lmmi_lwm2m_fail(why, cap, "%s: Group Key must be Opaque of 16 to 64 bytes", path);
+    if ((g->group_key = malloc(v->len)) == NULL) return LMM_ERR_NOMEM;
+    memcpy(g->group_key, v->bytes, v->len);
+    g->group_key_len = v->len;
+    return LMM_OK;
   }
   if ((slot = str_slot(g, p->rid)) != NULL) {
     if (v->type != LMM_RT_STRING || v->str == NULL)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/store_internal.h"
+#include "store/store_secret.h"
 
 /* ------------------------------------------------------------ groups */
 
@@ -272,6 +273,10 @@ LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name) {
   rc = lmmi_store_exec_stmt(s, st, "group delete");
   if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
+  /* Its key goes with it: a later group of the same name must not inherit a key that the old
+   * group's members (some perhaps not members of the new one) hold. */
+  if (rc == LMM_OK && lmmi_store_secret_del(s, "group", name) != LMM_OK)
+    lmmi_log(s->ctx, LMM_LOG_WARN, "group %s deleted, but not its key: %s", name, s->msg);
   return rc;
 }
 

@@ -267,7 +267,10 @@ int sim_dev_read(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_recor
   if (!sim_instance_exists(f, i, oid, iid)) return COAP_RESPONSE_CODE(404);
   if (oid == f->cfg->gm_oid) {
     sim_gm_inst *gi = sim_gm_find(&f->dev[i], iid);
-    return lmm_group_mgmt_to_records(&gi->g, oid, iid, out) == LMM_OK ? 0 : COAP_RESPONSE_CODE(500);
+    /* The Group Key is write-only: an instance reads back without it (a shallow copy). */
+    lmm_group_mgmt g = gi->g;
+    g.group_key = NULL, g.group_key_len = 0;
+    return lmm_group_mgmt_to_records(&g, oid, iid, out) == LMM_OK ? 0 : COAP_RESPONSE_CODE(500);
   }
   switch (oid) {
   case 3:

@@ -17,6 +17,7 @@
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/objects.h"
+#include "lmm_wire/gprotect.h"
 
 #define SIM_MAX_DEVICES 10000u
 #define SIM_GM_MAX      16u /* Group Mgmt instances per device */
@@ -116,6 +117,12 @@ typedef struct sim_counters {
   uint32_t reboots;
   uint32_t notifications; /* Observe notifications sent (observe.c) */
   uint64_t grp_bytes;     /* payload bytes of the blob fragments received by group */
+  /* Protected group messages (docs/protocol.md section 6; group_protect.c). */
+  uint32_t gp_ok;          /* accepted: the tag verified and the sequence number was fresh */
+  uint32_t gp_forged;      /* dropped: no valid tag under its key (forged, or altered) */
+  uint32_t gp_replayed;    /* dropped: sequence number seen already, or below the window */
+  uint32_t gp_unprotected; /* dropped: not protected, while its instance has a key */
+  uint32_t gp_other_key;   /* dropped: protected under a key it does not hold */
 } sim_counters;
 
 /* Firmware Update object state machine (NOTES section 3). */
@@ -163,6 +170,9 @@ typedef struct sim_rx {
 typedef struct sim_gm_inst {
   uint16_t iid;
   lmm_group_mgmt g;
+  bool keyed;         /* g has a Group Key: only messages protected under it are taken */
+  lmmw_gp_key key;    /* derived from the Group Key and Group ID */
+  lmmw_gp_window win; /* the replay window under that key */
 } sim_gm_inst;
 
 enum {

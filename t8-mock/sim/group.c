@@ -170,36 +170,92 @@ void sim_group_sync(sim_fleet *f, unsigned i) {
 /* ------------------------------------------------------------------ group requests */
 
 /* The first instance of device i that names (group, port). */
-static const lmm_group_mgmt *instance_for(const sim_device *d, uint32_t group, uint16_t port) {
+static sim_gm_inst *instance_for(sim_device *d, uint32_t group, uint16_t port) {
   for (unsigned k = 0; k < d->n_gm; k++)
-    if (names(&d->gm[k].g, group, port)) return &d->gm[k].g;
+    if (names(&d->gm[k].g, group, port)) return &d->gm[k];
   return NULL;
+}
+
+static bool any_key(const sim_device *d) {
+  for (unsigned k = 0; k < d->n_gm; k++)
+    if (d->gm[k].keyed) return true;
+  return false;
+}
+
+/* Whether an unprotected datagram is what a group request must be: a NON request with a
+ * token; parsed into *pdu (owned) and classified into *bm. */
+static bool parse_plain(const uint8_t *data, size_t len, coap_pdu_t **pdu, sim_blob_msg *bm,
+                        const char **why) {
+  coap_pdu_t *p = coap_pdu_init(0, 0, 0, len);
+  int code;
+  coap_bin_const_t tok;
+  *pdu = NULL, *why = NULL;
+  if (!p) return false;
+  if (!coap_pdu_parse(COAP_PROTO_UDP, data, len, p) || coap_pdu_get_type(p) != COAP_MESSAGE_NON ||
+      (code = coap_pdu_get_code(p)) == 0 || (code >> 5) != 0 ||
+      (tok = coap_pdu_get_token(p)).length == 0 || tok.length > 8) {
+    coap_delete_pdu(p);
+    return false;
+  }
+  /* A blob message is parsed once for all members; a malformed one is ignored by all. */
+  sim_blob_classify(p, false, bm);
+  if (bm->kind == SIM_BLOB_MALFORMED) {
+    *why = bm->why;
+    coap_delete_pdu(p);
+    return false;
+  }
+  *pdu = p;
+  return true;
+}
+
+/* Whether device d takes a protected datagram under instance gi: the tag under its key, then
+ * its replay window (in this order, as OSCORE does: a failed tag leaves the window as it was,
+ * and a replayed message is counted as one only when it is genuine). Counted either way; the
+ * message inside is in `*use`. */
+static bool verify(sim_device *d, sim_gm_inst *gi, sim_gp_open *c, const uint8_t *data, size_t len,
+                   const coap_pdu_t **use, const sim_blob_msg **bm) {
+  if (!gi->keyed) { /* protected under a key it never got */
+    d->c.gp_other_key++;
+    return false;
+  }
+  const sim_gp_open *o = sim_gp_open_for(c, gi, data, len);
+  switch (o->v) {
+  case LMMW_GP_OK:
+    break;
+  case LMMW_GP_OTHER_KEY:
+    d->c.gp_other_key++;
+    return false;
+  case LMMW_GP_BAD_TAG:
+    d->c.gp_forged++;
+    return false;
+  default: /* under the key, yet no group request: only a key holder forges that */
+    d->c.gp_forged++;
+    return false;
+  }
+  if (!lmmw_gp_window_fresh(&gi->win, o->seq)) {
+    d->c.gp_replayed++;
+    return false;
+  }
+  lmmw_gp_window_accept(&gi->win, o->seq);
+  d->c.gp_ok++;
+  *use = o->pdu, *bm = &o->bm;
+  return true;
 }
 
 static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *data, size_t len,
                         const struct sockaddr_in *src, sim_group_serve_fn *serve) {
-  coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, len);
   char ep[48];
-  if (!pdu) return;
-  int code;
-  coap_bin_const_t tok;
-  if (!coap_pdu_parse(COAP_PROTO_UDP, data, len, pdu) ||
-      coap_pdu_get_type(pdu) != COAP_MESSAGE_NON || (code = coap_pdu_get_code(pdu)) == 0 ||
-      (code >> 5) != 0 || (tok = coap_pdu_get_token(pdu)).length == 0 || tok.length > 8) {
+  coap_pdu_t *plain = NULL;
+  sim_blob_msg pbm;
+  const char *why = NULL;
+  lmmw_gp_verdict pv = lmmw_gp_peek(data, len, NULL);
+  bool prot = pv == LMMW_GP_OK;
+  if (pv == LMMW_GP_MALFORMED || (!prot && !parse_plain(data, len, &plain, &pbm, &why))) {
     g->malformed++;
-    if (f->cfg->verbose)
+    if (f->cfg->verbose && why)
+      fprintf(stderr, "lwm2m-mbms-sim: group blob message ignored: %s\n", why);
+    else if (f->cfg->verbose)
       fprintf(stderr, "lwm2m-mbms-sim: malformed group datagram (%zu bytes) ignored\n", len);
-    coap_delete_pdu(pdu);
-    return;
-  }
-  /* A blob message is parsed once for all members; a malformed one is ignored by all. */
-  sim_blob_msg bm;
-  sim_blob_classify(pdu, false, &bm);
-  if (bm.kind == SIM_BLOB_MALFORMED) {
-    g->malformed++;
-    if (f->cfg->verbose)
-      fprintf(stderr, "lwm2m-mbms-sim: group blob message ignored: %s\n", bm.why);
-    coap_delete_pdu(pdu);
     return;
   }
   uint32_t group = g->sock[si].group;
@@ -209,19 +265,22 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
   size_t words = (f->n + 63) / 64;
   uint64_t *members = malloc(words * sizeof *members);
   if (!members) {
-    coap_delete_pdu(pdu);
+    if (plain) coap_delete_pdu(plain);
     return;
   }
   memcpy(members, g->sock[si].member, words * sizeof *members);
+  sim_gp_open opened = {0};
   int64_t now = sim_now_ms();
   for (unsigned i = 0; i < f->n; i++) {
     if (!((members[i / 64] >> (i % 64)) & 1u)) continue;
     sim_device *d = &f->dev[i];
-    /* A blob's announce or fragment changes no Group Mgmt, so its member bits stay exact and
-     * no instance is needed: the per-fragment lookup (TMGIs parsed anew) is skipped. Another
-     * request may (a group Write): the device is checked against its instances as they are. */
-    const lmm_group_mgmt *inst = NULL;
-    if (bm.kind != SIM_BLOB_DATA && !(inst = instance_for(d, group, port))) continue;
+    /* An unprotected blob announce or fragment changes no Group Mgmt, so its member bits stay
+     * exact and, on a device without keys, no instance is needed: the per-fragment lookup
+     * (TMGIs parsed anew) is skipped. Another request may (a group Write): the device is
+     * checked against its instances as they are. */
+    sim_gm_inst *gi = NULL;
+    if ((prot || pbm.kind != SIM_BLOB_DATA || any_key(d)) && !(gi = instance_for(d, group, port)))
+      continue;
     if (sim_dev_offline(d, now)) { /* rebooting (--fw-reboot) */
       d->c.offline++;
       continue;
@@ -231,21 +290,30 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
       d->c.grp_missed++;
       continue;
     }
+    const coap_pdu_t *pdu = plain;
+    const sim_blob_msg *bm = &pbm;
+    if (prot && !verify(d, gi, &opened, data, len, &pdu, &bm)) continue;
+    if (!prot && gi && gi->keyed) { /* it holds the group's key: only sealed messages count */
+      d->c.gp_unprotected++;
+      continue;
+    }
     d->c.grp_rx++;
-    if (bm.kind == SIM_BLOB_DATA) { /* announce or fragment: never answered (protocol.md 5.2) */
-      char why[160];
+    if (bm->kind == SIM_BLOB_DATA) { /* announce or fragment: never answered (protocol.md 5.2) */
+      char bwhy[160];
       d->c.req[SIM_M_PUT]++;
-      sim_blob_data(f, i, &bm, true, why, sizeof why);
+      sim_blob_data(f, i, bm, true, bwhy, sizeof bwhy);
       sim_obs_touch(f, i);
       continue;
     }
+    const lmm_group_mgmt *inst = &gi->g;
+    coap_bin_const_t tok = coap_pdu_get_token(pdu);
     int64_t window_ms = inst->response_time_window > 0 ? inst->response_time_window * 1000 : 0;
     gans a = {.dev = i, .fmt = -1, .src = *src};
     a.uri = inst->answer_uri ? strdup(inst->answer_uri) : NULL;
     a.due = now + (window_ms ? (int64_t)(sim_rand01(f) * (double)window_ms) : 0);
     memcpy(a.tok, tok.s, tok.length);
     a.tok_len = (uint8_t)tok.length;
-    serve(f, i, pdu, &bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
+    serve(f, i, pdu, bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
     if (a.code == 0) { /* the device rebooted meanwhile: no answer */
       sim_group_answer_free(&a);
       continue;
@@ -259,8 +327,9 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
       sim_group_answer_free(&a);
     }
   }
+  sim_gp_open_clear(&opened);
   free(members);
-  coap_delete_pdu(pdu);
+  if (plain) coap_delete_pdu(plain);
 }
 
 static void read_socket(sim_fleet *f, sim_group *g, size_t si, sim_group_serve_fn *serve) {

@@ -31,6 +31,12 @@ int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *re
 int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
                   size_t cap);
 int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid);
+/* After instance gi's Group Mgmt changed: its key, derived from the Group Key and Group ID;
+ * the replay window is kept while the key stays the same (a campaign writes it again) and
+ * starts afresh with a new one. */
+void sim_gp_rekey(sim_gm_inst *gi);
+/* Whether a Group Key in `g` can be used (a Group ID of 1..255 bytes): 0, or 4.00 with `why`. */
+int sim_gp_check(const lmm_group_mgmt *g, char *why, size_t cap);
 /* "group":{...}, into the totals / a device's object of --stats-json. */
 void sim_group_json_totals(const sim_fleet *f, FILE *fp);
 void sim_group_json_device(const sim_fleet *f, unsigned i, FILE *fp);

@@ -269,19 +269,23 @@ void sim_group_json_totals(const sim_fleet *f, FILE *fp) {
           "\"group\":{\"received\":%llu,\"missed\":%llu,\"answers_sent\":%llu,"
           "\"answers_acked\":%llu,\"answers_failed\":%llu,\"malformed\":%llu,"
           "\"join_errors\":%llu,\"sockets\":%zu,\"sockets_max\":%zu,\"pending_max\":%zu,"
-          "\"pending_at_exit\":%zu},",
+          "\"pending_at_exit\":%zu,",
           (unsigned long long)rx, (unsigned long long)missed, (unsigned long long)sent,
           (unsigned long long)acked, (unsigned long long)failed,
           (unsigned long long)(g ? g->malformed : 0), (unsigned long long)(g ? g->join_errors : 0),
           g ? g->n_sock : 0, g ? g->sock_max : 0, g ? g->heap_max : 0, g ? g->n_heap : 0);
+  sim_gp_json_totals(f, fp);
+  fputs("},", fp);
 }
 
 void sim_group_json_device(const sim_fleet *f, unsigned i, FILE *fp) {
   const sim_counters *c = &f->dev[i].c;
   fprintf(fp,
           "\"group\":{\"received\":%u,\"missed\":%u,\"answers_sent\":%u,\"answers_acked\":%u,"
-          "\"answers_failed\":%u},",
+          "\"answers_failed\":%u,",
           c->grp_rx, c->grp_missed, c->ans_sent, c->ans_acked, c->ans_failed);
+  sim_gp_json_device(c, fp);
+  fputs("},", fp);
 }
 
 void sim_group_summary(const sim_fleet *f) {
@@ -292,6 +296,15 @@ void sim_group_summary(const sim_fleet *f) {
     const sim_counters *c = &f->dev[i].c;
     rx += c->grp_rx, missed += c->grp_missed, sent += c->ans_sent, acked += c->ans_acked;
   }
+  uint64_t pok = 0, pbad = 0;
+  for (unsigned i = 0; i < f->n; i++) {
+    const sim_counters *c = &f->dev[i].c;
+    pok += c->gp_ok;
+    pbad += c->gp_forged + c->gp_replayed + c->gp_unprotected + c->gp_other_key;
+  }
+  if (pok || pbad)
+    fprintf(stderr, "lwm2m-mbms-sim: protected group messages accepted %llu, dropped %llu\n",
+            (unsigned long long)pok, (unsigned long long)pbad);
   fprintf(stderr,
           "lwm2m-mbms-sim: group requests received %llu, missed %llu, %llu malformed; answers "
           "sent %llu, acknowledged %llu\n",

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 
+#include "blob.h"
 #include "group.h"
 
 #define GRP_DGRAM_MAX 65536u
@@ -60,6 +61,27 @@ typedef struct sim_group {
   struct pollfd *pfd;
   size_t cap_pfd;
 } sim_group;
+
+/* A protected datagram opened under one key, kept while the next members hold the same key: a
+ * group's members share it, so a fragment is decrypted and parsed once, not once per member. */
+typedef struct sim_gp_open {
+  bool tried;
+  lmmw_gp_key key; /* the key it was opened with */
+  lmmw_gp_verdict v;
+  uint64_t seq;
+  coap_pdu_t *pdu; /* the message inside, when v is LMMW_GP_OK */
+  sim_blob_msg bm; /* ... and what it is */
+} sim_gp_open;
+
+/* Opens `data` (len bytes) under instance gi's key into `c`, or gives the last result again
+ * when that was under the same key. A message whose tag verifies but whose inside is no group
+ * request (or a malformed blob message) comes back LMMW_GP_MALFORMED. */
+const sim_gp_open *sim_gp_open_for(sim_gp_open *c, const sim_gm_inst *gi, const uint8_t *data,
+                                   size_t len);
+void sim_gp_open_clear(sim_gp_open *c);
+/* "protect":{...} of the totals / of device i, inside their "group" objects. */
+void sim_gp_json_totals(const sim_fleet *f, FILE *fp);
+void sim_gp_json_device(const sim_counters *c, FILE *fp);
 
 /* The group state of the fleet, allocated on first use; NULL when out of memory. */
 sim_group *sim_group_state(sim_fleet *f);

@@ -29,7 +29,9 @@ static int build(const lmm_records *recs, lmm_group_mgmt *g, char *why, size_t c
     lmm_group_mgmt_clear(g);
     return sim_refuse(why, cap, COAP_RESPONSE_CODE(400), "%s", msg[0] ? msg : "invalid instance");
   }
-  return 0;
+  int rc = sim_gp_check(g, why, cap);
+  if (rc) lmm_group_mgmt_clear(g);
+  return rc;
 }
 
 /* Counts the change and makes the device join the bearers of its instances' TMGIs and their
@@ -47,6 +49,7 @@ static int put_instance(sim_device *d, uint16_t iid, lmm_group_mgmt *g) {
   if (gi) {
     lmm_group_mgmt_clear(&gi->g);
     gi->g = *g;
+    sim_gp_rekey(gi);
     return 0;
   }
   if (d->n_gm >= SIM_GM_MAX) return COAP_RESPONSE_CODE(500);
@@ -60,8 +63,10 @@ static int put_instance(sim_device *d, uint16_t iid, lmm_group_mgmt *g) {
   while (at < d->n_gm && d->gm[at].iid < iid)
     at++;
   memmove(&d->gm[at + 1], &d->gm[at], (d->n_gm - at) * sizeof *d->gm);
+  memset(&d->gm[at], 0, sizeof d->gm[at]);
   d->gm[at].iid = iid;
   d->gm[at].g = *g;
+  sim_gp_rekey(&d->gm[at]);
   d->n_gm++;
   return 0;
 }
@@ -142,6 +147,7 @@ int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records
   if (rc) return rc;
   lmm_group_mgmt_clear(&gi->g);
   gi->g = g;
+  sim_gp_rekey(gi);
   changed(f, i);
   return 0;
 }

@@ -56,7 +56,7 @@ delay:    delay.h delay.c
 observe:  observe.h observe.c
 fw:       fw.h fw.c pull.c
 blob:     blob.h blob.c
-group:    group.h group_internal.h group.c group_answer.c group_mgmt.c
+group:    group.h group_internal.h group.c group_answer.c group_mgmt.c group_protect.c
 stats:    stats.h stats.c
 
 serve:    serve.h handlers.c ops_read.c ops_write.c block1.c discover.c

@@ -51,6 +51,7 @@ static void test_group_mgmt_definition(void **state) {
       {9, "Response Time Window", RW, false, false, LMM_RT_INTEGER},
       {10, "Multicast Port", RW, false, false, LMM_RT_INTEGER},
       {11, "Answer URI", RW, false, false, LMM_RT_STRING},
+      {12, "Group Key", LMM_OP_W, false, false, LMM_RT_OPAQUE},
   };
   lmm_obj_def d;
 
@@ -62,7 +63,7 @@ static void test_group_mgmt_definition(void **state) {
   assert_string_equal(d.urn, "urn:oma:lwm2m:x:42769");
   assert_true(d.multiple);
   assert_false(d.mandatory);
-  assert_int_equal(d.n_res, 12);
+  assert_int_equal(d.n_res, 13);
   for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
     const lmm_res_def *r = lmm_obj_def_res(&d, want[i].id);
     assert_non_null(r);
@@ -75,7 +76,7 @@ static void test_group_mgmt_definition(void **state) {
   }
   assert_string_equal(lmm_obj_def_res(&d, 9)->units, "s");
   assert_string_equal(lmm_obj_def_res(&d, 10)->range, "0..65535");
-  assert_null(lmm_obj_def_res(&d, 12));
+  assert_null(lmm_obj_def_res(&d, 13));
   assert_null(lmm_obj_def_res(NULL, 0));
 }
 
@@ -283,7 +284,14 @@ static void test_from_records_refuses(void **state) {
   lmm_value o = {.type = LMM_RT_OPAQUE, .bytes = (uint8_t *)"x", .len = 1};
 
   (void)state;
-  expect_refused(mkpath(OID, 2, 12, -1), s, "/42769/2/12", "no resource 12");
+  expect_refused(mkpath(OID, 2, 13, -1), s, "/42769/2/13", "no resource 13");
+  /* The Group Key: Opaque of the lengths the key derivation takes (16..64 bytes). */
+  uint8_t key[65] = {0};
+  lmm_value k = {.type = LMM_RT_OPAQUE, .bytes = key, .len = 15};
+  expect_refused(mkpath(OID, 2, 12, -1), k, "/42769/2/12", "16 to 64");
+  k.len = 65;
+  expect_refused(mkpath(OID, 2, 12, -1), k, "/42769/2/12", "16 to 64");
+  expect_refused(mkpath(OID, 2, 12, -1), s, "/42769/2/12", "Opaque");
   expect_refused(mkpath(OID, 2, 1, -1), s, "/42769/2/1", "Integer");
   expect_refused(mkpath(OID, 2, 3, -1), i, "/42769/2/3", "String");
   expect_refused(mkpath(OID, 2, 5, -1), o, "/42769/2/5", "String");
@@ -303,6 +311,41 @@ static void test_from_records_refuses(void **state) {
   expect_refused(mkpath(OID, 2, 0, -1), s, "/42769/2/0", "twice");
   expect_refused(mkpath(OID, 3, 4, -1), s, "/42769/3/4", "same instance");
   expect_refused(mkpath(OID, 2, 4, 7), s, "/42769/2/4/7", "single");
+}
+
+/* The Group Key goes out and comes back as Opaque, through both instance formats. */
+static void test_group_key(void **state) {
+  lmm_group_mgmt g = LMM_GROUP_MGMT_INIT, back = LMM_GROUP_MGMT_INIT;
+  uint8_t key[16];
+  char why[128] = "";
+  (void)state;
+  for (int i = 0; i < 16; i++)
+    key[i] = (uint8_t)(0xf0 + i);
+  g.group_id = "grp", g.external_group_id = "eg";
+  g.group_key = key, g.group_key_len = sizeof key;
+  lmm_obj_def def;
+  lmm_group_mgmt_def(OID, &def);
+  for (int f = 0; f < 2; f++) {
+    uint16_t fmt = f ? LMM_FMT_TLV : LMM_FMT_SENML_JSON;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(lmm_group_mgmt_encode(&g, OID, 4, fmt, &buf, &len), LMM_OK);
+    lmm_path p = mkpath(OID, 4, 0, -1);
+    p.depth = 2;
+    lmm_records r = {0};
+    assert_int_equal(lmm_lwm2m_decode(fmt, &p, buf, len, &def, &r, why, sizeof why), LMM_OK);
+    assert_int_equal(lmm_group_mgmt_from_records(r.items, r.n, &back, why, sizeof why), LMM_OK);
+    assert_int_equal(back.group_key_len, sizeof key);
+    assert_memory_equal(back.group_key, key, sizeof key);
+    lmm_records_clear(&r);
+    lmm_free(buf);
+  }
+  lmm_group_mgmt_clear(&back);
+  assert_null(back.group_key);
+  g.group_key_len = 8; /* not a key the devices take: not sent */
+  lmm_records r = {0};
+  assert_int_equal(lmm_group_mgmt_to_records(&g, OID, 4, &r), LMM_ERR_ARG);
+  assert_int_equal(r.n, 0);
 }
 
 static void test_from_records_twice_multiple(void **state) {
@@ -333,6 +376,7 @@ int main(void) {
       cmocka_unit_test(test_from_records),
       cmocka_unit_test(test_from_records_refuses),
       cmocka_unit_test(test_from_records_twice_multiple),
+      cmocka_unit_test(test_group_key),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();

@@ -4,6 +4,7 @@
 #define LMMW_WIRE_H
 
 #include "lmm_wire/blob.h"
+#include "lmm_wire/gprotect.h"
 #include "lmm_wire/hex.h"
 #include "lmm_wire/t8_json.h"
 
