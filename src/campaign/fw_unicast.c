@@ -9,8 +9,8 @@
 
 #include "campaign/fw_unicast_internal.h"
 
-/* First turn of the loop: refusals are reported, then the Delivery Method read (auto) or the
- * writes go out. */
+/* First turn of the loop: refusals are reported, then the State read of a resumed job, or the
+ * Delivery Method read (auto), or the writes go out. */
 static void kick(void *arg) {
   lmm_fw_job *j = arg;
   j->timer = NULL;
@@ -18,6 +18,12 @@ static void kick(void *arg) {
   mstate first = j->cfg.delivery == LMM_FW_AUTO   ? M_METHOD
                  : j->cfg.delivery == LMM_FW_PULL ? M_URI
                                                   : M_WRITE;
+  /* One resumed member sends the whole job through the State read first: its other members
+   * just answer Idle there and get the package after it, so only one kind of send batch is
+   * ever live at a time. */
+  bool check = false;
+  for (size_t i = 0; i < j->n; i++)
+    check |= j->m[i].resumed;
   for (size_t i = 0; i < j->n; i++) {
     if (!lmm_member_allows(&j->members[i], &pkg)) {
       char text[96];
@@ -27,13 +33,18 @@ static void kick(void *arg) {
       lmmi_fwj_finalize(j, i, LMM_ERR_ARG, false, text);
       continue;
     }
-    j->m[i].st = first;
-    j->rep[i].pulled = first == M_URI;
+    j->m[i].st = check ? M_CHECK : first;
+    j->m[i].resumed = check;
+    j->rep[i].pulled = !check && first == M_URI;
   }
-  if (first != M_METHOD) return lmmi_fwj_start_writes(j);
-  lmm_err rc = lmmi_fwj_start_kind(j, K_METHOD, M_METHOD, M_METHOD);
+  if (!check && first != M_METHOD) return lmmi_fwj_start_writes(j);
+  lmm_err rc = check ? lmmi_fwj_start_kind(j, K_CHECK, M_CHECK, M_CHECK)
+                     : lmmi_fwj_start_kind(j, K_METHOD, M_METHOD, M_METHOD);
   if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
-    return lmmi_fwj_abort(j, rc, "cannot start the Delivery Method read");
+    return lmmi_fwj_abort(j, rc,
+                          check ? "cannot start the State read"
+                                : "cannot start the Delivery "
+                                  "Method read");
   lmmi_fwj_check_done(j);
 }
 
@@ -102,9 +113,18 @@ LMM_API lmm_err lmm_fw_start(lmm_fw_job *j) {
   return LMM_OK;
 }
 
+LMM_API lmm_err lmm_fw_resume_member(lmm_fw_job *j, size_t i, bool update_asked) {
+  if (!j || i >= j->n) return LMM_ERR_ARG;
+  if (j->started) return LMM_ERR_STATE;
+  j->m[i].resumed = true;
+  j->m[i].unsure = update_asked;
+  return LMM_OK;
+}
+
 LMM_API void lmm_fw_free(lmm_fw_job *j) {
   if (!j) return;
   if (j->timer) lmmi_timer_cancel(j->ctx, j->timer);
+  if (j->send_timer) lmmi_timer_cancel(j->ctx, j->send_timer);
   for (int k = 0; k < K_COUNT; k++)
     lmmi_fwj_drop_batch(&j->bt[k]);
   if (j->blob) lmm_blob_server_remove(j->cfg.server, j->blob);

@@ -9,7 +9,7 @@
 
 static const char *const step_name[K_COUNT] = {"write /5/0/0", "write /5/0/1", "read /5/0/9",
                                                "read /5/0/3",  "read /5/0/5",  "execute /5/0/2",
-                                               "read /5/0/7"};
+                                               "read /5/0/7",  "read /5/0/3"};
 
 LMM_API const char *lmm_fw_update_result_text(int result) {
   switch (result) {
@@ -102,6 +102,29 @@ static void step_failed(lmm_fw_job *j, size_t i, int kind, const lmm_member_resu
   lmmi_fwj_finalize(j, i, r->err != LMM_OK ? r->err : LMM_ERR_COAP, false, text);
 }
 
+/* What a resumed member holds decides where it goes on (lmm_fw_resume_member()). */
+static void check_resumed(lmm_fw_job *j, size_t i, long state, int64_t now) {
+  fw_member *m = &j->m[i];
+  lmm_fw_report *rep = &j->rep[i];
+  if (state == ST_DOWNLOADED) {
+    /* Still Downloaded after an asked update: that Execute never ran, so it is asked again. */
+    m->st = M_EXEC, rep->stage = LMM_FW_STAGE_DOWNLOADED;
+  } else if (state == ST_UPDATING || (state == ST_IDLE && m->unsure)) {
+    /* Updating, or back at Idle after it: the result says how it went, never a second
+     * Execute. */
+    m->st = state == ST_UPDATING ? M_WAIT_UPD : M_RESULT, rep->stage = LMM_FW_STAGE_UPDATING;
+    m->deadline = now + j->cfg.update_deadline_ms;
+  } else {
+    /* Idle or part-way through a download that died with the process before (its URI named
+     * that process's blob server): the package again, from the start. */
+    mstate first = j->cfg.delivery == LMM_FW_AUTO   ? M_METHOD
+                   : j->cfg.delivery == LMM_FW_PULL ? M_URI
+                                                    : M_WRITE;
+    m->st = first, rep->stage = LMM_FW_STAGE_WRITE;
+    rep->pulled = first == M_URI;
+  }
+}
+
 void lmmi_fwj_batch_member(void *user, const lmm_member_result *r) {
   fw_batch *fb = user;
   lmm_fw_job *j = fb->j;
@@ -111,8 +134,9 @@ void lmmi_fwj_batch_member(void *user, const lmm_member_result *r) {
   int64_t now = lmmi_fwj_now(j);
   if (m->st == M_FINAL) return; /* a deadline got there first */
   rep->attempts += r->attempts;
-  bool first = fb->kind == K_METHOD ||
-               ((fb->kind == K_WRITE || fb->kind == K_URI) && j->cfg.delivery != LMM_FW_AUTO);
+  bool first =
+      fb->kind == K_CHECK || (fb->kind == K_METHOD && !m->resumed) ||
+      ((fb->kind == K_WRITE || fb->kind == K_URI) && j->cfg.delivery != LMM_FW_AUTO && !m->resumed);
   if (first) m->t0 = now - (r->latency_ms > 0 ? r->latency_ms : 0);
   rep->elapsed_ms = now - m->t0;
   if (fb->kind == K_METHOD && r->err == LMM_OK) {
@@ -137,8 +161,8 @@ void lmmi_fwj_batch_member(void *user, const lmm_member_result *r) {
   if (!answered) return step_failed(j, i, fb->kind, r);
   char text[160];
   long v = 0;
-  if (fb->kind == K_STATE || fb->kind == K_RESULT) {
-    v = read_int(r, fb->kind == K_STATE ? RID_STATE : RID_RESULT);
+  if (fb->kind == K_STATE || fb->kind == K_RESULT || fb->kind == K_CHECK) {
+    v = read_int(r, fb->kind == K_RESULT ? RID_RESULT : RID_STATE);
     if (v < 0) {
       snprintf(text, sizeof text, "%s: not an integer", step_name[fb->kind]);
       return lmmi_fwj_finalize(j, i, LMM_ERR_PROTO, false, text);
@@ -158,6 +182,10 @@ void lmmi_fwj_batch_member(void *user, const lmm_member_result *r) {
       if (rep->pulled && j->blob) rep->bytes_written = j->len;
     } else if (v == ST_IDLE)
       m->st = M_RESULT; /* after the write: it gave up (the result says why) */
+    break;
+  case K_CHECK:
+    rep->state = (int)v;
+    check_resumed(j, i, v, now);
     break;
   case K_EXEC:
     rep->stage = LMM_FW_STAGE_UPDATING;

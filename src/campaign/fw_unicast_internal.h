@@ -24,7 +24,7 @@ enum {
 };
 enum { DM_PULL = 0, DM_PUSH = 1 }; /* Delivery Method values; 2 is both */
 #define MAX_URI 255                /* /5/0/1 is a String of at most 255 bytes */
-enum { ST_IDLE = 0, ST_DOWNLOADED = 2 };
+enum { ST_IDLE = 0, ST_DOWNLOADED = 2, ST_UPDATING = 3 };
 
 /* Where a member is in the flow; a member is in at most one batch at a time. */
 typedef enum mstate {
@@ -36,11 +36,12 @@ typedef enum mstate {
   M_WAIT_UPD, /* Execute accepted, polling State until Idle */
   M_RESULT,   /* Idle seen: Update Result due in the next round */
   M_VERSION,  /* Update Result read: PkgVersion due in the next round, then the verdict */
+  M_CHECK,    /* resumed: in the State read that says what it holds, before anything is sent */
   M_FINAL
 } mstate;
 
 /* One batch per kind of request; the rounds start the three polling kinds together. */
-enum { K_WRITE = 0, K_URI, K_METHOD, K_STATE, K_RESULT, K_EXEC, K_VERSION, K_COUNT };
+enum { K_WRITE = 0, K_URI, K_METHOD, K_STATE, K_RESULT, K_EXEC, K_VERSION, K_CHECK, K_COUNT };
 
 typedef struct fw_batch {
   lmm_fw_job *j;
@@ -58,6 +59,8 @@ typedef struct fw_member {
   char *pkg_version; /* owned; the report points at it */
   int result;        /* the Update Result M_VERSION judges */
   bool version_read; /* PkgVersion read since the Execute */
+  bool resumed;      /* lmm_fw_resume_member(): its State is read before anything is sent */
+  bool unsure;       /* resumed with its update asked: its State says whether it ran */
 } fw_member;
 
 struct lmm_fw_job {
@@ -77,8 +80,9 @@ struct lmm_fw_job {
   lmm_fw_report *rep;
   fw_member *m;
   fw_batch bt[K_COUNT];
-  lmmi_timer *timer; /* the start, then the next polling round */
-  int round_pending; /* polling batches of the current round still running */
+  lmmi_timer *timer;      /* the start, then the next polling round */
+  lmmi_timer *send_timer; /* the writes (or the Delivery Method read) after a read before them */
+  int round_pending;      /* polling batches of the current round still running */
   size_t n_final;
   bool started, finished;
   lmm_err result;
@@ -105,6 +109,9 @@ void lmmi_fwj_arm_round(lmm_fw_job *j, int64_t due);
 lmm_err lmmi_fwj_start_kind(lmm_fw_job *j, int kind, mstate want, mstate want2);
 /** Both writes at once: the members that push and the members that pull. From a timer only. */
 void lmmi_fwj_start_writes(lmm_fw_job *j);
+/** The members due to be sent the package (M_METHOD, M_WRITE, M_URI) go out from the loop,
+ *  from a timer of their own (allowed inside a batch's callback). */
+void lmmi_fwj_sends_due(lmm_fw_job *j);
 
 /* fw_unicast_answers.c */
 /** A member's answer in one of the job's batches (`user` is its fw_batch). */

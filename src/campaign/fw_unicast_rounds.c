@@ -44,6 +44,7 @@ void lmmi_fwj_check_done(lmm_fw_job *j) {
   if (j->finished || j->n_final < j->n || batch_running(j) || j->round_pending) return;
   j->finished = true;
   if (j->timer) lmmi_timer_cancel(j->ctx, j->timer), j->timer = NULL;
+  if (j->send_timer) lmmi_timer_cancel(j->ctx, j->send_timer), j->send_timer = NULL;
   size_t ok = 0;
   for (size_t i = 0; i < j->n; i++)
     ok += j->rep[i].ok;
@@ -65,6 +66,7 @@ void lmmi_fwj_abort(lmm_fw_job *j, lmm_err rc, const char *why) {
     lmmi_fwj_drop_batch(&j->bt[k]);
   j->round_pending = 0;
   if (j->timer) lmmi_timer_cancel(j->ctx, j->timer), j->timer = NULL;
+  if (j->send_timer) lmmi_timer_cancel(j->ctx, j->send_timer), j->send_timer = NULL;
   j->result = rc;
   lmmi_log(j->ctx, LMM_LOG_ERROR, "firmware: %s: %s", why, lmm_strerror(rc));
   for (size_t i = 0; i < j->n; i++)
@@ -120,8 +122,19 @@ lmm_err lmmi_fwj_start_kind(lmm_fw_job *j, int kind, mstate want, mstate want2) 
   k = 0;
   for (size_t i = 0; i < j->n; i++)
     if (j->m[i].st == want || j->m[i].st == want2) fb->sub[k] = j->members[i], fb->map[k++] = i;
-  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_URI,    RID_DELIVERY,   RID_STATE,
-                                        RID_RESULT,  RID_UPDATE, RID_PKG_VERSION};
+  static const uint16_t rid[K_COUNT] = {RID_PACKAGE, RID_URI,    RID_DELIVERY,    RID_STATE,
+                                        RID_RESULT,  RID_UPDATE, RID_PKG_VERSION, RID_STATE};
+  /* Write-ahead: the host records that the update is asked before it can reach anyone, so
+   * that a resume after a crash knows whom it may have reached. */
+  lmm_err held =
+      kind == K_EXEC && j->cfg.before_execute ? j->cfg.before_execute(j->user, fb->map, k) : LMM_OK;
+  if (held != LMM_OK) {
+    for (size_t x = 0; x < k; x++)
+      lmmi_fwj_finalize(j, fb->map[x], held, false,
+                        "execute /5/0/2: not sent: the update could not be recorded first");
+    lmmi_fwj_drop_batch(fb);
+    return LMM_ERR_NOTFOUND;
+  }
   lmm_op op = LMM_OP_INIT;
   op.kind = kind == K_WRITE || kind == K_URI ? LMM_OPK_WRITE
             : kind == K_EXEC                 ? LMM_OPK_EXECUTE
@@ -177,8 +190,6 @@ static void round_fire(void *arg) {
   lmmi_fwj_check_done(j);
 }
 
-static void writes_fire(void *arg);
-
 static void batch_done(void *user, lmm_batch *b) {
   fw_batch *fb = user;
   lmm_fw_job *j = fb->j;
@@ -187,16 +198,16 @@ static void batch_done(void *user, lmm_batch *b) {
   bool polling =
       fb->kind == K_STATE || fb->kind == K_RESULT || fb->kind == K_EXEC || fb->kind == K_VERSION;
   if (polling && --j->round_pending == 0) after_round(j);
-  /* The writes start from the loop, not from here: a failure to start them aborts the job,
-   * which frees batches, and that is not allowed inside a batch's callback. */
-  if (fb->kind == K_METHOD &&
-      !(j->timer = lmmi_timer_add(j->ctx, lmmi_fwj_now(j), writes_fire, j))) {
-    j->result = LMM_ERR_NOMEM;
-    for (size_t i = 0; i < j->n; i++)
-      if (j->m[i].st == M_WRITE || j->m[i].st == M_URI)
-        lmmi_fwj_finalize(j, i, LMM_ERR_NOMEM, false, "cannot start the writes");
-  }
+  /* What the check found: the Downloaded and the updating are polled, the rest sent again. */
+  if (fb->kind == K_CHECK) after_round(j);
+  if (fb->kind == K_METHOD || fb->kind == K_CHECK) lmmi_fwj_sends_due(j);
   lmmi_fwj_check_done(j);
+}
+
+static bool any_in(const lmm_fw_job *j, mstate a, mstate b, mstate c) {
+  for (size_t i = 0; i < j->n; i++)
+    if (j->m[i].st == a || j->m[i].st == b || j->m[i].st == c) return true;
+  return false;
 }
 
 /* Both writes at once: the members that push and the members that pull. From a timer only. */
@@ -207,13 +218,32 @@ void lmmi_fwj_start_writes(lmm_fw_job *j) {
   rc = lmmi_fwj_start_kind(j, K_URI, M_URI, M_URI);
   if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
     return lmmi_fwj_abort(j, rc, "cannot start the Package URI write");
-  /* The push batch has its own copy; the blob server reads the job's until lmm_fw_free(). */
-  if (!j->blob) free(j->image), j->image = NULL;
+  /* The push batch has its own copy; the blob server reads the job's until lmm_fw_free(). A
+   * member still to be checked or asked its Delivery Method may need a push later. */
+  if (!j->blob && !any_in(j, M_CHECK, M_METHOD, M_METHOD)) free(j->image), j->image = NULL;
   lmmi_fwj_check_done(j);
 }
 
-static void writes_fire(void *arg) {
+/* The Delivery Method read first where it is due, then the writes of the others. */
+static void sends_fire(void *arg) {
   lmm_fw_job *j = arg;
-  j->timer = NULL;
+  j->send_timer = NULL;
+  lmm_err rc = lmmi_fwj_start_kind(j, K_METHOD, M_METHOD, M_METHOD);
+  if (rc != LMM_OK && rc != LMM_ERR_NOTFOUND)
+    return lmmi_fwj_abort(j, rc, "cannot start the Delivery Method read");
   lmmi_fwj_start_writes(j);
+}
+
+void lmmi_fwj_sends_due(lmm_fw_job *j) {
+  /* Nothing new while a send batch runs: its own members are still in its state. */
+  if (j->send_timer || j->bt[K_METHOD].b || j->bt[K_WRITE].b || j->bt[K_URI].b ||
+      !any_in(j, M_METHOD, M_WRITE, M_URI))
+    return;
+  /* The writes start from the loop, not from here: a failure to start them aborts the job,
+   * which frees batches, and that is not allowed inside a batch's callback. */
+  if ((j->send_timer = lmmi_timer_add(j->ctx, lmmi_fwj_now(j), sends_fire, j))) return;
+  j->result = LMM_ERR_NOMEM;
+  for (size_t i = 0; i < j->n; i++)
+    if (j->m[i].st == M_METHOD || j->m[i].st == M_WRITE || j->m[i].st == M_URI)
+      lmmi_fwj_finalize(j, i, LMM_ERR_NOMEM, false, "cannot start the writes");
 }
