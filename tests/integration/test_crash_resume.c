@@ -306,7 +306,7 @@ static void test_firmware_campaign(void **state) {
 static void test_unicast_firmware_campaign(void **state) {
   (void)state;
   world w;
-  world_up(&w, "unicast", "5", "600", "0");
+  world_up(&w, "unicast", "5", "600", "30"); /* 30 ms per answer: downloads take a while */
   FILE *f = fopen(w.fw, "wb");
   assert_non_null(f);
   for (int i = 0; i < 8 * 1024; i++)
