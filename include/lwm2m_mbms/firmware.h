@@ -60,13 +60,20 @@ typedef struct lmm_fw_config {
    *  Update Result still 0 whose PkgVersion (/5/0/7) equals this text counts as updated (the
    *  report says how it was judged). NULL (default): only Update Result 1 counts. Copied. */
   const char *expect_version;
+  /** Optional (NULL: none). Runs from the loop just before the Execute of /5/0/2 leaves for
+   *  the `n` members `idx` (indices into the member array given to lmm_fw_new(); borrowed,
+   *  valid during the call), with the job's `user`: the place to record durably that their
+   *  update is asked (write-ahead), so that after a crash a resumed job never asks it twice
+   *  (lmm_fw_resume_member()). LMM_OK sends; any other error holds the Execute back: those
+   *  members fail with that error and nothing is sent to them. Must not free the job. */
+  lmm_err (*before_execute)(void *user, const size_t *idx, size_t n);
 } lmm_fw_config;
 
 #define LMM_FW_CONFIG_DEFAULT                                                                      \
   {                                                                                                \
     .poll_interval_ms = 200, .download_deadline_ms = 60000, .update_deadline_ms = 300000,          \
     .delivery = LMM_FW_PUSH, .prefer_push = false, .server = NULL, .pull_uri = NULL,               \
-    .expect_version = NULL                                                                         \
+    .expect_version = NULL, .before_execute = NULL                                                 \
   }
 
 /** One member's outcome. Borrowed: see lmm_fw_reports() and lmm_fw_handlers. */
@@ -125,6 +132,16 @@ typedef struct lmm_fw_handlers {
 LMM_API lmm_err lmm_fw_new(lmm_ctx *ctx, lmm_unicast *u, const lmm_fw_config *cfg,
                            const lmm_member *members, size_t n, const uint8_t *image, size_t len,
                            const lmm_fw_handlers *h, void *user, lmm_fw_job **out);
+/** Marks member `i` as resumed: a job before this one (stopped by a crash) may have sent it
+ *  part or all of the package, and, when `update_asked`, its Execute. Its State (/5/0/3) is
+ *  read before anything is sent: 2 Downloaded goes straight to the Execute (no package again;
+ *  asked even with `update_asked`, as a client leaves Downloaded when it takes an Execute);
+ *  3 Updating is waited for; 0 Idle after an asked update has its Update Result read (so an
+ *  Execute that ran is never asked again); anything else gets the package again from the start
+ *  (push: Package write; pull: this job's URI, which replaces the one written before). Call
+ *  before lmm_fw_start(). LMM_ERR_ARG for NULL or `i` out of range; LMM_ERR_STATE once
+ *  started. */
+LMM_API lmm_err lmm_fw_resume_member(lmm_fw_job *j, size_t i, bool update_asked);
 /** Starts (never blocks; everything happens in lmm_ctx_process(): no callback runs inside this
  *  call). Members whose Object ID is not 5 are refused there, with nothing sent. LMM_ERR_ARG
  *  for NULL; LMM_ERR_STATE if already started; LMM_ERR_NOMEM (not started: may be retried). */

@@ -167,21 +167,31 @@ LMM_API lmm_err lmm_fwc_new(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
  *  with lmm_store_campaign_get()): owned, free with free(); NULL when none was given, the
  *  campaign is not a firmware campaign, or out of memory. */
 LMM_API char *lmm_fwc_image_name(const lmm_campaign_info *info);
+/** Whether resuming firmware campaign `info` (as read with lmm_store_campaign_get()) needs a
+ *  blob server in lmm_fwc_deps.blobs: true for a unicast campaign whose method is pull or
+ *  auto; false otherwise, for NULL, or for settings that cannot be read (lmm_fwc_resume() says
+ *  why). */
+LMM_API bool lmm_fwc_resume_needs_blobs(const lmm_campaign_info *info);
 /** Reloads stored firmware campaign `id` from `deps->store`, to continue it with
  *  lmm_fwc_start() after its process stopped: the same blob ID and settings, and `image`
  *  (`len` bytes, copied), which must be the image it started with (size and SHA-256 are
- *  checked). The Group Mgmt object is written again to the members still pending (the Answer
- *  URI may have changed); then a status round asks them what they hold, and only the
- *  fragments they miss are sent again. A member whose update was asked before the stop is not
- *  asked again unless its status shows that the Execute never ran (still Downloaded). Members
- *  whose end is recorded keep it; one no longer in the group ends failed (LMM_ERR_NOTFOUND).
- *  `deps`, `h` and `user` as lmm_fwc_new(); the store is required.
- *  @return LMM_OK; LMM_ERR_ARG for a NULL or empty argument, no store, or an image that is not
- *  the campaign's; LMM_ERR_NOTFOUND for an unknown id or a group that is gone; LMM_ERR_STATE
- *  for an operation campaign, one that has ended, one stored without its settings (before
- *  schema version 5) or one over unicast (not resumable yet); LMM_ERR_PROTO for unreadable
- *  stored settings; LMM_ERR_NOMEM; the store's error. The reason is logged. `*out` is untouched
- *  on failure. */
+ *  checked). Over MBMS or IP multicast, the Group Mgmt object is written again to the members
+ *  still pending (the Answer URI may have changed); then a status round asks them what they
+ *  hold, and only the fragments they miss are sent again. A member whose update was asked
+ *  before the stop is not asked again unless its status shows that the Execute never ran
+ *  (still Downloaded). Over unicast, each pending member's State is read first
+ *  (lmm_fw_resume_member()): a Downloaded one gets no package again, one whose update was
+ *  asked is judged by its State and Update Result, the others get the package again (push)
+ *  or the URI of the image on `deps->blobs` (pull: the URI written before named the stopped
+ *  process's blob server); the first wave stays the one chosen. Members whose end is recorded
+ *  keep it; one no longer in the group ends failed (LMM_ERR_NOTFOUND). `deps`, `h` and `user`
+ *  as lmm_fwc_new() (`blobs` when lmm_fwc_resume_needs_blobs()); the store is required.
+ *  @return LMM_OK; LMM_ERR_ARG for a NULL or empty argument, no store, an image that is not
+ *  the campaign's, or no `blobs` for a unicast pull or auto campaign; LMM_ERR_NOTFOUND for an
+ * unknown id or a group that is gone; LMM_ERR_STATE for an operation campaign, one that has ended,
+ * one stored without its settings (before schema version 5); LMM_ERR_PROTO for unreadable stored
+ * settings; LMM_ERR_NOMEM; the store's error. The reason is logged. `*out` is untouched on failure.
+ */
 LMM_API lmm_err lmm_fwc_resume(const lmm_fwc_deps *deps, int64_t id, const uint8_t *image,
                                size_t len, const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
 /** Starts (never blocks; the work goes on in lmm_ctx_process()). Unlike lmm_fw_start(),

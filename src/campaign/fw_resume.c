@@ -106,6 +106,16 @@ LMM_API char *lmm_fwc_image_name(const lmm_campaign_info *info) {
   return out;
 }
 
+LMM_API bool lmm_fwc_resume_needs_blobs(const lmm_campaign_info *info) {
+  if (!info || info->kind != LMM_CK_FIRMWARE || info->via != LMM_VIA_UNICAST || !info->fw_config)
+    return false;
+  cJSON *j = cJSON_Parse(info->fw_config);
+  bool ok = true;
+  double m = num(j, "method", LMM_FWC_PUSH, &ok);
+  cJSON_Delete(j);
+  return ok && (m == LMM_FWC_PULL || m == LMM_FWC_AUTO);
+}
+
 /* The figures of the runs before, from the campaign's summary, so the report adds up. */
 static void figures_read(lmm_fwc *c, const char *summary) {
   cJSON *j = summary ? cJSON_Parse(summary) : NULL;
@@ -246,12 +256,6 @@ LMM_API lmm_err lmm_fwc_resume(const lmm_fwc_deps *deps, int64_t id, const uint8
              info.kind != LMM_CK_FIRMWARE ? "it is an operation campaign"
              : !info.fw_config            ? "it was stored without its settings (an older version)"
                                           : "it has ended");
-    rc = LMM_ERR_STATE;
-  }
-  if (rc == LMM_OK && info.via == LMM_VIA_UNICAST) {
-    lmmi_log(deps->ctx, LMM_LOG_ERROR,
-             "campaign %lld: a firmware campaign over unicast cannot be resumed yet",
-             (long long)id);
     rc = LMM_ERR_STATE;
   }
   if (rc == LMM_OK) rc = lmm_store_group_get(deps->store, info.group, &group);

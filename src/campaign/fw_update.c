@@ -321,12 +321,29 @@ static void job_done(void *user, lmm_fw_job *j, lmm_err result) {
 
 static const lmm_fw_handlers job_handlers = {job_member, job_done};
 
+/* The job's Executes are about to leave: their write-ahead flag goes to the store first
+ * (lmmi_fwc_ask_update), so that a resume never asks a member twice. A store that refuses
+ * holds them back: the job fails those members, and the campaign goes on with the others. */
+static lmm_err job_before_execute(void *user, const size_t *idx, size_t n) {
+  lmm_fwc *c = user;
+  for (size_t k = 0; k < n; k++)
+    lmmi_fwc_ask_update(c, c->job_map[idx[k]]);
+  return lmmi_recorder_flush(&c->rec) ? LMM_OK : LMM_ERR_DB;
+}
+
 /* Runs a firmware job over the pending members: the first wave's, or all the rest. */
 void lmmi_fwc_uni_next(lmm_fwc *c) {
   size_t w = c->cfg.wave_count;
   if (!w && c->cfg.wave_percent > 0)
     w = (size_t)((double)c->n * c->cfg.wave_percent / 100.0 + 0.999999);
   bool wave = w && !c->wave_done;
+  /* A resumed campaign keeps the wave it chose: only its pending members run again. */
+  size_t chosen = 0, left = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    chosen += c->rep[i].wave;
+    left += c->rep[i].wave && c->rep[i].end == LMM_FWC_PENDING;
+  }
+  if (wave && chosen && !left) return wave_verdict(c);
   lmm_member *sub = calloc(c->n ? c->n : 1, sizeof *sub);
   c->job_map = calloc(c->n ? c->n : 1, sizeof *c->job_map);
   if (!sub || !c->job_map) {
@@ -334,8 +351,8 @@ void lmmi_fwc_uni_next(lmm_fwc *c) {
     return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   }
   size_t k = 0;
-  for (size_t i = 0; i < c->n && (!wave || k < w); i++)
-    if (c->rep[i].end == LMM_FWC_PENDING) {
+  for (size_t i = 0; i < c->n && (!wave || chosen || k < w); i++)
+    if (c->rep[i].end == LMM_FWC_PENDING && (!wave || !chosen || c->rep[i].wave)) {
       if (wave) c->rep[i].wave = c->m[i].wave = true;
       sub[k] = c->members[i], c->job_map[k++] = i;
     }
@@ -352,10 +369,15 @@ void lmmi_fwc_uni_next(lmm_fwc *c) {
                                                 : LMM_FW_PUSH;
   fc.prefer_push = true;
   fc.expect_version = c->expect_version;
+  fc.before_execute = job_before_execute;
   if (fc.delivery != LMM_FW_PUSH) fc.server = c->d.blobs;
   lmm_err rc =
       lmm_fw_new(c->d.ctx, c->d.unicast, &fc, sub, k, c->image, c->len, &job_handlers, c, &c->job);
   free(sub); /* the job copies */
+  /* After a stop any member may hold the package, or have been asked its update: the job
+   * reads their State before it sends anything. */
+  for (size_t x = 0; rc == LMM_OK && c->resumed && x < k; x++)
+    rc = lmm_fw_resume_member(c->job, x, c->rep[c->job_map[x]].update_asked);
   if (rc == LMM_OK) rc = lmm_fw_start(c->job);
   if (rc != LMM_OK)
     lmmi_fwc_finish(c, LMM_FWC_P_FAILED, rc, "cannot start the unicast firmware job");

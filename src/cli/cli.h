@@ -294,9 +294,10 @@ int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
 int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
 int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
 /* fw_cmd.c: resume of stored firmware campaign `info` with the image at `file` (NULL: the
- * one it was started with), then its report; the exit status. */
+ * one it was started with), a unicast pull serving it from a blob server at `blob_listen` /
+ * `blob_host` (NULL: the defaults), then its report; the exit status. */
 int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli_run_opts *ro,
-                  const char *file);
+                  const char *file, const char *blob_listen, const char *blob_host);
 int cmd_cancel(cli *c, int argc, char **argv); /* cancel_cmd.c */
 
 /** Report layouts. */

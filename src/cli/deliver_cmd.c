@@ -128,7 +128,8 @@ typedef struct deliver_opts {
   long window_s, grace_ms;
   bool firmware;       /* --firmware: the whole command goes to cmd_fw_deliver() */
   const char *fw_file; /* resume: --firmware FILE, the image of a firmware campaign */
-  const char *fw_flag; /* the first firmware-only option seen */
+  const char *blob_listen, *blob_host;       /* resume: where a unicast pull serves it now */
+  const char *fw_flag;                       /* the first firmware-only option seen */
   const char *obj_dirs[CLI_MAX_OBJECT_DIRS]; /* --objects, in order */
   size_t n_obj_dirs;
 } deliver_opts;
@@ -178,6 +179,11 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
     if (o == CLI_GETOPT_ERR) return EXIT_USAGE;
     if (!all && o == CLI_D_FIRMWARE) {
       d->fw_file = optarg;
+      continue;
+    }
+    if (!all && (o == CLI_D_BLISTEN || o == CLI_D_BHOST)) {
+      if (o == CLI_D_BHOST && !*optarg) return cli_usage(c, "--blob-host: empty host");
+      *(o == CLI_D_BLISTEN ? &d->blob_listen : &d->blob_host) = optarg;
       continue;
     }
     if (!all && !CLI_IS_RUN_OPTION(o))
@@ -354,11 +360,15 @@ int cmd_resume(cli *c, int argc, char **argv) {
     goto out;
   }
   if (info.kind == LMM_CK_FIRMWARE) {
-    rc = cli_fw_resume(c, s, &info, &d.ro, d.fw_file);
+    rc = cli_fw_resume(c, s, &info, &d.ro, d.fw_file, d.blob_listen, d.blob_host);
     goto out;
   }
-  if (d.fw_file) {
-    rc = cli_usage(c, "--firmware: campaign %lld is an operation campaign", (long long)id);
+  if (d.fw_file || d.blob_listen || d.blob_host) {
+    rc = cli_usage(c, "--%s: campaign %lld is an operation campaign",
+                   d.fw_file       ? "firmware"
+                   : d.blob_listen ? "blob-listen"
+                                   : "blob-host",
+                   (long long)id);
     goto out;
   }
   if ((rc = cli_engines_setup(c, &r.eng, info.via, &d.ro, &notifier_handlers, &r))) goto out;

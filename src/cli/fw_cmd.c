@@ -328,7 +328,7 @@ out:
 }
 
 int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli_run_opts *ro,
-                  const char *file) {
+                  const char *file, const char *blob_listen, const char *blob_host) {
   long long id = (long long)info->id;
   char *stored = lmm_fwc_image_name(info);
   const char *path = file ? file : stored;
@@ -336,16 +336,28 @@ int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli
   size_t len = 0;
   cli_engines eng = {0};
   fw_run r = {.c = c};
-  cli_fw_opts f = {.ro = *ro, .via = info->via};
+  cli_fw_opts f = {.ro = *ro, .via = info->via, .blob_listen = blob_listen, .blob_host = blob_host};
+  lmm_blob_server *blobs = NULL;
+  bool pulls = lmm_fwc_resume_needs_blobs(info);
   int rc;
   if (!path) {
     rc = cli_usage(c, "campaign %lld is a firmware campaign: give its image with --firmware FILE",
                    id);
     goto out;
   }
-  if ((rc = cli_fw_read_image(c, path, CLI_FW_MAX_GROUP, &image, &len))) goto out;
+  if ((blob_listen || blob_host) && !pulls) {
+    rc = cli_usage(c, "--%s serves pulls: campaign %lld does not pull by unicast",
+                   blob_listen ? "blob-listen" : "blob-host", id);
+    goto out;
+  }
+  if ((rc = cli_fw_read_image(c, path,
+                              info->via == LMM_VIA_UNICAST ? CLI_FW_MAX_UNICAST : CLI_FW_MAX_GROUP,
+                              &image, &len)))
+    goto out;
   if ((rc = cli_engines_setup(c, &eng, info->via, &f.ro, &notifier_handlers, &r))) goto out;
-  lmm_fwc_deps deps = {c->ctx, eng.uni, eng.t8, eng.ans, NULL, s};
+  /* The URI written before named the stopped process's server: pulls get a new one. */
+  if (pulls && (rc = start_blob_server(c, &f, &blobs))) goto out;
+  lmm_fwc_deps deps = {c->ctx, eng.uni, eng.t8, eng.ans, blobs, s};
   c->last_error[0] = '\0';
   lmm_err e = lmm_fwc_resume(&deps, info->id, image, len, &fw_handlers, &r, &r.fwc);
   const char *why = *c->last_error ? c->last_error : lmm_strerror(e);
@@ -371,6 +383,7 @@ int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli
   rc = fw_wait_and_report(&r, s, &f, n);
 out:
   lmm_fwc_free(r.fwc);
+  lmm_blob_server_free(blobs); /* after the campaign that serves from it */
   cli_engines_free(&eng);
   free(image);
   free(stored);

@@ -1,7 +1,8 @@
 /* test_crash_resume.c - the CLI killed with SIGKILL at random points of an operation campaign
- * and of a firmware campaign over MBMS, 20 times each, every run continued with 'resume':
- * each campaign ends with every member served, no member updated twice, and the state file
- * passes SQLite's integrity check after every kill. */
+ * and of a firmware campaign over MBMS, 20 times each, and of firmware campaigns over unicast
+ * (push and pull, 10 times), every run continued with 'resume': each campaign ends with every
+ * member served, no member updated twice, and the state file passes SQLite's integrity check
+ * after every kill. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,8 +22,9 @@
 #include "lmmt.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
-#define KILLS 20
-#define N_DEV 20
+#define KILLS     20
+#define UNI_KILLS 10
+#define N_DEV     20
 
 typedef struct world {
   lmmt_mock mock;
@@ -102,11 +104,30 @@ static void integrity_ok(const world *w) {
   sqlite3_close(db);
 }
 
+/* How many members of campaign `id` the file has as ended, and as asked their update (the
+ * write-ahead flag). */
+static void stored_counts(const world *w, int id, int *done, int *asked) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  *done = *asked = -1;
+  assert_int_equal(sqlite3_open_v2(w->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT total(done), total(fw_exec) FROM outcomes "
+                                      "WHERE campaign = ?1",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_int(st, 1, id);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *done = sqlite3_column_int(st, 0), *asked = sqlite3_column_int(st, 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 /* Runs campaign `id` (started by `first`) with SIGKILLs after a random [lo, hi) ms of each
- * run, 'resume' after each, until it ends or `*kills` reaches KILLS; then resumes it to its
- * end. Returns the exit status of the run that ended it. */
-static int crash_and_resume(world *w, int id, const char *const *first, int lo, int hi,
-                            int *kills) {
+ * run, 'resume' after each, until it ends or `*kills` reaches `max_kills`; then resumes it to
+ * its end. Returns the exit status of the run that ended it. */
+static int crash_and_resume(world *w, int id, const char *const *first, int lo, int hi, int *kills,
+                            int max_kills) {
   char ids[16];
   snprintf(ids, sizeof ids, "%d", id);
   const char *const resume[] = {"resume", ids, NULL};
@@ -118,7 +139,7 @@ static int crash_and_resume(world *w, int id, const char *const *first, int lo, 
     if (ended) return 0;
     int st;
     pid_t pid = spawn_cli(w, exists ? resume : first);
-    if (*kills < KILLS) {
+    if (*kills < max_kills) {
       if (!wait_or_kill(pid, lo + (int)(rand_r(&w->seed) % (unsigned)(hi - lo)), &st)) {
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
         char *out = lmmt_read_file(w->out, NULL);
@@ -128,7 +149,10 @@ static int crash_and_resume(world *w, int id, const char *const *first, int lo, 
       (*kills)++;
       integrity_ok(w);
       char *at = campaign_state(w, id);
-      print_message("  kill %2d: campaign %d stored as %s\n", *kills, id, at ? at : "(none yet)");
+      int done, asked;
+      stored_counts(w, id, &done, &asked);
+      print_message("  kill %2d: campaign %d stored as %s, %d members ended, %d asked to update\n",
+                    *kills, id, at ? at : "(none yet)", done < 0 ? 0 : done, asked < 0 ? 0 : asked);
       free(at);
       continue;
     }
@@ -148,7 +172,8 @@ static cJSON *report(const world *w, int id) {
   return j;
 }
 
-static void world_up(world *w, const char *object, const char *update_ms, const char *delay_ms) {
+static void world_up(world *w, const char *type, const char *object, const char *update_ms,
+                     const char *delay_ms) {
   memset(w, 0, sizeof *w);
   w->seed = (unsigned)time(NULL);
   print_message("seed %u\n", w->seed);
@@ -168,11 +193,16 @@ static void world_up(world *w, const char *object, const char *update_ms, const 
   snprintf(w->fw, sizeof w->fw, "%s/fw.bin", w->dir);
   setenv("LMM_T8_API_ROOT", w->mock.api_root, 1);
   setenv("LMM_T8_SCS_AS_ID", "as1", 1);
-  assert_int_equal(
-      run_cli(w, (const char *[]){"group", "create", "g", "--type", "mbms", "--external-group-id",
-                                  "g@operator.example", "--window", "2", "--multicast-port",
-                                  w->bearer_port, "--members", w->sim.members_path, NULL}),
-      0);
+  if (!strcmp(type, "unicast"))
+    assert_int_equal(run_cli(w, (const char *[]){"group", "create", "g", "--type", "unicast",
+                                                 "--members", w->sim.members_path, NULL}),
+                     0);
+  else
+    assert_int_equal(
+        run_cli(w, (const char *[]){"group", "create", "g", "--type", "mbms", "--external-group-id",
+                                    "g@operator.example", "--window", "2", "--multicast-port",
+                                    w->bearer_port, "--members", w->sim.members_path, NULL}),
+        0);
 }
 
 /* Stops the fleet and returns its --stats-json devices (owned). */
@@ -193,12 +223,12 @@ static cJSON *world_down(world *w) {
 static void test_operation_campaign(void **state) {
   (void)state;
   world w;
-  world_up(&w, "6", "100", "300"); /* answers 300 ms late: every step takes a while */
+  world_up(&w, "mbms", "6", "100", "300"); /* answers 300 ms late: every step takes a while */
   int kills = 0, campaigns = 0;
   while (kills < KILLS) {
     campaigns++;
     const char *const first[] = {"deliver", "g", "--read", "/6/0/0", "--grace-ms", "300", NULL};
-    assert_int_equal(crash_and_resume(&w, campaigns, first, 50, 2200, &kills), 0);
+    assert_int_equal(crash_and_resume(&w, campaigns, first, 50, 2200, &kills, KILLS), 0);
     cJSON *r = report(&w, campaigns);
     cJSON *members = cJSON_GetObjectItem(r, "members");
     assert_int_equal(cJSON_GetArraySize(members), N_DEV);
@@ -214,12 +244,42 @@ static void test_operation_campaign(void **state) {
   cJSON_Delete(world_down(&w));
 }
 
+/* Every member of campaign `id` ended updated. */
+static void all_updated(const world *w, int id) {
+  cJSON *r = report(w, id);
+  cJSON *members = cJSON_GetObjectItem(r, "members");
+  assert_int_equal(cJSON_GetArraySize(members), N_DEV);
+  for (int i = 0; i < N_DEV; i++) {
+    cJSON *m = cJSON_GetArrayItem(members, i);
+    cJSON *end = cJSON_GetObjectItem(m, "end");
+    if (!cJSON_IsString(end) || strcmp(end->valuestring, "updated")) {
+      char *t = cJSON_Print(m);
+      fail_msg("campaign %d: member %d did not end updated: %s", id, i, t);
+    }
+  }
+  cJSON_Delete(r);
+}
+
+/* Stops the world; each device ran one update per campaign: no Execute ran twice. */
+static void updated_once_each(world *w, int campaigns) {
+  cJSON *stats = world_down(w);
+  cJSON *devs = cJSON_GetObjectItem(stats, "devices");
+  assert_int_equal(cJSON_GetArraySize(devs), N_DEV);
+  for (int i = 0; i < N_DEV; i++) {
+    cJSON *fw = cJSON_GetObjectItem(cJSON_GetArrayItem(devs, i), "fw");
+    int updates = cJSON_GetObjectItem(fw, "updates")->valueint;
+    if (updates != campaigns)
+      fail_msg("device %d ran %d updates in %d campaigns", i, updates, campaigns);
+  }
+  cJSON_Delete(stats);
+}
+
 /* A firmware image over MBMS, killed anywhere from the TMGI to the results: the blob ID stays,
  * the members keep what they received, and none is updated twice. */
 static void test_firmware_campaign(void **state) {
   (void)state;
   world w;
-  world_up(&w, "5", "800", "0");
+  world_up(&w, "mbms", "5", "800", "0");
   FILE *f = fopen(w.fw, "wb");
   assert_non_null(f);
   for (int i = 0; i < 48 * 1024; i++)
@@ -232,39 +292,48 @@ static void test_firmware_campaign(void **state) {
     const char *const first[] = {"deliver",       "g",        "--firmware", w.fw,      "--rate",
                                  "24000",         "--window", "1",          "--grace", "300",
                                  "--update-wait", "300",      NULL};
-    assert_int_equal(crash_and_resume(&w, campaigns, first, 50, 4000, &kills), 0);
-    cJSON *r = report(&w, campaigns);
-    cJSON *members = cJSON_GetObjectItem(r, "members");
-    assert_int_equal(cJSON_GetArraySize(members), N_DEV);
-    for (int i = 0; i < N_DEV; i++) {
-      cJSON *m = cJSON_GetArrayItem(members, i);
-      cJSON *end = cJSON_GetObjectItem(m, "end");
-      if (!cJSON_IsString(end) || strcmp(end->valuestring, "updated")) {
-        char *t = cJSON_Print(m);
-        fail_msg("campaign %d: member %d did not end updated: %s", campaigns, i, t);
-      }
-    }
-    cJSON_Delete(r);
+    assert_int_equal(crash_and_resume(&w, campaigns, first, 50, 4000, &kills, KILLS), 0);
+    all_updated(&w, campaigns);
   }
-  cJSON *stats = world_down(&w);
-  cJSON *devs = cJSON_GetObjectItem(stats, "devices");
-  assert_int_equal(cJSON_GetArraySize(devs), N_DEV);
-  /* One update per device per campaign: no Execute ran twice. */
-  for (int i = 0; i < N_DEV; i++) {
-    cJSON *fw = cJSON_GetObjectItem(cJSON_GetArrayItem(devs, i), "fw");
-    int updates = cJSON_GetObjectItem(fw, "updates")->valueint;
-    if (updates != campaigns)
-      fail_msg("device %d ran %d updates in %d campaigns", i, updates, campaigns);
-  }
-  cJSON_Delete(stats);
+  updated_once_each(&w, campaigns);
   print_message("firmware campaigns: %d, SIGKILLs %d, every member updated once in each\n",
                 campaigns, kills);
+}
+
+/* A firmware image by unicast, push and pull in turn, with a first wave, killed anywhere from
+ * the first write to the last result: a member that holds the package is not sent it again, a
+ * pull gets a URI on the new process's blob server, and none is updated twice. */
+static void test_unicast_firmware_campaign(void **state) {
+  (void)state;
+  world w;
+  world_up(&w, "unicast", "5", "600", "30"); /* 30 ms per answer: downloads take a while */
+  FILE *f = fopen(w.fw, "wb");
+  assert_non_null(f);
+  for (int i = 0; i < 8 * 1024; i++)
+    fputc((i * 13 + i / 97) & 0xFF, f);
+  fclose(f);
+  int kills = 0, campaigns = 0, pulls = 0;
+  while (kills < UNI_KILLS) {
+    campaigns++;
+    bool pull = campaigns % 2 == 0;
+    pulls += pull;
+    const char *const first[] = {"deliver", "g",        "--firmware",
+                                 w.fw,      "--method", pull ? "pull" : "push",
+                                 "--wave",  "25%",      NULL};
+    assert_int_equal(crash_and_resume(&w, campaigns, first, 50, 2500, &kills, UNI_KILLS), 0);
+    all_updated(&w, campaigns);
+  }
+  updated_once_each(&w, campaigns);
+  print_message("unicast firmware campaigns: %d (%d push, %d pull), SIGKILLs %d, every member "
+                "updated once in each\n",
+                campaigns, campaigns - pulls, pulls, kills);
 }
 
 int main(void) {
   lmm_global_init();
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_operation_campaign),
-                                     cmocka_unit_test(test_firmware_campaign)};
+                                     cmocka_unit_test(test_firmware_campaign),
+                                     cmocka_unit_test(test_unicast_firmware_campaign)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   lmm_global_cleanup();
   return rc;
