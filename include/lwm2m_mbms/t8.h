@@ -442,7 +442,7 @@ LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_
 LMM_API int lmm_t8_notifier_handle_request(lmm_t8_notifier *n, const char *path,
                                            const char *content_type, const char *body, size_t len,
                                            char **problem_json);
-/** lmm_t8_notifier_handle_request() at the base URL (`path` NULL). */
+/** lmm_t8_notifier_handle_request() at the base URL (`path` NULL): 404 unless accept_base. */
 LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
                                    size_t len, char **problem_json);
 /** Counters since start: accepted (204, held ones included), malformed (400 but a mismatch,

@@ -299,7 +299,7 @@ int lmmi_notifier_handle_body(lmm_t8_notifier *n, lmmi_path_kind kind, const cha
    * refused both from the path, unless the destination went while the body came in. */
   if (!n->accept_base) {
     status = lmmi_notifier_refuse_path(n, kind, token, problem);
-    if (status == 0) { /* not reached: a destination that was known is then gone */
+    if (status == 0) { /* only if a token that went came back meanwhile: still refused */
       count(n, &n->stats.unknown);
       *problem =
           lmmi_notifier_problem(404, "Not Found", "unknown notification destination", NULL, NULL);
