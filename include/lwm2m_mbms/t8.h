@@ -263,8 +263,9 @@ LMM_API lmm_err lmm_t8_tmgi_delete_async(lmm_t8_client *cl, const char *tmgi, lm
                                          void *user, lmm_t8_request **out_req);
 /** POSTs a delivery to `tmgi` (`req` required; read-only members are not sent). An empty
  *  notificationDestination is filled from the attached receiver (see
- *  lmm_t8_client_attach_notifier()); with none attached it is LMM_ERR_ARG. The reply's `gmd`
- *  carries the transaction id from the Location header; with a receiver attached, the
+ *  lmm_t8_client_attach_notifier()); with none attached it is LMM_ERR_ARG, and LMM_ERR_STATE
+ *  when every destination of a strict receiver (no accept_base) awaits its 201. The reply's
+ *  `gmd` carries the transaction id from the Location header; with a receiver attached, the
  *  delivery's link is registered with it before the callback runs. */
 LMM_API lmm_err lmm_t8_gmd_create_async(lmm_t8_client *cl, const char *tmgi, const lmm_gmd *req,
                                         lmm_t8_cb cb, void *user, lmm_t8_request **out_req);
@@ -275,8 +276,9 @@ LMM_API lmm_err lmm_t8_gmd_get_async(lmm_t8_client *cl, const char *tmgi, const 
 LMM_API lmm_err lmm_t8_gmd_list_async(lmm_t8_client *cl, const char *tmgi, lmm_t8_cb cb, void *user,
                                       lmm_t8_request **out_req);
 /** Replaces delivery `txn` by PUT (`req` required). An empty notificationDestination keeps
- *  the delivery's own URL at the attached receiver, else its base URL (LMM_ERR_ARG with no
- *  receiver). The reply's `gmd` is NULL when the SCEF answers 204. */
+ *  the delivery's own URL at the attached receiver; a delivery without one gets a new one
+ *  bound to it at once (a receiver with accept_base gives its base URL instead; LMM_ERR_ARG
+ *  with no receiver). The reply's `gmd` is NULL when the SCEF answers 204. */
 LMM_API lmm_err lmm_t8_gmd_put_async(lmm_t8_client *cl, const char *tmgi, const char *txn,
                                      const lmm_gmd *req, lmm_t8_cb cb, void *user,
                                      lmm_t8_request **out_req);
@@ -378,18 +380,28 @@ typedef struct lmm_t8_notifier_config {
   const char *path;       /**< default "/t8/notifications" */
   const char *public_url; /**< URL advertised to the SCEF; default http://bind_addr:port/path */
   bool own_thread;        /**< serve on a thread of its own: handlers then run on that thread */
-  bool accept_unknown;    /**< accept notifications for transactions never registered */
-  size_t max_body;        /**< default 64 KiB; larger bodies get 413 */
+  /** Off (the default, strict): a notification is taken only at the per-delivery URL handed
+   *  out for its delivery and only when its body names that delivery; the base URL and unknown
+   *  per-delivery URLs get 404, a body naming another delivery 400. On: for an SCEF that
+   *  notifies one fixed URL, the base URL (and an unknown per-delivery URL) takes a
+   *  notification whose body names a registered delivery, and a per-delivery URL takes one
+   *  naming another delivery as its own delivery's (counted as mismatched). */
+  bool accept_base;
+  /** Where the base URL is served, accept transactions never registered too; implies
+   *  accept_base. */
+  bool accept_unknown;
+  size_t max_body; /**< default 64 KiB; larger bodies get 413 */
   /** Per-delivery destinations kept at once; default 4096. At the bound the oldest whose 201
-   *  came is dropped (its delivery stays known by link); when all await their 201, a create
-   *  falls back to the base URL. */
+   *  came is dropped (its URL then gets 404; with accept_base its delivery stays known by link);
+   *  when all await their 201, a create fails with LMM_ERR_STATE, or with accept_base falls
+   *  back to the base URL. */
   size_t max_destinations;
 } lmm_t8_notifier_config;
 
 #define LMM_T8_NOTIFIER_CONFIG_DEFAULT                                                             \
   {                                                                                                \
     .bind_addr = NULL, .port = 0, .path = NULL, .public_url = NULL, .own_thread = false,           \
-    .accept_unknown = false, .max_body = 0, .max_destinations = 0                                  \
+    .accept_base = false, .accept_unknown = false, .max_body = 0, .max_destinations = 0            \
   }
 
 /** Starts an HTTP listener for notifications (libmicrohttpd). It serves `path` and, below it,
@@ -403,11 +415,12 @@ LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *
 /** Stops the listener and frees it, with every registration and per-delivery destination.
  *  NULL is a no-op. */
 LMM_API void lmm_t8_notifier_free(lmm_t8_notifier *n);
-/** Borrowed; valid until freed: the base URL, the notificationDestination to give the SCEF for
- *  a delivery that has no URL of its own. */
+/** Borrowed; valid until freed: the base URL below which per-delivery URLs are handed out. It
+ *  takes notifications itself only with accept_base. */
 LMM_API const char *lmm_t8_notifier_url(const lmm_t8_notifier *n);
-/** Registers a delivery link whose notifications are expected. Thread-safe. Links are
- *  compared by their path from LMM_T8_BASE_PATH on, so scheme and host may differ. */
+/** Registers a delivery link whose notifications are expected at the base URL (which serves
+ *  only with accept_base: a strict receiver matches by per-delivery URL alone). Thread-safe.
+ *  Links are compared by their path from LMM_T8_BASE_PATH on, so scheme and host may differ. */
 LMM_API lmm_err lmm_t8_notifier_expect(lmm_t8_notifier *n, const char *transaction_link);
 /** Forgets a registered link, and the per-delivery destination of that delivery (whose URL then
  *  gets 404). Thread-safe. */
@@ -418,24 +431,26 @@ LMM_API void lmm_t8_notifier_forget(lmm_t8_notifier *n, const char *transaction_
  *  config, or either followed by "/<32 hex digits>" of a per-delivery URL; NULL stands for the
  *  base URL. Returns the HTTP status to answer: 204 (accepted; at a per-delivery URL whose
  *  delivery's 201 has not come yet the event is held and handed on right after the create's
- *  callback); 400 (malformed); 404 (another path, an unknown transaction at the base URL, or at
- *  a per-delivery URL that is unknown or forgotten unless the body names a registered
- *  delivery); 415 (`content_type` given and not application/json); 500 (out of memory); 503
- *  (too many notifications before the 201: answer with Retry-After). For an error an owned
- *  ProblemDetails JSON goes to `*problem_json` (free with lmm_free(); may be NULL).
- *  `content_type` NULL is not checked; max_body is not enforced (the host's server read the
- *  body). Thread-safe; handlers may call expect/forget but must not free the receiver. */
+ *  callback); 400 (malformed, or at a per-delivery URL a body naming another delivery unless
+ *  accept_base); 404 (another path, a per-delivery URL that is unknown or forgotten, the base
+ *  URL; with accept_base these take a body naming a registered delivery); 415 (`content_type` given
+ * and not application/json); 500 (out of memory); 503 (too many notifications before the 201:
+ * answer with Retry-After). For an error an owned ProblemDetails JSON goes to `*problem_json` (free
+ * with lmm_free(); may be NULL). `content_type` NULL is not checked; max_body is not enforced (the
+ * host's server read the body). Thread-safe; handlers may call expect/forget but must not free the
+ * receiver. */
 LMM_API int lmm_t8_notifier_handle_request(lmm_t8_notifier *n, const char *path,
                                            const char *content_type, const char *body, size_t len,
                                            char **problem_json);
-/** lmm_t8_notifier_handle_request() at the base URL (`path` NULL). */
+/** lmm_t8_notifier_handle_request() at the base URL (`path` NULL): 404 unless accept_base. */
 LMM_API int lmm_t8_notifier_handle(lmm_t8_notifier *n, const char *content_type, const char *body,
                                    size_t len, char **problem_json);
-/** Counters since start: accepted (204, held ones included), malformed (400, 413, 415), unknown
- *  (404 for a link never registered or a forgotten destination), early (held ones handed on
- *  after their 201), mismatched (at a per-delivery URL, a body naming another delivery: it is
- *  taken as the URL's delivery's, under that link). Wrong paths, methods and 503s are not
- *  counted. */
+/** Counters since start: accepted (204, held ones included), malformed (400 but a mismatch,
+ *  413, 415), unknown (404 at the base URL, at an unknown or forgotten destination, or for a link
+ *  never registered), early (held ones handed on after their 201), mismatched (at a
+ *  per-delivery URL, a body naming another delivery: refused with 400, or dropped when it was
+ *  held; with accept_base taken as the URL's delivery's, under that link). Wrong paths, methods
+ *  and 503s are not counted. */
 typedef struct lmm_t8_notifier_stats {
   uint64_t accepted, malformed, unknown, early, mismatched;
 } lmm_t8_notifier_stats;

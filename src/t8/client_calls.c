@@ -150,6 +150,12 @@ LMM_API lmm_err lmm_t8_gmd_create_async(lmm_t8_client *cl, const char *tmgi, con
    * that tells which transaction it is. */
   if (wants_destination(cl, req)) {
     lmm_err dr = lmmi_notifier_reserve(cl->notifier, dest, &url);
+    if (dr == LMM_ERR_STATE && lmmi_notifier_strict(cl->notifier)) {
+      /* The base URL would refuse its notification: better no delivery than a silent one. */
+      lmmi_log(cl->ctx, LMM_LOG_ERROR,
+               "T8: every notification destination awaits its 201: no room for another delivery");
+      return dr;
+    }
     if (dr == LMM_ERR_STATE)
       lmmi_log(cl->ctx, LMM_LOG_WARN,
                "T8: every notification destination awaits its 201: this delivery is notified at "
@@ -192,12 +198,18 @@ LMM_API lmm_err lmm_t8_gmd_put_async(lmm_t8_client *cl, const char *tmgi, const 
     if (!link) return LMM_ERR_NOMEM;
     snprintf(link, ll, "%s/%s/tmgi-allocation/%s/delivery-via-mbms/%s", cl->base_url, cl->scs_as_id,
              tmgi, txn);
-    if (lmmi_notifier_token_of(cl->notifier, link, dest) &&
-        !(url = lmmi_notifier_url_of(cl->notifier, dest))) {
-      free(link);
-      return LMM_ERR_NOMEM;
+    lmm_err dr = LMM_OK;
+    if (lmmi_notifier_token_of(cl->notifier, link, dest)) {
+      if (!(url = lmmi_notifier_url_of(cl->notifier, dest))) dr = LMM_ERR_NOMEM;
+    } else if (lmmi_notifier_strict(cl->notifier) &&
+               (dr = lmmi_notifier_reserve(cl->notifier, dest, &url)) == LMM_OK) {
+      /* A strict receiver refuses the base URL: the delivery gets a URL of its own, bound at
+       * once since its link is known. */
+      lmmi_notifier_bind(cl->notifier, dest, link);
+      lmmi_notifier_flush(cl->notifier, dest, link); /* nothing can be held yet; keeps it BOUND */
     }
     free(link);
+    if (dr != LMM_OK) return dr;
   }
   lmm_err rc = gmd_body(cl, req, url, &body);
   free(url);

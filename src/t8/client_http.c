@@ -188,6 +188,14 @@ static bool nothing_sent(CURLcode cc) {
          cc == CURLE_COULDNT_RESOLVE_PROXY;
 }
 
+/* The SCEF's certificate refused, or our own TLS files unusable: the next attempt meets the
+ * same certificate, so a retry would only delay the error an operator has to fix. */
+static bool tls_refused(CURLcode cc) {
+  return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+         cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_ISSUER_ERROR ||
+         cc == CURLE_SSL_CRL_BADFILE || cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 static void retry_fire(void *arg) {
   lmm_t8_request *r = arg;
   r->retry_timer = NULL;
@@ -210,7 +218,7 @@ static bool maybe_retry(lmm_t8_request *r, CURLcode cc, long status) {
   if (r->attempts > c->max_retries) return false;
   bool retry;
   if (cc != CURLE_OK)
-    retry = !r->too_large && (method_idempotent(r->method) || nothing_sent(cc));
+    retry = !r->too_large && !tls_refused(cc) && (method_idempotent(r->method) || nothing_sent(cc));
   else
     /* 429 and 503 say the SCEF did not act on the request, so a POST may go again too. */
     retry = status == 429 || status == 503;

@@ -87,6 +87,9 @@ static enum MHD_Result on_headers(lmm_t8_notifier *n, struct MHD_Connection *con
   if (kind == LMMI_PATH_NONE)
     return reply(conn, 404,
                  lmmi_notifier_problem(404, "Not Found", "no such resource", NULL, NULL));
+  /* Before anything else: without the token a sender learns nothing more than this 404. */
+  if ((status = lmmi_notifier_refuse_path(n, kind, token, &problem)) != 0)
+    return reply(conn, status, problem);
   if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
     return reply(
         conn, 405,
@@ -314,6 +317,8 @@ LMM_API lmm_err lmm_t8_notifier_new(lmm_ctx *ctx, const lmm_t8_notifier_config *
   n->user = user;
   n->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
   n->accept_unknown = cfg->accept_unknown;
+  /* Accepting unknown transactions means serving where they can come: the base URL. */
+  n->accept_base = cfg->accept_base || cfg->accept_unknown;
   n->own_thread = cfg->own_thread;
   n->path = strdup(path);
   if (n->path == NULL) goto fail;

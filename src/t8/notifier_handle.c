@@ -173,13 +173,40 @@ static void dispatch(lmm_t8_notifier *n, bool test, const char *link, bool deliv
 }
 
 /* At a per-delivery URL the URL names the delivery: only the SCEF that was given it in the
- * create can know it. A body naming another link is still that delivery's, reported as such. */
-static void check_link(lmm_t8_notifier *n, const char *named, const char *bound) {
-  if (strcmp(lmmi_dest_link_key(named), lmmi_dest_link_key(bound)) == 0) return;
+ * create can know it. A body naming another delivery is a sender at fault (or one that learnt
+ * another delivery's URL): a strict receiver refuses it; with accept_base it is taken as the
+ * URL's delivery's, reported as such. Returns whether the notification may go on. */
+static bool check_link(lmm_t8_notifier *n, const char *named, const char *bound) {
+  if (strcmp(lmmi_dest_link_key(named), lmmi_dest_link_key(bound)) == 0) return true;
   count(n, &n->stats.mismatched);
+  if (!n->accept_base) {
+    lmmi_log(n->ctx, LMM_LOG_WARN,
+             "t8 notifier: a notification at the destination of %s names %s: refused", bound,
+             named);
+    return false;
+  }
   lmmi_log(n->ctx, LMM_LOG_WARN,
            "t8 notifier: a notification at the destination of %s names %s: taken as %s's", bound,
            named, bound);
+  return true;
+}
+
+int lmmi_notifier_refuse_path(lmm_t8_notifier *n, lmmi_path_kind kind, const char *token,
+                              char **problem) {
+  const char *detail;
+
+  if (n->accept_base) return 0;
+  if (kind == LMMI_PATH_BASE)
+    detail = "notifications are taken only at the URL handed out for each delivery";
+  else if (kind == LMMI_PATH_DEST && !(n->dests_ready && lmmi_dests_known(&n->dests, token)))
+    detail = "unknown notification destination";
+  else
+    return 0;
+  count(n, &n->stats.unknown);
+  lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: refused a request at %s",
+           kind == LMMI_PATH_BASE ? "the base URL" : "an unknown destination");
+  *problem = lmmi_notifier_problem(404, "Not Found", detail, NULL, NULL);
+  return 404;
 }
 
 /* At a per-delivery URL: held while its 201 is awaited, handed on under the delivery's link
@@ -211,7 +238,13 @@ static int at_destination(lmm_t8_notifier *n, const char *token, bool test, cons
         "too many notifications before the delivery's creation was answered", NULL, NULL);
     return 503;
   case LMMI_DEST_BOUND:
-    check_link(n, link, bound);
+    if (!check_link(n, link, bound)) {
+      *problem = lmmi_notifier_problem(
+          400, "Bad Request", "the notification names another delivery than its destination's",
+          test ? "/subscription" : "/transaction", "not the delivery of this destination");
+      free(bound);
+      return 400;
+    }
     count(n, &n->stats.accepted);
     dispatch(n, test, bound, delivered);
     free(bound);
@@ -262,8 +295,19 @@ int lmmi_notifier_handle_body(lmm_t8_notifier *n, lmmi_path_kind kind, const cha
   if (kind == LMMI_PATH_DEST &&
       (status = at_destination(n, token, test, link, delivered, problem)) != 0)
     goto out;
-  /* The base URL, or a per-delivery URL no longer (or never) handed out: the body's link must
-   * be a delivery we know. */
+  /* The base URL, or a per-delivery URL no longer (or never) handed out: a strict receiver
+   * refused both from the path, unless the destination went while the body came in. */
+  if (!n->accept_base) {
+    status = lmmi_notifier_refuse_path(n, kind, token, problem);
+    if (status == 0) { /* only if a token that went came back meanwhile: still refused */
+      count(n, &n->stats.unknown);
+      *problem =
+          lmmi_notifier_problem(404, "Not Found", "unknown notification destination", NULL, NULL);
+      status = 404;
+    }
+    goto out;
+  }
+  /* With accept_base the body's link must be a delivery we know. */
   if (!n->accept_unknown && !link_known(n, link)) {
     count(n, &n->stats.unknown);
     lmmi_log(n->ctx, LMM_LOG_WARN, "t8 notifier: notification for unknown %s %s%s",
@@ -324,6 +368,8 @@ LMM_API int lmm_t8_notifier_handle_request(lmm_t8_notifier *n, const char *path,
   if (path != NULL && (kind = lmmi_notifier_classify(n, path, token)) == LMMI_PATH_NONE) {
     status = 404;
     problem = lmmi_notifier_problem(404, "Not Found", "no such resource", NULL, NULL);
+  } else if ((status = lmmi_notifier_refuse_path(n, kind, token, &problem)) != 0) {
+    /* refused from the path alone */
   } else if (content_type != NULL && !lmmi_notifier_content_type_ok(content_type)) {
     status = lmmi_notifier_reject_content_type(n, content_type, &problem);
   } else {
@@ -391,9 +437,11 @@ void lmmi_notifier_flush(lmm_t8_notifier *n, const char *token, const char *link
   if (!n->dests_ready) return;
   /* One at a time: a handler may forget the delivery, and then the rest is dropped with it. */
   while (lmmi_dests_pop(&n->dests, token, &ev)) {
-    check_link(n, ev.link, link);
-    count(n, &n->stats.early);
-    dispatch(n, ev.test, link, ev.delivered);
+    /* Answered 204 while its delivery was unknown: a mismatch can only be dropped now. */
+    if (check_link(n, ev.link, link)) {
+      count(n, &n->stats.early);
+      dispatch(n, ev.test, link, ev.delivered);
+    }
     free(ev.link);
   }
 }
@@ -407,6 +455,10 @@ void lmmi_notifier_release(lmm_t8_notifier *n, const char *token) {
     lmmi_log(n->ctx, LMM_LOG_WARN,
              "t8 notifier: %zu notification(s) dropped: the create of their delivery failed",
              dropped);
+}
+
+bool lmmi_notifier_strict(const lmm_t8_notifier *n) {
+  return !n->accept_base;
 }
 
 bool lmmi_notifier_token_of(lmm_t8_notifier *n, const char *link, char *token) {

@@ -20,6 +20,7 @@ struct lmm_t8_notifier {
   char *url;      /* the base URL advertised */
   char *url_path; /* the path of `url`, which a host's own server may see instead of `path` */
   size_t max_body;
+  bool accept_base; /* the base URL serves, and a mismatch is taken (lmm_t8_notifier_config) */
   bool accept_unknown;
   bool own_thread;
 
@@ -51,6 +52,11 @@ bool lmmi_notifier_content_type_ok(const char *ct);
 int lmmi_notifier_reject_content_type(lmm_t8_notifier *n, const char *ct, char **problem);
 /** Counts and logs a body over max_body: returns 413 with its ProblemDetails in *problem. */
 int lmmi_notifier_reject_too_large(lmm_t8_notifier *n, char **problem);
+/** Refuses from the path alone what a strict receiver never takes: the base URL and a
+ *  destination token not handed out (or forgotten). Returns 404 with its ProblemDetails in
+ *  *problem, or 0 to go on. */
+int lmmi_notifier_refuse_path(lmm_t8_notifier *n, lmmi_path_kind kind, const char *token,
+                              char **problem);
 /** What the listener and lmm_t8_notifier_handle_request() share: the body is in memory, its
  *  content type judged and its URL classified. Returns the HTTP status; `*problem` owned or
  *  NULL. */

@@ -12,6 +12,9 @@
  *  URL (owned, free()). It is pending from now on: notifications there are accepted and held.
  *  LMM_ERR_STATE when the receiver has no room (every destination awaits its 201). */
 lmm_err lmmi_notifier_reserve(lmm_t8_notifier *n, char *token, char **url);
+/** Whether the receiver takes notifications only at per-delivery URLs (no accept_base): a
+ *  delivery must then never be sent to the base URL. */
+bool lmmi_notifier_strict(const lmm_t8_notifier *n);
 /** The URL of destination `token`; owned (free()), NULL when out of memory. */
 char *lmmi_notifier_url_of(const lmm_t8_notifier *n, const char *token);
 /** The create's 201 names the delivery `link` (copied). Call before the create's callback, so a

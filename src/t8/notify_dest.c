@@ -47,12 +47,30 @@ void lmmi_dests_clear(lmmi_dests *d) {
   memset(d, 0, sizeof *d);
 }
 
-/* Caller holds mu. Tokens are random and few: a linear scan is cheaper than keeping an index. */
+/* Whether two tokens are equal, in a time that does not depend on where they differ: a sender
+ * who times our 404s must not learn a token digit by digit. */
+static bool token_equal(const char *a, const char *b) {
+  unsigned diff = 0;
+  for (size_t i = 0; i < LMMI_DEST_TOKEN_LEN; i++)
+    diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+  return diff == 0;
+}
+
+/* Caller holds mu. Tokens are random and few: a linear scan is cheaper than keeping an index.
+ * `token` is LMMI_DEST_TOKEN_LEN characters (the path parser checked it). */
 static size_t find(const lmmi_dests *d, const char *token) {
   size_t i = 0;
-  while (i < d->n && strcmp(d->v[i]->token, token) != 0)
+  while (i < d->n && !token_equal(d->v[i]->token, token))
     i++;
   return i;
+}
+
+bool lmmi_dests_known(lmmi_dests *d, const char *token) {
+  bool known;
+  pthread_mutex_lock(&d->mu);
+  known = find(d, token) < d->n;
+  pthread_mutex_unlock(&d->mu);
+  return known;
 }
 
 static void unlink_at(lmmi_dests *d, size_t i) {
@@ -70,8 +88,9 @@ lmm_err lmmi_dests_add(lmmi_dests *d, const char *token) {
   e->state = D_PENDING;
   pthread_mutex_lock(&d->mu);
   if (d->n >= d->max) {
-    /* Evicting a bound destination loses little: its delivery stays registered by link, and
-     * a notification naming it is still accepted there. A pending one is in use. */
+    /* Evicting a bound destination loses its later notifications (404) at a strict receiver;
+     * with accept_base its delivery stays registered by link and a notification naming it is
+     * still taken there. A pending one is in use. */
     size_t i = 0;
     while (i < d->n && d->v[i]->state != D_BOUND)
       i++;

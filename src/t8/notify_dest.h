@@ -55,6 +55,8 @@ lmm_err lmmi_dests_bind(lmmi_dests *d, const char *token, const char *link);
 /** Takes the oldest held event of a bound destination (`ev->link` then owned by the caller).
  *  False when none is left: from then on arrivals are BOUND. */
 bool lmmi_dests_pop(lmmi_dests *d, const char *token, lmmi_dest_event *ev);
+/** Whether `token` was handed out and is still kept (pending or bound). */
+bool lmmi_dests_known(lmmi_dests *d, const char *token);
 /** Drops a destination and whatever it holds; returns how many held events were dropped. */
 size_t lmmi_dests_remove(lmmi_dests *d, const char *token);
 /** Drops the destinations bound to a link whose key (API path) is `key`. */

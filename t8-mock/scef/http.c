@@ -191,10 +191,22 @@ int mock_http_start(mock *m) {
   struct MHD_Daemon *d;
   if (m->cfg.listen_sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   if (m->cfg.verbose) flags |= MHD_USE_ERROR_LOG;
-  d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
-                       (MHD_socket)m->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
-                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
-                       (unsigned)512, MHD_OPTION_END);
+  if (m->tls_cert_pem) {
+    /* Debian builds libmicrohttpd with GnuTLS; a build without it cannot serve --tls-cert. */
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) return -1;
+    flags |= MHD_USE_TLS;
+  }
+  if (m->tls_cert_pem)
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
+                         (MHD_socket)m->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)512, MHD_OPTION_HTTPS_MEM_CERT, m->tls_cert_pem,
+                         MHD_OPTION_HTTPS_MEM_KEY, m->tls_key_pem, MHD_OPTION_END);
+  else
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
+                         (MHD_socket)m->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)512, MHD_OPTION_END);
   if (!d) return -1;
   m->listen_fd = -1; /* MHD closes it when stopped */
   m->http = d;

@@ -21,10 +21,11 @@ static int set_urls(mock *m) {
   const char *root = m->cfg.api_root_arg, *p;
   size_t n;
   if (!root) {
+    const char *scheme = m->cfg.tls_cert ? "https" : "http";
     if (m->cfg.listen_sa.ss_family == AF_INET6)
-      snprintf(buf, sizeof buf, "http://[%s]:%u", m->cfg.listen_host, (unsigned)m->port);
+      snprintf(buf, sizeof buf, "%s://[%s]:%u", scheme, m->cfg.listen_host, (unsigned)m->port);
     else
-      snprintf(buf, sizeof buf, "http://%s:%u", m->cfg.listen_host, (unsigned)m->port);
+      snprintf(buf, sizeof buf, "%s://%s:%u", scheme, m->cfg.listen_host, (unsigned)m->port);
     root = buf;
   }
   m->api_root = strdup(root);
@@ -79,6 +80,35 @@ static int write_ready(const char *file, uint16_t port) {
   if (rc != 0) unlink(tmp);
   free(tmp);
   return rc;
+}
+
+/* The whole of a small file, NUL-terminated (libmicrohttpd takes certificates as PEM text). */
+static char *read_pem(const char *file) {
+  FILE *f = fopen(file, "r");
+  char *buf = NULL, *grown;
+  size_t len = 0, cap = 0, n;
+  if (!f) return NULL;
+  do {
+    if (len + 4096 + 1 > cap) {
+      cap = cap ? cap * 2 : 8192;
+      if (cap > (1u << 20) || !(grown = realloc(buf, cap))) { /* no key or chain is that big */
+        free(buf);
+        fclose(f);
+        errno = EFBIG;
+        return NULL;
+      }
+      buf = grown;
+    }
+    n = fread(buf + len, 1, 4096, f);
+    len += n;
+  } while (n > 0);
+  buf[len] = '\0';
+  if (ferror(f)) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  return buf;
 }
 
 static uint64_t seed_from_clock(void) {
@@ -152,6 +182,15 @@ int main(int argc, char **argv) {
             strerror(errno));
     goto out_log;
   }
+  if (m->cfg.tls_cert) {
+    const char *bad = !(m->tls_cert_pem = read_pem(m->cfg.tls_cert)) ? m->cfg.tls_cert
+                      : !(m->tls_key_pem = read_pem(m->cfg.tls_key)) ? m->cfg.tls_key
+                                                                     : NULL;
+    if (bad) {
+      fprintf(stderr, "t8-mock: cannot read '%s': %s\n", bad, strerror(errno));
+      goto out_log;
+    }
+  }
   if (mock_state_init(m) != 0) {
     fputs("t8-mock: cannot initialise threads\n", stderr);
     goto out_log;
@@ -184,7 +223,8 @@ int main(int argc, char **argv) {
     goto out_state;
   }
   if (mock_http_start(m) != 0) {
-    fputs("t8-mock: cannot start the HTTP server\n", stderr);
+    fprintf(stderr, "t8-mock: cannot start the HTTP server%s\n",
+            m->cfg.tls_cert ? " (is the TLS certificate or key unusable? --verbose says)" : "");
     goto out_state;
   }
   if (mock_sched_start(m) != 0 || mock_up_start(m) != 0) {
@@ -229,6 +269,8 @@ out_state:
 out_log:
   mlog_close(&m->log);
   curl_global_cleanup();
+  free(m->tls_cert_pem);
+  free(m->tls_key_pem);
   free(m->api_root);
   free(m->base_url);
   free(m->base_path);

@@ -48,6 +48,8 @@ typedef struct mock_cfg {
   socklen_t up_len;
   char up_addr[64];
   size_t max_body;
+  const char *tls_cert; /* --tls-cert: PEM file; NULL = plain HTTP */
+  const char *tls_key;  /* --tls-key */
   size_t max_datagram;
   double loss;
   double fail_rate;
@@ -122,6 +124,8 @@ typedef struct mock_log {
 typedef struct mock {
   mock_cfg cfg;
   mock_log log;
+  char *tls_cert_pem; /* --tls-cert's contents: MHD takes PEM in memory */
+  char *tls_key_pem;
   char *api_root;  /* without trailing '/' */
   char *base_url;  /* api_root + LMM_T8_BASE_PATH */
   char *base_path; /* the path part of base_url: what the HTTP server serves */

@@ -31,6 +31,9 @@ const char MOCK_USAGE[] =
     "  --scs-as-id ID          allow only this scsAsId (repeatable; others get 403;\n"
     "                          default: any)\n"
     "  --max-body BYTES        largest request body (default 1048576; larger: 413)\n"
+    "  --tls-cert FILE         serve HTTPS with this PEM certificate (chain); needs --tls-key;\n"
+    "                          the default --api-root then starts with https://\n"
+    "  --tls-key FILE          the PEM private key of --tls-cert\n"
     "\n"
     "TMGIs and bearers:\n"
     "  --tmgi-lifetime SEC     TMGI lifetime (default 3600): tmgiExpiration is allocation or\n"
@@ -89,6 +92,8 @@ enum {
   O_BEARER_PORT,
   O_UP_ADDR,
   O_MAX_BODY,
+  O_TLS_CERT,
+  O_TLS_KEY,
   O_MAX_DGRAM,
   O_LOSS,
   O_FAIL_RATE,
@@ -110,7 +115,8 @@ enum {
 /* The long options, in the order of the O_ values above: '=' marks those that take a value. */
 static const char OPTIONS[] =
     "listen= ready-file= api-root= token= token-file= scs-as-id= tmgi-lifetime= mcc= mnc= "
-    "bearer-if= bearer-port= user-plane-addr= max-body= max-datagram= loss= fail-rate= "
+    "bearer-if= bearer-port= user-plane-addr= max-body= tls-cert= tls-key= max-datagram= loss= "
+    "fail-rate= "
     "fail-first= fail-status= retry-after= latency-ms= notify-loss= notify-retries= "
     "notify-backoff-ms= create-reply-delay-ms= seed= log= state-file= verbose help";
 #define N_OPTIONS (O_HELP - O_LISTEN + 1)
@@ -264,6 +270,12 @@ int mock_opts_parse(int argc, char **argv, mock_cfg *c, bool *help) {
         return usage_error("--max-body: expected 1..1073741824, got '%s'", a);
       c->max_body = (size_t)v;
       break;
+    case O_TLS_CERT:
+      c->tls_cert = a;
+      break;
+    case O_TLS_KEY:
+      c->tls_key = a;
+      break;
     case O_MAX_DGRAM:
       if (!cli_parse_u64(a, 0, 65507, &v) || v == 0)
         return usage_error("--max-datagram: expected 1..65507, got '%s'", a);
@@ -342,5 +354,6 @@ int mock_opts_parse(int argc, char **argv, mock_cfg *c, bool *help) {
   }
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (c->token && c->token_file) return usage_error("--token and --token-file exclude each other");
+  if (!c->tls_cert != !c->tls_key) return usage_error("--tls-cert and --tls-key go together");
   return 0;
 }

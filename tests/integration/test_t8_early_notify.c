@@ -54,7 +54,7 @@ typedef struct world {
 
 /* A mock that holds every delivery's 201 until 500 ms after its notification went out, a
  * client and a receiver attached to it, and one TMGI. */
-static void world_start_delay(world *w, const char *delay_ms) {
+static void world_start_cfg(world *w, const char *delay_ms, const lmm_t8_notifier_config *ncfg) {
   memset(w, 0, sizeof *w);
   char port[16];
   snprintf(port, sizeof port, "%d", lmmt_random_port());
@@ -65,13 +65,17 @@ static void world_start_delay(world *w, const char *delay_ms) {
   cfg.api_root = w->mock.api_root;
   cfg.scs_as_id = "as1";
   assert_int_equal(lmm_t8_client_new(w->ctx, &cfg, &w->cl), LMM_OK);
-  assert_int_equal(lmm_t8_notifier_new(w->ctx, NULL, &handlers, &w->ev, &w->nt), LMM_OK);
+  assert_int_equal(lmm_t8_notifier_new(w->ctx, ncfg, &handlers, &w->ev, &w->nt), LMM_OK);
   lmm_t8_client_attach_notifier(w->cl, w->nt);
   lmm_tmgi_allocation a = {0};
   lmm_t8_result res;
   assert_int_equal(lmm_t8_tmgi_create(w->cl, NULL, &a, &res), LMM_OK);
   snprintf(w->tmgi, sizeof w->tmgi, "%s", a.tmgi);
   lmm_tmgi_allocation_clear(&a);
+}
+
+static void world_start_delay(world *w, const char *delay_ms) {
+  world_start_cfg(w, delay_ms, NULL);
 }
 
 static void world_start(world *w) {
@@ -193,8 +197,9 @@ static void test_async_create_with_test_notification(void **state) {
 }
 
 /* While a create is in flight its URL already takes notifications: up to 4 are held, a fifth
- * gets 503 (the SCEF comes back later). A body naming another transaction is still this
- * delivery's: handed on under the 201's link, and counted as a mismatch. */
+ * gets 503 (the SCEF comes back later). A held body naming another transaction was answered
+ * 204 before the delivery's link was known: when the 201 comes it is dropped, and counted as a
+ * mismatch; the ones naming the delivery are handed on. */
 static void test_held_then_bound(void **state) {
   (void)state;
   world w;
@@ -220,15 +225,18 @@ static void test_held_then_bound(void **state) {
   assert_int_equal(strncmp(dest, base, strlen(base)), 0);
   const char *path = strchr(strstr(dest, "://") + 3, '/');
 
-  char body[600], *problem = NULL;
+  char body[600], own[600], *problem = NULL;
   snprintf(body, sizeof body,
            "{\"transaction\":\"%s/as1/tmgi-allocation/%s/delivery-via-mbms/elsewhere\","
            "\"deliveryTriggerStatus\":true}",
            lmm_t8_client_base_url(w.cl), w.tmgi);
-  for (int i = 0; i < 4; i++)
+  snprintf(own, sizeof own, "{\"transaction\":\"%s\",\"deliveryTriggerStatus\":true}",
+           list[0].self);
+  for (int i = 0; i < 4; i++) {
+    const char *b = i % 2 ? body : own;
     assert_int_equal(
-        lmm_t8_notifier_handle_request(w.nt, path, "application/json", body, strlen(body), NULL),
-        204);
+        lmm_t8_notifier_handle_request(w.nt, path, "application/json", b, strlen(b), NULL), 204);
+  }
   assert_int_equal(
       lmm_t8_notifier_handle_request(w.nt, path, "application/json", body, strlen(body), &problem),
       503);
@@ -243,15 +251,43 @@ static void test_held_then_bound(void **state) {
   assert_true(c.done);
   assert_int_equal(c.err, LMM_OK);
   assert_int_equal(c.deliveries_seen, 0);
-  assert_int_equal(w.ev.deliveries, 4);
+  assert_int_equal(w.ev.deliveries, 2);
   assert_string_equal(w.ev.transaction, c.self);
   lmm_t8_notifier_stats st;
   lmm_t8_notifier_get_stats(w.nt, &st);
   assert_int_equal(st.accepted, 4);
-  assert_int_equal(st.early, 4);
-  assert_int_equal(st.mismatched, 4);
+  assert_int_equal(st.early, 2);
+  assert_int_equal(st.mismatched, 2);
   assert_int_equal(st.unknown, 0);
   lmm_gmd_list_free(list, n);
+  world_stop(&w);
+}
+
+/* When every destination awaits its 201, a strict receiver has nowhere to be notified: the
+ * create fails at once (nothing is sent) rather than going to the base URL it would refuse. */
+static void test_full_strict(void **state) {
+  (void)state;
+  lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+  ncfg.max_destinations = 1;
+  world w;
+  world_start_cfg(&w, "3000", &ncfg);
+  lmm_gmd req = {.scef_port = -1}; /* MB2-U: its 201 is held for 3 s */
+  created c = {.ev = &w.ev};
+  assert_int_equal(lmm_t8_gmd_create_async(w.cl, w.tmgi, &req, on_created, &c, NULL), LMM_OK);
+  assert_int_equal(lmm_t8_gmd_create_async(w.cl, w.tmgi, &req, on_created, &c, NULL),
+                   LMM_ERR_STATE);
+  int64_t end = mono_ms() + 10000;
+  while (!c.done && mono_ms() < end)
+    lmm_ctx_run_once(w.ctx, 50);
+  assert_true(c.done);
+  assert_int_equal(c.err, LMM_OK);
+  assert_int_equal(lmmt_log_count(&w.mock, "delivery_created", NULL), 1);
+  /* Bound now: the next create evicts it and gets the one place. */
+  lmm_gmd out = {0};
+  lmm_t8_result res;
+  assert_int_equal(lmm_t8_gmd_create(w.cl, w.tmgi, &req, &out, &res), LMM_OK);
+  lmm_t8_result_clear(&res);
+  lmm_gmd_clear(&out);
   world_stop(&w);
 }
 
@@ -261,6 +297,7 @@ int main(void) {
       cmocka_unit_test(test_blocking_create),
       cmocka_unit_test(test_async_create_with_test_notification),
       cmocka_unit_test(test_held_then_bound),
+      cmocka_unit_test(test_full_strict),
   };
   int failed = cmocka_run_group_tests_name("t8_early_notify", tests, NULL, NULL);
   lmm_global_cleanup();

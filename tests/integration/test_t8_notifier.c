@@ -1,5 +1,6 @@
-/* test_t8_notifier.c - the T8 notification receiver over real loopback HTTP, libcurl as the SCEF.
- */
+/* test_t8_notifier.c - the T8 notification receiver over real loopback HTTP, libcurl as the SCEF,
+ * at its base URL: with accept_base, as for an SCEF that notifies one fixed URL. The strict
+ * default (per-delivery URLs only) is tests/integration/test_t8_notifier_strict.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -229,8 +230,12 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* Every receiver here serves its base URL: `cfg` (NULL: the defaults) with accept_base. */
 static void start(fixture *f, const lmm_t8_notifier_config *cfg) {
-  assert_int_equal(lmm_t8_notifier_new(f->ctx, cfg, &handlers, &f->ev, &f->n), LMM_OK);
+  lmm_t8_notifier_config c = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+  if (cfg) c = *cfg;
+  c.accept_base = true;
+  assert_int_equal(lmm_t8_notifier_new(f->ctx, &c, &handlers, &f->ev, &f->n), LMM_OK);
   assert_non_null(f->n);
   snprintf(f->url, sizeof f->url, "%s", lmm_t8_notifier_url(f->n));
 }

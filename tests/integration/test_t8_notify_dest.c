@@ -119,8 +119,8 @@ static size_t keep_body(char *p, size_t size, size_t n, void *u) {
 
 /* The receiver is served from this thread's context loop, so the POST goes through the multi
  * interface while the loop turns. Bounded: curl gives up after 10 s. */
-static long post(world *w, const char *url, const char *ct, const char *body, size_t len,
-                 char *resp, size_t cap) {
+static long request(world *w, const char *method, const char *url, const char *ct, const char *body,
+                    size_t len, char *resp, size_t cap) {
   CURL *h = curl_easy_init();
   CURLM *m = curl_multi_init();
   struct curl_slist *hd = NULL;
@@ -135,8 +135,12 @@ static long post(world *w, const char *url, const char *ct, const char *body, si
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
+  if (strcmp(method, "GET") == 0) {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
+  }
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &pc);
@@ -163,6 +167,11 @@ static long post(world *w, const char *url, const char *ct, const char *body, si
   return pc.status;
 }
 
+static long post(world *w, const char *url, const char *ct, const char *body, size_t len,
+                 char *resp, size_t cap) {
+  return request(w, "POST", url, ct, body, len, resp, cap);
+}
+
 static long post_note(world *w, const char *url, const char *txn, char *resp, size_t cap) {
   char body[700];
   snprintf(body, sizeof body, "{\"transaction\":\"%s\",\"deliveryTriggerStatus\":true}", txn);
@@ -171,10 +180,96 @@ static long post_note(world *w, const char *url, const char *txn, char *resp, si
 
 /* ------------------------------------------------------------ tests */
 
+/* The strict default: a notification is taken only at the URL handed out for its delivery, and
+ * only when it names that delivery. Every other request is refused with a ProblemDetails and
+ * reaches no handler. */
 static void test_destination_answers(void **state) {
   (void)state;
   lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
   ncfg.max_body = 400;
+  world w;
+  world_start(&w, &ncfg);
+  lmm_gmd d = {0}, d2 = {0};
+  deliver(&w, &d);
+  deliver(&w, &d2);
+  const char *own = d.notification_destination, *base = lmm_t8_notifier_url(w.nt);
+  char url[512], resp[1024];
+  lmm_t8_notifier_stats st;
+  assert_int_equal(strncmp(own, base, strlen(base)), 0);
+  assert_string_not_equal(own, d2.notification_destination);
+
+  /* Its own URL takes a repeated notification, handed on as the delivery's. */
+  assert_int_equal(post_note(&w, own, d.self, resp, sizeof resp), 204);
+  assert_int_equal(w.ev.deliveries, 3);
+  assert_string_equal(w.ev.transaction, d.self);
+
+  /* The base URL takes nothing, even naming a delivery that is ours. */
+  assert_int_equal(post_note(&w, base, d.self, resp, sizeof resp), 404);
+  assert_non_null(strstr(resp, "\"status\":404"));
+  assert_non_null(strstr(resp, "taken only at the URL handed out for each delivery"));
+  /* Nor a per-delivery URL never handed out. */
+  snprintf(url, sizeof url, "%s/0123456789abcdef0123456789abcdef", base);
+  assert_int_equal(post_note(&w, url, d.self, resp, sizeof resp), 404);
+  assert_non_null(strstr(resp, "unknown notification destination"));
+  /* A known URL with the other delivery's transaction: 400 naming the member. */
+  assert_int_equal(post_note(&w, own, d2.self, resp, sizeof resp), 400);
+  assert_non_null(strstr(resp, "\"param\":\"/transaction\""));
+  assert_non_null(strstr(resp, "names another delivery"));
+  assert_int_equal(w.ev.deliveries, 3);
+  lmm_t8_notifier_get_stats(w.nt, &st);
+  assert_int_equal(st.unknown, 2);
+  assert_int_equal(st.mismatched, 1);
+
+  /* Not a destination's shape at all: 404 for the path, not counted as unknown. */
+  snprintf(url, sizeof url, "%s/0123456789ABCDEF0123456789ABCDEF", base);
+  assert_int_equal(post_note(&w, url, d.self, resp, sizeof resp), 404);
+  assert_non_null(strstr(resp, "no such resource"));
+  snprintf(url, sizeof url, "%s/0123456789abcdef", base);
+  assert_int_equal(post_note(&w, url, d.self, NULL, 0), 404);
+  lmm_t8_notifier_get_stats(w.nt, &st);
+  assert_int_equal(st.unknown, 2);
+
+  /* At its own URL: the method, then the media type, the size and the body are checked. */
+  assert_int_equal(request(&w, "GET", own, JSON, NULL, 0, resp, sizeof resp), 405);
+  assert_non_null(strstr(resp, "\"status\":405"));
+  assert_int_equal(post(&w, own, "text/plain", "{}", 2, resp, sizeof resp), 415);
+  assert_non_null(strstr(resp, "\"status\":415"));
+  char big[600];
+  snprintf(big, sizeof big, "{\"transaction\":\"%s\",\"deliveryTriggerStatus\":true%450s}", d.self,
+           "");
+  assert_int_equal(post(&w, own, JSON, big, strlen(big), resp, sizeof resp), 413);
+  assert_non_null(strstr(resp, "\"status\":413"));
+  assert_int_equal(post(&w, own, JSON, "{\"transaction\":", 15, resp, sizeof resp), 400);
+  assert_non_null(strstr(resp, "\"status\":400"));
+  assert_int_equal(post(&w, own, JSON, "{\"transaction\":1}", 17, resp, sizeof resp), 400);
+  assert_non_null(strstr(resp, "/transaction"));
+  assert_int_equal(w.ev.deliveries, 3);
+  lmm_t8_notifier_get_stats(w.nt, &st);
+  assert_int_equal(st.accepted, 3);
+  assert_int_equal(st.malformed, 4);
+
+  /* Deleted: its URL is forgotten with it. */
+  lmm_t8_result res;
+  assert_int_equal(lmm_t8_gmd_delete(w.cl, w.tmgi, d.transaction_id, &res), LMM_OK);
+  lmm_t8_result_clear(&res);
+  assert_int_equal(post_note(&w, own, d.self, resp, sizeof resp), 404);
+  assert_non_null(strstr(resp, "unknown notification destination"));
+  /* The other delivery's URL still takes its own. */
+  assert_int_equal(post_note(&w, d2.notification_destination, d2.self, NULL, 0), 204);
+  assert_int_equal(w.ev.deliveries, 4);
+  assert_string_equal(w.ev.transaction, d2.self);
+  lmm_gmd_clear(&d);
+  lmm_gmd_clear(&d2);
+  world_stop(&w);
+}
+
+/* With accept_base, for an SCEF that notifies one fixed URL: the base URL and unknown
+ * per-delivery URLs take a body naming a registered delivery, and a per-delivery URL takes a
+ * body naming another delivery as its own delivery's. */
+static void test_destination_answers_accept_base(void **state) {
+  (void)state;
+  lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
+  ncfg.accept_base = true;
   world w;
   world_start(&w, &ncfg);
   lmm_gmd d = {0};
@@ -183,46 +278,21 @@ static void test_destination_answers(void **state) {
   char url[512], resp[1024], other[600];
   lmm_t8_notifier_stats st;
 
-  /* Its own URL takes a repeated notification, handed on as the delivery's. */
-  assert_int_equal(post_note(&w, own, d.self, NULL, 0), 204);
-  assert_int_equal(w.ev.deliveries, 2);
-  assert_string_equal(w.ev.transaction, d.self);
-
-  /* A body naming another delivery is still taken as this URL's delivery's, and counted. */
   snprintf(other, sizeof other, "%s/%s/tmgi-allocation/%s/delivery-via-mbms/0000000000000000",
            lmm_t8_client_base_url(w.cl), "as1", w.tmgi);
   assert_int_equal(post_note(&w, own, other, NULL, 0), 204);
-  assert_int_equal(w.ev.deliveries, 3);
+  assert_int_equal(w.ev.deliveries, 2);
   assert_string_equal(w.ev.transaction, d.self);
   lmm_t8_notifier_get_stats(w.nt, &st);
   assert_int_equal(st.mismatched, 1);
 
-  /* A per-delivery URL never handed out: 404, unless the body names a delivery we know. */
   snprintf(url, sizeof url, "%s/0123456789abcdef0123456789abcdef", base);
   assert_int_equal(post_note(&w, url, other, resp, sizeof resp), 404);
   assert_non_null(strstr(resp, "unknown notification destination"));
   assert_int_equal(post_note(&w, url, d.self, NULL, 0), 204);
-  assert_int_equal(w.ev.deliveries, 4);
-
-  /* Not a destination's shape at all: 404 for the path, not counted as unknown. */
-  lmm_t8_notifier_get_stats(w.nt, &st);
-  uint64_t unknown = st.unknown;
-  snprintf(url, sizeof url, "%s/0123456789ABCDEF0123456789ABCDEF", base);
-  assert_int_equal(post_note(&w, url, d.self, NULL, 0), 404);
-  snprintf(url, sizeof url, "%s/0123456789abcdef", base);
-  assert_int_equal(post_note(&w, url, d.self, NULL, 0), 404);
-  lmm_t8_notifier_get_stats(w.nt, &st);
-  assert_int_equal(st.unknown, unknown);
-
-  /* The same checks as at the base URL: media type, then size. */
-  assert_int_equal(post(&w, own, "text/plain", "{}", 2, resp, sizeof resp), 415);
-  assert_non_null(strstr(resp, "\"status\":415"));
-  char big[600];
-  snprintf(big, sizeof big, "{\"transaction\":\"%s\",\"deliveryTriggerStatus\":true%450s}", d.self,
-           "");
-  assert_int_equal(post(&w, own, JSON, big, strlen(big), resp, sizeof resp), 413);
-  assert_non_null(strstr(resp, "\"status\":413"));
-  assert_int_equal(post(&w, own, JSON, "{\"transaction\":1}", 17, resp, sizeof resp), 400);
+  assert_int_equal(post_note(&w, base, d.self, NULL, 0), 204);
+  assert_int_equal(post_note(&w, base, other, resp, sizeof resp), 404);
+  assert_non_null(strstr(resp, "unknown transaction"));
   assert_int_equal(w.ev.deliveries, 4);
 
   /* Deleted: its URL is forgotten with it, and so is its link at the base URL. */
@@ -230,20 +300,19 @@ static void test_destination_answers(void **state) {
   assert_int_equal(lmm_t8_gmd_delete(w.cl, w.tmgi, d.transaction_id, &res), LMM_OK);
   lmm_t8_result_clear(&res);
   assert_int_equal(post_note(&w, own, d.self, resp, sizeof resp), 404);
-  assert_non_null(strstr(resp, "unknown notification destination"));
   assert_int_equal(post_note(&w, base, d.self, NULL, 0), 404);
   assert_int_equal(w.ev.deliveries, 4);
   lmm_gmd_clear(&d);
   world_stop(&w);
 }
 
-/* At the bound the oldest destination whose 201 came goes; its delivery is still known by link
- * (a notification naming it is accepted at its old URL), and new deliveries get URLs of their
- * own. */
-static void test_bound(void **state) {
-  (void)state;
+/* At the bound the oldest destination whose 201 came goes: at a strict receiver its URL then
+ * gets 404; with accept_base its delivery is still known by link (a notification naming it is
+ * taken at its old URL). New deliveries get URLs of their own either way. */
+static void bound_case(bool accept_base) {
   lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
   ncfg.max_destinations = 2;
+  ncfg.accept_base = accept_base;
   world w;
   world_start(&w, &ncfg);
   lmm_gmd d[3];
@@ -256,23 +325,81 @@ static void test_bound(void **state) {
       assert_string_not_equal(d[i].notification_destination, d[k].notification_destination);
   }
   char resp[1024];
-  /* d[0]'s destination was evicted: the body's link must be known now, as at the base URL. */
-  assert_int_equal(post_note(&w, d[0].notification_destination, d[1].self, NULL, 0), 204);
-  assert_string_equal(w.ev.transaction, d[1].self); /* not taken as d[0]'s any more */
-  lmm_t8_result res;
-  assert_int_equal(lmm_t8_gmd_delete(w.cl, w.tmgi, d[1].transaction_id, &res), LMM_OK);
-  lmm_t8_result_clear(&res);
-  assert_int_equal(post_note(&w, d[0].notification_destination, d[1].self, resp, sizeof resp), 404);
-  /* d[2]'s is live: a mismatching body is still d[2]'s. */
-  assert_int_equal(post_note(&w, d[2].notification_destination, d[0].self, NULL, 0), 204);
-  assert_string_equal(w.ev.transaction, d[2].self);
+  if (accept_base) {
+    /* d[0]'s destination was evicted: the body's link must be known now, as at the base URL. */
+    assert_int_equal(post_note(&w, d[0].notification_destination, d[1].self, NULL, 0), 204);
+    assert_string_equal(w.ev.transaction, d[1].self); /* not taken as d[0]'s any more */
+    lmm_t8_result res;
+    assert_int_equal(lmm_t8_gmd_delete(w.cl, w.tmgi, d[1].transaction_id, &res), LMM_OK);
+    lmm_t8_result_clear(&res);
+    assert_int_equal(post_note(&w, d[0].notification_destination, d[1].self, resp, sizeof resp),
+                     404);
+    /* d[2]'s is live: a mismatching body is still d[2]'s. */
+    assert_int_equal(post_note(&w, d[2].notification_destination, d[0].self, NULL, 0), 204);
+    assert_string_equal(w.ev.transaction, d[2].self);
+  } else {
+    int before = w.ev.deliveries;
+    assert_int_equal(post_note(&w, d[0].notification_destination, d[0].self, resp, sizeof resp),
+                     404);
+    assert_non_null(strstr(resp, "unknown notification destination"));
+    assert_int_equal(post_note(&w, d[2].notification_destination, d[0].self, resp, sizeof resp),
+                     400);
+    assert_int_equal(post_note(&w, d[1].notification_destination, d[1].self, NULL, 0), 204);
+    assert_int_equal(w.ev.deliveries, before + 1);
+    assert_string_equal(w.ev.transaction, d[1].self);
+  }
   for (int i = 0; i < 3; i++)
     lmm_gmd_clear(&d[i]);
   world_stop(&w);
 }
 
-/* A host's own server hands each POST on with its path: the base path (a query ignored), the
- * advertised URL's path, a per-delivery path; anything else is 404 for the path. */
+static void test_bound(void **state) {
+  (void)state;
+  bound_case(false);
+}
+
+static void test_bound_accept_base(void **state) {
+  (void)state;
+  bound_case(true);
+}
+
+/* A delivery whose caller chose its destination, then replaced by a PUT that leaves it empty:
+ * a strict receiver hands it a URL of its own (the base URL would refuse it), bound at once. */
+static void test_put_gets_own_destination(void **state) {
+  (void)state;
+  world w;
+  world_start(&w, NULL);
+  static const uint8_t payload[] = {0x52, 0x01};
+  lmm_gmd req = {.has_payload = true,
+                 .payload = (uint8_t *)payload,
+                 .payload_len = sizeof payload,
+                 .notification_destination = "http://127.0.0.1:9/elsewhere",
+                 .scef_port = -1},
+          d = {0}, put = {0};
+  lmm_t8_result res;
+  assert_int_equal(lmm_t8_gmd_create(w.cl, w.tmgi, &req, &d, &res), LMM_OK);
+  lmm_t8_result_clear(&res);
+  assert_string_equal(d.notification_destination, "http://127.0.0.1:9/elsewhere");
+  req.notification_destination = NULL; /* the same payload: the mock plays nothing more */
+  assert_int_equal(lmm_t8_gmd_put(w.cl, w.tmgi, d.transaction_id, &req, &put, &res), LMM_OK);
+  lmm_t8_result_clear(&res);
+  const char *base = lmm_t8_notifier_url(w.nt);
+  assert_non_null(put.notification_destination);
+  assert_int_equal(strncmp(put.notification_destination, base, strlen(base)), 0);
+  assert_int_equal(strlen(put.notification_destination), strlen(base) + 33);
+  int before = w.ev.deliveries;
+  assert_int_equal(post_note(&w, put.notification_destination, d.self, NULL, 0), 204);
+  assert_int_equal(w.ev.deliveries, before + 1);
+  assert_string_equal(w.ev.transaction, d.self);
+  assert_int_equal(post_note(&w, base, d.self, NULL, 0), 404);
+  lmm_gmd_clear(&d);
+  lmm_gmd_clear(&put);
+  world_stop(&w);
+}
+
+/* A host's own server hands each POST on with its path: a per-delivery path below the
+ * advertised URL's path is taken; the base paths are refused (strict) and anything else is 404
+ * for the path. */
 static void test_host_paths(void **state) {
   (void)state;
   lmm_t8_notifier_config ncfg = LMM_T8_NOTIFIER_CONFIG_DEFAULT;
@@ -300,11 +427,18 @@ static void test_host_paths(void **state) {
   int before = w.ev.deliveries;
   assert_int_equal(lmm_t8_notifier_handle_request(w.nt, own_path, JSON, body, len, &problem), 204);
   assert_null(problem);
-  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, "/hooks/t8/", JSON, body, len, NULL), 204);
+  /* The base paths (a query ignored) are known paths, but a strict receiver takes nothing
+   * there. */
+  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, "/hooks/t8/", JSON, body, len, &problem),
+                   404);
+  assert_non_null(problem);
+  assert_non_null(strstr(problem, "taken only at the URL handed out"));
+  lmm_free(problem);
   assert_int_equal(
-      lmm_t8_notifier_handle_request(w.nt, "/t8/notifications?a=b", JSON, body, len, NULL), 204);
-  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, NULL, JSON, body, len, NULL), 204);
-  assert_int_equal(w.ev.deliveries, before + 4);
+      lmm_t8_notifier_handle_request(w.nt, "/t8/notifications?a=b", JSON, body, len, NULL), 404);
+  assert_int_equal(lmm_t8_notifier_handle_request(w.nt, NULL, JSON, body, len, NULL), 404);
+  assert_int_equal(lmm_t8_notifier_handle(w.nt, JSON, body, len, NULL), 404);
+  assert_int_equal(w.ev.deliveries, before + 1);
   assert_int_equal(lmm_t8_notifier_handle_request(w.nt, "/elsewhere", JSON, body, len, &problem),
                    404);
   assert_non_null(problem);
@@ -313,7 +447,7 @@ static void test_host_paths(void **state) {
   assert_int_equal(
       lmm_t8_notifier_handle_request(w.nt, own_path, "text/plain", body, len, &problem), 415);
   lmm_free(problem);
-  assert_int_equal(w.ev.deliveries, before + 4);
+  assert_int_equal(w.ev.deliveries, before + 1);
   lmm_gmd_clear(&d);
   world_stop(&w);
 }
@@ -337,7 +471,10 @@ int main(void) {
   if (lmm_global_init() != LMM_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_destination_answers),
+      cmocka_unit_test(test_destination_answers_accept_base),
       cmocka_unit_test(test_bound),
+      cmocka_unit_test(test_bound_accept_base),
+      cmocka_unit_test(test_put_gets_own_destination),
       cmocka_unit_test(test_host_paths),
       cmocka_unit_test(test_public_url_checked),
   };
