@@ -1261,11 +1261,11 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=6");
+  sql_on(f->path, "PRAGMA user_version=7");
   assert_int_equal(lmm_store_open(f->ctx, f->path, &s), LMM_ERR_DB);
   failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=5");
+  sql_on(f->path, "PRAGMA user_version=6");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1365,7 +1365,7 @@ static void test_upgrade_v1(void **state) {
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
   assert_true(has_column(path, "groups", "gm_iid"));
 
@@ -1423,7 +1423,7 @@ static void test_upgrade_v1(void **state) {
   /* Opening again changes nothing more. */
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
 }
 
 /* Version 1 -> 2 as that release applied it, frozen like V1_SCHEMA; then what a version 2
@@ -1461,7 +1461,7 @@ static void test_upgrade_v2(void **state) {
 
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
   /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
   assert_int_equal(iid_of(s, "old"), 0);
   assert_int_equal(iid_of(s, "zeta"), 1);
@@ -1489,7 +1489,7 @@ static void test_upgrade_v2(void **state) {
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
 
   /* A step 2 -> 3 that fails (a hand-added column of that name) leaves version 2 whole. */
   snprintf(path, sizeof path, "%s/v2-odd.db", f->dir);
@@ -1530,7 +1530,7 @@ static void test_upgrade_v3(void **state) {
   assert_false(has_column(path, "outcomes", "gm_step"));
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
   /* The old rows read back with the new fields at "not recorded". */
   lmm_group_info g;
   assert_int_equal(lmm_store_group_get(s, "m3", &g), LMM_OK);
@@ -1611,7 +1611,7 @@ static void test_upgrade_fails_whole(void **state) {
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
 }
 
 /* ------------------------------------------------------------ directories */
