@@ -201,8 +201,8 @@ out:
 
 /* Create a missing file as 0600 before SQLite does (it would use 0644): the store's secrets
  * are in its key file, but which groups and devices there are and what they answered is the
- * operator's business too; the -wal and -shm files copy the database file's mode. An empty file is a valid
- * empty database. Failure is left for sqlite3_open_v2() to report in its words. */
+ * operator's business too; the -wal and -shm files copy the database file's mode. An empty file is
+ * a valid empty database. Failure is left for sqlite3_open_v2() to report in its words. */
 static void create_private(const char *path) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) close(fd);

@@ -312,8 +312,8 @@ static lmm_err members_check(lmm_store *s, const lmm_member *m, size_t n) {
       return lmmi_store_say(s, LMM_ERR_ARG, "member ep=%s/%u: key length without key", m[i].ep,
                             m[i].oid);
     if (m[i].psk_key_len && !s->keys_ok)
-      return lmmi_store_say(s, LMM_ERR_DB, "member ep=%s/%u: its PSK cannot be stored: %s",
-                            m[i].ep, m[i].oid, s->keys_why);
+      return lmmi_store_say(s, LMM_ERR_DB, "member ep=%s/%u: its PSK cannot be stored: %s", m[i].ep,
+                            m[i].oid, s->keys_why);
   }
   return LMM_OK;
 }
@@ -470,9 +470,8 @@ static lmm_err member_read(lmm_store *s, sqlite3_stmt *st, void *out) {
     lmmi_store_say(s, rc, "member: out of memory");
     goto out;
   }
-  if (key_len > 0 &&
-      (rc = member_key_get(s, (const char *)sqlite3_column_text(st, 6), &m, (size_t)key_len)) !=
-          LMM_OK)
+  if (key_len > 0 && (rc = member_key_get(s, (const char *)sqlite3_column_text(st, 6), &m,
+                                          (size_t)key_len)) != LMM_OK)
     goto out;
   *(lmm_member *)out = m;
   return LMM_OK;

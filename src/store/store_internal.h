@@ -51,9 +51,9 @@ struct lmm_store {
   lmm_ctx *ctx; /* borrowed: the clock of every timestamp, and the log */
   sqlite3 *db;  /* NULL in a handle whose open failed */
   sqlite3_stmt *st[LMMI_SQL_N];
-  char msg[512]; /* the last failure, for lmm_store_errmsg() */
-  char *keys_path; /* owned: the key file (store_secret.c), NULL before it is known */
-  bool keys_ok;    /* the key file is attached as database "keys" */
+  char msg[512];      /* the last failure, for lmm_store_errmsg() */
+  char *keys_path;    /* owned: the key file (store_secret.c), NULL before it is known */
+  bool keys_ok;       /* the key file is attached as database "keys" */
   char keys_why[512]; /* when it is not: why, naming the file */
   bool key_missing;   /* the last members read found a member without its key */
 };

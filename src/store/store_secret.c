@@ -25,15 +25,16 @@ static const char KEYS_SCHEMA_SQL[] = "CREATE TABLE keys.secrets("
                                       "PRAGMA keys.application_id=" KEYS_APP_ID_SQL ";"
                                       "PRAGMA keys.user_version=1;";
 
-static const char SQL_PUT[] = "INSERT OR REPLACE INTO keys.secrets(kind, name, key) VALUES(?1, ?2, ?3)";
+static const char SQL_PUT[] =
+    "INSERT OR REPLACE INTO keys.secrets(kind, name, key) VALUES(?1, ?2, ?3)";
 static const char SQL_GET[] = "SELECT key FROM keys.secrets WHERE kind = ?1 AND name = ?2";
 static const char SQL_DEL[] = "DELETE FROM keys.secrets WHERE kind = ?1 AND name = ?2";
 static const char SQL_DEL_RANGE[] =
     "DELETE FROM keys.secrets WHERE kind = 'psk' AND name >= ?1 AND name < ?2";
 /* A PSK whose member is gone. */
 #define ORPHANS                                                                                    \
-  " FROM keys.secrets WHERE kind = 'psk' AND name NOT IN (SELECT "                                 \
-  LMMI_PSK_NAME_SQL("group_name", "ep", "oid") " FROM main.members WHERE psk_key_len > 0)"
+  " FROM keys.secrets WHERE kind = 'psk' AND name NOT IN (SELECT " LMMI_PSK_NAME_SQL(              \
+      "group_name", "ep", "oid") " FROM main.members WHERE psk_key_len > 0)"
 
 /* ------------------------------------------------------------ the calls */
 
@@ -53,8 +54,8 @@ lmm_err lmmi_store_secret_put(lmm_store *s, const char *kind, const char *name, 
   if (!key || !len) return lmmi_store_say(s, LMM_ERR_ARG, "storing key %s %s: no key", kind, name);
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_PUT, SQL_PUT);
   if (!st) return LMM_ERR_DB;
-  int src = lmmi_bind_text(st, 1, kind) | lmmi_bind_text(st, 2, name) |
-            lmmi_bind_blob(st, 3, key, len);
+  int src =
+      lmmi_bind_text(st, 1, kind) | lmmi_bind_text(st, 2, name) | lmmi_bind_blob(st, 3, key, len);
   rc = src == SQLITE_OK ? lmmi_store_exec_stmt(s, st, "storing a key")
                         : lmmi_store_fail(s, src, "storing a key");
   sqlite3_clear_bindings(st); /* the statement keeps no pointer to the caller's key */
@@ -205,7 +206,8 @@ static lmm_err keys_schema(lmm_store *s) {
       lmmi_store_rollback(s);
       if (v[0] != KEYS_APP_ID) return unusable(s, "%s is not a lwm2m-mbms key file", s->keys_path);
       if (v[1] != KEYS_VERSION)
-        return unusable(s, "key file %s has a version (%d) this program does not know", s->keys_path, v[1]);
+        return unusable(s, "key file %s has a version (%d) this program does not know",
+                        s->keys_path, v[1]);
       return LMM_OK;
     }
     if (write) {
