@@ -1705,7 +1705,8 @@ static void test_upgrade_v5_keys(void **state) {
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   member_key_is(s, "old", 1, V5_KEY_OLD);
   assert_int_equal(lmm_store_member_remove(s, "a/b%2Fc", "dev-k", 6), LMM_OK);
-  member_key_is(s, "old", 1, V5_KEY_OLD); /* the other group's member of the same ep keeps its own */
+  member_key_is(s, "old", 1,
+                V5_KEY_OLD); /* the other group's member of the same ep keeps its own */
   lmm_store_close(s);
   assert_false(file_has(keys, V5_KEY_ODD, 16));
   assert_true(file_has(keys, V5_KEY_OLD, 16));
