@@ -34,10 +34,15 @@ typedef struct lmm_store lmm_store;
 #endif
 
 /** Opens (creating file, parent directories and schema as needed, the directories 0700 and
- *  the file 0600: it holds PSK keys) the store at `path` (copied), or upgrades an older store
- *  of ours, with `ctx` (borrowed: must outlive the store) for the wall clock of every
- *  timestamp it writes and for its log. WAL journal, a busy timeout, foreign keys on. Blocks
- *  for the file's I/O, and up to the busy timeout while another process holds it.
+ *  the file 0600) the store at `path` (copied), or upgrades an older store of ours, with `ctx`
+ *  (borrowed: must outlive the store) for the wall clock of every timestamp it writes and for
+ *  its log. WAL journal, a busy timeout, foreign keys on. Blocks for the file's I/O, and up to
+ *  the busy timeout while another process holds it.
+ *
+ *  Members' PSKs are kept apart, in the key file `path`.keys (made 0600 whatever the umask;
+ *  docs/keys.md), never in the state file. A key file that cannot be used (unreadable, open to
+ *  group or others, not ours) does not fail the open: the calls that need a key fail then, with
+ *  LMM_ERR_DB and a message naming the key file.
  *
  *  As sqlite3_open(): on failure `*out` is still a handle, in a failed state, whose
  *  lmm_store_errmsg() says what is wrong (e.g. "PATH: not a lwm2m-mbms store ...") and on
@@ -81,20 +86,23 @@ LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t 
  *  readable). @return LMM_OK; LMM_ERR_NOTFOUND if there is no such group. */
 LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name);
 
-/** Adds the `n` members of `m` (copied into the store) to group `group`, after those it has:
- *  members keep their insertion order. All or none. @return LMM_OK; LMM_ERR_NOTFOUND for an
- *  unknown group; LMM_ERR_STATE when a member ID (ep and Object ID) is in the group already
- *  or twice in `m` (the message names it); LMM_ERR_ARG for a member without an endpoint name
- *  or with a key length but no key. */
+/** Adds the `n` members of `m` (copied into the store; their PSKs into the key file) to group
+ *  `group`, after those it has: members keep their insertion order. All or none.
+ *  @return LMM_OK; LMM_ERR_NOTFOUND for an unknown group; LMM_ERR_STATE when a member ID (ep
+ *  and Object ID) is in the group already or twice in `m` (the message names it); LMM_ERR_ARG
+ *  for a member without an endpoint name or with a key length but no key; LMM_ERR_DB when a
+ *  member has a PSK and the key file cannot be used. */
 LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm_member *m,
                                       size_t n);
 /** Removes member ep=`ep`/`oid` from group `group`; the others keep their order.
  *  @return LMM_OK; LMM_ERR_NOTFOUND when the group has no such member. */
 LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const char *ep,
                                         uint16_t oid);
-/** The members of group `group` in their order: `*out` an owned array of `*n`
- *  (lmm_members_free(); NULL when there are none), read in one snapshot. Both untouched on
- *  failure. @return LMM_OK; LMM_ERR_NOTFOUND for an unknown group. */
+/** The members of group `group` in their order, their PSKs read from the key file: `*out` an
+ *  owned array of `*n` (lmm_members_free(); NULL when there are none), read in one snapshot.
+ *  Both untouched on failure. @return LMM_OK; LMM_ERR_NOTFOUND for an unknown group;
+ *  LMM_ERR_DB when a member's PSK cannot be read (the message names the member and the key
+ *  file). */
 LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_member **out, size_t *n);
 
 /* --------------------------------------------------------------- campaigns */

@@ -77,7 +77,25 @@ static void conf_done(void *owner, lmm_err rc, const char *why) {
 static void finished(lmm_campaign *c) {
   c->finished = true;
   c->info.finished_ms = lmm_ctx_wall_ms(c->d.ctx);
-  set_state(c, c->result == LMM_OK ? LMM_CS_DONE : LMM_CS_FAILED);
+  if (!lmmi_recorder_flush(&c->rec)) {
+    /* Answers the store refused (a full disk): a final state in the row would say the
+     * campaign is over while its outcomes there are still pending, and 'resume' would refuse
+     * it. The row keeps its last phase, so that resume asks again only the members whose
+     * answers were lost; the campaign fails with the store's reason. */
+    char why[700];
+    snprintf(why, sizeof why,
+             "its answers could not be stored (resume it once the store can be "
+             "written): %s",
+             lmm_store_errmsg(c->d.store));
+    if (c->result == LMM_OK) c->result = LMM_ERR_DB;
+    free(c->info.error);
+    c->info.error = dupn(why);
+    lmmi_log(c->d.ctx, LMM_LOG_ERROR, "%s failed: %s", c->what, why);
+    c->info.state = LMM_CS_FAILED;
+    if (c->h && c->h->on_state) c->h->on_state(c->user, c->info.state);
+  } else {
+    set_state(c, c->result == LMM_OK ? LMM_CS_DONE : LMM_CS_FAILED);
+  }
   if (c->h && c->h->on_done) c->h->on_done(c->user, c, c->result);
 }
 

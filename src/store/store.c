@@ -13,7 +13,7 @@
 #define STORE_APP_ID     0x4C4D4D53
 #define STORE_APP_ID_SQL "1280134483"
 /* Bump, with a step in MIGRATIONS, whenever the tables change. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* Busy timeout of every connection, and the bound of the retries of use_wal(). */
 #define STORE_BUSY_MS 5000
 
@@ -153,7 +153,18 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
      * cannot be resumed; older outcomes read back as "not asked". */
     ("ALTER TABLE campaigns ADD COLUMN fw_config TEXT;"
      "ALTER TABLE outcomes ADD COLUMN fw_exec INTEGER NOT NULL DEFAULT 0;"),
+    /* 5 -> 6: members' PSKs move to the key file (store_secret.c); the state file keeps only
+     * their length, which says that a member has one. The column goes: its bytes are
+     * overwritten (secure_delete, in schema_update()), not left in free pages. */
+    ("ALTER TABLE members ADD COLUMN psk_key_len INTEGER NOT NULL DEFAULT 0;"
+     "INSERT OR REPLACE INTO keys.secrets(kind, name, key) SELECT 'psk', " LMMI_PSK_NAME_SQL(
+         "group_name", "ep", "oid") ", psk_key FROM members WHERE length(psk_key) > 0;"
+                                    "UPDATE members SET psk_key_len = length(psk_key) WHERE "
+                                    "length(psk_key) > 0;"
+                                    "ALTER TABLE members DROP COLUMN psk_key;"),
 };
+/* The first version whose migration reads or writes the key file. */
+#define STORE_KEYS_FROM 5
 
 /* ------------------------------------------------------------ opening */
 
@@ -164,7 +175,7 @@ static lmm_err on_file(lmm_store *s, const char *path, lmm_err e) {
   return lmmi_store_say(s, e, "%s: %s", path, keep);
 }
 
-/* mkdir -p of the directory holding `path`. 0700: the store holds PSK keys. Directories that
+/* mkdir -p of the directory holding `path`. 0700: it holds the key file too. Directories that
  * exist keep their mode. */
 static lmm_err make_parents(lmm_store *s, const char *path) {
   char *p = strdup(path);
@@ -188,9 +199,10 @@ out:
   return rc;
 }
 
-/* Create a missing file as 0600 before SQLite does (it would use 0644): the store holds PSK
- * keys, and the -wal and -shm files copy the database file's mode. An empty file is a valid
- * empty database. Failure is left for sqlite3_open_v2() to report in its words. */
+/* Create a missing file as 0600 before SQLite does (it would use 0644): the store's secrets
+ * are in its key file, but which groups and devices there are and what they answered is the
+ * operator's business too; the -wal and -shm files copy the database file's mode. An empty file is
+ * a valid empty database. Failure is left for sqlite3_open_v2() to report in its words. */
 static void create_private(const char *path) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) close(fd);
@@ -271,6 +283,8 @@ static file_kind identify(lmm_store *s, const char *path, int *version) {
  * IMMEDIATE and judged again there: of two processes opening the file at once, the second
  * waits, then finds the work done. */
 static lmm_err schema_update(lmm_store *s, const char *path) {
+  /* Every step until the keys moved out may leave key bytes in freed space: overwrite it. */
+  sqlite3_exec(s->db, "PRAGMA main.secure_delete=ON", NULL, NULL, NULL);
   lmm_err rc = lmmi_store_begin(s, true);
   if (rc != LMM_OK) return on_file(s, path, rc);
   int ver = 0;
@@ -284,6 +298,11 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
       goto out;
     }
     ver = 1;
+  }
+  if (ver <= STORE_KEYS_FROM && !s->keys_ok) {
+    lmmi_store_say(s, rc, "%s: upgrading the store to schema version %d needs its key file: %s",
+                   path, STORE_KEYS_FROM + 1, s->keys_why);
+    goto out;
   }
   for (int v = ver; v < STORE_SCHEMA_VERSION; v++) {
     if (sqlite3_exec(s->db, MIGRATIONS[v - 1], NULL, NULL, NULL) != SQLITE_OK) {
@@ -304,6 +323,10 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
     on_file(s, path, rc);
     goto out;
   }
+  /* The old pages, keys and all, are overwritten in the file now rather than at the next
+   * checkpoint; the -wal left is empty. A reader holding an old snapshot only delays it. */
+  if (from <= STORE_KEYS_FROM && k != FILE_FRESH)
+    sqlite3_exec(s->db, "PRAGMA main.wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
   if (k == FILE_FRESH)
     lmmi_log(s->ctx, LMM_LOG_INFO, "store %s: created (schema version %d)", path,
              STORE_SCHEMA_VERSION);
@@ -312,14 +335,17 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
              STORE_SCHEMA_VERSION);
 out:
   if (rc != LMM_OK) lmmi_store_rollback(s);
+  sqlite3_exec(s->db, "PRAGMA main.secure_delete=OFF", NULL, NULL, NULL);
   return rc;
 }
 
 /* Switches to the WAL journal (a setting stored in the file, so done once per file). */
-static lmm_err use_wal(lmm_store *s, const char *path) {
+lmm_err lmmi_store_use_wal(lmm_store *s, const char *schema, const char *path) {
   sqlite3_stmt *st = NULL;
   lmm_err rc = LMM_ERR_DB;
-  int src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+  char sql[48];
+  snprintf(sql, sizeof sql, "PRAGMA %s.journal_mode=WAL", schema);
+  int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
   /* Switching a new file to WAL needs it alone; when processes open it together, SQLite can
    * answer SQLITE_BUSY at once rather than call the busy handler (one would deadlock the
    * other), so wait here, as long as the busy timeout would. The time slept is what counts:
@@ -354,12 +380,16 @@ static lmm_err configure(lmm_store *s, const char *path) {
   int ver = 0;
   file_kind k = identify(s, path, &ver);
   if (k == FILE_REFUSED) return LMM_ERR_DB;
-  lmm_err rc = use_wal(s, path);
+  lmm_err rc = lmmi_store_use_wal(s, "main", path);
   if (rc != LMM_OK) return rc;
   if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
       SQLITE_OK)
     return lmmi_store_say(s, LMM_ERR_DB, "%s: %s", path, sqlite3_errmsg(s->db));
-  return k == FILE_OURS ? LMM_OK : schema_update(s, path);
+  /* Before the upgrade, which moves old stores' keys into it. */
+  if ((rc = lmmi_store_keys_open(s, path)) != LMM_OK) return rc;
+  if (k != FILE_OURS && (rc = schema_update(s, path)) != LMM_OK) return rc;
+  lmmi_store_keys_sweep(s);
+  return LMM_OK;
 }
 
 /* Everything but the handle itself: the caller hands out `s` whatever this returns. */
@@ -412,6 +442,7 @@ LMM_API lmm_err lmm_store_open(lmm_ctx *ctx, const char *path, lmm_store **out) 
 LMM_API void lmm_store_close(lmm_store *s) {
   if (!s) return;
   store_release(s);
+  free(s->keys_path);
   free(s);
 }
 

@@ -267,16 +267,27 @@ LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name) {
   if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_DELETE, SQL_GROUP_DELETE);
   if (!st) return LMM_ERR_DB;
+  /* Its members go with it through ON DELETE CASCADE, and their keys in the same transaction.
+   * Without the key file the group goes all the same: its keys, which nothing reads any more,
+   * are swept at an open that finds the key file again (lmmi_store_keys_sweep()). */
+  if ((rc = lmmi_store_begin(s, true)) != LMM_OK) return rc;
   int src = lmmi_bind_text(st, 1, name);
-  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "group delete");
-  /* One statement, so one transaction: its members go with it through ON DELETE CASCADE. */
-  rc = lmmi_store_exec_stmt(s, st, "group delete");
-  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "group delete");
+    goto out;
+  }
+  if ((rc = lmmi_store_exec_stmt(s, st, "group delete")) != LMM_OK) goto out;
+  if (sqlite3_changes(s->db) == 0) {
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
-  /* Its key goes with it: a later group of the same name must not inherit a key that the old
+    goto out;
+  }
+  if (s->keys_ok && (rc = lmmi_store_psk_drop_group(s, name)) != LMM_OK) goto out;
+  /* Its key goes too: a later group of the same name must not inherit a key that the old
    * group's members (some perhaps not members of the new one) hold. */
-  if (rc == LMM_OK && lmmi_store_secret_del(s, "group", name) != LMM_OK)
-    lmmi_log(s->ctx, LMM_LOG_WARN, "group %s deleted, but not its key: %s", name, s->msg);
+  if (s->keys_ok && (rc = lmmi_store_secret_del(s, "group", name)) != LMM_OK) goto out;
+  rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
   return rc;
 }
 
@@ -285,14 +296,15 @@ LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name) {
 static const char SQL_MEMBER_NEXT_POS[] =
     "SELECT coalesce(max(position) + 1, 0) FROM members WHERE group_name = ?1";
 static const char SQL_MEMBER_INSERT[] =
-    "INSERT INTO members(group_name, position, ep, oid, uri, psk_identity, psk_key, format) "
+    "INSERT INTO members(group_name, position, ep, oid, uri, psk_identity, psk_key_len, format) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 static const char SQL_MEMBER_POS[] =
     "SELECT position FROM members WHERE group_name = ?1 AND ep = ?2 AND oid = ?3";
 static const char SQL_MEMBER_DELETE[] =
     "DELETE FROM members WHERE group_name = ?1 AND ep = ?2 AND oid = ?3";
 static const char SQL_MEMBER_LIST[] =
-    "SELECT ep, oid, uri, psk_identity, psk_key, format FROM members WHERE group_name = ?1 "
+    "SELECT ep, oid, uri, psk_identity, psk_key_len, format, group_name FROM members "
+    "WHERE group_name = ?1 "
     "ORDER BY position";
 
 static lmm_err members_check(lmm_store *s, const lmm_member *m, size_t n) {
@@ -303,8 +315,20 @@ static lmm_err members_check(lmm_store *s, const lmm_member *m, size_t n) {
     if (m[i].psk_key_len && !m[i].psk_key)
       return lmmi_store_say(s, LMM_ERR_ARG, "member ep=%s/%u: key length without key", m[i].ep,
                             m[i].oid);
+    if (m[i].psk_key_len && !s->keys_ok)
+      return lmmi_store_say(s, LMM_ERR_DB, "member ep=%s/%u: its PSK cannot be stored: %s", m[i].ep,
+                            m[i].oid, s->keys_why);
   }
   return LMM_OK;
+}
+
+/* Member `m`'s PSK into the key file, in the caller's transaction. */
+static lmm_err member_key_put(lmm_store *s, const char *group, const lmm_member *m) {
+  char *name = lmmi_store_psk_name(group, m->ep, m->oid);
+  if (!name) return lmmi_store_say(s, LMM_ERR_NOMEM, "members add: out of memory");
+  lmm_err rc = lmmi_store_secret_put(s, "psk", name, m->psk_key, m->psk_key_len);
+  free(name);
+  return rc;
 }
 
 /* After a UNIQUE(group, ep, oid) conflict inside members_add's transaction: the earlier copy
@@ -354,7 +378,7 @@ LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm
     src = lmmi_bind_text(st, 1, group) | sqlite3_bind_int64(st, 2, base + (int64_t)i) |
           lmmi_bind_text(st, 3, m[i].ep) | sqlite3_bind_int(st, 4, m[i].oid) |
           lmmi_bind_text(st, 5, m[i].uri) | lmmi_bind_text(st, 6, m[i].psk_identity) |
-          lmmi_bind_blob(st, 7, m[i].psk_key, m[i].psk_key_len) |
+          sqlite3_bind_int64(st, 7, (int64_t)(m[i].psk_key ? m[i].psk_key_len : 0)) |
           sqlite3_bind_int(st, 8, m[i].format);
     if (src == SQLITE_OK) src = sqlite3_step(st);
     if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -367,6 +391,9 @@ LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm
       sqlite3_reset(st);
       goto out;
     }
+    if (m[i].psk_key && m[i].psk_key_len && (rc = member_key_put(s, group, &m[i])) != LMM_OK)
+      goto out;
+    rc = LMM_ERR_DB;
   }
   sqlite3_reset(st);
   rc = lmmi_store_commit(s);
@@ -381,25 +408,80 @@ LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const c
   if (rc != LMM_OK) return rc;
   sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_DELETE, SQL_MEMBER_DELETE);
   if (!st) return LMM_ERR_DB;
+  /* The key goes in the same transaction; without the key file, as for a group's delete, it
+   * is swept later. */
+  if ((rc = lmmi_store_begin(s, true)) != LMM_OK) return rc;
+  char *name = NULL;
   int src = lmmi_bind_text(st, 1, group) | lmmi_bind_text(st, 2, ep) | sqlite3_bind_int(st, 3, oid);
-  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "member remove");
-  rc = lmmi_store_exec_stmt(s, st, "member remove");
-  if (rc == LMM_OK && sqlite3_changes(s->db) == 0)
+  if (src != SQLITE_OK) {
+    rc = lmmi_store_fail(s, src, "member remove");
+    goto out;
+  }
+  if ((rc = lmmi_store_exec_stmt(s, st, "member remove")) != LMM_OK) goto out;
+  if (sqlite3_changes(s->db) == 0) {
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "member ep=%s/%u is not in group %s", ep, oid, group);
+    goto out;
+  }
+  if (s->keys_ok) {
+    if (!(name = lmmi_store_psk_name(group, ep, oid))) {
+      rc = lmmi_store_say(s, LMM_ERR_NOMEM, "member remove: out of memory");
+      goto out;
+    }
+    if ((rc = lmmi_store_secret_del(s, "psk", name)) != LMM_OK) goto out;
+  }
+  rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  free(name);
+  return rc;
+}
+
+/* The PSK of member `m` (of length `len`, as the state file says) from the key file. */
+static lmm_err member_key_get(lmm_store *s, const char *group, lmm_member *m, size_t len) {
+  char *name = lmmi_store_psk_name(group, m->ep, m->oid);
+  if (!name) return lmmi_store_say(s, LMM_ERR_NOMEM, "member: out of memory");
+  lmm_err rc = lmmi_store_secret_get(s, "psk", name, &m->psk_key, &m->psk_key_len);
+  free(name);
+  if (rc == LMM_ERR_NOTFOUND) {
+    s->key_missing = true;
+    return lmmi_store_say(s, LMM_ERR_DB,
+                          "member ep=%s/%u of group %s: its PSK is not in the key file %s (was "
+                          "the key file replaced? add the member again with its key)",
+                          m->ep, m->oid, group, s->keys_path);
+  }
+  if (rc == LMM_ERR_DB) {
+    char why[sizeof s->msg];
+    snprintf(why, sizeof why, "%s", s->keys_ok ? s->msg : s->keys_why);
+    return lmmi_store_say(s, rc, "member ep=%s/%u of group %s: its PSK cannot be read: %s", m->ep,
+                          m->oid, group, why);
+  }
+  if (rc == LMM_OK && m->psk_key_len != len)
+    return lmmi_store_say(s, LMM_ERR_DB,
+                          "member ep=%s/%u of group %s: its PSK in the key file %s has %zu bytes, "
+                          "the state file says %zu",
+                          m->ep, m->oid, group, s->keys_path, m->psk_key_len, len);
   return rc;
 }
 
 static lmm_err member_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_member m = {0};
+  lmm_err rc = LMM_ERR_NOMEM;
   m.oid = (uint16_t)sqlite3_column_int(st, 1);
   m.format = (uint16_t)sqlite3_column_int(st, 5);
+  sqlite3_int64 key_len = sqlite3_column_int64(st, 4);
   if (!lmmi_col_text(st, 0, &m.ep) || !lmmi_col_text(st, 2, &m.uri) ||
-      !lmmi_col_text(st, 3, &m.psk_identity) || !lmmi_col_blob(st, 4, &m.psk_key, &m.psk_key_len)) {
-    lmm_member_clear(&m);
-    return lmmi_store_say(s, LMM_ERR_NOMEM, "member: out of memory");
+      !lmmi_col_text(st, 3, &m.psk_identity)) {
+    lmmi_store_say(s, rc, "member: out of memory");
+    goto out;
   }
+  if (key_len > 0 && (rc = member_key_get(s, (const char *)sqlite3_column_text(st, 6), &m,
+                                          (size_t)key_len)) != LMM_OK)
+    goto out;
   *(lmm_member *)out = m;
   return LMM_OK;
+out:
+  lmm_member_clear(&m); /* zeroises a key read */
+  return rc;
 }
 
 LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_member **out,
@@ -412,8 +494,22 @@ LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_membe
   if (src != SQLITE_OK) return lmmi_store_fail(s, src, "members get");
   lmm_member *v;
   size_t nv;
+  s->key_missing = false;
   rc = lmmi_store_rows_of(s, group_named, group, st, sizeof *v, member_read, (void **)&v, &nv,
                           "members get");
+  if (rc != LMM_OK && s->key_missing) {
+    /* A read snapshot of each file is taken at its first read, and a writer commits the state
+     * file just before the key file: a member added a moment ago may show without its key.
+     * Under the write lock no commit is halfway: read again there, to be sure. */
+    lmm_members_free(v, nv);
+    v = NULL, nv = 0;
+    if ((rc = lmmi_store_begin(s, true)) == LMM_OK && (rc = group_exists(s, group)) == LMM_OK &&
+        (rc = lmmi_store_rows(s, st, sizeof *v, member_read, (void **)&v, &nv, "members get")) ==
+            LMM_OK)
+      rc = lmmi_store_commit(s);
+    sqlite3_reset(st);
+    if (rc != LMM_OK) lmmi_store_rollback(s);
+  }
   if (rc != LMM_OK) {
     lmm_members_free(v, nv);
     return rc;

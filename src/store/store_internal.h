@@ -10,6 +10,7 @@
 
 #include "core/ctx_internal.h"
 #include "lwm2m_mbms/store.h"
+#include "store/store_secret.h"
 
 /** Slots of the per-handle statement cache. Each slot always holds the same SQL text (the
  *  caller passes it), prepared on first use and kept until lmm_store_close(). */
@@ -40,6 +41,10 @@ typedef enum lmmi_sql {
   LMMI_SQL_OUTCOME_INSERT,
   LMMI_SQL_OUTCOME_UPDATE,
   LMMI_SQL_OUTCOME_LIST,
+  LMMI_SQL_SECRET_PUT,
+  LMMI_SQL_SECRET_GET,
+  LMMI_SQL_SECRET_DEL,
+  LMMI_SQL_SECRET_DEL_RANGE,
   LMMI_SQL_N
 } lmmi_sql;
 
@@ -47,7 +52,11 @@ struct lmm_store {
   lmm_ctx *ctx; /* borrowed: the clock of every timestamp, and the log */
   sqlite3 *db;  /* NULL in a handle whose open failed */
   sqlite3_stmt *st[LMMI_SQL_N];
-  char msg[512]; /* the last failure, for lmm_store_errmsg() */
+  char msg[512];      /* the last failure, for lmm_store_errmsg() */
+  char *keys_path;    /* owned: the key file (store_secret.c), NULL before it is known */
+  bool keys_ok;       /* the key file is attached as database "keys" */
+  char keys_why[512]; /* when it is not: why, naming the file */
+  bool key_missing;   /* the last members read found a member without its key */
 };
 
 /** Whether a call can go ahead on `s`, which every public call asks first: LMM_OK with the
@@ -111,5 +120,32 @@ lmm_err lmmi_store_rows_of(lmm_store *s, lmmi_owner_check owner, const void *key
 /** Makes room for `need` elements of `size` bytes in *p (capacity *cap), doubling. False when
  *  out of memory (*p and *cap unchanged). */
 bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size);
+
+/* ------------------------------------------------------------ secrets (store_secret.c) */
+
+/* The calls on secrets are in store/store_secret.h, for the callers outside the store. */
+
+/** The name of member ep=`ep`/`oid`'s PSK in group `group` (kind "psk"): the group name with
+ *  '%' and '/' escaped (%25, %2F), then "/ep=EP/OID", so that no two members of any groups
+ *  share one and a group's names share the prefix "GROUP/". Owned (free()); NULL when out of
+ *  memory. LMMI_PSK_NAME_SQL is the same in SQL, for the migration of old stores. */
+char *lmmi_store_psk_name(const char *group, const char *ep, unsigned oid);
+#define LMMI_PSK_NAME_SQL(g, e, o)                                                                 \
+  "(replace(replace(" g ", '%', '%25'), '/', '%2F') || '/ep=' || " e " || '/' || " o ")"
+/** Deletes the PSKs of every member of group `group`. LMM_OK, LMM_ERR_DB, LMM_ERR_NOMEM. */
+lmm_err lmmi_store_psk_drop_group(lmm_store *s, const char *group);
+
+/** Opens the key file of the state file `path` (":memory:" gets one in memory), creating it
+ *  0600 when missing, and attaches it. Never fails the store's open: when the key file cannot
+ *  be used, keys_ok stays false with the reason in keys_why, and a warning is logged. Returns
+ *  LMM_ERR_NOMEM only. */
+lmm_err lmmi_store_keys_open(lmm_store *s, const char *path);
+/** Deletes the PSKs whose member is gone (a process that died
+ * between the commits of the state file and of the key file, or a delete made while the key file
+ * was unavailable). Failure is logged only: it leaves a secret that nothing reads. */
+void lmmi_store_keys_sweep(lmm_store *s);
+/** Switches database `schema` ("main", "keys") of `s` to WAL, waiting out other processes
+ *  that switch it at the same time; `path` names the file in a failure's message. */
+lmm_err lmmi_store_use_wal(lmm_store *s, const char *schema, const char *path);
 
 #endif

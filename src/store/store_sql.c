@@ -1,9 +1,13 @@
 /* store_sql.c - what the store's tables share: cached statements, transactions, recorded
  * failures, column copies and bindings. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "store/store_internal.h"
 
@@ -13,6 +17,39 @@ lmm_err lmmi_store_say(lmm_store *s, lmm_err e, const char *fmt, ...) {
   vsnprintf(s->msg, sizeof s->msg, fmt, ap);
   va_end(ap);
   return e;
+}
+
+static off_t size_of(const char *path, const char *suffix) {
+  char p[4200];
+  struct stat sb;
+  snprintf(p, sizeof p, "%s%s", path, suffix);
+  return stat(p, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* Why a write to the store failed, when SQLite does not keep the system's reason: a short
+ * write (what a full disk and the file size limit both give first) sets no errno, and the
+ * rollback that follows may overwrite it. So look at what can be seen afterwards: a file of
+ * the store at the process's size limit, or a file system without free blocks. */
+static void write_cause(const lmm_store *s, const char *file, char *out, size_t cap) {
+  struct rlimit rl;
+  struct statvfs vs;
+  const char *const suffix[] = {"", "-wal", ".keys", ".keys-wal"};
+  if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+      /* A write that crosses the limit writes up to it: the file ends within a page of it. */
+      if ((unsigned long long)size_of(file, suffix[i]) + 8192 >= (unsigned long long)rl.rlim_cur) {
+        snprintf(out, cap, ": %s: %s%s reached the process's file size limit (%llu bytes)",
+                 strerror(EFBIG), file, suffix[i], (unsigned long long)rl.rlim_cur);
+        return;
+      }
+    }
+  }
+  if (statvfs(file, &vs) == 0 && (unsigned long long)vs.f_bavail * vs.f_frsize < 65536) {
+    snprintf(out, cap, ": %s (the disk is full)", strerror(ENOSPC));
+    return;
+  }
+  (void)s;
+  snprintf(out, cap, ": a write failed (a full disk, a file size limit or a device error)");
 }
 
 lmm_err lmmi_store_fail(lmm_store *s, int rc, const char *what) {
@@ -28,9 +65,20 @@ lmm_err lmmi_store_fail(lmm_store *s, int rc, const char *what) {
   int sys = prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CANTOPEN
                 ? sqlite3_system_errno(s->db)
                 : 0;
+  char cause[600] = "";
+  if (sys)
+    snprintf(cause, sizeof cause, ": %s", strerror(sys));
+  else if (file && *file &&
+           (rc == SQLITE_FULL || rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_SHORT_READ ||
+            rc == SQLITE_IOERR_TRUNCATE || rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR))
+    write_cause(s, file, cause, sizeof cause);
+  else if (prim == SQLITE_BUSY)
+    snprintf(cause, sizeof cause,
+             ": another process has held the state file for longer than "
+             "the wait allowed (busy)");
   if (about_file && file && *file)
-    snprintf(s->msg, sizeof s->msg, "%s: %s%s%s (state file %s)", what, sqlite3_errmsg(s->db),
-             sys ? ": " : "", sys ? strerror(sys) : "", file);
+    snprintf(s->msg, sizeof s->msg, "%s: %s%s (state file %s)", what, sqlite3_errmsg(s->db), cause,
+             file);
   else
     snprintf(s->msg, sizeof s->msg, "%s: %s", what, sqlite3_errmsg(s->db));
   return prim == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;

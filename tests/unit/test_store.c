@@ -1,6 +1,7 @@
 /* test_store.c - the SQLite state store: every table round trip, all-or-nothing batches,
  * reopening, a crash in the middle of a transaction, foreign files, the upgrade of an older
  * schema, cancel requests, and the directories a path needs. */
+#define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1261,11 +1262,11 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=6");
+  sql_on(f->path, "PRAGMA user_version=7");
   assert_int_equal(lmm_store_open(f->ctx, f->path, &s), LMM_ERR_DB);
   failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=5");
+  sql_on(f->path, "PRAGMA user_version=6");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1365,7 +1366,7 @@ static void test_upgrade_v1(void **state) {
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
   assert_true(has_column(path, "groups", "gm_iid"));
 
@@ -1423,7 +1424,7 @@ static void test_upgrade_v1(void **state) {
   /* Opening again changes nothing more. */
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
 }
 
 /* Version 1 -> 2 as that release applied it, frozen like V1_SCHEMA; then what a version 2
@@ -1461,7 +1462,7 @@ static void test_upgrade_v2(void **state) {
 
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
   /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
   assert_int_equal(iid_of(s, "old"), 0);
   assert_int_equal(iid_of(s, "zeta"), 1);
@@ -1489,7 +1490,7 @@ static void test_upgrade_v2(void **state) {
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
 
   /* A step 2 -> 3 that fails (a hand-added column of that name) leaves version 2 whole. */
   snprintf(path, sizeof path, "%s/v2-odd.db", f->dir);
@@ -1530,7 +1531,7 @@ static void test_upgrade_v3(void **state) {
   assert_false(has_column(path, "outcomes", "gm_step"));
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
   /* The old rows read back with the new fields at "not recorded". */
   lmm_group_info g;
   assert_int_equal(lmm_store_group_get(s, "m3", &g), LMM_OK);
@@ -1591,6 +1592,127 @@ static void test_upgrade_v3(void **state) {
   assert_string_equal(lmm_step_name(99), "-");
 }
 
+/* Versions 3 -> 4 and 4 -> 5 as those releases applied them, frozen; then what a version 5
+ * program stored: members with their PSKs in the members table, one of them in a group whose
+ * name holds the characters a key's name escapes. */
+static const char V3_TO_V5[] =
+    "ALTER TABLE groups ADD COLUMN tmgi_policy INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE campaigns ADD COLUMN op_accept INTEGER NOT NULL DEFAULT 65534;"
+    "ALTER TABLE campaigns ADD COLUMN tmgi_end INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN gm_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN gm_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN gm_error TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN group_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN group_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN unicast_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN unicast_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outcomes ADD COLUMN unicast_error TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN fw_pkg_version TEXT;"
+    "ALTER TABLE campaigns ADD COLUMN fw_config TEXT;"
+    "ALTER TABLE outcomes ADD COLUMN fw_exec INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version=5;"
+    "INSERT INTO groups(name, type, gm_oid, multicast_port, response_time_window, schedule,"
+    " tmgi_expiration, created, gm_iid) VALUES('a/b%2Fc', 2, 42769, -1, 30, '', 0, 11, 40);"
+    "INSERT INTO members(group_name, position, ep, oid, uri, psk_identity, psk_key, format)"
+    " VALUES('old', 1, 'dev-k', 6, 'coaps://127.0.0.1:5702', 'dev-k',"
+    " x'8a0b5c1d9e2f3a4b5c6d7e8f90a1b2c3', 110),"
+    " ('a/b%2Fc', 0, 'dev-k', 6, 'coaps://127.0.0.1:5702', 'dev-k',"
+    " x'f0e1d2c3b4a5968778695a4b3c2d1e0f', 11542);";
+
+static const uint8_t V5_KEY_OLD[16] = {0x8a, 0x0b, 0x5c, 0x1d, 0x9e, 0x2f, 0x3a, 0x4b,
+                                       0x5c, 0x6d, 0x7e, 0x8f, 0x90, 0xa1, 0xb2, 0xc3};
+static const uint8_t V5_KEY_ODD[16] = {0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87,
+                                       0x78, 0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f};
+
+/* Whether file `path` (absent: no) holds the `n` bytes of `k`. */
+static bool file_has(const char *path, const uint8_t *k, size_t n) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return false;
+  size_t cap = 1 << 16, len = 0;
+  uint8_t *b = malloc(cap);
+  assert_non_null(b);
+  size_t got;
+  while ((got = fread(b + len, 1, cap - len, fp)) > 0)
+    if ((len += got) == cap) assert_non_null(b = realloc(b, cap *= 2));
+  fclose(fp);
+  bool has = memmem(b, len, k, n) != NULL;
+  free(b);
+  return has;
+}
+
+/* Whether the state file at `path` or its -wal or -shm holds `k`. */
+static bool state_has(const char *path, const uint8_t *k, size_t n) {
+  char p[200];
+  bool has = file_has(path, k, n);
+  snprintf(p, sizeof p, "%s-wal", path);
+  has |= file_has(p, k, n);
+  snprintf(p, sizeof p, "%s-shm", path);
+  return has | file_has(p, k, n);
+}
+
+static void member_key_is(lmm_store *s, const char *group, size_t i, const uint8_t *k) {
+  lmm_member *m;
+  size_t n;
+  assert_int_equal(lmm_store_members_get(s, group, &m, &n), LMM_OK);
+  assert_true(i < n);
+  assert_int_equal(m[i].psk_key_len, 16);
+  assert_memory_equal(m[i].psk_key, k, 16);
+  assert_string_equal(m[i].psk_identity, "dev-k");
+  lmm_members_free(m, n);
+}
+
+static void test_upgrade_v5_keys(void **state) {
+  fx *f = *state;
+  char path[160], keys[180];
+  snprintf(path, sizeof path, "%s/v5.db", f->dir);
+  snprintf(keys, sizeof keys, "%s.keys", path);
+  sql_on(path, V1_SCHEMA);
+  sql_on(path, V1_TO_V2);
+  sql_on(path, V2_TO_V3);
+  sql_on(path, V3_TO_V5);
+  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_true(state_has(path, V5_KEY_OLD, 16)); /* the search finds what is there */
+  assert_int_equal(access(keys, F_OK), -1);
+
+  lmm_store *s = NULL;
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_false(has_column(path, "members", "psk_key"));
+  /* The members read back as before, keys included; a member without a key has none. */
+  member_key_is(s, "old", 1, V5_KEY_OLD);
+  member_key_is(s, "a/b%2Fc", 0, V5_KEY_ODD);
+  lmm_member *m;
+  size_t n;
+  assert_int_equal(lmm_store_members_get(s, "old", &m, &n), LMM_OK);
+  assert_int_equal(n, 2);
+  assert_null(m[0].psk_key);
+  assert_int_equal(m[0].psk_key_len, 0);
+  assert_int_equal(m[1].format, 110);
+  lmm_members_free(m, n);
+  /* Gone from the state file already, before the close folds the journal in. */
+  assert_false(state_has(path, V5_KEY_OLD, 16));
+  assert_false(state_has(path, V5_KEY_ODD, 16));
+  lmm_store_close(s);
+  assert_false(state_has(path, V5_KEY_OLD, 16));
+  assert_false(state_has(path, V5_KEY_ODD, 16));
+  assert_true(file_has(keys, V5_KEY_OLD, 16));
+  assert_true(file_has(keys, V5_KEY_ODD, 16));
+  struct stat sb;
+  assert_int_equal(stat(keys, &sb), 0);
+  assert_int_equal(sb.st_mode & 07777, 0600);
+
+  /* A removed member's key leaves the key file too, its bytes overwritten. */
+  assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
+  member_key_is(s, "old", 1, V5_KEY_OLD);
+  assert_int_equal(lmm_store_member_remove(s, "a/b%2Fc", "dev-k", 6), LMM_OK);
+  member_key_is(s, "old", 1,
+                V5_KEY_OLD); /* the other group's member of the same ep keeps its own */
+  lmm_store_close(s);
+  assert_false(file_has(keys, V5_KEY_ODD, 16));
+  assert_true(file_has(keys, V5_KEY_OLD, 16));
+  assert_int_equal(pragma_int(path, "user_version"), 6);
+}
+
 /* An upgrade that fails halfway leaves the file at version 1, with none of its changes. */
 static void test_upgrade_fails_whole(void **state) {
   fx *f = *state;
@@ -1611,7 +1733,7 @@ static void test_upgrade_fails_whole(void **state) {
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 5);
+  assert_int_equal(pragma_int(path, "user_version"), 6);
 }
 
 /* ------------------------------------------------------------ directories */
@@ -1709,6 +1831,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_v3, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_v5_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_fails_whole, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_makes_dirs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
