@@ -2,7 +2,8 @@
  * (group create from a members file, an operation, a firmware push, reports, group show): with
  * logging at its most verbose, no key appears in anything the command line or the simulator
  * prints, nor in the state file or its -wal and -shm; the key file holds them, mode 0600 even
- * under umask 000, as is the state file. */
+ * under umask 000, as is the state file. The same for the group key that protects a multicast
+ * group's messages (carried to the members by the Group Mgmt write over CoAPS). */
 #define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,11 +74,35 @@ static const char *key_in(const char *hay, size_t len, const uint8_t *k, size_t 
   return NULL;
 }
 
+/* The multicast group's key, once read from the key file (16 bytes). */
+static uint8_t group_key[64];
+static size_t group_key_len;
+
 static void no_key_in(const char *what, const char *hay, size_t len, const lmm_member *m) {
   for (size_t i = 0; i < N; i++) {
     const char *how = key_in(hay, len, m[i].psk_key, m[i].psk_key_len);
     if (how) fail_msg("%s holds the PSK of %s (%s)", what, m[i].ep, how);
   }
+  const char *how = group_key_len ? key_in(hay, len, group_key, group_key_len) : NULL;
+  if (how) fail_msg("%s holds the group key (%s)", what, how);
+}
+
+/* The group key of group `name` from the key file, into group_key. */
+static void read_group_key(const char *keys, const char *name) {
+  sqlite3 *k;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open_v2(keys, &k, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(k,
+                                      "SELECT key FROM secrets WHERE kind = 'group' AND name = ?1",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  group_key_len = (size_t)sqlite3_column_bytes(st, 0);
+  assert_true(group_key_len >= 16 && group_key_len <= sizeof group_key);
+  memcpy(group_key, sqlite3_column_blob(st, 0), group_key_len);
+  sqlite3_finalize(st);
+  sqlite3_close(k);
 }
 
 static void no_key_in_file(const char *path, const lmm_member *m, bool must_exist) {
@@ -156,9 +181,21 @@ static void test_coaps_campaign_keeps_keys(void **state) {
   run(&s, db, 0, NULL, (const char *[]){"--json", "deliver", "sec", "--read", "/5/0/7", NULL});
   run(&s, db, 0, NULL,
       (const char *[]){"deliver", "sec", "--firmware", fw, "--method", "push", NULL});
+  /* A multicast group of the same members: its group messages are sealed under a group key. */
+  char port[8], addr[24];
+  snprintf(port, sizeof port, "%d", 40000 + lmmt_random_port() % 20000);
+  snprintf(addr, sizeof addr, "239.%d.%d.%d", 100 + rand() % 100, rand() % 250, 1 + rand() % 250);
+  run(&s, db, 0, "(multicast, 5 members)",
+      (const char *[]){"group", "create", "msec", "--type", "multicast", "--multicast-address",
+                       addr, "--multicast-port", port, "--window", "1", "--members",
+                       sim.members_path, NULL});
+  run(&s, db, 0, "by path: mbms 0, multicast 5",
+      (const char *[]){"deliver", "msec", "--read", "/5/0/3", "--protect", "on", "--grace-ms",
+                       "1500", NULL});
+  read_group_key(keys, "msec");
   run(&s, db, 0, NULL, (const char *[]){"campaigns", NULL});
   run(&s, db, 0, NULL, (const char *[]){"--json", "campaigns", NULL});
-  for (int id = 1; id <= 3; id++) {
+  for (int id = 1; id <= 4; id++) {
     char ids[8];
     snprintf(ids, sizeof ids, "%d", id);
     run(&s, db, 0, "dev-", (const char *[]){"report", ids, NULL});
@@ -188,6 +225,7 @@ static void test_coaps_campaign_keeps_keys(void **state) {
   assert_non_null(kb);
   for (size_t k = 0; k < n; k++)
     assert_non_null(memmem(kb, klen, m[k].psk_key, m[k].psk_key_len));
+  assert_non_null(memmem(kb, klen, group_key, group_key_len));
   free(kb);
   assert_int_equal(mode_of(keys), 0600);
   assert_int_equal(mode_of(db), 0600);
