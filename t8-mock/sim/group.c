@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "blob.h"
 #include "msg.h"
 #include "observe.h"
@@ -170,9 +171,9 @@ void sim_group_sync(sim_fleet *f, unsigned i) {
 /* ------------------------------------------------------------------ group requests */
 
 /* The first instance of device i that names (group, port). */
-static const lmm_group_mgmt *instance_for(const sim_device *d, uint32_t group, uint16_t port) {
+static const sim_gm_inst *instance_for(const sim_device *d, uint32_t group, uint16_t port) {
   for (unsigned k = 0; k < d->n_gm; k++)
-    if (names(&d->gm[k].g, group, port)) return &d->gm[k].g;
+    if (names(&d->gm[k].g, group, port)) return &d->gm[k];
   return NULL;
 }
 
@@ -220,9 +221,12 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     /* A blob's announce or fragment changes no Group Mgmt, so its member bits stay exact and
      * no instance is needed: the per-fragment lookup (TMGIs parsed anew) is skipped. Another
      * request may (a group Write): the device is checked against its instances as they are. */
-    const lmm_group_mgmt *inst = NULL;
-    if (bm.kind != SIM_BLOB_DATA && !(inst = instance_for(d, group, port))) continue;
-    if (sim_dev_offline(d, now)) { /* rebooting (--fw-reboot) */
+    const sim_gm_inst *gi = NULL;
+    bool acl = sim_acl_on(f);
+    if ((bm.kind != SIM_BLOB_DATA || acl) && !(gi = instance_for(d, group, port))) continue;
+    const lmm_group_mgmt *inst = gi ? &gi->g : NULL;
+    uint16_t ssid = gi ? gi->ssid : 0; /* the rights of the server that configured the group */
+    if (sim_dev_offline(d, now)) {     /* rebooting (--fw-reboot) */
       d->c.offline++;
       continue;
     }
@@ -235,6 +239,12 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     if (bm.kind == SIM_BLOB_DATA) { /* announce or fragment: never answered (protocol.md 5.2) */
       char why[160];
       d->c.req[SIM_M_PUT]++;
+      if (acl && sim_acl_check(f, i, ssid, 5, 0, SIM_ACL_WRITE, why, sizeof why)) {
+        if (f->cfg->verbose)
+          fprintf(stderr, "%s group blob message ignored: %s\n", sim_dev_ep(f, i, ep, sizeof ep),
+                  why);
+        continue;
+      }
       sim_blob_data(f, i, &bm, true, why, sizeof why);
       sim_obs_touch(f, i);
       continue;
@@ -245,7 +255,7 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     a.due = now + (window_ms ? (int64_t)(sim_rand01(f) * (double)window_ms) : 0);
     memcpy(a.tok, tok.s, tok.length);
     a.tok_len = (uint8_t)tok.length;
-    serve(f, i, pdu, &bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
+    serve(f, i, pdu, &bm, ssid, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
     if (a.code == 0) { /* the device rebooted meanwhile: no answer */
       sim_group_answer_free(&a);
       continue;
