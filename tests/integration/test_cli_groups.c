@@ -520,7 +520,7 @@ static void test_report_formats(void **state) {
   assert_non_null(strstr(r.out, "\"code\":\"4.04\""));
   assert_non_null(strstr(r.out, "\"error\":\"no answer within 60 s\""));
   assert_non_null(strstr(r.out, "\"totals\":{\"members\":5,\"succeeded\":3,\"failed\":2,"
-                                "\"pending\":0,\"byPath\":{\"mbms\":2,\"multicast\":0,"
+                                "\"pending\":0,\"refused\":0,\"byPath\":{\"mbms\":2,\"multicast\":0,"
                                 "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\"},"
                                 "\"steps\":{\"groupMgmt\":{\"ok\":2,\"refused\":1,\"failed\":0,"
                                 "\"silent\":0,\"none\":2},\"group\":{\"ok\":1,\"refused\":0,"
@@ -644,7 +644,7 @@ static void test_deliver_unicast(void **state) {
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "\"via\":\"unicast\""));
   assert_non_null(strstr(r.out, "\"totals\":{\"members\":20,\"succeeded\":20,\"failed\":0,"
-                                "\"pending\":0,\"byPath\":{\"mbms\":0,\"multicast\":0,"
+                                "\"pending\":0,\"refused\":0,\"byPath\":{\"mbms\":0,\"multicast\":0,"
                                 "\"unicast\":20}"));
   run_free(&r);
   assert_int_equal(lmmt_sim_stop(&sim), 0);
