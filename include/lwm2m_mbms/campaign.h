@@ -145,6 +145,14 @@ typedef struct lmm_outcome {
   bool fw_exec; /**< firmware: an update (Execute) was asked of it; stored before it goes out */
 } lmm_outcome;
 
+/** Whether CoAP `code` is an access refusal: 4.01 Unauthorized (what an LwM2M client answers
+ *  when its Access Control object denies the server the operation) or 4.03 Forbidden. */
+LMM_API bool lmm_code_is_refusal(uint8_t code);
+/** Whether the member of outcome `o` refused the server access, rather than failed: its final
+ *  answer (the group request's or the unicast request's) or its Group Mgmt write was an access
+ *  refusal (lmm_code_is_refusal()), or, for a firmware campaign, it ended LMM_FWC_REFUSED.
+ *  NULL: false. */
+LMM_API bool lmm_outcome_refused(const lmm_outcome *o);
 /** Makes `*o` a pending outcome that owns nothing: zeroes, and -1 for content_format, fw_state
  *  and fw_result (their "none"); what it held before is not freed. Use it rather than {0} for
  *  outcomes that reach the store. NULL: no-op. */

@@ -93,7 +93,9 @@ typedef enum lmm_fwc_end {
   LMM_FWC_FAILED,    /**< a failure Update Result, or unreachable, or a deadline */
   LMM_FWC_HELD,      /**< downloaded but not updated: the first wave stopped the campaign */
   LMM_FWC_CANCELLED, /**< the campaign was cancelled before its update */
-  LMM_FWC_REFUSED    /**< its Object ID is not 5: nothing sent */
+  LMM_FWC_REFUSED    /**< its Object ID is not 5 (nothing sent), or it refused the server
+                      *   access (4.01 or 4.03, lmm_code_is_refusal()) to the Group Mgmt write,
+                      *   the package, the status or the update (the error says which) */
 } lmm_fwc_end;
 
 /** One member's report. Borrowed from the campaign. */
@@ -195,8 +197,8 @@ LMM_API bool lmm_fwc_resume_needs_blobs(const lmm_campaign_info *info);
 LMM_API lmm_err lmm_fwc_resume(const lmm_fwc_deps *deps, int64_t id, const uint8_t *image,
                                size_t len, const lmm_fwc_handlers *h, void *user, lmm_fwc **out);
 /** Starts (never blocks; the work goes on in lmm_ctx_process()). Unlike lmm_fw_start(),
- *  callbacks may run inside this call: on_member for each refused member (Object ID not 5),
- *  and on_phase and on_done when that leaves no member to serve or the first step fails.
+ *  callbacks may run inside this call: on_member for each member refused before sending (Object ID
+ * not 5), and on_phase and on_done when that leaves no member to serve or the first step fails.
  *  LMM_ERR_ARG for NULL; LMM_ERR_STATE if already started. */
 LMM_API lmm_err lmm_fwc_start(lmm_fwc *c);
 /** Stops at the next step: no more fragments, no update; members not updated end cancelled.

@@ -62,6 +62,15 @@ static void conf_member(void *owner, size_t i, lmm_err err, uint8_t code, const 
     o->error = dupn(error);
   }
   lmmi_recorder_mark(&c->rec, i);
+  /* Its Access Control denies this server the group configuration: a decision, not a fault,
+   * so the member is not repaired by unicast behind its owner's back but ends refused, with
+   * the code (docs/access-control.md). */
+  if (err == LMM_OK && lmm_code_is_refusal(code)) {
+    char text[300];
+    snprintf(text, sizeof text, "Group Mgmt write refused %u.%02u: %s", code >> 5, code & 31,
+             error ? error : "access control");
+    outcome(c, i, LMM_VIA_NONE, LMM_OK, code, NULL, 0, -1, 1, 0, text);
+  }
 }
 
 static void conf_done(void *owner, lmm_err rc, const char *why) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lwm2m_mbms/campaign.h"
+#include "lwm2m_mbms/fw_campaign.h"
 
 LMM_API void lmm_campaign_info_clear(lmm_campaign_info *c) {
   if (!c) return;
@@ -34,6 +35,16 @@ LMM_API const char *lmm_step_name(lmm_step step) {
   default:
     return "-";
   }
+}
+
+LMM_API bool lmm_code_is_refusal(uint8_t code) {
+  return code == (4 << 5 | 1) || code == (4 << 5 | 3);
+}
+
+LMM_API bool lmm_outcome_refused(const lmm_outcome *o) {
+  if (!o) return false;
+  if (o->fw_end != LMM_FWC_PENDING) return o->fw_end == LMM_FWC_REFUSED;
+  return o->done && o->err == LMM_OK && lmm_code_is_refusal(o->coap_code);
 }
 
 LMM_API void lmm_outcome_init(lmm_outcome *o) {

@@ -124,8 +124,11 @@ static void conf_member(void *owner, size_t i, lmm_err err, uint8_t code, const 
     c->rep[i].gm_error = c->m[i].gm_error;
   if (c->rep[i].gm_step != LMM_STEP_OK) {
     char text[300];
-    snprintf(text, sizeof text, "Group Mgmt write failed: %s", error ? error : "no answer");
-    lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, LMM_ERR_NET, text);
+    bool refused = err == LMM_OK && lmm_code_is_refusal(code);
+    snprintf(text, sizeof text, "Group Mgmt write %s: %s", refused ? "refused" : "failed",
+             error ? error : "no answer");
+    lmmi_fwc_end_member(c, i, refused ? LMM_FWC_REFUSED : LMM_FWC_FAILED,
+                        refused ? LMM_ERR_COAP : LMM_ERR_NET, text);
   }
 }
 

@@ -29,9 +29,15 @@ static lmmi_answer_class on_answer(void *owner, const char *ep, uint8_t code, in
       m->deadline = fw_now_ms(c) + c->cfg.update_deadline_ms;
     } else {
       char text[80];
-      snprintf(text, sizeof text, "the update request was answered %u.%02u", code >> 5, code & 31);
-      lmmi_fwc_end_member(c, i, LMM_FWC_FAILED, LMM_ERR_COAP, text);
+      bool refused = lmm_code_is_refusal(code);
+      snprintf(text, sizeof text, "the update request was %s %u.%02u",
+               refused ? "refused" : "answered", code >> 5, code & 31);
+      lmmi_fwc_end_member(c, i, refused ? LMM_FWC_REFUSED : LMM_FWC_FAILED, LMM_ERR_COAP, text);
     }
+  } else if (lmm_code_is_refusal(code)) {
+    char text[80];
+    snprintf(text, sizeof text, "the status request was refused %u.%02u", code >> 5, code & 31);
+    lmmi_fwc_end_member(c, i, LMM_FWC_REFUSED, LMM_ERR_COAP, text);
   } else if (code >> 5 != 2 ||
              !lmmi_fwc_apply_status(c, i, payload, len, c->step == S_RESULTS, false)) {
     m->answered = false; /* asked again by unicast */

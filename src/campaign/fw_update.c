@@ -30,6 +30,16 @@ static void pass_result(void *owner, size_t k, size_t i, const lmm_member_result
   if (c->rep[i].end != LMM_FWC_PENDING) return;
   bool ok = r->err == LMM_OK && r->coap_code >> 5 == 2;
   char text[200];
+  if (r->err == LMM_OK && lmm_code_is_refusal(r->coap_code)) {
+    /* Its Access Control denies the server this step: the member's decision, not a fault. */
+    snprintf(text, sizeof text, "%s refused %u.%02u%s%s",
+             c->bkind == B_FRAG   ? "repair PUT /5/0/0"
+             : c->bkind == B_EXEC ? "Execute /5/0/2"
+                                  : "status GET /5/0/3",
+             r->coap_code >> 5, r->coap_code & 31, r->error ? ": " : "", r->error ? r->error : "");
+    lmmi_fwc_end_member(c, i, LMM_FWC_REFUSED, LMM_ERR_COAP, text);
+    return;
+  }
   if (!ok)
     snprintf(text, sizeof text, "%s: %s",
              c->bkind == B_FRAG   ? "repair PUT /5/0/0"
@@ -297,6 +307,9 @@ static void job_member(void *user, const lmm_fw_report *r) {
   m->pkg_version = c->m[i].pkg_version;
   if (r->ok) {
     lmmi_fwc_end_member(c, i, LMM_FWC_UPDATED, LMM_OK, NULL);
+  } else if (lmm_code_is_refusal(r->coap_code)) { /* its Access Control said no */
+    lmmi_fwc_end_member(c, i, LMM_FWC_REFUSED, r->err == LMM_OK ? LMM_ERR_COAP : r->err,
+                        r->error ? r->error : "refused");
   } else {
     char text[240];
     if (r->update_result > 1 && r->err == LMM_OK)

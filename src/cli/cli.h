@@ -309,6 +309,7 @@ void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info 
 /** Counts of a campaign's outcomes. */
 typedef struct cli_totals {
   size_t members, succeeded, failed, pending, repaired, by_via[4];
+  size_t refused; /**< members that refused access (lmm_outcome_refused()): not in failed */
 } cli_totals;
 void cli_count(const lmm_outcome *o, size_t n, cli_totals *t);
 /** Whether an outcome is a success: done, a CoAP answer, class 2 (an operation campaign's),

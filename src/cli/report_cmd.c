@@ -21,6 +21,8 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t) {
       t->pending++;
     else if (cli_outcome_ok(&o[i]))
       t->succeeded++;
+    else if (lmm_outcome_refused(&o[i]))
+      t->refused++;
     else
       t->failed++;
     if (done && o[i].via > LMM_VIA_NONE && o[i].via <= LMM_VIA_UNICAST) t->by_via[o[i].via]++;
@@ -222,7 +224,7 @@ static void report_table(const lmm_objects *objs, const lmm_campaign_info *info,
         if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
       fputs(v && *v ? v : "", stdout);
     } else {
-      printf("error: %s", e);
+      printf("%s: %s", lmm_outcome_refused(&o[i]) ? "refused" : "error", e);
       /* A Group Mgmt write that failed is worth its own words even when the member's final
        * error is another step's. */
       if (o[i].gm_error && (!o[i].error || strcmp(o[i].gm_error, o[i].error)))
@@ -238,9 +240,9 @@ static void report_table(const lmm_objects *objs, const lmm_campaign_info *info,
   }
   cli_totals t;
   cli_count(o, n, &t);
-  printf("\n%zu members: %zu succeeded, %zu failed, %zu pending; by path: mbms %zu, multicast %zu, "
-         "unicast %zu; repaired %zu\n",
-         t.members, t.succeeded, t.failed, t.pending, t.by_via[LMM_VIA_MBMS],
+  printf("\n%zu members: %zu succeeded, %zu failed, %zu pending, %zu refused; by path: mbms %zu, "
+         "multicast %zu, unicast %zu; repaired %zu\n",
+         t.members, t.succeeded, t.failed, t.pending, t.refused, t.by_via[LMM_VIA_MBMS],
          t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired);
   cli_step_totals sc;
   cli_steps_count(o, n, &sc);
@@ -276,9 +278,10 @@ static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
     printf("%s{\"member\":", i ? "," : "");
     cli_json_str(stdout, lmm_member_id_format(&m, id, sizeof id));
-    printf(",\"path\":\"%s\",\"repaired\":%s,\"done\":%s,\"ok\":%s,\"code\":",
+    printf(",\"path\":\"%s\",\"repaired\":%s,\"done\":%s,\"ok\":%s,\"refused\":%s,\"code\":",
            o[i].done ? cli_via_name(o[i].via) : "-", o[i].repaired ? "true" : "false",
-           o[i].done ? "true" : "false", cli_outcome_ok(&o[i]) ? "true" : "false");
+           o[i].done ? "true" : "false", cli_outcome_ok(&o[i]) ? "true" : "false",
+           lmm_outcome_refused(&o[i]) ? "true" : "false");
     if (o[i].coap_code)
       printf("\"%s\"", code_text(o[i].coap_code, code, sizeof code));
     else
@@ -326,9 +329,10 @@ static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
   cli_step_totals sc;
   cli_steps_count(o, n, &sc);
   printf("],\"totals\":{\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu,"
+         "\"refused\":%zu,"
          "\"byPath\":{\"mbms\":%zu,\"multicast\":%zu,\"unicast\":%zu},\"repaired\":%zu,"
          "\"t8Notification\":\"%s\"",
-         t.members, t.succeeded, t.failed, t.pending, t.by_via[LMM_VIA_MBMS],
+         t.members, t.succeeded, t.failed, t.pending, t.refused, t.by_via[LMM_VIA_MBMS],
          t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired, t8_status_text(info));
   printf("}");
   cli_steps_json_totals(&sc);
@@ -496,8 +500,8 @@ int cmd_campaigns(cli *c, int argc, char **argv) {
       printf(",\"via\":\"%s\",\"state\":\"%s\"", cli_via_name(l[i].via),
              cli_state_name(l[i].state));
       cli_json_time("created", l[i].created_ms);
-      printf(",\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu}", t.members,
-             t.succeeded, t.failed, t.pending);
+      printf(",\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu,\"refused\":%zu}",
+             t.members, t.succeeded, t.failed, t.pending, t.refused);
     } else {
       printf("%6lld  %-20s %-9s %-28s %-11s %-20s %7zu %9zu\n", (long long)l[i].id,
              l[i].group ? l[i].group : "-", fw ? "firmware" : "operation", op,

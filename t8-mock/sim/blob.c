@@ -178,10 +178,6 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
     d->c.grp_bytes += m->len;
   else if (frag)
     d->c.frag_uni++;
-  if (d->flags & SIM_DEV_DENY) {
-    snprintf(why, cap, "access denied to this server");
-    return CODE(401);
-  }
   if (d->fw.state == SIM_FW_UPDATING) {
     snprintf(why, cap, "updating: no download now");
     return CODE(405);

@@ -133,10 +133,6 @@ int sim_fleet_init(sim_fleet *f, const sim_config *cfg) {
     f->dev[i].obs_first = SIM_OBS_NONE;
     if (cfg->tlv_every && (i + 1) % cfg->tlv_every == 0) f->dev[i].flags |= SIM_DEV_TLV;
   }
-  for (size_t k = 0; k < cfg->n_deny; k++) {
-    long i = sim_ep_index(f, cfg->deny[k], strlen(cfg->deny[k]));
-    if (i >= 0) f->dev[i].flags |= SIM_DEV_DENY;
-  }
   return 0;
 }
 
@@ -148,6 +144,7 @@ void sim_fleet_free(sim_fleet *f) {
     for (unsigned k = 0; k < d->n_gm; k++)
       lmm_group_mgmt_clear(&d->gm[k].g);
     free(d->gm);
+    free(d->aco);
     if (d->kept) lmm_records_clear(d->kept);
     free(d->kept);
   }
@@ -250,16 +247,45 @@ static int read_location(sim_fleet *f, unsigned i, lmm_records *out) {
   return rc;
 }
 
+/* Server (1): one instance per account (--server). What nothing simulates (Lifetime,
+ * Binding...) reads as a plain default until the server writes it; then it is kept. */
+static int read_server(sim_fleet *f, unsigned i, uint16_t iid, lmm_records *out) {
+  const sim_device *d = &f->dev[i];
+  static const uint16_t defaults[] = {1, 6, 7};
+  lmm_path p = {1, iid, 0, 0, 3};
+  lmm_value v = {.type = LMM_RT_INTEGER, .v.i = f->cfg->servers[iid].ssid};
+  if (lmm_records_add(out, &p, &v) != LMM_OK) return COAP_RESPONSE_CODE(500);
+  for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) {
+    bool kept = false;
+    for (size_t j = 0; d->kept && j < d->kept->n && !kept; j++) {
+      const lmm_path *q = &d->kept->items[j].path;
+      kept = q->oid == 1 && q->iid == iid && q->rid == defaults[k];
+    }
+    if (kept) continue;
+    p.rid = defaults[k];
+    if (defaults[k] == 1)
+      v = (lmm_value){.type = LMM_RT_INTEGER, .v.i = 86400};
+    else if (defaults[k] == 6)
+      v = (lmm_value){.type = LMM_RT_BOOLEAN, .v.b = false};
+    else
+      v = (lmm_value){.type = LMM_RT_STRING, .str = (char *)"U"};
+    if (lmm_records_add(out, &p, &v) != LMM_OK) return COAP_RESPONSE_CODE(500);
+  }
+  return add_kept(d, 1, iid, out);
+}
+
 const lmm_obj_def *sim_obj_def(const sim_fleet *f, uint16_t oid) {
   if (oid == f->cfg->gm_oid) return &f->gm_def;
-  if (oid == 3 || oid == 5 || oid == 6) return lmm_obj_def_oma(oid);
-  /* Objects of --objects files; the other built-in ones (0, 1, 2, 4, 7) are not simulated. */
+  if (oid == 1 || oid == 2 || oid == 3 || oid == 5 || oid == 6) return lmm_obj_def_oma(oid);
+  /* Objects of --objects files; the other built-in ones (0, 4, 7) are not simulated. */
   const lmm_obj_def *d = lmm_objects_get(f->cfg->objects, oid);
   return d && d != lmm_obj_def_oma(oid) ? d : NULL;
 }
 
 bool sim_instance_exists(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid) {
   if (oid == f->cfg->gm_oid) return sim_gm_find(&f->dev[i], iid) != NULL;
+  if (oid == 1) return iid < f->cfg->n_servers; /* one instance per server account */
+  if (oid == 2) return sim_aco_find(&f->dev[i], iid) != NULL;
   return sim_obj_def(f, oid) && iid == 0;
 }
 
@@ -273,6 +299,8 @@ int sim_dev_read(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_recor
     return lmm_group_mgmt_to_records(&g, oid, iid, out) == LMM_OK ? 0 : COAP_RESPONSE_CODE(500);
   }
   switch (oid) {
+  case 1:
+    return read_server(f, i, iid, out);
   case 3:
     return read_device(f, i, out);
   case 6:
@@ -329,6 +357,12 @@ int sim_dev_write(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records
 sim_gm_inst *sim_gm_find(sim_device *d, uint16_t iid) {
   for (unsigned k = 0; k < d->n_gm; k++)
     if (d->gm[k].iid == iid) return &d->gm[k];
+  return NULL;
+}
+
+sim_aco *sim_aco_find(sim_device *d, uint16_t iid) {
+  for (unsigned k = 0; k < d->n_aco; k++)
+    if (d->aco[k].iid == iid) return &d->aco[k];
   return NULL;
 }
 

@@ -21,6 +21,9 @@
 
 #define SIM_MAX_DEVICES 10000u
 #define SIM_GM_MAX      16u /* Group Mgmt instances per device */
+#define SIM_SERVERS_MAX 8u  /* LwM2M Server accounts (/1 instances) of every device */
+#define SIM_ACO_MAX     64u /* Access Control instances (/2) per device */
+#define SIM_ACL_MAX     8u  /* ACL entries (/2/x/2 instances) per Access Control instance */
 
 /* A handler's code for "no answer at all": the device rebooted while serving the request. */
 #define SIM_SILENT (-1)
@@ -43,6 +46,15 @@ typedef struct sim_devlist {
   size_t n;
 } sim_devlist;
 
+/* One LwM2M Server account (--server): its Short Server ID, and the source address and port
+ * its requests come from (none: every source no other account claims). */
+typedef struct sim_server {
+  uint16_t ssid;
+  bool has_addr;
+  uint32_t addr; /* IPv4, host byte order */
+  uint16_t port;
+} sim_server;
+
 typedef struct sim_config {
   unsigned count;
   uint32_t base_addr; /* IPv4, host byte order */
@@ -54,8 +66,8 @@ typedef struct sim_config {
   unsigned tlv_every;
   const char *members_file, *ready_file, *stats_json;
   uint16_t gm_oid;
-  const char **deny; /* endpoint names; borrowed from argv */
-  size_t n_deny;
+  sim_server servers[SIM_SERVERS_MAX]; /* --server; one account of SSID 1 by default */
+  unsigned n_servers;
   double drop;
   uint64_t seed;
   unsigned update_ms;         /* simulated firmware update time */
@@ -169,14 +181,33 @@ typedef struct sim_rx {
 
 typedef struct sim_gm_inst {
   uint16_t iid;
+  uint16_t ssid; /* the server that last wrote it: a group request runs with its rights */
   lmm_group_mgmt g;
   bool keyed;         /* g has a Group Key: only messages protected under it are taken */
   lmmw_gp_key key;    /* derived from the Group Key and Group ID */
   lmmw_gp_window win; /* the replay window under that key */
 } sim_gm_inst;
 
+/* Rights of an ACL entry (LwM2M 1.1 Core 7.3, object 2 resource 2). */
 enum {
-  SIM_DEV_DENY = 1,
+  SIM_ACL_READ = 1, /* Read, Observe, Write-Attributes */
+  SIM_ACL_WRITE = 2,
+  SIM_ACL_EXECUTE = 4,
+  SIM_ACL_DELETE = 8,
+  SIM_ACL_CREATE = 16,
+  SIM_ACL_ALL = 31
+};
+
+/* One Access Control object instance (/2/iid): the rights of each server on /oid/oiid (oiid
+ * 65535: Create on the object). */
+typedef struct sim_aco {
+  uint16_t iid, oid, oiid, owner;
+  uint8_t n_acl;
+  uint16_t acl_ssid[SIM_ACL_MAX]; /* 0: the default entry, for servers without their own */
+  uint8_t acl_bits[SIM_ACL_MAX];
+} sim_aco;
+
+enum {
   SIM_DEV_TLV = 2,
   SIM_DEV_FW_CORRUPT = 4,    /* --fw-corrupt */
   SIM_DEV_FW_REBOOT = 8,     /* --fw-reboot, until it happened */
@@ -202,7 +233,9 @@ typedef struct sim_device {
   sim_rx *rx;
   sim_held *held;  /* its answers held by --delay-ms, oldest first */
   sim_gm_inst *gm; /* sorted by iid */
-  sim_blob *blob;  /* NULL until a blob message came */
+  sim_aco *aco;    /* Access Control instances, sorted by iid (acl.c); NULL: none */
+  uint16_t n_aco, cap_aco;
+  sim_blob *blob; /* NULL until a blob message came */
   uint16_t n_gm, cap_gm;
   uint8_t flags;
   int64_t time_offset;   /* Current Time (3/0/13) minus the clock, as written by the server */
@@ -279,6 +312,9 @@ int sim_check_records(const lmm_obj_def *def, const lmm_records *recs, bool any,
 /* Writes the reason into `why` (when cap is not 0) and returns `code`. */
 int sim_refuse(char *why, size_t cap, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The Access Control instance /2/iid of device d, or NULL. */
+sim_aco *sim_aco_find(sim_device *d, uint16_t iid);
 
 /* Group Mgmt instances (writes: group_mgmt.c). */
 sim_gm_inst *sim_gm_find(sim_device *d, uint16_t iid);

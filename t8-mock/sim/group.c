@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "blob.h"
 #include "msg.h"
 #include "observe.h"
@@ -275,13 +276,16 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     if (!((members[i / 64] >> (i % 64)) & 1u)) continue;
     sim_device *d = &f->dev[i];
     /* An unprotected blob announce or fragment changes no Group Mgmt, so its member bits stay
-     * exact and, on a device without keys, no instance is needed: the per-fragment lookup
-     * (TMGIs parsed anew) is skipped. Another request may (a group Write): the device is
-     * checked against its instances as they are. */
+     * exact and, on a device without keys or access control, no instance is needed: the
+     * per-fragment lookup (TMGIs parsed anew) is skipped. Another request may (a group Write):
+     * the device is checked against its instances as they are. */
     sim_gm_inst *gi = NULL;
-    if ((prot || pbm.kind != SIM_BLOB_DATA || any_key(d)) && !(gi = instance_for(d, group, port)))
+    bool acl = sim_acl_on(f);
+    if ((prot || pbm.kind != SIM_BLOB_DATA || acl || any_key(d)) &&
+        !(gi = instance_for(d, group, port)))
       continue;
-    if (sim_dev_offline(d, now)) { /* rebooting (--fw-reboot) */
+    uint16_t ssid = gi ? gi->ssid : 0; /* the rights of the server that configured the group */
+    if (sim_dev_offline(d, now)) {     /* rebooting (--fw-reboot) */
       d->c.offline++;
       continue;
     }
@@ -301,6 +305,12 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     if (bm->kind == SIM_BLOB_DATA) { /* announce or fragment: never answered (protocol.md 5.2) */
       char bwhy[160];
       d->c.req[SIM_M_PUT]++;
+      if (acl && sim_acl_check(f, i, ssid, 5, 0, SIM_ACL_WRITE, bwhy, sizeof bwhy)) {
+        if (f->cfg->verbose)
+          fprintf(stderr, "%s group blob message ignored: %s\n", sim_dev_ep(f, i, ep, sizeof ep),
+                  bwhy);
+        continue;
+      }
       sim_blob_data(f, i, bm, true, bwhy, sizeof bwhy);
       sim_obs_touch(f, i);
       continue;
@@ -313,7 +323,7 @@ static void on_datagram(sim_fleet *f, sim_group *g, size_t si, const uint8_t *da
     a.due = now + (window_ms ? (int64_t)(sim_rand01(f) * (double)window_ms) : 0);
     memcpy(a.tok, tok.s, tok.length);
     a.tok_len = (uint8_t)tok.length;
-    serve(f, i, pdu, bm, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
+    serve(f, i, pdu, bm, ssid, &a.code, &a.fmt, &a.body, &a.len); /* may change `inst` */
     if (a.code == 0) { /* the device rebooted meanwhile: no answer */
       sim_group_answer_free(&a);
       continue;

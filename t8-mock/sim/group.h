@@ -17,19 +17,21 @@ struct sim_blob_msg; /* blob.h: a group request classified once for every member
 /* Executes a request that came by group delivery on device i exactly as a unicast one
  * (serve.h's sim_serve_pdu(), which the request handlers above lend the loop). */
 typedef void sim_group_serve_fn(sim_fleet *f, unsigned i, const coap_pdu_t *pdu,
-                                const struct sim_blob_msg *bm, int *code, int *fmt, uint8_t **body,
-                                size_t *len);
+                                const struct sim_blob_msg *bm, uint16_t ssid, int *code, int *fmt,
+                                uint8_t **body, size_t *len);
 /* One turn of the event loop: sends due answers, waits at most wait_ms for libcoap's fd and
  * the group sockets, serves what came (group requests by `serve`). 0 or -1. */
 int sim_group_io(sim_fleet *f, long wait_ms, sim_group_serve_fn *serve);
-/* Group Mgmt writes (group_mgmt.c), each followed by the device's membership. All return 0 or a
- * CoAP code; `why` gets the reason of a 4.00. */
-int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *iid, char *why,
-                  size_t cap);
-int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
-                   size_t cap);
-int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
-                  size_t cap);
+/* Group Mgmt writes (group_mgmt.c) by server `ssid` (0: none), each followed by the device's
+ * membership; the instance remembers its writer, whose rights its group requests get, and a
+ * new one gets an Access Control instance owned by it. All return 0 or a CoAP code; `why`
+ * gets the reason of a 4.00. */
+int sim_gm_create(sim_fleet *f, unsigned i, uint16_t ssid, const lmm_records *recs, uint16_t *iid,
+                  char *why, size_t cap);
+int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t ssid, uint16_t iid, const lmm_records *recs,
+                   char *why, size_t cap);
+int sim_gm_update(sim_fleet *f, unsigned i, uint16_t ssid, const lmm_path *p,
+                  const lmm_records *recs, char *why, size_t cap);
 int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid);
 /* After instance gi's Group Mgmt changed: its key, derived from the Group Key and Group ID;
  * the replay window is kept while the key stays the same (a campaign writes it again) and

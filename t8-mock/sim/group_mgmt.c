@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "attrs.h"
 
 /* A whole instance must carry every mandatory resource of the definition (Group ID and
@@ -71,10 +72,11 @@ static int put_instance(sim_device *d, uint16_t iid, lmm_group_mgmt *g) {
   return 0;
 }
 
-static int whole_write(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
-                       size_t cap) {
+static int whole_write(sim_fleet *f, unsigned i, uint16_t ssid, uint16_t iid,
+                       const lmm_records *recs, char *why, size_t cap) {
   sim_device *d = &f->dev[i];
   lmm_group_mgmt g;
+  bool created = !sim_gm_find(d, iid);
   int rc = sim_check_records(&f->gm_def, recs, true, why, cap);
   if (!rc) rc = check_mandatory(&f->gm_def, recs, why, cap);
   if (!rc && !sim_gm_find(d, iid) && d->n_gm >= SIM_GM_MAX)
@@ -82,16 +84,22 @@ static int whole_write(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records
                     SIM_GM_MAX);
   if (!rc) rc = build(recs, &g, why, cap);
   if (rc) return rc;
+  if (created && (rc = sim_acl_created(f, i, f->cfg->gm_oid, iid, ssid)) != 0) {
+    lmm_group_mgmt_clear(&g);
+    return sim_refuse(why, cap, rc, "no room for its Access Control instance");
+  }
   if ((rc = put_instance(d, iid, &g)) != 0) {
     lmm_group_mgmt_clear(&g);
+    if (created) sim_acl_deleted(f, i, f->cfg->gm_oid, iid);
     return sim_refuse(why, cap, rc, "out of memory");
   }
+  sim_gm_find(d, iid)->ssid = ssid;
   changed(f, i);
   return 0;
 }
 
-int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *iid, char *why,
-                  size_t cap) {
+int sim_gm_create(sim_fleet *f, unsigned i, uint16_t ssid, const lmm_records *recs, uint16_t *iid,
+                  char *why, size_t cap) {
   if (recs->n == 0)
     return sim_refuse(why, cap, COAP_RESPONSE_CODE(400), "Create needs the instance's resources");
   uint16_t id = recs->items[0].path.iid;
@@ -101,12 +109,12 @@ int sim_gm_create(sim_fleet *f, unsigned i, const lmm_records *recs, uint16_t *i
   if (sim_gm_find(&f->dev[i], id))
     return sim_refuse(why, cap, COAP_RESPONSE_CODE(400), "instance %u already exists", id);
   *iid = id;
-  return whole_write(f, i, id, recs, why, cap);
+  return whole_write(f, i, ssid, id, recs, why, cap);
 }
 
-int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t iid, const lmm_records *recs, char *why,
-                   size_t cap) {
-  return whole_write(f, i, iid, recs, why, cap);
+int sim_gm_replace(sim_fleet *f, unsigned i, uint16_t ssid, uint16_t iid, const lmm_records *recs,
+                   char *why, size_t cap) {
+  return whole_write(f, i, ssid, iid, recs, why, cap);
 }
 
 /* Whether the new record `n`, written at request path `p`, replaces the old record `o`. */
@@ -116,8 +124,8 @@ static bool covers(const lmm_path *p, const lmm_record *n, const lmm_record *o) 
   return o->path.depth != 4 || n->path.depth != 4 || o->path.riid == n->path.riid;
 }
 
-int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records *recs, char *why,
-                  size_t cap) {
+int sim_gm_update(sim_fleet *f, unsigned i, uint16_t ssid, const lmm_path *p,
+                  const lmm_records *recs, char *why, size_t cap) {
   sim_device *d = &f->dev[i];
   sim_gm_inst *gi = sim_gm_find(d, p->iid);
   lmm_records old = {0}, merged = {0};
@@ -148,6 +156,7 @@ int sim_gm_update(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records
   lmm_group_mgmt_clear(&gi->g);
   gi->g = g;
   sim_gp_rekey(gi);
+  gi->ssid = ssid;
   changed(f, i);
   return 0;
 }
@@ -161,6 +170,7 @@ int sim_gm_delete(sim_fleet *f, unsigned i, uint16_t iid) {
   memmove(&d->gm[at], &d->gm[at + 1], (d->n_gm - at - 1) * sizeof *d->gm);
   d->n_gm--;
   sim_attr_forget(d, f->cfg->gm_oid, iid); /* they belonged to the instance */
+  sim_acl_deleted(f, i, f->cfg->gm_oid, iid);
   changed(f, i);
   return 0;
 }

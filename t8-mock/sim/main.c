@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "attrs.h"
 #include "delay.h"
 #include "fw.h"
@@ -166,6 +167,12 @@ int main(int argc, char **argv) {
     fleet_free(&fleet);
     sim_opts_free(&cfg);
     return rc;
+  }
+  if (sim_acl_provision(&fleet) != 0) {
+    fprintf(stderr, "lwm2m-mbms-sim: out of memory for the Access Control instances\n");
+    fleet_free(&fleet);
+    sim_opts_free(&cfg);
+    return 1;
   }
 
   struct sigaction sa;

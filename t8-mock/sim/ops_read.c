@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "fw.h"
 
 /* The resource at depth >= 3, with the 4.04 / 4.05 of a path that names none. */
@@ -30,9 +31,11 @@ bool sim_is_tlv_only(const sim_req *r) {
   return (r->d->flags & SIM_DEV_TLV) != 0;
 }
 
-/* Object 5 is the firmware's (fw.c), every other the device's. */
+/* Object 5 is the firmware's (fw.c), 2 the access control's (acl.c), every other the
+ * device's. */
 static int read_instance(sim_fleet *f, unsigned i, uint16_t oid, uint16_t iid, lmm_records *out) {
   if (oid == 5 && sim_instance_exists(f, i, oid, iid)) return sim_fw_read(f, i, out);
+  if (oid == 2) return sim_acl_read(f, i, oid, iid, out);
   return sim_dev_read(f, i, oid, iid, out);
 }
 
@@ -42,8 +45,18 @@ int sim_collect(sim_req *r, lmm_records *out) {
   int rc = 0;
   if (r->p.depth == 1) {
     if (r->p.oid == r->f->cfg->gm_oid) {
+      /* A Read of the object gives the instances the server may read (LwM2M 1.1 Core 7.3):
+       * ssid 0 is a read already allowed (an observation's). */
       for (unsigned k = 0; k < r->d->n_gm && !rc; k++)
-        rc = read_instance(r->f, r->i, r->p.oid, r->d->gm[k].iid, &all);
+        if (!r->ssid ||
+            (sim_acl_rights(r->f, r->i, r->ssid, r->p.oid, r->d->gm[k].iid) & SIM_ACL_READ))
+          rc = read_instance(r->f, r->i, r->p.oid, r->d->gm[k].iid, &all);
+    } else if (r->p.oid == 1) {
+      for (unsigned k = 0; k < r->f->cfg->n_servers && !rc; k++)
+        rc = read_instance(r->f, r->i, 1, (uint16_t)k, &all);
+    } else if (r->p.oid == 2) {
+      for (unsigned k = 0; k < r->d->n_aco && !rc; k++)
+        rc = read_instance(r->f, r->i, 2, r->d->aco[k].iid, &all);
     } else {
       rc = read_instance(r->f, r->i, r->p.oid, 0, &all);
     }

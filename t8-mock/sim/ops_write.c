@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "attrs.h"
 #include "fw.h"
 #include "group.h"
@@ -91,7 +92,7 @@ int sim_precheck(const sim_req *r, sim_reply *rp) {
   bool exists = r->p.depth >= 2 && sim_instance_exists(r->f, r->i, r->p.oid, r->p.iid);
   if (r->method == SIM_M_POST) {
     if (r->p.depth == 1) {
-      if (!gm) REFUSE(rp, CODE(405), "object %u has a single instance", r->p.oid);
+      if (!gm && r->p.oid != 2) REFUSE(rp, CODE(405), "object %u has a single instance", r->p.oid);
       return write_format(r, NULL, rp);
     }
     if (!exists) REFUSE(rp, CODE(404), "no instance /%u/%u", r->p.oid, r->p.iid);
@@ -139,13 +140,24 @@ void sim_do_put(sim_req *r, sim_reply *rp) {
   }
   int rc;
   if (r->p.oid == r->f->cfg->gm_oid)
-    rc = r->p.depth == 2 ? sim_gm_replace(r->f, r->i, r->p.iid, &recs, rp->diag, sizeof rp->diag)
-                         : sim_gm_update(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
+    rc = r->p.depth == 2
+             ? sim_gm_replace(r->f, r->i, r->ssid, r->p.iid, &recs, rp->diag, sizeof rp->diag)
+             : sim_gm_update(r->f, r->i, r->ssid, &r->p, &recs, rp->diag, sizeof rp->diag);
+  else if (r->p.oid == 2)
+    rc = sim_aco_write(r->f, r->i, r->ssid, &r->p, &recs, r->p.depth == 2, rp->diag,
+                       sizeof rp->diag);
   else
     rc = write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
   rp->code = rc ? rc : CODE(204);
 out:
   lmm_records_clear(&recs);
+}
+
+static uint16_t aco_free_iid(const sim_device *d) {
+  uint16_t iid = 0; /* sorted: the first gap */
+  for (unsigned k = 0; k < d->n_aco && d->aco[k].iid == iid; k++)
+    iid++;
+  return iid;
 }
 
 static void do_create(sim_req *r, int fmt, sim_reply *rp) {
@@ -155,12 +167,14 @@ static void do_create(sim_req *r, int fmt, sim_reply *rp) {
     /* A Create may carry the resources alone (TLV without an Object Instance TLV): the device
      * then picks the instance ID. */
     sim_reply second = {0};
-    lmm_path base = {r->p.oid, sim_gm_free_iid(r->d), 0, 0, 2};
+    lmm_path base = {r->p.oid, r->p.oid == 2 ? aco_free_iid(r->d) : sim_gm_free_iid(r->d), 0, 0, 2};
     lmm_records_clear(&recs);
     if (!decode(r, fmt, &base, &recs, &second)) goto out; /* the first reason is clearer */
     rp->code = 0, rp->diag[0] = '\0';
   }
-  int rc = sim_gm_create(r->f, r->i, &recs, &iid, rp->diag, sizeof rp->diag);
+  int rc = r->p.oid == 2
+               ? sim_aco_create(r->f, r->i, r->ssid, &recs, &iid, rp->diag, sizeof rp->diag)
+               : sim_gm_create(r->f, r->i, r->ssid, &recs, &iid, rp->diag, sizeof rp->diag);
   if (rc) {
     rp->code = rc;
   } else {
@@ -187,18 +201,25 @@ void sim_do_post(sim_req *r, sim_reply *rp) {
   lmm_records recs = {0}; /* Write-Partial Update of an instance */
   if (decode(r, fmt, &r->p, &recs, rp)) {
     int rc = r->p.oid == r->f->cfg->gm_oid
-                 ? sim_gm_update(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag)
-                 : write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
+                 ? sim_gm_update(r->f, r->i, r->ssid, &r->p, &recs, rp->diag, sizeof rp->diag)
+             : r->p.oid == 2 ? sim_aco_write(r->f, r->i, r->ssid, &r->p, &recs, false, rp->diag,
+                                             sizeof rp->diag)
+                             : write_fixed(r->f, r->i, &r->p, &recs, rp->diag, sizeof rp->diag);
     rp->code = rc ? rc : CODE(204);
   }
   lmm_records_clear(&recs);
 }
 
 void sim_do_delete(sim_req *r, sim_reply *rp) {
+  if (r->p.oid == 2 && r->p.depth == 2) {
+    int rc = sim_aco_delete(r->f, r->i, r->ssid, r->p.iid, rp->diag, sizeof rp->diag);
+    rp->code = rc ? rc : CODE(202);
+    return;
+  }
   if (r->p.oid != r->f->cfg->gm_oid || r->p.depth != 2) {
     if (r->p.depth >= 2 && !sim_instance_exists(r->f, r->i, r->p.oid, r->p.iid))
       FAIL(rp, CODE(404), "no instance /%u/%u", r->p.oid, r->p.iid);
-    FAIL(rp, CODE(405), "Delete is for Group Mgmt instances only");
+    FAIL(rp, CODE(405), "Delete is for Group Mgmt and Access Control instances only");
   }
   int rc = sim_gm_delete(r->f, r->i, r->p.iid);
   if (rc) FAIL(rp, rc, "no instance /%u/%u", r->p.oid, r->p.iid);

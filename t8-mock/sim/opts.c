@@ -53,9 +53,16 @@ const char SIM_USAGE[] =
     "                          indices, as for the --fw-* faults)\n"
     "  (and --fw-no-success under Faults: updates that never report Update Result 1)\n"
     "\n"
+    "Access control (docs/access-control.md):\n"
+    "  --server SSID[=A:P]     an LwM2M Server account (/1 instance) with Short Server ID\n"
+    "                          SSID 1..65534, whose requests come from IPv4 address A, UDP\n"
+    "                          port P; without =A:P, from every source no other account\n"
+    "                          names (at most one such). Repeatable, at most 8; the first\n"
+    "                          owns the bootstrap's Access Control (/2) instances. Default:\n"
+    "                          one account, SSID 1, and with one account everything is\n"
+    "                          allowed (no access control)\n"
+    "\n"
     "Faults:\n"
-    "  --deny EP               that device answers 4.01 Unauthorized to everything\n"
-    "                          (repeatable)\n"
     "  --drop RATE             probability 0..1 that a device ignores a request (no answer,\n"
     "                          not even an ACK: the client's retransmission helps)\n"
     "  --seed N                PRNG seed: device positions and drops (default 0)\n"
@@ -131,7 +138,7 @@ enum {
   O_MEMBERS,
   O_READY,
   O_GM_OID,
-  O_DENY,
+  O_SERVER,
   O_DROP,
   O_SEED,
   O_STATS,
@@ -161,7 +168,7 @@ enum {
 /* The long options, in the order of the O_ values above: '=' marks those that take a value. */
 static const char OPTIONS[] =
     "count= base-addr= port= dtls dtls-port= psk-secret= ep-prefix= object= tlv-every= "
-    "members-file= ready-file= group-mgmt-oid= deny= drop= seed= stats-json= verbose update-ms= "
+    "members-file= ready-file= group-mgmt-oid= server= drop= seed= stats-json= verbose update-ms= "
     "max-idle-sessions= session-timeout= delay-ms= group-loss= mcast-if= fw-corrupt= fw-reboot= "
     "fw-reboot-ms= fw-refuse= max-pulls= objects= require-accept formats= no-group-mgmt= "
     "fw-no-success= max-observations= notify-con-every= server-addr= help";
@@ -289,26 +296,61 @@ static bool parse_formats(const char *s, unsigned *out) {
   return true;
 }
 
-/* "A.B.C.D:PORT" into c->server_addr and server_port. */
-static bool parse_server_addr(const char *s, sim_config *c) {
+/* "A.B.C.D:PORT" into *addr and *port. */
+static bool parse_addr_port(const char *s, uint32_t *addr, uint16_t *port) {
   const char *colon = strrchr(s, ':');
   char host[INET_ADDRSTRLEN];
   struct in_addr in;
-  uint64_t port;
+  uint64_t p;
   if (!colon || (size_t)(colon - s) >= sizeof host) return false;
   memcpy(host, s, (size_t)(colon - s));
   host[colon - s] = '\0';
-  if (inet_pton(AF_INET, host, &in) != 1 || !cli_parse_u64(colon + 1, 1, 65535, &port))
-    return false;
+  if (inet_pton(AF_INET, host, &in) != 1 || !cli_parse_u64(colon + 1, 1, 65535, &p)) return false;
+  *addr = ntohl(in.s_addr);
+  *port = (uint16_t)p;
+  return true;
+}
+
+/* --server "SSID" or "SSID=A:P": one more account; a usage error's message otherwise. */
+static const char *add_server(const char *s, sim_config *c) {
+  static char why[160];
+  const char *eq = strchr(s, '=');
+  char num[8];
+  uint64_t ssid;
+  sim_server sv = {0};
+  size_t n = eq ? (size_t)(eq - s) : strlen(s);
+  if (n == 0 || n >= sizeof num) return "expected SSID or SSID=A:P, SSID 1..65534";
+  memcpy(num, s, n);
+  num[n] = '\0';
+  if (!cli_parse_u64(num, 1, 65534, &ssid)) return "expected SSID or SSID=A:P, SSID 1..65534";
+  sv.ssid = (uint16_t)ssid;
+  if (eq && !(sv.has_addr = parse_addr_port(eq + 1, &sv.addr, &sv.port)))
+    return "expected A:P after '=': a numeric IPv4 address and a port 1..65535";
+  if (c->n_servers >= SIM_SERVERS_MAX) return "at most 8 server accounts";
+  for (unsigned k = 0; k < c->n_servers; k++) {
+    const sim_server *o = &c->servers[k];
+    if (o->ssid == sv.ssid) {
+      snprintf(why, sizeof why, "Short Server ID %u given twice", sv.ssid);
+      return why;
+    }
+    if (!o->has_addr && !sv.has_addr)
+      return "only one account may go without an address (it takes every other source)";
+    if (o->has_addr && sv.has_addr && o->addr == sv.addr && o->port == sv.port)
+      return "two accounts with the same address and port";
+  }
+  c->servers[c->n_servers++] = sv;
+  return NULL;
+}
+
+/* --server-addr "A.B.C.D:PORT". */
+static bool parse_server_addr(const char *s, sim_config *c) {
+  if (!parse_addr_port(s, &c->server_addr, &c->server_port)) return false;
   c->server_only = true;
-  c->server_addr = ntohl(in.s_addr);
-  c->server_port = (uint16_t)port;
   return true;
 }
 
 void sim_opts_free(sim_config *c) {
   lmm_objects_free(c->objects);
-  free(c->deny);
   free(c->fw_corrupt.r);
   free(c->fw_reboot.r);
   free(c->fw_refuse.r);
@@ -406,11 +448,9 @@ int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help) {
       if (lmm_objects_load_dir(c->objects, a) != LMM_OK)
         return usage_error("--objects %s: %s", a, lmm_objects_errmsg(c->objects));
       break;
-    case O_DENY: {
-      const char **n = realloc(c->deny, (c->n_deny + 1) * sizeof *n);
-      if (!n) return usage_error("out of memory");
-      c->deny = n;
-      c->deny[c->n_deny++] = a;
+    case O_SERVER: {
+      const char *why = add_server(a, c);
+      if (why) return usage_error("--server '%s': %s", a, why);
       break;
     }
     case O_DROP:
@@ -469,19 +509,12 @@ int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help) {
     }
   }
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+  if (c->n_servers == 0) /* one server account, which has every right */
+    c->servers[c->n_servers++] = (sim_server){.ssid = 1};
   if (c->gm_oid == 3 || c->gm_oid == 5 || c->gm_oid == 6)
     return usage_error("--group-mgmt-oid: %u is an OMA object of every device", c->gm_oid);
   if (c->tlv_every && !(c->formats & SIM_FMT_TLV))
     return usage_error("--tlv-every: its LwM2M 1.0 devices speak TLV, which --formats leaves out");
-  return 0;
-}
-
-/* The deny list names devices: a name outside the fleet is a mistake worth stopping for. */
-static int check_deny(const sim_fleet *f) {
-  for (size_t k = 0; k < f->cfg->n_deny; k++)
-    if (sim_ep_index(f, f->cfg->deny[k], strlen(f->cfg->deny[k])) < 0)
-      return usage_error("--deny: '%s' is not a device of this fleet (%s0000..%s%04u)",
-                         f->cfg->deny[k], f->cfg->ep_prefix, f->cfg->ep_prefix, f->n - 1);
   return 0;
 }
 
@@ -502,6 +535,5 @@ static int apply_faults(sim_fleet *f) {
 }
 
 int sim_opts_apply(sim_fleet *f) {
-  int rc = check_deny(f);
-  return rc ? rc : apply_faults(f);
+  return apply_faults(f);
 }

@@ -15,7 +15,7 @@ extern const char SIM_USAGE[];
 int sim_opts_parse(int argc, char **argv, sim_config *c, bool *help);
 /* Frees what sim_opts_parse() allocated (also after a failed parse). */
 void sim_opts_free(sim_config *c);
-/* The fault lists and --deny name devices: one outside the fleet is a usage error (2, message
+/* The fault lists name devices: one outside the fleet is a usage error (2, message
  * on stderr); otherwise sets the devices' fault flags and returns 0. */
 int sim_opts_apply(sim_fleet *f);
 

@@ -45,6 +45,8 @@ typedef struct sim_req {
   long blob_index;        /* its fragment index (-1: announce), when `blob` */
   const sim_blob_msg *bm; /* classified by the caller (group delivery: once for all), or NULL */
   bool read;              /* a Read answered 2.05 (not a Discover, not a blob status) */
+  uint16_t ssid;          /* the server account it comes from (a group request: the Group Mgmt
+                           * instance's writer); 0 none */
 } sim_req;
 
 /* Sets the reply to an error and leaves the (void) function. */
@@ -105,12 +107,12 @@ bool sim_block1(sim_req *r, sim_reply *rp, uint8_t **body);
 /* ---------------------------------------------------------------- handlers.c */
 
 /* Executes a request that came by group delivery (a parsed NON request, no session) on device
- * i exactly as a unicast one: *code (0: the device answers nothing), and the body (owned,
- * free()) with its Content-Format (-1: none; an error's diagnostic text has none). `bm`: the
- * request as sim_blob_classify() found it (once for every member), or NULL. Counts the
+ * i exactly as a unicast one from server `ssid`: *code (0: the device answers nothing), and the
+ * body (owned, free()) with its Content-Format (-1: none; an error's diagnostic text has none).
+ * `bm`: the request as sim_blob_classify() found it (once for every member), or NULL. Counts the
  * request, not a response. */
 void sim_serve_pdu(sim_fleet *f, unsigned i, const coap_pdu_t *pdu, const sim_blob_msg *bm,
-                   int *code, int *fmt, uint8_t **body, size_t *len);
+                   uint16_t ssid, int *code, int *fmt, uint8_t **body, size_t *len);
 
 /* Registers the request handlers on f->ctx. 0 or -1. */
 int sim_coap_setup(sim_fleet *f);

@@ -51,6 +51,7 @@ SIM_LAYERS='
 msg:      msg.h msg.c
 device:   device.h device.c
 
+acl:      acl.h acl.c
 attrs:    attrs.h attrs.c
 delay:    delay.h delay.c
 observe:  observe.h observe.c

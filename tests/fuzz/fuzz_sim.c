@@ -131,7 +131,7 @@ static void by_group(world *w, unsigned i, const uint8_t *data, size_t size) {
     (void)sim_blob_data(&w->f, i, &bm, true, why, sizeof why);
     goto out;
   }
-  sim_serve_pdu(&w->f, i, pdu, &bm, &code, &fmt, &body, &len);
+  sim_serve_pdu(&w->f, i, pdu, &bm, 1, &code, &fmt, &body, &len);
   CHECK(code == 0 || (code >> 5 >= 2 && code >> 5 <= 5));
   CHECK(len == 0 || body != NULL);
   free(body);

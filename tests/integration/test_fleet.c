@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <coap3/coap.h>
+
 #include "lmmt.h"
+#include "lmmt_coap.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
 #define GM LMM_GROUP_MGMT_OID
@@ -271,9 +274,16 @@ static void prepare_fail(void *user, size_t i, const lmm_member *m, lmm_op *op) 
 static void test_failures_per_member(void **state) {
   (void)state;
   lmmt_sim sim;
-  assert_int_equal(lmmt_sim_start(&sim, (const char *[]){"--count", "12", "--object", "6", "--deny",
-                                                         "dev-0003", NULL}),
-                   0);
+  assert_int_equal(
+      lmmt_sim_start(&sim, (const char *[]){"--count", "12", "--object", "6", "--server", "1",
+                                            "--server", "2=127.0.0.9:9", NULL}),
+      0);
+  /* Member 3 refuses server 1 (the engine's requests) the Create of Group Mgmt instances and
+   * the Read of /6/0: ACL entries written by CoAP, as an operator would. */
+  assert_true(
+      lmmt_sim_expect(sim.port, 3, COAP_REQUEST_CODE_PUT, "/2/3/2/1", LMM_FMT_TEXT, -1, "0", 0x44));
+  assert_true(
+      lmmt_sim_expect(sim.port, 3, COAP_REQUEST_CODE_PUT, "/2/2/2/1", LMM_FMT_TEXT, -1, "0", 0x44));
   lmm_member *m;
   size_t n;
   char why[200];

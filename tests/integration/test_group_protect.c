@@ -131,10 +131,11 @@ static size_t evil_write(uint8_t t, uint8_t *out) {
  * with success. Returns the report (owned). */
 static char *group_read(const world *w, const char *path, const char *protect, int ok) {
   char want[128];
-  snprintf(want, sizeof want,
-           "%d members: %d succeeded, %d failed, 0 pending; by path: mbms 0, multicast %d, "
-           "unicast 0",
-           N_DEV, ok, N_DEV - ok, N_DEV);
+  snprintf(
+      want, sizeof want,
+      "%d members: %d succeeded, %d failed, 0 pending, 0 refused; by path: mbms 0, multicast %d, "
+      "unicast 0",
+      N_DEV, ok, N_DEV - ok, N_DEV);
   lmmt_run r = lmmt_cli_run(w->db, NULL,
                             (const char *[]){"deliver", "grp", "--read", path, "--protect", protect,
                                              "--no-repair", "--grace-ms", "1500", NULL});
@@ -266,7 +267,8 @@ static void test_mbms_op(void **state) {
   const char *args[] = {"--api-root",  mock.api_root, "--scs-as-id", "as1",       "deliver",
                         "bgrp",        "--read",      "/3/0/0",      "--protect", "on",
                         "--no-repair", "--grace-ms",  "1500",        NULL};
-  const char *want = "8 members: 8 succeeded, 0 failed, 0 pending; by path: mbms 8, multicast 0";
+  const char *want =
+      "8 members: 8 succeeded, 0 failed, 0 pending, 0 refused; by path: mbms 8, multicast 0";
   assert_true(lmmt_cli_check(w.db, env, 0, want, NULL, args));
   /* The TMGI stays with the group: the test listens on its bearer for the second campaign. */
   lmmt_run g = lmmt_cli_run(w.db, NULL, (const char *[]){"--json", "group", "show", "bgrp", NULL});

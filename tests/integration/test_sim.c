@@ -475,7 +475,7 @@ static void test_help_and_usage(void **state) {
                                       "--members-file",
                                       "--ready-file",
                                       "--group-mgmt-oid",
-                                      "--deny",
+                                      "--server",
                                       "--drop",
                                       "--seed",
                                       "--stats-json",
@@ -508,7 +508,10 @@ static void test_help_and_usage(void **state) {
       (const char *[]){"--delay-ms", "-1", NULL},
       (const char *[]){"--delay-ms", "0.5", NULL},
       (const char *[]){"--ep-prefix", "a/b", NULL},
-      (const char *[]){"--deny", "nobody", NULL},
+      (const char *[]){"--server", "0", NULL},
+      (const char *[]){"--server", "1", "--server", "1=127.0.0.1:5000", NULL},
+      (const char *[]){"--server", "1", "--server", "2", NULL},
+      (const char *[]){"--server", "2=localhost:5683", NULL},
       (const char *[]){"--group-mgmt-oid", "5", NULL},
       (const char *[]){"--formats", "cbor", NULL},
       (const char *[]){"--formats", "text", NULL},
@@ -796,9 +799,12 @@ static void test_group_mgmt(void **state) {
   assert_int_equal(lmmt_sim_stop(&s), 0);
 }
 
-static void test_errors_and_deny(void **state) {
+static void test_errors_and_acl(void **state) {
   (void)state;
-  lmmt_sim s = start((const char *[]){"--count", "20", "--deny", "dev-0003", NULL});
+  /* Two server accounts turn access control on: these requests come from server 1, which owns
+   * the bootstrap's Access Control instances; server 2 is a source nobody here uses. */
+  lmmt_sim s =
+      start((const char *[]){"--count", "20", "--server", "1", "--server", "2=127.0.0.9:9", NULL});
   peer d1 = {host_of(1), s.port, NULL, NULL, 0};
   static const struct {
     coap_pdu_code_t m;
@@ -840,8 +846,15 @@ static void test_errors_and_deny(void **state) {
   r = get(&none, "/3/0", -1);
   assert_int_equal(r.code, C(4, 4));
   resp_free(&r);
-  /* the denied device refuses everything, the others answer */
+  /* Server 1 takes away its own rights on device 3's /3/0 (Access Control instance 0) and on
+   * the Create of Group Mgmt instances (instance 3): that device refuses, the others answer. */
   peer d3 = {host_of(3), s.port, NULL, NULL, 0};
+  r = put(&d3, "/2/0/2/1", LMM_FMT_TEXT, "0", 1);
+  assert_int_equal(r.code, C(2, 4));
+  resp_free(&r);
+  r = put(&d3, "/2/3/2/1", LMM_FMT_TEXT, "0", 1);
+  assert_int_equal(r.code, C(2, 4));
+  resp_free(&r);
   r = get(&d3, "/3/0", -1);
   assert_int_equal(r.code, C(4, 1));
   resp_free(&r);
@@ -1408,7 +1421,7 @@ int main(void) {
       cmocka_unit_test(test_help_and_usage),
       cmocka_unit_test(test_read_every_object_and_format),
       cmocka_unit_test(test_group_mgmt),
-      cmocka_unit_test(test_errors_and_deny),
+      cmocka_unit_test(test_errors_and_acl),
       cmocka_unit_test(test_firmware),
       cmocka_unit_test(test_dtls),
       cmocka_unit_test(test_members_file_and_addresses),
