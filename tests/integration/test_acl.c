@@ -1,7 +1,7 @@
 /* test_acl.c - access control on the simulated devices (docs/access-control.md): ACL entries
  * written over CoAP by the Access Control Owner, what a second server account sees, and how an
- * MBMS operation campaign and a firmware campaign report the members that refuse: refused,
- * with the code, not failed and not silent. */
+ * MBMS operation campaign and firmware campaigns (multicast, unicast push and pull) report the
+ * members that refuse: refused, with the code, not failed and not silent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -252,11 +252,53 @@ static void test_firmware_campaign(void **state) {
   assert_int_equal(lmmt_sim_stop(&sim), 0);
 }
 
+/* The same refusals by unicast, push and pull: member 0 may not Execute /5, member 1 may not
+ * Write it (so neither the package nor its URI); the others are updated. */
+static void unicast_firmware(fixture *f, const char *method, const char *id) {
+  lmmt_sim sim;
+  assert_int_equal(
+      lmmt_sim_start(&sim, (const char *[]){"--count", "6", "--object", "5", "--update-ms", "50",
+                                            "--server", "1", "--server", "2=127.0.0.1:9", NULL}),
+      0);
+  assert_int_equal(s1(sim.port, 0, PUT, "/2/1/2/1", "27"), C(2, 4));
+  assert_int_equal(s1(sim.port, 1, PUT, "/2/1/2/1", "29"), C(2, 4));
+  char name[16];
+  snprintf(name, sizeof name, "fwu-%s", method);
+  lmmt_run r = cli(f->db, (const char *[]){"group", "create", name, "--type", "unicast",
+                                           "--members", sim.members_path, NULL});
+  assert_int_equal(r.status, 0);
+  lmmt_run_free(&r);
+  r = cli(f->db, (const char *[]){"deliver", name, "--firmware", f->fw, "--method", method,
+                                  "--update-deadline", "10", NULL});
+  if (r.status != 1) fprintf(stderr, "%s\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 1);
+  lmmt_run_free(&r);
+  r = cli(f->db, (const char *[]){"report", id, NULL});
+  assert_int_equal(r.status, 0);
+  const char *want = "6 members: 4 updated, 0 failed, 0 held, 0 cancelled, 2 refused";
+  if (!strstr(r.out, want)) fprintf(stderr, "%s\n", r.out);
+  assert_non_null(strstr(r.out, want));
+  /* Each refused member is named with its refusal. */
+  char *l0 = strstr(r.out, "ep=dev-0000/5"), *l1 = strstr(r.out, "ep=dev-0001/5");
+  assert_non_null(l0);
+  assert_non_null(l1);
+  assert_non_null(strstr(l0, "4.01"));
+  assert_non_null(strstr(l1, "4.01"));
+  lmmt_run_free(&r);
+  assert_int_equal(lmmt_sim_stop(&sim), 0);
+}
+
+static void test_firmware_unicast(void **state) {
+  unicast_firmware(*state, "push", "1");
+  unicast_firmware(*state, "pull", "2");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rules),
       cmocka_unit_test_setup_teardown(test_mbms_campaign, setup, teardown),
       cmocka_unit_test_setup_teardown(test_firmware_campaign, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_firmware_unicast, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
