@@ -68,8 +68,12 @@ bool lmmi_fwc_update_recorded(lmm_fwc *c) {
   /* Written before the request leaves: after a crash, a resume must know whom it may have
    * reached, so that no member is asked twice. */
   if (lmmi_recorder_flush(&c->rec)) return true;
-  lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_DB,
-                  "cannot record the update before asking it: nothing was asked");
+  char why[700];
+  snprintf(why, sizeof why,
+           "cannot record the update before asking it, so nothing was asked (resume it once the "
+           "store can be written): %s",
+           lmm_store_errmsg(c->d.store));
+  lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_DB, why);
   return false;
 }
 
@@ -118,8 +122,8 @@ lmm_err lmmi_fwc_recorder_init(lmm_fwc *c) {
   return lmmi_recorder_init(&c->rec, c->d.ctx, c->d.store, c->id, c->n, fill, c, c->what);
 }
 
-void lmmi_fwc_store_save(lmm_fwc *c) {
-  if (!c->d.store || !c->id) return;
+bool lmmi_fwc_store_save(lmm_fwc *c) {
+  if (!c->d.store || !c->id) return true;
   lmm_fwc_stats st;
   lmm_fwc_get_stats(c, &st);
   char dg[65] = "";
@@ -144,10 +148,14 @@ void lmmi_fwc_store_save(lmm_fwc *c) {
   free(c->info.t8_transaction), c->info.t8_transaction = fw_dupn(c->ch.delivery);
   free(c->info.error), c->info.error = fw_dupn(c->error);
   if (c->finished) c->info.finished_ms = lmm_ctx_wall_ms(c->d.ctx);
-  lmmi_recorder_save_info(&c->rec, &c->info);
+  /* The outcomes first, then the row. Outcomes the store refused (a full disk) under a final
+   * state would say the campaign is over while its members there are still pending, and
+   * 'resume' would refuse it: the row then keeps its last phase, which resume continues. */
   for (size_t i = 0; i < c->n; i++)
     lmmi_recorder_mark(&c->rec, i);
-  lmmi_recorder_flush(&c->rec);
+  if (!lmmi_recorder_flush(&c->rec) && c->finished) return false;
+  lmmi_recorder_save_info(&c->rec, &c->info);
+  return true;
 }
 
 static void stop_all(lmm_fwc *c) {
@@ -164,7 +172,15 @@ static void stop_all(lmm_fwc *c) {
 static void finished(lmm_fwc *c) {
   c->finished = true;
   lmmi_fwc_set_phase(c, c->final_phase);
-  lmmi_fwc_store_save(c);
+  if (!lmmi_fwc_store_save(c) && c->result == LMM_OK) {
+    char why[700];
+    snprintf(why, sizeof why,
+             "its outcomes could not be stored (resume it once the store can be written): %s",
+             lmm_store_errmsg(c->d.store));
+    c->result = LMM_ERR_DB;
+    free(c->error), c->error = fw_dupn(why);
+    lmmi_log(c->d.ctx, LMM_LOG_ERROR, "firmware campaign %lld: %s", (long long)c->id, why);
+  }
   if (c->h && c->h->on_done) c->h->on_done(c->user, c, c->result);
 }
 

@@ -148,7 +148,9 @@ void lmmi_fwc_set_timer(lmm_fwc *c, int64_t due, lmmi_timer_fn fn);
 /** Member i ends (once), with `why` copied. */
 void lmmi_fwc_end_member(lmm_fwc *c, size_t i, int end, lmm_err err, const char *why);
 size_t lmmi_fwc_count_pending(const lmm_fwc *c);
-void lmmi_fwc_store_save(lmm_fwc *c);
+/** Saves the outcomes, then the campaign's row. False when a finished campaign's outcomes
+ *  could not be stored: its row is then left at its last phase, for resume. */
+bool lmmi_fwc_store_save(lmm_fwc *c);
 /** The group's TMGI release (lmmi_configure_release) ended: the campaign's end follows. */
 void lmmi_fwc_released(void *owner, lmm_tmgi_end end);
 

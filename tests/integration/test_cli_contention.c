@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "lmmt.h"
 #include "lmmt_cli.h"
 
@@ -259,8 +261,95 @@ static void test_file_too_large(void **state) {
   assert_int_equal(lmmt_scratch_remove(dir), 0);
 }
 
+/* The same for a firmware campaign by unicast push, whose outcomes are saved at every phase
+ * and at its end: a failure anywhere leaves a campaign that resume completes, every member
+ * updated, none twice. */
+static void test_firmware_file_too_large(void **state) {
+  (void)state;
+  enum { N_FW = 40 };
+  char dir[64], db[128], wal[140], out[128], fw[128];
+  assert_int_equal(lmmt_scratch_dir(dir, "efbig-fw"), 0);
+  snprintf(db, sizeof db, "%s/st.db", dir);
+  snprintf(wal, sizeof wal, "%s-wal", db);
+  snprintf(out, sizeof out, "%s/out", dir);
+  snprintf(fw, sizeof fw, "%s/fw.bin", dir);
+  FILE *fp = fopen(fw, "wb");
+  assert_non_null(fp);
+  for (int i = 0; i < 4096; i++)
+    fputc((i * 13 + 5) & 0xff, fp);
+  fclose(fp);
+  lmmt_sim sim;
+  assert_int_equal(lmmt_sim_start(&sim, (const char *[]){"--count", "40", "--object", "5",
+                                                         "--update-ms", "50", NULL}),
+                   0);
+  assert_true(lmmt_cli_check(db, NULL, 0, NULL, NULL,
+                             (const char *[]){"group", "create", "g", "--type", "unicast",
+                                              "--members", sim.members_path, NULL}));
+  const char *const deliver[] = {"deliver", "g", "--firmware", fw, "--method", "push", NULL};
+  sqlite3 *hold;
+  assert_int_equal(sqlite3_open_v2(db, &hold, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(hold, "SELECT 1 FROM groups", NULL, NULL, NULL), SQLITE_OK);
+  long w0 = file_size(wal);
+  assert_true(lmmt_cli_check(db, NULL, 0, NULL, NULL, deliver));
+  long grown = file_size(wal) - w0;
+  assert_int_equal(sqlite3_close(hold), SQLITE_OK);
+  assert_int_equal(file_size(wal), 0);
+  long step = grown / 16 > 4096 ? grown / 16 : 4096;
+  int completed = 1; /* campaigns that updated every member */
+  char *text = NULL, id[16] = "";
+  int st = 0;
+  for (long limit = grown; limit > 2 * step && !id[0]; limit -= step) {
+    st = wait_cli(spawn_cli(db, out, limit, deliver));
+    free(text);
+    assert_non_null(text = lmmt_read_file(out, NULL));
+    lmmt_run r = lmmt_cli_run(db, NULL, (const char *[]){"--json", "campaigns", NULL});
+    assert_int_equal(r.status, 0);
+    if (st == 0) {
+      completed++;
+      lmmt_run_free(&r);
+      continue;
+    }
+    print_message("firmware under RLIMIT_FSIZE %ld: exit %d:\n%s", limit, st, text);
+    assert_true(st > 0);
+    assert_non_null(strstr(text, db));
+    assert_true(strstr(text, "File too large") || strstr(text, "disk is full"));
+    assert_null(strstr(text, "SQLITE_"));
+    if (strstr(text, "creating the campaign")) fail_msg("no limit fell within the campaign");
+    const char *p1 = strstr(r.out, "\"id\":");
+    assert_non_null(p1);
+    snprintf(id, sizeof id, "%ld", strtol(p1 + 5, NULL, 10));
+    lmmt_run_free(&r);
+  }
+  free(text);
+  assert_true(id[0]);
+  integrity_ok(db);
+  char want[128];
+  snprintf(want, sizeof want, "%d members: %d updated, 0 failed", N_FW, N_FW);
+  lmmt_run r = lmmt_cli_run(db, NULL, (const char *[]){"report", id, NULL});
+  assert_int_equal(r.status, 0);
+  assert_null(strstr(r.out, want)); /* it did stop before the end */
+  lmmt_run_free(&r);
+  assert_true(lmmt_cli_check(db, NULL, 0, NULL, NULL, (const char *[]){"resume", id, NULL}));
+  assert_true(lmmt_cli_check(db, NULL, 0, want, NULL, (const char *[]){"report", id, NULL}));
+  integrity_ok(db);
+  /* No member was updated twice by the failed campaign and its resume. */
+  char *js = lmmt_sim_stop_stats(&sim, &st);
+  assert_non_null(js);
+  cJSON *stats = cJSON_Parse(js);
+  free(js);
+  cJSON *devs = cJSON_GetObjectItem(stats, "devices");
+  assert_int_equal(cJSON_GetArraySize(devs), N_FW);
+  for (int i = 0; i < N_FW; i++) {
+    cJSON *f = cJSON_GetObjectItem(cJSON_GetArrayItem(devs, i), "fw");
+    assert_int_equal(cJSON_GetObjectItem(f, "updates")->valueint, completed + 1);
+  }
+  cJSON_Delete(stats);
+  assert_int_equal(lmmt_scratch_remove(dir), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_two_campaigns_and_edits),
-                                     cmocka_unit_test(test_file_too_large)};
+                                     cmocka_unit_test(test_file_too_large),
+                                     cmocka_unit_test(test_firmware_file_too_large)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
