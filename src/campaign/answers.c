@@ -167,6 +167,14 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
                     const coap_string_t *query, coap_pdu_t *resp) {
   (void)session;
   lmm_answers *a = coap_resource_get_userdata(res);
+  coap_opt_iterator_t bit;
+  if (coap_check_option(req, COAP_OPTION_BLOCK1, &bit) ||
+      coap_check_option(req, COAP_OPTION_BLOCK2, &bit)) {
+    a->stats.malformed++;
+    lmmi_log(a->ctx, LMM_LOG_INFO, "answer refused: block-wise (an answer is one datagram)");
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(402));
+    return;
+  }
   char q[512] = "";
   if (query && query->length < sizeof q)
     memcpy(q, query->s, query->length), q[query->length] = '\0';
@@ -204,7 +212,10 @@ LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, 
     lmm_answers_free(a);
     return rc;
   }
-  coap_context_set_block_mode(a->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  /* No block-wise receive: an answer is one datagram (protocol.md section 2), and libcoap
+   * 4.3.1's Block1 reassembly is code that anyone who can reach this port could exercise (a
+   * fuzz run crashed inside it once). A request with Block1 or Block2 gets 4.02 (on_post). */
+  coap_context_set_block_mode(a->coap, 0);
   a->fd = lmmi_coap_udp_fd(a->coap);
   a->stats.rcvbuf = lmmi_sock_widen_rcvbuf(a->fd, LMM_ANSWERS_RCVBUF);
   /* Linux doubles what it grants for its own overhead: less than twice means capped. */
