@@ -95,7 +95,8 @@ static void test_deliver_bound(void **state) {
   lmmt_sim sim;
   fleet_up(&sim, f->db, "fleet", port, "12", "6");
   EXPECT(f->db, NULL, 0,
-         "12 members: 12 succeeded, 0 failed, 0 pending, 0 refused; by path: mbms 0, multicast 0, unicast 12",
+         "12 members: 12 succeeded, 0 failed, 0 pending, 0 refused; by path: mbms 0, multicast 0, "
+         "unicast 12",
          NULL, "deliver", "fleet", "--read", "/6/0/0", "--coap-bind", bind_s);
   /* The same from the environment, and the flag wins over it. */
   EXPECT(f->db, bind_s, 0, "12 members: 12 succeeded", NULL, "deliver", "fleet", "--read",

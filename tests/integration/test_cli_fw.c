@@ -422,7 +422,8 @@ static void test_fw_report(void **state) {
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "\"kind\":\"firmware\",\"operation\":null,\"path\":null"));
   assert_non_null(strstr(r.out, "\"kind\":\"operation\",\"operation\":\"read\""));
-  assert_non_null(strstr(r.out, "\"members\":6,\"succeeded\":2,\"failed\":3,\"pending\":0,\"refused\":1"));
+  assert_non_null(
+      strstr(r.out, "\"members\":6,\"succeeded\":2,\"failed\":3,\"pending\":0,\"refused\":1"));
   run_free(&r);
   /* A firmware campaign that has ended is not resumed (one that has not is: test_crash_resume). */
   EXPECT(db, 2, NULL, "has finished: see 'lwm2m-mbms report", "resume", ids);

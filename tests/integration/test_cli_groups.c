@@ -492,8 +492,9 @@ static void test_report_formats(void **state) {
   assert_non_null(strstr(r.out, "error: no answer within 60 s"));
   assert_non_null(strstr(r.out, "hex:00ff10"));
   assert_non_null(strstr(r.out, "1200 ms"));
-  assert_non_null(strstr(r.out, "5 members: 3 succeeded, 2 failed, 0 pending, 0 refused; by path: mbms 2, "
-                                "multicast 0, unicast 3; repaired 3"));
+  assert_non_null(strstr(r.out,
+                         "5 members: 3 succeeded, 2 failed, 0 pending, 0 refused; by path: mbms 2, "
+                         "multicast 0, unicast 3; repaired 3"));
   assert_non_null(strstr(r.out, "T8 notification: delivered"));
   /* Each step of each member, and their counts: c's failed Group Mgmt write shows although
    * its last step is the unicast one. */
@@ -519,13 +520,14 @@ static void test_report_formats(void **state) {
   assert_non_null(strstr(r.out, "\"payloadHex\":\"00ff10\""));
   assert_non_null(strstr(r.out, "\"code\":\"4.04\""));
   assert_non_null(strstr(r.out, "\"error\":\"no answer within 60 s\""));
-  assert_non_null(strstr(r.out, "\"totals\":{\"members\":5,\"succeeded\":3,\"failed\":2,"
-                                "\"pending\":0,\"refused\":0,\"byPath\":{\"mbms\":2,\"multicast\":0,"
-                                "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\"},"
-                                "\"steps\":{\"groupMgmt\":{\"ok\":2,\"refused\":1,\"failed\":0,"
-                                "\"silent\":0,\"none\":2},\"group\":{\"ok\":1,\"refused\":0,"
-                                "\"failed\":0,\"silent\":2,\"none\":2},\"unicast\":{\"ok\":0,"
-                                "\"refused\":1,\"failed\":1,\"silent\":0,\"none\":3}}}"));
+  assert_non_null(strstr(r.out,
+                         "\"totals\":{\"members\":5,\"succeeded\":3,\"failed\":2,"
+                         "\"pending\":0,\"refused\":0,\"byPath\":{\"mbms\":2,\"multicast\":0,"
+                         "\"unicast\":3},\"repaired\":3,\"t8Notification\":\"delivered\"},"
+                         "\"steps\":{\"groupMgmt\":{\"ok\":2,\"refused\":1,\"failed\":0,"
+                         "\"silent\":0,\"none\":2},\"group\":{\"ok\":1,\"refused\":0,"
+                         "\"failed\":0,\"silent\":2,\"none\":2},\"unicast\":{\"ok\":0,"
+                         "\"refused\":1,\"failed\":1,\"silent\":0,\"none\":3}}}"));
   assert_non_null(strstr(r.out, "\"steps\":{\"groupMgmt\":{\"result\":\"refused\",\"code\":"
                                 "\"4.04\",\"error\":\"4.04 Not Found (no object 42769)\"},"
                                 "\"group\":{\"result\":\"silent\",\"code\":null,\"error\":null},"
@@ -625,8 +627,9 @@ static void test_deliver_unicast(void **state) {
       cli(db, (const char *[]){"deliver", "fleet", "--read", "/6/0/0", "--via", "unicast", NULL});
   if (r.status != 0) print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
   assert_int_equal(r.status, 0);
-  assert_non_null(strstr(r.out, "20 members: 20 succeeded, 0 failed, 0 pending, 0 refused; by path: mbms 0, "
-                                "multicast 0, unicast 20; repaired 0"));
+  assert_non_null(
+      strstr(r.out, "20 members: 20 succeeded, 0 failed, 0 pending, 0 refused; by path: mbms 0, "
+                    "multicast 0, unicast 20; repaired 0"));
   assert_non_null(strstr(r.out, "ep=dev-0019/6"));
   assert_non_null(strstr(r.out, "48.0019"));
   assert_non_null(strstr(r.out, "unicast             2.05"));
@@ -643,9 +646,10 @@ static void test_deliver_unicast(void **state) {
   r = cli(db, (const char *[]){"report", id, "--format", "json", NULL});
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "\"via\":\"unicast\""));
-  assert_non_null(strstr(r.out, "\"totals\":{\"members\":20,\"succeeded\":20,\"failed\":0,"
-                                "\"pending\":0,\"refused\":0,\"byPath\":{\"mbms\":0,\"multicast\":0,"
-                                "\"unicast\":20}"));
+  assert_non_null(strstr(r.out,
+                         "\"totals\":{\"members\":20,\"succeeded\":20,\"failed\":0,"
+                         "\"pending\":0,\"refused\":0,\"byPath\":{\"mbms\":0,\"multicast\":0,"
+                         "\"unicast\":20}"));
   run_free(&r);
   assert_int_equal(lmmt_sim_stop(&sim), 0);
 }
