@@ -24,13 +24,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "fuzz_check.h"
 
 /* The open group request's token: t=0102030405060708 in the seeds. */
 static const uint8_t token[LMMI_TOKEN_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};

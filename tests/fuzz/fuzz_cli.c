@@ -21,13 +21,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* To the descriptor: the parsers' usage messages go to a stderr that is /dev/null here. */
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      dprintf(2, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                          \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "fuzz_check.h"
 
 #define MAX_ARGS 32
 

@@ -15,14 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* abort() rather than assert(): the check must stay in release builds of the fuzzer. */
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "fuzz_check.h"
 
 static inline bool path_eq(const lmm_path *a, const lmm_path *b) {
   return a->depth == b->depth && a->oid == b->oid && a->iid == b->iid && a->rid == b->rid &&

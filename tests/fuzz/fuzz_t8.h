@@ -14,14 +14,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* abort() rather than assert(): the check must stay in release builds of the fuzzer. */
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "fuzz_check.h"
 
 /* Nothing runs out of memory in a fuzz run: LMM_ERR_NOMEM from a decode would be a text that
  * the codec's grammar check passed and cJSON then refused, reported as the wrong error. */
