@@ -242,6 +242,12 @@ lmm_err lmmi_store_keys_open(lmm_store *s, const char *path) {
       return unusable(s, "key file %s is open to others than its owner (mode %04o): make it 0600",
                       s->keys_path, (unsigned)(sb.st_mode & 07777));
     }
+    /* Another user who owns it can change its mode, or replace the keys, at any time; root
+     * is trusted as it is for the directory above it (OpenSSH judges its key files alike). */
+    if (sb.st_uid != geteuid() && sb.st_uid != 0) {
+      return unusable(s, "key file %s belongs to another user (uid %u, this process runs as %u)",
+                      s->keys_path, (unsigned)sb.st_uid, (unsigned)geteuid());
+    }
     if (access(s->keys_path, R_OK | W_OK) != 0)
       return unusable(s, "key file %s: %s", s->keys_path, strerror(errno));
   }

@@ -232,6 +232,21 @@ static void test_key_file_trouble(void **state) {
   assert_int_equal(mode_of(f->keys), 0644); /* left for the operator to judge */
   assert_int_equal(chmod(f->keys, 0600), 0);
 
+  /* One that another user owns is not used either, whatever its mode. Only root can give a
+   * file away: as anyone else the check cannot be made, and says so. */
+  if (geteuid() == 0) {
+    assert_int_equal(chown(f->keys, 4242, (gid_t)-1), 0);
+    s = open_ok(f);
+    assert_int_equal(lmm_store_members_get(s, "g1", &got, &n), LMM_ERR_DB);
+    print_message("owned by another: %s\n", lmm_store_errmsg(s));
+    assert_non_null(strstr(lmm_store_errmsg(s), f->keys));
+    assert_non_null(strstr(lmm_store_errmsg(s), "uid 4242"));
+    lmm_store_close(s);
+    assert_int_equal(chown(f->keys, 0, (gid_t)-1), 0);
+  } else {
+    print_message("NOT CHECKED: a key file owned by another user (needs root to chown)\n");
+  }
+
   /* Another SQLite file in its place is not written to. */
   assert_int_equal(unlink(f->keys), 0);
   sqlite3 *db;
