@@ -85,6 +85,8 @@ typedef struct lmm_campaign_info {
   lmm_tmgi_end tmgi_end;
   char *fw_config; /**< firmware campaigns: a JSON object of the settings and blob ID that
                     *   lmm_fwc_resume() needs, or NULL; set on create, never changed */
+  int protect;     /**< operation campaigns: the lmm_protect they started with, which
+                    *   lmm_campaign_resume() applies again; set on create, never changed */
 } lmm_campaign_info;
 
 /** Frees what `c` owns and zeroes it; `c` itself is the caller's. NULL: no-op. */

@@ -56,6 +56,7 @@ static lmm_err info_init(lmm_campaign *c, const lmm_campaign_config *cfg) {
   c->info.window_s = cfg->window_s >= 0 ? cfg->window_s : c->group.response_time_window;
   if (c->info.window_s < 0) c->info.window_s = 30;
   c->info.repair = !cfg->no_repair;
+  c->info.protect = (int)cfg->protect;
   c->info.t8_status = -1;
   c->info.created_ms = lmm_ctx_wall_ms(c->d.ctx);
   c->info.state = LMM_CS_CREATED;
@@ -168,6 +169,7 @@ LMM_API lmm_err lmm_campaign_resume(const lmm_campaign_deps *deps, int64_t id,
     lmm_campaign_config dflt = LMM_CAMPAIGN_CONFIG_DEFAULT;
     c->d = *deps, c->cfg = dflt, c->h = h, c->user = user, c->via = info.via;
     c->cfg.no_repair = !info.repair;
+    c->cfg.protect = (lmm_protect)info.protect;
     c->group = group, group = (lmm_group_info){0};
     if (!c->group.gm_oid) c->group.gm_oid = LMM_GROUP_MGMT_OID;
     c->info = info, info = (lmm_campaign_info){0};

@@ -13,7 +13,7 @@
 #define STORE_APP_ID     0x4C4D4D53
 #define STORE_APP_ID_SQL "1280134483"
 /* Bump, with a step in MIGRATIONS, whenever the tables change. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /* Busy timeout of every connection, and the bound of the retries of use_wal(). */
 #define STORE_BUSY_MS 5000
 
@@ -162,6 +162,10 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION - 1] = {
                                     "UPDATE members SET psk_key_len = length(psk_key) WHERE "
                                     "length(psk_key) > 0;"
                                     "ALTER TABLE members DROP COLUMN psk_key;"),
+    /* 6 -> 7: the protection policy an operation campaign started with, so that a resumed one
+     * that sends its group message again seals it (or not) as it would have. Older rows read
+     * back as auto, what a resume applied to them until now. */
+    "ALTER TABLE campaigns ADD COLUMN protect INTEGER NOT NULL DEFAULT 0;",
 };
 /* The first version whose migration reads or writes the key file. */
 #define STORE_KEYS_FROM 5

@@ -9,14 +9,15 @@
 #define CAMPAIGN_COLS                                                                              \
   "id, group_name, state, via, op_kind, op_path, op_format, op_payload, op_query, window_s, "      \
   "repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, started_ms, delivered_ms, "     \
-  "finished_ms, error, kind, fw_summary, cancel_requested, op_accept, tmgi_end, fw_config"
+  "finished_ms, error, kind, fw_summary, cancel_requested, op_accept, tmgi_end, fw_config, "       \
+  "protect"
 
 static const char SQL_CAMPAIGN_INSERT[] =
     "INSERT INTO campaigns(group_name, state, via, op_kind, op_path, op_format, op_payload, "
     "op_query, window_s, repair, token_hex, tmgi, t8_transaction, t8_status, created_ms, "
     "started_ms, delivered_ms, finished_ms, error, kind, fw_summary, op_accept, tmgi_end, "
-    "fw_config) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-    "?18, ?19, ?20, ?21, ?23, ?24, ?25)";
+    "fw_config, protect) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+    "?16, ?17, ?18, ?19, ?20, ?21, ?23, ?24, ?25, ?26)";
 /* The parameter numbers of the insert, so campaign_bind_mutable() serves both; ?22 the id. */
 static const char SQL_CAMPAIGN_UPDATE[] =
     "UPDATE campaigns SET state = ?2, token_hex = ?11, tmgi = ?12, t8_transaction = ?13, "
@@ -73,6 +74,7 @@ static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   c.cancel_requested = sqlite3_column_int(st, 22) != 0;
   c.op_accept = (uint16_t)sqlite3_column_int(st, 23);
   c.tmgi_end = sqlite3_column_int(st, 24);
+  c.protect = sqlite3_column_int(st, 26);
   if (!lmmi_col_text(st, 25, &c.fw_config) || !lmmi_col_text(st, 1, &c.group) ||
       !lmmi_col_text(st, 5, &c.op_path) || !lmmi_col_blob(st, 7, &c.op_payload, &c.op_len) ||
       !lmmi_col_text(st, 8, &c.op_query) || !lmmi_col_text(st, 11, &c.token_hex) ||
@@ -137,6 +139,8 @@ static lmm_err campaign_check(lmm_store *s, const lmm_campaign_info *c, const lm
     return lmmi_store_say(s, LMM_ERR_ARG, "a campaign needs a group name");
   if (c->kind != LMM_CK_OPERATION && c->kind != LMM_CK_FIRMWARE)
     return lmmi_store_say(s, LMM_ERR_ARG, "bad campaign kind %d", c->kind);
+  if (c->protect < LMM_PROTECT_AUTO || c->protect > LMM_PROTECT_OFF)
+    return lmmi_store_say(s, LMM_ERR_ARG, "bad protection policy %d", c->protect);
   if (c->op_len && !c->op_payload)
     return lmmi_store_say(s, LMM_ERR_ARG, "payload length without payload");
   if (n && !m) return lmmi_store_say(s, LMM_ERR_ARG, "no members given");
@@ -181,7 +185,8 @@ LMM_API lmm_err lmm_store_campaign_create(lmm_store *s, lmm_campaign_info *c, co
             lmmi_bind_blob(st, 7, c->op_payload, c->op_len) | lmmi_bind_text(st, 8, c->op_query) |
             sqlite3_bind_int64(st, 9, c->window_s) | sqlite3_bind_int(st, 10, c->repair) |
             sqlite3_bind_int64(st, 15, created) | sqlite3_bind_int(st, 20, c->kind) |
-            sqlite3_bind_int(st, 23, c->op_accept) | lmmi_bind_text(st, 25, c->fw_config);
+            sqlite3_bind_int(st, 23, c->op_accept) | lmmi_bind_text(st, 25, c->fw_config) |
+            sqlite3_bind_int(st, 26, c->protect);
   if (src != SQLITE_OK) {
     rc = lmmi_store_fail(s, src, "campaign create");
     goto out;

@@ -36,14 +36,16 @@ typedef struct world {
   int cap; /* the test's own socket on the group: what went to it */
 } world;
 
-static void world_up(world *w, const char *object) {
+/* The fleet; `delay_ms` holds every device's answers that long (the Group Mgmt writes'
+ * included). */
+static void world_up_slow(world *w, const char *object, const char *delay_ms) {
   memset(w, 0, sizeof *w);
   assert_int_equal(lmmt_scratch_dir(w->dir, "gprot"), 0);
   snprintf(w->db, sizeof w->db, "%s/state.db", w->dir);
-  assert_int_equal(
-      lmmt_sim_start(&w->sim, (const char *[]){"--count", "8", "--dtls", "--object", object,
-                                               "--update-ms", "100", "--seed", "5", NULL}),
-      0);
+  assert_int_equal(lmmt_sim_start(&w->sim, (const char *[]){"--count", "8", "--dtls", "--object",
+                                                            object, "--update-ms", "100", "--seed",
+                                                            "5", "--delay-ms", delay_ms, NULL}),
+                   0);
   snprintf(w->port, sizeof w->port, "%d", 40000 + lmmt_random_port() % 20000);
   snprintf(w->addr, sizeof w->addr, "239.%d.%d.%d", 100 + rand() % 100, rand() % 250,
            1 + rand() % 250);
@@ -56,6 +58,10 @@ static void world_up(world *w, const char *object) {
                      (const char *[]){"group", "create", "grp", "--type", "multicast",
                                       "--multicast-address", w->addr, "--multicast-port", w->port,
                                       "--window", "1", "--members", w->sim.members_path, NULL}));
+}
+
+static void world_up(world *w, const char *object) {
+  world_up_slow(w, object, "0");
 }
 
 /* Stops the simulator: its totals' "group" object (owned: cJSON_Delete the root in *root). */
@@ -394,12 +400,53 @@ static void test_firmware_multicast_crash(void **state) {
   captured_free(&before), captured_free(&after);
 }
 
+/* A campaign killed before its group message went out sends it again when resumed: sealed or
+ * not as the campaign started, not as the default would have it. Every member is coaps://, so
+ * the default (auto) would seal it; this campaign started with --protect off. */
+static void test_resume_keeps_protection(void **state) {
+  (void)state;
+  world w;
+  world_up_slow(&w, "3", "2000"); /* the Group Mgmt writes take 2 s: time to kill it in them */
+  pid_t pid = spawn_cli(w.db, (const char *[]){"deliver", "grp", "--read", "/3/0/0", "--protect",
+                                               "off", "--grace-ms", "500", NULL});
+  bool stored = false;
+  for (int i = 0; i < 100 && !stored; i++) { /* its row is there before anything is sent */
+    lmmt_run r = lmmt_cli_run(w.db, NULL, (const char *[]){"--json", "campaigns", NULL});
+    stored = r.status == 0 && strstr(r.out, "\"id\":1,");
+    lmmt_run_free(&r);
+    if (!stored) usleep(100 * 1000);
+  }
+  assert_true(stored);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  captured c = {0};
+  capture(w.cap, &c, 300);
+  assert_int_equal(c.n, 0); /* killed in its Group Mgmt writes, before the group message */
+  lmmt_run r = lmmt_cli_run(w.db, NULL, (const char *[]){"resume", "1", NULL});
+  if (r.status != 0) print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, "8 members: 8 succeeded, 0 failed"));
+  lmmt_run_free(&r);
+  capture(w.cap, &c, 2000);
+  assert_int_equal(c.n, 1);
+  lmmw_gp_hdr h;
+  if (lmmw_gp_peek(c.msg[0], c.len[0], &h) == LMMW_GP_OK)
+    fail_msg("the resumed campaign sealed its group message: it started with --protect off");
+  cJSON *root;
+  const cJSON *grp = world_down(&w, &root);
+  assert_int_equal((int)num(grp, "received"), N_DEV);
+  assert_int_equal((int)num(cJSON_GetObjectItem(grp, "protect"), "unprotected"), 0);
+  cJSON_Delete(root);
+  captured_free(&c);
+}
+
 int main(void) {
   srand((unsigned)time(NULL) ^ (unsigned)getpid());
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_multicast_op_and_attacks),
       cmocka_unit_test(test_mbms_op),
       cmocka_unit_test(test_firmware_multicast_crash),
+      cmocka_unit_test(test_resume_keeps_protection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

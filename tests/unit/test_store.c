@@ -603,6 +603,7 @@ static void campaign_equal(const lmm_campaign_info *a, const lmm_campaign_info *
   assert_int_equal(a->kind, b->kind);
   STR_EQ(fw_summary);
   STR_EQ(fw_config);
+  assert_int_equal(a->protect, b->protect);
   assert_int_equal(a->cancel_requested, b->cancel_requested);
 }
 
@@ -695,11 +696,19 @@ static void test_firmware_campaign(void **state) {
   c.fw_summary = "{\"size\":65536,\"phase\":\"created\"}";
   c.fw_config = "{\"blob_id\":\"00112233445566778899aabbccddeeff\"}";
   assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 3), LMM_OK);
+  lmm_campaign_info got;
   lmm_campaign_info op = campaign_on("meters");
   op.fw_summary = NULL;
+  op.protect = LMM_PROTECT_OFF;
   assert_int_equal(lmm_store_campaign_create(f->s, &op, m, 1), LMM_OK);
+  assert_int_equal(lmm_store_campaign_get(f->s, op.id, &got), LMM_OK);
+  assert_int_equal(got.protect, LMM_PROTECT_OFF); /* what a resume applies again */
+  lmm_campaign_info_clear(&got);
+  lmm_campaign_info badp = campaign_on("meters");
+  badp.protect = 3;
+  assert_int_equal(lmm_store_campaign_create(f->s, &badp, m, 1), LMM_ERR_ARG);
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "protection policy"));
 
-  lmm_campaign_info got;
   assert_int_equal(lmm_store_campaign_get(f->s, c.id, &got), LMM_OK);
   campaign_equal(&got, &c);
   assert_int_equal(got.kind, LMM_CK_FIRMWARE);
@@ -1262,11 +1271,11 @@ static void test_refused(void **state) {
   /* Ours, but written by a newer program. */
   lmm_store_close(f->s);
   f->s = NULL;
-  sql_on(f->path, "PRAGMA user_version=7");
+  sql_on(f->path, "PRAGMA user_version=8");
   assert_int_equal(lmm_store_open(f->ctx, f->path, &s), LMM_ERR_DB);
   failed_open(s, why, sizeof why);
   assert_non_null(strstr(why, "newer"));
-  sql_on(f->path, "PRAGMA user_version=6");
+  sql_on(f->path, "PRAGMA user_version=7");
   reopen(f);
 
   /* Nowhere to put it. */
@@ -1366,7 +1375,7 @@ static void test_upgrade_v1(void **state) {
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
   assert_true(has_column(path, "outcomes", "fw_repaired"));
   assert_true(has_column(path, "groups", "gm_iid"));
 
@@ -1424,7 +1433,7 @@ static void test_upgrade_v1(void **state) {
   /* Opening again changes nothing more. */
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
 }
 
 /* Version 1 -> 2 as that release applied it, frozen like V1_SCHEMA; then what a version 2
@@ -1462,7 +1471,7 @@ static void test_upgrade_v2(void **state) {
 
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
   /* Distinct instance IDs in creation order; the oldest group keeps instance 0. */
   assert_int_equal(iid_of(s, "old"), 0);
   assert_int_equal(iid_of(s, "zeta"), 1);
@@ -1490,7 +1499,7 @@ static void test_upgrade_v2(void **state) {
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   assert_int_equal(iid_of(s, "alpha"), 2); /* reopening renumbers nothing */
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
 
   /* A step 2 -> 3 that fails (a hand-added column of that name) leaves version 2 whole. */
   snprintf(path, sizeof path, "%s/v2-odd.db", f->dir);
@@ -1531,7 +1540,7 @@ static void test_upgrade_v3(void **state) {
   assert_false(has_column(path, "outcomes", "gm_step"));
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
   /* The old rows read back with the new fields at "not recorded". */
   lmm_group_info g;
   assert_int_equal(lmm_store_group_get(s, "m3", &g), LMM_OK);
@@ -1550,6 +1559,7 @@ static void test_upgrade_v3(void **state) {
   assert_int_equal(lmm_store_campaign_get(s, 9, &c), LMM_OK);
   assert_int_equal(c.op_accept, LMM_ACCEPT_AUTO);
   assert_int_equal(c.tmgi_end, LMM_TMGI_END_NONE);
+  assert_int_equal(c.protect, LMM_PROTECT_AUTO); /* version 7's column: what resume applied */
   c.tmgi_end = LMM_TMGI_END_RELEASED;
   assert_int_equal(lmm_store_campaign_update(s, &c), LMM_OK);
   lmm_campaign_info_clear(&c);
@@ -1676,7 +1686,7 @@ static void test_upgrade_v5_keys(void **state) {
 
   lmm_store *s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
   assert_false(has_column(path, "members", "psk_key"));
   /* The members read back as before, keys included; a member without a key has none. */
   member_key_is(s, "old", 1, V5_KEY_OLD);
@@ -1710,7 +1720,7 @@ static void test_upgrade_v5_keys(void **state) {
   lmm_store_close(s);
   assert_false(file_has(keys, V5_KEY_ODD, 16));
   assert_true(file_has(keys, V5_KEY_OLD, 16));
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
 }
 
 /* An upgrade that fails halfway leaves the file at version 1, with none of its changes. */
@@ -1733,7 +1743,7 @@ static void test_upgrade_fails_whole(void **state) {
   sql_on(path, "ALTER TABLE outcomes DROP COLUMN fw_end");
   assert_int_equal(lmm_store_open(f->ctx, path, &s), LMM_OK);
   lmm_store_close(s);
-  assert_int_equal(pragma_int(path, "user_version"), 6);
+  assert_int_equal(pragma_int(path, "user_version"), 7);
 }
 
 /* ------------------------------------------------------------ directories */
