@@ -7,9 +7,10 @@
  *
  * Times are CLOCK_MONOTONIC stamps taken in the campaign's on_state and on_member callbacks
  * (t0 = just before lmm_campaign_start()). Per N, one table; rows:
- *   config: TMGI          MBMS: first CONFIGURING -> second CONFIGURING (T8 TMGI allocation)
- *   config: Group Mgmt    MBMS: second CONFIGURING -> DELIVERING (one unicast Write of the Group
- *                         Mgmt instance per member, IN_FLIGHT at once)
+ *   configuring           MBMS: CONFIGURING -> DELIVERING: the T8 TMGI allocation, then one
+ *                         unicast Write of the Group Mgmt instance per member, IN_FLIGHT at once
+ *                         (one state for both: the campaign reports no event between them; the
+ *                         "T8 requests (config)" row says whether a TMGI was allocated)
  *   delivering            DELIVERING -> COLLECTING: MBMS, the T8 group message request until
  *                         the SCEF's 201; unicast, the whole unicast Read (it has no COLLECTING)
  *   collecting            COLLECTING -> REPAIRING or DONE: the window W plus the grace (the
@@ -84,7 +85,6 @@ static size_t env_size(const char *name, size_t dflt, size_t min) {
 typedef struct run {
   double t0;
   double t_state[LMM_CS_FAILED + 1]; /* first entry of each state, 0 if never */
-  double t_cfg2;                     /* second CONFIGURING (after the TMGI), 0 if never */
   double t_last;                     /* last on_member */
   unsigned *bucket;                  /* group-path answers per 100 ms from DELIVERING */
   size_t n_bucket;
@@ -99,7 +99,6 @@ typedef struct run {
 static void on_state(void *user, lmm_campaign_state st) {
   run *r = user;
   double t = now_s();
-  if (st == LMM_CS_CONFIGURING && r->t_state[st] > 0 && r->t_cfg2 == 0) r->t_cfg2 = t;
   if (st <= LMM_CS_FAILED && r->t_state[st] == 0) r->t_state[st] = t;
 }
 
@@ -326,8 +325,8 @@ static int one_n(const char *count, long window_s, long grace_ms, size_t in_flig
          "%zu in flight\n",
          w.n, window_s, grace_ms, in_flight);
   printf("  %-26s %14s %14s\n", "", "MBMS", "unicast");
-  row_t("config: TMGI", span(sm[LMM_CS_CONFIGURING], rm.t_cfg2), 0, true, false);
-  row_t("config: Group Mgmt writes", span(rm.t_cfg2, sm[LMM_CS_DELIVERING]), 0, true, false);
+  row_t("configuring (TMGI + GM)", span(sm[LMM_CS_CONFIGURING], sm[LMM_CS_DELIVERING]), 0, true,
+        false);
   row_t("delivering", span(sm[LMM_CS_DELIVERING], sm[LMM_CS_COLLECTING]),
         span(su[LMM_CS_DELIVERING], end_of(&ru)), true, true);
   row_t("collecting (W + grace)", span(sm[LMM_CS_COLLECTING], m_coll_end), 0, true, false);
