@@ -291,7 +291,7 @@ int cmd_tmgi(cli *c, int argc, char **argv);          /* tmgi_cmd.c */
 int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
 int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
-int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
+int cmd_campaigns(cli *c, int argc, char **argv);     /* campaigns_cmd.c */
 int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
 /* fw_cmd.c: resume of stored firmware campaign `info` with the image at `file` (NULL: the
  * one it was started with), a unicast pull serving it from a blob server at `blob_listen` /
@@ -315,6 +315,8 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t);
 /** Whether an outcome is a success: done, a CoAP answer, class 2 (an operation campaign's),
  *  or Update Result 1 (a firmware campaign's: fw_end updated). */
 bool cli_outcome_ok(const lmm_outcome *o);
+/** "read /6/0", "write-attr /3/0/13?pmin=10": a campaign's operation, into buf (cap bytes). */
+void cli_op_text(const lmm_campaign_info *info, char *buf, size_t cap);
 
 /* ------------------------------------------------- each step per member (steps.c) */
 
