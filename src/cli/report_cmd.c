@@ -30,7 +30,7 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t) {
   }
 }
 
-static char *code_text(uint8_t code, char *buf, size_t cap) {
+char *cli_code_text(uint8_t code, char *buf, size_t cap) {
   if (!code)
     snprintf(buf, cap, "-");
   else
@@ -146,10 +146,8 @@ static bool decode(const lmm_objects *objs, const lmm_campaign_info *info, const
   return false;
 }
 
-/* The values of an outcome as one line of text: "/6/0/0=48.0001 /6/0/1=11" for SenML, the
- * payload as text when printable, else "hex:...". Owned. */
-static char *values_text(const lmm_objects *objs, const lmm_campaign_info *info,
-                         const lmm_outcome *o) {
+char *cli_values_text(const lmm_objects *objs, const lmm_campaign_info *info,
+                      const lmm_outcome *o) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
@@ -172,7 +170,7 @@ static char *values_text(const lmm_objects *objs, const lmm_campaign_info *info,
   return buf;
 }
 
-static const char *error_text(const lmm_outcome *o) {
+const char *cli_error_text(const lmm_outcome *o) {
   if (!o->done) return "pending";
   if (o->error && *o->error) return o->error;
   if (o->err != LMM_OK) return lmm_strerror((lmm_err)o->err);
@@ -215,10 +213,10 @@ static void report_table(const lmm_objects *objs, const lmm_campaign_info *info,
     else
       snprintf(lat, sizeof lat, "-");
     printf("%-28s %-19s %-5s %-7s %-7s %-7s %8d %10s  ", lmm_member_id_format(&m, id, sizeof id),
-           path, code_text(o[i].coap_code, code, sizeof code), st[0], st[1], st[2], o[i].attempts,
-           lat);
-    char *v = values_text(objs, info, &o[i]);
-    const char *e = error_text(&o[i]);
+           path, cli_code_text(o[i].coap_code, code, sizeof code), st[0], st[1], st[2],
+           o[i].attempts, lat);
+    char *v = cli_values_text(objs, info, &o[i]);
+    const char *e = cli_error_text(&o[i]);
     if (cli_outcome_ok(&o[i]) || !e) {
       for (char *p = v; p && *p; p++) /* one line per member */
         if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
@@ -283,7 +281,7 @@ static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
            o[i].done ? "true" : "false", cli_outcome_ok(&o[i]) ? "true" : "false",
            lmm_outcome_refused(&o[i]) ? "true" : "false");
     if (o[i].coap_code)
-      printf("\"%s\"", code_text(o[i].coap_code, code, sizeof code));
+      printf("\"%s\"", cli_code_text(o[i].coap_code, code, sizeof code));
     else
       printf("null");
     if (o[i].content_format >= 0)
@@ -320,7 +318,7 @@ static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
     else
       printf("null");
     printf(",\"error\":");
-    cli_json_str(stdout, cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]));
+    cli_json_str(stdout, cli_outcome_ok(&o[i]) ? NULL : cli_error_text(&o[i]));
     cli_steps_json(&o[i]);
     printf("}");
   }
@@ -351,8 +349,8 @@ static void report_csv(const lmm_objects *objs, const lmm_campaign_info *info, c
     cli_csv_field(o[i].done ? cli_via_name(o[i].via) : "", false);
     cli_csv_field(o[i].repaired ? "yes" : "no", false);
     cli_steps_csv(&o[i]);
-    cli_csv_field(o[i].coap_code ? code_text(o[i].coap_code, code, sizeof code) : "", false);
-    char *v = values_text(objs, info, &o[i]);
+    cli_csv_field(o[i].coap_code ? cli_code_text(o[i].coap_code, code, sizeof code) : "", false);
+    char *v = cli_values_text(objs, info, &o[i]);
     cli_csv_field(v, false);
     free(v);
     snprintf(num, sizeof num, "%d", o[i].attempts);
@@ -362,7 +360,7 @@ static void report_csv(const lmm_objects *objs, const lmm_campaign_info *info, c
     else
       num[0] = '\0';
     cli_csv_field(num, false);
-    cli_csv_field(cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]), true);
+    cli_csv_field(cli_outcome_ok(&o[i]) ? NULL : cli_error_text(&o[i]), true);
   }
 }
 
@@ -391,7 +389,10 @@ int cmd_report(cli *c, int argc, char **argv) {
   static const struct option opts[] = {{"format", required_argument, 0, 'f'},
                                        {"json", no_argument, 0, 'j'},
                                        {"objects", required_argument, 0, 'o'},
+                                       {"html", required_argument, 0, 'H'},
                                        {0, 0, 0, 0}};
+  const char *html = NULL;
+  bool fmt_given = c->json;
   const char *dirs[CLI_MAX_OBJECT_DIRS];
   size_t n_dirs = 0;
   cli_report_fmt fmt = c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE;
@@ -401,7 +402,12 @@ int cmd_report(cli *c, int argc, char **argv) {
   if (!args) return EXIT_SOME_FAILED;
   int rc = 0;
   while (!rc && (o = cli_getopt(c, argc + 1, args, "", opts, NULL)) != -1) {
-    if (o == 'j')
+    if (o == 'j' || o == 'f') fmt_given = true;
+    if (o == 'H' && !*optarg)
+      rc = cli_usage(c, "--html: empty file name");
+    else if (o == 'H')
+      html = optarg;
+    else if (o == 'j')
       fmt = CLI_REPORT_JSON;
     else if (o == 'o' && n_dirs == CLI_MAX_OBJECT_DIRS)
       rc = cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
@@ -421,6 +427,8 @@ int cmd_report(cli *c, int argc, char **argv) {
   int64_t id = 0;
   if (!rc && argc + 1 - optind != 1)
     rc = cli_usage(c, argc + 1 - optind < 1 ? "missing CAMPAIGN" : "too many arguments");
+  if (!rc && html && fmt_given)
+    rc = cli_usage(c, "--html writes a page: give it without --format or --json");
   if (!rc) rc = cli_parse_campaign_id(c, args[optind], &id);
   /* Loaded objects type what the built-ins cannot: a vendor object's TLV answers. */
   if (!rc) rc = cli_objects_load(c, dirs, n_dirs);
@@ -435,6 +443,8 @@ int cmd_report(cli *c, int argc, char **argv) {
     lmm_err e = lmm_store_outcomes_get(s, id, &out, &n);
     if (e != LMM_OK)
       rc = cli_store_fail(c, s, "reading the outcomes", e);
+    else if (html)
+      rc = cli_report_html(c, html, &info, out, n);
     else
       cli_print_report(c, fmt, &info, out, n);
   }
