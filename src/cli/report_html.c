@@ -6,8 +6,10 @@
  * of it without a script; the inline script (report_page.c) only sorts and filters the table.
  * The figures go in once more as one JSON object, for scripts that read the page. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -551,30 +553,37 @@ int cli_report_html(const cli *c, const char *path, const lmm_campaign_info *inf
     free(json), free(written);
     return 0; /* stdout's write errors: cli_finish_output() */
   }
-  /* Written beside the target, then renamed over it: a failure never leaves half a page, nor
-   * spoils the one there was. Mode 0600 like the store's: it holds the devices' answers. */
+  /* A file is written beside the target, then renamed over it: a failure never leaves half
+   * a page, nor spoils the one there was. Mode 0600 like the store's: it holds the devices'
+   * answers. Anything else that exists (a device, a FIFO, /dev/stdout) is written in place. */
+  struct stat sb;
+  bool in_place = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
   size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  int fd = -1;
-  if (tmp) {
+  char *tmp = in_place ? NULL : malloc(plen + 16);
+  int fd = -1, rc = 0;
+  if (in_place) {
+    fd = open(path, O_WRONLY | O_TRUNC);
+  } else if (tmp) {
     snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
     fd = mkstemp(tmp);
+  } else {
+    errno = ENOMEM;
   }
   FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  int rc = 0;
   if (!f) {
-    cli_err(c, "--html %s: cannot write: %s", path, tmp ? strerror(errno) : "out of memory");
-    if (fd >= 0) close(fd), unlink(tmp);
+    cli_err(c, "--html %s: cannot write: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    if (fd >= 0 && tmp) unlink(tmp);
     rc = EXIT_USAGE;
   } else {
     page(f, c, info, o, n, written, json, jlen, &ch, p, k, st);
     bool bad = ferror(f) != 0;
     int saved = errno;
     if (fclose(f) != 0 && !bad) bad = true, saved = errno;
-    if (!bad && rename(tmp, path) != 0) bad = true, saved = errno;
+    if (!bad && tmp && rename(tmp, path) != 0) bad = true, saved = errno;
     if (bad) {
       cli_err(c, "--html %s: cannot write: %s", path, strerror(saved));
-      unlink(tmp);
+      if (tmp) unlink(tmp);
       rc = EXIT_USAGE;
     }
   }
