@@ -1,4 +1,5 @@
-/* campaigns_cmd.c - "lwm2m-mbms campaigns": the list of stored campaigns with their counts. */
+/* campaigns_cmd.c - "lwm2m-mbms campaigns": the list of stored campaigns with their counts,
+ * or with --watch the live view of those running (campaigns_watch.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,23 +7,49 @@
 
 int cmd_campaigns(cli *c, int argc, char **argv) {
   c->cmd = "campaigns";
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--json"))
+  enum { O_JSON = 1, O_WATCH, O_INTERVAL, O_UNTIL_IDLE };
+  static const struct option opts[] = {{"json", no_argument, 0, O_JSON},
+                                       {"watch", no_argument, 0, O_WATCH},
+                                       {"interval", required_argument, 0, O_INTERVAL},
+                                       {"until-idle", no_argument, 0, O_UNTIL_IDLE},
+                                       {0, 0, 0, 0}};
+  bool watch = false, until_idle = false;
+  const char *interval = NULL;
+  double every = 1.0;
+  cli_getopt_start();
+  char **args = cli_with_name("campaigns", argc, argv);
+  if (!args) return EXIT_SOME_FAILED;
+  int o, rc = 0;
+  while (!rc && (o = cli_getopt(c, argc + 1, args, "", opts, NULL)) != -1) {
+    if (o == O_JSON) {
       c->json = true;
-    else if (argv[i][0] == '-' && argv[i][1])
-      return cli_usage(c, "unknown option '%s'", argv[i]);
-  }
-  const char *group = NULL;
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], "--json")) {
-      if (group) return cli_usage(c, "too many arguments");
-      group = argv[i];
+    } else if (o == O_WATCH) {
+      watch = true;
+    } else if (o == O_UNTIL_IDLE) {
+      until_idle = true;
+    } else if (o == O_INTERVAL) {
+      char *end;
+      interval = optarg;
+      every = strtod(optarg, &end);
+      if (end == optarg || *end || !(every >= 0.05 && every <= 3600))
+        rc = cli_usage(c, "--interval: '%s' is not a number of seconds from 0.05 to 3600", optarg);
+    } else { /* CLI_GETOPT_ERR: said */
+      rc = EXIT_USAGE;
     }
+  }
+  const char *group = !rc && optind < argc + 1 ? args[optind] : NULL;
+  if (!rc && argc + 1 - optind > 1) rc = cli_usage(c, "too many arguments");
+  if (!rc && !watch && (interval || until_idle))
+    rc = cli_usage(c, "%s needs --watch", interval ? "--interval" : "--until-idle");
+  if (!rc && watch) rc = cli_campaigns_watch(c, group, every, until_idle);
+  if (rc || watch) {
+    free(args);
+    return rc;
+  }
   lmm_store *s = NULL;
-  int rc = cli_store_open(c, &s);
-  if (rc) return rc;
   lmm_campaign_info *l = NULL;
   size_t n = 0;
+  if ((rc = cli_store_open(c, &s))) goto out;
   lmm_err e = lmm_store_campaign_list(s, group, &l, &n);
   if (e != LMM_OK) {
     rc = cli_store_fail(c, s, "listing the campaigns", e);
@@ -38,11 +65,9 @@ int cmd_campaigns(cli *c, int argc, char **argv) {
     printf("%6s  %-20s %-9s %-28s %-11s %-20s %7s %9s\n", "ID", "GROUP", "KIND", "OPERATION",
            "STATE", "CREATED", "MEMBERS", "SUCCEEDED");
   for (size_t i = 0; i < n; i++) {
-    lmm_outcome *o = NULL;
-    size_t no = 0;
-    cli_totals t = {0};
-    if (lmm_store_outcomes_get(s, l[i].id, &o, &no) == LMM_OK) cli_count(o, no, &t);
-    lmm_outcome_list_free(o, no);
+    lmm_outcome_counts t = {0};
+    lmm_store_outcome_counts(s, l[i].id, &t); /* none on failure: the list still shows it */
+    size_t failed = t.done - t.succeeded - t.refused, pending = t.members - t.done;
     bool fw = l[i].kind == LMM_CK_FIRMWARE;
     char op[320], tm[40];
     if (fw)
@@ -61,7 +86,7 @@ int cmd_campaigns(cli *c, int argc, char **argv) {
              cli_state_name(l[i].state));
       cli_json_time("created", l[i].created_ms);
       printf(",\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu,\"refused\":%zu}",
-             t.members, t.succeeded, t.failed, t.pending, t.refused);
+             t.members, t.succeeded, failed, pending, t.refused);
     } else {
       printf("%6lld  %-20s %-9s %-28s %-11s %-20s %7zu %9zu\n", (long long)l[i].id,
              l[i].group ? l[i].group : "-", fw ? "firmware" : "operation", op,
@@ -72,5 +97,6 @@ int cmd_campaigns(cli *c, int argc, char **argv) {
 out:
   lmm_campaign_info_list_free(l, n);
   lmm_store_close(s);
+  free(args);
   return rc;
 }

@@ -292,7 +292,11 @@ int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
 int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
 int cmd_campaigns(cli *c, int argc, char **argv);     /* campaigns_cmd.c */
-int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
+/* campaigns_watch.c: campaigns --watch of group `group` (NULL: all), a refresh every
+ * `interval_s` seconds until SIGINT or SIGTERM, or with `until_idle` until none runs; the exit
+ * status. */
+int cli_campaigns_watch(cli *c, const char *group, double interval_s, bool until_idle);
+int cmd_fw_deliver(cli *c, int argc, char **argv); /* fw_cmd.c: deliver --firmware */
 /* fw_cmd.c: resume of stored firmware campaign `info` with the image at `file` (NULL: the
  * one it was started with), a unicast pull serving it from a blob server at `blob_listen` /
  * `blob_host` (NULL: the defaults), then its report; the exit status. */
