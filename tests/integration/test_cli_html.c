@@ -357,6 +357,8 @@ static void test_firmware_page(void **state) {
 
 static void test_html_errors(void **state) {
   fixture *f = *state;
+  assert_true(lmmt_cli_check(f->db, NULL, 0, "report CAMPAIGN --html FILE", NULL,
+                             (const char *[]){"report", "--help", NULL}));
   CLI_OK(f, "group", "create", "u", "--type", "unicast");
   assert_true(lmmt_cli_check(f->db, NULL, 2, NULL, "unknown campaign 9",
                              (const char *[]){"report", "9", "--html", "/tmp/x.html", NULL}));

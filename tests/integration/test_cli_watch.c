@@ -188,6 +188,9 @@ static void test_watch_text(void **state) {
 
 static void test_watch_usage(void **state) {
   fixture *f = *state;
+  assert_true(lmmt_cli_check(f->db, NULL, 0,
+                             "campaigns [GROUP] --watch [--interval SEC] [--until-idle] [--json]",
+                             NULL, (const char *[]){"campaigns", "--help", NULL}));
   assert_true(lmmt_cli_check(f->db, NULL, 2, NULL,
                              "--interval: 'soon' is not a number of seconds from 0.05 to 3600",
                              (const char *[]){"campaigns", "--watch", "--interval", "soon", NULL}));
