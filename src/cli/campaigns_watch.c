@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,8 @@ static void what_text(const lmm_campaign_info *c, char *buf, size_t cap) {
  * many lines the last terminal frame took (redrawn over), updated. */
 static void frame(const cli *c, int64_t now, const lmm_campaign_info *l,
                   const lmm_outcome_counts *k, size_t n, bool tty, int *lines) {
+  struct winsize ws;
+  int cols = tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
   char tm[40], b[BAR_WIDTH + 3], what[320];
   cli_fmt_time(now, true, tm, sizeof tm);
   size_t nrun = 0;
@@ -86,11 +89,22 @@ static void frame(const cli *c, int64_t now, const lmm_campaign_info *l,
       snprintf(grp, sizeof grp, "%s", l[i].group ? l[i].group : "-");
       for (char *p = grp; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-      printf("%s%6lld  %-16s %-11s %s %zu/%zu %3zu%%  ok %zu, failed %zu, refused %zu  "
-             "%.1f s  %s\n",
-             tty ? "" : tm, (long long)l[i].id, grp, cli_state_name(l[i].state), b, t->done,
-             t->members, t->members ? t->done * 100 / t->members : 0, t->succeeded, failed,
-             t->refused, elapsed, what);
+      char line[512];
+      snprintf(
+          line, sizeof line,
+          "%s%6lld  %-16s %-11s %s %zu/%zu %3zu%%  ok %zu, failed %zu, refused %zu  %.1f s  %s",
+          tty ? "" : tm, (long long)l[i].id, grp, cli_state_name(l[i].state), b, t->done,
+          t->members, t->members ? t->done * 100 / t->members : 0, t->succeeded, failed, t->refused,
+          elapsed, what);
+      /* A line wider than the terminal would wrap, and the next redraw would climb too few
+       * lines: cut it short, never inside a UTF-8 sequence. */
+      size_t len = strlen(line);
+      if (tty && cols > 1 && len >= (size_t)cols) {
+        len = (size_t)cols - 1;
+        while (len && ((unsigned char)line[len] & 0xc0) == 0x80)
+          len--;
+      }
+      printf("%.*s\n", (int)len, line);
       if (!tty) continue;
       ++*lines;
     }
