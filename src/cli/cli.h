@@ -314,6 +314,19 @@ void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info 
  *  there only once the whole page is written. 0, or the exit status after the message. */
 int cli_report_html(const cli *c, const char *path, const lmm_campaign_info *info,
                     const lmm_outcome *o, size_t n);
+/* The parts of the page that report_html.c and report_html_fw.c share. */
+/** `s` as HTML text or attribute value: & < > " ' as entities; NULL prints nothing. */
+void cli_html_esc(FILE *f, const char *s);
+/** A counts table row: name, count, and a bar of its share of `n`. */
+void cli_html_count_row(FILE *f, const char *name, size_t v, size_t n);
+/** A member table header cell: its #sort= key, and whether it sorts as a number. */
+void cli_html_th(FILE *f, const char *key, const char *label, bool num);
+/** A numeric cell (sort value in data-v), "-" when not `known`. */
+void cli_html_num_td(FILE *f, bool known, long long v, const char *unit);
+/** A firmware campaign's counts by wave and end, and by Update Result. */
+void cli_html_fw_counts(FILE *f, const lmm_outcome *o, size_t n);
+/** A firmware campaign's member table: its head and body. */
+void cli_html_fw_rows(FILE *f, const lmm_outcome *o, size_t n);
 /** Counts of a campaign's outcomes. */
 typedef struct cli_totals {
   size_t members, succeeded, failed, pending, repaired, by_via[4];

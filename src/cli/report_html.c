@@ -19,7 +19,7 @@ extern const char cli_page_css[], cli_page_js[];
 /* ------------------------------------------------------------------ escaping */
 
 /* Text and attribute values alike: whatever a device or the store holds never becomes markup. */
-static void esc(FILE *f, const char *s) {
+void cli_html_esc(FILE *f, const char *s) {
   for (; s && *s; s++)
     switch (*s) {
     case '&':
@@ -247,7 +247,7 @@ static void bar_chart(FILE *f, const chart *ch) {
           W - 8, H - 2);
 }
 
-static void count_row(FILE *f, const char *name, size_t v, size_t n) {
+void cli_html_count_row(FILE *f, const char *name, size_t v, size_t n) {
   fprintf(f,
           "<tr><td>%s</td><td class=\"n\">%zu</td><td><span class=\"meter\" "
           "style=\"width:%.1fem\"></span></td></tr>\n",
@@ -257,7 +257,7 @@ static void count_row(FILE *f, const char *name, size_t v, size_t n) {
 static void op_counts(FILE *f, const lmm_outcome *o, size_t n, const size_t *st) {
   fputs("<h2>Members by state</h2>\n<table class=\"counts\" id=\"counts\"><tbody>\n", f);
   for (int k = 0; k < ST_N; k++)
-    count_row(f, st_name[k], st[k], n);
+    cli_html_count_row(f, st_name[k], st[k], n);
   cli_totals t;
   cli_count(o, n, &t);
   fprintf(f,
@@ -268,64 +268,13 @@ static void op_counts(FILE *f, const lmm_outcome *o, size_t n, const size_t *st)
           t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.repaired);
 }
 
-enum { FW_ENDS = 6, FW_RESULTS = 16 };
-
-static void fw_counts(FILE *f, const lmm_outcome *o, size_t n) {
-  size_t w[2][FW_ENDS] = {{0}}, res[FW_RESULTS + 1] = {0}, unknown = 0;
-  for (size_t i = 0; i < n; i++) {
-    int e = o[i].fw_end >= 0 && o[i].fw_end < FW_ENDS ? o[i].fw_end : 0;
-    w[o[i].fw_wave ? 0 : 1][e]++;
-    if (o[i].fw_result < 0)
-      unknown++;
-    else
-      res[o[i].fw_result < FW_RESULTS ? o[i].fw_result : FW_RESULTS]++;
-  }
-  fputs("<h2>Members by wave and end</h2>\n<table class=\"counts\" id=\"waves\"><thead><tr>"
-        "<th></th>",
-        f);
-  for (int e = 0; e < FW_ENDS; e++) {
-    lmm_outcome x = {.fw_end = e};
-    fprintf(f, "<th class=\"n\">%s</th>", cli_fw_end_text(&x));
-  }
-  fputs("</tr></thead><tbody>\n", f);
-  for (int k = 0; k < 2; k++) {
-    fprintf(f, "<tr><td>%s</td>", k ? "the rest" : "first wave");
-    for (int e = 0; e < FW_ENDS; e++)
-      fprintf(f, "<td class=\"n\">%zu</td>", w[k][e]);
-    fputs("</tr>\n", f);
-  }
-  fputs("</tbody></table>\n<h2>Members by Update Result</h2>\n<table class=\"counts\" "
-        "id=\"results\"><tbody>\n",
-        f);
-  for (int r = 0; r <= FW_RESULTS; r++) {
-    if (!res[r]) continue;
-    char name[160];
-    const char *text = r < FW_RESULTS ? lmm_fw_update_result_text(r) : NULL;
-    if (r < FW_RESULTS)
-      snprintf(name, sizeof name, "%d %s", r, text ? text : "");
-    else
-      snprintf(name, sizeof name, "%d or more", FW_RESULTS);
-    count_row(f, name, res[r], n);
-  }
-  if (unknown) count_row(f, "never read", unknown, n);
-  fputs("</tbody></table>\n", f);
-  cli_fw_totals t;
-  cli_fw_count(o, n, &t);
-  fprintf(f,
-          "<p class=\"note\">%zu members: %zu updated, %zu failed, %zu held, %zu cancelled, "
-          "%zu refused, %zu pending; by path: mbms %zu, multicast %zu, unicast %zu (pull "
-          "%zu)</p>\n",
-          t.members, t.updated, t.failed, t.held, t.cancelled, t.refused, t.pending,
-          t.by_via[LMM_VIA_MBMS], t.by_via[LMM_VIA_MULTICAST], t.by_via[LMM_VIA_UNICAST], t.pulled);
-}
-
 /* A header cell: its sort key (for #sort=), and whether it sorts as a number. */
-static void th(FILE *f, const char *key, const char *label, bool num) {
+void cli_html_th(FILE *f, const char *key, const char *label, bool num) {
   fprintf(f, "<th data-key=\"%s\"%s>%s</th>", key, num ? " data-type=\"num\" class=\"n\"" : "",
           label);
 }
 
-static void num_td(FILE *f, bool known, long long v, const char *unit) {
+void cli_html_num_td(FILE *f, bool known, long long v, const char *unit) {
   if (known)
     fprintf(f, "<td class=\"n\" data-v=\"%lld\">%lld%s</td>", v, v, unit);
   else
@@ -335,86 +284,41 @@ static void num_td(FILE *f, bool known, long long v, const char *unit) {
 static void op_rows(FILE *f, const cli *c, const lmm_campaign_info *info, const lmm_outcome *o,
                     size_t n) {
   fputs("<thead><tr>", f);
-  th(f, "member", "member", false), th(f, "state", "state", false), th(f, "path", "path", false);
-  th(f, "code", "code", false), th(f, "gm", "Group Mgmt", false), th(f, "group", "group", false);
-  th(f, "unicast", "unicast", false), th(f, "attempts", "attempts", true);
-  th(f, "latency", "latency", true), th(f, "values", "values / error", false);
+  cli_html_th(f, "member", "member", false), cli_html_th(f, "state", "state", false),
+      cli_html_th(f, "path", "path", false);
+  cli_html_th(f, "code", "code", false), cli_html_th(f, "gm", "Group Mgmt", false),
+      cli_html_th(f, "group", "group", false);
+  cli_html_th(f, "unicast", "unicast", false), cli_html_th(f, "attempts", "attempts", true);
+  cli_html_th(f, "latency", "latency", true), cli_html_th(f, "values", "values / error", false);
   fputs("</tr></thead><tbody>\n", f);
   for (size_t i = 0; i < n; i++) {
     char id[96], code[8], st[CLI_STEPS][16];
     int s = op_state(&o[i]);
     lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
     fprintf(f, "<tr class=\"s-%s\"><td>", st_class[s]);
-    esc(f, lmm_member_id_format(&m, id, sizeof id));
+    cli_html_esc(f, lmm_member_id_format(&m, id, sizeof id));
     fprintf(f, "</td><td class=\"st\">%s</td><td>%s%s</td><td>%s</td>", st_name[s],
             o[i].done ? cli_via_name(o[i].via) : "-", o[i].repaired ? " (repaired)" : "",
             cli_code_text(o[i].coap_code, code, sizeof code));
     for (int k = 0; k < CLI_STEPS; k++)
       fprintf(f, "<td>%s</td>", cli_step_cell(&o[i], k, st[k], sizeof st[k]));
-    num_td(f, true, o[i].attempts, "");
-    num_td(f, o[i].done && o[i].latency_ms >= 0, (long long)o[i].latency_ms, " ms");
+    cli_html_num_td(f, true, o[i].attempts, "");
+    cli_html_num_td(f, o[i].done && o[i].latency_ms >= 0, (long long)o[i].latency_ms, " ms");
     fputs("<td class=\"v\">", f);
     char *v = cli_values_text(c->objects, info, &o[i]);
     const char *e = cli_outcome_ok(&o[i]) ? NULL : cli_error_text(&o[i]);
     if (e) {
       fputs("<span class=\"err\">", f);
-      esc(f, e);
+      cli_html_esc(f, e);
       fputs("</span>", f);
       if (o[i].gm_error && (!o[i].error || strcmp(o[i].gm_error, o[i].error))) {
         fputs("; Group Mgmt write: ", f);
-        esc(f, o[i].gm_error);
+        cli_html_esc(f, o[i].gm_error);
       }
       if (v && *v) fputs(" ", f);
     }
-    esc(f, v);
+    cli_html_esc(f, v);
     free(v);
-    fputs("</td></tr>\n", f);
-  }
-  fputs("</tbody>", f);
-}
-
-static void fw_rows(FILE *f, const lmm_outcome *o, size_t n) {
-  static const char *const end_class[FW_ENDS] = {"pending", "ok",     "failed",
-                                                 "silent",  "silent", "refused"};
-  fputs("<thead><tr>", f);
-  th(f, "member", "member", false), th(f, "end", "end", false), th(f, "path", "path", false);
-  th(f, "wave", "wave", false), th(f, "gm", "Group Mgmt", false), th(f, "state", "State", true);
-  th(f, "result", "Update Result", true), th(f, "bytes", "unicast bytes", true);
-  th(f, "missed", "missed", true), th(f, "repaired", "repaired", true);
-  th(f, "elapsed", "elapsed", true), th(f, "error", "error / PkgVersion", false);
-  fputs("</tr></thead><tbody>\n", f);
-  for (size_t i = 0; i < n; i++) {
-    char id[96], gm[16];
-    int e = o[i].fw_end >= 0 && o[i].fw_end < FW_ENDS ? o[i].fw_end : 0;
-    lmm_member m = {.ep = o[i].ep, .oid = o[i].oid};
-    fprintf(f, "<tr class=\"s-%s\"><td>", end_class[e]);
-    esc(f, lmm_member_id_format(&m, id, sizeof id));
-    fprintf(f, "</td><td class=\"st\">%s</td><td>%s</td><td>%s</td><td>%s</td>",
-            cli_fw_end_text(&o[i]), cli_fw_path_name(&o[i]), o[i].fw_wave ? "yes" : "-",
-            cli_step_cell(&o[i], 0, gm, sizeof gm));
-    num_td(f, o[i].fw_state >= 0, o[i].fw_state, "");
-    if (o[i].fw_result >= 0) {
-      const char *t = lmm_fw_update_result_text(o[i].fw_result);
-      fprintf(f, "<td class=\"n\" data-v=\"%d\">%d %s</td>", o[i].fw_result, o[i].fw_result,
-              t ? t : "");
-    } else {
-      fputs("<td class=\"n\" data-v=\"\">-</td>", f);
-    }
-    num_td(f, true, (long long)o[i].fw_bytes_unicast, "");
-    num_td(f, true, (long long)o[i].fw_missed, "");
-    num_td(f, true, (long long)o[i].fw_repaired, "");
-    num_td(f, o[i].fw_end != LMM_FWC_PENDING, (long long)o[i].latency_ms, " ms");
-    fputs("<td class=\"v\">", f);
-    const char *err = cli_fw_error(&o[i]);
-    if (err) {
-      fputs("<span class=\"err\">", f);
-      esc(f, err);
-      fputs("</span>", f);
-    }
-    if (o[i].fw_pkg_version) {
-      fputs(err ? "; PkgVersion " : "PkgVersion ", f);
-      esc(f, o[i].fw_pkg_version);
-    }
     fputs("</td></tr>\n", f);
   }
   fputs("</tbody>", f);
@@ -476,18 +380,18 @@ static void page(FILE *f, const cli *c, const lmm_campaign_info *info, const lmm
           "name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
           "<title>campaign %lld: ",
           (long long)info->id);
-  esc(f, fw ? "firmware" : op);
+  cli_html_esc(f, fw ? "firmware" : op);
   fputs(" on ", f);
-  esc(f, info->group);
+  cli_html_esc(f, info->group);
   fprintf(f, "</title>\n<style>%s</style>\n</head><body>\n<h1>Campaign %lld: ", cli_page_css,
           (long long)info->id);
-  esc(f, fw ? "firmware" : op);
+  cli_html_esc(f, fw ? "firmware" : op);
   fputs(" on group ", f);
-  esc(f, info->group ? info->group : "?");
+  cli_html_esc(f, info->group ? info->group : "?");
   fprintf(f, " via %s, %s</h1>\n", cli_via_name(info->via), cli_state_name(info->state));
   if (written) {
     fputs("<p class=\"meta\">value written: <b>", f);
-    esc(f, written);
+    cli_html_esc(f, written);
     fputs("</b></p>\n", f);
   }
   fprintf(f, "<p class=\"meta\">created <b>%s</b>, finished <b>%s</b>",
@@ -498,18 +402,18 @@ static void page(FILE *f, const cli *c, const lmm_campaign_info *info, const lmm
   fprintf(f, "; %zu members; Response Time Window %lld s</p>\n", n, (long long)info->window_s);
   if (info->tmgi) {
     fputs("<p class=\"meta\">TMGI <b>", f);
-    esc(f, info->tmgi);
+    cli_html_esc(f, info->tmgi);
     fprintf(f, "</b> (%s)</p>\n", cli_tmgi_end_name(info->tmgi_end));
   }
   if (info->error) {
     fputs("<p class=\"meta err\">error: ", f);
-    esc(f, info->error);
+    cli_html_esc(f, info->error);
     fputs("</p>\n", f);
   }
   timeline(f, p, k);
   bar_chart(f, ch);
   if (fw)
-    fw_counts(f, o, n);
+    cli_html_fw_counts(f, o, n);
   else
     op_counts(f, o, n, st);
   fprintf(f,
@@ -517,7 +421,7 @@ static void page(FILE *f, const cli *c, const lmm_campaign_info *info, const lmm
           "click a column's header to sort by it.</p>\n<table id=\"members\">",
           n);
   if (fw)
-    fw_rows(f, o, n);
+    cli_html_fw_rows(f, o, n);
   else
     op_rows(f, c, info, o, n);
   fputs("</table>\n<script type=\"application/json\" id=\"lmm-data\">", f);
