@@ -148,6 +148,23 @@ LMM_API lmm_err lmm_store_outcomes_put(lmm_store *s, int64_t id, const lmm_outco
  *  @return LMM_OK; LMM_ERR_NOTFOUND for an unknown campaign. */
 LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **out, size_t *n);
 
+/** How far a campaign has come: counts over its outcomes (lmm_store_outcome_counts()). */
+typedef struct lmm_outcome_counts {
+  size_t members;   /**< outcome rows: the campaign's members */
+  size_t done;      /**< with a final outcome: done, or a firmware end other than pending */
+  size_t succeeded; /**< final and a success: a 2.xx answer without error; firmware: updated */
+  size_t refused;   /**< final and refused access, as lmm_outcome_refused() says */
+  size_t by_via[4]; /**< final, by the path that served them (index: lmm_path_kind) */
+  size_t repaired;  /**< served by unicast repair after a group path */
+} lmm_outcome_counts;
+
+/** Counts the outcomes of campaign `id` into `*out` in one query, without reading them: what a
+ *  live view polls while the campaign runs (lmm_store_outcomes_get() reads every payload).
+ *  The counts agree with what lmm_outcome_refused() and the outcomes' fields say of the rows
+ *  lmm_store_outcomes_get() would return at that moment; failed is done - succeeded -
+ *  refused. @return LMM_OK; LMM_ERR_NOTFOUND for an unknown campaign (`*out` untouched). */
+LMM_API lmm_err lmm_store_outcome_counts(lmm_store *s, int64_t id, lmm_outcome_counts *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -291,8 +291,12 @@ int cmd_tmgi(cli *c, int argc, char **argv);          /* tmgi_cmd.c */
 int cmd_group_deliver(cli *c, int argc, char **argv); /* deliver_cmd.c */
 int cmd_resume(cli *c, int argc, char **argv);        /* deliver_cmd.c */
 int cmd_report(cli *c, int argc, char **argv);        /* report_cmd.c */
-int cmd_campaigns(cli *c, int argc, char **argv);     /* report_cmd.c */
-int cmd_fw_deliver(cli *c, int argc, char **argv);    /* fw_cmd.c: deliver --firmware */
+int cmd_campaigns(cli *c, int argc, char **argv);     /* campaigns_cmd.c */
+/* campaigns_watch.c: campaigns --watch of group `group` (NULL: all), a refresh every
+ * `interval_s` seconds until SIGINT or SIGTERM, or with `until_idle` until none runs; the exit
+ * status. */
+int cli_campaigns_watch(cli *c, const char *group, double interval_s, bool until_idle);
+int cmd_fw_deliver(cli *c, int argc, char **argv); /* fw_cmd.c: deliver --firmware */
 /* fw_cmd.c: resume of stored firmware campaign `info` with the image at `file` (NULL: the
  * one it was started with), a unicast pull serving it from a blob server at `blob_listen` /
  * `blob_host` (NULL: the defaults), then its report; the exit status. */
@@ -306,6 +310,23 @@ typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV 
 /** Prints a campaign's report (report_cmd.c): per member, then totals and the T8 status. */
 void cli_print_report(const cli *c, cli_report_fmt fmt, const lmm_campaign_info *info,
                       const lmm_outcome *o, size_t n);
+/** Writes campaign `info`'s page (report_html.c) to `path` ("-": stdout), replacing what was
+ *  there only once the whole page is written. 0, or the exit status after the message. */
+int cli_report_html(const cli *c, const char *path, const lmm_campaign_info *info,
+                    const lmm_outcome *o, size_t n);
+/* The parts of the page that report_html.c and report_html_fw.c share. */
+/** `s` as HTML text or attribute value: & < > " ' as entities; NULL prints nothing. */
+void cli_html_esc(FILE *f, const char *s);
+/** A counts table row: name, count, and a bar of its share of `n`. */
+void cli_html_count_row(FILE *f, const char *name, size_t v, size_t n);
+/** A member table header cell: its #sort= key, and whether it sorts as a number. */
+void cli_html_th(FILE *f, const char *key, const char *label, bool num);
+/** A numeric cell (sort value in data-v), "-" when not `known`. */
+void cli_html_num_td(FILE *f, bool known, long long v, const char *unit);
+/** A firmware campaign's counts by wave and end, and by Update Result. */
+void cli_html_fw_counts(FILE *f, const lmm_outcome *o, size_t n);
+/** A firmware campaign's member table: its head and body. */
+void cli_html_fw_rows(FILE *f, const lmm_outcome *o, size_t n);
 /** Counts of a campaign's outcomes. */
 typedef struct cli_totals {
   size_t members, succeeded, failed, pending, repaired, by_via[4];
@@ -315,6 +336,17 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t);
 /** Whether an outcome is a success: done, a CoAP answer, class 2 (an operation campaign's),
  *  or Update Result 1 (a firmware campaign's: fw_end updated). */
 bool cli_outcome_ok(const lmm_outcome *o);
+/** "2.05" of a CoAP code into buf, "-" for 0. Returns buf. */
+char *cli_code_text(uint8_t code, char *buf, size_t cap);
+/** The values of an outcome as one line of text: "/6/0/0=48.0001 /6/0/1=11" for SenML (and
+ *  TLV of an object the model knows), the payload as text when printable, else "hex:...";
+ *  "" without payload. Owned (free()); NULL when out of memory. */
+char *cli_values_text(const lmm_objects *objs, const lmm_campaign_info *info, const lmm_outcome *o);
+/** Why an operation's outcome failed ("pending" while it is not done), NULL when it did not.
+ *  Borrowed from `o` or static. */
+const char *cli_error_text(const lmm_outcome *o);
+/** "read /6/0", "write-attr /3/0/13?pmin=10": a campaign's operation, into buf (cap bytes). */
+void cli_op_text(const lmm_campaign_info *info, char *buf, size_t cap);
 
 /* ------------------------------------------------- each step per member (steps.c) */
 
@@ -383,6 +415,11 @@ typedef struct cli_fw_totals {
   size_t members, updated, failed, held, cancelled, refused, pending, by_via[4], pulled;
 } cli_fw_totals;
 void cli_fw_count(const lmm_outcome *o, size_t n, cli_fw_totals *t);
+/** How a firmware member ended: "pending", "updated", "failed"... (lmm_fwc_end_name()). */
+const char *cli_fw_end_text(const lmm_outcome *o);
+/** What went wrong for a firmware member, NULL when nothing did (updated, or pending with no
+ *  error yet). Borrowed from `o` or static. */
+const char *cli_fw_error(const lmm_outcome *o);
 /** The path that brought a member the blob: "multicast", "unicast pull"... "-" when none. */
 const char *cli_fw_path_name(const lmm_outcome *o);
 /** Prints a firmware campaign's report: its summary figures, per member, then totals.

@@ -139,12 +139,11 @@ static void summary_table(const char *json) {
 
 /* ------------------------------------------------------------------ layouts */
 
-static const char *end_text(const lmm_outcome *o) {
+const char *cli_fw_end_text(const lmm_outcome *o) {
   return o->fw_end == LMM_FWC_PENDING ? "pending" : lmm_fwc_end_name(o->fw_end);
 }
 
-/* What went wrong, NULL when nothing did (updated, or pending with no error yet). */
-static const char *fw_error(const lmm_outcome *o) {
+const char *cli_fw_error(const lmm_outcome *o) {
   if (o->fw_end == LMM_FWC_UPDATED) return NULL;
   if (o->error && *o->error) return o->error;
   if (o->err != LMM_OK) return lmm_strerror((lmm_err)o->err);
@@ -183,10 +182,11 @@ static void fw_table(const lmm_campaign_info *info, const lmm_outcome *o, size_t
     printf("%-28s %-13s %-4s %-7s %10llu %6lu %8lu %5s %-9s  ",
            lmm_member_id_format(&m, id, sizeof id), cli_fw_path_name(&o[i]),
            o[i].fw_wave ? "yes" : "-", gm, (unsigned long long)o[i].fw_bytes_unicast,
-           (unsigned long)o[i].fw_missed, (unsigned long)o[i].fw_repaired, st, end_text(&o[i]));
+           (unsigned long)o[i].fw_missed, (unsigned long)o[i].fw_repaired, st,
+           cli_fw_end_text(&o[i]));
     const char *res = o[i].fw_result >= 0 ? lmm_fw_update_result_text(o[i].fw_result) : NULL;
     if (res) printf("%d %s", o[i].fw_result, res);
-    const char *e = fw_error(&o[i]);
+    const char *e = cli_fw_error(&o[i]);
     if (e && !(res && strstr(e, res))) { /* the error often quotes the result: once is enough */
       printf("%serror: ", res ? "; " : "");
       for (const char *p = e; *p; p++) /* one line per member */
@@ -275,13 +275,13 @@ static void fw_json(const lmm_campaign_info *info, const lmm_outcome *o, size_t 
     } else {
       printf("null,\"updateResultText\":null");
     }
-    printf(",\"end\":\"%s\",\"elapsedMs\":", end_text(&o[i]));
+    printf(",\"end\":\"%s\",\"elapsedMs\":", cli_fw_end_text(&o[i]));
     if (o[i].fw_end != LMM_FWC_PENDING)
       printf("%lld", (long long)o[i].latency_ms);
     else
       printf("null");
     printf(",\"error\":");
-    cli_json_str(stdout, fw_error(&o[i]));
+    cli_json_str(stdout, cli_fw_error(&o[i]));
     printf(",\"pkgVersion\":");
     cli_json_str(stdout, o[i].fw_pkg_version);
     cli_steps_json(&o[i]);
@@ -326,10 +326,10 @@ static void fw_csv(const lmm_outcome *o, size_t n) {
     snprintf(num, sizeof num, "%d", o[i].fw_result);
     cli_csv_field(o[i].fw_result >= 0 ? num : "", false);
     cli_csv_field(o[i].fw_result >= 0 ? lmm_fw_update_result_text(o[i].fw_result) : "", false);
-    cli_csv_field(end_text(&o[i]), false);
+    cli_csv_field(cli_fw_end_text(&o[i]), false);
     snprintf(num, sizeof num, "%lld", (long long)o[i].latency_ms);
     cli_csv_field(o[i].fw_end != LMM_FWC_PENDING ? num : "", false);
-    cli_csv_field(fw_error(&o[i]), false);
+    cli_csv_field(cli_fw_error(&o[i]), false);
     cli_csv_field(o[i].fw_pkg_version ? o[i].fw_pkg_version : "", true);
   }
 }

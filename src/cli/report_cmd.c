@@ -1,5 +1,5 @@
-/* report_cmd.c - "lwm2m-mbms report" and "campaigns": a campaign's per-member outcomes and
- * totals as a table, JSON or CSV, and the list of stored campaigns. */
+/* report_cmd.c - "lwm2m-mbms report": a campaign's per-member outcomes and totals as a table,
+ * JSON or CSV. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ void cli_count(const lmm_outcome *o, size_t n, cli_totals *t) {
   }
 }
 
-static char *code_text(uint8_t code, char *buf, size_t cap) {
+char *cli_code_text(uint8_t code, char *buf, size_t cap) {
   if (!code)
     snprintf(buf, cap, "-");
   else
@@ -146,10 +146,8 @@ static bool decode(const lmm_objects *objs, const lmm_campaign_info *info, const
   return false;
 }
 
-/* The values of an outcome as one line of text: "/6/0/0=48.0001 /6/0/1=11" for SenML, the
- * payload as text when printable, else "hex:...". Owned. */
-static char *values_text(const lmm_objects *objs, const lmm_campaign_info *info,
-                         const lmm_outcome *o) {
+char *cli_values_text(const lmm_objects *objs, const lmm_campaign_info *info,
+                      const lmm_outcome *o) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
@@ -172,7 +170,7 @@ static char *values_text(const lmm_objects *objs, const lmm_campaign_info *info,
   return buf;
 }
 
-static const char *error_text(const lmm_outcome *o) {
+const char *cli_error_text(const lmm_outcome *o) {
   if (!o->done) return "pending";
   if (o->error && *o->error) return o->error;
   if (o->err != LMM_OK) return lmm_strerror((lmm_err)o->err);
@@ -181,7 +179,7 @@ static const char *error_text(const lmm_outcome *o) {
 
 /* ------------------------------------------------------------------ layouts */
 
-static void op_text(const lmm_campaign_info *info, char *buf, size_t cap) {
+void cli_op_text(const lmm_campaign_info *info, char *buf, size_t cap) {
   snprintf(buf, cap, "%s %s%s%s", cli_op_name(info->op_kind), info->op_path ? info->op_path : "?",
            info->op_query ? "?" : "", info->op_query ? info->op_query : "");
 }
@@ -189,7 +187,7 @@ static void op_text(const lmm_campaign_info *info, char *buf, size_t cap) {
 static void report_table(const lmm_objects *objs, const lmm_campaign_info *info,
                          const lmm_outcome *o, size_t n) {
   char t1[40], t2[40], op[320];
-  op_text(info, op, sizeof op);
+  cli_op_text(info, op, sizeof op);
   printf("campaign %lld: %s on group %s via %s, %s\n", (long long)info->id, op,
          info->group ? info->group : "?", cli_via_name(info->via), cli_state_name(info->state));
   printf("created %s  finished %s", cli_fmt_time(info->created_ms / 1000, false, t1, sizeof t1),
@@ -215,10 +213,10 @@ static void report_table(const lmm_objects *objs, const lmm_campaign_info *info,
     else
       snprintf(lat, sizeof lat, "-");
     printf("%-28s %-19s %-5s %-7s %-7s %-7s %8d %10s  ", lmm_member_id_format(&m, id, sizeof id),
-           path, code_text(o[i].coap_code, code, sizeof code), st[0], st[1], st[2], o[i].attempts,
-           lat);
-    char *v = values_text(objs, info, &o[i]);
-    const char *e = error_text(&o[i]);
+           path, cli_code_text(o[i].coap_code, code, sizeof code), st[0], st[1], st[2],
+           o[i].attempts, lat);
+    char *v = cli_values_text(objs, info, &o[i]);
+    const char *e = cli_error_text(&o[i]);
     if (cli_outcome_ok(&o[i]) || !e) {
       for (char *p = v; p && *p; p++) /* one line per member */
         if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
@@ -283,7 +281,7 @@ static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
            o[i].done ? "true" : "false", cli_outcome_ok(&o[i]) ? "true" : "false",
            lmm_outcome_refused(&o[i]) ? "true" : "false");
     if (o[i].coap_code)
-      printf("\"%s\"", code_text(o[i].coap_code, code, sizeof code));
+      printf("\"%s\"", cli_code_text(o[i].coap_code, code, sizeof code));
     else
       printf("null");
     if (o[i].content_format >= 0)
@@ -320,7 +318,7 @@ static void report_json(const lmm_objects *objs, const lmm_campaign_info *info,
     else
       printf("null");
     printf(",\"error\":");
-    cli_json_str(stdout, cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]));
+    cli_json_str(stdout, cli_outcome_ok(&o[i]) ? NULL : cli_error_text(&o[i]));
     cli_steps_json(&o[i]);
     printf("}");
   }
@@ -351,8 +349,8 @@ static void report_csv(const lmm_objects *objs, const lmm_campaign_info *info, c
     cli_csv_field(o[i].done ? cli_via_name(o[i].via) : "", false);
     cli_csv_field(o[i].repaired ? "yes" : "no", false);
     cli_steps_csv(&o[i]);
-    cli_csv_field(o[i].coap_code ? code_text(o[i].coap_code, code, sizeof code) : "", false);
-    char *v = values_text(objs, info, &o[i]);
+    cli_csv_field(o[i].coap_code ? cli_code_text(o[i].coap_code, code, sizeof code) : "", false);
+    char *v = cli_values_text(objs, info, &o[i]);
     cli_csv_field(v, false);
     free(v);
     snprintf(num, sizeof num, "%d", o[i].attempts);
@@ -362,7 +360,7 @@ static void report_csv(const lmm_objects *objs, const lmm_campaign_info *info, c
     else
       num[0] = '\0';
     cli_csv_field(num, false);
-    cli_csv_field(cli_outcome_ok(&o[i]) ? NULL : error_text(&o[i]), true);
+    cli_csv_field(cli_outcome_ok(&o[i]) ? NULL : cli_error_text(&o[i]), true);
   }
 }
 
@@ -391,7 +389,10 @@ int cmd_report(cli *c, int argc, char **argv) {
   static const struct option opts[] = {{"format", required_argument, 0, 'f'},
                                        {"json", no_argument, 0, 'j'},
                                        {"objects", required_argument, 0, 'o'},
+                                       {"html", required_argument, 0, 'H'},
                                        {0, 0, 0, 0}};
+  const char *html = NULL;
+  bool fmt_given = c->json;
   const char *dirs[CLI_MAX_OBJECT_DIRS];
   size_t n_dirs = 0;
   cli_report_fmt fmt = c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE;
@@ -401,7 +402,12 @@ int cmd_report(cli *c, int argc, char **argv) {
   if (!args) return EXIT_SOME_FAILED;
   int rc = 0;
   while (!rc && (o = cli_getopt(c, argc + 1, args, "", opts, NULL)) != -1) {
-    if (o == 'j')
+    if (o == 'j' || o == 'f') fmt_given = true;
+    if (o == 'H' && !*optarg)
+      rc = cli_usage(c, "--html: empty file name");
+    else if (o == 'H')
+      html = optarg;
+    else if (o == 'j')
       fmt = CLI_REPORT_JSON;
     else if (o == 'o' && n_dirs == CLI_MAX_OBJECT_DIRS)
       rc = cli_usage(c, "--objects: at most %d directories", CLI_MAX_OBJECT_DIRS);
@@ -421,6 +427,8 @@ int cmd_report(cli *c, int argc, char **argv) {
   int64_t id = 0;
   if (!rc && argc + 1 - optind != 1)
     rc = cli_usage(c, argc + 1 - optind < 1 ? "missing CAMPAIGN" : "too many arguments");
+  if (!rc && html && fmt_given)
+    rc = cli_usage(c, "--html writes a page: give it without --format or --json");
   if (!rc) rc = cli_parse_campaign_id(c, args[optind], &id);
   /* Loaded objects type what the built-ins cannot: a vendor object's TLV answers. */
   if (!rc) rc = cli_objects_load(c, dirs, n_dirs);
@@ -435,82 +443,13 @@ int cmd_report(cli *c, int argc, char **argv) {
     lmm_err e = lmm_store_outcomes_get(s, id, &out, &n);
     if (e != LMM_OK)
       rc = cli_store_fail(c, s, "reading the outcomes", e);
+    else if (html)
+      rc = cli_report_html(c, html, &info, out, n);
     else
       cli_print_report(c, fmt, &info, out, n);
   }
   lmm_outcome_list_free(out, n);
   lmm_campaign_info_clear(&info);
-  lmm_store_close(s);
-  return rc;
-}
-
-int cmd_campaigns(cli *c, int argc, char **argv) {
-  c->cmd = "campaigns";
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--json"))
-      c->json = true;
-    else if (argv[i][0] == '-' && argv[i][1])
-      return cli_usage(c, "unknown option '%s'", argv[i]);
-  }
-  const char *group = NULL;
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], "--json")) {
-      if (group) return cli_usage(c, "too many arguments");
-      group = argv[i];
-    }
-  lmm_store *s = NULL;
-  int rc = cli_store_open(c, &s);
-  if (rc) return rc;
-  lmm_campaign_info *l = NULL;
-  size_t n = 0;
-  lmm_err e = lmm_store_campaign_list(s, group, &l, &n);
-  if (e != LMM_OK) {
-    rc = cli_store_fail(c, s, "listing the campaigns", e);
-    goto out;
-  }
-  if (c->json)
-    printf("[");
-  else if (!n && group)
-    printf("no campaigns on group %s\n", group);
-  else if (!n)
-    printf("no campaigns\n");
-  else
-    printf("%6s  %-20s %-9s %-28s %-11s %-20s %7s %9s\n", "ID", "GROUP", "KIND", "OPERATION",
-           "STATE", "CREATED", "MEMBERS", "SUCCEEDED");
-  for (size_t i = 0; i < n; i++) {
-    lmm_outcome *o = NULL;
-    size_t no = 0;
-    cli_totals t = {0};
-    if (lmm_store_outcomes_get(s, l[i].id, &o, &no) == LMM_OK) cli_count(o, no, &t);
-    lmm_outcome_list_free(o, no);
-    bool fw = l[i].kind == LMM_CK_FIRMWARE;
-    char op[320], tm[40];
-    if (fw)
-      snprintf(op, sizeof op, "firmware via %s", cli_via_name(l[i].via));
-    else
-      op_text(&l[i], op, sizeof op);
-    cli_fmt_time(l[i].created_ms / 1000, false, tm, sizeof tm);
-    if (c->json) {
-      printf("%s{\"id\":%lld,\"group\":", i ? "," : "", (long long)l[i].id);
-      cli_json_str(stdout, l[i].group);
-      printf(",\"kind\":\"%s\",\"operation\":", fw ? "firmware" : "operation");
-      cli_json_str(stdout, fw ? NULL : cli_op_name(l[i].op_kind));
-      printf(",\"path\":");
-      cli_json_str(stdout, fw ? NULL : l[i].op_path);
-      printf(",\"via\":\"%s\",\"state\":\"%s\"", cli_via_name(l[i].via),
-             cli_state_name(l[i].state));
-      cli_json_time("created", l[i].created_ms);
-      printf(",\"members\":%zu,\"succeeded\":%zu,\"failed\":%zu,\"pending\":%zu,\"refused\":%zu}",
-             t.members, t.succeeded, t.failed, t.pending, t.refused);
-    } else {
-      printf("%6lld  %-20s %-9s %-28s %-11s %-20s %7zu %9zu\n", (long long)l[i].id,
-             l[i].group ? l[i].group : "-", fw ? "firmware" : "operation", op,
-             cli_state_name(l[i].state), tm, t.members, t.succeeded);
-    }
-  }
-  if (c->json) printf("]\n");
-out:
-  lmm_campaign_info_list_free(l, n);
   lmm_store_close(s);
   return rc;
 }

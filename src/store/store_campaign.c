@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lwm2m_mbms/fw_campaign.h"
 #include "store/store_internal.h"
 
 /* ------------------------------------------------------------ campaigns */
@@ -55,6 +56,19 @@ static const char SQL_OUTCOME_LIST[] =
     "fw_bytes_unicast, fw_missed, fw_repaired, gm_step, gm_code, gm_error, group_step, "
     "group_code, unicast_step, unicast_code, unicast_error, fw_pkg_version, fw_exec FROM outcomes "
     "WHERE campaign = ?1 ORDER BY position";
+
+/* The rules of lmm_outcome_refused() and a success, in SQL: a firmware end decides when there
+ * is one, else the answer. ?2 updated, ?3 refused (lmm_fwc_end), ?4 and ?5 the refusal codes,
+ * ?6..?8 the paths. */
+static const char SQL_OUTCOME_COUNTS[] =
+    "SELECT COUNT(*), TOTAL(done OR fw_end <> 0), "
+    "TOTAL(CASE WHEN fw_end <> 0 THEN fw_end = ?2 "
+    "ELSE done AND err = 0 AND coap_code >> 5 = 2 END), "
+    "TOTAL(CASE WHEN fw_end <> 0 THEN fw_end = ?3 "
+    "ELSE done AND err = 0 AND coap_code IN (?4, ?5) END), "
+    "TOTAL((done OR fw_end <> 0) AND via = ?6), TOTAL((done OR fw_end <> 0) AND via = ?7), "
+    "TOTAL((done OR fw_end <> 0) AND via = ?8), TOTAL(repaired <> 0) "
+    "FROM outcomes WHERE campaign = ?1";
 
 static lmm_err campaign_read(lmm_store *s, sqlite3_stmt *st, void *out) {
   lmm_campaign_info c = {0};
@@ -390,4 +404,39 @@ LMM_API lmm_err lmm_store_outcomes_get(lmm_store *s, int64_t id, lmm_outcome **o
   }
   *out = v, *n = nv;
   return LMM_OK;
+}
+
+LMM_API lmm_err lmm_store_outcome_counts(lmm_store *s, int64_t id, lmm_outcome_counts *out) {
+  lmm_err rc = lmmi_store_check(s, out != NULL, "outcome counts");
+  if (rc != LMM_OK) return rc;
+  /* One snapshot: the campaign is there, and the counts are of one moment of its rows. */
+  if ((rc = lmmi_store_begin(s, false)) != LMM_OK) return rc;
+  if ((rc = campaign_exists(s, id)) != LMM_OK) goto out;
+  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_OUTCOME_COUNTS, SQL_OUTCOME_COUNTS);
+  rc = LMM_ERR_DB;
+  if (!st) goto out;
+  int src = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int(st, 2, LMM_FWC_UPDATED) |
+            sqlite3_bind_int(st, 3, LMM_FWC_REFUSED) | sqlite3_bind_int(st, 4, 4 << 5 | 1) |
+            sqlite3_bind_int(st, 5, 4 << 5 | 3) | sqlite3_bind_int(st, 6, LMM_VIA_MBMS) |
+            sqlite3_bind_int(st, 7, LMM_VIA_MULTICAST) | sqlite3_bind_int(st, 8, LMM_VIA_UNICAST);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src != SQLITE_ROW) {
+    rc = lmmi_store_fail(s, src, "outcome counts");
+  } else {
+    lmm_outcome_counts c = {0};
+    c.members = (size_t)sqlite3_column_int64(st, 0);
+    c.done = (size_t)sqlite3_column_int64(st, 1);
+    c.succeeded = (size_t)sqlite3_column_int64(st, 2);
+    c.refused = (size_t)sqlite3_column_int64(st, 3);
+    for (int v = LMM_VIA_MBMS; v <= LMM_VIA_UNICAST; v++)
+      c.by_via[v] = (size_t)sqlite3_column_int64(st, 3 + v);
+    c.repaired = (size_t)sqlite3_column_int64(st, 7);
+    *out = c;
+    rc = LMM_OK;
+  }
+  sqlite3_reset(st);
+  if (rc == LMM_OK) rc = lmmi_store_commit(s);
+out:
+  if (rc != LMM_OK) lmmi_store_rollback(s);
+  return rc;
 }

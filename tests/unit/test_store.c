@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lwm2m_mbms/ctx.h"
+#include "lwm2m_mbms/fw_campaign.h"
 #include "lwm2m_mbms/store.h"
 #include "lwm2m_mbms/unicast.h"
 
@@ -576,6 +577,59 @@ static void test_outcomes_roundtrip(void **state) {
   assert_int_equal(lmm_store_outcomes_put(f->s, c.id, &noep, 1), LMM_ERR_ARG);
   assert_int_equal(lmm_store_outcomes_put(f->s, c.id, NULL, 0), LMM_OK);
   lmm_members_free(m, 3);
+}
+
+/* The counts a live view polls agree with what the outcomes themselves say, for every kind of
+ * row: pending, answered, refused, failed, repaired, and firmware ends. */
+static void test_outcome_counts(void **state) {
+  fx *f = *state;
+  lmm_member *m = make_members(9, "dev", 5);
+  lmm_campaign_info c = campaign_on("g");
+  assert_int_equal(lmm_store_campaign_create(f->s, &c, m, 9), LMM_OK);
+  lmm_outcome_counts k, none;
+  assert_int_equal(lmm_store_outcome_counts(f->s, c.id, &k), LMM_OK);
+  assert_int_equal(k.members, 9);
+  assert_int_equal(k.done + k.succeeded + k.refused + k.repaired, 0);
+  lmm_outcome o[8];
+  for (int i = 0; i < 8; i++) {
+    lmm_outcome_init(&o[i]);
+    o[i].ep = m[i].ep, o[i].oid = 5, o[i].done = true;
+  }
+  o[0].via = LMM_VIA_MBMS, o[0].coap_code = 0x45;                               /* by the group */
+  o[1].via = LMM_VIA_MULTICAST, o[1].coap_code = 0x81;                          /* refused 4.01 */
+  o[2].via = LMM_VIA_UNICAST, o[2].repaired = true, o[2].coap_code = 0x44;      /* repaired */
+  o[3].via = LMM_VIA_UNICAST, o[3].repaired = true, o[3].err = LMM_ERR_TIMEOUT; /* failed */
+  o[4].via = LMM_VIA_MBMS, o[4].coap_code = 0x84;                               /* failed 4.04 */
+  o[5].via = LMM_VIA_UNICAST, o[5].coap_code = 0x83, o[5].err = LMM_ERR_COAP;   /* not refused */
+  o[6].done = false, o[6].fw_end = LMM_FWC_UPDATED, o[6].via = LMM_VIA_MULTICAST;
+  o[7].done = false, o[7].fw_end = LMM_FWC_REFUSED;
+  assert_int_equal(lmm_store_outcomes_put(f->s, c.id, o, 8), LMM_OK);
+  assert_int_equal(lmm_store_outcome_counts(f->s, c.id, &k), LMM_OK);
+  assert_int_equal(k.members, 9);
+  assert_int_equal(k.done, 8); /* dev 8 is still pending */
+  assert_int_equal(k.succeeded, 3);
+  assert_int_equal(k.refused, 2);
+  assert_int_equal(k.by_via[LMM_VIA_MBMS], 2);
+  assert_int_equal(k.by_via[LMM_VIA_MULTICAST], 2);
+  assert_int_equal(k.by_via[LMM_VIA_UNICAST], 3);
+  assert_int_equal(k.repaired, 2);
+  /* The same figures from the rows themselves. */
+  lmm_outcome *got;
+  size_t n, refused = 0;
+  assert_int_equal(lmm_store_outcomes_get(f->s, c.id, &got, &n), LMM_OK);
+  for (size_t i = 0; i < n; i++)
+    refused += lmm_outcome_refused(&got[i]);
+  assert_int_equal(refused, k.refused);
+  lmm_outcome_list_free(got, n);
+
+  memset(&none, 0x5a, sizeof none);
+  k = none;
+  assert_int_equal(lmm_store_outcome_counts(f->s, c.id + 100, &k), LMM_ERR_NOTFOUND);
+  assert_memory_equal(&k, &none, sizeof k); /* untouched */
+  assert_non_null(strstr(lmm_store_errmsg(f->s), "no campaign"));
+  assert_int_equal(lmm_store_outcome_counts(f->s, c.id, NULL), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_outcome_counts(NULL, c.id, &k), LMM_ERR_ARG);
+  lmm_members_free(m, 9);
 }
 
 static void campaign_equal(const lmm_campaign_info *a, const lmm_campaign_info *b) {
@@ -1826,6 +1880,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_members, setup, teardown),
       cmocka_unit_test_setup_teardown(test_campaign_create_1000, setup, teardown),
       cmocka_unit_test_setup_teardown(test_outcomes_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outcome_counts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_campaign_update_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_outcome_init, setup, teardown),
       cmocka_unit_test_setup_teardown(test_firmware_campaign, setup, teardown),

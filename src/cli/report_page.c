@@ -1,0 +1,76 @@
+/* report_page.c - the fixed parts of report --html's page: its style sheet and its script,
+ * inline so that the page is one file that fetches nothing (docs/report.md). */
+#include "cli.h"
+
+/* Colours by state follow the text report's words: ok green, refused amber, failed red,
+ * silent grey, pending blue. Light and dark schemes both. */
+const char cli_page_css[] =
+    ":root{--fg:#1d2430;--bg:#fff;--mute:#667085;--line:#d0d5dd;--bar:#2e6bd1;--late:#b54708;"
+    "--ok:#067647;--refused:#b54708;--failed:#b42318;--silent:#667085;--pending:#175cd3}"
+    "@media (prefers-color-scheme:dark){:root{--fg:#e4e7ec;--bg:#101828;--mute:#98a2b3;"
+    "--line:#344054;--bar:#528bff;--late:#f79009;--ok:#47cd89;--refused:#fdb022;"
+    "--failed:#f97066;--silent:#98a2b3;--pending:#53b1fd}}"
+    "body{font:14px/1.45 system-ui,sans-serif;color:var(--fg);background:var(--bg);"
+    "margin:1.5em auto;max-width:1200px;padding:0 1em}"
+    "h1{font-size:1.35em;margin:.2em 0}h2{font-size:1.1em;margin:1.6em 0 .4em}"
+    ".meta{color:var(--mute);margin:.2em 0}.meta b{color:var(--fg);font-weight:600}"
+    ".err{color:var(--failed)}"
+    "svg{display:block;max-width:100%;height:auto}svg text{fill:var(--fg);font-size:11px}"
+    "svg .axis{stroke:var(--line)}svg .tick{fill:var(--mute)}"
+    ".bar{fill:var(--bar)}.bar.late{fill:var(--late)}.phase line{stroke:var(--mute)}"
+    ".phase circle{fill:var(--bar)}.note{color:var(--mute);font-size:.92em;max-width:60em}"
+    "table{border-collapse:collapse}th,td{padding:.2em .6em;text-align:left;"
+    "border-bottom:1px solid var(--line);vertical-align:top}td.n,th.n{text-align:right}"
+    "table.counts td.n{min-width:4em}.meter{display:inline-block;height:.7em;"
+    "background:var(--bar);vertical-align:middle}"
+    "#members{width:100%;font-size:.92em}#members th{cursor:pointer;user-select:none;"
+    "position:sticky;top:0;background:var(--bg)}"
+    "#members th[aria-sort=ascending]::after{content:' \\25B2'}"
+    "#members th[aria-sort=descending]::after{content:' \\25BC'}"
+    "#members td.v{word-break:break-all;max-width:28em}"
+    "tr.s-ok td.st{color:var(--ok)}tr.s-refused td.st{color:var(--refused)}"
+    "tr.s-failed td.st{color:var(--failed)}tr.s-silent td.st{color:var(--silent)}"
+    "tr.s-pending td.st{color:var(--pending)}"
+    "input[type=search]{font:inherit;padding:.2em .4em;margin:.4em 0;min-width:20em}";
+
+/* Sorting and filtering of the member table, which the page renders without them; what the
+ * script does not need it does not touch. Errors are kept on <body data-errors>, where a test
+ * (or a person in the inspector) finds them. A #sort=KEY (or #sort=-KEY, descending) in the
+ * address sorts on load, so a sorted view can be linked and survives a reload. */
+const char cli_page_js[] =
+    "(function(){var body=document.body,errs=[];"
+    "function fail(m){errs.push(String(m));body.setAttribute('data-errors',errs.join(' | '));}"
+    "window.addEventListener('error',function(e){fail(e.message);});"
+    "try{var data=JSON.parse(document.getElementById('lmm-data').textContent);"
+    "var table=document.getElementById('members'),tbody=table.tBodies[0];"
+    "var rows=Array.prototype.slice.call(tbody.rows),heads=table.tHead.rows[0].cells;"
+    "function key(r,i,num){var c=r.cells[i],v=c.getAttribute('data-v');"
+    "if(num)return v===null||v===''?null:Number(v);"
+    "return(v!==null?v:c.textContent).toLowerCase();}"
+    "function sortBy(i,desc){var num=heads[i].getAttribute('data-type')==='num';"
+    "var ks=rows.map(function(r,j){return{r:r,k:key(r,i,num),j:j};});"
+    "ks.sort(function(a,b){if(a.k===b.k)return a.j-b.j;if(a.k===null)return 1;"
+    "if(b.k===null)return -1;var d=a.k<b.k?-1:1;return desc?-d:d;});"
+    "var frag=document.createDocumentFragment();"
+    "ks.forEach(function(x){frag.appendChild(x.r);});tbody.appendChild(frag);"
+    "rows=ks.map(function(x){return x.r;});"
+    "for(var h=0;h<heads.length;h++)heads[h].removeAttribute('aria-sort');"
+    "heads[i].setAttribute('aria-sort',desc?'descending':'ascending');}"
+    "Array.prototype.forEach.call(heads,function(th,i){th.tabIndex=0;"
+    "function go(){var desc=th.getAttribute('aria-sort')==='ascending';sortBy(i,desc);"
+    "try{history.replaceState(null,'','#sort='+(desc?'-':'')+th.getAttribute('data-key'));}"
+    "catch(e){}}"
+    "th.addEventListener('click',go);th.addEventListener('keydown',function(e){"
+    "if(e.key==='Enter'||e.key===' '){e.preventDefault();go();}});});"
+    "var shown=document.getElementById('shown'),box=document.createElement('input');"
+    "box.type='search';box.placeholder='filter: any text of a row';"
+    "box.setAttribute('aria-label','filter members');"
+    "table.parentNode.insertBefore(box,table);"
+    "box.addEventListener('input',function(){var q=box.value.toLowerCase(),k=0;"
+    "rows.forEach(function(r){var hit=!q||r.textContent.toLowerCase().indexOf(q)>=0;"
+    "r.hidden=!hit;if(hit)k++;});"
+    "shown.textContent=k+' of '+data.members+' members shown';});"
+    "var m=/^#sort=(-?)([a-z-]+)$/.exec(location.hash);"
+    "if(m)Array.prototype.forEach.call(heads,function(th,i){"
+    "if(th.getAttribute('data-key')===m[2])sortBy(i,m[1]==='-');});"
+    "body.setAttribute('data-ready','1');}catch(e){fail(e&&e.message||e);}})();";
