@@ -170,25 +170,41 @@ static size_t phases_of(const lmm_campaign_info *info, const chart *ch, phase *p
   return k;
 }
 
+/* Label lanes around the axis (y = 60), nearest first: a label takes the first lane where it
+ * overlaps none already there, so phases a few milliseconds apart stay readable. */
+static const struct {
+  int text_y, tick_y;
+} LANES[] = {{44, 48}, {86, 74}, {26, 30}, {104, 92}, {10, 14}, {120, 108}};
+#define N_LANES (sizeof LANES / sizeof LANES[0])
+
 static void timeline(FILE *f, const phase *p, size_t k) {
   const int W = 960, L = 20, R = 20;
+  const double CHAR_W = 6.8; /* of the page's 12 px sans-serif, generously */
   int64_t t0 = p[0].ms, span = p[k - 1].ms - t0;
-  fputs("<h2>Time line</h2>\n<svg id=\"timeline\" viewBox=\"0 0 960 96\" role=\"img\" "
+  double lane_end[N_LANES];
+  for (size_t l = 0; l < N_LANES; l++)
+    lane_end[l] = -1e9;
+  fputs("<h2>Time line</h2>\n<svg id=\"timeline\" viewBox=\"0 0 960 128\" role=\"img\" "
         "aria-label=\"phases of the campaign\">\n<line class=\"axis\" x1=\"20\" y1=\"60\" "
         "x2=\"940\" y2=\"60\"/>\n",
         f);
   for (size_t i = 0; i < k; i++) {
     double x = L + (span > 0 ? (double)(p[i].ms - t0) * (W - L - R) / (double)span : 0);
-    int y = i % 2 ? 84 : 40; /* every other label below the line, so neighbours do not collide */
+    char label[64];
+    int n = snprintf(label, sizeof label, "%s +%.3f s", p[i].name, (double)(p[i].ms - t0) / 1000.0);
+    double w = (n > 0 ? n : 0) * CHAR_W;
+    const char *anchor = x < 120 ? "start" : x > W - 120 ? "end" : "middle";
+    double x0 = x < 120 ? x : x > W - 120 ? x - w : x - w / 2;
+    size_t l = 0; /* phases come in time order: a lane's last label is its rightmost */
+    while (l + 1 < N_LANES && lane_end[l] + 8 > x0)
+      l++;
+    if (lane_end[l] < x0 + w) lane_end[l] = x0 + w;
+    int ty = LANES[l].text_y, tick = LANES[l].tick_y;
     fprintf(f,
             "<g class=\"phase\" data-phase=\"%s\" data-ms=\"%lld\"><line x1=\"%.1f\" y1=\"%d\" "
             "x2=\"%.1f\" y2=\"60\"/><circle cx=\"%.1f\" cy=\"60\" r=\"4\"/><text x=\"%.1f\" "
-            "y=\"%d\" text-anchor=\"%s\">%s +%.3f s</text></g>\n",
-            p[i].name, (long long)p[i].ms, x, i % 2 ? 72 : 46, x, x, x, y - (i % 2 ? 0 : 10),
-            x < 120       ? "start"
-            : x > W - 120 ? "end"
-                          : "middle",
-            p[i].name, (double)(p[i].ms - t0) / 1000.0);
+            "y=\"%d\" text-anchor=\"%s\">%s</text></g>\n",
+            p[i].name, (long long)p[i].ms, x, tick, x, x, x, ty, anchor, label);
   }
   fputs("</svg>\n<table class=\"phases\"><thead><tr><th>phase</th><th>time (UTC)</th><th "
         "class=\"n\">after created</th></tr></thead><tbody>\n",
