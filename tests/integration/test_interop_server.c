@@ -110,6 +110,10 @@ static void run_campaigns(fixture *f, bool coaps) {
   j = report_json(f, "4");
   assert_int_equal(lmmt_count_of(j, "\"refused\":false,\"code\":\"4.04\""), 2);
   free(j);
+  /* nor Discover: it ignores the Accept (RFC 7252 5.10.4 wants 4.06) and sends the resource
+   * itself, which is no link list and must not be reported as the member's links */
+  EXPECT(f, 1, "Discover answered 2.05 without a Content-Format and not as a link list", "deliver",
+         "g", "--discover", "/3/0/14");
   servers_down(f);
 }
 
@@ -231,6 +235,15 @@ static void test_engine_senml_blockwise(void **state) {
     assert_int_equal(got.n, recs.n);
     assert_string_equal(got.items[1].value.str, recs.items[1].value.str);
     lmm_records_clear(&got);
+  }
+  /* A Discover gets the SenML body back (the server ignores Accept: link-format): not a
+   * Discover answer, the engine says so */
+  op = (lmm_op){.kind = LMM_OPK_DISCOVER, .path = base};
+  run_op(u, m, n, &op, res);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(res[i].err, LMM_ERR_PROTO);
+    assert_int_equal(res[i].code, 0);
+    assert_int_equal(res[i].len, len);
   }
   /* Delete, and the read is a 4.04 answered as such (a CoAP answer: err is LMM_OK) */
   op = (lmm_op){.kind = LMM_OPK_DELETE, .path = base};
