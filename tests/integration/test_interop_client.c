@@ -391,6 +391,69 @@ static void test_observe(void **state) {
   assert_int_equal(lmmt_sim_stop(&s), 0);
 }
 
+/* A notification larger than a datagram: its first block, then the rest by Block2 (RFC 7959
+ * 3.4), which the client must be able to tie to it by the ETag. */
+static void test_observe_block2(void **state) {
+  (void)state;
+  lmmt_sim s = start((const char *[]){"--count", "1", NULL});
+  for (unsigned iid = 0; iid < 12; iid++) {
+    char path[32];
+    snprintf(path, sizeof path, "/42769/%u", iid);
+    lmmt_tool_run r = CLIENT("-m", "put", "-t", "110", "-e", long_instance(iid), uri(&s, 0, path));
+    ok(&r), lmmt_tool_run_free(&r);
+  }
+  const char *out = file_in("observed");
+  unlink(out);
+  lmmt_tool_job *job =
+      lmmt_coap_client_start(TOOL_MS, (const char *[]){"-B", "6", "-v", "7", "-s", "2", "-A", "110",
+                                                       "-o", out, uri(&s, 0, "/42769"), NULL});
+  assert_non_null(job);
+  /* Changes while it observes, until it stops (each notified whenever its registration is in) */
+  int v = 100;
+  while (!lmmt_tool_job_ended(job)) {
+    char val[16];
+    snprintf(val, sizeof val, "%d", ++v);
+    assert_true(lmmt_sim_expect(s.port, 0, COAP_REQUEST_CODE_PUT, "/42769/3/9", LMM_FMT_TEXT, -1,
+                                val, C(2, 4)));
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  lmmt_tool_run r = lmmt_coap_client_finish(job);
+  lmmt_logged_pdu p[64];
+  size_t n = lmmt_coap_log_responses(r.out, p, 64), observed = 0, restarted = 0;
+  assert_true(n <= 64);
+  for (size_t k = 0; k < n; k++) {
+    assert_int_equal(p[k].code, C(2, 5));
+    if (!p[k].etag[0]) fail_msg("response %zu (Observe %ld) has no ETag", k, p[k].observe);
+    if (p[k].observe >= 0) {
+      observed++;
+      assert_int_equal(p[k].block2, 0); /* the first block of the body */
+    } else if (p[k].block2 == 0) {
+      restarted++; /* a plain GET of block 0: the client started the body over */
+    } else if (strcmp(p[k].etag, p[k - 1].etag) != 0) {
+      fail_msg("block %ld has ETag %s after %s", p[k].block2, p[k].etag, p[k - 1].etag);
+    }
+  }
+  lmmt_tool_run_free(&r);
+  if (observed < 2 || restarted) fail_msg("%zu notified bodies, %zu restarts", observed, restarted);
+  /* Every body whole in the output file: JSON arrays one after another, 36 records each, the
+   * last with a value written. */
+  size_t len;
+  char *all = lmmt_read_file(out, &len);
+  assert_non_null(all);
+  size_t bodies = 0;
+  const char *end = NULL;
+  for (const char *b = all; *b; b = end, bodies++) {
+    cJSON *j = cJSON_ParseWithOpts(b, &end, false);
+    if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) != 36)
+      fail_msg("body %zu of the observation is not whole: '%.60s...'", bodies, b);
+    cJSON_Delete(j);
+  }
+  assert_int_equal(bodies, observed);
+  free(all);
+  assert_int_equal(lmmt_sim_stop(&s), 0);
+}
+
 /* ------------------------------------------------------------------ errors, CoAPS */
 
 static void test_error_answers(void **state) {
@@ -485,6 +548,7 @@ int main(void) {
       cmocka_unit_test(test_write_senml_and_tlv),
       cmocka_unit_test(test_block1_writes),
       cmocka_unit_test(test_observe),
+      cmocka_unit_test(test_observe_block2),
       cmocka_unit_test(test_error_answers),
       cmocka_unit_test(test_coaps_psk),
   };

@@ -232,6 +232,10 @@ size_t lmmt_coap_log_responses(const char *log, lmmt_logged_pdu *out, size_t cap
         p->observe = -1;
         const char *o = strstr(line, "Observe:");
         if (o && o < line + len) p->observe = strtol(o + 8, NULL, 10);
+        const char *e = strstr(line, "ETag:");
+        if (e && e < line + len) sscanf(e + 5, "%23[0-9a-fx]", p->etag);
+        const char *b = strstr(line, "Block2:");
+        p->block2 = b && b < line + len ? strtol(b + 7, NULL, 10) : -1;
         const char *pl = strstr(line, ":: ");
         if (pl && pl < line + len) {
           pl += 3;

@@ -56,13 +56,16 @@ int lmmt_coap_server_stop(lmmt_coap_server *s);
 
 /** Lines of a coap-client `-v 7` log that show a received response: "v:1 t:T c:C.DD ..."
  *  with a class of 2 to 5. For each, in order, the code (class << 5 | detail), the Observe
- *  value (-1 when absent) and the payload as the log quotes it (between ":: '" and the last
+ *  value (-1 when absent), the ETag, the Block2 number and the payload as the log quotes it
+ * (between ":: '" and the last
  *  "'"; "" when none, "binary data" when the tool did not print it). Returns how many were
  *  found (at most `cap` are stored). */
 typedef struct lmmt_logged_pdu {
   int code;
   long observe;
-  char type[4]; /**< "CON", "NON", "ACK" */
+  char type[4];  /**< "CON", "NON", "ACK" */
+  char etag[24]; /**< "0x74418330", "" when absent */
+  long block2;   /**< Block2 number, -1 when absent */
   char payload[128];
 } lmmt_logged_pdu;
 size_t lmmt_coap_log_responses(const char *log, lmmt_logged_pdu *out, size_t cap);
