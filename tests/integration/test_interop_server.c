@@ -114,6 +114,15 @@ static void run_campaigns(fixture *f, bool coaps) {
    * itself, which is no link list and must not be reported as the member's links */
   EXPECT(f, 1, "Discover answered 2.05 without a Content-Format and not as a link list", "deliver",
          "g", "--discover", "/3/0/14");
+  /* An LwM2M Write-Attributes is a PUT with a query and no payload: to a plain CoAP server a
+   * PUT of an empty representation, which it stores (2.04), and the value is gone. */
+  EXPECT(f, 0, "2 members: 2 succeeded", "deliver", "g", "--write-attr", "/3/0/14?pmin=5");
+  EXPECT(f, 0, "2 members: 2 succeeded", "deliver", "g", "--read", "/3/0/14");
+  j = report_json(f, "7");
+  assert_int_equal(lmmt_count_of(j, "\"code\":\"2.05\",\"contentFormat\":null,\"values\":null,"
+                                    "\"payload\":null"),
+                   2);
+  free(j);
   servers_down(f);
 }
 
