@@ -96,7 +96,9 @@ typedef struct lmm_member_result {
   const lmm_member *member;
   lmm_err err;            /**< LMM_OK when a CoAP response arrived (any code); otherwise
                            *   LMM_ERR_TIMEOUT, LMM_ERR_NET, LMM_ERR_ARG (refused before
-                           *   sending: path outside the member's Object ID, bad URI) ... */
+                           *   sending: path outside the member's Object ID, bad URI),
+                           *   LMM_ERR_PROTO (a 2.xx to a Discover that is not link-format:
+                           *   coap_code 0, `payload` as it came) ... */
   uint8_t coap_code;      /**< response code, e.g. 0x44 for 2.04; 0 when none */
   const uint8_t *payload; /**< the whole response body (Block2 reassembled), may be NULL */
   size_t payload_len;

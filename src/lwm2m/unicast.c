@@ -173,6 +173,24 @@ static void report_done(lmm_batch *b) {
   }
 }
 
+/* A Discover is asked with Accept: application/link-format, and a peer that cannot answer in
+ * it must say 4.06 (RFC 7252 5.10.4). A plain CoAP server may ignore the Accept and send the
+ * resource itself: that 2.05 is no Discover answer, and reporting it as the device's links
+ * would be wrong. Without a Content-Format (RFC 7252 5.5.1 leaves the format to be inferred)
+ * the body must at least start as RFC 6690's link-value does. */
+static void check_discover_answer(lmmi_uslot *s) {
+  if (s->err != LMM_OK || s->op.kind != LMM_OPK_DISCOVER || s->code >> 5 != 2) return;
+  if (s->cf == LMM_FMT_LINK) return;
+  if (s->cf < 0 && s->payload_len && s->payload[0] == '<') return;
+  s->err = LMM_ERR_PROTO;
+  if (s->cf < 0)
+    lmmi_uc_set_text(s, "Discover answered %u.%02u without a Content-Format and not as a link list",
+                     s->code >> 5, s->code & 31);
+  else
+    lmmi_uc_set_text(s, "Discover answered %u.%02u in Content-Format %d, not link-format (40)",
+                     s->code >> 5, s->code & 31, s->cf);
+}
+
 /* The member's outcome is final: free its place in the window and tell the application. */
 static void finish(lmm_unicast *u, lmmi_uslot *s) {
   lmm_batch *b = s->b;
@@ -183,6 +201,7 @@ static void finish(lmm_unicast *u, lmmi_uslot *s) {
   s->resend_at = s->hs_due = -1;
   u->in_flight--, b->in_flight--;
   b->done++;
+  check_discover_answer(s);
   bool ok = s->err == LMM_OK && s->code >> 5 == 2;
   if (ok)
     b->succeeded++;

@@ -85,6 +85,15 @@ int64_t sim_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Not time(): glibc reads it from the coarse clock, which lags CLOCK_REALTIME by up to a tick,
+ * and observe.c looks at Current Time 2 ms after each CLOCK_REALTIME second: with time() the
+ * look saw the old second and the clock was notified every other second only. */
+int64_t sim_wall_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec;
+}
+
 /* The update is simulated by time alone: State stays Updating for --update-ms, then the
  * package becomes the running firmware. Checked lazily, on every access to the device, so
  * that 10,000 devices need no timers. */
@@ -226,7 +235,7 @@ static int read_device(sim_fleet *f, unsigned i, lmm_records *out) {
   if (!rc) rc = sim_add_str(out, 3, 1, "sim");
   if (!rc) rc = sim_add_str(out, 3, 2, ep);
   if (!rc) rc = sim_add_str(out, 3, 3, ver);
-  if (!rc) rc = add_time(out, 3, 13, (int64_t)time(NULL) + d->time_offset);
+  if (!rc) rc = add_time(out, 3, 13, sim_wall_s() + d->time_offset);
   if (!rc) rc = sim_add_str(out, 3, 16, "U");
   if (!rc) rc = add_kept(d, 3, 0, out); /* UTC Offset, Timezone, once written */
   return rc;
@@ -344,7 +353,7 @@ int sim_dev_write(sim_fleet *f, unsigned i, const lmm_path *p, const lmm_records
     const lmm_record *r = &recs->items[k];
     int rc = 0;
     if (p->oid == 3 && r->path.rid == 13)
-      d->time_offset = r->value.v.i - (int64_t)time(NULL);
+      d->time_offset = r->value.v.i - sim_wall_s();
     else /* nothing to simulate: kept and read back */
       rc = keep(d, r);
     if (rc) return sim_refuse(why, cap, rc, "out of memory");

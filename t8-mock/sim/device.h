@@ -290,6 +290,8 @@ void sim_dev_psk(const sim_fleet *f, unsigned i, uint8_t key[16]);
 uint64_t sim_rand(sim_fleet *f);
 double sim_rand01(sim_fleet *f);
 int64_t sim_now_ms(void);
+/** Wall-clock seconds (CLOCK_REALTIME, the clock observe.c schedules Current Time by). */
+int64_t sim_wall_s(void);
 /* Append one value of /oid/0/rid (riid < 0: a single resource); 0 or 5.00. */
 int sim_add_str(lmm_records *out, uint16_t oid, uint16_t rid, const char *s);
 int sim_add_int(lmm_records *out, uint16_t oid, uint16_t rid, int riid, int64_t v);

@@ -270,6 +270,10 @@ void sim_obs_touch(sim_fleet *f, unsigned i) {
 
 /* ------------------------------------------------------------------ notifications */
 
+/* Exported by libcoap 4.3.1 and declared in coap3/coap_hashkey.h, which cannot be included:
+ * it needs uthash.h, which Debian does not install. */
+void coap_hash_impl(const unsigned char *s, size_t len, unsigned char h[4]);
+
 static void add_uint(coap_pdu_t *pdu, coap_option_num_t num, unsigned v) {
   uint8_t b[4];
   coap_add_option(pdu, num, coap_encode_var_safe(b, sizeof b, v), b);
@@ -286,6 +290,14 @@ static void notify(sim_fleet *f, obs *o, int code, const uint8_t *body, size_t l
   if (!pdu) return;
   bool ok = coap_add_token(pdu, o->tok_len, o->tok);
   if (code == COAP_RESPONSE_CODE(205)) {
+    /* The ETag the device's Read of this body carries (coap_add_data_blocked_response() adds
+     * libcoap's coap_hash() of the whole body): a client fetching the rest of a notification
+     * by Block2 must see the same one to know the blocks belong together (RFC 7959 2.4, 3.4);
+     * without it libcoap's client took the blocks for another representation and started
+     * over. */
+    unsigned char etag[4] = {0};
+    coap_hash_impl(body, len, etag);
+    coap_add_option(pdu, COAP_OPTION_ETAG, sizeof etag, etag);
     o->seq = (o->seq + 1) & SEQ_MASK;
     add_uint(pdu, COAP_OPTION_OBSERVE, o->seq);
     add_uint(pdu, COAP_OPTION_CONTENT_FORMAT, (unsigned)o->fmt);

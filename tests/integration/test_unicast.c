@@ -825,14 +825,17 @@ static void test_operations_on_the_wire(void **state) {
     assert_int_equal(len, c->payload ? strlen(c->payload) : 0);
     if (len) assert_memory_equal(data, c->payload, len);
     assert_true(coap_pdu_get_token(req).length > 0);
-    lmmt_peer_answer(peer, &from, req, 0x45, 0, "answer");
+    /* a Discover's answer must be a link list (the engine refuses anything else) */
+    bool disc = c->kind == LMM_OPK_DISCOVER;
+    const char *answer = disc ? "</5/0>" : "answer";
+    lmmt_peer_answer(peer, &from, req, 0x45, disc ? LMM_FMT_LINK : 0, answer);
     coap_delete_pdu(req);
     assert_int_equal(lmm_batch_wait(r->batch, 3000), LMM_OK);
     assert_int_equal(r->o[0].err, LMM_OK);
     assert_int_equal(r->o[0].code, 0x45);
-    assert_int_equal(r->o[0].cf, 0);
+    assert_int_equal(r->o[0].cf, disc ? LMM_FMT_LINK : 0);
     assert_int_equal(r->o[0].len, 6);
-    assert_memory_equal(r->o[0].payload, "answer", 6);
+    assert_memory_equal(r->o[0].payload, answer, 6);
     assert_int_equal(r->o[0].attempts, 1);
     lmm_batch_free(r->batch);
     run_free(r);
