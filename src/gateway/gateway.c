@@ -53,8 +53,7 @@ static bool observe_value(const coap_pdu_t *req, uint32_t *v) {
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *query, coap_pdu_t *resp) {
   lmm_gateway *gw = coap_resource_get_userdata(r);
-  coap_async_t *as = coap_find_async(s, coap_pdu_get_token(req));
-  if (as) return lmmi_gw_fanout_answer(gw, as, s, req, query, r, resp);
+  if (lmmi_gw_fanout_known(gw, s, req, query, r, resp)) return;
   gw->stats.requests++;
   coap_string_t *ps = coap_get_uri_path(req);
   char path[256] = "";
@@ -78,7 +77,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
       return lmmi_gw_reply(resp, 0x85,
                            "the gateway takes whole Group Mgmt instances: /%u/IID, not %s",
                            (unsigned)gw->gm_oid, full);
-    return lmmi_gw_config_request(gw, p.iid, method, req, resp);
+    return lmmi_gw_config_request(gw, p.iid, method, r, s, req, query, resp);
   }
   const char *rest = NULL;
   lmmi_gw_inst *in = target_of(gw, path, &rest);
@@ -189,10 +188,13 @@ LMM_API lmm_err lmm_gateway_new(const lmm_gateway_deps *deps, const lmm_gateway_
   if (rc == LMM_OK && cfg->coaps) rc = add_dtls(gw, bind, cfg->coaps_port);
   if (rc != LMM_OK) goto fail;
   rc = LMM_ERR_NOMEM;
-  /* Block-wise toward the server (big answers) is libcoap's: it keeps the answer body and
-   * serves the later blocks itself. Block1 receive stays off (no big request is expected and
-   * libcoap 4.3.1's reassembly once crashed under fuzzing: docs/fuzzing.md). */
-  coap_context_set_block_mode(gw->coap, COAP_BLOCK_USE_LIBCOAP);
+  /* Block-wise both ways is libcoap's: a Member List of a few hundred members is a write of
+   * several KB (Block1, handed to us as one body), and an answer of 200 members' locations is
+   * tens of KB (Block2: libcoap keeps the body and serves the later blocks itself). libcoap
+   * 4.3.1's Block1 reassembly once crashed under fuzzing on the answer receiver, which keeps
+   * it off; this endpoint needs it, and serves the LwM2M server only (docs/gateway.md,
+   * "Limits"), not every device as the answer receiver does. */
+  coap_context_set_block_mode(gw->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
   coap_set_app_data(gw->coap, gw);
   coap_register_nack_handler(gw->coap, on_nack);
   coap_resource_t *r = coap_resource_unknown_init2(on_request, 0);

@@ -408,7 +408,13 @@ out:
   lmm_records_clear(&all);
 }
 
-static void do_read(lmm_gateway *gw, lmmi_gw_inst *in, const coap_pdu_t *req, coap_pdu_t *resp) {
+static void release_body(coap_session_t *s, void *p) {
+  (void)s;
+  lmm_free(p);
+}
+
+static void do_read(lmm_gateway *gw, lmmi_gw_inst *in, coap_resource_t *r, coap_session_t *s,
+                    const coap_pdu_t *req, const coap_string_t *query, coap_pdu_t *resp) {
   int accept = content_format(req, COAP_OPTION_ACCEPT);
   if (accept >= 0 && accept != LMM_FMT_SENML_JSON && accept != LMM_FMT_TLV)
     return lmmi_gw_reply(resp, 0x86, "the instance reads as SenML-JSON (110) or TLV (11542)");
@@ -421,15 +427,14 @@ static void do_read(lmm_gateway *gw, lmmi_gw_inst *in, const coap_pdu_t *req, co
   lmm_group_mgmt_clear(&v);
   if (rc != LMM_OK)
     return lmmi_gw_reply(resp, 0xA0, "cannot encode the instance: %s", lmm_strerror(rc));
-  uint8_t b[4];
   coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
-  coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(b, sizeof b, fmt), b);
-  coap_add_data(resp, len, body);
-  lmm_free(body);
+  /* A Member List of hundreds of members is several KB: Block2 by libcoap. */
+  coap_add_data_large_response(r, s, req, resp, query, fmt, -1, 0, len, body, release_body, body);
 }
 
 void lmmi_gw_config_request(lmm_gateway *gw, uint16_t iid, coap_pdu_code_t method,
-                            const coap_pdu_t *req, coap_pdu_t *resp) {
+                            coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                            const coap_string_t *query, coap_pdu_t *resp) {
   lmmi_gw_inst *in = lmmi_gw_inst_get(gw, iid);
   switch (method) {
   case COAP_REQUEST_CODE_PUT:
@@ -438,7 +443,7 @@ void lmmi_gw_config_request(lmm_gateway *gw, uint16_t iid, coap_pdu_code_t metho
   case COAP_REQUEST_CODE_GET:
     if (!in)
       return lmmi_gw_reply(resp, 0x84, "no instance /%u/%u", (unsigned)gw->gm_oid, (unsigned)iid);
-    return do_read(gw, in, req, resp);
+    return do_read(gw, in, r, s, req, query, resp);
   case COAP_REQUEST_CODE_DELETE:
     if (!in)
       return lmmi_gw_reply(resp, 0x84, "no instance /%u/%u", (unsigned)gw->gm_oid, (unsigned)iid);

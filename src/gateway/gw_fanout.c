@@ -1,6 +1,8 @@
 /* gw_fanout.c - a request on a Fanout Target: the operation it means, one campaign over the
- * group's members (the CLI's flow, not a copy), and the separate response that carries every
- * member's result once the campaign is done (RFC 7252 5.2.2). */
+ * group's members (the CLI's flow, not a copy), and the exchange with the server held until
+ * the campaign is done: answered in the ACK of one of the server's retransmissions when the
+ * fan-out fits in the time a CON may wait, else ACKed at once and answered by a separate
+ * response (RFC 7252 5.2.2); the rest of a big answer by Block2 (RFC 7959). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +17,20 @@ static int opt_int(const coap_pdu_t *req, uint16_t opt) {
   return o ? (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) : -1;
 }
 
+/* How long a CON may stay without its ACK: the server retransmits it for MAX_TRANSMIT_SPAN
+ * (45 s with RFC 7252's defaults) and accepts the ACK of any copy; a fan-out expected to take
+ * longer is ACKed at once and answered by a separate response. */
+#define PIGGYBACK_MS 30000
+/* How long a finished answer is kept for the server's Block2 requests of the rest. */
+#define KEEP_MS 60000
+/* Finished answers kept at most: the oldest go first. */
+#define KEEP_MAX 16
+
 static void fanout_free(lmmi_gw_fanout *f) {
   if (!f) return;
+  if (f->timer) lmmi_timer_cancel(f->gw->ctx, f->timer);
   lmm_campaign_free(f->camp);
+  if (f->s) coap_session_release(f->s);
   free((void *)f->op.payload), free((void *)f->op.query), free(f->answer), free(f);
 }
 
@@ -36,6 +49,107 @@ void lmmi_gw_fanouts_free(lmm_gateway *gw) {
     if (f->inst) f->inst->busy = NULL;
     fanout_free(f);
   }
+}
+
+void lmmi_gw_request_key(const coap_pdu_t *req, const coap_string_t *query, char *out, size_t cap) {
+  coap_string_t *p = coap_get_uri_path(req);
+  snprintf(out, cap, "%.*s?%.*s", p ? (int)p->length : 0, p ? (const char *)p->s : "",
+           query ? (int)query->length : 0, query ? (const char *)query->s : "");
+  coap_delete_string(p);
+}
+
+static void expire(void *arg) {
+  lmmi_gw_fanout *f = arg;
+  f->timer = NULL;
+  unlink_fanout(f->gw, f);
+  fanout_free(f);
+}
+
+/* Sends `pdu` on the exchange's session; libcoap takes it. */
+static void send_pdu(lmmi_gw_fanout *f, coap_pdu_t *pdu) {
+  if (pdu && coap_send(f->s, pdu) == COAP_INVALID_MID)
+    LMMI_GW_LOG(f->gw, LMM_LOG_WARN, "gateway: cannot send to the server");
+}
+
+static void ack_now(void *arg) {
+  lmmi_gw_fanout *f = arg;
+  f->timer = NULL;
+  if (f->acked || !f->con) return;
+  f->acked = true;
+  send_pdu(f, coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, f->mid, 4));
+}
+
+/* The answer, or its first block: in the ACK of the held CON, else as a separate response. */
+static void send_answer(lmmi_gw_fanout *f) {
+  coap_pdu_type_t type = !f->con    ? COAP_MESSAGE_NON
+                         : f->acked ? COAP_MESSAGE_CON
+                                    : COAP_MESSAGE_ACK;
+  coap_mid_t mid = type == COAP_MESSAGE_ACK ? f->mid : coap_new_message_id(f->s);
+  coap_pdu_t *pdu = coap_pdu_init(type, f->code, mid, coap_session_max_pdu_size(f->s));
+  if (!pdu || !coap_add_token(pdu, f->tok_len, f->token)) return coap_delete_pdu(pdu);
+  size_t block = (size_t)1 << (f->szx + 4), len = f->answer_len;
+  uint8_t b[8];
+  if (f->code >> 5 == 2) {
+    /* No ETag: libcoap 4.3.1 puts none in the later blocks it serves, and its client gives up
+     * on a body whose blocks do not all carry one. */
+    coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+                    coap_encode_var_safe(b, sizeof b, COAP_MEDIATYPE_APPLICATION_SENML_JSON), b);
+    if (len > block) {
+      coap_add_option(pdu, COAP_OPTION_BLOCK2, coap_encode_var_safe(b, sizeof b, 1u << 3 | f->szx),
+                      b);
+      coap_add_option(pdu, COAP_OPTION_SIZE2, coap_encode_var_safe(b, sizeof b, (unsigned)len), b);
+      len = block;
+    }
+  }
+  if (len && !coap_add_data(pdu, len, (const uint8_t *)f->answer)) return coap_delete_pdu(pdu);
+  send_pdu(f, pdu);
+}
+
+/* Keeps at most KEEP_MAX finished answers. */
+static void keep_few(lmm_gateway *gw) {
+  size_t n = 0;
+  lmmi_gw_fanout *oldest = NULL;
+  for (lmmi_gw_fanout *f = gw->fanouts; f; f = f->next)
+    if (f->done) n++, oldest = f; /* the list is newest first */
+  if (n > KEEP_MAX && oldest) {
+    unlink_fanout(gw, oldest);
+    fanout_free(oldest);
+  }
+}
+
+static void release_copy(coap_session_t *s, void *p) {
+  (void)s;
+  free(p);
+}
+
+bool lmmi_gw_fanout_known(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req,
+                          const coap_string_t *query, coap_resource_t *r, coap_pdu_t *resp) {
+  coap_bin_const_t tok = coap_pdu_get_token(req);
+  coap_block_t blk;
+  /* The server asks for the rest with the request's method (a PUT's answer by PUTs). */
+  bool later_block = coap_get_block(req, COAP_OPTION_BLOCK2, &blk) && blk.num > 0;
+  char key[300] = "";
+  if (later_block) lmmi_gw_request_key(req, query, key, sizeof key);
+  for (lmmi_gw_fanout *f = gw->fanouts; f; f = f->next) {
+    if (f->s != s) continue;
+    if (!f->done && tok.length == f->tok_len && !memcmp(tok.s, f->token, f->tok_len)) {
+      /* The server's retransmission: held, it stays unanswered; ACKed, it gets the ACK again. */
+      if (!f->acked) coap_pdu_set_type(resp, COAP_MESSAGE_NON), coap_pdu_set_code(resp, 0);
+      return true;
+    }
+    if (later_block && f->done && !strcmp(f->key, key) && f->code >> 5 == 2) {
+      char *copy = malloc(f->answer_len ? f->answer_len : 1);
+      if (!copy) return lmmi_gw_reply(resp, 0xA0, "out of memory"), true;
+      memcpy(copy, f->answer, f->answer_len);
+      coap_pdu_set_code(resp, (coap_pdu_code_t)f->code);
+      /* libcoap cuts the block asked for out of the body, and serves the next ones itself. */
+      coap_add_data_large_response(r, s, req, resp, query, COAP_MEDIATYPE_APPLICATION_SENML_JSON,
+                                   -1, f->etag, f->answer_len, (const uint8_t *)copy, release_copy,
+                                   copy);
+      return true;
+    }
+  }
+  return false;
 }
 
 /* ---------------------------------------------------------------- the answer */
@@ -104,39 +218,18 @@ static void on_done(void *user, lmm_campaign *c, lmm_err result) {
   f->done = true;
   in->busy = NULL;
   f->inst = NULL;
-  LMMI_GW_LOG(f->gw, LMM_LOG_INFO, "gateway: fan-out done in %lld ms, answer %zu bytes",
-              (long long)(lmm_ctx_now_ms(f->gw->ctx) - f->started_ms), f->answer_len);
-  coap_async_trigger(f->async);
+  LMMI_GW_LOG(f->gw, LMM_LOG_INFO, "gateway: fan-out done in %lld ms, answer %zu bytes%s",
+              (long long)(lmm_ctx_now_ms(f->gw->ctx) - f->started_ms), f->answer_len,
+              f->acked ? " (separate response)" : "");
+  if (f->timer) lmmi_timer_cancel(f->gw->ctx, f->timer);
+  f->etag = lmmi_random_below(f->gw->ctx, UINT64_MAX);
+  send_answer(f);
+  f->gw->stats.answers++;
+  f->timer = lmmi_timer_add(f->gw->ctx, lmm_ctx_now_ms(f->gw->ctx) + KEEP_MS, expire, f);
+  keep_few(f->gw);
 }
 
 static const lmm_campaign_handlers handlers = {NULL, NULL, on_done};
-
-static void release_answer(coap_session_t *s, void *p) {
-  (void)s;
-  free(p);
-}
-
-void lmmi_gw_fanout_answer(lmm_gateway *gw, coap_async_t *as, coap_session_t *s,
-                           const coap_pdu_t *req, const coap_string_t *query, coap_resource_t *r,
-                           coap_pdu_t *resp) {
-  lmmi_gw_fanout *f = coap_async_get_app_data(as);
-  if (!f || !f->done) return; /* a repeat of a request in flight: its answer comes later */
-  coap_pdu_set_code(resp, (coap_pdu_code_t)f->code);
-  if (f->code >> 5 == 2) {
-    /* libcoap keeps the body and serves the server's later Block2 requests itself. */
-    char *body = f->answer;
-    f->answer = NULL;
-    coap_add_data_large_response(r, s, req, resp, query, COAP_MEDIATYPE_APPLICATION_SENML_JSON, -1,
-                                 0, f->answer_len, (const uint8_t *)body, release_answer, body);
-  } else if (f->answer) {
-    coap_add_data(resp, f->answer_len, (const uint8_t *)f->answer);
-  }
-  gw->stats.answers++;
-  /* libcoap removes the async itself once this run of the handler returns (it owns `req`). */
-  coap_async_set_app_data(as, NULL);
-  unlink_fanout(gw, f);
-  fanout_free(f);
-}
 
 /* ---------------------------------------------------------------- the request */
 
@@ -253,18 +346,30 @@ void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest,
              rc == LMM_ERR_DB ? ": " : "", rc == LMM_ERR_DB ? lmm_store_errmsg(gw->d.store) : "");
     goto fail;
   }
-  /* Delay 0: libcoap sends the empty ACK now and runs the handler again on our trigger. */
-  if (!(f->async = coap_register_async(s, req, 0))) {
-    snprintf(why, sizeof why, "cannot hold the exchange for a separate response");
-    goto fail;
-  }
-  coap_async_set_app_data(f->async, f);
+  f->s = coap_session_reference(s);
+  coap_bin_const_t tok = coap_pdu_get_token(req);
+  f->tok_len = tok.length < sizeof f->token ? tok.length : sizeof f->token;
+  memcpy(f->token, tok.s, f->tok_len);
+  f->mid = coap_pdu_get_mid(req);
+  f->con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
+  coap_block_t blk;
+  f->szx = coap_get_block(req, COAP_OPTION_BLOCK2, &blk) && blk.szx < 6 ? blk.szx : 6;
+  lmmi_gw_request_key(req, query, f->key, sizeof f->key);
   f->started_ms = lmm_ctx_now_ms(gw->ctx);
   if ((rc = lmm_campaign_start(f->camp)) != LMM_OK) {
-    coap_free_async(s, f->async);
     snprintf(why, sizeof why, "the campaign cannot start: %s", lmm_strerror(rc));
     goto fail;
   }
+  /* Held without its ACK while the fan-out may end within PIGGYBACK_MS; else ACKed now. */
+  long expect_ms = in->g.type == LMM_GROUP_UNICAST
+                       ? 10000
+                       : (long)in->g.response_time_window * 1000 + cfg.grace_ms + 10000;
+  if (f->con && expect_ms > PIGGYBACK_MS)
+    f->acked = true; /* libcoap's empty ACK for the response left empty below */
+  else if (f->con &&
+           !(f->timer = lmmi_timer_add(gw->ctx, f->started_ms + PIGGYBACK_MS, ack_now, f)))
+    f->acked = true;
+  if (!f->acked) coap_pdu_set_type(resp, COAP_MESSAGE_NON), coap_pdu_set_code(resp, 0);
   in->busy = f;
   f->next = gw->fanouts, gw->fanouts = f;
   gw->stats.fanouts++;

@@ -28,19 +28,31 @@ typedef struct lmmi_gw_inst {
   struct lmmi_gw_fanout *busy; /* the fan-out in flight, or NULL */
 } lmmi_gw_inst;
 
-/** One request fanned out: its campaign, and the server's exchange waiting for the answer. */
+/** One request fanned out: its campaign, the server's exchange waiting for the answer, and
+ *  then the answer itself, kept a while for the server's Block2 requests of the rest. */
 typedef struct lmmi_gw_fanout {
   struct lmmi_gw_fanout *next;
   lmm_gateway *gw;
-  lmmi_gw_inst *inst;
+  lmmi_gw_inst *inst; /* NULL once done */
   lmm_campaign *camp;
-  coap_async_t *async; /* libcoap's; our answer goes out when the handler runs again */
-  lmm_op op;           /* payload and query owned */
+  lmm_op op; /* payload and query owned */
   int64_t started_ms;
+  /* the server's exchange */
+  coap_session_t *s; /* referenced */
+  uint8_t token[8];
+  size_t tok_len;
+  coap_mid_t mid;
+  bool con;
+  bool acked;        /* an empty ACK went: the answer is a separate response */
+  unsigned szx;      /* block size the server asked for (6: 1024) */
+  char key[300];     /* path?query: what the server's later Block2 requests ask for */
+  lmmi_timer *timer; /* the empty ACK's time, then the answer's expiry */
+  /* the answer */
   bool done;
-  uint8_t code; /* of the answer */
-  char *answer; /* SenML-JSON text, owned */
+  uint8_t code;
+  char *answer; /* SenML-JSON, or the diagnostic */
   size_t answer_len;
+  uint64_t etag;
 } lmmi_gw_fanout;
 
 struct lmmi_gw_obs;
@@ -89,18 +101,21 @@ void lmmi_gw_inst_free(lmmi_gw_inst *in);
 lmmi_gw_inst *lmmi_gw_inst_get(lmm_gateway *gw, uint16_t iid);
 /** Serves a request on /GM/IID: PUT or POST (Write), GET (Read), DELETE. */
 void lmmi_gw_config_request(lmm_gateway *gw, uint16_t iid, coap_pdu_code_t method,
-                            const coap_pdu_t *req, coap_pdu_t *resp);
+                            coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                            const coap_string_t *query, coap_pdu_t *resp);
 
 /* ------------------------------------------------------------- fan-outs (gw_fanout.c) */
 
 /** Serves a request on a Fanout Target: `rest` is the LwM2M path after the target ("/6/0").
- *  Starts the campaign and registers the exchange with libcoap for a separate response. */
+ *  Starts the campaign and holds the exchange (docs/gateway.md, "The answer"). */
 void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest, coap_session_t *s,
                             const coap_pdu_t *req, const coap_string_t *query, coap_pdu_t *resp);
-/** The handler's second run for a registered exchange: the answer when it is ready. */
-void lmmi_gw_fanout_answer(lmm_gateway *gw, coap_async_t *as, coap_session_t *s,
-                           const coap_pdu_t *req, const coap_string_t *query, coap_resource_t *r,
-                           coap_pdu_t *resp);
+/** A request that belongs to a fan-out: a repeat of one in flight, or a Block2 request for the
+ *  rest of an answer. Serves it and returns true; false for any other request. */
+bool lmmi_gw_fanout_known(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req,
+                          const coap_string_t *query, coap_resource_t *r, coap_pdu_t *resp);
+/** The key of a request's exchange: its path and query. */
+void lmmi_gw_request_key(const coap_pdu_t *req, const coap_string_t *query, char *out, size_t cap);
 /** Frees every fan-out (their campaigns too) without answering. */
 void lmmi_gw_fanouts_free(lmm_gateway *gw);
 
