@@ -221,6 +221,15 @@ static void test_config_errors(void **state) {
   assert_null(strstr(r.out, "\"vs\":\"b7\""));
   lmmt_coap_run_free(&r);
 
+  /* a NON request gets a NON answer */
+  url(u, sizeof u, &g, "/fanout/b7/6/0/0");
+  r = lmmt_coap_client((const char *[]){"-N", "-m", "get", "-B", "30", u, NULL}, 60);
+  static tally t;
+  count(r.out, "/6/0/0", &t);
+  assert_eps(&t, 5);
+  assert_int_equal(t.ok, 5);
+  lmmt_coap_run_free(&r);
+
   /* DELETE removes it from the store as well */
   url(u, sizeof u, &g, "/42769/0");
   r = coap("delete", NULL, NULL, u);
@@ -321,6 +330,31 @@ static void test_read_200_mbms(void **state) {
   lmmt_run_free(&rep);
   /* a second fan-out of the same group needs no Group Mgmt write: the TMGI is kept */
   read_all(&g, "/fanout/b7/6/0", N_READ);
+  char *log = lmmt_read_file(g.err_path, NULL);
+  assert_non_null(strstr(log, "(200 members), Group Mgmt written before"));
+  free(log);
+
+  /* a window longer than a CON may wait for its ACK: ACKed at once, a separate response */
+  snprintf(more, sizeof more,
+           ",{\"n\":\"5\",\"vs\":\"small@operator.example\"},{\"n\":\"9\",\"v\":21},"
+           "{\"n\":\"10\",\"v\":%d}",
+           bearer);
+  p = gm_json(1, "small", 0, 3, "ep=dev-0000/6,ep=dev-0001/6,ep=dev-0002/6", "/fanout/small", more);
+  url(u, sizeof u, &g, "/42769/1");
+  r = coap("put", "110", p, u);
+  assert_string_equal(r.err, "");
+  lmmt_coap_run_free(&r);
+  free(p);
+  url(u, sizeof u, &g, "/fanout/small/6/0/0");
+  r = coap("get", NULL, NULL, u);
+  static tally t;
+  count(r.out, "/6/0/0", &t);
+  assert_eps(&t, 3);
+  assert_int_equal(t.ok, 3);
+  lmmt_coap_run_free(&r);
+  log = lmmt_read_file(g.err_path, NULL);
+  assert_non_null(strstr(log, "(separate response)"));
+  free(log);
   assert_int_equal(lmmt_gw_stop(&g), 0);
   assert_int_equal(lmmt_sim_stop(&sim), 0);
   assert_int_equal(lmmt_mock_stop(&mock), 0);
