@@ -88,7 +88,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     lmm_path p;
     if (!*rest || lmm_path_parse(rest, &p) != LMM_OK || p.depth < 2)
       return lmmi_gw_reply(resp, 0x80, "observe TARGET/OID/IID[/RID], not /%s", path);
-    return lmmi_gw_observe_request(gw, in, &p, ov == 1, s, req, resp);
+    if (lmmi_gw_observe_request(gw, in, &p, ov == 1, s, req, resp)) return;
   }
   lmmi_gw_fanout_request(gw, in, rest, s, req, query, resp);
 }
@@ -97,7 +97,9 @@ static void on_nack(coap_session_t *s, const coap_pdu_t *sent, coap_nack_reason_
                     const coap_mid_t mid) {
   (void)sent;
   lmm_gateway *gw = coap_get_app_data(coap_session_get_context(s));
-  if (gw && reason == COAP_NACK_RST) lmmi_gw_observe_reset(gw, s, mid);
+  if (gw && (reason == COAP_NACK_RST || reason == COAP_NACK_ICMP_ISSUE ||
+             reason == COAP_NACK_TOO_MANY_RETRIES))
+    lmmi_gw_observe_lost(gw, s, mid);
 }
 
 static size_t src_pollfds(void *self, struct pollfd *pfd, size_t cap) {

@@ -133,11 +133,13 @@ bool lmmi_gw_senml_data(struct cJSON *arr, const lmm_gateway *gw, const char *ep
 
 /* -------------------------------------------------------- observations (gw_observe.c) */
 
-/** An Observe registration (Observe 0) or deregistration (Observe 1) on a Fanout Target. */
-void lmmi_gw_observe_request(lmm_gateway *gw, lmmi_gw_inst *in, const lmm_path *p, bool cancel,
+/** An Observe registration (Observe 0) or deregistration (Observe 1) on a Fanout Target:
+ *  true when served; false for a deregistration, which is then answered as a Read. */
+bool lmmi_gw_observe_request(lmm_gateway *gw, lmmi_gw_inst *in, const lmm_path *p, bool cancel,
                              coap_session_t *s, const coap_pdu_t *req, coap_pdu_t *resp);
-/** A reset (RST) from the server for message `mid`: ends the observation it belongs to. */
-void lmmi_gw_observe_reset(lmm_gateway *gw, coap_session_t *s, coap_mid_t mid);
+/** The server reset (RST) notification `mid`, or it could not be delivered (ICMP, no ACK
+ *  after the retransmissions): ends the observation it belongs to. */
+void lmmi_gw_observe_lost(lmm_gateway *gw, coap_session_t *s, coap_mid_t mid);
 /** Ends every observation of instance `in` (NULL: all), cancelling the members'. */
 void lmmi_gw_observe_end_all(lmm_gateway *gw, const lmmi_gw_inst *in);
 

@@ -428,12 +428,80 @@ static void test_write_some_refuse(void **state) {
   lmmt_scratch_remove(dir);
 }
 
+/* Waits up to 20 s for `needle` to occur `want` times in the gateway's log; the count. */
+static int log_wait(const lmmt_gw *g, const char *needle, int want) {
+  int n = 0;
+  for (int k = 0; k < 400; k++) {
+    char *log = lmmt_read_file(g->err_path, NULL);
+    n = log ? lmmt_count_of(log, needle) : 0;
+    free(log);
+    if (n >= want) break;
+    usleep(50000);
+  }
+  return n;
+}
+
+/* Observe on a Fanout Target: one notification per member change, the member ID rule in the
+ * first answer, Write-Attributes fanned out, the observation gone with the server. */
+static void test_observe(void **state) {
+  (void)state;
+  lmmt_sim sim;
+  assert_int_equal(lmmt_sim_start(&sim, (const char *[]){"--count", "3", "--object", "3", NULL}),
+                   0);
+  char dir[64], db[96], u[256];
+  assert_int_equal(lmmt_scratch_dir(dir, "gwobs"), 0);
+  db_in(db, sizeof db, dir);
+  lmmt_gw g;
+  assert_int_equal(lmmt_gw_start(&g, db, sim.members_path, NULL, NULL), 0);
+  char *p = gm_json(0, "obs", 2, 3, "ep=dev-0000/3,ep=dev-0001/3,ep=dev-0002/6", "/fanout/obs", "");
+  url(u, sizeof u, &g, "/42769/0");
+  lmmt_coap_run r = coap("put", "110", p, u);
+  assert_string_equal(r.err, "");
+  lmmt_coap_run_free(&r);
+  free(p);
+  url(u, sizeof u, &g, "/fanout/obs/3/0/14");
+  r = coap("put", "0", "+05:00", u);
+  static tally t;
+  count(r.out, NULL, &t);
+  assert_int_equal(t.ok, 2);
+  lmmt_coap_run_free(&r);
+  /* Write-Attributes: a PUT with a query and no payload */
+  url(u, sizeof u, &g, "/fanout/obs/3/0/14?pmin=0&pmax=600");
+  r = coap("put", NULL, NULL, u);
+  count(r.out, NULL, &t);
+  assert_int_equal(t.ok, 2);
+  assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"2.04\""), 2);
+  lmmt_coap_run_free(&r);
+
+  url(u, sizeof u, &g, "/fanout/obs/3/0/14");
+  lmmt_coap_bg bg;
+  assert_int_equal(
+      lmmt_coap_client_start(&bg, (const char *[]){"-m", "get", "-s", "6", "-B", "8", u, NULL}), 0);
+  assert_int_equal(log_wait(&g, "notification 2 of group 'obs'", 1), 1); /* both answered */
+  r = coap("put", "0", "+06:00", u);
+  lmmt_coap_run_free(&r);
+  assert_int_equal(log_wait(&g, "notification 4 of group 'obs'", 1), 1); /* both changed */
+  r = lmmt_coap_client_finish(&bg, 30);
+  assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"+05:00\""), 2);
+  assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"+06:00\""), 2);
+  assert_int_equal(lmmt_count_of(r.out, "member ID ep=dev-0002/6: /6 only"), 1);
+  assert_int_equal(lmmt_count_of(r.out, "{\"bn\":\"/dev-0000\",\"n\":\"/status\",\"vs\":\"ok\"}"),
+                   2);
+  lmmt_coap_run_free(&r);
+  /* the server is gone: the next change ends the observation of the members */
+  r = coap("put", "0", "+07:00", u);
+  lmmt_coap_run_free(&r);
+  assert_int_equal(log_wait(&g, "observation of 2 members of group 'obs' ended", 1), 1);
+  assert_int_equal(lmmt_gw_stop(&g), 0);
+  assert_int_equal(lmmt_sim_stop(&sim), 0);
+  lmmt_scratch_remove(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_config_errors),
-      cmocka_unit_test(test_read_200_unicast_restart),
-      cmocka_unit_test(test_read_200_mbms),
-      cmocka_unit_test(test_write_some_refuse),
+      cmocka_unit_test(test_config_errors), cmocka_unit_test(test_read_200_unicast_restart),
+      cmocka_unit_test(test_read_200_mbms), cmocka_unit_test(test_write_some_refuse),
+      cmocka_unit_test(test_observe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

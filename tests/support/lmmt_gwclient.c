@@ -101,37 +101,56 @@ int lmmt_gw_stop(lmmt_gw *g) {
   return rc;
 }
 
-lmmt_coap_run lmmt_coap_client(const char *const *args, int limit_s) {
-  lmmt_coap_run r = {-1, NULL, NULL};
-  char dir[64], out[96], err[96];
+int lmmt_coap_client_start(lmmt_coap_bg *bg, const char *const *args) {
+  memset(bg, 0, sizeof *bg);
   const char *bin = getenv("LMM_COAP_CLIENT");
   if (!bin || !*bin) bin = "/usr/bin/coap-client-openssl";
-  if (lmmt_scratch_dir(dir, "coapc") != 0) return r;
-  snprintf(out, sizeof out, "%s/out", dir);
-  snprintf(err, sizeof err, "%s/err", dir);
+  if (lmmt_scratch_dir(bg->dir, "coapc") != 0) return -1;
+  char out[96], err[96];
+  snprintf(out, sizeof out, "%s/out", bg->dir);
+  snprintf(err, sizeof err, "%s/err", bg->dir);
   const char *argv[64] = {bin};
   int n = 1;
   for (int i = 0; args[i] && n < 63; i++)
     argv[n++] = args[i];
   argv[n] = NULL;
-  pid_t pid = spawn(argv, out, err, NULL);
+  bg->pid = spawn(argv, out, err, NULL);
+  return bg->pid > 0 ? 0 : -1;
+}
+
+lmmt_coap_run lmmt_coap_client_finish(lmmt_coap_bg *bg, int limit_s) {
+  lmmt_coap_run r = {-1, NULL, NULL};
   int st = 0;
   int64_t until = mono_ms() + (int64_t)limit_s * 1000;
   pid_t w = 0;
-  while (pid > 0 && (w = waitpid(pid, &st, WNOHANG)) == 0 && mono_ms() < until)
+  while (bg->pid > 0 && (w = waitpid(bg->pid, &st, WNOHANG)) == 0 && mono_ms() < until)
     usleep(10000);
-  if (pid > 0 && w == pid) {
+  if (bg->pid > 0 && w == bg->pid) {
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  } else if (pid > 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
+  } else if (bg->pid > 0) {
+    kill(bg->pid, SIGKILL);
+    waitpid(bg->pid, &st, 0);
   }
+  char out[96], err[96];
+  snprintf(out, sizeof out, "%s/out", bg->dir);
+  snprintf(err, sizeof err, "%s/err", bg->dir);
   r.out = lmmt_read_file(out, NULL);
   r.err = lmmt_read_file(err, NULL);
   if (!r.out) r.out = strdup("");
   if (!r.err) r.err = strdup("");
-  lmmt_scratch_remove(dir);
+  if (bg->dir[0]) lmmt_scratch_remove(bg->dir);
+  bg->pid = 0, bg->dir[0] = '\0';
   return r;
+}
+
+lmmt_coap_run lmmt_coap_client(const char *const *args, int limit_s) {
+  lmmt_coap_bg bg;
+  if (lmmt_coap_client_start(&bg, args) != 0) {
+    lmmt_coap_run r = {-1, strdup(""), strdup("cannot start coap-client")};
+    if (bg.dir[0]) lmmt_scratch_remove(bg.dir);
+    return r;
+  }
+  return lmmt_coap_client_finish(&bg, limit_s);
 }
 
 void lmmt_coap_run_free(lmmt_coap_run *r) {

@@ -35,4 +35,15 @@ typedef struct lmmt_coap_run {
 lmmt_coap_run lmmt_coap_client(const char *const *args, int limit_s);
 void lmmt_coap_run_free(lmmt_coap_run *r);
 
+/** A coap-client running in the background (an observation). */
+typedef struct lmmt_coap_bg {
+  pid_t pid;
+  char dir[64];
+} lmmt_coap_bg;
+
+/** Starts coap-client-openssl with the arguments, without waiting. 0 or -1. */
+int lmmt_coap_client_start(lmmt_coap_bg *bg, const char *const *args);
+/** Waits for it (killed after `limit_s` seconds) and returns what it printed. */
+lmmt_coap_run lmmt_coap_client_finish(lmmt_coap_bg *bg, int limit_s);
+
 #endif
