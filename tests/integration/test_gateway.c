@@ -137,6 +137,19 @@ static const char *db_in(char *buf, size_t cap, const char *dir) {
   return buf;
 }
 
+/* Waits up to 20 s for `needle` to occur `want` times in the gateway's log; the count. */
+static int log_wait(const lmmt_gw *g, const char *needle, int want) {
+  int n = 0;
+  for (int k = 0; k < 400; k++) {
+    char *log = lmmt_read_file(g->err_path, NULL);
+    n = log ? lmmt_count_of(log, needle) : 0;
+    free(log);
+    if (n >= want) break;
+    usleep(50000);
+  }
+  return n;
+}
+
 /* ------------------------------------------------------------------ configuration */
 
 static void test_config_errors(void **state) {
@@ -346,7 +359,14 @@ static void test_read_200_mbms(void **state) {
   lmmt_coap_run_free(&r);
   free(p);
   url(u, sizeof u, &g, "/fanout/small/6/0/0");
-  r = coap("get", NULL, NULL, u);
+  lmmt_coap_bg bg;
+  assert_int_equal(lmmt_coap_client_start(&bg, (const char *[]){"-m", "get", "-B", "60", u, NULL}),
+                   0);
+  assert_int_equal(log_wait(&g, "fan-out of /6/0/0 to group 'small'", 1), 1);
+  /* one fan-out per group at a time; the instance stays as it is meanwhile */
+  expect_error(&g, "get", NULL, NULL, "/fanout/small/6/0/0", "5.03", "a fan-out is in flight");
+  expect_error(&g, "delete", NULL, NULL, "/42769/1", "5.03", "a fan-out is in flight");
+  r = lmmt_coap_client_finish(&bg, 90);
   static tally t;
   count(r.out, "/6/0/0", &t);
   assert_eps(&t, 3);
@@ -428,19 +448,6 @@ static void test_write_some_refuse(void **state) {
   lmmt_scratch_remove(dir);
 }
 
-/* Waits up to 20 s for `needle` to occur `want` times in the gateway's log; the count. */
-static int log_wait(const lmmt_gw *g, const char *needle, int want) {
-  int n = 0;
-  for (int k = 0; k < 400; k++) {
-    char *log = lmmt_read_file(g->err_path, NULL);
-    n = log ? lmmt_count_of(log, needle) : 0;
-    free(log);
-    if (n >= want) break;
-    usleep(50000);
-  }
-  return n;
-}
-
 /* Observe on a Fanout Target: one notification per member change, the member ID rule in the
  * first answer, Write-Attributes fanned out, the observation gone with the server. */
 static void test_observe(void **state) {
@@ -497,10 +504,34 @@ static void test_observe(void **state) {
   lmmt_scratch_remove(dir);
 }
 
+/* The command's own errors: one line and exit 2. */
+static void test_cli_usage(void **state) {
+  (void)state;
+  char dir[64], db[96];
+  assert_int_equal(lmmt_scratch_dir(dir, "gwcli"), 0);
+  db_in(db, sizeof db, dir);
+  assert_true(lmmt_cli_check(db, NULL, 2, NULL, "missing --devices FILE",
+                             (const char *[]){"gateway", NULL}));
+  assert_true(lmmt_cli_check(db, NULL, 2, NULL, "--devices /nonexistent",
+                             (const char *[]){"gateway", "--devices", "/nonexistent", NULL}));
+  assert_true(lmmt_cli_check(
+      db, NULL, 2, NULL, "--coaps-listen needs --psk-id",
+      (const char *[]){"gateway", "--devices", "x", "--coaps-listen", "127.0.0.1:0", NULL}));
+  assert_true(
+      lmmt_cli_check(db, NULL, 2, NULL, "--listen: 'nowhere' is not ADDR:PORT",
+                     (const char *[]){"gateway", "--devices", "x", "--listen", "nowhere", NULL}));
+  assert_true(lmmt_cli_check(db, NULL, 0, "gateway --devices FILE", NULL,
+                             (const char *[]){"gateway", "--help", NULL}));
+  lmmt_scratch_remove(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_config_errors), cmocka_unit_test(test_read_200_unicast_restart),
-      cmocka_unit_test(test_read_200_mbms), cmocka_unit_test(test_write_some_refuse),
+      cmocka_unit_test(test_cli_usage),
+      cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_read_200_unicast_restart),
+      cmocka_unit_test(test_read_200_mbms),
+      cmocka_unit_test(test_write_some_refuse),
       cmocka_unit_test(test_observe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
