@@ -504,6 +504,67 @@ static void test_observe(void **state) {
   lmmt_scratch_remove(dir);
 }
 
+/* MBMS without repair: the members that missed the group request are named silent, with why. */
+static void test_silent_members(void **state) {
+  (void)state;
+  lmmt_mock mock;
+  int bearer = lmmt_random_port();
+  char port_s[16], env_root[96], more[192], dir[64], db[96], u[256], devices[128];
+  snprintf(port_s, sizeof port_s, "%d", bearer);
+  assert_int_equal(lmmt_mock_start(&mock, (const char *[]){"--bearer-port", port_s, NULL}), 0);
+  lmmt_sim hear, deaf;
+  assert_int_equal(lmmt_sim_start(&hear, (const char *[]){"--count", "3", "--object", "6", NULL}),
+                   0);
+  assert_int_equal(lmmt_sim_start(&deaf, (const char *[]){"--count", "3", "--object", "6",
+                                                          "--base-addr", "127.1.2.1", "--ep-prefix",
+                                                          "deaf-", "--group-loss", "1", NULL}),
+                   0);
+  assert_int_equal(lmmt_scratch_dir(dir, "gwsilent"), 0);
+  db_in(db, sizeof db, dir);
+  snprintf(devices, sizeof devices, "%s/devices", dir);
+  char *a = lmmt_read_file(hear.members_path, NULL), *b = lmmt_read_file(deaf.members_path, NULL);
+  FILE *f = fopen(devices, "w");
+  assert_non_null(f);
+  fputs(a, f), fputs(b, f);
+  fclose(f);
+  free(a), free(b);
+  snprintf(env_root, sizeof env_root, "LMM_T8_API_ROOT=%s", mock.api_root);
+  lmmt_gw g;
+  assert_int_equal(lmmt_gw_start(&g, db, devices,
+                                 (const char *[]){env_root, "LMM_T8_SCS_AS_ID=as1", NULL},
+                                 (const char *[]){"--no-repair", "--grace-ms", "300", NULL}),
+                   0);
+  snprintf(more, sizeof more,
+           ",{\"n\":\"5\",\"vs\":\"quiet@operator.example\"},{\"n\":\"9\",\"v\":1},"
+           "{\"n\":\"10\",\"v\":%d}",
+           bearer);
+  char *p = gm_json(0, "quiet", 0, 6,
+                    "ep=dev-0000/6,ep=dev-0001/6,ep=dev-0002/6,ep=deaf-0000/6,ep=deaf-0001/6,"
+                    "ep=deaf-0002/6",
+                    "/fanout/quiet", more);
+  url(u, sizeof u, &g, "/42769/0");
+  lmmt_coap_run r = coap("put", "110", p, u);
+  assert_string_equal(r.err, "");
+  lmmt_coap_run_free(&r);
+  free(p);
+  url(u, sizeof u, &g, "/fanout/quiet/6/0/0");
+  r = coap("get", NULL, NULL, u);
+  static tally t;
+  count(r.out, "/6/0/0", &t);
+  assert_int_equal(t.members, 6);
+  assert_int_equal(t.ok, 3);
+  assert_int_equal(t.with_leaf, 3);
+  assert_int_equal(t.silent, 3);
+  assert_non_null(strstr(r.out, "{\"bn\":\"/deaf-0001\",\"n\":\"/status\",\"vs\":\"silent\"},"
+                                "{\"n\":\"/reason\",\"vs\":\""));
+  lmmt_coap_run_free(&r);
+  assert_int_equal(lmmt_gw_stop(&g), 0);
+  assert_int_equal(lmmt_sim_stop(&hear), 0);
+  assert_int_equal(lmmt_sim_stop(&deaf), 0);
+  assert_int_equal(lmmt_mock_stop(&mock), 0);
+  lmmt_scratch_remove(dir);
+}
+
 /* The command's own errors: one line and exit 2. */
 static void test_cli_usage(void **state) {
   (void)state;
@@ -532,6 +593,7 @@ int main(void) {
       cmocka_unit_test(test_read_200_unicast_restart),
       cmocka_unit_test(test_read_200_mbms),
       cmocka_unit_test(test_write_some_refuse),
+      cmocka_unit_test(test_silent_members),
       cmocka_unit_test(test_observe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
