@@ -8,6 +8,7 @@
 #include "lwm2m_mbms/err.h"
 #include "lwm2m_mbms/firmware.h"
 #include "lwm2m_mbms/fw_campaign.h"
+#include "lwm2m_mbms/gateway.h"
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/objects.h"

@@ -46,6 +46,8 @@ int cli_need_args(const cli *c, int have, int want, const char *what);
 int cli_finish_output(const cli *c, int rc);
 
 int cmd_t8(cli *c, int argc, char **argv);
+/** "lwm2m-mbms gateway" (gateway_cmd.c). */
+int cmd_gateway(cli *c, int argc, char **argv);
 
 /* ------------------------------------------------- groups and campaigns (cli_util.c) */
 

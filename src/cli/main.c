@@ -65,6 +65,19 @@ static const char usage_text[] =
     "  cancel CAMPAIGN                              ask the deliver running a firmware campaign\n"
     "                                               to stop (no more fragments, no update)\n"
     "\n"
+    "Gateway (docs/gateway.md):\n"
+    "  gateway --devices FILE [--listen A:P] [--coaps-listen A:P --psk-id ID --psk-key K]\n"
+    "          [--group-mgmt-oid ID] [--grace-ms MS] [--no-repair] [--ready-file FILE]\n"
+    "          [--mcast-if ADDR] [--answer-*, --notify-*, --coap-bind]\n"
+    "                                               serve as the LwM2M Gateway of the devices\n"
+    "                                               in FILE (a members file) until SIGINT or\n"
+    "                                               SIGTERM: the server writes Group Mgmt\n"
+    "                                               instances to /42769/N, and each request on\n"
+    "                                               a Fanout Target is one campaign whose\n"
+    "                                               members' results come back in one\n"
+    "                                               SenML-JSON answer (--listen default\n"
+    "                                               127.0.0.1:5683; K: hex:HEX or text:TEXT)\n"
+    "\n"
     "Group options (group create):\n"
     "  --type T              mbms (3GPP MBMS over T8), multicast (IP multicast) or unicast\n"
     "  --external-group-id ID   External Group ID, local@domain (required for mbms)\n"
@@ -321,7 +334,8 @@ int main(int argc, char **argv) {
                   {"report", cmd_report},
                   {"resume", cmd_resume},
                   {"campaigns", cmd_campaigns},
-                  {"cancel", cmd_cancel}};
+                  {"cancel", cmd_cancel},
+                  {"gateway", cmd_gateway}};
   int (*fn)(cli *, int, char **) = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name)) fn = commands[i].fn;
