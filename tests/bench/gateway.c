@@ -18,6 +18,7 @@
 
 #include "lmmt.h"
 #include "lmmt_gwclient.h"
+#include "lmmt_libcoap.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -61,23 +62,24 @@ static int run_path(int n, const char *path, const char *db, const char *members
   char u[128];
   snprintf(u, sizeof u, "%s/42769/0", g.uri);
   char *p = instance(n, type, more);
-  lmmt_coap_run w = lmmt_coap_client(
-      (const char *[]){"-m", "put", "-t", "110", "-e", p, "-B", "60", u, NULL}, 90);
+  lmmt_tool_run w = lmmt_coap_client_run(
+      90 * 1000, (const char *[]){"-m", "put", "-t", "110", "-e", p, "-B", "60", u, NULL});
   free(p);
   int rc = w.status || *w.err;
   if (rc) fprintf(stderr, "configuration refused: %s\n", w.err);
-  lmmt_coap_run_free(&w);
+  lmmt_tool_run_free(&w);
   snprintf(u, sizeof u, "%s/fanout/bench/6/0", g.uri);
   for (int k = 0; !rc && k < 2; k++) {
     double t0 = now_s();
-    lmmt_coap_run r = lmmt_coap_client((const char *[]){"-m", "get", "-B", "120", u, NULL}, 180);
+    lmmt_tool_run r =
+        lmmt_coap_client_run(180 * 1000, (const char *[]){"-m", "get", "-B", "120", u, NULL});
     double dt = now_s() - t0;
     int named, ok;
     tally(r.out, &named, &ok);
     printf("  %-8s %-5s %6d %8d %6d %10zu %9.3f\n", path, k ? "again" : "first", n, named, ok,
            strlen(r.out), dt);
     rc |= r.status || ok != n;
-    lmmt_coap_run_free(&r);
+    lmmt_tool_run_free(&r);
   }
   rc |= lmmt_gw_stop(&g) != 0;
   return rc;

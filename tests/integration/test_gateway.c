@@ -18,6 +18,7 @@
 #include "lmmt.h"
 #include "lmmt_cli.h"
 #include "lmmt_gwclient.h"
+#include "lmmt_libcoap.h"
 
 #define N_READ 200
 
@@ -44,7 +45,7 @@ static void add_members(char *buf, size_t cap, int from, int to, int oid) {
     n += (size_t)snprintf(buf + n, cap - n, "%sep=dev-%04d/%d", n ? "," : "", i, oid);
 }
 
-static lmmt_coap_run coap(const char *method, const char *fmt, const char *payload,
+static lmmt_tool_run coap(const char *method, const char *fmt, const char *payload,
                           const char *uri) {
   const char *args[16] = {"-m", method, "-B", "60"};
   int k = 4;
@@ -52,7 +53,7 @@ static lmmt_coap_run coap(const char *method, const char *fmt, const char *paylo
   if (payload) args[k++] = "-e", args[k++] = payload;
   args[k++] = uri;
   args[k] = NULL;
-  return lmmt_coap_client(args, 90);
+  return lmmt_coap_client_run(90 * 1000, args);
 }
 
 static void url(char *out, size_t cap, const lmmt_gw *g, const char *path) {
@@ -64,12 +65,12 @@ static void expect_error(const lmmt_gw *g, const char *method, const char *fmt, 
                          const char *path, const char *code, const char *diag) {
   char u[256];
   url(u, sizeof u, g, path);
-  lmmt_coap_run r = coap(method, fmt, payload, u);
+  lmmt_tool_run r = coap(method, fmt, payload, u);
   bool ok = strstr(r.err, code) && strstr(r.err, diag); /* coap-client: errors on stderr */
   if (!ok)
     fprintf(stderr, "%s %s: want %s '%s', got '%s' / '%s'\n", method, path, code, diag, r.out,
             r.err);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   assert_true(ok);
 }
 
@@ -121,7 +122,7 @@ static void assert_eps(const tally *t, int n) {
 static void read_all(const lmmt_gw *g, const char *path, int n) {
   char u[256];
   url(u, sizeof u, g, path);
-  lmmt_coap_run r = coap("get", NULL, NULL, u);
+  lmmt_tool_run r = coap("get", NULL, NULL, u);
   if (r.status || !*r.out) fprintf(stderr, "GET %s: %d '%s'\n", path, r.status, r.err);
   assert_int_equal(r.status, 0);
   static tally t;
@@ -129,7 +130,7 @@ static void read_all(const lmmt_gw *g, const char *path, int n) {
   assert_eps(&t, n);
   assert_int_equal(t.ok, n);
   assert_int_equal(t.with_leaf, n);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
 }
 
 static const char *db_in(char *buf, size_t cap, const char *dir) {
@@ -203,10 +204,10 @@ static void test_config_errors(void **state) {
   /* a good one, then a second whose Fanout Target or Group ID clashes */
   p = gm_json(0, "b7", 2, 5, list, "coap://gw.example/fanout/b7/", "");
   url(u, sizeof u, &g, "/42769/0");
-  lmmt_coap_run r = coap("put", "110", p, u);
+  lmmt_tool_run r = coap("put", "110", p, u);
   assert_int_equal(r.status, 0);
   assert_string_equal(r.out, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   p = gm_json(1, "b8", 2, 1, "ep=dev-0000/6", "/fanout/b7/x", "");
   expect_error(&g, "put", "110", p, "/42769/1", "4.00", "overlaps that of instance 0");
@@ -225,29 +226,31 @@ static void test_config_errors(void **state) {
   r = coap("get", NULL, NULL, u);
   assert_non_null(strstr(r.out, "\"vs\":\"ep=dev-0000/6,ep=dev-0001/6"));
   assert_non_null(strstr(r.out, "{\"n\":\"2\",\"v\":5}"));
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   snprintf(u, sizeof u, "%s/42769/0", g.suri);
-  r = lmmt_coap_client((const char *[]){"-u", "server", "-k", "s3cret", "-B", "10", u, NULL}, 30);
+  r = lmmt_coap_client_run(30 * 1000,
+                           (const char *[]){"-u", "server", "-k", "s3cret", "-B", "10", u, NULL});
   assert_non_null(strstr(r.out, "\"vs\":\"b7\""));
-  lmmt_coap_run_free(&r);
-  r = lmmt_coap_client((const char *[]){"-u", "server", "-k", "wrong", "-B", "3", u, NULL}, 30);
+  lmmt_tool_run_free(&r);
+  r = lmmt_coap_client_run(30 * 1000,
+                           (const char *[]){"-u", "server", "-k", "wrong", "-B", "3", u, NULL});
   assert_null(strstr(r.out, "\"vs\":\"b7\""));
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
 
   /* a NON request gets a NON answer */
   url(u, sizeof u, &g, "/fanout/b7/6/0/0");
-  r = lmmt_coap_client((const char *[]){"-N", "-m", "get", "-B", "30", u, NULL}, 60);
+  r = lmmt_coap_client_run(60 * 1000, (const char *[]){"-N", "-m", "get", "-B", "30", u, NULL});
   static tally t;
   count(r.out, "/6/0/0", &t);
   assert_eps(&t, 5);
   assert_int_equal(t.ok, 5);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
 
   /* DELETE removes it from the store as well */
   url(u, sizeof u, &g, "/42769/0");
   r = coap("delete", NULL, NULL, u);
   assert_int_equal(r.status, 0);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   expect_error(&g, "get", NULL, NULL, "/42769/0", "4.04", "no instance");
   assert_int_equal(lmmt_gw_stop(&g), 0);
   gl = lmmt_cli_run(db, NULL, (const char *[]){"group", "list", NULL});
@@ -277,10 +280,10 @@ static void test_read_200_unicast_restart(void **state) {
   add_members(list, sizeof list, 0, N_READ, 6);
   char *p = gm_json(3, "building-7", 2, N_READ, list, "/fanout/building7", "");
   url(u, sizeof u, &g, "/42769/3");
-  lmmt_coap_run r = coap("put", "110", p, u); /* a few KB: Block1 */
+  lmmt_tool_run r = coap("put", "110", p, u); /* a few KB: Block1 */
   assert_int_equal(r.status, 0);
   assert_string_equal(r.out, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   read_all(&g, "/fanout/building7/6/0", N_READ);
 
@@ -291,7 +294,7 @@ static void test_read_200_unicast_restart(void **state) {
   url(u, sizeof u, &g, "/42769/3");
   r = coap("get", NULL, NULL, u);
   assert_non_null(strstr(r.out, "\"vs\":\"building-7\""));
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   /* each fan-out is a campaign of the store */
   lmmt_run cr = lmmt_cli_run(db, NULL, (const char *[]){"campaigns", NULL});
   assert_int_equal(lmmt_count_of(cr.out, "building-7"), 2);
@@ -330,10 +333,10 @@ static void test_read_200_mbms(void **state) {
            bearer);
   char *p = gm_json(0, "b7-mbms", 0, N_READ, list, "/fanout/b7", more);
   url(u, sizeof u, &g, "/42769/0");
-  lmmt_coap_run r = coap("put", "110", p, u);
+  lmmt_tool_run r = coap("put", "110", p, u);
   assert_int_equal(r.status, 0);
   assert_string_equal(r.out, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   read_all(&g, "/fanout/b7/6/0", N_READ);
   /* it went as one T8 group message, and the members answered the group request */
@@ -356,22 +359,22 @@ static void test_read_200_mbms(void **state) {
   url(u, sizeof u, &g, "/42769/1");
   r = coap("put", "110", p, u);
   assert_string_equal(r.err, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   url(u, sizeof u, &g, "/fanout/small/6/0/0");
-  lmmt_coap_bg bg;
-  assert_int_equal(lmmt_coap_client_start(&bg, (const char *[]){"-m", "get", "-B", "60", u, NULL}),
-                   0);
+  lmmt_tool_job *bg =
+      lmmt_coap_client_start(90 * 1000, (const char *[]){"-m", "get", "-B", "60", u, NULL});
+  assert_non_null(bg);
   assert_int_equal(log_wait(&g, "fan-out of /6/0/0 to group 'small'", 1), 1);
   /* one fan-out per group at a time; the instance stays as it is meanwhile */
   expect_error(&g, "get", NULL, NULL, "/fanout/small/6/0/0", "5.03", "a fan-out is in flight");
   expect_error(&g, "delete", NULL, NULL, "/42769/1", "5.03", "a fan-out is in flight");
-  r = lmmt_coap_client_finish(&bg, 90);
+  r = lmmt_coap_client_finish(bg);
   static tally t;
   count(r.out, "/6/0/0", &t);
   assert_eps(&t, 3);
   assert_int_equal(t.ok, 3);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   log = lmmt_read_file(g.err_path, NULL);
   assert_non_null(strstr(log, "(separate response)"));
   free(log);
@@ -415,9 +418,9 @@ static void test_write_some_refuse(void **state) {
     snprintf(list + strlen(list), sizeof list - strlen(list), ",ep=acl-%04d/3", i);
   char *p = gm_json(0, "mixed", 2, 20, list, "/fanout/mixed", "");
   url(u, sizeof u, &g, "/42769/0");
-  lmmt_coap_run r = coap("put", "110", p, u);
+  lmmt_tool_run r = coap("put", "110", p, u);
   assert_string_equal(r.out, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   url(u, sizeof u, &g, "/fanout/mixed/3/0");
   r = coap("put", "110", "[{\"bn\":\"/3/0/\",\"n\":\"14\",\"vs\":\"+02:00\"}]", u);
@@ -436,12 +439,12 @@ static void test_write_some_refuse(void **state) {
                                 "{\"n\":\"/code\",\"vs\":\"4.01\"}"));
   assert_non_null(strstr(r.out, "{\"bn\":\"/dev-0003\",\"n\":\"/status\",\"vs\":\"failed\"},"
                                 "{\"n\":\"/code\",\"vs\":\"4.15\"}"));
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   /* the written value reads back through the gateway, as text from each member */
   url(u, sizeof u, &g, "/fanout/mixed/3/0/14");
   r = coap("get", NULL, NULL, u);
   assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"+02:00\""), 9);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   assert_int_equal(lmmt_gw_stop(&g), 0);
   assert_int_equal(lmmt_sim_stop(&open_sim), 0);
   assert_int_equal(lmmt_sim_stop(&acl_sim), 0);
@@ -462,42 +465,42 @@ static void test_observe(void **state) {
   assert_int_equal(lmmt_gw_start(&g, db, sim.members_path, NULL, NULL), 0);
   char *p = gm_json(0, "obs", 2, 3, "ep=dev-0000/3,ep=dev-0001/3,ep=dev-0002/6", "/fanout/obs", "");
   url(u, sizeof u, &g, "/42769/0");
-  lmmt_coap_run r = coap("put", "110", p, u);
+  lmmt_tool_run r = coap("put", "110", p, u);
   assert_string_equal(r.err, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   url(u, sizeof u, &g, "/fanout/obs/3/0/14");
   r = coap("put", "0", "+05:00", u);
   static tally t;
   count(r.out, NULL, &t);
   assert_int_equal(t.ok, 2);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   /* Write-Attributes: a PUT with a query and no payload */
   url(u, sizeof u, &g, "/fanout/obs/3/0/14?pmin=0&pmax=600");
   r = coap("put", NULL, NULL, u);
   count(r.out, NULL, &t);
   assert_int_equal(t.ok, 2);
   assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"2.04\""), 2);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
 
   url(u, sizeof u, &g, "/fanout/obs/3/0/14");
-  lmmt_coap_bg bg;
-  assert_int_equal(
-      lmmt_coap_client_start(&bg, (const char *[]){"-m", "get", "-s", "6", "-B", "8", u, NULL}), 0);
+  lmmt_tool_job *bg = lmmt_coap_client_start(
+      30 * 1000, (const char *[]){"-m", "get", "-s", "6", "-B", "8", u, NULL});
+  assert_non_null(bg);
   assert_int_equal(log_wait(&g, "notification 2 of group 'obs'", 1), 1); /* both answered */
   r = coap("put", "0", "+06:00", u);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   assert_int_equal(log_wait(&g, "notification 4 of group 'obs'", 1), 1); /* both changed */
-  r = lmmt_coap_client_finish(&bg, 30);
+  r = lmmt_coap_client_finish(bg);
   assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"+05:00\""), 2);
   assert_int_equal(lmmt_count_of(r.out, "\"vs\":\"+06:00\""), 2);
   assert_int_equal(lmmt_count_of(r.out, "member ID ep=dev-0002/6: /6 only"), 1);
   assert_int_equal(lmmt_count_of(r.out, "{\"bn\":\"/dev-0000\",\"n\":\"/status\",\"vs\":\"ok\"}"),
                    2);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   /* the server is gone: the next change ends the observation of the members */
   r = coap("put", "0", "+07:00", u);
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   assert_int_equal(log_wait(&g, "observation of 2 members of group 'obs' ended", 1), 1);
   assert_int_equal(lmmt_gw_stop(&g), 0);
   assert_int_equal(lmmt_sim_stop(&sim), 0);
@@ -543,9 +546,9 @@ static void test_silent_members(void **state) {
                     "ep=deaf-0002/6",
                     "/fanout/quiet", more);
   url(u, sizeof u, &g, "/42769/0");
-  lmmt_coap_run r = coap("put", "110", p, u);
+  lmmt_tool_run r = coap("put", "110", p, u);
   assert_string_equal(r.err, "");
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   free(p);
   url(u, sizeof u, &g, "/fanout/quiet/6/0/0");
   r = coap("get", NULL, NULL, u);
@@ -557,7 +560,7 @@ static void test_silent_members(void **state) {
   assert_int_equal(t.silent, 3);
   assert_non_null(strstr(r.out, "{\"bn\":\"/deaf-0001\",\"n\":\"/status\",\"vs\":\"silent\"},"
                                 "{\"n\":\"/reason\",\"vs\":\""));
-  lmmt_coap_run_free(&r);
+  lmmt_tool_run_free(&r);
   assert_int_equal(lmmt_gw_stop(&g), 0);
   assert_int_equal(lmmt_sim_stop(&hear), 0);
   assert_int_equal(lmmt_sim_stop(&deaf), 0);

@@ -1,5 +1,5 @@
-/* lmmt_gwclient.h - test support: the gateway (`lwm2m-mbms gateway`) as a child process, and
- * libcoap's coap-client-openssl playing the LwM2M server against it. */
+/* lmmt_gwclient.h - test support: the gateway (`lwm2m-mbms gateway`) as a child process; the
+ * LwM2M server that talks to it is libcoap's coap-client (lmmt_libcoap.h). */
 #ifndef LMMT_GWCLIENT_H
 #define LMMT_GWCLIENT_H
 
@@ -23,27 +23,5 @@ int lmmt_gw_start(lmmt_gw *g, const char *db, const char *devices, const char *c
 /** SIGTERM and a bounded wait (SIGKILL after 10 s); removes the scratch directory. Returns the
  *  exit status, -1 when it had to be killed. */
 int lmmt_gw_stop(lmmt_gw *g);
-
-/** What one coap-client run printed. */
-typedef struct lmmt_coap_run {
-  int status; /* exit code; -1 killed after the time limit */
-  char *out, *err;
-} lmmt_coap_run;
-
-/** Runs coap-client-openssl (the path in $LMM_COAP_CLIENT, else /usr/bin/coap-client-openssl)
- *  with the NULL-terminated arguments, at most `limit_s` seconds. */
-lmmt_coap_run lmmt_coap_client(const char *const *args, int limit_s);
-void lmmt_coap_run_free(lmmt_coap_run *r);
-
-/** A coap-client running in the background (an observation). */
-typedef struct lmmt_coap_bg {
-  pid_t pid;
-  char dir[64];
-} lmmt_coap_bg;
-
-/** Starts coap-client-openssl with the arguments, without waiting. 0 or -1. */
-int lmmt_coap_client_start(lmmt_coap_bg *bg, const char *const *args);
-/** Waits for it (killed after `limit_s` seconds) and returns what it printed. */
-lmmt_coap_run lmmt_coap_client_finish(lmmt_coap_bg *bg, int limit_s);
 
 #endif
