@@ -64,7 +64,7 @@ static lmmi_gw_rx *rx_slot(lmm_gateway *gw) {
   lmmi_gw_rx *old = &gw->rx[0];
   for (size_t i = 0; i < LMMI_GW_RX_MAX; i++) {
     if (!gw->rx[i].used) return &gw->rx[i];
-    if (gw->rx[i].at_ms < old->at_ms) old = &gw->rx[i];
+    if (gw->rx[i].seq < old->seq) old = &gw->rx[i];
   }
   LMMI_GW_LOG(gw, LMM_LOG_INFO, "gateway: Block1 transfer of /%s dropped for a newer one",
               old->who.key);
@@ -153,7 +153,7 @@ bool lmmi_gw_block1(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req, c
            false;
   } else if (b.m && off == rx->last_off && len == rx->last_len && off + len == rx->len) {
     /* The same block again (its 2.31 was lost): the transfer is where it was. */
-    rx->at_ms = now;
+    rx->at_ms = now, rx->seq = ++gw->block_seq;
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(231));
     add_block_opt(resp, COAP_OPTION_BLOCK1, b.num, true, b.szx);
     return false;
@@ -170,7 +170,7 @@ bool lmmi_gw_block1(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req, c
     rx_drop(rx);
     return lmmi_gw_reply(resp, 0xA0, "out of memory for the body of /%s", key), false;
   }
-  rx->last_off = off, rx->last_len = len, rx->at_ms = now;
+  rx->last_off = off, rx->last_len = len, rx->at_ms = now, rx->seq = ++gw->block_seq;
   if (b.m) {
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(231)); /* Continue */
     add_block_opt(resp, COAP_OPTION_BLOCK1, b.num, true, b.szx);
@@ -268,7 +268,7 @@ void lmmi_gw_keep(lmm_gateway *gw, coap_session_t *s, const char *key, uint8_t c
   }
   if (!tx) tx_drop(tx = old); /* the one asked for longest ago makes room */
   tx->used = true, tx->who = who, tx->code = code, tx->cf = cf;
-  tx->body = body, tx->len = len, tx->at_ms = now;
+  tx->body = body, tx->len = len, tx->at_ms = now, tx->seq = ++gw->block_seq;
 }
 
 void lmmi_gw_respond(lmm_gateway *gw, coap_session_t *s, const char *key, const coap_pdu_t *req,
@@ -292,7 +292,7 @@ bool lmmi_gw_block2_later(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *
   for (size_t i = 0; i < LMMI_GW_TX_MAX; i++) {
     lmmi_gw_tx *tx = &gw->tx[i];
     if (!tx->used || !same(&tx->who, &who, false)) continue;
-    tx->at_ms = now;
+    tx->at_ms = now, tx->seq = ++gw->block_seq;
     lmmi_gw_put_block(resp, tx->code, tx->cf, tx->body, tx->len, b.num, b.szx);
     return true;
   }

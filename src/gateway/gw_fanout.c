@@ -48,8 +48,9 @@ void lmmi_gw_fanouts_free(lmm_gateway *gw) {
 
 bool lmmi_gw_request_key(const coap_pdu_t *req, const coap_string_t *query, char *out, size_t cap) {
   coap_string_t *p = coap_get_uri_path(req);
-  int n = snprintf(out, cap, "%.*s?%.*s", p ? (int)p->length : 0, p ? (const char *)p->s : "",
-                   query ? (int)query->length : 0, query ? (const char *)query->s : "");
+  bool q = query && query->length;
+  int n = snprintf(out, cap, "%.*s%s%.*s", p ? (int)p->length : 0, p ? (const char *)p->s : "",
+                   q ? "?" : "", q ? (int)query->length : 0, q ? (const char *)query->s : "");
   coap_delete_string(p);
   return n >= 0 && (size_t)n < cap;
 }

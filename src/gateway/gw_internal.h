@@ -61,6 +61,7 @@ typedef struct lmmi_gw_rx {
   size_t len, cap;
   size_t last_off, last_len; /* the last block, to know it again when it is repeated */
   int64_t at_ms;             /* its last block */
+  uint64_t seq;              /* ... in the order of the gateway's blocks: the oldest goes first */
 } lmmi_gw_rx;
 
 /** A body sent block-wise, kept for the later blocks. */
@@ -72,6 +73,7 @@ typedef struct lmmi_gw_tx {
   uint8_t *body;
   size_t len;
   int64_t at_ms; /* sent or last asked for */
+  uint64_t seq;
 } lmmi_gw_tx;
 
 /** A Block1 or Block2 option's value (RFC 7959 2.2). */
@@ -142,6 +144,7 @@ struct lmm_gateway {
   struct lmmi_gw_obs *obs;
   lmmi_gw_rx rx[LMMI_GW_RX_MAX];
   lmmi_gw_tx tx[LMMI_GW_TX_MAX];
+  uint64_t block_seq; /* counts the blocks: the age of transfers and kept bodies */
   lmm_gateway_stats stats;
 };
 
@@ -181,8 +184,8 @@ void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest,
  *  for any other request. */
 bool lmmi_gw_fanout_known(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req,
                           coap_pdu_t *resp);
-/** The key of a request's exchange, its path and query ("fanout/b7/6/0?"), into `out`: false
- *  when it does not fit in `cap` bytes. */
+/** The key of a request's exchange, its path and query ("fanout/b7/6/0", "42769/0?a=1"),
+ *  into `out`: false when it does not fit in `cap` bytes. */
 bool lmmi_gw_request_key(const coap_pdu_t *req, const coap_string_t *query, char *out, size_t cap);
 /** Frees every fan-out (their campaigns too) without answering. */
 void lmmi_gw_fanouts_free(lmm_gateway *gw);
