@@ -216,7 +216,7 @@ static uint64_t etag_of(uint8_t code, uint16_t cf, const uint8_t *p, size_t len)
 }
 
 bool lmmi_gw_put_block(coap_pdu_t *pdu, uint8_t code, int cf, const uint8_t *body, size_t len,
-                       unsigned num, unsigned szx) {
+                       unsigned num, unsigned szx, const uint64_t *etag) {
   size_t bs = block_size(szx), off = (size_t)num * bs;
   bool blockwise = len > bs || num > 0;
   if (blockwise && off >= len) {
@@ -229,7 +229,7 @@ bool lmmi_gw_put_block(coap_pdu_t *pdu, uint8_t code, int cf, const uint8_t *bod
   }
   coap_pdu_set_code(pdu, (coap_pdu_code_t)code);
   if (blockwise) {
-    uint64_t e = etag_of(code, (uint16_t)(cf < 0 ? 0 : cf), body, len);
+    uint64_t e = etag ? *etag : etag_of(code, (uint16_t)(cf < 0 ? 0 : cf), body, len);
     uint8_t eb[8];
     for (int i = 0; i < 8; i++)
       eb[i] = (uint8_t)(e >> (56 - 8 * i));
@@ -268,6 +268,7 @@ void lmmi_gw_keep(lmm_gateway *gw, coap_session_t *s, const char *key, uint8_t c
   }
   if (!tx) tx_drop(tx = old); /* the one asked for longest ago makes room */
   tx->used = true, tx->who = who, tx->code = code, tx->cf = cf;
+  tx->etag = etag_of(code, (uint16_t)(cf < 0 ? 0 : cf), body, len);
   tx->body = body, tx->len = len, tx->at_ms = now, tx->seq = ++gw->block_seq;
 }
 
@@ -275,7 +276,7 @@ void lmmi_gw_respond(lmm_gateway *gw, coap_session_t *s, const char *key, const 
                      coap_pdu_t *resp, uint8_t code, int cf, uint8_t *body, size_t len) {
   lmmi_gw_blk b = {0, 0, 6};
   if (lmmi_gw_block_opt(req, COAP_OPTION_BLOCK2, &b) <= 0) b.num = 0, b.szx = 6;
-  if (lmmi_gw_put_block(resp, code, cf, body, len, b.num, b.szx) && len > block_size(b.szx))
+  if (lmmi_gw_put_block(resp, code, cf, body, len, b.num, b.szx, NULL) && len > block_size(b.szx))
     lmmi_gw_keep(gw, s, key, code, cf, body, len);
   else
     free(body);
@@ -293,7 +294,7 @@ bool lmmi_gw_block2_later(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *
     lmmi_gw_tx *tx = &gw->tx[i];
     if (!tx->used || !same(&tx->who, &who, false)) continue;
     tx->at_ms = now, tx->seq = ++gw->block_seq;
-    lmmi_gw_put_block(resp, tx->code, tx->cf, tx->body, tx->len, b.num, b.szx);
+    lmmi_gw_put_block(resp, tx->code, tx->cf, tx->body, tx->len, b.num, b.szx, &tx->etag);
     return true;
   }
   return false;

@@ -90,7 +90,7 @@ static void send_answer(lmmi_gw_fanout *f, uint8_t code, uint8_t *body, size_t l
   bool ok = code >> 5 == 2;
   /* A diagnostic is plain text without a Content-Format (RFC 7252 5.5.2). */
   if (!lmmi_gw_put_block(pdu, code, ok ? COAP_MEDIATYPE_APPLICATION_SENML_JSON : -1, body, len, 0,
-                         f->szx)) {
+                         f->szx, NULL)) {
     coap_delete_pdu(pdu);
     free(body);
     return;

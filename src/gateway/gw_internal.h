@@ -74,6 +74,7 @@ typedef struct lmmi_gw_tx {
   size_t len;
   int64_t at_ms; /* sent or last asked for */
   uint64_t seq;
+  uint64_t etag; /* computed once: hashing a big body for each block costs */
 } lmmi_gw_tx;
 
 /** A Block1 or Block2 option's value (RFC 7959 2.2). */
@@ -220,10 +221,11 @@ bool lmmi_gw_block1(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req, c
 void lmmi_gw_body_clear(lmmi_gw_body *b);
 /** Sets `pdu` to block `num` of size 2^(szx+4) of `body` with `code` and Content-Format `cf`
  *  (-1: none): the whole body when it fits in one block and `num` is 0; else the block with
- *  ETag (the same for the same body), Block2 and Size2. A block past the end: 4.02 with a
+ *  ETag (`*etag`, or computed from the body when NULL: the same for the same body), Block2 and
+ *  Size2. A block past the end: 4.02 with a
  *  diagnostic, false. The PDU must have no payload yet. */
 bool lmmi_gw_put_block(coap_pdu_t *pdu, uint8_t code, int cf, const uint8_t *body, size_t len,
-                       unsigned num, unsigned szx);
+                       unsigned num, unsigned szx, const uint64_t *etag);
 /** Keeps `body` (taken: malloc'ed) for the later blocks the peer of `s` asks for `key`, in
  *  place of what it had there (LMMI_GW_TX_MAX, LMMI_GW_TX_KEEP_MS). */
 void lmmi_gw_keep(lmm_gateway *gw, coap_session_t *s, const char *key, uint8_t code, int cf,
