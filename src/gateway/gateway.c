@@ -50,19 +50,11 @@ static bool observe_value(const coap_pdu_t *req, uint32_t *v) {
   return true;
 }
 
-static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
-                       const coap_string_t *query, coap_pdu_t *resp) {
-  lmm_gateway *gw = coap_resource_get_userdata(r);
-  if (lmmi_gw_fanout_known(gw, s, req, query, r, resp)) return;
-  gw->stats.requests++;
-  coap_string_t *ps = coap_get_uri_path(req);
-  char path[256] = "";
-  if (ps && ps->length >= sizeof path) {
-    coap_delete_string(ps);
-    return lmmi_gw_reply(resp, 0x80, "path longer than %zu bytes", sizeof path - 1);
-  }
-  if (ps) memcpy(path, ps->s, ps->length), path[ps->length] = '\0';
-  coap_delete_string(ps);
+/* A whole request (its body reassembled when it came by Block1) to the configuration of an
+ * instance or to a Fanout Target. */
+static void route(lmm_gateway *gw, const char *path, const char *key, coap_session_t *s,
+                  const coap_pdu_t *req, const coap_string_t *query, const lmmi_gw_body *body,
+                  coap_pdu_t *resp) {
   coap_pdu_code_t method = coap_pdu_get_code(req);
   char gm[8];
   snprintf(gm, sizeof gm, "%u", (unsigned)gw->gm_oid);
@@ -77,7 +69,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
       return lmmi_gw_reply(resp, 0x85,
                            "the gateway takes whole Group Mgmt instances: /%u/IID, not %s",
                            (unsigned)gw->gm_oid, full);
-    return lmmi_gw_config_request(gw, p.iid, method, r, s, req, query, resp);
+    return lmmi_gw_config_request(gw, p.iid, method, s, req, key, body, resp);
   }
   const char *rest = NULL;
   lmmi_gw_inst *in = target_of(gw, path, &rest);
@@ -90,7 +82,32 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
       return lmmi_gw_reply(resp, 0x80, "observe TARGET/OID/IID[/RID], not /%s", path);
     if (lmmi_gw_observe_request(gw, in, &p, ov == 1, s, req, resp)) return;
   }
-  lmmi_gw_fanout_request(gw, in, rest, s, req, query, resp);
+  lmmi_gw_fanout_request(gw, in, rest, s, req, query, key, body, resp);
+}
+
+static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                       const coap_string_t *query, coap_pdu_t *resp) {
+  lmm_gateway *gw = coap_resource_get_userdata(r);
+  if (lmmi_gw_fanout_known(gw, s, req, resp)) return;
+  coap_string_t *ps = coap_get_uri_path(req);
+  char path[256] = "", key[LMMI_GW_KEY_MAX];
+  if (ps && ps->length >= sizeof path) {
+    coap_delete_string(ps);
+    return lmmi_gw_reply(resp, 0x80, "path longer than %zu bytes", sizeof path - 1);
+  }
+  if (ps) memcpy(path, ps->s, ps->length), path[ps->length] = '\0';
+  coap_delete_string(ps);
+  if (!lmmi_gw_request_key(req, query, key, sizeof key))
+    return lmmi_gw_reply(resp, 0x80, "path and query longer than %zu bytes", sizeof key - 1);
+  lmmi_gw_blk b2;
+  if (lmmi_gw_block_opt(req, COAP_OPTION_BLOCK2, &b2) < 0)
+    return lmmi_gw_reply(resp, 0x82, "Block2 option: more than 3 bytes, or the reserved size 7");
+  if (lmmi_gw_block2_later(gw, s, req, key, resp)) return;
+  lmmi_gw_body body;
+  if (!lmmi_gw_block1(gw, s, req, key, resp, &body)) return;
+  gw->stats.requests++;
+  route(gw, path, key, s, req, query, &body, resp);
+  lmmi_gw_body_clear(&body);
 }
 
 static void on_nack(coap_session_t *s, const coap_pdu_t *sent, coap_nack_reason_t reason,
@@ -190,13 +207,11 @@ LMM_API lmm_err lmm_gateway_new(const lmm_gateway_deps *deps, const lmm_gateway_
   if (rc == LMM_OK && cfg->coaps) rc = add_dtls(gw, bind, cfg->coaps_port);
   if (rc != LMM_OK) goto fail;
   rc = LMM_ERR_NOMEM;
-  /* Block-wise both ways is libcoap's: a Member List of a few hundred members is a write of
-   * several KB (Block1, handed to us as one body), and an answer of 200 members' locations is
-   * tens of KB (Block2: libcoap keeps the body and serves the later blocks itself). libcoap
-   * 4.3.1's Block1 reassembly once crashed under fuzzing on the answer receiver, which keeps
-   * it off; this endpoint needs it, and serves the LwM2M server only (docs/gateway.md,
-   * "Limits"), not every device as the answer receiver does. */
-  coap_context_set_block_mode(gw->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  /* Block-wise both ways is ours (gw_block.c): a Member List of a few hundred members is a
+   * write of several KB (Block1), an answer of 200 members' locations tens of KB (Block2).
+   * libcoap 4.3.1's own server-side block code crashed under fuzzing (on a datagram after the
+   * wrong state: tests/fuzz/regress/gateway/), here and on the answer receiver. */
+  coap_context_set_block_mode(gw->coap, 0);
   coap_set_app_data(gw->coap, gw);
   coap_register_nack_handler(gw->coap, on_nack);
   coap_resource_t *r = coap_resource_unknown_init2(on_request, 0);
@@ -222,6 +237,7 @@ LMM_API void lmm_gateway_free(lmm_gateway *gw) {
   if (!gw) return;
   lmmi_gw_observe_end_all(gw, NULL);
   lmmi_gw_fanouts_free(gw);
+  lmmi_gw_blocks_free(gw);
   if (gw->src_added) lmmi_ctx_remove_source(gw->ctx, &gw->src);
   if (gw->coap) coap_free_context(gw->coap);
   for (size_t i = 0; i < gw->n_inst; i++)

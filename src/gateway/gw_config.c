@@ -313,11 +313,10 @@ static lmm_err merged(const lmmi_gw_inst *old, uint16_t oid, const lmm_records *
 }
 
 static void do_write(lmm_gateway *gw, uint16_t iid, bool replace, const coap_pdu_t *req,
-                     coap_pdu_t *resp) {
+                     const lmmi_gw_body *body, coap_pdu_t *resp) {
   int fmt = content_format(req, COAP_OPTION_CONTENT_FORMAT);
-  size_t len = 0, off = 0, total = 0;
-  const uint8_t *data = NULL;
-  if (!coap_get_data_large(req, &len, &data, &off, &total)) len = 0, data = NULL;
+  size_t len = body->len;
+  const uint8_t *data = body->data;
   lmmi_gw_inst *old = lmmi_gw_inst_get(gw, iid);
   if (fmt != LMM_FMT_SENML_JSON && fmt != LMM_FMT_TLV) {
     gw->stats.config_bad++;
@@ -408,13 +407,8 @@ out:
   lmm_records_clear(&all);
 }
 
-static void release_body(coap_session_t *s, void *p) {
-  (void)s;
-  lmm_free(p);
-}
-
-static void do_read(lmm_gateway *gw, lmmi_gw_inst *in, coap_resource_t *r, coap_session_t *s,
-                    const coap_pdu_t *req, const coap_string_t *query, coap_pdu_t *resp) {
+static void do_read(lmm_gateway *gw, lmmi_gw_inst *in, coap_session_t *s, const coap_pdu_t *req,
+                    const char *key, coap_pdu_t *resp) {
   int accept = content_format(req, COAP_OPTION_ACCEPT);
   if (accept >= 0 && accept != LMM_FMT_SENML_JSON && accept != LMM_FMT_TLV)
     return lmmi_gw_reply(resp, 0x86, "the instance reads as SenML-JSON (110) or TLV (11542)");
@@ -427,23 +421,23 @@ static void do_read(lmm_gateway *gw, lmmi_gw_inst *in, coap_resource_t *r, coap_
   lmm_group_mgmt_clear(&v);
   if (rc != LMM_OK)
     return lmmi_gw_reply(resp, 0xA0, "cannot encode the instance: %s", lmm_strerror(rc));
-  coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
-  /* A Member List of hundreds of members is several KB: Block2 by libcoap. */
-  coap_add_data_large_response(r, s, req, resp, query, fmt, -1, 0, len, body, release_body, body);
+  /* A Member List of hundreds of members is several KB: Block2. A later block asked after the
+   * body is let go is cut from the body built again: the same, as long as the instance is. */
+  lmmi_gw_respond(gw, s, key, req, resp, 0x45, fmt, body, len);
 }
 
 void lmmi_gw_config_request(lmm_gateway *gw, uint16_t iid, coap_pdu_code_t method,
-                            coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
-                            const coap_string_t *query, coap_pdu_t *resp) {
+                            coap_session_t *s, const coap_pdu_t *req, const char *key,
+                            const lmmi_gw_body *body, coap_pdu_t *resp) {
   lmmi_gw_inst *in = lmmi_gw_inst_get(gw, iid);
   switch (method) {
   case COAP_REQUEST_CODE_PUT:
   case COAP_REQUEST_CODE_POST:
-    return do_write(gw, iid, method == COAP_REQUEST_CODE_PUT, req, resp);
+    return do_write(gw, iid, method == COAP_REQUEST_CODE_PUT, req, body, resp);
   case COAP_REQUEST_CODE_GET:
     if (!in)
       return lmmi_gw_reply(resp, 0x84, "no instance /%u/%u", (unsigned)gw->gm_oid, (unsigned)iid);
-    return do_read(gw, in, r, s, req, query, resp);
+    return do_read(gw, in, s, req, key, resp);
   case COAP_REQUEST_CODE_DELETE:
     if (!in)
       return lmmi_gw_reply(resp, 0x84, "no instance /%u/%u", (unsigned)gw->gm_oid, (unsigned)iid);

@@ -21,17 +21,12 @@ static int opt_int(const coap_pdu_t *req, uint16_t opt) {
  * (45 s with RFC 7252's defaults) and accepts the ACK of any copy; a fan-out expected to take
  * longer is ACKed at once and answered by a separate response. */
 #define PIGGYBACK_MS 30000
-/* How long a finished answer is kept for the server's Block2 requests of the rest. */
-#define KEEP_MS 60000
-/* Finished answers kept at most: the oldest go first. */
-#define KEEP_MAX 16
-
 static void fanout_free(lmmi_gw_fanout *f) {
   if (!f) return;
   if (f->timer) lmmi_timer_cancel(f->gw->ctx, f->timer);
   lmm_campaign_free(f->camp);
   if (f->s) coap_session_release(f->s);
-  free((void *)f->op.payload), free((void *)f->op.query), free(f->answer), free(f);
+  free((void *)f->op.payload), free((void *)f->op.query), free(f->early), free(f);
 }
 
 static void unlink_fanout(lmm_gateway *gw, lmmi_gw_fanout *f) {
@@ -51,18 +46,13 @@ void lmmi_gw_fanouts_free(lmm_gateway *gw) {
   }
 }
 
-void lmmi_gw_request_key(const coap_pdu_t *req, const coap_string_t *query, char *out, size_t cap) {
+bool lmmi_gw_request_key(const coap_pdu_t *req, const coap_string_t *query, char *out, size_t cap) {
   coap_string_t *p = coap_get_uri_path(req);
-  snprintf(out, cap, "%.*s?%.*s", p ? (int)p->length : 0, p ? (const char *)p->s : "",
-           query ? (int)query->length : 0, query ? (const char *)query->s : "");
+  bool q = query && query->length;
+  int n = snprintf(out, cap, "%.*s%s%.*s", p ? (int)p->length : 0, p ? (const char *)p->s : "",
+                   q ? "?" : "", q ? (int)query->length : 0, q ? (const char *)query->s : "");
   coap_delete_string(p);
-}
-
-static void expire(void *arg) {
-  lmmi_gw_fanout *f = arg;
-  f->timer = NULL;
-  unlink_fanout(f->gw, f);
-  fanout_free(f);
+  return n >= 0 && (size_t)n < cap;
 }
 
 /* Sends `pdu` on the exchange's session; libcoap takes it. */
@@ -79,73 +69,47 @@ static void ack_now(void *arg) {
   send_pdu(f, coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, f->mid, 4));
 }
 
-/* The answer, or its first block: in the ACK of the held CON, else as a separate response. */
-static void send_answer(lmmi_gw_fanout *f) {
+/* The answer, or its first block: in the ACK of the held CON, else as a separate response.
+ * A block-wise answer goes to the block store for the server's requests of the rest (with
+ * the request's method: libcoap's client asks a PUT's answer by PUTs); `body` is taken. */
+static void send_answer(lmmi_gw_fanout *f, uint8_t code, uint8_t *body, size_t len) {
   coap_pdu_type_t type = !f->con    ? COAP_MESSAGE_NON
                          : f->acked ? COAP_MESSAGE_CON
                                     : COAP_MESSAGE_ACK;
   coap_mid_t mid = type == COAP_MESSAGE_ACK ? f->mid : coap_new_message_id(f->s);
-  coap_pdu_t *pdu = coap_pdu_init(type, f->code, mid, coap_session_max_pdu_size(f->s));
-  if (!pdu || !coap_add_token(pdu, f->tok_len, f->token)) return coap_delete_pdu(pdu);
-  size_t block = (size_t)1 << (f->szx + 4), len = f->answer_len;
-  uint8_t b[8];
-  if (f->code >> 5 == 2) {
-    /* No ETag: libcoap 4.3.1 puts none in the later blocks it serves, and its client gives up
-     * on a body whose blocks do not all carry one. */
-    coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-                    coap_encode_var_safe(b, sizeof b, COAP_MEDIATYPE_APPLICATION_SENML_JSON), b);
-    if (len > block) {
-      coap_add_option(pdu, COAP_OPTION_BLOCK2, coap_encode_var_safe(b, sizeof b, 1u << 3 | f->szx),
-                      b);
-      coap_add_option(pdu, COAP_OPTION_SIZE2, coap_encode_var_safe(b, sizeof b, (unsigned)len), b);
-      len = block;
-    }
+  coap_pdu_t *pdu = coap_pdu_init(type, code, mid, coap_session_max_pdu_size(f->s));
+  if (!pdu || !coap_add_token(pdu, f->tok_len, f->token)) {
+    coap_delete_pdu(pdu);
+    free(body);
+    return;
   }
-  if (len && !coap_add_data(pdu, len, (const uint8_t *)f->answer)) return coap_delete_pdu(pdu);
+  uint8_t b[4];
+  if (f->block1)
+    coap_add_option(pdu, COAP_OPTION_BLOCK1,
+                    coap_encode_var_safe(b, sizeof b, f->block1_num << 4 | f->block1_szx), b);
+  bool ok = code >> 5 == 2;
+  /* A diagnostic is plain text without a Content-Format (RFC 7252 5.5.2). */
+  if (!lmmi_gw_put_block(pdu, code, ok ? COAP_MEDIATYPE_APPLICATION_SENML_JSON : -1, body, len, 0,
+                         f->szx, NULL)) {
+    coap_delete_pdu(pdu);
+    free(body);
+    return;
+  }
   send_pdu(f, pdu);
-}
-
-/* Keeps at most KEEP_MAX finished answers. */
-static void keep_few(lmm_gateway *gw) {
-  size_t n = 0;
-  lmmi_gw_fanout *oldest = NULL;
-  for (lmmi_gw_fanout *f = gw->fanouts; f; f = f->next)
-    if (f->done) n++, oldest = f; /* the list is newest first */
-  if (n > KEEP_MAX && oldest) {
-    unlink_fanout(gw, oldest);
-    fanout_free(oldest);
-  }
-}
-
-static void release_copy(coap_session_t *s, void *p) {
-  (void)s;
-  free(p);
+  if (ok && len > (size_t)1 << (f->szx + 4))
+    lmmi_gw_keep(f->gw, f->s, f->key, code, COAP_MEDIATYPE_APPLICATION_SENML_JSON, body, len);
+  else
+    free(body);
 }
 
 bool lmmi_gw_fanout_known(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *req,
-                          const coap_string_t *query, coap_resource_t *r, coap_pdu_t *resp) {
+                          coap_pdu_t *resp) {
   coap_bin_const_t tok = coap_pdu_get_token(req);
-  coap_block_t blk;
-  /* The server asks for the rest with the request's method (a PUT's answer by PUTs). */
-  bool later_block = coap_get_block(req, COAP_OPTION_BLOCK2, &blk) && blk.num > 0;
-  char key[300] = "";
-  if (later_block) lmmi_gw_request_key(req, query, key, sizeof key);
   for (lmmi_gw_fanout *f = gw->fanouts; f; f = f->next) {
     if (f->s != s) continue;
-    if (!f->done && tok.length == f->tok_len && !memcmp(tok.s, f->token, f->tok_len)) {
+    if (tok.length == f->tok_len && !memcmp(tok.s, f->token, f->tok_len)) {
       /* The server's retransmission: held, it stays unanswered; ACKed, it gets the ACK again. */
       if (!f->acked) coap_pdu_set_type(resp, COAP_MESSAGE_NON), coap_pdu_set_code(resp, 0);
-      return true;
-    }
-    if (later_block && f->done && !strcmp(f->key, key) && f->code >> 5 == 2) {
-      char *copy = malloc(f->answer_len ? f->answer_len : 1);
-      if (!copy) return lmmi_gw_reply(resp, 0xA0, "out of memory"), true;
-      memcpy(copy, f->answer, f->answer_len);
-      coap_pdu_set_code(resp, (coap_pdu_code_t)f->code);
-      /* libcoap cuts the block asked for out of the body, and serves the next ones itself. */
-      coap_add_data_large_response(r, s, req, resp, query, COAP_MEDIATYPE_APPLICATION_SENML_JSON,
-                                   -1, f->etag, f->answer_len, (const uint8_t *)copy, release_copy,
-                                   copy);
       return true;
     }
   }
@@ -154,20 +118,23 @@ bool lmmi_gw_fanout_known(lmm_gateway *gw, coap_session_t *s, const coap_pdu_t *
 
 /* ---------------------------------------------------------------- the answer */
 
-static void answer_text(lmmi_gw_fanout *f, uint8_t code, const char *text) {
-  f->code = code;
-  free(f->answer);
-  f->answer = strdup(text);
-  f->answer_len = f->answer ? strlen(f->answer) : 0;
+/* The answer: its code and body (owned), or NULL when out of memory. */
+typedef struct answer {
+  uint8_t code;
+  char *body;
+} answer;
+
+static answer answer_text(uint8_t code, const char *text) {
+  return (answer){code, strdup(text)};
 }
 
-static void build_answer(lmmi_gw_fanout *f, lmm_campaign *c, lmm_err result) {
+static answer build_answer(lmmi_gw_fanout *f, lmm_campaign *c, lmm_err result) {
   const lmm_campaign_info *info = lmm_campaign_get_info(c);
   if (result != LMM_OK) {
     char t[400];
     snprintf(t, sizeof t, "the fan-out to group '%s' could not run: %s", f->inst->g.name,
              info->error ? info->error : lmm_strerror(result));
-    return answer_text(f, 0xA2, t); /* 5.02 Bad Gateway: the way to the members failed */
+    return answer_text(0xA2, t); /* 5.02 Bad Gateway: the way to the members failed */
   }
   size_t n = 0, nm = 0;
   const lmm_outcome *o = lmm_campaign_outcomes(c, &n);
@@ -187,16 +154,14 @@ static void build_answer(lmmi_gw_fanout *f, lmm_campaign *c, lmm_err result) {
   }
   char *text = ok ? cJSON_PrintUnformatted(arr) : NULL;
   cJSON_Delete(arr);
-  if (!text) return answer_text(f, 0xA0, "out of memory building the answer");
-  free(f->answer);
-  f->answer = text, f->answer_len = strlen(text);
-  f->code = f->op.kind == LMM_OPK_READ ? 0x45 : 0x44;
+  if (!text) return answer_text(0xA0, "out of memory building the answer");
+  return (answer){f->op.kind == LMM_OPK_READ ? 0x45 : 0x44, text};
 }
 
 static void on_done(void *user, lmm_campaign *c, lmm_err result) {
   lmmi_gw_fanout *f = user;
   lmmi_gw_inst *in = f->inst;
-  build_answer(f, c, result);
+  answer a = build_answer(f, c, result);
   /* Every member configured by this campaign: the next fan-out may skip the writes. */
   size_t n = 0;
   const lmm_outcome *o = lmm_campaign_outcomes(c, &n);
@@ -215,18 +180,24 @@ static void on_done(void *user, lmm_campaign *c, lmm_err result) {
   }
   lmm_campaign_free(c);
   f->camp = NULL;
-  f->done = true;
   in->busy = NULL;
   f->inst = NULL;
+  size_t len = a.body ? strlen(a.body) : 0;
+  if (f->starting) { /* within lmm_campaign_start(): the request's own response carries it */
+    f->ended = true, f->early_code = a.code, f->early = (uint8_t *)a.body;
+    return;
+  }
   LMMI_GW_LOG(f->gw, LMM_LOG_INFO, "gateway: fan-out done in %lld ms, answer %zu bytes%s",
-              (long long)(lmm_ctx_now_ms(f->gw->ctx) - f->started_ms), f->answer_len,
+              (long long)(lmm_ctx_now_ms(f->gw->ctx) - f->started_ms), len,
               f->acked ? " (separate response)" : "");
-  if (f->timer) lmmi_timer_cancel(f->gw->ctx, f->timer);
-  f->etag = lmmi_random_below(f->gw->ctx, UINT64_MAX);
-  send_answer(f);
-  f->gw->stats.answers++;
-  f->timer = lmmi_timer_add(f->gw->ctx, lmm_ctx_now_ms(f->gw->ctx) + KEEP_MS, expire, f);
-  keep_few(f->gw);
+  if (a.body) {
+    send_answer(f, a.code, (uint8_t *)a.body, len);
+    f->gw->stats.answers++;
+  } else {
+    LMMI_GW_LOG(f->gw, LMM_LOG_WARN, "gateway: out of memory for the answer: none sent");
+  }
+  unlink_fanout(f->gw, f);
+  fanout_free(f);
 }
 
 static const lmm_campaign_handlers handlers = {NULL, NULL, on_done};
@@ -234,11 +205,10 @@ static const lmm_campaign_handlers handlers = {NULL, NULL, on_done};
 /* ---------------------------------------------------------------- the request */
 
 /* The operation a request on TARGET/`p` means, into `op` (payload and query copied). */
-static bool op_of(const coap_pdu_t *req, const coap_string_t *query, const lmm_path *p, lmm_op *op,
-                  uint8_t *code, char *why, size_t cap) {
-  size_t len = 0, off = 0, total = 0;
-  const uint8_t *data = NULL;
-  if (!coap_get_data_large(req, &len, &data, &off, &total)) len = 0, data = NULL;
+static bool op_of(const coap_pdu_t *req, const coap_string_t *query, const lmmi_gw_body *body,
+                  const lmm_path *p, lmm_op *op, uint8_t *code, char *why, size_t cap) {
+  size_t len = body->len;
+  const uint8_t *data = body->data;
   int fmt = opt_int(req, COAP_OPTION_CONTENT_FORMAT);
   *code = 0x80;
   switch (coap_pdu_get_code(req)) {
@@ -314,8 +284,16 @@ static bool may_skip(const lmm_gateway *gw, const lmmi_gw_inst *in) {
 }
 
 void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest, coap_session_t *s,
-                            const coap_pdu_t *req, const coap_string_t *query, coap_pdu_t *resp) {
+                            const coap_pdu_t *req, const coap_string_t *query, const char *key,
+                            const lmmi_gw_body *body, coap_pdu_t *resp) {
   lmm_path p;
+  lmmi_gw_blk b2 = {0, 0, 6};
+  if (lmmi_gw_block_opt(req, COAP_OPTION_BLOCK2, &b2) > 0 && b2.num > 0)
+    /* Not fanned out again: the members would be asked a second time for one answer. */
+    return lmmi_gw_reply(resp, 0x88,
+                         "Block2 %u of /%s: that answer is no longer kept (%d s at most): send the "
+                         "request again from block 0",
+                         b2.num, key, LMMI_GW_TX_KEEP_MS / 1000);
   if (!*rest) return lmmi_gw_reply(resp, 0x80, "name an object: /%s/OID[/IID[/RID]]", in->target);
   if (lmm_path_parse(rest, &p) != LMM_OK)
     return lmmi_gw_reply(resp, 0x80, "'%s' after the Fanout Target /%s is no LwM2M path", rest,
@@ -329,7 +307,7 @@ void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest,
   if (!f) return lmmi_gw_reply(resp, code, "out of memory");
   f->gw = gw, f->inst = in;
   f->op = (lmm_op)LMM_OP_INIT;
-  if (!op_of(req, query, &p, &f->op, &code, why, sizeof why)) goto fail;
+  if (!op_of(req, query, body, &p, &f->op, &code, why, sizeof why)) goto fail;
   lmm_campaign_config cfg = LMM_CAMPAIGN_CONFIG_DEFAULT;
   cfg.group = &in->g, cfg.members = in->m, cfg.n_members = in->n;
   cfg.op = f->op;
@@ -352,13 +330,38 @@ void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest,
   memcpy(f->token, tok.s, f->tok_len);
   f->mid = coap_pdu_get_mid(req);
   f->con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
-  coap_block_t blk;
-  f->szx = coap_get_block(req, COAP_OPTION_BLOCK2, &blk) && blk.szx < 6 ? blk.szx : 6;
-  lmmi_gw_request_key(req, query, f->key, sizeof f->key);
+  f->szx = b2.szx; /* early negotiation (RFC 7959 2.4): the size the server asked for */
+  f->block1 = body->block1, f->block1_num = body->last.num, f->block1_szx = body->last.szx;
+  snprintf(f->key, sizeof f->key, "%s", key);
   f->started_ms = lmm_ctx_now_ms(gw->ctx);
-  if ((rc = lmm_campaign_start(f->camp)) != LMM_OK) {
+  in->busy = f;
+  f->next = gw->fanouts, gw->fanouts = f;
+  gw->stats.fanouts++;
+  char ps[32];
+  LMMI_GW_LOG(gw, LMM_LOG_INFO, "gateway: fan-out of %s to group '%s' (%zu members)%s",
+              lmm_path_format(&p, ps, sizeof ps), in->g.name, in->n,
+              cfg.skip_group_mgmt ? ", Group Mgmt written before" : "");
+  /* A campaign may end within its start (it cannot run at all): on_done then leaves the
+   * answer here, for the response libcoap sends on return. */
+  f->starting = true;
+  rc = lmm_campaign_start(f->camp);
+  f->starting = false;
+  if (rc != LMM_OK && !f->ended) {
     snprintf(why, sizeof why, "the campaign cannot start: %s", lmm_strerror(rc));
-    goto fail;
+    in->busy = NULL;
+    f->ended = true, f->early_code = 0xA0, f->early = (uint8_t *)strdup(why);
+  }
+  if (f->ended) {
+    uint8_t ec = f->early_code, *eb = f->early;
+    size_t el = eb ? strlen((const char *)eb) : 0;
+    f->early = NULL;
+    unlink_fanout(gw, f);
+    fanout_free(f);
+    if (!eb) return lmmi_gw_reply(resp, 0xA0, "out of memory for the answer");
+    gw->stats.answers++;
+    bool ok = ec >> 5 == 2;
+    return lmmi_gw_respond(gw, s, key, req, resp, ec,
+                           ok ? COAP_MEDIATYPE_APPLICATION_SENML_JSON : -1, eb, el);
   }
   /* Held without its ACK while the fan-out may end within PIGGYBACK_MS; else ACKed now. */
   long expect_ms = in->g.type == LMM_GROUP_UNICAST
@@ -370,13 +373,6 @@ void lmmi_gw_fanout_request(lmm_gateway *gw, lmmi_gw_inst *in, const char *rest,
            !(f->timer = lmmi_timer_add(gw->ctx, f->started_ms + PIGGYBACK_MS, ack_now, f)))
     f->acked = true;
   if (!f->acked) coap_pdu_set_type(resp, COAP_MESSAGE_NON), coap_pdu_set_code(resp, 0);
-  in->busy = f;
-  f->next = gw->fanouts, gw->fanouts = f;
-  gw->stats.fanouts++;
-  char ps[32];
-  LMMI_GW_LOG(gw, LMM_LOG_INFO, "gateway: fan-out of %s to group '%s' (%zu members)%s",
-              lmm_path_format(&p, ps, sizeof ps), in->g.name, in->n,
-              cfg.skip_group_mgmt ? ", Group Mgmt written before" : "");
   return;
 fail:
   fanout_free(f);

@@ -70,3 +70,59 @@ int lmmt_pdu_opt_uint(const coap_pdu_t *p, uint16_t num) {
   const coap_opt_t *o = coap_check_option(p, num, &it);
   return o ? (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) : -1;
 }
+
+/* RFC 7252 3.1: a delta or length nibble, with its 1-byte extension from 13 on. */
+static size_t nibble(unsigned v, unsigned *n, uint8_t *ext) {
+  if (v < 13) return *n = v, 0;
+  *n = 13, *ext = (uint8_t)(v - 13);
+  return 1;
+}
+
+size_t lmmt_coap_encode(uint8_t *out, size_t cap, int type, uint8_t code, uint16_t mid,
+                        const uint8_t *tok, size_t tok_len, const lmmt_opt *opts, size_t n_opts,
+                        const void *payload, size_t len) {
+  lmmt_opt sorted[32];
+  if (n_opts > 32 || tok_len > 8 || cap < 4 + tok_len) return 0;
+  /* Stable: repeated options (Uri-Path segments) keep their order. */
+  for (size_t i = 0; i < n_opts; i++) {
+    size_t k = i;
+    for (; k > 0 && sorted[k - 1].num > opts[i].num; k--)
+      sorted[k] = sorted[k - 1];
+    sorted[k] = opts[i];
+  }
+  size_t o = 0;
+  out[o++] = (uint8_t)(0x40 | (type & 3) << 4 | tok_len);
+  out[o++] = code;
+  out[o++] = (uint8_t)(mid >> 8), out[o++] = (uint8_t)mid;
+  memcpy(out + o, tok, tok_len), o += tok_len;
+  unsigned last = 0;
+  for (size_t i = 0; i < n_opts; i++) {
+    uint8_t val[4];
+    const uint8_t *v = val;
+    size_t vl = 0;
+    if (sorted[i].s) {
+      v = (const uint8_t *)sorted[i].s, vl = strlen(sorted[i].s);
+    } else {
+      for (unsigned u = sorted[i].u; u; u >>= 8)
+        vl++;
+      for (size_t k = 0; k < vl; k++)
+        val[k] = (uint8_t)(sorted[i].u >> (8 * (vl - 1 - k)));
+    }
+    unsigned dn, ln;
+    uint8_t de = 0, le = 0;
+    if (sorted[i].num - last > 268 || vl > 268) return 0;
+    size_t dx = nibble(sorted[i].num - last, &dn, &de), lx = nibble((unsigned)vl, &ln, &le);
+    if (o + 1 + dx + lx + vl > cap) return 0;
+    out[o++] = (uint8_t)(dn << 4 | ln);
+    if (dx) out[o++] = de;
+    if (lx) out[o++] = le;
+    memcpy(out + o, v, vl), o += vl;
+    last = sorted[i].num;
+  }
+  if (payload && len) {
+    if (o + 1 + len > cap) return 0;
+    out[o++] = 0xFF;
+    memcpy(out + o, payload, len), o += len;
+  }
+  return o;
+}

@@ -22,4 +22,18 @@ void lmmt_peer_answer(int fd, const struct sockaddr_in *to, const coap_pdu_t *re
 /** The value of option `num` of `p` as an unsigned number, -1 when absent. */
 int lmmt_pdu_opt_uint(const coap_pdu_t *p, uint16_t num);
 
+/** One option of a message: `s` (a string, may be "") when not NULL, else the number `u` in
+ *  as few bytes as it takes. */
+typedef struct lmmt_opt {
+  uint16_t num;
+  const char *s;
+  unsigned u;
+} lmmt_opt;
+/** Encodes a CoAP message over UDP into `out`: `type` (COAP_MESSAGE_CON...), `code`, `mid`,
+ *  the token, the options (in any order: they are sorted) and the payload (NULL: none).
+ *  Returns its length, 0 when it does not fit in `cap` or an option is over 268 bytes. */
+size_t lmmt_coap_encode(uint8_t *out, size_t cap, int type, uint8_t code, uint16_t mid,
+                        const uint8_t *tok, size_t tok_len, const lmmt_opt *opts, size_t n_opts,
+                        const void *payload, size_t len);
+
 #endif
