@@ -184,6 +184,18 @@ static coap_pdu_t *put_blocks(client *c, const char *path, const char *body, uns
 /* GETs `path` block by block: of 2^(szx+4) bytes asked in the first request (early
  * negotiation), or the gateway's own size for szx -1. Every block must carry the same ETag
  * and Size2, each but the last be full. The body, owned, NUL-terminated; its ETag in `etag`. */
+/* Block `num` of 64 bytes of `path` (the rest of a body already fetched whole, `body`): 2.05
+ * with exactly those bytes. Returns the answer for the caller's further checks (it frees it). */
+static coap_pdu_t *expect_block64(client *c, const char *path, unsigned num, const char *body) {
+  lmmt_opt o = {COAP_OPTION_BLOCK2, NULL, blk(num, false, 2)};
+  coap_pdu_t *r = request(c, COAP_REQUEST_CODE_GET, path, &o, 1, NULL, 0, 5000);
+  expect(r, COAP_RESPONSE_CODE(205), NULL);
+  const uint8_t *d;
+  assert_int_equal(payload_of(r, &d), 64);
+  assert_memory_equal(d, body + (size_t)num * 64, 64);
+  return r;
+}
+
 static char *fetch(client *c, const char *path, int szx, int first_ms, size_t *out_len,
                    char etag[20]) {
   char *body = NULL, tag0[20] = "";
@@ -250,12 +262,7 @@ static void test_block1_in_order(void **state) {
   assert_int_equal(len16, len);
   assert_memory_equal(back16, back, len);
   assert_string_equal(tag16, tag);
-  lmmt_opt o = {COAP_OPTION_BLOCK2, NULL, blk(3, false, 2)};
-  r = request(&other, COAP_REQUEST_CODE_GET, "42769/0", &o, 1, NULL, 0, 5000);
-  expect(r, COAP_RESPONSE_CODE(205), NULL);
-  const uint8_t *d;
-  assert_int_equal(payload_of(r, &d), 64);
-  assert_memory_equal(d, back + 3 * 64, 64);
+  r = expect_block64(&other, "42769/0", 3, back);
   char t[20];
   etag_of(r, t);
   assert_string_equal(t, tag);
@@ -405,14 +412,9 @@ static void test_block2_answer(void **state) {
   assert_int_equal(lb, la);
   assert_memory_equal(b, a, la);
   /* the kept answer, for this peer: block 100 of 64 bytes, again */
-  lmmt_opt o = {COAP_OPTION_BLOCK2, NULL, blk(100, false, 2)};
-  r = request(&c, COAP_REQUEST_CODE_GET, "fanout/g20/6/0", &o, 1, NULL, 0, 5000);
-  expect(r, COAP_RESPONSE_CODE(205), NULL);
-  const uint8_t *d;
-  assert_int_equal(payload_of(r, &d), 64);
-  assert_memory_equal(d, a + 100 * 64, 64);
+  r = expect_block64(&c, "fanout/g20/6/0", 100, a);
   coap_delete_pdu(r);
-  o.u = blk(5000, false, 2);
+  lmmt_opt o = {COAP_OPTION_BLOCK2, NULL, blk(5000, false, 2)};
   r = request(&c, COAP_REQUEST_CODE_GET, "fanout/g20/6/0", &o, 1, NULL, 0, 5000);
   expect(r, COAP_RESPONSE_CODE(402), "past the end");
   coap_delete_pdu(r);
