@@ -405,20 +405,23 @@ static void test_observe_block2(void **state) {
   const char *out = file_in("observed");
   unlink(out);
   lmmt_tool_job *job =
-      lmmt_coap_client_start(TOOL_MS, (const char *[]){"-B", "6", "-v", "7", "-s", "3", "-A", "110",
+      lmmt_coap_client_start(TOOL_MS, (const char *[]){"-B", "7", "-v", "7", "-s", "4", "-A", "110",
                                                        "-o", out, uri(&s, 0, "/42769"), NULL});
   assert_non_null(job);
-  /* Changes while it observes, until it stops (each notified whenever its registration is in).
-   * Half a second apart: a change while the client fetches a notification's second block
-   * would rightly make it start over (RFC 7959 2.4), and that fetch takes a millisecond. */
+  /* Five changes while it observes (each notified whenever its registration is in), half a
+   * second apart: a change while the client fetches a notification's second block would
+   * rightly make it start over (RFC 7959 2.4), and that fetch takes a millisecond. The last
+   * one comes 1.5 s before its 4 s of observing end: coap-client writes a notification's first
+   * block to its file as it comes, and one notified as the period ends would leave half a
+   * body there when it stops. */
   int v = 100;
-  while (!lmmt_tool_job_ended(job)) {
+  for (int k = 0; k < 5 && !lmmt_tool_job_ended(job); k++) {
     char val[16];
+    struct timespec ts = {0, 500 * 1000000L};
+    nanosleep(&ts, NULL);
     snprintf(val, sizeof val, "%d", ++v);
     assert_true(lmmt_sim_expect(s.port, 0, COAP_REQUEST_CODE_PUT, "/42769/3/9", LMM_FMT_TEXT, -1,
                                 val, C(2, 4)));
-    struct timespec ts = {0, 500 * 1000000L};
-    nanosleep(&ts, NULL);
   }
   lmmt_tool_run r = lmmt_coap_client_finish(job);
   lmmt_logged_pdu p[64];
