@@ -86,8 +86,9 @@ typedef struct mock_gmd {
   bool test_pending; /* its TestNotification is queued: the play waits for it */
   int up_fd;         /* MB2-U socket, -1 when none */
   uint16_t up_port;
-  bool up_forwarded; /* a user-plane datagram was forwarded (the notification is sent once) */
-  bool notified;     /* a GMDByMb2Notification of it is done: sent, failed for good, or lost */
+  bool up_forwarded;    /* a user-plane datagram was forwarded (the notification is sent once) */
+  uint32_t up_overflow; /* datagrams the kernel dropped on up_fd (SO_RXQ_OVFL), as last logged */
+  bool notified;        /* a GMDByMb2Notification of it is done: sent, failed for good, or lost */
 } mock_gmd;
 
 typedef struct mock_tmgi {
