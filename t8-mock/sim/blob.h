@@ -42,4 +42,7 @@ int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, 
 /* Update of blob m->d.id: 0 (Updating) or 4.05 when the device has not downloaded it. */
 int sim_blob_update(sim_fleet *f, unsigned i, const sim_blob_msg *m);
 
+/* Frees what the fleet holds for every device's blob (the verified copy). */
+void sim_blob_fleet_free(sim_fleet *f);
+
 #endif

@@ -270,6 +270,7 @@ typedef struct sim_fleet {
   struct sim_group *grp;   /* group sockets, pending answers (group.c); NULL until first used */
   struct sim_pulls *pulls; /* pull downloads (pull.c); NULL until first used */
   uint64_t blob_mem, blob_mem_max; /* bytes of blob buffers held now, most at once */
+  struct sim_blob_ok *blob_ok;     /* the last blob a device verified (blob.c); NULL: none */
   struct sim_observe *obs;         /* observations (observe.c); NULL until first used */
   int udp_fd;                      /* the CoAP endpoint's socket, -1 when unknown */
 } sim_fleet;

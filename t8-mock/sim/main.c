@@ -144,6 +144,7 @@ static void fleet_free(sim_fleet *f) {
     sim_fw_blob_drop(f, &f->dev[i]);
     sim_attr_free(&f->dev[i]);
   }
+  sim_blob_fleet_free(f);
   sim_fleet_free(f);
 }
 
