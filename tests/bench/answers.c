@@ -22,6 +22,8 @@
  * run could not be made; a lost answer is a figure, not a failure of the program.
  *
  *   bench_answers [N ...]            (default: 10000 100000)
+ *   scripts/bench: 10000 100000
+ *   scripts/bench --quick: 2000
  * Environment: SOURCES (default 1000), RATE (answers/s, default 0: unpaced). */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -49,6 +49,8 @@
  * the exit status 1.
  *
  *   bench_campaign [N ...]          (default: 1000 10000)
+ *   scripts/bench: 1000 10000
+ *   scripts/bench --quick: WINDOW=1 GRACE_MS=200 100
  * Environment: LMM_T8_MOCK, LMM_SIM (the programs), WINDOW (seconds, default 5), GRACE_MS
  *   (default 1000), IN_FLIGHT (default 64). */
 #include <stdio.h>

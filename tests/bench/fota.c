@@ -17,6 +17,8 @@
  * 1/50 of the unicast bytes and finishes sooner.
  *
  *   bench_fota [N]                  (default 1000)
+ *   scripts/bench: 1000
+ *   scripts/bench --quick: SIZE=65536 WINDOW=1 50
  * Environment: LMM_T8_MOCK, LMM_SIM, SIZE (bytes, default 1048576), LOSS (default 0.05),
  *   WINDOW (s, default 2), RATE (bearer bytes/s, default 4000000), FEC (stride, default 0),
  *   IN_FLIGHT (default 128). Exit status 1 when a member is not updated in either run. */

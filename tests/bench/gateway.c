@@ -8,7 +8,9 @@
  * many were ok, the answer's size, and the time.
  *
  * Run with the programs of a build: LMM_CLI=build/bin/lwm2m-mbms LMM_SIM=build/bin/lwm2m-mbms-sim
- * LMM_T8_MOCK=build/bin/t8-mock build/bin/bench_gateway [N...] (default 200 2000). */
+ * LMM_T8_MOCK=build/bin/t8-mock build/bin/bench_gateway [N...] (default 200 2000).
+ *   scripts/bench: 200 2000
+ *   scripts/bench --quick: WINDOW=1 50 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,8 @@
  * blocks). A human table, then its BENCH_JSON line.
  *
  *   bench_group_protect [ITERATIONS]     (default 200000)
+ *   scripts/bench:
+ *   scripts/bench --quick: 20000
  * The store goes to a fresh temporary directory ($TMPDIR or /tmp), removed afterwards. */
 #include <stdio.h>
 #include <stdlib.h>

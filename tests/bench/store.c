@@ -2,6 +2,8 @@
  * 10,000 and 100,000 members: time, rows per second, and the file size per member.
  *
  *   bench_store [N ...]        (default: 1000 10000 100000)
+ *   scripts/bench:
+ *   scripts/bench --quick: 1000
  * The store goes to a fresh temporary directory ($TMPDIR or /tmp), removed afterwards. */
 #include <ftw.h>
 #include <stdio.h>

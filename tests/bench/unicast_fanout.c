@@ -40,6 +40,8 @@
  * every write must succeed. The figures also go to one BENCH_JSON line (lmmt_bench.h).
  *
  *   bench_unicast_fanout [N ...]        (default: 1000 10000)
+ *   scripts/bench: 1000 10000
+ *   scripts/bench --quick: COAPS_N=100 CC_SAMPLE=5 BASELINE_SAMPLE_DELAYED=50 200
  * Environment: LMM_SIM (the simulator; set by the build for ctest, or give the path),
  *   IN_FLIGHT (default 64), BASELINE_SAMPLE (default 1000), DELAY_MS (default 10; 0 skips
  *   table b), IN_FLIGHT_DELAYED (default 256), BASELINE_SAMPLE_DELAYED (default 200),
