@@ -12,7 +12,8 @@
 #include "campaign/campaign_internal.h"
 #include "core/ctx_internal.h"
 
-#define MAX_ANSWER (64u * 1024u) /* an answer carries one operation's result, never a blob */
+#define MAX_ANSWER                 (64u * 1024u) /* an answer carries one operation's result, never a blob */
+#define LMMI_ANSWERS_IDLE_SESSIONS 64u           /* idle sessions of members' addresses kept */
 
 typedef struct open_req {
   uint8_t token[LMMI_TOKEN_LEN];
@@ -216,6 +217,11 @@ LMM_API lmm_err lmm_answers_new(lmm_ctx *ctx, const lmm_answers_config *cfg_in, 
    * 4.3.1's Block1 reassembly is code that anyone who can reach this port could exercise (a
    * fuzz run crashed inside it once). A request with Block1 or Block2 gets 4.02 (on_post). */
   coap_context_set_block_mode(a->coap, 0);
+  /* A session per member's address holds nothing we need once the answer is acknowledged (a
+   * retransmitted answer is a duplicate to its owner either way), and libcoap walks every
+   * session on each datagram it serves (coap_io_prepare_io): with 10,000 members answering, that
+   * walk was most of the receiver's time (docs/performance.md). Keep the idle ones few. */
+  coap_context_set_max_idle_sessions(a->coap, LMMI_ANSWERS_IDLE_SESSIONS);
   a->fd = lmmi_coap_udp_fd(a->coap);
   a->stats.rcvbuf = lmmi_sock_widen_rcvbuf(a->fd, LMM_ANSWERS_RCVBUF);
   /* Linux doubles what it grants for its own overhead: less than twice means capped. */

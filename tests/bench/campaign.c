@@ -49,6 +49,8 @@
  * the exit status 1.
  *
  *   bench_campaign [N ...]          (default: 1000 10000)
+ *   scripts/bench: 1000 10000
+ *   scripts/bench --quick: WINDOW=1 GRACE_MS=200 100
  * Environment: LMM_T8_MOCK, LMM_SIM (the programs), WINDOW (seconds, default 5), GRACE_MS
  *   (default 1000), IN_FLIGHT (default 64). */
 #include <stdio.h>
@@ -59,6 +61,7 @@
 #include <sys/wait.h>
 
 #include "lmmt.h"
+#include "lmmt_bench.h"
 #include "lwm2m_mbms/campaign.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
@@ -301,7 +304,8 @@ static long json_num(const char *s, const char *from, const char *key) {
   return strtol(p + strlen(key), NULL, 10);
 }
 
-static int one_n(const char *count, long window_s, long grace_ms, size_t in_flight) {
+static int one_n(lmmt_bench *bj, const char *count, long window_s, long grace_ms,
+                 size_t in_flight) {
   world w;
   int rc = 0;
   run rm, ru;
@@ -369,6 +373,17 @@ static int one_n(const char *count, long window_s, long grace_ms, size_t in_flig
   snprintf(b, sizeof b, "%zu / %zu", ru.ok, ru.failed);
   row_s("ok / failed", a, b);
   fflush(stdout);
+  lmmt_bench_numf(bj, span(sm[LMM_CS_CONFIGURING], sm[LMM_CS_DELIVERING]), "mbms_config_s_n%zu",
+                  w.n);
+  lmmt_bench_numf(bj, span(rm.t0, end_of(&rm)), "mbms_total_s_n%zu", w.n);
+  lmmt_bench_numf(bj, span(ru.t0, end_of(&ru)), "unicast_total_s_n%zu", w.n);
+  lmmt_bench_numf(bj, all_m, "mbms_all_answered_s_n%zu", w.n);
+  lmmt_bench_numf(bj, all_u, "unicast_all_answered_s_n%zu", w.n);
+  lmmt_bench_numf(bj, (double)peak * 10, "mbms_answers_per_s_peak_n%zu", w.n);
+  lmmt_bench_numf(bj, all_u > 0 ? (double)ru.ok / all_u : 0, "unicast_reads_per_s_n%zu", w.n);
+  lmmt_bench_numf(bj, (double)rm.attempts / n, "mbms_coap_req_per_member_n%zu", w.n);
+  lmmt_bench_numf(bj, (double)rm.failed, "mbms_failed_n%zu", w.n);
+  lmmt_bench_numf(bj, (double)ru.failed, "unicast_failed_n%zu", w.n);
 
 down:
   world_down(&w);
@@ -425,12 +440,17 @@ int main(int argc, char **argv) {
   double t0 = now_s();
   printf("group Read /6/0/0: MBMS campaign vs the same operation by unicast, loopback\n");
   int rc = 0;
+  lmmt_bench *bj = lmmt_bench_new("campaign");
+  lmmt_bench_num(bj, "window_s", (double)window_s);
   for (int k = 0; k < nn; k++)
-    rc |= one_n(ns[k], window_s, grace_ms, in_flight);
+    rc |= one_n(bj, ns[k], window_s, grace_ms, in_flight);
   printf("\n%s in %.1f s\n",
          rc ? "FAILED: some members or runs did not succeed"
             : "every member succeeded in both runs",
          now_s() - t0);
+  lmmt_bench_num(bj, "elapsed_s", now_s() - t0);
+  lmmt_bench_ok(bj, rc == 0);
+  if (lmmt_bench_print(bj) != 0) rc = 1;
   lmm_global_cleanup();
   return rc;
 }

@@ -17,6 +17,8 @@
  * 1/50 of the unicast bytes and finishes sooner.
  *
  *   bench_fota [N]                  (default 1000)
+ *   scripts/bench: 1000
+ *   scripts/bench --quick: SIZE=65536 WINDOW=1 50
  * Environment: LMM_T8_MOCK, LMM_SIM, SIZE (bytes, default 1048576), LOSS (default 0.05),
  *   WINDOW (s, default 2), RATE (bearer bytes/s, default 4000000), FEC (stride, default 0),
  *   IN_FLIGHT (default 128). Exit status 1 when a member is not updated in either run. */
@@ -28,6 +30,7 @@
 #include <mbedtls/sha256.h>
 
 #include "lmmt.h"
+#include "lmmt_bench.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
 static double now_s(void) {
@@ -222,6 +225,22 @@ int main(int argc, char **argv) {
          rm.wall > 0 ? ru.wall / rm.wall : 0);
   if (rm.updated != n || ru.updated != n || rm.pkg_ok != n || ru.pkg_ok != n) rc = 1;
   printf("%s\n", rc ? "FAILED: some members were not updated" : "every member updated in both");
+  lmmt_bench *bj = lmmt_bench_new("fota");
+  lmmt_bench_num(bj, "members", (double)n);
+  lmmt_bench_num(bj, "image_bytes", (double)len);
+  lmmt_bench_num(bj, "loss", atof(loss));
+  lmmt_bench_num(bj, "mbms_adapter_bytes", (double)rm.adapter);
+  lmmt_bench_num(bj, "unicast_adapter_bytes", (double)ru.adapter);
+  lmmt_bench_num(bj, "mbms_bearer_bytes", (double)rm.bearer);
+  lmmt_bench_num(bj, "mbms_bearer_per_image", (double)rm.bearer / (double)len);
+  lmmt_bench_num(bj, "mbms_wall_s", rm.wall);
+  lmmt_bench_num(bj, "unicast_wall_s", ru.wall);
+  lmmt_bench_num(bj, "mbms_status_rounds", rm.st.rounds);
+  lmmt_bench_num(bj, "mbms_unicast_repairs", rm.st.unicast_repairs);
+  lmmt_bench_num(bj, "mbms_updated", (double)rm.updated);
+  lmmt_bench_num(bj, "unicast_updated", (double)ru.updated);
+  lmmt_bench_ok(bj, rc == 0);
+  if (lmmt_bench_print(bj) != 0) rc = 1;
   free(img);
   lmm_answers_free(ans);
   lmm_t8_client_free(t8);

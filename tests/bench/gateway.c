@@ -8,7 +8,9 @@
  * many were ok, the answer's size, and the time.
  *
  * Run with the programs of a build: LMM_CLI=build/bin/lwm2m-mbms LMM_SIM=build/bin/lwm2m-mbms-sim
- * LMM_T8_MOCK=build/bin/t8-mock build/bin/bench_gateway [N...] (default 200 2000). */
+ * LMM_T8_MOCK=build/bin/t8-mock build/bin/bench_gateway [N...] (default 200 2000).
+ *   scripts/bench: 200 2000
+ *   scripts/bench --quick: WINDOW=1 50 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,10 @@
 #include <cjson/cJSON.h>
 
 #include "lmmt.h"
+#include "lmmt_bench.h"
 #include "lmmt_gwclient.h"
+
+static lmmt_bench *g_bj; /* this run's BENCH_JSON figures */
 #include "lmmt_libcoap.h"
 
 static double now_s(void) {
@@ -78,6 +83,9 @@ static int run_path(int n, const char *path, const char *db, const char *members
     tally(r.out, &named, &ok);
     printf("  %-8s %-5s %6d %8d %6d %10zu %9.3f\n", path, k ? "again" : "first", n, named, ok,
            strlen(r.out), dt);
+    lmmt_bench_numf(g_bj, dt, "%s_%s_s_n%d", path, k ? "again" : "first", n);
+    lmmt_bench_numf(g_bj, (double)strlen(r.out), "%s_answer_bytes_n%d", path, n);
+    lmmt_bench_numf(g_bj, (double)(n - ok), "%s_%s_not_ok_n%d", path, k ? "again" : "first", n);
     rc |= r.status || ok != n;
     lmmt_tool_run_free(&r);
   }
@@ -127,10 +135,14 @@ int main(int argc, char **argv) {
   printf("gateway: Read TARGET/6/0 of N members, the whole SenML-JSON answer at coap-client\n");
   printf("  %-8s %-5s %6s %8s %6s %10s %9s\n", "path", "run", "N", "named", "ok", "bytes", "s");
   int rc = 0;
+  g_bj = lmmt_bench_new("gateway");
+  lmmt_bench_num(g_bj, "window_s", (double)window);
   if (argc > 1)
     for (int i = 1; i < argc; i++)
       rc |= one_n(atoi(argv[i]), window);
   else
     rc = one_n(200, window) | one_n(2000, window);
+  lmmt_bench_ok(g_bj, rc == 0);
+  if (lmmt_bench_print(g_bj) != 0) rc = 1;
   return rc;
 }

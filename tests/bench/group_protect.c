@@ -2,9 +2,11 @@
  * 6) for a typical group request (a Write of one resource) and a blob fragment of 1,024 bytes:
  * the bytes each message grows by, ns per seal (the adapter) and per open (each member), and
  * the adapter's seal with its sequence numbers reserved in a real store (amortised over the
- * blocks). A human table, then one JSON line.
+ * blocks). A human table, then its BENCH_JSON line.
  *
  *   bench_group_protect [ITERATIONS]     (default 200000)
+ *   scripts/bench:
+ *   scripts/bench --quick: 20000
  * The store goes to a fresh temporary directory ($TMPDIR or /tmp), removed afterwards. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "lmm_wire/blob.h"
 #include "lmm_wire/gprotect.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
+#include "lmmt_bench.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -118,14 +121,20 @@ int main(int argc, char **argv) {
     printf("%-16s | %5zu | %6zu | %5zu | %7.0f | %7.0f | %13.0f\n", names[i], all[i]->bytes,
            all[i]->sealed, all[i]->sealed - all[i]->bytes, all[i]->seal_ns, all[i]->open_ns,
            all[i]->store_ns);
-  printf("{\"bench\":\"group_protect\",\"alg\":\"AES-CCM-16-64-128\",\"iterations\":%ld", n);
+  lmmt_bench *bj = lmmt_bench_new("group_protect");
+  lmmt_bench_str(bj, "alg", "AES-CCM-16-64-128");
+  lmmt_bench_num(bj, "iterations", (double)n);
   const char *keys[2] = {"request", "fragment"};
-  for (int i = 0; i < 2; i++)
-    printf(",\"%s\":{\"bytes\":%zu,\"sealed\":%zu,\"added\":%zu,\"seal_ns\":%.0f,\"open_ns\":%.0f,"
-           "\"seal_store_ns\":%.0f}",
-           keys[i], all[i]->bytes, all[i]->sealed, all[i]->sealed - all[i]->bytes, all[i]->seal_ns,
-           all[i]->open_ns, all[i]->store_ns);
-  printf(",\"block\":%u}\n", LMMI_PROTECT_BLOCK);
+  for (int i = 0; i < 2; i++) {
+    lmmt_bench_numf(bj, (double)all[i]->bytes, "%s_bytes", keys[i]);
+    lmmt_bench_numf(bj, (double)(all[i]->sealed - all[i]->bytes), "%s_added", keys[i]);
+    lmmt_bench_numf(bj, all[i]->seal_ns, "%s_seal_ns", keys[i]);
+    lmmt_bench_numf(bj, all[i]->open_ns, "%s_open_ns", keys[i]);
+    lmmt_bench_numf(bj, all[i]->store_ns, "%s_seal_store_ns", keys[i]);
+  }
+  lmmt_bench_num(bj, "block", LMMI_PROTECT_BLOCK);
+  lmmt_bench_ok(bj, true);
+  int rc = lmmt_bench_print(bj) != 0;
   free(req), free(frag);
   lmmi_protect_free(&p);
   lmm_store_close(s);
@@ -136,5 +145,5 @@ int main(int argc, char **argv) {
   snprintf(side, sizeof side, "%s-shm", path), unlink(side);
   rmdir(dir);
   lmm_global_cleanup();
-  return 0;
+  return rc;
 }

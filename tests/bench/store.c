@@ -2,6 +2,8 @@
  * 10,000 and 100,000 members: time, rows per second, and the file size per member.
  *
  *   bench_store [N ...]        (default: 1000 10000 100000)
+ *   scripts/bench:
+ *   scripts/bench --quick: 1000
  * The store goes to a fresh temporary directory ($TMPDIR or /tmp), removed afterwards. */
 #include <ftw.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "lwm2m_mbms/lwm2m_mbms.h"
+#include "lmmt_bench.h"
 
 /* What a Group Mgmt read of one member answers, in SenML-JSON. */
 #define PAYLOAD "[{\"bn\":\"/42769/0/\",\"n\":\"0\",\"vs\":\"fleet-7\"}]"
@@ -37,7 +40,7 @@ static long long settled_size(lmm_ctx *ctx, lmm_store **s, const char *path) {
   return (long long)sb.st_size;
 }
 
-static int run(lmm_ctx *ctx, size_t n, const char *dir) {
+static int run(lmmt_bench *bj, lmm_ctx *ctx, size_t n, const char *dir) {
   char path[600];
   snprintf(path, sizeof path, "%s/state-%zu.db", dir, n);
   lmm_store *s = NULL;
@@ -108,6 +111,10 @@ static int run(lmm_ctx *ctx, size_t n, const char *dir) {
          (double)n / t_put, t_create * 1e3, t_members * 1e3,
          (double)(with_members - empty) / (double)n, (double)(total - with_members) / (double)n,
          (double)(total - empty) / (double)n);
+  lmmt_bench_numf(bj, (double)n / t_put, "rows_per_s_n%zu", n);
+  lmmt_bench_numf(bj, t_create * 1e3, "create_ms_n%zu", n);
+  lmmt_bench_numf(bj, t_members * 1e3, "members_add_ms_n%zu", n);
+  lmmt_bench_numf(bj, (double)(total - empty) / (double)n, "bytes_per_member_n%zu", n);
   rc = 0;
 out:
   lmm_store_close(s);
@@ -132,8 +139,11 @@ int main(int argc, char **argv) {
          sizeof PAYLOAD - 1);
   lmm_ctx *ctx = NULL;
   int rc = lmm_global_init() == LMM_OK && lmm_ctx_new(NULL, &ctx) == LMM_OK ? 0 : 1;
+  lmmt_bench *bj = lmmt_bench_new("store");
   for (int i = 0; i < nn && !rc; i++)
-    rc = run(ctx, (size_t)strtoul(ns[i], NULL, 10), dir);
+    rc = run(bj, ctx, (size_t)strtoul(ns[i], NULL, 10), dir);
+  lmmt_bench_ok(bj, rc == 0);
+  if (lmmt_bench_print(bj) != 0) rc = 1;
   lmm_ctx_free(ctx);
   lmm_global_cleanup();
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
