@@ -10,9 +10,9 @@
 #include "group.h"
 
 #define GRP_DGRAM_MAX    65536u
-#define GRP_POOL         32u  /* answer sessions per Answer URI address */
-#define GRP_NSTART       128u /* CON answers in flight per session (libcoap's NSTART) */
-#define GRP_RX_BURST     256u /* datagrams read from one group socket per wake-up */
+#define GRP_POOL         32u   /* answer sessions per Answer URI address */
+#define GRP_NSTART       128u  /* CON answers in flight per session (libcoap's NSTART) */
+#define GRP_RX_BURST     256u  /* datagrams read from one group socket per wake-up */
 #define GRP_DRAIN_MAX_MS 20000 /* longest a unicast request waits for the group backlog */
 #define GRP_HEAP_MAX     (4u * 1024u * 1024u) /* answers waiting at once, fleet-wide */
 #define GRP_RCVBUF       (8 * 1024 * 1024)    /* receive buffer asked for each group socket */

@@ -79,7 +79,8 @@ static inline void world_up(world *w, int count, const char *group_loss,
   assert_int_equal(lmm_members_load(w->sim.members_path, &w->m, &w->n, why, sizeof why), LMM_OK);
   assert_int_equal(lmm_ctx_new(NULL, &w->ctx), LMM_OK);
   lmm_unicast_config ucfg = LMM_UNICAST_CONFIG_DEFAULT;
-  ucfg.ack_timeout_ms = 1000, ucfg.max_retransmit = g_max_retransmit, ucfg.member_deadline_ms = 20000;
+  ucfg.ack_timeout_ms = 1000, ucfg.max_retransmit = g_max_retransmit,
+  ucfg.member_deadline_ms = 20000;
   ucfg.max_in_flight = 128;
   assert_int_equal(lmm_unicast_new(w->ctx, &ucfg, &w->u), LMM_OK);
   lmm_t8_config tcfg = LMM_T8_CONFIG_DEFAULT;
