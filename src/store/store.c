@@ -398,6 +398,7 @@ static lmm_err store_open(lmm_store *s, const char *path) {
   if (!s->ctx) return lmmi_store_say(s, LMM_ERR_ARG, "no library context");
   if (!path) return lmmi_store_say(s, LMM_ERR_ARG, "no store path");
   if (!*path) return lmmi_store_say(s, LMM_ERR_ARG, "empty store path");
+  if (lmmi_db_is_pg_uri(path)) return lmmi_store_pg_open(s, path);
   lmm_err rc;
   if (strcmp(path, ":memory:")) {
     if ((rc = make_parents(s, path)) != LMM_OK) return rc;
@@ -426,7 +427,9 @@ LMM_API lmm_err lmm_store_open(lmm_ctx *ctx, const char *path, lmm_store **out) 
   s->ctx = ctx;
   lmm_err rc = store_open(s, path);
   if (rc == LMM_OK) {
-    lmmi_log(ctx, LMM_LOG_DEBUG, "store %s: open", path);
+    char shown[512];
+    lmmi_db_mask_uri(path, shown, sizeof shown); /* a URI's password never goes to a log */
+    lmmi_log(ctx, LMM_LOG_DEBUG, "store %s: open", lmmi_db_is_pg_uri(path) ? shown : path);
   } else {
     /* The handle stays, without its connection, to say why (sqlite3_open()'s convention). */
     store_release(s);

@@ -33,7 +33,8 @@ static lmm_err run(lmm_store *s, const char *sql, uint16_t oid, uint16_t iid, co
 lmm_err lmmi_store_gw_set(lmm_store *s, uint16_t oid, uint16_t iid, const char *group) {
   if (!group) return LMM_ERR_ARG;
   return run(s,
-             "INSERT OR REPLACE INTO gateway_instances(gm_oid, iid, group_name) VALUES(?1, ?2, ?3)",
+             "INSERT INTO gateway_instances(gm_oid, iid, group_name) VALUES(?1, ?2, ?3)"
+             " ON CONFLICT(gm_oid, iid) DO UPDATE SET group_name = excluded.group_name",
              oid, iid, group, "gateway instance set");
 }
 

@@ -119,6 +119,11 @@ lmm_err lmmi_store_rows_of(lmm_store *s, lmmi_owner_check owner, const void *key
  *  out of memory (*p and *cap unchanged). */
 bool lmmi_grow(void **p, size_t *cap, size_t need, size_t size);
 
+/** Opens the PostgreSQL store of `uri` into `s` (store_pg.c): connects, creates or upgrades
+ *  its schema; the secrets are its schema "keys". Messages name the URI with its password
+ *  masked. */
+lmm_err lmmi_store_pg_open(lmm_store *s, const char *uri);
+
 /* ------------------------------------------------------------ secrets (store_secret.c) */
 
 /* The calls on secrets are in store/store_secret.h, for the callers outside the store. */

@@ -25,8 +25,8 @@ static const char KEYS_SCHEMA_SQL[] = "CREATE TABLE keys.secrets("
                                       "PRAGMA keys.application_id=" KEYS_APP_ID_SQL ";"
                                       "PRAGMA keys.user_version=1;";
 
-static const char SQL_PUT[] =
-    "INSERT OR REPLACE INTO keys.secrets(kind, name, key) VALUES(?1, ?2, ?3)";
+static const char SQL_PUT[] = "INSERT INTO keys.secrets(kind, name, key) VALUES(?1, ?2, ?3)"
+                              " ON CONFLICT(kind, name) DO UPDATE SET key = excluded.key";
 static const char SQL_GET[] = "SELECT key FROM keys.secrets WHERE kind = ?1 AND name = ?2";
 static const char SQL_DEL[] = "DELETE FROM keys.secrets WHERE kind = ?1 AND name = ?2";
 static const char SQL_DEL_RANGE[] =
@@ -35,7 +35,7 @@ static const char SQL_DEL_RANGE[] =
  * in the store (a members file given to deliver) keeps its key under the group's name. */
 #define ORPHANS                                                                                    \
   " FROM keys.secrets WHERE kind = 'psk' AND name NOT IN (SELECT " LMMI_PSK_NAME_SQL(              \
-      "group_name", "ep", "oid") " FROM main.members WHERE psk_key_len > 0)"
+      "group_name", "ep", "oid") " FROM members WHERE psk_key_len > 0)"
 
 /* ------------------------------------------------------------ the calls */
 

@@ -18,7 +18,7 @@ lmm_err lmmi_store_seq_reserve(lmm_store *s, const char *name, uint64_t count, u
   /* One write transaction: two senders of one store (two processes) get disjoint blocks. */
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) return rc;
   uint64_t next = 0;
-  r = lmmi_db_prepare(s->db, "SELECT next FROM group_seq WHERE name = ?", &get);
+  r = lmmi_db_prepare(s->db, "SELECT next FROM group_seq WHERE name = ?1", &get);
   if (r == LMMI_DB_OK) {
     lmmi_bind_text(get, 1, name);
     r = lmmi_db_step(get);
@@ -36,7 +36,10 @@ lmm_err lmmi_store_seq_reserve(lmm_store *s, const char *name, uint64_t count, u
                         name);
     goto out;
   }
-  r = lmmi_db_prepare(s->db, "INSERT OR REPLACE INTO group_seq(name, next) VALUES(?, ?)", &put);
+  r = lmmi_db_prepare(s->db,
+                      "INSERT INTO group_seq(name, next) VALUES(?1, ?2)"
+                      " ON CONFLICT(name) DO UPDATE SET next = excluded.next",
+                      &put);
   if (r == LMMI_DB_OK) {
     lmmi_bind_text(put, 1, name);
     lmmi_db_bind_int64(put, 2, (int64_t)(next + count));
