@@ -1944,6 +1944,48 @@ static void test_pg_uri_masked(void **state) {
   lmm_store_close(s);
 }
 
+/* Members' PSKs on PostgreSQL: read back with the members, never in the state tables, gone
+ * with their member, and one whose member was deleted behind the store's back is swept at the
+ * next open. */
+static void test_pg_member_keys(void **state) {
+  fx *f = *state;
+  static const uint8_t k1[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  static const uint8_t k2[16] = {0x5a, 0xa5, 0x0f, 0xf0, 9, 9, 9, 9, 8, 8, 8, 8, 7, 7, 7, 7};
+  lmm_member m[2] = {{.ep = "dev-a",
+                      .oid = 6,
+                      .uri = "coaps://127.0.0.1:5999",
+                      .psk_identity = "dev-a",
+                      .psk_key = (uint8_t *)k1,
+                      .psk_key_len = 16},
+                     {.ep = "dev-b",
+                      .oid = 6,
+                      .uri = "coaps://127.0.0.1:5999",
+                      .psk_identity = "dev-b",
+                      .psk_key = (uint8_t *)k2,
+                      .psk_key_len = 16}};
+  lmm_group_info g = group_named("g1", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g1", m, 2), LMM_OK);
+  lmm_member *got;
+  size_t n;
+  assert_int_equal(lmm_store_members_get(f->s, "g1", &got, &n), LMM_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(got[1].psk_key_len, 16);
+  assert_memory_equal(got[1].psk_key, k2, 16);
+  lmm_members_free(got, n);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets WHERE kind = 'psk'"), 2);
+  /* A member listed twice: neither the batch's members nor their keys stay. */
+  lmm_member dup[2] = {m[0], m[0]};
+  dup[0].ep = dup[1].ep = "dev-c";
+  assert_int_equal(lmm_store_members_add(f->s, "g1", dup, 2), LMM_ERR_STATE);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 2);
+  assert_int_equal(lmm_store_member_remove(f->s, "g1", "dev-a", 6), LMM_OK);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 1);
+  assert_int_equal(raw_exec(f, "DELETE FROM members WHERE ep = 'dev-b'"), 0);
+  reopen(f);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 0);
+}
+
 static void stop_pg(void) {
   lmmt_pg_stop(&g_pg);
 }
@@ -1978,6 +2020,7 @@ int main(void) {
     const struct CMUnitTest pg_tests[] = {
         PORTABLE_CASES,
         cmocka_unit_test_setup_teardown(test_pg_uri_masked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_member_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("store on PostgreSQL", pg_tests, NULL, NULL);
