@@ -16,6 +16,9 @@ int lmmi_db_prepare_persistent(lmmi_db *db, const char *sql, lmmi_db_stmt **out)
 void lmmi_db_finalize(lmmi_db_stmt *st) {
   if (st) st->db->ops->finalize(st);
 }
+void lmmi_db_guard(lmmi_db_stmt *st) {
+  if (st->db->ops->guard) st->db->ops->guard(st);
+}
 void lmmi_db_reset(lmmi_db_stmt *st) {
   st->db->ops->reset(st);
 }

@@ -59,6 +59,7 @@ typedef struct lmmi_db_ops {
   int64_t (*changes)(lmmi_db *db);
   int64_t (*last_insert_id)(lmmi_db *db);
   bool (*in_transaction)(lmmi_db *db);
+  void (*guard)(lmmi_db_stmt *st);
 } lmmi_db_ops;
 
 /** The part every back end's connection and statement starts with. */
@@ -94,6 +95,10 @@ int lmmi_db_prepare(lmmi_db *db, const char *sql, lmmi_db_stmt **out);
 int lmmi_db_prepare_persistent(lmmi_db *db, const char *sql, lmmi_db_stmt **out);
 /** NULL: no-op. */
 void lmmi_db_finalize(lmmi_db_stmt *st);
+/** Marks `st` as a statement whose failure (a unique key hit) the caller judges and then goes
+ *  on in the same transaction: on PostgreSQL, where a failed statement aborts the transaction,
+ *  it then runs inside a savepoint of its own. SQLite: nothing to do. */
+void lmmi_db_guard(lmmi_db_stmt *st);
 /** Back to before the first step; bindings stay. */
 void lmmi_db_reset(lmmi_db_stmt *st);
 void lmmi_db_clear_bindings(lmmi_db_stmt *st);

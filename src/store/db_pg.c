@@ -212,11 +212,12 @@ static int pg_prepare(lmmi_db *db, const char *sql, bool persistent, lmmi_db_stm
     free(s->sql), free(s->p), free(s);
     return LMMI_DB_NOMEM;
   }
-  while (*sql == ' ')
-    sql++;
-  s->guarded = !strncmp(sql, "INSERT", 6);
   *out = &s->base;
   return LMMI_DB_OK;
+}
+
+static void pg_guard(lmmi_db_stmt *st) {
+  S(st)->guarded = true;
 }
 
 static void pg_clear(lmmi_db_stmt *st) {
@@ -269,9 +270,9 @@ static int run(pg_stmt *s) {
     types[i] = p->type == 1 ? 0 : p->type ? p->type : OID_TEXT;
     vals[i] = p->val, lens[i] = p->len, fmts[i] = p->fmt;
   }
-  /* A failed statement aborts a PostgreSQL transaction, where SQLite goes on: an INSERT that
-   * may hit a unique key (and whose failure the store judges, then carries on) runs inside a
-   * savepoint of its own. Other statements fail only when the transaction is lost anyway. */
+  /* A failed statement aborts a PostgreSQL transaction, where SQLite goes on: a statement
+   * whose failure the store judges, then carries on (lmmi_db_guard()), runs inside a savepoint
+   * of its own. Others fail only when the transaction is lost anyway. */
   bool sp = s->guarded && PQtransactionStatus(d->c) == PQTRANS_INTRANS;
   if (sp && run_plain(d, "SAVEPOINT lmm_stmt") != LMMI_DB_OK) return LMMI_DB_ERROR;
   s->res = PQexecParams(d->c, s->sql, n, types, vals, lens, fmts, 0);
@@ -410,6 +411,7 @@ static const lmmi_db_ops PG_OPS = {
     .changes = pg_changes,
     .last_insert_id = pg_last_id,
     .in_transaction = pg_in_tx,
+    .guard = pg_guard,
 };
 
 int lmmi_db_pg_open(const char *uri, lmmi_db **out, char *why, size_t cap) {

@@ -373,6 +373,7 @@ LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm
   }
 
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_INSERT, SQL_MEMBER_INSERT))) goto out;
+  lmmi_db_guard(st); /* a member ID taken: which one is asked next, in this transaction */
   for (size_t i = 0; i < n; i++) {
     lmmi_db_reset(st);
     src = lmmi_bind_text(st, 1, group) | lmmi_db_bind_int64(st, 2, base + (int64_t)i) |
