@@ -59,23 +59,21 @@ static const char SQL_OUTCOME_LIST[] =
 
 /* The rules of lmm_outcome_refused() and a success, in SQL: a firmware end decides when there
  * is one, else the answer. ?2 updated, ?3 refused (lmm_fwc_end), ?4 and ?5 the refusal codes,
- * ?6..?8 the paths. */
-#define FINAL          "(done <> 0 OR fw_end <> 0)"
-#define COUNT_IF(cond) "coalesce(sum(CASE WHEN " cond " THEN 1 ELSE 0 END), 0)"
-static const char SQL_OUTCOME_COUNTS[] = "SELECT count(*), " COUNT_IF(FINAL) ", " COUNT_IF(
-    "(fw_end <> 0 AND fw_end = ?2) OR (fw_end = 0 AND done <> 0 AND err = 0 AND "
-    "coap_code >> 5 = 2)") ", " COUNT_IF("(fw_end <> 0 AND fw_end = ?3) OR (fw_end = 0 AND "
-                                         "done <> 0 AND err = 0 AND "
-                                         "coap_code IN (?4, ?5))") ", " COUNT_IF(FINAL
-                                                                                 " AND via = "
-                                                                                 "?6") ","
-                                                                                       " " COUNT_IF(FINAL " AND via = ?7") ", " COUNT_IF(
-                                                                                           FINAL
-                                                                                           " AND "
-                                                                                           "via = "
-                                                                                           "?8") ","
-                                                                                                 " " COUNT_IF("repaired <> 0") " "
-                                                                                                                               "FROM outcomes WHERE campaign = ?1";
+ * ?6..?8 the paths. Counts are coalesce(sum(CASE WHEN ... THEN 1 ELSE 0 END), 0), integers
+ * tested with <> 0: SQL both engines accept (docs/store.md, "Dialect"). "Final" is done <> 0
+ * OR fw_end <> 0. */
+static const char SQL_OUTCOME_COUNTS[] =
+    "SELECT count(*),"
+    " coalesce(sum(CASE WHEN done <> 0 OR fw_end <> 0 THEN 1 ELSE 0 END), 0),"
+    " coalesce(sum(CASE WHEN (fw_end <> 0 AND fw_end = ?2) OR (fw_end = 0 AND done <> 0 AND"
+    " err = 0 AND coap_code >> 5 = 2) THEN 1 ELSE 0 END), 0),"
+    " coalesce(sum(CASE WHEN (fw_end <> 0 AND fw_end = ?3) OR (fw_end = 0 AND done <> 0 AND"
+    " err = 0 AND coap_code IN (?4, ?5)) THEN 1 ELSE 0 END), 0),"
+    " coalesce(sum(CASE WHEN (done <> 0 OR fw_end <> 0) AND via = ?6 THEN 1 ELSE 0 END), 0),"
+    " coalesce(sum(CASE WHEN (done <> 0 OR fw_end <> 0) AND via = ?7 THEN 1 ELSE 0 END), 0),"
+    " coalesce(sum(CASE WHEN (done <> 0 OR fw_end <> 0) AND via = ?8 THEN 1 ELSE 0 END), 0),"
+    " coalesce(sum(CASE WHEN repaired <> 0 THEN 1 ELSE 0 END), 0) "
+    "FROM outcomes WHERE campaign = ?1";
 
 static lmm_err campaign_read(lmm_store *s, lmmi_db_stmt *st, void *out) {
   lmm_campaign_info c = {0};
