@@ -1,5 +1,6 @@
 /* store.h - state that survives: groups, members, TMGIs, campaigns and per-member outcomes,
- * in SQLite. Every write is one transaction: a crash never leaves half of it behind.
+ * in SQLite, or in a PostgreSQL database that several instances share (docs/store.md). Every
+ * write is one transaction: a crash never leaves half of it behind.
  *
  * Common to every call on a handle: it returns LMM_OK or an lmm_err, and lmm_store_errmsg()
  * then says what the call came to (why it failed, "" when it did not); LMM_ERR_ARG for a NULL
@@ -54,6 +55,11 @@ typedef struct lmm_store lmm_store;
  *  it was), and for a file or directory this process may not write (the store writes every
  *  campaign into the file, and its -wal and -shm files next to it; nothing is touched then);
  *  LMM_ERR_NOMEM. */
+/** `path` may instead be a PostgreSQL URI (postgresql://... or postgres://..., libpq's form):
+ *  the store is then that database, its schema created or upgraded on open, its secrets in the
+ *  schema "keys" closed to other roles, and no message shows the URI's password. LMM_ERR_DB
+ *  when the server cannot be reached or refuses the login, and for a database with tables of
+ *  another application or of a newer schema. Blocks for the connection. */
 LMM_API lmm_err lmm_store_open(lmm_ctx *ctx, const char *path, lmm_store **out);
 /** Closes the handle, opened or failed, and frees it; the last connection to the file folds
  *  the journal back into it. Every campaign that uses the store must be freed first. NULL:

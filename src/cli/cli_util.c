@@ -100,7 +100,12 @@ int cli_store_open(const cli *c, lmm_store **out) {
   lmm_store *s = NULL;
   lmm_err e = lmm_store_open(c->ctx, path, &s);
   if (e != LMM_OK) {
-    cli_err(c, "cannot open the state store '%s': %s", path, lmm_store_errmsg(s));
+    /* A URI may carry a password: the store's message names it masked, so it is not repeated. */
+    bool uri = !strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11);
+    if (uri)
+      cli_err(c, "cannot open the state store: %s", lmm_store_errmsg(s));
+    else
+      cli_err(c, "cannot open the state store '%s': %s", path, lmm_store_errmsg(s));
     lmm_store_close(s);
     return EXIT_USAGE;
   }

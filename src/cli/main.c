@@ -164,8 +164,9 @@ static const char usage_text[] =
     "  shell does the same as the first.\n"
     "\n"
     "State store:\n"
-    "  --db FILE             SQLite file of groups and campaigns    [LMM_DB]\n"
-    "                        (default $XDG_STATE_HOME/lwm2m-mbms/state.db)\n"
+    "  --db FILE|URI         SQLite file of groups and campaigns, or a PostgreSQL\n"
+    "                        database postgresql://USER:PASSWORD@HOST:PORT/DB  [LMM_DB]\n"
+    "                        (default $XDG_STATE_HOME/lwm2m-mbms/state.db; --state: the same)\n"
     "\n"
     "SCEF connection (flags or environment):\n"
     "  --api-root URL        apiRoot of the SCEF               [LMM_T8_API_ROOT]\n"
@@ -245,6 +246,7 @@ int main(int argc, char **argv) {
                                        {"quiet", no_argument, 0, O_QUIET},
                                        {"verbose", no_argument, 0, O_VERBOSE},
                                        {"db", required_argument, 0, O_DB},
+                                       {"state", required_argument, 0, O_DB},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   /* '+': stop at the command, whose own options follow it. */

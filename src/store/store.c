@@ -249,17 +249,17 @@ static file_kind identify(lmm_store *s, const char *path, int *version) {
                             " (SELECT user_version FROM pragma_user_version),"
                             " (SELECT count(*) FROM sqlite_schema)";
   int app = 0, ver = 0, ntab = 0;
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    app = sqlite3_column_int(st, 0), ver = sqlite3_column_int(st, 1);
-    ntab = sqlite3_column_int(st, 2);
+  lmmi_db_stmt *st = NULL;
+  int rc = lmmi_db_prepare(s->db, sql, &st);
+  if (rc == LMMI_DB_OK && (rc = lmmi_db_step(st)) == LMMI_DB_ROW) {
+    app = lmmi_db_column_int(st, 0), ver = lmmi_db_column_int(st, 1);
+    ntab = lmmi_db_column_int(st, 2);
   } else {
-    lmmi_store_say(s, LMM_ERR_DB, "%s: %s", path, sqlite3_errmsg(s->db));
+    lmmi_store_say(s, LMM_ERR_DB, "%s: %s", path, lmmi_db_errmsg(s->db));
   }
-  sqlite3_finalize(st);
+  lmmi_db_finalize(st);
   *version = ver;
-  if (rc != SQLITE_ROW) return FILE_REFUSED;
+  if (rc != LMMI_DB_ROW) return FILE_REFUSED;
   if (app == 0 && ver == 0 && ntab == 0) return FILE_FRESH;
   if (app != STORE_APP_ID) {
     lmmi_store_say(s, LMM_ERR_DB,
@@ -288,7 +288,7 @@ static file_kind identify(lmm_store *s, const char *path, int *version) {
  * waits, then finds the work done. */
 static lmm_err schema_update(lmm_store *s, const char *path) {
   /* Every step until the keys moved out may leave key bytes in freed space: overwrite it. */
-  sqlite3_exec(s->db, "PRAGMA main.secure_delete=ON", NULL, NULL, NULL);
+  lmmi_db_exec(s->db, "PRAGMA main.secure_delete=ON");
   lmm_err rc = lmmi_store_begin(s, true);
   if (rc != LMM_OK) return on_file(s, path, rc);
   int ver = 0;
@@ -297,8 +297,8 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
   if (k == FILE_REFUSED) goto out;
   int from = ver;
   if (k == FILE_FRESH) {
-    if (sqlite3_exec(s->db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK) {
-      lmmi_store_say(s, rc, "%s: creating the schema: %s", path, sqlite3_errmsg(s->db));
+    if (lmmi_db_exec(s->db, SCHEMA_SQL) != LMMI_DB_OK) {
+      lmmi_store_say(s, rc, "%s: creating the schema: %s", path, lmmi_db_errmsg(s->db));
       goto out;
     }
     ver = 1;
@@ -309,17 +309,17 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
     goto out;
   }
   for (int v = ver; v < STORE_SCHEMA_VERSION; v++) {
-    if (sqlite3_exec(s->db, MIGRATIONS[v - 1], NULL, NULL, NULL) != SQLITE_OK) {
+    if (lmmi_db_exec(s->db, MIGRATIONS[v - 1]) != LMMI_DB_OK) {
       lmmi_store_say(s, rc, "%s: upgrading the store from schema version %d to %d: %s", path, v,
-                     v + 1, sqlite3_errmsg(s->db));
+                     v + 1, lmmi_db_errmsg(s->db));
       goto out;
     }
   }
   if (ver != STORE_SCHEMA_VERSION) {
     char sql[48];
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
-    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-      lmmi_store_say(s, rc, "%s: %s", path, sqlite3_errmsg(s->db));
+    if (lmmi_db_exec(s->db, sql) != LMMI_DB_OK) {
+      lmmi_store_say(s, rc, "%s: %s", path, lmmi_db_errmsg(s->db));
       goto out;
     }
   }
@@ -330,7 +330,7 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
   /* The old pages, keys and all, are overwritten in the file now rather than at the next
    * checkpoint; the -wal left is empty. A reader holding an old snapshot only delays it. */
   if (from <= STORE_KEYS_FROM && k != FILE_FRESH)
-    sqlite3_exec(s->db, "PRAGMA main.wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    lmmi_db_exec(s->db, "PRAGMA main.wal_checkpoint(TRUNCATE)");
   if (k == FILE_FRESH)
     lmmi_log(s->ctx, LMM_LOG_INFO, "store %s: created (schema version %d)", path,
              STORE_SCHEMA_VERSION);
@@ -339,33 +339,33 @@ static lmm_err schema_update(lmm_store *s, const char *path) {
              STORE_SCHEMA_VERSION);
 out:
   if (rc != LMM_OK) lmmi_store_rollback(s);
-  sqlite3_exec(s->db, "PRAGMA main.secure_delete=OFF", NULL, NULL, NULL);
+  lmmi_db_exec(s->db, "PRAGMA main.secure_delete=OFF");
   return rc;
 }
 
 /* Switches to the WAL journal (a setting stored in the file, so done once per file). */
 lmm_err lmmi_store_use_wal(lmm_store *s, const char *schema, const char *path) {
-  sqlite3_stmt *st = NULL;
+  lmmi_db_stmt *st = NULL;
   lmm_err rc = LMM_ERR_DB;
   char sql[48];
   snprintf(sql, sizeof sql, "PRAGMA %s.journal_mode=WAL", schema);
-  int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  int src = lmmi_db_prepare(s->db, sql, &st);
   /* Switching a new file to WAL needs it alone; when processes open it together, SQLite can
-   * answer SQLITE_BUSY at once rather than call the busy handler (one would deadlock the
+   * answer LMMI_DB_BUSY at once rather than call the busy handler (one would deadlock the
    * other), so wait here, as long as the busy timeout would. The time slept is what counts:
    * the context's clocks may be a test's, and this wait is for another process. */
-  for (int slept = 0; src == SQLITE_OK;) {
-    src = sqlite3_step(st);
-    if ((src & 0xff) != SQLITE_BUSY || slept >= STORE_BUSY_MS) break;
-    sqlite3_reset(st);
-    slept += sqlite3_sleep(5);
-    src = SQLITE_OK;
+  for (int slept = 0; src == LMMI_DB_OK;) {
+    src = lmmi_db_step(st);
+    if ((src & 0xff) != LMMI_DB_BUSY || slept >= STORE_BUSY_MS) break;
+    lmmi_db_reset(st);
+    slept += lmmi_db_sqlite_sleep(5);
+    src = LMMI_DB_OK;
   }
-  if (src != SQLITE_ROW) {
-    lmmi_store_say(s, rc, "%s: %s", path, sqlite3_errmsg(s->db));
+  if (src != LMMI_DB_ROW) {
+    lmmi_store_say(s, rc, "%s: %s", path, lmmi_db_errmsg(s->db));
     goto out;
   }
-  const char *mode = (const char *)sqlite3_column_text(st, 0);
+  const char *mode = (const char *)lmmi_db_column_text(st, 0);
   if (!mode || (strcmp(mode, "wal") && strcmp(mode, "memory"))) { /* ":memory:" has no WAL */
     lmmi_store_say(s, rc, "%s: cannot use a WAL journal (journal mode stays %s)", path,
                    mode ? mode : "unknown");
@@ -373,22 +373,19 @@ lmm_err lmmi_store_use_wal(lmm_store *s, const char *schema, const char *path) {
   }
   rc = LMM_OK;
 out:
-  sqlite3_finalize(st); /* before any transaction: an unfinished pragma would block COMMIT */
+  lmmi_db_finalize(st); /* before any transaction: an unfinished pragma would block COMMIT */
   return rc;
 }
 
 static lmm_err configure(lmm_store *s, const char *path) {
-  sqlite3_extended_result_codes(s->db, 1);
-  sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
   /* Judge the file before changing it: WAL mode would rewrite another application's file. */
   int ver = 0;
   file_kind k = identify(s, path, &ver);
   if (k == FILE_REFUSED) return LMM_ERR_DB;
   lmm_err rc = lmmi_store_use_wal(s, "main", path);
   if (rc != LMM_OK) return rc;
-  if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
-      SQLITE_OK)
-    return lmmi_store_say(s, LMM_ERR_DB, "%s: %s", path, sqlite3_errmsg(s->db));
+  if (lmmi_db_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != LMMI_DB_OK)
+    return lmmi_store_say(s, LMM_ERR_DB, "%s: %s", path, lmmi_db_errmsg(s->db));
   /* Before the upgrade, which moves old stores' keys into it. */
   if ((rc = lmmi_store_keys_open(s, path)) != LMM_OK) return rc;
   if (k != FILE_OURS && (rc = schema_update(s, path)) != LMM_OK) return rc;
@@ -401,29 +398,25 @@ static lmm_err store_open(lmm_store *s, const char *path) {
   if (!s->ctx) return lmmi_store_say(s, LMM_ERR_ARG, "no library context");
   if (!path) return lmmi_store_say(s, LMM_ERR_ARG, "no store path");
   if (!*path) return lmmi_store_say(s, LMM_ERR_ARG, "empty store path");
+  if (lmmi_db_is_pg_uri(path)) return lmmi_store_pg_open(s, path);
   lmm_err rc;
   if (strcmp(path, ":memory:")) {
     if ((rc = make_parents(s, path)) != LMM_OK) return rc;
     create_private(path);
     if ((rc = check_writable(s, path)) != LMM_OK) return rc;
   }
-  /* NOMUTEX: a handle belongs to one thread at a time (as the rest of the library's handles),
-   * so SQLite's per-connection mutex would only cost. */
-  int src = sqlite3_open_v2(path, &s->db,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (src != SQLITE_OK)
-    return lmmi_store_say(s, src == SQLITE_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB, "%s: %s", path,
-                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+  int src = lmmi_db_sqlite_open(path, STORE_BUSY_MS, &s->db, s->msg, sizeof s->msg);
+  if (src != LMMI_DB_OK) return src == LMMI_DB_NOMEM ? LMM_ERR_NOMEM : LMM_ERR_DB;
   return configure(s, path);
 }
 
 static void store_release(lmm_store *s) {
   for (size_t i = 0; i < LMMI_SQL_N; i++) {
-    sqlite3_finalize(s->st[i]);
+    lmmi_db_finalize(s->st[i]);
     s->st[i] = NULL;
   }
   /* The last connection to close checkpoints the -wal into the database and removes it. */
-  sqlite3_close_v2(s->db);
+  lmmi_db_close(s->db);
   s->db = NULL;
 }
 
@@ -434,7 +427,9 @@ LMM_API lmm_err lmm_store_open(lmm_ctx *ctx, const char *path, lmm_store **out) 
   s->ctx = ctx;
   lmm_err rc = store_open(s, path);
   if (rc == LMM_OK) {
-    lmmi_log(ctx, LMM_LOG_DEBUG, "store %s: open", path);
+    char shown[512];
+    lmmi_db_mask_uri(path, shown, sizeof shown); /* a URI's password never goes to a log */
+    lmmi_log(ctx, LMM_LOG_DEBUG, "store %s: open", lmmi_db_is_pg_uri(path) ? shown : path);
   } else {
     /* The handle stays, without its connection, to say why (sqlite3_open()'s convention). */
     store_release(s);

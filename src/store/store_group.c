@@ -79,43 +79,43 @@ static bool schedule_parse(const char *t, int64_t **out, size_t *n) {
 }
 
 /* Binds ?1..?11 and ?14, the columns insert and update share. `sched` borrowed. */
-static int group_bind(sqlite3_stmt *st, const lmm_group_info *g, const char *sched) {
-  int rc = SQLITE_OK;
+static int group_bind(lmmi_db_stmt *st, const lmm_group_info *g, const char *sched) {
+  int rc = LMMI_DB_OK;
   rc |= lmmi_bind_text(st, 1, g->name);
-  rc |= sqlite3_bind_int(st, 2, g->type);
+  rc |= lmmi_db_bind_int(st, 2, g->type);
   /* 0 is the Security object, never a Group Mgmt one: a zeroed struct means the default. */
-  rc |= sqlite3_bind_int(st, 3, g->gm_oid ? g->gm_oid : LMM_GROUP_MGMT_OID);
+  rc |= lmmi_db_bind_int(st, 3, g->gm_oid ? g->gm_oid : LMM_GROUP_MGMT_OID);
   rc |= lmmi_bind_text(st, 4, g->external_group_id);
   rc |= lmmi_bind_text(st, 5, g->multicast_address);
-  rc |= sqlite3_bind_int(st, 6, g->multicast_port);
-  rc |= sqlite3_bind_int64(st, 7, g->response_time_window);
+  rc |= lmmi_db_bind_int(st, 6, g->multicast_port);
+  rc |= lmmi_db_bind_int64(st, 7, g->response_time_window);
   rc |= lmmi_bind_text(st, 8, g->fanout_target);
   rc |= lmmi_bind_text(st, 9, sched);
   rc |= lmmi_bind_text(st, 10, g->tmgi);
-  rc |= sqlite3_bind_int64(st, 11, g->tmgi_expiration);
-  rc |= sqlite3_bind_int(st, 14, g->tmgi_policy);
+  rc |= lmmi_db_bind_int64(st, 11, g->tmgi_expiration);
+  rc |= lmmi_db_bind_int(st, 14, g->tmgi_policy);
   return rc;
 }
 
-static lmm_err group_read(lmm_store *s, sqlite3_stmt *st, void *out) {
+static lmm_err group_read(lmm_store *s, lmmi_db_stmt *st, void *out) {
   lmm_group_info g = {0};
   lmm_err rc = LMM_ERR_NOMEM;
-  g.type = sqlite3_column_int(st, 1);
-  g.gm_oid = (uint16_t)sqlite3_column_int(st, 2);
-  g.multicast_port = sqlite3_column_int(st, 5);
-  g.response_time_window = sqlite3_column_int64(st, 6);
-  g.tmgi_expiration = sqlite3_column_int64(st, 10);
-  g.created = sqlite3_column_int64(st, 11);
-  g.member_count = (size_t)sqlite3_column_int64(st, 12);
-  g.gm_iid = sqlite3_column_int(st, 13);
-  g.tmgi_policy = sqlite3_column_int(st, 14);
+  g.type = lmmi_db_column_int(st, 1);
+  g.gm_oid = (uint16_t)lmmi_db_column_int(st, 2);
+  g.multicast_port = lmmi_db_column_int(st, 5);
+  g.response_time_window = lmmi_db_column_int64(st, 6);
+  g.tmgi_expiration = lmmi_db_column_int64(st, 10);
+  g.created = lmmi_db_column_int64(st, 11);
+  g.member_count = (size_t)lmmi_db_column_int64(st, 12);
+  g.gm_iid = lmmi_db_column_int(st, 13);
+  g.tmgi_policy = lmmi_db_column_int(st, 14);
   if (!lmmi_col_text(st, 0, &g.name) || !lmmi_col_text(st, 3, &g.external_group_id) ||
       !lmmi_col_text(st, 4, &g.multicast_address) || !lmmi_col_text(st, 7, &g.fanout_target) ||
       !lmmi_col_text(st, 9, &g.tmgi)) {
     lmmi_store_say(s, rc, "group: out of memory");
     goto out;
   }
-  const char *sched = (const char *)sqlite3_column_text(st, 8);
+  const char *sched = (const char *)lmmi_db_column_text(st, 8);
   if (!schedule_parse(sched, &g.schedule, &g.n_schedule)) {
     /* Also when out of memory; a damaged column is the likelier cause worth naming. */
     rc = lmmi_store_say(s, LMM_ERR_DB, "group %s: unreadable schedule \"%s\"", g.name,
@@ -131,18 +131,18 @@ out:
 
 /* Whether group `name` exists: LMM_OK, LMM_ERR_NOTFOUND (message set) or an error. */
 static lmm_err group_exists(lmm_store *s, const char *name) {
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_EXISTS, SQL_GROUP_EXISTS);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_EXISTS, SQL_GROUP_EXISTS);
   if (!st) return LMM_ERR_DB;
   lmm_err rc;
   int src = lmmi_bind_text(st, 1, name);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
+  if (src == LMMI_DB_OK) src = lmmi_db_step(st);
+  if (src == LMMI_DB_ROW)
     rc = LMM_OK;
-  else if (src == SQLITE_DONE)
+  else if (src == LMMI_DB_DONE)
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
   else
     rc = lmmi_store_fail(s, src, "group lookup");
-  sqlite3_reset(st);
+  lmmi_db_reset(st);
   return rc;
 }
 
@@ -157,7 +157,7 @@ LMM_API lmm_err lmm_store_group_create(lmm_store *s, const lmm_group_info *g) {
   if (rc == LMM_OK) rc = group_check(s, g);
   if (rc != LMM_OK) return rc;
   char *sched = schedule_format(g);
-  sqlite3_stmt *st = NULL;
+  lmmi_db_stmt *st = NULL;
   if (!sched) return lmmi_store_say(s, LMM_ERR_NOMEM, "group create: out of memory");
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) goto out;
   /* Asked first, so that a taken name is reported as such even in a full store. */
@@ -167,36 +167,36 @@ LMM_API lmm_err lmm_store_group_create(lmm_store *s, const lmm_group_info *g) {
   }
   rc = LMM_ERR_DB;
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_FREE_IID, SQL_GROUP_FREE_IID))) goto out;
-  int src = sqlite3_step(st);
-  if (src != SQLITE_ROW) {
+  int src = lmmi_db_step(st);
+  if (src != LMMI_DB_ROW) {
     rc = lmmi_store_fail(s, src, "group create");
     goto out;
   }
-  if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+  if (lmmi_db_column_is_null(st, 0)) {
     rc = lmmi_store_say(s, LMM_ERR_STATE,
                         "group %s: no Group Mgmt instance ID left: the store's groups use all "
                         "of 0..65534 (delete a group first)",
                         g->name);
     goto out;
   }
-  int iid = sqlite3_column_int(st, 0);
-  sqlite3_reset(st);
+  int iid = lmmi_db_column_int(st, 0);
+  lmmi_db_reset(st);
   rc = LMM_ERR_DB;
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_INSERT, SQL_GROUP_INSERT))) goto out;
-  src = group_bind(st, g, sched) | sqlite3_bind_int64(st, 12, lmm_ctx_wall_ms(s->ctx) / 1000) |
-        sqlite3_bind_int(st, 13, iid);
-  if (src != SQLITE_OK) {
+  src = group_bind(st, g, sched) | lmmi_db_bind_int64(st, 12, lmm_ctx_wall_ms(s->ctx) / 1000) |
+        lmmi_db_bind_int(st, 13, iid);
+  if (src != LMMI_DB_OK) {
     rc = lmmi_store_fail(s, src, "group create");
     goto out;
   }
-  if ((src = sqlite3_step(st)) != SQLITE_DONE) {
+  if ((src = lmmi_db_step(st)) != LMMI_DB_DONE) {
     rc = lmmi_store_fail(s, src, "group create");
     goto out;
   }
-  sqlite3_reset(st);
+  lmmi_db_reset(st);
   rc = lmmi_store_commit(s);
 out:
-  if (st) sqlite3_reset(st);
+  if (st) lmmi_db_reset(st);
   if (rc != LMM_OK) lmmi_store_rollback(s);
   free(sched);
   return rc;
@@ -207,7 +207,7 @@ LMM_API lmm_err lmm_store_group_update(lmm_store *s, const lmm_group_info *g) {
   if (rc == LMM_OK) rc = group_check(s, g);
   if (rc != LMM_OK) return rc;
   char *sched = schedule_format(g);
-  sqlite3_stmt *st = NULL;
+  lmmi_db_stmt *st = NULL;
   rc = LMM_ERR_NOMEM;
   if (!sched) {
     lmmi_store_say(s, rc, "group update: out of memory");
@@ -216,14 +216,14 @@ LMM_API lmm_err lmm_store_group_update(lmm_store *s, const lmm_group_info *g) {
   rc = LMM_ERR_DB;
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_GROUP_UPDATE, SQL_GROUP_UPDATE))) goto out;
   int src = group_bind(st, g, sched);
-  if (src != SQLITE_OK) {
+  if (src != LMMI_DB_OK) {
     rc = lmmi_store_fail(s, src, "group update");
     goto out;
   }
   if ((rc = lmmi_store_exec_stmt(s, st, "group update")) != LMM_OK) goto out;
-  if (sqlite3_changes(s->db) == 0) rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", g->name);
+  if (lmmi_db_changes(s->db) == 0) rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", g->name);
 out:
-  if (st) sqlite3_reset(st);
+  if (st) lmmi_db_reset(st);
   free(sched);
   return rc;
 }
@@ -231,29 +231,29 @@ out:
 LMM_API lmm_err lmm_store_group_get(lmm_store *s, const char *name, lmm_group_info *out) {
   lmm_err rc = lmmi_store_check(s, name && out, "group get");
   if (rc != LMM_OK) return rc;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_GET, SQL_GROUP_GET);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_GET, SQL_GROUP_GET);
   if (!st) return LMM_ERR_DB;
   int src = lmmi_bind_text(st, 1, name);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
+  if (src == LMMI_DB_OK) src = lmmi_db_step(st);
+  if (src == LMMI_DB_ROW)
     rc = group_read(s, st, out);
-  else if (src == SQLITE_DONE)
+  else if (src == LMMI_DB_DONE)
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
   else
     rc = lmmi_store_fail(s, src, "group get");
-  sqlite3_reset(st);
+  lmmi_db_reset(st);
   return rc;
 }
 
 LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t *n) {
   lmm_err rc = lmmi_store_check(s, out && n, "group list");
   if (rc != LMM_OK) return rc;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_LIST, SQL_GROUP_LIST);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_LIST, SQL_GROUP_LIST);
   if (!st) return LMM_ERR_DB;
   lmm_group_info *v = NULL;
   size_t nv = 0;
   rc = lmmi_store_rows(s, st, sizeof *v, group_read, (void **)&v, &nv, "group list");
-  sqlite3_reset(st);
+  lmmi_db_reset(st);
   if (rc != LMM_OK) {
     lmm_group_info_list_free(v, nv);
     return rc;
@@ -265,19 +265,19 @@ LMM_API lmm_err lmm_store_group_list(lmm_store *s, lmm_group_info **out, size_t 
 LMM_API lmm_err lmm_store_group_delete(lmm_store *s, const char *name) {
   lmm_err rc = lmmi_store_check(s, name, "group delete");
   if (rc != LMM_OK) return rc;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_DELETE, SQL_GROUP_DELETE);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_GROUP_DELETE, SQL_GROUP_DELETE);
   if (!st) return LMM_ERR_DB;
   /* Its members go with it through ON DELETE CASCADE, and their keys in the same transaction.
    * Without the key file the group goes all the same: its keys, which nothing reads any more,
    * are swept at an open that finds the key file again (lmmi_store_keys_sweep()). */
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) return rc;
   int src = lmmi_bind_text(st, 1, name);
-  if (src != SQLITE_OK) {
+  if (src != LMMI_DB_OK) {
     rc = lmmi_store_fail(s, src, "group delete");
     goto out;
   }
   if ((rc = lmmi_store_exec_stmt(s, st, "group delete")) != LMM_OK) goto out;
-  if (sqlite3_changes(s->db) == 0) {
+  if (lmmi_db_changes(s->db) == 0) {
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no group %s", name);
     goto out;
   }
@@ -334,13 +334,13 @@ static lmm_err member_key_put(lmm_store *s, const char *group, const lmm_member 
 /* After a UNIQUE(group, ep, oid) conflict inside members_add's transaction: the earlier copy
  * is either from this batch (position >= base) or was stored before. */
 static lmm_err member_dup(lmm_store *s, const char *group, const lmm_member *m, int64_t base) {
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_POS, SQL_MEMBER_POS);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_POS, SQL_MEMBER_POS);
   bool in_batch = false;
-  if (st && lmmi_bind_text(st, 1, group) == SQLITE_OK &&
-      lmmi_bind_text(st, 2, m->ep) == SQLITE_OK && sqlite3_bind_int(st, 3, m->oid) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    in_batch = sqlite3_column_int64(st, 0) >= base;
-  if (st) sqlite3_reset(st);
+  if (st && lmmi_bind_text(st, 1, group) == LMMI_DB_OK &&
+      lmmi_bind_text(st, 2, m->ep) == LMMI_DB_OK && lmmi_db_bind_int(st, 3, m->oid) == LMMI_DB_OK &&
+      lmmi_db_step(st) == LMMI_DB_ROW)
+    in_batch = lmmi_db_column_int64(st, 0) >= base;
+  if (st) lmmi_db_reset(st);
   return lmmi_store_say(s, LMM_ERR_STATE,
                         in_batch ? "member ep=%s/%u is listed twice"
                                  : "member ep=%s/%u is already in group %s",
@@ -360,42 +360,43 @@ LMM_API lmm_err lmm_store_members_add(lmm_store *s, const char *group, const lmm
     goto out;
   if ((rc = group_exists(s, group)) != LMM_OK) goto out;
 
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_NEXT_POS, SQL_MEMBER_NEXT_POS);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_NEXT_POS, SQL_MEMBER_NEXT_POS);
   rc = LMM_ERR_DB;
   if (!st) goto out;
   int src = lmmi_bind_text(st, 1, group);
-  if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
-    base = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  if (src != SQLITE_ROW) {
+  if (src == LMMI_DB_OK && (src = lmmi_db_step(st)) == LMMI_DB_ROW)
+    base = lmmi_db_column_int64(st, 0);
+  lmmi_db_reset(st);
+  if (src != LMMI_DB_ROW) {
     rc = lmmi_store_fail(s, src, "members add");
     goto out;
   }
 
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_INSERT, SQL_MEMBER_INSERT))) goto out;
+  lmmi_db_guard(st); /* a member ID taken: which one is asked next, in this transaction */
   for (size_t i = 0; i < n; i++) {
-    sqlite3_reset(st);
-    src = lmmi_bind_text(st, 1, group) | sqlite3_bind_int64(st, 2, base + (int64_t)i) |
-          lmmi_bind_text(st, 3, m[i].ep) | sqlite3_bind_int(st, 4, m[i].oid) |
+    lmmi_db_reset(st);
+    src = lmmi_bind_text(st, 1, group) | lmmi_db_bind_int64(st, 2, base + (int64_t)i) |
+          lmmi_bind_text(st, 3, m[i].ep) | lmmi_db_bind_int(st, 4, m[i].oid) |
           lmmi_bind_text(st, 5, m[i].uri) | lmmi_bind_text(st, 6, m[i].psk_identity) |
-          sqlite3_bind_int64(st, 7, (int64_t)(m[i].psk_key ? m[i].psk_key_len : 0)) |
-          sqlite3_bind_int(st, 8, m[i].format);
-    if (src == SQLITE_OK) src = sqlite3_step(st);
-    if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY) {
-      sqlite3_reset(st);
+          lmmi_db_bind_int64(st, 7, (int64_t)(m[i].psk_key ? m[i].psk_key_len : 0)) |
+          lmmi_db_bind_int(st, 8, m[i].format);
+    if (src == LMMI_DB_OK) src = lmmi_db_step(st);
+    if (src == LMMI_DB_CONSTRAINT_UNIQUE || src == LMMI_DB_CONSTRAINT_PRIMARYKEY) {
+      lmmi_db_reset(st);
       rc = member_dup(s, group, &m[i], base);
       goto out;
     }
-    if (src != SQLITE_DONE) {
+    if (src != LMMI_DB_DONE) {
       rc = lmmi_store_fail(s, src, "members add");
-      sqlite3_reset(st);
+      lmmi_db_reset(st);
       goto out;
     }
     if (m[i].psk_key && m[i].psk_key_len && (rc = member_key_put(s, group, &m[i])) != LMM_OK)
       goto out;
     rc = LMM_ERR_DB;
   }
-  sqlite3_reset(st);
+  lmmi_db_reset(st);
   rc = lmmi_store_commit(s);
 out:
   if (rc != LMM_OK) lmmi_store_rollback(s);
@@ -406,19 +407,19 @@ LMM_API lmm_err lmm_store_member_remove(lmm_store *s, const char *group, const c
                                         uint16_t oid) {
   lmm_err rc = lmmi_store_check(s, group && ep, "member remove");
   if (rc != LMM_OK) return rc;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_DELETE, SQL_MEMBER_DELETE);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_DELETE, SQL_MEMBER_DELETE);
   if (!st) return LMM_ERR_DB;
   /* The key goes in the same transaction; without the key file, as for a group's delete, it
    * is swept later. */
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) return rc;
   char *name = NULL;
-  int src = lmmi_bind_text(st, 1, group) | lmmi_bind_text(st, 2, ep) | sqlite3_bind_int(st, 3, oid);
-  if (src != SQLITE_OK) {
+  int src = lmmi_bind_text(st, 1, group) | lmmi_bind_text(st, 2, ep) | lmmi_db_bind_int(st, 3, oid);
+  if (src != LMMI_DB_OK) {
     rc = lmmi_store_fail(s, src, "member remove");
     goto out;
   }
   if ((rc = lmmi_store_exec_stmt(s, st, "member remove")) != LMM_OK) goto out;
-  if (sqlite3_changes(s->db) == 0) {
+  if (lmmi_db_changes(s->db) == 0) {
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "member ep=%s/%u is not in group %s", ep, oid, group);
     goto out;
   }
@@ -463,18 +464,18 @@ static lmm_err member_key_get(lmm_store *s, const char *group, lmm_member *m, si
   return rc;
 }
 
-static lmm_err member_read(lmm_store *s, sqlite3_stmt *st, void *out) {
+static lmm_err member_read(lmm_store *s, lmmi_db_stmt *st, void *out) {
   lmm_member m = {0};
   lmm_err rc = LMM_ERR_NOMEM;
-  m.oid = (uint16_t)sqlite3_column_int(st, 1);
-  m.format = (uint16_t)sqlite3_column_int(st, 5);
-  sqlite3_int64 key_len = sqlite3_column_int64(st, 4);
+  m.oid = (uint16_t)lmmi_db_column_int(st, 1);
+  m.format = (uint16_t)lmmi_db_column_int(st, 5);
+  int64_t key_len = lmmi_db_column_int64(st, 4);
   if (!lmmi_col_text(st, 0, &m.ep) || !lmmi_col_text(st, 2, &m.uri) ||
       !lmmi_col_text(st, 3, &m.psk_identity)) {
     lmmi_store_say(s, rc, "member: out of memory");
     goto out;
   }
-  if (key_len > 0 && (rc = member_key_get(s, (const char *)sqlite3_column_text(st, 6), &m,
+  if (key_len > 0 && (rc = member_key_get(s, (const char *)lmmi_db_column_text(st, 6), &m,
                                           (size_t)key_len)) != LMM_OK)
     goto out;
   *(lmm_member *)out = m;
@@ -488,10 +489,10 @@ LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_membe
                                       size_t *n) {
   lmm_err rc = lmmi_store_check(s, group && out && n, "members get");
   if (rc != LMM_OK) return rc;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_LIST, SQL_MEMBER_LIST);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_MEMBER_LIST, SQL_MEMBER_LIST);
   if (!st) return LMM_ERR_DB;
   int src = lmmi_bind_text(st, 1, group);
-  if (src != SQLITE_OK) return lmmi_store_fail(s, src, "members get");
+  if (src != LMMI_DB_OK) return lmmi_store_fail(s, src, "members get");
   lmm_member *v;
   size_t nv;
   s->key_missing = false;
@@ -507,7 +508,7 @@ LMM_API lmm_err lmm_store_members_get(lmm_store *s, const char *group, lmm_membe
         (rc = lmmi_store_rows(s, st, sizeof *v, member_read, (void **)&v, &nv, "members get")) ==
             LMM_OK)
       rc = lmmi_store_commit(s);
-    sqlite3_reset(st);
+    lmmi_db_reset(st);
     if (rc != LMM_OK) lmmi_store_rollback(s);
   }
   if (rc != LMM_OK) {

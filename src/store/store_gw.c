@@ -17,23 +17,24 @@ static lmm_err run(lmm_store *s, const char *sql, uint16_t oid, uint16_t iid, co
                    const char *what) {
   lmm_err rc = lmmi_store_check(s, true, what);
   if (rc != LMM_OK) return rc;
-  int r = sqlite3_exec(s->db, SQL_TABLE, NULL, NULL, NULL);
-  if (r != SQLITE_OK) return lmmi_store_fail(s, r, what);
-  sqlite3_stmt *st = NULL;
-  r = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-  if (r != SQLITE_OK) return lmmi_store_fail(s, r, what);
-  sqlite3_bind_int(st, 1, oid);
-  sqlite3_bind_int(st, 2, iid);
+  int r = lmmi_db_exec(s->db, SQL_TABLE);
+  if (r != LMMI_DB_OK) return lmmi_store_fail(s, r, what);
+  lmmi_db_stmt *st = NULL;
+  r = lmmi_db_prepare(s->db, sql, &st);
+  if (r != LMMI_DB_OK) return lmmi_store_fail(s, r, what);
+  lmmi_db_bind_int(st, 1, oid);
+  lmmi_db_bind_int(st, 2, iid);
   if (group) lmmi_bind_text(st, 3, group);
   rc = lmmi_store_exec_stmt(s, st, what);
-  sqlite3_finalize(st);
+  lmmi_db_finalize(st);
   return rc;
 }
 
 lmm_err lmmi_store_gw_set(lmm_store *s, uint16_t oid, uint16_t iid, const char *group) {
   if (!group) return LMM_ERR_ARG;
   return run(s,
-             "INSERT OR REPLACE INTO gateway_instances(gm_oid, iid, group_name) VALUES(?1, ?2, ?3)",
+             "INSERT INTO gateway_instances(gm_oid, iid, group_name) VALUES(?1, ?2, ?3)"
+             " ON CONFLICT(gm_oid, iid) DO UPDATE SET group_name = excluded.group_name",
              oid, iid, group, "gateway instance set");
 }
 
@@ -52,19 +53,19 @@ lmm_err lmmi_store_gw_list(lmm_store *s, uint16_t oid, lmmi_gw_row **out, size_t
   const char *what = "gateway instance list";
   lmm_err rc = lmmi_store_check(s, out && n, what);
   if (rc != LMM_OK) return rc;
-  int r = sqlite3_exec(s->db, SQL_TABLE, NULL, NULL, NULL);
-  if (r != SQLITE_OK) return lmmi_store_fail(s, r, what);
-  sqlite3_stmt *st = NULL;
-  r = sqlite3_prepare_v2(s->db,
-                         "SELECT iid, group_name FROM gateway_instances WHERE gm_oid = ?1"
-                         " ORDER BY iid",
-                         -1, &st, NULL);
-  if (r != SQLITE_OK) return lmmi_store_fail(s, r, what);
-  sqlite3_bind_int(st, 1, oid);
+  int r = lmmi_db_exec(s->db, SQL_TABLE);
+  if (r != LMMI_DB_OK) return lmmi_store_fail(s, r, what);
+  lmmi_db_stmt *st = NULL;
+  r = lmmi_db_prepare(s->db,
+                      "SELECT iid, group_name FROM gateway_instances WHERE gm_oid = ?1"
+                      " ORDER BY iid",
+                      &st);
+  if (r != LMMI_DB_OK) return lmmi_store_fail(s, r, what);
+  lmmi_db_bind_int(st, 1, oid);
   lmmi_gw_row *rows = NULL;
   size_t k = 0, cap = 0;
   rc = LMM_OK;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((r = lmmi_db_step(st)) == LMMI_DB_ROW) {
     if (k == cap) {
       size_t nc = cap ? cap * 2 : 8;
       lmmi_gw_row *nr = realloc(rows, nc * sizeof *nr);
@@ -74,15 +75,15 @@ lmm_err lmmi_store_gw_list(lmm_store *s, uint16_t oid, lmmi_gw_row **out, size_t
       }
       rows = nr, cap = nc;
     }
-    rows[k].iid = (uint16_t)sqlite3_column_int(st, 0);
+    rows[k].iid = (uint16_t)lmmi_db_column_int(st, 0);
     if (!lmmi_col_text(st, 1, &rows[k].group) || !rows[k].group) {
       rc = LMM_ERR_NOMEM;
       break;
     }
     k++;
   }
-  if (rc == LMM_OK && r != SQLITE_DONE) rc = lmmi_store_fail(s, r, what);
-  sqlite3_finalize(st);
+  if (rc == LMM_OK && r != LMMI_DB_DONE) rc = lmmi_store_fail(s, r, what);
+  lmmi_db_finalize(st);
   if (rc != LMM_OK) {
     lmmi_store_gw_rows_free(rows, k);
     return rc;

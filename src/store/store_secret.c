@@ -25,8 +25,8 @@ static const char KEYS_SCHEMA_SQL[] = "CREATE TABLE keys.secrets("
                                       "PRAGMA keys.application_id=" KEYS_APP_ID_SQL ";"
                                       "PRAGMA keys.user_version=1;";
 
-static const char SQL_PUT[] =
-    "INSERT OR REPLACE INTO keys.secrets(kind, name, key) VALUES(?1, ?2, ?3)";
+static const char SQL_PUT[] = "INSERT INTO keys.secrets(kind, name, key) VALUES(?1, ?2, ?3)"
+                              " ON CONFLICT(kind, name) DO UPDATE SET key = excluded.key";
 static const char SQL_GET[] = "SELECT key FROM keys.secrets WHERE kind = ?1 AND name = ?2";
 static const char SQL_DEL[] = "DELETE FROM keys.secrets WHERE kind = ?1 AND name = ?2";
 static const char SQL_DEL_RANGE[] =
@@ -35,7 +35,7 @@ static const char SQL_DEL_RANGE[] =
  * in the store (a members file given to deliver) keeps its key under the group's name. */
 #define ORPHANS                                                                                    \
   " FROM keys.secrets WHERE kind = 'psk' AND name NOT IN (SELECT " LMMI_PSK_NAME_SQL(              \
-      "group_name", "ep", "oid") " FROM main.members WHERE psk_key_len > 0)"
+      "group_name", "ep", "oid") " FROM members WHERE psk_key_len > 0)"
 
 /* ------------------------------------------------------------ the calls */
 
@@ -53,13 +53,13 @@ lmm_err lmmi_store_secret_put(lmm_store *s, const char *kind, const char *name, 
   lmm_err rc = secret_ready(s, kind, name, "storing a key");
   if (rc != LMM_OK) return rc;
   if (!key || !len) return lmmi_store_say(s, LMM_ERR_ARG, "storing key %s %s: no key", kind, name);
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_PUT, SQL_PUT);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_PUT, SQL_PUT);
   if (!st) return LMM_ERR_DB;
   int src =
       lmmi_bind_text(st, 1, kind) | lmmi_bind_text(st, 2, name) | lmmi_bind_blob(st, 3, key, len);
-  rc = src == SQLITE_OK ? lmmi_store_exec_stmt(s, st, "storing a key")
-                        : lmmi_store_fail(s, src, "storing a key");
-  sqlite3_clear_bindings(st); /* the statement keeps no pointer to the caller's key */
+  rc = src == LMMI_DB_OK ? lmmi_store_exec_stmt(s, st, "storing a key")
+                         : lmmi_store_fail(s, src, "storing a key");
+  lmmi_db_clear_bindings(st); /* the statement keeps no pointer to the caller's key */
   return rc;
 }
 
@@ -68,11 +68,11 @@ lmm_err lmmi_store_secret_get(lmm_store *s, const char *kind, const char *name, 
   lmm_err rc = secret_ready(s, kind, name, "reading a key");
   if (rc != LMM_OK) return rc;
   if (!key || !len) return lmmi_store_say(s, LMM_ERR_ARG, "reading a key: nowhere to put it");
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_GET, SQL_GET);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_GET, SQL_GET);
   if (!st) return LMM_ERR_DB;
   int src = lmmi_bind_text(st, 1, kind) | lmmi_bind_text(st, 2, name);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW) {
+  if (src == LMMI_DB_OK) src = lmmi_db_step(st);
+  if (src == LMMI_DB_ROW) {
     uint8_t *k;
     size_t n;
     if (!lmmi_col_blob(st, 0, &k, &n))
@@ -82,24 +82,24 @@ lmm_err lmmi_store_secret_get(lmm_store *s, const char *kind, const char *name, 
                           s->keys_path);
     else
       *key = k, *len = n;
-  } else if (src == SQLITE_DONE) {
+  } else if (src == LMMI_DB_DONE) {
     rc = lmmi_store_say(s, LMM_ERR_NOTFOUND, "no key %s %s in key file %s", kind, name,
                         s->keys_path);
   } else {
     rc = lmmi_store_fail(s, src, "reading a key");
   }
-  sqlite3_reset(st);
+  lmmi_db_reset(st);
   return rc;
 }
 
 lmm_err lmmi_store_secret_del(lmm_store *s, const char *kind, const char *name) {
   lmm_err rc = secret_ready(s, kind, name, "deleting a key");
   if (rc != LMM_OK) return rc;
-  sqlite3_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_DEL, SQL_DEL);
+  lmmi_db_stmt *st = lmmi_store_stmt(s, LMMI_SQL_SECRET_DEL, SQL_DEL);
   if (!st) return LMM_ERR_DB;
   int src = lmmi_bind_text(st, 1, kind) | lmmi_bind_text(st, 2, name);
-  return src == SQLITE_OK ? lmmi_store_exec_stmt(s, st, "deleting a key")
-                          : lmmi_store_fail(s, src, "deleting a key");
+  return src == LMMI_DB_OK ? lmmi_store_exec_stmt(s, st, "deleting a key")
+                           : lmmi_store_fail(s, src, "deleting a key");
 }
 
 /* The escaped group name followed by `tail` (owned). */
@@ -136,7 +136,7 @@ lmm_err lmmi_store_psk_drop_group(lmm_store *s, const char *group) {
   /* Every name of the group starts "GROUP/"; '0' is the character after '/'. */
   char *lo = escaped(group, "/"), *hi = escaped(group, "0");
   lmm_err rc = LMM_ERR_NOMEM;
-  sqlite3_stmt *st = NULL;
+  lmmi_db_stmt *st = NULL;
   if (!lo || !hi) {
     lmmi_store_say(s, rc, "deleting the group's keys: out of memory");
     goto out;
@@ -144,9 +144,9 @@ lmm_err lmmi_store_psk_drop_group(lmm_store *s, const char *group) {
   rc = LMM_ERR_DB;
   if (!(st = lmmi_store_stmt(s, LMMI_SQL_SECRET_DEL_RANGE, SQL_DEL_RANGE))) goto out;
   int src = lmmi_bind_text(st, 1, lo) | lmmi_bind_text(st, 2, hi);
-  rc = src == SQLITE_OK ? lmmi_store_exec_stmt(s, st, "deleting the group's keys")
-                        : lmmi_store_fail(s, src, "deleting the group's keys");
-  sqlite3_clear_bindings(st);
+  rc = src == LMMI_DB_OK ? lmmi_store_exec_stmt(s, st, "deleting the group's keys")
+                         : lmmi_store_fail(s, src, "deleting the group's keys");
+  lmmi_db_clear_bindings(st);
 out:
   free(lo), free(hi);
   return rc;
@@ -182,12 +182,12 @@ static bool keys_identify(lmm_store *s, int v[3]) {
   static const char *const sql[3] = {"PRAGMA keys.application_id", "PRAGMA keys.user_version",
                                      "SELECT count(*) FROM keys.sqlite_schema"};
   for (int i = 0; i < 3; i++) {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    v[i] = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) return false;
+    lmmi_db_stmt *st = NULL;
+    int rc = lmmi_db_prepare(s->db, sql[i], &st);
+    if (rc == LMMI_DB_OK) rc = lmmi_db_step(st);
+    v[i] = rc == LMMI_DB_ROW ? lmmi_db_column_int(st, 0) : 0;
+    lmmi_db_finalize(st);
+    if (rc != LMMI_DB_ROW) return false;
   }
   return true;
 }
@@ -198,7 +198,7 @@ static lmm_err keys_schema(lmm_store *s) {
   int v[3] = {0};
   for (int write = 0; write < 2; write++) {
     if (lmmi_store_begin(s, write) != LMM_OK || !keys_identify(s, v)) {
-      unusable(s, "key file %s: %s", s->keys_path, sqlite3_errmsg(s->db));
+      unusable(s, "key file %s: %s", s->keys_path, lmmi_db_errmsg(s->db));
       lmmi_store_rollback(s);
       return LMM_OK;
     }
@@ -212,9 +212,8 @@ static lmm_err keys_schema(lmm_store *s) {
       return LMM_OK;
     }
     if (write) {
-      if (sqlite3_exec(s->db, KEYS_SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK ||
-          lmmi_store_commit(s) != LMM_OK) {
-        lmm_err rc = unusable(s, "key file %s: %s", s->keys_path, sqlite3_errmsg(s->db));
+      if (lmmi_db_exec(s->db, KEYS_SCHEMA_SQL) != LMMI_DB_OK || lmmi_store_commit(s) != LMM_OK) {
+        lmm_err rc = unusable(s, "key file %s: %s", s->keys_path, lmmi_db_errmsg(s->db));
         lmmi_store_rollback(s);
         return rc;
       }
@@ -251,15 +250,15 @@ lmm_err lmmi_store_keys_open(lmm_store *s, const char *path) {
     if (access(s->keys_path, R_OK | W_OK) != 0)
       return unusable(s, "key file %s: %s", s->keys_path, strerror(errno));
   }
-  sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(s->db, "ATTACH ?1 AS keys", -1, &st, NULL);
-  if (src == SQLITE_OK) src = sqlite3_bind_text(st, 1, s->keys_path, -1, SQLITE_STATIC);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (src != SQLITE_DONE) {
-    if ((src & 0xff) == SQLITE_NOMEM)
+  lmmi_db_stmt *st = NULL;
+  int src = lmmi_db_prepare(s->db, "ATTACH ?1 AS keys", &st);
+  if (src == LMMI_DB_OK) src = lmmi_db_bind_text(st, 1, s->keys_path);
+  if (src == LMMI_DB_OK) src = lmmi_db_step(st);
+  lmmi_db_finalize(st);
+  if (src != LMMI_DB_DONE) {
+    if ((src & 0xff) == LMMI_DB_NOMEM)
       return lmmi_store_say(s, LMM_ERR_NOMEM, "%s: out of memory", s->keys_path);
-    return unusable(s, "key file %s: %s", s->keys_path, sqlite3_errmsg(s->db));
+    return unusable(s, "key file %s: %s", s->keys_path, lmmi_db_errmsg(s->db));
   }
   /* Judged before WAL mode changes anything: another application's file stays as it was. */
   int v[3] = {0};
@@ -267,17 +266,17 @@ lmm_err lmmi_store_keys_open(lmm_store *s, const char *path) {
   lmmi_store_rollback(s);
   lmm_err rc = LMM_OK;
   if (!judged)
-    rc = unusable(s, "key file %s: %s", s->keys_path, sqlite3_errmsg(s->db));
+    rc = unusable(s, "key file %s: %s", s->keys_path, lmmi_db_errmsg(s->db));
   else if ((v[0] || v[1] || v[2]) && v[0] != KEYS_APP_ID)
     rc = unusable(s, "%s is not a lwm2m-mbms key file", s->keys_path);
   else if (lmmi_store_use_wal(s, "keys", s->keys_path) != LMM_OK)
     rc = unusable(s, "%s", s->msg);
   /* Deleted keys are overwritten, not only unlinked from the b-tree. */
-  else if (sqlite3_exec(s->db, "PRAGMA keys.secure_delete=ON", NULL, NULL, NULL) != SQLITE_OK)
-    rc = unusable(s, "key file %s: %s", s->keys_path, sqlite3_errmsg(s->db));
+  else if (lmmi_db_exec(s->db, "PRAGMA keys.secure_delete=ON") != LMMI_DB_OK)
+    rc = unusable(s, "key file %s: %s", s->keys_path, lmmi_db_errmsg(s->db));
   else if ((rc = keys_schema(s)) == LMM_OK && !s->keys_why[0])
     s->keys_ok = true;
-  if (!s->keys_ok) sqlite3_exec(s->db, "DETACH keys", NULL, NULL, NULL);
+  if (!s->keys_ok) lmmi_db_exec(s->db, "DETACH keys");
   s->msg[0] = '\0';
   return rc;
 }
@@ -286,20 +285,19 @@ void lmmi_store_keys_sweep(lmm_store *s) {
   if (!s->keys_ok) return;
   /* Looked for first without the write lock: an open that finds none (the usual case) does
    * not wait for a writer. */
-  sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(s->db, "SELECT EXISTS(SELECT 1" ORPHANS ")", -1, &st, NULL);
-  bool any = src == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  lmmi_db_stmt *st = NULL;
+  int src = lmmi_db_prepare(s->db, "SELECT EXISTS(SELECT 1" ORPHANS ")", &st);
+  bool any = src == LMMI_DB_OK && lmmi_db_step(st) == LMMI_DB_ROW && lmmi_db_column_int(st, 0);
+  lmmi_db_finalize(st);
   if (!any) return;
-  if (lmmi_store_begin(s, true) != LMM_OK ||
-      sqlite3_exec(s->db, "DELETE" ORPHANS, NULL, NULL, NULL) != SQLITE_OK ||
+  if (lmmi_store_begin(s, true) != LMM_OK || lmmi_db_exec(s->db, "DELETE" ORPHANS) != LMMI_DB_OK ||
       lmmi_store_commit(s) != LMM_OK) {
     lmmi_log(s->ctx, LMM_LOG_WARN, "store: deleting keys of removed members from %s: %s",
-             s->keys_path, sqlite3_errmsg(s->db));
+             s->keys_path, lmmi_db_errmsg(s->db));
     lmmi_store_rollback(s);
   } else {
-    lmmi_log(s->ctx, LMM_LOG_INFO, "store: deleted %d keys of removed members from %s",
-             sqlite3_changes(s->db), s->keys_path);
+    lmmi_log(s->ctx, LMM_LOG_INFO, "store: deleted %lld keys of removed members from %s",
+             (long long)lmmi_db_changes(s->db), s->keys_path);
   }
   s->msg[0] = '\0';
 }

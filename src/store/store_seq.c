@@ -12,20 +12,20 @@ static const char SQL_TABLE[] = "CREATE TABLE IF NOT EXISTS group_seq(name TEXT 
 lmm_err lmmi_store_seq_reserve(lmm_store *s, const char *name, uint64_t count, uint64_t *first) {
   lmm_err rc = lmmi_store_check(s, name && first && count && count <= (1ull << 32), "seq reserve");
   if (rc != LMM_OK) return rc;
-  int r = sqlite3_exec(s->db, SQL_TABLE, NULL, NULL, NULL);
-  if (r != SQLITE_OK) return lmmi_store_fail(s, r, "seq reserve");
-  sqlite3_stmt *get = NULL, *put = NULL;
+  int r = lmmi_db_exec(s->db, SQL_TABLE);
+  if (r != LMMI_DB_OK) return lmmi_store_fail(s, r, "seq reserve");
+  lmmi_db_stmt *get = NULL, *put = NULL;
   /* One write transaction: two senders of one store (two processes) get disjoint blocks. */
   if ((rc = lmmi_store_begin(s, true)) != LMM_OK) return rc;
   uint64_t next = 0;
-  r = sqlite3_prepare_v2(s->db, "SELECT next FROM group_seq WHERE name = ?", -1, &get, NULL);
-  if (r == SQLITE_OK) {
+  r = lmmi_db_prepare(s->db, "SELECT next FROM group_seq WHERE name = ?1", &get);
+  if (r == LMMI_DB_OK) {
     lmmi_bind_text(get, 1, name);
-    r = sqlite3_step(get);
-    if (r == SQLITE_ROW) next = (uint64_t)sqlite3_column_int64(get, 0), r = SQLITE_OK;
-    if (r == SQLITE_DONE) r = SQLITE_OK;
+    r = lmmi_db_step(get);
+    if (r == LMMI_DB_ROW) next = (uint64_t)lmmi_db_column_int64(get, 0), r = LMMI_DB_OK;
+    if (r == LMMI_DB_DONE) r = LMMI_DB_OK;
   }
-  if (r != SQLITE_OK) {
+  if (r != LMMI_DB_OK) {
     rc = lmmi_store_fail(s, r, "seq reserve");
     goto out;
   }
@@ -36,11 +36,13 @@ lmm_err lmmi_store_seq_reserve(lmm_store *s, const char *name, uint64_t count, u
                         name);
     goto out;
   }
-  r = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO group_seq(name, next) VALUES(?, ?)", -1,
-                         &put, NULL);
-  if (r == SQLITE_OK) {
+  r = lmmi_db_prepare(s->db,
+                      "INSERT INTO group_seq(name, next) VALUES(?1, ?2)"
+                      " ON CONFLICT(name) DO UPDATE SET next = excluded.next",
+                      &put);
+  if (r == LMMI_DB_OK) {
     lmmi_bind_text(put, 1, name);
-    sqlite3_bind_int64(put, 2, (sqlite3_int64)(next + count));
+    lmmi_db_bind_int64(put, 2, (int64_t)(next + count));
     rc = lmmi_store_exec_stmt(s, put, "seq reserve");
   } else {
     rc = lmmi_store_fail(s, r, "seq reserve");
@@ -48,8 +50,8 @@ lmm_err lmmi_store_seq_reserve(lmm_store *s, const char *name, uint64_t count, u
   if (rc == LMM_OK) rc = lmmi_store_commit(s);
   if (rc == LMM_OK) *first = next;
 out:
-  sqlite3_finalize(get);
-  sqlite3_finalize(put);
+  lmmi_db_finalize(get);
+  lmmi_db_finalize(put);
   if (rc != LMM_OK) lmmi_store_rollback(s);
   return rc;
 }

@@ -1,10 +1,12 @@
 /* store.c - benchmark: the state store's outcomes_put (one transaction per batch) for 1,000,
  * 10,000 and 100,000 members: time, rows per second, and the file size per member.
  *
- *   bench_store [N ...]        (default: 1000 10000 100000)
+ *   bench_store [--pg] [N ...]        (default: 1000 10000 100000)
  *   scripts/bench:
  *   scripts/bench --quick: 1000
- * The store goes to a fresh temporary directory ($TMPDIR or /tmp), removed afterwards. */
+ * The store goes to a fresh temporary directory ($TMPDIR or /tmp), removed afterwards; with
+ * --pg, to a database of its own on a scratch PostgreSQL server (lmmt_pg.h) on loopback, whose
+ * sizes are pg_database_size(). */
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
+#include "lmmt_pg.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 #include "lmmt_bench.h"
+
+static lmmt_pg g_pg;
+static bool g_on_pg;
 
 /* What a Group Mgmt read of one member answers, in SenML-JSON. */
 #define PAYLOAD "[{\"bn\":\"/42769/0/\",\"n\":\"0\",\"vs\":\"fleet-7\"}]"
@@ -33,6 +41,14 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 /* The database file's size once everything is in it: closing the last connection
  * checkpoints the -wal into the main file. */
 static long long settled_size(lmm_ctx *ctx, lmm_store **s, const char *path) {
+  if (g_on_pg) {
+    PGconn *c = PQconnectdb(path);
+    PGresult *r = PQexec(c, "SELECT pg_database_size(current_database())");
+    long long v = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+  }
   struct stat sb;
   lmm_store_close(*s);
   *s = NULL;
@@ -43,6 +59,11 @@ static long long settled_size(lmm_ctx *ctx, lmm_store **s, const char *path) {
 static int run(lmmt_bench *bj, lmm_ctx *ctx, size_t n, const char *dir) {
   char path[600];
   snprintf(path, sizeof path, "%s/state-%zu.db", dir, n);
+  if (g_on_pg) {
+    char name[32];
+    snprintf(name, sizeof name, "bench%zu", n);
+    if (lmmt_pg_create_db(&g_pg, name, path, sizeof path) != 0) return 1;
+  }
   lmm_store *s = NULL;
   lmm_member *m = calloc(n, sizeof *m);
   lmm_outcome *o = calloc(n, sizeof *o);
@@ -124,6 +145,14 @@ out:
 
 int main(int argc, char **argv) {
   static const char *defaults[] = {"1000", "10000", "100000"};
+  if (argc > 1 && !strcmp(argv[1], "--pg")) {
+    g_on_pg = true;
+    argc--, argv++;
+    if (lmmt_pg_start(&g_pg) != 0) {
+      lmmt_pg_stop(&g_pg);
+      return 1;
+    }
+  }
   const char **ns = argc > 1 ? (const char **)argv + 1 : defaults;
   int nn = argc > 1 ? argc - 1 : 3;
   const char *tmp = getenv("TMPDIR");
@@ -133,6 +162,7 @@ int main(int argc, char **argv) {
     perror("bench_store: mkdtemp");
     return 1;
   }
+  printf("engine: %s\n", g_on_pg ? "PostgreSQL (scratch server, loopback)" : "SQLite");
   printf("outcomes_put: one transaction of N updates (each with a %zu-byte payload)\n"
          "       N |   put ms      rows/s | create ms | add ms    | bytes/member: members "
          "campaign     total\n",
@@ -140,6 +170,7 @@ int main(int argc, char **argv) {
   lmm_ctx *ctx = NULL;
   int rc = lmm_global_init() == LMM_OK && lmm_ctx_new(NULL, &ctx) == LMM_OK ? 0 : 1;
   lmmt_bench *bj = lmmt_bench_new("store");
+  lmmt_bench_str(bj, "engine", g_on_pg ? "postgresql" : "sqlite");
   for (int i = 0; i < nn && !rc; i++)
     rc = run(bj, ctx, (size_t)strtoul(ns[i], NULL, 10), dir);
   lmmt_bench_ok(bj, rc == 0);
@@ -147,5 +178,6 @@ int main(int argc, char **argv) {
   lmm_ctx_free(ctx);
   lmm_global_cleanup();
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  if (g_on_pg) lmmt_pg_stop(&g_pg);
   return rc;
 }

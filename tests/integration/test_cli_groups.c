@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "lmmt.h"
+#include "lmmt_pg.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 
 typedef struct run {
@@ -33,8 +35,12 @@ static void run_free(run *r) {
 /* One temp directory per test: the store and the files the test writes. */
 typedef struct fixture {
   char dir[64];
-  char db[96];
+  char db[256]; /* dir/state.db, or the URI of the test's own PostgreSQL database */
 } fixture;
+
+static lmmt_pg g_pg; /* LMMT_STORE=pg: the commands run on a scratch PostgreSQL server */
+static bool g_on_pg;
+static int g_db_seq;
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
@@ -42,6 +48,11 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "/tmp/lmmt-clig-XXXXXX");
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->db, sizeof f->db, "%s/state.db", f->dir);
+  if (g_on_pg) {
+    char name[32];
+    snprintf(name, sizeof name, "cli%d", ++g_db_seq);
+    if (lmmt_pg_create_db(&g_pg, name, f->db, sizeof f->db) != 0) return -1;
+  }
   *state = f;
   return 0;
 }
@@ -110,6 +121,23 @@ static void expect_run(const char *db, int want_status, const char *out_has, con
 
 #define EXPECT(db, want_status, out_has, err_has, ...)                                             \
   expect_run(db, want_status, out_has, err_has, (const char *[]){__VA_ARGS__, NULL})
+
+/* Runs `sql` on the store behind the CLI's back, on either engine: 0 when it succeeded. */
+static int raw_exec(const char *db, const char *sql) {
+  if (g_on_pg) {
+    PGconn *c = PQconnectdb(db);
+    PGresult *r = PQexec(c, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+  }
+  sqlite3 *sdb;
+  if (sqlite3_open(db, &sdb) != SQLITE_OK) return -1;
+  int rc = sqlite3_exec(sdb, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  sqlite3_close(sdb);
+  return rc;
+}
 
 static void write_file(const char *path, const char *text) {
   FILE *fp = fopen(path, "w");
@@ -203,18 +231,13 @@ static void test_group_create(void **state) {
 
   /* Every instance ID taken (filled in one transaction, not 65533 commands): a new group is
    * refused with the reason, a taken name still as taken. */
-  sqlite3 *sdb;
-  assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
   assert_int_equal(
-      sqlite3_exec(sdb,
-                   "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65534)"
+      raw_exec(db, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65534)"
                    " INSERT INTO groups(name, type, gm_oid, multicast_port, response_time_window,"
                    " schedule, tmgi_expiration, created, gm_iid)"
                    " SELECT 'bulk' || i, 2, 42769, -1, 30, '', 0, 0, i FROM n"
-                   " WHERE i NOT IN (SELECT gm_iid FROM groups)",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(sdb);
+                   " WHERE i NOT IN (SELECT gm_iid FROM groups)"),
+      0);
   EXPECT(db, 1, NULL, "no Group Mgmt instance ID left", "group", "create", "late", "--type",
          "unicast");
   EXPECT(db, 2, NULL, "group 'b7' exists already", "group", "create", "b7", "--type", "unicast");
@@ -654,8 +677,56 @@ static void test_deliver_unicast(void **state) {
   assert_int_equal(lmmt_sim_stop(&sim), 0);
 }
 
+/* PostgreSQL through the CLI: --state is --db; a refused login shows the URI, never its
+ * password. */
+static void test_pg_state_flag(void **state) {
+  fixture *f = *state;
+  run r = cli(
+      NULL, (const char *[]){"--state", f->db, "group", "create", "g", "--type", "unicast", NULL});
+  assert_int_equal(r.status, 0);
+  run_free(&r);
+  r = cli(NULL, (const char *[]){"--state", f->db, "--json", "group", "list", NULL});
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, "\"g\""));
+  run_free(&r);
+  char bad[300];
+  const char *at = strchr(f->db, '@');
+  assert_non_null(at);
+  snprintf(bad, sizeof bad, "postgresql://lmm:x%s%s", g_pg.password, at);
+  r = cli(bad, (const char *[]){"group", "list", NULL});
+  assert_int_equal(r.status, 2);
+  assert_non_null(strstr(r.err, "cannot open the state store: postgresql://lmm:***@127.0.0.1"));
+  assert_null(strstr(r.err, g_pg.password));
+  assert_null(strstr(r.out, g_pg.password));
+  run_free(&r);
+}
+
+static void stop_pg(void) {
+  lmmt_pg_stop(&g_pg);
+}
+
 int main(void) {
   if (lmm_global_init() != LMM_OK) return 1;
+  const char *engine = getenv("LMMT_STORE");
+  if (engine && !strcmp(engine, "pg")) {
+    g_on_pg = true;
+    if (lmmt_pg_start(&g_pg) != 0) {
+      lmmt_pg_stop(&g_pg);
+      return 1;
+    }
+    atexit(stop_pg);
+    /* The cases about the commands, not about SQLite's files and paths. */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_group_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_formats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deliver_unicast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_state_flag, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests_name("CLI on PostgreSQL", pg_tests, NULL, NULL);
+    lmm_global_cleanup();
+    return rc;
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help),
       cmocka_unit_test_setup_teardown(test_group_create, setup, teardown),

@@ -79,3 +79,9 @@ int lmmt_scratch_dir(char dir[64], const char *tag);
 int lmmt_scratch_remove(const char *dir);
 /** Closes the store (NULL: none) and removes its directory. Returns 0 or -1. */
 int lmmt_store_remove(lmm_store *s, const char *dir);
+struct lmmt_pg;
+/** From now on lmmt_store_open() gives each store a new database on the scratch server `pg`
+ *  (lmmt_pg.h) instead of a file; NULL: files again. */
+void lmmt_store_on_pg(struct lmmt_pg *pg);
+/** The path or URI of the store lmmt_store_open() opened last, to open it again. */
+const char *lmmt_store_last_path(void);

@@ -1,6 +1,7 @@
-/* test_store.c - the SQLite state store: every table round trip, all-or-nothing batches,
+/* test_store.c - the state store: every table round trip, all-or-nothing batches,
  * reopening, a crash in the middle of a transaction, foreign files, the upgrade of an older
- * schema, cancel requests, and the directories a path needs. */
+ * schema, cancel requests, and the directories a path needs. With LMMT_STORE=pg the cases
+ * that are not about SQLite's files run on a scratch PostgreSQL server instead (test_store_pg). */
 #define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "lwm2m_mbms/ctx.h"
 #include "lwm2m_mbms/fw_campaign.h"
 #include "lwm2m_mbms/store.h"
+#include "lmmt_pg.h"
 #include "lwm2m_mbms/unicast.h"
 
 static void unhook_syscalls(void);
@@ -32,10 +35,14 @@ static int g_fail_alloc_in = -1; /* SQLite allocations left before one fails; -1
 
 typedef struct fx {
   char dir[64];
-  char path[128]; /* dir/state.db */
+  char path[256]; /* dir/state.db, or the URI of the test's own PostgreSQL database */
   lmm_ctx *ctx;   /* every store of the test borrows it */
   lmm_store *s;
 } fx;
+
+static lmmt_pg g_pg; /* the scratch server, when the cases run on PostgreSQL */
+static bool g_on_pg; /* LMMT_STORE=pg */
+static int g_db_seq; /* each case its own database */
 
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
@@ -45,6 +52,11 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "%s/lmm-store-XXXXXX", tmp);
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->path, sizeof f->path, "%s/state.db", f->dir);
+  if (g_on_pg) {
+    char name[32];
+    snprintf(name, sizeof name, "t%d", ++g_db_seq);
+    if (lmmt_pg_create_db(&g_pg, name, f->path, sizeof f->path) != 0) return -1;
+  }
   if (lmm_ctx_new(NULL, &f->ctx) != LMM_OK) return -1;
   if (lmm_store_open(f->ctx, f->path, &f->s) != LMM_OK) {
     fprintf(stderr, "open: %s\n", lmm_store_errmsg(f->s));
@@ -74,6 +86,52 @@ static void reopen(fx *f) {
   lmm_store_close(f->s);
   f->s = NULL;
   assert_int_equal(lmm_store_open(f->ctx, f->path, &f->s), LMM_OK);
+}
+
+/* Runs `sql` on the store's database behind the store's back, on either engine: 0, 1 for a
+ * constraint violated, -1 for any other failure. */
+static int raw_exec(fx *f, const char *sql) {
+  if (g_on_pg) {
+    PGconn *c = PQconnectdb(f->path);
+    PGresult *r = PQexec(c, sql);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0
+             : st && !strncmp(st, "23", 2)                                                 ? 1
+                                                                                           : -1;
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+  }
+  sqlite3 *db;
+  if (sqlite3_open(f->path, &db) != SQLITE_OK) return -1;
+  sqlite3_busy_timeout(db, 5000);
+  int r = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  sqlite3_close(db);
+  return r == SQLITE_OK ? 0 : r == SQLITE_CONSTRAINT ? 1 : -1;
+}
+
+/* The integer of the first column of the first row of `sql`, read behind the store's back. */
+static long long raw_int(fx *f, const char *sql) {
+  long long v = -1;
+  if (g_on_pg) {
+    PGconn *c = PQconnectdb(f->path);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+      const char *s = PQgetvalue(r, 0, 0);
+      v = *s == 't' ? 1 : *s == 'f' ? 0 : atoll(s);
+    }
+    PQclear(r);
+    PQfinish(c);
+    return v;
+  }
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
 }
 
 /* A handle whose open failed: its message goes into `why`; every call on it is refused with
@@ -276,15 +334,7 @@ static void test_groups(void **state) {
   assert_int_equal(got.gm_iid, 0); /* the deleted group's instance ID is free again */
   lmm_group_info_clear(&got);
   /* ...and the members' rows are really gone, not just unreachable. */
-  sqlite3 *db;
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM members", -1, &st, NULL),
-                   SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(st, 0), 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM members"), 0);
   lmm_members_free(m, 5);
 }
 
@@ -319,26 +369,17 @@ static void test_group_mgmt_iids(void **state) {
   assert_int_equal(iid_of(f->s, "a2"), 0);
 
   /* The store keeps them unique even against a hand-edited file. */
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  assert_int_equal(
-      sqlite3_exec(db, "UPDATE groups SET gm_iid = 0 WHERE name = 'e'", NULL, NULL, NULL),
-      SQLITE_CONSTRAINT);
-  assert_int_equal(
-      sqlite3_exec(db, "UPDATE groups SET gm_iid = 65535 WHERE name = 'e'", NULL, NULL, NULL),
-      SQLITE_CONSTRAINT);
+  assert_int_equal(raw_exec(f, "UPDATE groups SET gm_iid = 0 WHERE name = 'e'"), 1);
+  assert_int_equal(raw_exec(f, "UPDATE groups SET gm_iid = 65535 WHERE name = 'e'"), 1);
 
   /* Fill every other ID (one transaction, not 65535 group creates), then ask for one more. */
   assert_int_equal(
-      sqlite3_exec(db,
-                   "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65534)"
-                   " INSERT INTO groups(name, type, gm_oid, multicast_port, response_time_window,"
-                   " schedule, tmgi_expiration, created, gm_iid)"
-                   " SELECT 'bulk' || i, 2, 42769, -1, 30, '', 0, 0, i FROM n"
-                   " WHERE i NOT IN (SELECT gm_iid FROM groups)",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
+      raw_exec(f, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65534)"
+                  " INSERT INTO groups(name, type, gm_oid, multicast_port, response_time_window,"
+                  " schedule, tmgi_expiration, created, gm_iid)"
+                  " SELECT 'bulk' || i, 2, 42769, -1, 30, '', 0, 0, i FROM n"
+                  " WHERE i NOT IN (SELECT gm_iid FROM groups)"),
+      0);
   lmm_group_info *list;
   size_t n;
   assert_int_equal(lmm_store_group_list(f->s, &list, &n), LMM_OK);
@@ -352,15 +393,12 @@ static void test_group_mgmt_iids(void **state) {
   assert_int_equal(lmm_store_group_create(f->s, &a), LMM_ERR_STATE);
   assert_non_null(strstr(lmm_store_errmsg(f->s), "a2 exists"));
   /* The last ID, and one in the middle, come back when their groups go. */
-  assert_int_equal(
-      sqlite3_exec(db, "DELETE FROM groups WHERE gm_iid IN (40000, 65534)", NULL, NULL, NULL),
-      SQLITE_OK);
+  assert_int_equal(raw_exec(f, "DELETE FROM groups WHERE gm_iid IN (40000, 65534)"), 0);
   assert_int_equal(lmm_store_group_create(f->s, &full), LMM_OK);
   assert_int_equal(iid_of(f->s, "one-too-many"), 40000);
   full.name = "last";
   assert_int_equal(lmm_store_group_create(f->s, &full), LMM_OK);
   assert_int_equal(iid_of(f->s, "last"), 65534);
-  sqlite3_close(db);
 }
 
 /* ------------------------------------------------------------ members */
@@ -933,11 +971,20 @@ static void test_reopen(void **state) {
   assert_true(d.id > c.id);
   lmm_members_free(m, 10);
 
+  if (g_on_pg) {
+    /* The keys' schema is closed to every other role of the server. */
+    assert_int_equal(raw_exec(f, "CREATE ROLE other LOGIN"), 0);
+    assert_int_equal(raw_int(f, "SELECT has_schema_privilege('other', 'keys', 'USAGE')"), 0);
+    assert_int_equal(raw_int(f, "SELECT has_table_privilege('other', 'keys.secrets', 'SELECT')"),
+                     0);
+    assert_int_equal(raw_int(f, "SELECT has_table_privilege('other', 'groups', 'SELECT')"), 0);
+    return;
+  }
   /* The file is private: it holds PSK keys. */
   struct stat sb;
   assert_int_equal(stat(f->path, &sb), 0);
   assert_int_equal(sb.st_mode & 0777, 0600);
-  char wal[160];
+  char wal[280];
   snprintf(wal, sizeof wal, "%s-wal", f->path);
   assert_int_equal(stat(wal, &sb), 0); /* WAL mode, and the journal as private as the file */
   assert_int_equal(sb.st_mode & 0777, 0600);
@@ -1077,7 +1124,7 @@ static void crash_case(fx *f, int mode) {
     assert_int_equal(WTERMSIG(st), SIGKILL);
   }
   /* The crash left uncommitted frames behind in the -wal. */
-  char wal[160];
+  char wal[280];
   struct stat sb;
   snprintf(wal, sizeof wal, "%s-wal", f->path);
   assert_int_equal(stat(wal, &sb), 0);
@@ -1870,10 +1917,116 @@ static void test_timing_10000(void **state) {
   lmm_members_free(m, N);
 }
 
+/* A URI's password never shows in a message: a refused login names the URI with it masked. */
+static void test_pg_uri_masked(void **state) {
+  fx *f = *state;
+  char bad[300], *at = strchr(f->path, '@');
+  assert_non_null(at);
+  snprintf(bad, sizeof bad, "postgresql://lmm:wrong-%s%s", g_pg.password, at);
+  lmm_store *s = NULL;
+  assert_int_equal(lmm_store_open(f->ctx, bad, &s), LMM_ERR_DB);
+  const char *why = lmm_store_errmsg(s);
+  assert_null(strstr(why, g_pg.password));
+  assert_non_null(strstr(why, "postgresql://lmm:***@127.0.0.1"));
+  assert_non_null(strstr(why, "cannot connect"));
+  lmm_store_close(s);
+  /* ...and a database of another application is refused, not taken over. */
+  assert_int_equal(raw_exec(f, "CREATE DATABASE foreign_app"), 0);
+  char other[256];
+  snprintf(other, sizeof other, "%.*s/foreign_app", (int)(strrchr(f->path, '/') - f->path),
+           f->path);
+  fx g = *f;
+  snprintf(g.path, sizeof g.path, "%s", other);
+  assert_int_equal(raw_exec(&g, "CREATE TABLE stuff(x INTEGER)"), 0);
+  assert_int_equal(lmm_store_open(f->ctx, other, &s), LMM_ERR_DB);
+  assert_non_null(strstr(lmm_store_errmsg(s), "not a lwm2m-mbms store"));
+  assert_null(strstr(lmm_store_errmsg(s), g_pg.password));
+  lmm_store_close(s);
+}
+
+/* Members' PSKs on PostgreSQL: read back with the members, never in the state tables, gone
+ * with their member, and one whose member was deleted behind the store's back is swept at the
+ * next open. */
+static void test_pg_member_keys(void **state) {
+  fx *f = *state;
+  static const uint8_t k1[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  static const uint8_t k2[16] = {0x5a, 0xa5, 0x0f, 0xf0, 9, 9, 9, 9, 8, 8, 8, 8, 7, 7, 7, 7};
+  lmm_member m[2] = {{.ep = "dev-a",
+                      .oid = 6,
+                      .uri = "coaps://127.0.0.1:5999",
+                      .psk_identity = "dev-a",
+                      .psk_key = (uint8_t *)k1,
+                      .psk_key_len = 16},
+                     {.ep = "dev-b",
+                      .oid = 6,
+                      .uri = "coaps://127.0.0.1:5999",
+                      .psk_identity = "dev-b",
+                      .psk_key = (uint8_t *)k2,
+                      .psk_key_len = 16}};
+  lmm_group_info g = group_named("g1", NULL, 0);
+  assert_int_equal(lmm_store_group_create(f->s, &g), LMM_OK);
+  assert_int_equal(lmm_store_members_add(f->s, "g1", m, 2), LMM_OK);
+  lmm_member *got;
+  size_t n;
+  assert_int_equal(lmm_store_members_get(f->s, "g1", &got, &n), LMM_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(got[1].psk_key_len, 16);
+  assert_memory_equal(got[1].psk_key, k2, 16);
+  lmm_members_free(got, n);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets WHERE kind = 'psk'"), 2);
+  /* A member listed twice: neither the batch's members nor their keys stay. */
+  lmm_member dup[2] = {m[0], m[0]};
+  dup[0].ep = dup[1].ep = "dev-c";
+  assert_int_equal(lmm_store_members_add(f->s, "g1", dup, 2), LMM_ERR_STATE);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 2);
+  assert_int_equal(lmm_store_member_remove(f->s, "g1", "dev-a", 6), LMM_OK);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 1);
+  assert_int_equal(raw_exec(f, "DELETE FROM members WHERE ep = 'dev-b'"), 0);
+  reopen(f);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 0);
+}
+
+static void stop_pg(void) {
+  lmmt_pg_stop(&g_pg);
+}
+
+/* The cases about the store's contract, not about SQLite's files: run on both engines. */
+#define PORTABLE_CASES                                                                             \
+  cmocka_unit_test_setup_teardown(test_groups, setup, teardown),                                   \
+      cmocka_unit_test_setup_teardown(test_group_mgmt_iids, setup, teardown),                      \
+      cmocka_unit_test_setup_teardown(test_members, setup, teardown),                              \
+      cmocka_unit_test_setup_teardown(test_campaign_create_1000, setup, teardown),                 \
+      cmocka_unit_test_setup_teardown(test_outcomes_roundtrip, setup, teardown),                   \
+      cmocka_unit_test_setup_teardown(test_outcome_counts, setup, teardown),                       \
+      cmocka_unit_test_setup_teardown(test_campaign_update_list, setup, teardown),                 \
+      cmocka_unit_test_setup_teardown(test_outcome_init, setup, teardown),                         \
+      cmocka_unit_test_setup_teardown(test_firmware_campaign, setup, teardown),                    \
+      cmocka_unit_test_setup_teardown(test_cancel_request, setup, teardown),                       \
+      cmocka_unit_test_setup_teardown(test_deleted_group_keeps_campaigns, setup, teardown),        \
+      cmocka_unit_test_setup_teardown(test_reopen, setup, teardown)
+
 int main(void) {
   if (!install_failing_allocator()) g_mem.xMalloc = NULL;
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER")); /* e.g. "*crash*" */
   if (lmm_global_init() != LMM_OK) return 1;
+  const char *engine = getenv("LMMT_STORE");
+  if (engine && !strcmp(engine, "pg")) {
+    g_on_pg = true;
+    if (lmmt_pg_start(&g_pg) != 0) {
+      lmmt_pg_stop(&g_pg);
+      return 1;
+    }
+    atexit(stop_pg);
+    const struct CMUnitTest pg_tests[] = {
+        PORTABLE_CASES,
+        cmocka_unit_test_setup_teardown(test_pg_uri_masked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_member_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timing_10000, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests_name("store on PostgreSQL", pg_tests, NULL, NULL);
+    lmm_global_cleanup();
+    return rc;
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_mgmt_iids, setup, teardown),

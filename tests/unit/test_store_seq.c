@@ -1,5 +1,6 @@
 /* test_store_seq.c - the store's group secrets and the sequence number blocks of protected
- * group messages: kept across a close, never handed out twice, forgotten with their group. */
+ * group messages: kept across a close, never handed out twice, forgotten with their group.
+ * With LMMT_STORE=pg, on a scratch PostgreSQL server (test_store_seq_pg). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "lmmt.h"
+#include "lmmt_pg.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
 #include "store/store_secret.h"
 #include "store/store_seq.h"
@@ -20,7 +22,7 @@
 static void test_secrets(void **state) {
   (void)state;
   lmm_ctx *ctx = NULL;
-  char dir[64], path[96];
+  char dir[64], path[256];
   assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
   lmm_store *s = lmmt_store_open(ctx, dir);
   assert_non_null(s);
@@ -32,7 +34,7 @@ static void test_secrets(void **state) {
   assert_int_equal(lmmi_store_secret_put(s, "other", "g", k2, sizeof k2), LMM_OK);
   assert_int_equal(lmmi_store_secret_put(s, "group", "g", k2, 0), LMM_ERR_ARG);
   /* Kept across a close. */
-  snprintf(path, sizeof path, "%s/state.db", dir);
+  snprintf(path, sizeof path, "%s", lmmt_store_last_path());
   lmm_store_close(s);
   assert_int_equal(lmm_store_open(ctx, path, &s), LMM_OK);
   assert_int_equal(lmmi_store_secret_get(s, "group", "g", &got, &len), LMM_OK);
@@ -66,11 +68,11 @@ static void test_secrets(void **state) {
 static void test_sequence_blocks(void **state) {
   (void)state;
   lmm_ctx *ctx = NULL;
-  char dir[64], path[96];
+  char dir[64], path[256];
   assert_int_equal(lmm_ctx_new(NULL, &ctx), LMM_OK);
   lmm_store *s = lmmt_store_open(ctx, dir);
   assert_non_null(s);
-  snprintf(path, sizeof path, "%s/state.db", dir);
+  snprintf(path, sizeof path, "%s", lmmt_store_last_path());
   uint64_t a = 99, b = 99, c = 99, o = 99;
   assert_int_equal(lmmi_store_seq_reserve(s, "g", 1024, &a), LMM_OK);
   assert_int_equal(a, 0);
@@ -106,7 +108,21 @@ static void test_sequence_blocks(void **state) {
   lmm_ctx_free(ctx);
 }
 
+static lmmt_pg g_pg;
+static void stop_pg(void) {
+  lmmt_pg_stop(&g_pg);
+}
+
 int main(void) {
+  const char *engine = getenv("LMMT_STORE");
+  if (engine && !strcmp(engine, "pg")) {
+    if (lmmt_pg_start(&g_pg) != 0) {
+      lmmt_pg_stop(&g_pg);
+      return 1;
+    }
+    atexit(stop_pg);
+    lmmt_store_on_pg(&g_pg);
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_secrets),
       cmocka_unit_test(test_sequence_blocks),
