@@ -11,8 +11,15 @@ uint32_t lmmw_blob_k(const lmmw_blob_desc *d) {
   return d->frag ? (uint32_t)((d->size + d->frag - 1) / d->frag) : 0;
 }
 
+uint32_t lmmw_blob_blocks(const lmmw_blob_desc *d) {
+  if (d->code != LMMW_FEC_RS || !d->kb) return 0;
+  return (uint32_t)(((uint64_t)lmmw_blob_k(d) + d->kb - 1) / d->kb);
+}
+
 uint32_t lmmw_blob_q(const lmmw_blob_desc *d) {
   uint32_t k = lmmw_blob_k(d);
+  if (d->code == LMMW_FEC_RS) /* p <= 255 and B <= K: no wrap */
+    return d->stride <= LMMW_RS_N_MAX ? d->stride * lmmw_blob_blocks(d) : 0;
   /* In 64 bits: k + stride - 1 wraps for a stride near UINT32_MAX (p= is a peer's number). */
   return d->stride ? (uint32_t)(((uint64_t)k + d->stride - 1) / d->stride) : 0;
 }
@@ -34,6 +41,16 @@ lmm_err lmmw_blob_desc_check(const lmmw_blob_desc *d, char *why, size_t cap) {
              LMMW_BLOB_FRAG_MAX);
     return LMM_ERR_ARG;
   }
+  if (d->code == LMMW_FEC_RS && (d->kb < 1 || d->kb >= LMMW_RS_N_MAX)) {
+    snprintf(why, cap, "Reed-Solomon block of %u source fragments outside 1..%u", d->kb,
+             LMMW_RS_N_MAX - 1);
+    return LMM_ERR_ARG;
+  }
+  if (d->code == LMMW_FEC_RS && d->stride > LMMW_RS_N_MAX - d->kb) {
+    snprintf(why, cap, "%u parity rows with blocks of %u: k + p above %u", d->stride, d->kb,
+             LMMW_RS_N_MAX);
+    return LMM_ERR_ARG;
+  }
   return LMM_OK;
 }
 
@@ -53,6 +70,8 @@ void lmmw_blob_query(const lmmw_blob_desc *d, long index, bool with_digest, char
   lmmw_hex(d->id, sizeof d->id, id);
   int n = snprintf(out, cap, "b=%s&n=%llu&f=%u&p=%u", id, (unsigned long long)d->size, d->frag,
                    d->stride);
+  if (n > 0 && (size_t)n < cap && d->code == LMMW_FEC_RS)
+    n += snprintf(out + n, cap - (size_t)n, "&c=rs&k=%u", d->kb);
   if (n > 0 && (size_t)n < cap && index >= 0)
     n += snprintf(out + n, cap - (size_t)n, "&i=%ld", index);
   if (n > 0 && (size_t)n < cap && with_digest && d->has_digest) {
@@ -80,7 +99,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out) {
 
 lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size_t n,
                               lmmw_blob_desc *d, long *index, char *why, size_t cap) {
-  bool has_b = false, has_n = false, has_f = false;
+  bool has_b = false, has_n = false, has_f = false, has_k = false;
   uint64_t v;
   memset(d, 0, sizeof *d);
   *index = -1;
@@ -106,6 +125,18 @@ lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size
     case 'p':
       if (!parse_u64(val, vl, UINT32_MAX, &v)) goto bad;
       d->stride = (uint32_t)v;
+      break;
+    case 'c':
+      if (vl == 2 && !memcmp(val, "rs", 2))
+        d->code = LMMW_FEC_RS;
+      else if (vl == 3 && !memcmp(val, "xor", 3))
+        d->code = LMMW_FEC_XOR;
+      else
+        goto bad;
+      break;
+    case 'k':
+      if (!parse_u64(val, vl, LMMW_RS_N_MAX, &v)) goto bad;
+      d->kb = (uint32_t)v, has_k = true;
       break;
     case 'i':
       if (!parse_u64(val, vl, 2u * LMMW_BLOB_SIZE_MAX, &v)) goto bad;
@@ -133,6 +164,11 @@ lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size
     snprintf(why, cap, "blob query without %s", has_n ? "f (fragment size)" : "n (size)");
     return LMM_ERR_ARG;
   }
+  if (d->code == LMMW_FEC_RS && !has_k) {
+    snprintf(why, cap, "blob query c=rs without k (source fragments per block)");
+    return LMM_ERR_ARG;
+  }
+  if (d->code != LMMW_FEC_RS) d->kb = 0; /* k= means nothing to xor */
   lmm_err rc = lmmw_blob_desc_check(d, why, cap);
   if (rc != LMM_OK) return rc;
   if (*index >= 0 && (uint64_t)*index >= (uint64_t)lmmw_blob_k(d) + lmmw_blob_q(d)) {

@@ -98,7 +98,8 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
 /* ------------------------------------------------------------------ reception */
 
 static bool same_shape(const lmmw_blob_desc *a, const lmmw_blob_desc *b) {
-  return a->size == b->size && a->frag == b->frag && a->stride == b->stride;
+  return a->size == b->size && a->frag == b->frag && a->stride == b->stride &&
+         a->code == b->code && a->kb == b->kb;
 }
 
 /* A new reception of `desc`, replacing any download the device had. */
@@ -185,7 +186,7 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
   sim_blob *b = d->blob;
   bool same = b && memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) == 0;
   if (same && !same_shape(&b->d, &m->d)) {
-    snprintf(why, cap, "blob query contradicts the blob's size, fragment size or stride");
+    snprintf(why, cap, "blob query contradicts the blob's size, fragment size or code");
     return CODE(400);
   }
   /* A blob that failed its check is not taken again from the group, where fragments go on
