@@ -183,10 +183,29 @@ lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size
 
 size_t lmmw_blob_status_format(int state, int result, const uint8_t *missing, uint32_t k,
                                char *out) {
+  return lmmw_blob_status_format_needs(state, result, missing, k, NULL, 0, out);
+}
+
+size_t lmmw_blob_status_format_needs(int state, int result, const uint8_t *missing, uint32_t k,
+                                     const uint32_t *needs, uint32_t nb, char *out) {
   const size_t cap = LMMW_BLOB_STATUS_MAX + 1;
   int n = snprintf(out, cap, "s=%d;r=%d", state, result);
   if (n < 0) return 0;
   size_t len = (size_t)n;
+  if (needs) { /* whole or not at all: a cut list would understate what a block needs */
+    char e[LMMW_BLOB_NEEDS_MAX + 1];
+    size_t el = 0;
+    bool fits = true;
+    for (uint32_t b = 0; b < nb && fits; b++) {
+      if (!needs[b]) continue;
+      int m = snprintf(e + el, sizeof e - el, "%s%u:%u", el ? "," : ";e=", b, needs[b]);
+      if (m < 0 || el + (size_t)m >= sizeof e)
+        fits = false;
+      else
+        el += (size_t)m;
+    }
+    if (fits && el) memcpy(out + len, e, el + 1), len += el;
+  }
   if (!missing) return len;
   bool first = true;
   for (uint32_t i = 0; i < k;) {
@@ -222,9 +241,23 @@ size_t lmmw_blob_status_format(int state, int result, const uint8_t *missing, ui
 }
 
 void lmmw_blob_status_clear(lmmw_blob_status *s) {
-  free(s->ranges);
-  s->ranges = NULL;
-  s->n_ranges = 0;
+  free(s->ranges), free(s->needs);
+  s->ranges = NULL, s->needs = NULL;
+  s->n_ranges = s->n_needs = 0;
+  s->has_needs = false;
+}
+
+/* Appends one pair to a growing list; false when out of memory. */
+static bool push_pair(uint32_t (**list)[2], size_t *n, size_t *cap, uint32_t a, uint32_t b) {
+  if (*n == *cap) {
+    size_t nc = *cap ? 2 * *cap : 8;
+    void *np = realloc(*list, nc * sizeof **list);
+    if (!np) return false;
+    *list = np, *cap = nc;
+  }
+  (*list)[*n][0] = a, (*list)[*n][1] = b;
+  (*n)++;
+  return true;
 }
 
 static bool num(const char **p, const char *end, uint32_t *v) {
@@ -246,7 +279,7 @@ lmm_err lmmw_blob_status_parse(const uint8_t *text, size_t len, lmmw_blob_status
   uint32_t v;
   memset(out, 0, sizeof *out);
   out->state = out->result = -1;
-  size_t cap_r = 0;
+  size_t cap_r = 0, cap_e = 0;
   while (p < end) {
     if (end - p < 2 || p[1] != '=') goto bad;
     char key = p[0];
@@ -286,6 +319,23 @@ lmm_err lmmw_blob_status_parse(const uint8_t *text, size_t len, lmmw_blob_status
         if (hi == UINT32_MAX || p >= end || *p != ',') break;
         p++;
       }
+    } else if (key == 'e') {
+      uint32_t b, need;
+      bool any = false;
+      for (;;) {
+        uint32_t prev = any ? out->needs[out->n_needs - 1][0] : 0;
+        if (!num(&p, end, &b) || p >= end || *p++ != ':' || !num(&p, end, &need)) goto bad;
+        if (any && b <= prev) goto bad; /* sorted, each block once */
+        if (!push_pair(&out->needs, &out->n_needs, &cap_e, b, need)) {
+          lmmw_blob_status_clear(out);
+          snprintf(why, cap, "out of memory");
+          return LMM_ERR_NOMEM;
+        }
+        any = true;
+        if (p >= end || *p != ',') break;
+        p++;
+      }
+      out->has_needs = true;
     } else {
       while (p < end && *p != ';') /* unknown key: room to grow */
         p++;

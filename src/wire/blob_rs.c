@@ -66,7 +66,7 @@ lmm_err lmmw_blob_rs_decode(const lmmw_blob_desc *d, uint32_t b, uint8_t *data, 
   size_t f = d->frag;
   uint32_t *miss = malloc(kb * sizeof *miss), *known = malloc(kb * sizeof *known);
   uint8_t *sub = malloc((size_t)m * m + 1), *inv = malloc((size_t)m * m + 1);
-  uint8_t *dm = malloc((size_t)m * kb + 1), *tbl = malloc(32u * kb * (m ? m : 1));
+  uint8_t *dm = malloc((size_t)m * kb + 1), *tbl = malloc(32u * kb * (m ? m : 1) + 32u * m * m);
   uint8_t *zero = calloc(1, f);
   uint8_t **in = malloc(kb * sizeof *in), **outp = malloc((m ? m : 1) * sizeof *outp);
   lmm_err rc = LMM_ERR_NOMEM;
@@ -90,17 +90,33 @@ lmm_err lmmw_blob_rs_decode(const lmmw_blob_desc *d, uint32_t b, uint8_t *data, 
     rc = LMM_ERR_ARG;
     goto done;
   }
-  /* missing = inv * (parity + A_known * known): the known columns, then the parity ones. */
-  for (uint32_t u = 0; u < m; u++) {
-    for (uint32_t c = 0; c < nk; c++) {
-      uint8_t s = 0;
-      for (uint32_t t = 0; t < m; t++)
-        s ^= gf_mul(inv[u * m + t], coef(kb, rows[t], known[c]));
-      dm[(size_t)u * kb + c] = s;
+  /* missing = inv * (parity + A_known * known): the known columns, then the parity ones.
+   * inv * A_known is itself a product of byte vectors (the rows of A_known, nk long): ISA-L's
+   * vector code does it, not m * m * nk table look-ups. */
+  if (nk) {
+    for (uint32_t t = 0; t < m; t++) {
+      for (uint32_t c = 0; c < nk; c++)
+        dm[(size_t)t * kb + c] = coef(kb, rows[t], known[c]);
+      in[t] = dm + (size_t)t * kb; /* row t of A_known, in dm's row t for now */
     }
+    uint8_t *prod = malloc((size_t)m * nk);
+    uint8_t **pp = malloc(m * sizeof *pp);
+    if (!prod || !pp) {
+      free(prod), free(pp);
+      rc = LMM_ERR_NOMEM;
+      goto done;
+    }
+    for (uint32_t u = 0; u < m; u++)
+      pp[u] = prod + (size_t)u * nk;
+    ec_init_tables((int)m, (int)m, inv, tbl);
+    ec_encode_data((int)nk, (int)m, (int)m, tbl, in, pp);
+    for (uint32_t u = 0; u < m; u++)
+      memcpy(dm + (size_t)u * kb, prod + (size_t)u * nk, nk);
+    free(prod), free(pp);
+  }
+  for (uint32_t u = 0; u < m; u++)
     for (uint32_t t = 0; t < m; t++)
       dm[(size_t)u * kb + nk + t] = inv[u * m + t];
-  }
   for (uint32_t c = 0; c < nk; c++) {
     uint64_t i = (uint64_t)known[c] * nb + b;
     in[c] = i < kk ? data + (size_t)i * f : zero;

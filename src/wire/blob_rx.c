@@ -149,3 +149,12 @@ void lmmw_blob_rx_missing(const lmmw_blob_rx *rx, uint8_t *bits) {
   for (uint32_t i = 0; i < rx->k; i++)
     if (!rx->data || !lmmw_bit(rx->have, i)) lmmw_bit_set(bits, i);
 }
+
+void lmmw_blob_rx_needs(const lmmw_blob_rx *rx, uint32_t *needs) {
+  uint32_t nb = lmmw_blob_blocks(&rx->d);
+  for (uint32_t b = 0; rx->blk && b < nb; b++) {
+    const struct lmmw_rs_block *k = &rx->blk[b];
+    uint32_t miss = k->n_src - k->n_data;
+    needs[b] = k->done || miss <= k->n_par ? 0 : miss - k->n_par;
+  }
+}

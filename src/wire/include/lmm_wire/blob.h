@@ -16,7 +16,8 @@
 #define LMMW_BLOB_SIZE_MAX    (64u * 1024u * 1024u)
 #define LMMW_BLOB_STATUS_MAX  1000u /* bytes of a status text: fits one CoAP message */
 #define LMMW_BLOB_QUERY_MAX   240u
-#define LMMW_BLOB_VERSION_MAX 32u /* bytes of v=: letters, digits and . _ - + only */
+#define LMMW_BLOB_NEEDS_MAX   400u /* bytes of a status's e= list: longer is left out */
+#define LMMW_BLOB_VERSION_MAX 32u  /* bytes of v=: letters, digits and . _ - + only */
 #define LMMW_FEC_XOR          0u
 #define LMMW_FEC_RS           1u
 #define LMMW_RS_N_MAX         255u /* rs: k + parity rows of a block, GF(2^8) */
@@ -76,6 +77,10 @@ typedef struct lmmw_blob_status {
   /* Missing data fragments as sorted, disjoint ranges [lo, hi]; hi == UINT32_MAX: to the end. */
   uint32_t (*ranges)[2];
   size_t n_ranges;
+  /* rs (e=): for each block not yet decoded, [block, fragments it still needs], by block. */
+  uint32_t (*needs)[2];
+  size_t n_needs;
+  bool has_needs; /* e= was there: a block it does not list needs nothing */
 } lmmw_blob_status;
 
 /** The status text "s=1;r=0;m=0-3,17,300-" into `out`, which has room for
@@ -84,12 +89,17 @@ typedef struct lmmw_blob_status {
  *  range from the first index left out. Returns the length written. */
 size_t lmmw_blob_status_format(int state, int result, const uint8_t *missing, uint32_t k,
                                char *out);
+/** As lmmw_blob_status_format(), with (rs) `needs[b]` the fragments block b (of nb) still
+ *  needs before it decodes, as "e=b:n,..." for the blocks that need some, before m=; left out
+ *  whole when it would take more than LMMW_BLOB_NEEDS_MAX bytes. NULL: none. */
+size_t lmmw_blob_status_format_needs(int state, int result, const uint8_t *missing, uint32_t k,
+                                     const uint32_t *needs, uint32_t nb, char *out);
 /** Parses the `len` bytes of a status text into *out: LMM_OK with out->ranges owned (free with
  *  lmmw_blob_status_clear()); LMM_ERR_PROTO (malformed, ranges not sorted and disjoint, no valid
  *  s= and r=) or LMM_ERR_NOMEM with `why`, *out cleared. */
 lmm_err lmmw_blob_status_parse(const uint8_t *text, size_t len, lmmw_blob_status *out, char *why,
                                size_t cap);
-/** Frees s->ranges and empties the list (state and result stay). */
+/** Frees s->ranges and s->needs and empties the lists (state and result stay). */
 void lmmw_blob_status_clear(lmmw_blob_status *s);
 /** Sets the bits of `missing` (the caller's bitmap of K bits) for every data fragment the status
  *  lists; indices at or beyond K are ignored. */
@@ -133,6 +143,9 @@ bool lmmw_blob_rx_complete(const lmmw_blob_rx *rx);
 /** The missing data fragments as a bitmap of K bits into `bits`, the caller's (K + 7) / 8
  *  bytes. */
 void lmmw_blob_rx_missing(const lmmw_blob_rx *rx, uint8_t *bits);
+/** rs: the fragments each block still needs before it decodes (its missing data fragments
+ *  less the parity it holds) into `needs`, the caller's B entries; nothing for xor. */
+void lmmw_blob_rx_needs(const lmmw_blob_rx *rx, uint32_t *needs);
 
 /* ------------------------------------------------------------------ rs (blob_rs.c) */
 
