@@ -31,3 +31,15 @@ uint32_t lmmi_fec_repair_rows(uint32_t need, double loss, uint32_t max_rows) {
     r++;
   return r < max_rows ? r : max_rows;
 }
+
+double lmmi_fec_loss_seen(uint32_t k, uint32_t rows, double fail, double floor) {
+  double lo = 0, hi = 0.9;
+  for (int it = 0; it < 40; it++) {
+    double mid = (lo + hi) / 2;
+    if (1 - lmmi_fec_p_enough(k + rows, k, mid) < fail)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo > floor ? lo : floor;
+}

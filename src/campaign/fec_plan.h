@@ -19,4 +19,8 @@ uint32_t lmmi_fec_first_rows(uint32_t k, double loss, uint32_t max_rows);
  *  probability 0.995 at `loss`. */
 uint32_t lmmi_fec_repair_rows(uint32_t need, double loss, uint32_t max_rows);
 
+/** The loss that makes a share `fail` of blocks of k short after k + rows fragments each,
+ *  never below `floor`: what a status round shows of the bearer. */
+double lmmi_fec_loss_seen(uint32_t k, uint32_t rows, double fail, double floor);
+
 #endif

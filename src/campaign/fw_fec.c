@@ -3,7 +3,6 @@
  * Reed-Solomon repair round: new parity rows, never sent before, for every block that enough
  * members still need, sized from the worst need with a binomial margin, so one repair fragment
  * serves every member short of that block. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,16 +81,8 @@ static double loss_seen(const lmm_fwc *c) {
       short_ += m->need[b] > 0;
   }
   if (!blocks) return c->cfg.fec_loss;
-  double f = (double)short_ / (double)blocks, lo = 0, hi = 0.9;
-  uint32_t k = c->desc.kb, n = k + c->st.fec_rows;
-  for (int it = 0; it < 40; it++) {
-    double mid = (lo + hi) / 2;
-    if (1 - lmmi_fec_p_enough(n, k, mid) < f)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo > c->cfg.fec_loss ? lo : c->cfg.fec_loss;
+  return lmmi_fec_loss_seen(c->desc.kb, c->st.fec_rows, (double)short_ / (double)blocks,
+                            c->cfg.fec_loss);
 }
 
 void lmmi_fwc_fec_repair(lmm_fwc *c, uint32_t mcast_min) {
