@@ -203,6 +203,7 @@ static inline void start_fw(world *w, const run *r, const uint8_t *image, size_t
   cfg.image = image, cfg.len = len;
   cfg.rate_bps = 4000000;
   cfg.fec_stride = r->fec;
+  if (r->fec) cfg.fec_code = LMM_FEC_XOR; /* a stride is XOR parity */
   cfg.wave_count = r->wave;
   cfg.error_threshold = r->err_threshold;
   cfg.success_threshold = 0;
