@@ -85,7 +85,7 @@ static double loss_seen(const lmm_fwc *c) {
                             c->cfg.fec_loss);
 }
 
-void lmmi_fwc_fec_repair(lmm_fwc *c, uint32_t mcast_min) {
+void lmmi_fwc_fec_repair(lmm_fwc *c) {
   uint32_t nb = c->nb, *worst = calloc(nb, sizeof *worst), *cnt = calloc(nb, sizeof *cnt);
   uint32_t *rows = calloc(nb, sizeof *rows);
   if (!worst || !cnt || !rows) goto nomem;
@@ -103,7 +103,9 @@ void lmmi_fwc_fec_repair(lmm_fwc *c, uint32_t mcast_min) {
   if (seen > c->loss_est) c->loss_est = seen;
   uint32_t left = c->desc.stride - c->next_row, used = 0;
   for (uint32_t b = 0; b < nb; b++) {
-    if (cnt[b] < mcast_min || worst[b] > left) continue; /* by unicast */
+    /* One new row serves every member short of the block, so even one such member gets rows
+     * (about what it would get by unicast); only blocks beyond the rows left go by unicast. */
+    if (!cnt[b] || worst[b] > left) continue;
     rows[b] = lmmi_fec_repair_rows(worst[b], c->loss_est, left);
     if (rows[b] > used) used = rows[b];
   }

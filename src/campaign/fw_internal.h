@@ -181,9 +181,9 @@ void lmmi_fwc_fec_desc(lmm_fwc *c, const lmm_fwc_config *cfg);
 lmm_err lmmi_fwc_fec_setup(lmm_fwc *c);
 /** rs: member i's per-block needs from its status `s` (its missing bitmap set). */
 void lmmi_fwc_fec_needs(lmm_fwc *c, size_t i, const lmmw_blob_status *s);
-/** rs: a repair round of new parity rows for the blocks at least `mcast_min` members still
- *  need, by unicast for the rest. */
-void lmmi_fwc_fec_repair(lmm_fwc *c, uint32_t mcast_min);
+/** rs: a repair round of new parity rows for every block some member still needs, by
+ *  unicast for the blocks the rows left cannot cover. */
+void lmmi_fwc_fec_repair(lmm_fwc *c);
 
 /* fw_rounds.c */
 /** Runs a repair: `it` (owned, n_pairs) by unicast, `mq` (owned, n_mq indices) to the group. */

@@ -208,7 +208,7 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
   uint32_t mcast_min = rounds + 1 >= (uint32_t)c->cfg.max_rounds
                            ? UINT32_MAX
                            : (c->cfg.repair_multicast_min ? c->cfg.repair_multicast_min : 1);
-  if (c->nb && mcast_min != UINT32_MAX) return lmmi_fwc_fec_repair(c, mcast_min);
+  if (c->nb && mcast_min != UINT32_MAX) return lmmi_fwc_fec_repair(c);
   uint32_t *count = calloc(c->k ? c->k : 1, sizeof *count);
   if (!count) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   size_t n_pairs = 0;

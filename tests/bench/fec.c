@@ -101,7 +101,7 @@ static result run_rs(size_t n, double loss) {
     bool last = round + 1 >= ROUNDS; /* the campaign's last repair goes by unicast */
     uint32_t rows[256] = {0}, used = 0, left = p - next;
     for (uint32_t b = 0; b < nb && !last; b++) {
-      if (cnt[b] < MCAST_MIN || worst[b] > left) continue;
+      if (!cnt[b] || worst[b] > left) continue; /* one row serves any member short */
       rows[b] = lmmi_fec_repair_rows(worst[b], loss_est, left);
       if (rows[b] > used) used = rows[b];
     }
