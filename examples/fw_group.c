@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
                       .response_time_window = 2};
   lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
   cfg.group = &g, cfg.members = members, cfg.n_members = n, cfg.image = image, cfg.len = len;
-  cfg.fec_stride = 8; /* one parity fragment per 8: most single losses need no repair */
+  cfg.fec_loss = 0.05; /* Reed-Solomon parity sized for 5 % loss (the default code) */
   lmm_fwc_deps deps = {ctx, u, NULL, ans, NULL, NULL};
   if (lmm_fwc_new(&deps, &cfg, &handlers, &a, &c) != LMM_OK || lmm_fwc_start(c) != LMM_OK) {
     fprintf(stderr, "the campaign was refused (see the log above)\n");

@@ -40,6 +40,12 @@ typedef enum lmm_fwc_method {
   LMM_FWC_AUTO      /**< each member's Delivery Method (/5/0/9) decides; push when both */
 } lmm_fwc_method;
 
+/** The erasure code of a blob to a group (docs/fec.md). */
+typedef enum lmm_fec_code {
+  LMM_FEC_XOR = 0, /**< XOR parity, one per fec_stride fragments (the code before 0.2) */
+  LMM_FEC_RS = 1   /**< systematic Reed-Solomon in interleaved blocks of fec_block (default) */
+} lmm_fec_code;
+
 typedef struct lmm_fwc_config {
   const lmm_group_info *group; /**< copied */
   const lmm_member *members;   /**< copied */
@@ -49,7 +55,12 @@ typedef struct lmm_fwc_config {
   lmm_path_kind via;             /**< lmm_path_kind; LMM_VIA_NONE: the group's type */
   lmm_fwc_method method;         /**< lmm_fwc_method, for unicast */
   uint32_t fragment_size;        /**< 16..1024 (default 512) */
-  uint32_t fec_stride;           /**< one parity fragment per this many data fragments; 0 none */
+  uint32_t fec_stride;           /**< xor: one parity fragment per this many data fragments;
+                                  *   0 none */
+  lmm_fec_code fec_code;         /**< lmm_fec_code (default LMM_FEC_RS) */
+  uint32_t fec_block;            /**< rs: source fragments per block, 1..254 (default 171) */
+  double fec_loss;               /**< rs: reception loss the first pass's parity is sized
+                                  *   for, 0 .. 0.5 (default 0.05) */
   uint64_t rate_bps;             /**< bearer bytes per second (default 1000000) */
   long window_s;                 /**< answer window of the status rounds; -1: the group's */
   long grace_ms;                 /**< after a window (default 1000) */
@@ -79,9 +90,10 @@ typedef struct lmm_fwc_config {
 #define LMM_FWC_CONFIG_DEFAULT                                                                     \
   {                                                                                                \
     .group = NULL, .members = NULL, .n_members = 0, .image = NULL, .len = 0, .via = LMM_VIA_NONE,  \
-    .method = LMM_FWC_PUSH, .fragment_size = 512, .fec_stride = 0, .rate_bps = 1000000,            \
-    .window_s = -1, .grace_ms = 1000, .max_rounds = 5, .repair_multicast_min = 3, .wave_count = 0, \
-    .wave_percent = 0, .success_threshold = 1.0, .error_threshold = 0.0, .update_wait_ms = 1000,   \
+    .method = LMM_FWC_PUSH, .fragment_size = 512, .fec_stride = 0, .fec_code = LMM_FEC_RS,         \
+    .fec_block = 171, .fec_loss = 0.05, .rate_bps = 1000000, .window_s = -1, .grace_ms = 1000,     \
+    .max_rounds = 5, .repair_multicast_min = 3, .wave_count = 0, .wave_percent = 0,                \
+    .success_threshold = 1.0, .error_threshold = 0.0, .update_wait_ms = 1000,                      \
     .update_deadline_ms = 300000, .skip_group_mgmt = false, .mcast_if = NULL, .version = NULL,     \
     .expect_version = NULL, .image_name = NULL, .protect = LMM_PROTECT_AUTO                        \
   }
@@ -144,7 +156,9 @@ typedef struct lmm_fwc_stats {
   uint32_t multicast_repairs; /**< fragments sent to the group again */
   uint32_t unicast_repairs;   /**< fragments sent to one member */
   size_t updated, failed, held, cancelled, refused, pending;
-  lmm_fwc_phase phase; /**< lmm_fwc_phase */
+  lmm_fwc_phase phase;    /**< lmm_fwc_phase */
+  uint32_t repair_rounds; /**< repair steps between status rounds (multicast or unicast) */
+  uint32_t fec_rows;      /**< rs: parity rows per block used so far (first pass and repair) */
 } lmm_fwc_stats;
 
 /** The name of a phase ("sending"), static. */

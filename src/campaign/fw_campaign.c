@@ -53,6 +53,7 @@ void lmmi_fwc_end_member(lmm_fwc *c, size_t i, int end, lmm_err err, const char 
   r->error = c->m[i].error ? c->m[i].error : (why ? lmm_strerror(LMM_ERR_NOMEM) : NULL);
   c->m[i].in_play = false;
   free(c->m[i].missing), c->m[i].missing = NULL;
+  free(c->m[i].need), c->m[i].need = NULL;
   lmmi_recorder_mark(&c->rec, i); /* a member's end is never lost with the process */
   if (c->h && c->h->on_member) c->h->on_member(c->user, i, r);
 }
@@ -133,10 +134,12 @@ bool lmmi_fwc_store_save(lmm_fwc *c) {
   snprintf(summary, sizeof summary,
            "{\"size\":%zu,\"sha256\":\"%s\",\"fragment_size\":%u,\"k\":%u,\"q\":%u,"
            "\"bytes_group\":%llu,\"bytes_unicast\":%llu,\"fragments_sent\":%llu,\"rounds\":%u,"
-           "\"multicast_repairs\":%u,\"unicast_repairs\":%u,\"phase\":\"%s\"}",
+           "\"multicast_repairs\":%u,\"unicast_repairs\":%u,\"repair_rounds\":%u,"
+           "\"fec_next_row\":%u,\"phase\":\"%s\"}",
            c->len, dg, c->desc.frag, c->k, c->q, (unsigned long long)st.bytes_group,
            (unsigned long long)st.bytes_unicast, (unsigned long long)st.fragments_sent, st.rounds,
-           st.multicast_repairs, st.unicast_repairs, lmm_fwc_phase_name(st.phase));
+           st.multicast_repairs, st.unicast_repairs, st.repair_rounds, c->next_row,
+           lmm_fwc_phase_name(st.phase));
   free(c->info.fw_summary);
   c->info.fw_summary = fw_dupn(summary);
   static const int cs[] = {LMM_CS_CREATED,    LMM_CS_CONFIGURING, LMM_CS_DELIVERING,
@@ -269,6 +272,8 @@ lmm_err lmmi_fwc_build(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
     bad = "a pull or auto method without a blob server";
   else if (cfg->method < LMM_FWC_PUSH || cfg->method > LMM_FWC_AUTO)
     bad = "an unknown unicast method";
+  else if (via != LMM_VIA_UNICAST && (bad = lmmi_fwc_fec_check(cfg)))
+    ;
   else if (cfg->version && !lmmw_blob_version_ok(cfg->version, strlen(cfg->version)))
     bad = "a version that is not 1..32 of letters, digits and . _ - +";
   if (bad) {
@@ -327,17 +332,14 @@ lmm_err lmmi_fwc_build(const lmm_fwc_deps *deps, const lmm_fwc_config *cfg,
   mbedtls_sha256_ret(c->image, c->len, c->desc.digest, 0);
   if (via != LMM_VIA_UNICAST) {
     char why[160];
+    lmmi_fwc_fec_desc(c, cfg);
     if (lmmw_blob_desc_check(&c->desc, why, sizeof why) != LMM_OK) {
       lmmi_log(deps->ctx, LMM_LOG_ERROR, "firmware campaign: refused: %s", why);
       rc = LMM_ERR_ARG;
       goto fail;
     }
-    c->k = lmmw_blob_k(&c->desc), c->q = lmmw_blob_q(&c->desc);
-    if (c->q) {
-      if (!(c->parity = malloc((size_t)c->q * c->desc.frag))) goto fail;
-      for (uint32_t j = 0; j < c->q; j++)
-        lmmw_blob_parity(&c->desc, c->image, j, c->parity + (size_t)j * c->desc.frag);
-    }
+    if ((rc = lmmi_fwc_fec_setup(c)) != LMM_OK) goto fail;
+    rc = LMM_ERR_NOMEM;
   }
   c->st.k = c->k, c->st.q = c->q;
   lmmi_fwc_queries(c);
@@ -425,7 +427,8 @@ LMM_API void lmm_fwc_free(lmm_fwc *c) {
   if (c->members) lmm_members_free(c->members, c->n);
   if (c->m)
     for (size_t i = 0; i < c->n; i++)
-      free(c->m[i].missing), free(c->m[i].error), free(c->m[i].pkg_version), free(c->m[i].gm_error);
+      free(c->m[i].missing), free(c->m[i].need), free(c->m[i].error), free(c->m[i].pkg_version),
+          free(c->m[i].gm_error);
   lmm_group_info_clear(&c->group);
   lmm_campaign_info_clear(&c->info);
   free(c->m), free(c->rep), free(c->image), free(c->parity), free(c->queue);

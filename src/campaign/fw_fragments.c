@@ -67,14 +67,16 @@ void lmmi_fwc_pace_start(lmm_fwc *c, uint32_t *idx, size_t n) {
   lmmi_fwc_set_timer(c, fw_now_ms(c), pace);
 }
 
-/* The first pass: the announce, then every data and parity fragment in order. */
+/* The first pass: the announce, then the data fragments and the first parity in order. */
 static void first_pass(lmm_fwc *c) {
-  uint32_t *q = malloc(((size_t)c->k + c->q + 1) * sizeof *q);
+  /* Reed-Solomon: the first rows of every block (indices K..K+r*B-1); the rest for repair. */
+  uint32_t n = c->k + (c->nb ? c->next_row * c->nb : c->q);
+  uint32_t *q = malloc(((size_t)n + 1) * sizeof *q);
   if (!q) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   q[0] = UINT32_MAX;
-  for (uint32_t i = 0; i < c->k + c->q; i++)
+  for (uint32_t i = 0; i < n; i++)
     q[i + 1] = i;
-  lmmi_fwc_pace_start(c, q, (size_t)c->k + c->q + 1);
+  lmmi_fwc_pace_start(c, q, (size_t)n + 1);
 }
 
 static void channel_open(void *owner, lmm_err rc, const char *why) {

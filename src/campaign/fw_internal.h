@@ -52,6 +52,7 @@ typedef struct item {
 
 typedef struct fwm {
   uint8_t *missing; /* K bits; NULL until a status listed some */
+  uint32_t *need;   /* rs: fragments each of the B blocks still needs; NULL with missing */
   uint32_t n_missing;
   bool allowed, downloaded, executing, answered, in_play, wave, polled;
   bool exec_unsure; /* resumed with its update asked: its status says whether it ran */
@@ -73,7 +74,10 @@ struct lmm_fwc {
   size_t len;
   lmmw_blob_desc desc;
   uint32_t k, q;
-  uint8_t *parity; /* Q * F */
+  uint8_t *parity;   /* Q * F */
+  uint32_t nb;       /* rs: blocks B; 0 for xor */
+  uint32_t next_row; /* rs: the next parity row never sent (first pass: rows 0..next_row-1) */
+  double loss_est;   /* rs: reception loss the status rounds show, at least cfg.fec_loss */
   lmm_fwc_member *rep;
   fwm *m;
   lmmi_member_index ix;
@@ -168,7 +172,22 @@ void lmmi_fwc_pace_start(lmm_fwc *c, uint32_t *idx, size_t n);
 /** The configuration (TMGI, Group Mgmt writes), then the first pass. */
 void lmmi_fwc_config_start(lmm_fwc *c);
 
+/* fw_fec.c */
+/** Why the erasure code settings cannot be used, or NULL. */
+const char *lmmi_fwc_fec_check(const lmm_fwc_config *cfg);
+/** The code's part of the blob description (c->desc.size and frag set). */
+void lmmi_fwc_fec_desc(lmm_fwc *c, const lmm_fwc_config *cfg);
+/** K, Q, the parity of the image, and the rows of the first pass. */
+lmm_err lmmi_fwc_fec_setup(lmm_fwc *c);
+/** rs: member i's per-block needs from its status `s` (its missing bitmap set). */
+void lmmi_fwc_fec_needs(lmm_fwc *c, size_t i, const lmmw_blob_status *s);
+/** rs: a repair round of new parity rows for every block some member still needs, by
+ *  unicast for the blocks the rows left cannot cover. */
+void lmmi_fwc_fec_repair(lmm_fwc *c);
+
 /* fw_rounds.c */
+/** Runs a repair: `it` (owned, n_pairs) by unicast, `mq` (owned, n_mq indices) to the group. */
+void lmmi_fwc_repair_run(lmm_fwc *c, item *it, size_t n_pairs, uint32_t *mq, size_t n_mq);
 /** A status text from member i (see the definition). */
 bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, bool results,
                            bool last_word);

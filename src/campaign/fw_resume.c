@@ -23,6 +23,9 @@ char *lmmi_fwc_config_json(const lmm_fwc *c, const lmm_fwc_config *cfg) {
       cJSON_AddNumberToObject(j, "method", cfg->method) &&
       cJSON_AddNumberToObject(j, "fragment_size", cfg->fragment_size) &&
       cJSON_AddNumberToObject(j, "fec_stride", cfg->fec_stride) &&
+      cJSON_AddStringToObject(j, "fec_code", cfg->fec_code == LMM_FEC_RS ? "rs" : "xor") &&
+      cJSON_AddNumberToObject(j, "fec_block", cfg->fec_block) &&
+      cJSON_AddNumberToObject(j, "fec_loss", cfg->fec_loss) &&
       cJSON_AddNumberToObject(j, "rate_bps", (double)cfg->rate_bps) &&
       cJSON_AddNumberToObject(j, "window_s", (double)(c->window_ms / 1000)) &&
       cJSON_AddNumberToObject(j, "grace_ms", (double)cfg->grace_ms) &&
@@ -71,6 +74,12 @@ static bool config_read(const cJSON *j, lmm_fwc_config *cfg, uint8_t id[LMMW_BLO
   cfg->method = (lmm_fwc_method)num(j, "method", cfg->method, &ok);
   cfg->fragment_size = (uint32_t)num(j, "fragment_size", cfg->fragment_size, &ok);
   cfg->fec_stride = (uint32_t)num(j, "fec_stride", cfg->fec_stride, &ok);
+  /* Stored before Reed-Solomon: XOR parity, as it started. */
+  const char *code = str(j, "fec_code", &ok);
+  if (code && strcmp(code, "rs") && strcmp(code, "xor")) ok = false;
+  cfg->fec_code = code && !strcmp(code, "rs") ? LMM_FEC_RS : LMM_FEC_XOR;
+  cfg->fec_block = (uint32_t)num(j, "fec_block", cfg->fec_block, &ok);
+  cfg->fec_loss = num(j, "fec_loss", cfg->fec_loss, &ok);
   cfg->rate_bps = (uint64_t)num(j, "rate_bps", (double)cfg->rate_bps, &ok);
   cfg->window_s = (long)num(j, "window_s", (double)cfg->window_s, &ok);
   cfg->grace_ms = (long)num(j, "grace_ms", (double)cfg->grace_ms, &ok);
@@ -126,6 +135,11 @@ static void figures_read(lmm_fwc *c, const char *summary) {
   c->st.rounds = c->round_base = (uint32_t)num(j, "rounds", 0, &ok);
   c->st.multicast_repairs = (uint32_t)num(j, "multicast_repairs", 0, &ok);
   c->st.unicast_repairs = (uint32_t)num(j, "unicast_repairs", 0, &ok);
+  c->st.repair_rounds = (uint32_t)num(j, "repair_rounds", 0, &ok);
+  /* Rows sent before the stop are not sent again: the repair goes on from the next one. */
+  double row = num(j, "fec_next_row", c->next_row, &ok);
+  if (c->nb && row >= c->next_row && row <= c->desc.stride)
+    c->next_row = c->st.fec_rows = (uint32_t)row;
   cJSON_Delete(j);
 }
 

@@ -83,6 +83,7 @@ bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, b
   } else if (s.state == 2 || s.state == 3) {
     m->downloaded = true;
     free(m->missing), m->missing = NULL;
+    free(m->need), m->need = NULL;
     m->n_missing = 0;
   } else {
     if (!m->missing) m->missing = calloc((c->k + 7) / 8, 1);
@@ -102,6 +103,7 @@ bool lmmi_fwc_apply_status(lmm_fwc *c, size_t i, const uint8_t *p, size_t len, b
     for (uint32_t f = 0; f < c->k; f++)
       n += lmmw_bit(m->missing, f);
     m->n_missing = n;
+    if (c->nb) lmmi_fwc_fec_needs(c, i, &s);
     if (c->st.rounds == 1 && !r->missed_first) r->missed_first = n;
   }
   lmmw_blob_status_clear(&s);
@@ -201,13 +203,14 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
       }
     return lmmi_fwc_update_start(c);
   }
-  uint32_t *count = calloc(c->k ? c->k : 1, sizeof *count);
-  if (!count) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   /* The last repair before the last status round goes all by unicast: a multicast repair is
    * as lossy as the first pass, a unicast one is acknowledged. */
   uint32_t mcast_min = rounds + 1 >= (uint32_t)c->cfg.max_rounds
                            ? UINT32_MAX
                            : (c->cfg.repair_multicast_min ? c->cfg.repair_multicast_min : 1);
+  if (c->nb && mcast_min != UINT32_MAX) return lmmi_fwc_fec_repair(c);
+  uint32_t *count = calloc(c->k ? c->k : 1, sizeof *count);
+  if (!count) return lmmi_fwc_finish(c, LMM_FWC_P_FAILED, LMM_ERR_NOMEM, "out of memory");
   size_t n_pairs = 0;
   for (size_t i = 0; i < c->n; i++) {
     const fwm *m = &c->m[i];
@@ -241,6 +244,11 @@ void lmmi_fwc_repair_plan(lmm_fwc *c) {
       if (lmmw_bit(m->missing, f) && count[f] < mcast_min) it[k++] = (item){.m = i, .frag = f};
   }
   free(count);
+  lmmi_fwc_repair_run(c, it, n_pairs, mq, n_mq);
+}
+
+void lmmi_fwc_repair_run(lmm_fwc *c, item *it, size_t n_pairs, uint32_t *mq, size_t n_mq) {
+  if (n_mq || n_pairs) c->st.repair_rounds++;
   lmmi_fwc_set_phase(c, LMM_FWC_P_REPAIRING);
   c->step = S_REPAIR;
   c->st.multicast_repairs += (uint32_t)n_mq;

@@ -267,7 +267,10 @@ enum {
   CLI_D_BHOST,
   CLI_D_PKGVER,
   CLI_D_EXPECTVER,
-  CLI_D_LAST = CLI_D_EXPECTVER
+  CLI_D_FECCODE,
+  CLI_D_FECBLOCK,
+  CLI_D_FECLOSS,
+  CLI_D_LAST = CLI_D_FECLOSS
 };
 /** Whether getopt's `o` is an option of deliver --firmware only. */
 #define CLI_IS_FW_OPTION(o) ((o) > CLI_D_FIRMWARE && (o) <= CLI_D_LAST)
@@ -388,7 +391,10 @@ typedef struct cli_fw_opts {
   lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
   int method;        /* -1: not given (push) */
   long fragment_size, fec, rounds, window_s, grace_ms, update_wait_ms, update_deadline_s;
-  double rate; /* bytes per second; 0 not given */
+  int fec_code;    /* lmm_fec_code, -1 not given */
+  long fec_block;  /* -1 not given */
+  double fec_loss; /* -1 not given */
+  double rate;     /* bytes per second; 0 not given */
   size_t wave_count;
   double wave_percent, success, error; /* shares 0..1; -1 not given */
   bool skip_gm;

@@ -237,6 +237,16 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
     rc = cli_usage(c, "--%s is for mbms and multicast delivery, not unicast", f.group_only);
     goto out;
   }
+  if (f.fec >= 0 && f.fec_code == LMM_FEC_RS) {
+    rc =
+        cli_usage(c, "--fec is the XOR stride: with --fec-code rs give --fec-block and --fec-loss");
+    goto out;
+  }
+  if ((f.fec_block >= 0 || f.fec_loss >= 0) && (f.fec_code == LMM_FEC_XOR || f.fec >= 0)) {
+    rc = cli_usage(c, "--%s is for --fec-code rs, not xor",
+                   f.fec_block >= 0 ? "fec-block" : "fec-loss");
+    goto out;
+  }
   if ((f.blob_listen || f.blob_host) && f.method != LMM_FWC_PULL && f.method != LMM_FWC_AUTO) {
     rc = cli_usage(c, "--%s serves pulls: give --method pull or --method auto",
                    f.blob_listen ? "blob-listen" : "blob-host");
@@ -272,7 +282,10 @@ int cmd_fw_deliver(cli *c, int argc, char **argv) {
   cfg.via = via;
   if (f.method >= 0) cfg.method = f.method;
   if (f.fragment_size >= 0) cfg.fragment_size = (uint32_t)f.fragment_size;
-  if (f.fec >= 0) cfg.fec_stride = (uint32_t)f.fec;
+  if (f.fec >= 0) cfg.fec_stride = (uint32_t)f.fec, cfg.fec_code = LMM_FEC_XOR;
+  if (f.fec_code >= 0) cfg.fec_code = (lmm_fec_code)f.fec_code;
+  if (f.fec_block >= 0) cfg.fec_block = (uint32_t)f.fec_block;
+  if (f.fec_loss >= 0) cfg.fec_loss = f.fec_loss;
   if (f.rate > 0) cfg.rate_bps = (uint64_t)f.rate;
   if (f.window_s >= 0) cfg.window_s = f.window_s;
   if (f.grace_ms >= 0) cfg.grace_ms = f.grace_ms;

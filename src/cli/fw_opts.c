@@ -84,6 +84,7 @@ int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first)
   f->fragment_size = f->fec = f->rounds = f->window_s = f->grace_ms = -1;
   f->update_wait_ms = f->update_deadline_s = -1;
   f->success = f->error = -1;
+  f->fec_code = -1, f->fec_block = -1, f->fec_loss = -1;
   cli_getopt_start();
   int o, li = -1, rc = 0;
   while (!rc && (o = cli_getopt(c, argc, args, "", opts, &li)) != -1) {
@@ -93,7 +94,8 @@ int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first)
     }
     const char *name = opts[li].name;
     if (o == CLI_D_FRAGMENT || o == CLI_D_FEC || o == CLI_D_RATE || o == CLI_D_ROUNDS ||
-        o == CLI_D_WINDOW || o == CLI_D_GRACE || o == CLI_D_PKGVER)
+        o == CLI_D_FECCODE || o == CLI_D_FECBLOCK || o == CLI_D_FECLOSS || o == CLI_D_WINDOW ||
+        o == CLI_D_GRACE || o == CLI_D_PKGVER)
       f->group_only = f->group_only ? f->group_only : name;
     if (o == CLI_D_METHOD || o == CLI_D_BLISTEN || o == CLI_D_BHOST || o == CLI_D_EXPECTVER)
       f->unicast_only = f->unicast_only ? f->unicast_only : name;
@@ -125,6 +127,23 @@ int cli_fw_opts_parse(cli *c, int argc, char **args, cli_fw_opts *f, int *first)
       break;
     case CLI_D_FEC:
       rc = parse_long(c, name, optarg, 0, 1024, &f->fec);
+      break;
+    case CLI_D_FECCODE:
+      if (!strcmp(optarg, "rs"))
+        f->fec_code = LMM_FEC_RS;
+      else if (!strcmp(optarg, "xor"))
+        f->fec_code = LMM_FEC_XOR;
+      else
+        rc = cli_usage(c, "--fec-code: '%s' is not rs or xor", optarg);
+      break;
+    case CLI_D_FECBLOCK:
+      rc = parse_long(c, name, optarg, 1, 254, &f->fec_block);
+      break;
+    case CLI_D_FECLOSS:
+      rc = parse_share(c, name, optarg, &f->fec_loss);
+      if (!rc && f->fec_loss > 0.5)
+        rc = cli_usage(c, "--fec-loss: '%s' is above 50%%: broadcast does not pay off there",
+                       optarg);
       break;
     case CLI_D_RATE:
       rc = parse_rate(c, optarg, &f->rate);

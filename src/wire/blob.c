@@ -11,8 +11,15 @@ uint32_t lmmw_blob_k(const lmmw_blob_desc *d) {
   return d->frag ? (uint32_t)((d->size + d->frag - 1) / d->frag) : 0;
 }
 
+uint32_t lmmw_blob_blocks(const lmmw_blob_desc *d) {
+  if (d->code != LMMW_FEC_RS || !d->kb) return 0;
+  return (uint32_t)(((uint64_t)lmmw_blob_k(d) + d->kb - 1) / d->kb);
+}
+
 uint32_t lmmw_blob_q(const lmmw_blob_desc *d) {
   uint32_t k = lmmw_blob_k(d);
+  if (d->code == LMMW_FEC_RS) /* p <= 255 and B <= K: no wrap */
+    return d->stride <= LMMW_RS_N_MAX ? d->stride * lmmw_blob_blocks(d) : 0;
   /* In 64 bits: k + stride - 1 wraps for a stride near UINT32_MAX (p= is a peer's number). */
   return d->stride ? (uint32_t)(((uint64_t)k + d->stride - 1) / d->stride) : 0;
 }
@@ -34,6 +41,16 @@ lmm_err lmmw_blob_desc_check(const lmmw_blob_desc *d, char *why, size_t cap) {
              LMMW_BLOB_FRAG_MAX);
     return LMM_ERR_ARG;
   }
+  if (d->code == LMMW_FEC_RS && (d->kb < 1 || d->kb >= LMMW_RS_N_MAX)) {
+    snprintf(why, cap, "Reed-Solomon block of %u source fragments outside 1..%u", d->kb,
+             LMMW_RS_N_MAX - 1);
+    return LMM_ERR_ARG;
+  }
+  if (d->code == LMMW_FEC_RS && d->stride > LMMW_RS_N_MAX - d->kb) {
+    snprintf(why, cap, "%u parity rows with blocks of %u: k + p above %u", d->stride, d->kb,
+             LMMW_RS_N_MAX);
+    return LMM_ERR_ARG;
+  }
   return LMM_OK;
 }
 
@@ -53,6 +70,8 @@ void lmmw_blob_query(const lmmw_blob_desc *d, long index, bool with_digest, char
   lmmw_hex(d->id, sizeof d->id, id);
   int n = snprintf(out, cap, "b=%s&n=%llu&f=%u&p=%u", id, (unsigned long long)d->size, d->frag,
                    d->stride);
+  if (n > 0 && (size_t)n < cap && d->code == LMMW_FEC_RS)
+    n += snprintf(out + n, cap - (size_t)n, "&c=rs&k=%u", d->kb);
   if (n > 0 && (size_t)n < cap && index >= 0)
     n += snprintf(out + n, cap - (size_t)n, "&i=%ld", index);
   if (n > 0 && (size_t)n < cap && with_digest && d->has_digest) {
@@ -80,7 +99,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out) {
 
 lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size_t n,
                               lmmw_blob_desc *d, long *index, char *why, size_t cap) {
-  bool has_b = false, has_n = false, has_f = false;
+  bool has_b = false, has_n = false, has_f = false, has_k = false;
   uint64_t v;
   memset(d, 0, sizeof *d);
   *index = -1;
@@ -106,6 +125,18 @@ lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size
     case 'p':
       if (!parse_u64(val, vl, UINT32_MAX, &v)) goto bad;
       d->stride = (uint32_t)v;
+      break;
+    case 'c':
+      if (vl == 2 && !memcmp(val, "rs", 2))
+        d->code = LMMW_FEC_RS;
+      else if (vl == 3 && !memcmp(val, "xor", 3))
+        d->code = LMMW_FEC_XOR;
+      else
+        goto bad;
+      break;
+    case 'k':
+      if (!parse_u64(val, vl, LMMW_RS_N_MAX, &v)) goto bad;
+      d->kb = (uint32_t)v, has_k = true;
       break;
     case 'i':
       if (!parse_u64(val, vl, 2u * LMMW_BLOB_SIZE_MAX, &v)) goto bad;
@@ -133,6 +164,11 @@ lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size
     snprintf(why, cap, "blob query without %s", has_n ? "f (fragment size)" : "n (size)");
     return LMM_ERR_ARG;
   }
+  if (d->code == LMMW_FEC_RS && !has_k) {
+    snprintf(why, cap, "blob query c=rs without k (source fragments per block)");
+    return LMM_ERR_ARG;
+  }
+  if (d->code != LMMW_FEC_RS) d->kb = 0; /* k= means nothing to xor */
   lmm_err rc = lmmw_blob_desc_check(d, why, cap);
   if (rc != LMM_OK) return rc;
   if (*index >= 0 && (uint64_t)*index >= (uint64_t)lmmw_blob_k(d) + lmmw_blob_q(d)) {
@@ -147,10 +183,29 @@ lmm_err lmmw_blob_query_parse(const char *const *items, const size_t *lens, size
 
 size_t lmmw_blob_status_format(int state, int result, const uint8_t *missing, uint32_t k,
                                char *out) {
+  return lmmw_blob_status_format_needs(state, result, missing, k, NULL, 0, out);
+}
+
+size_t lmmw_blob_status_format_needs(int state, int result, const uint8_t *missing, uint32_t k,
+                                     const uint32_t *needs, uint32_t nb, char *out) {
   const size_t cap = LMMW_BLOB_STATUS_MAX + 1;
   int n = snprintf(out, cap, "s=%d;r=%d", state, result);
   if (n < 0) return 0;
   size_t len = (size_t)n;
+  if (needs) { /* whole or not at all: a cut list would understate what a block needs */
+    char e[LMMW_BLOB_NEEDS_MAX + 1];
+    size_t el = 0;
+    bool fits = true;
+    for (uint32_t b = 0; b < nb && fits; b++) {
+      if (!needs[b]) continue;
+      int m = snprintf(e + el, sizeof e - el, "%s%u:%u", el ? "," : ";e=", b, needs[b]);
+      if (m < 0 || el + (size_t)m >= sizeof e)
+        fits = false;
+      else
+        el += (size_t)m;
+    }
+    if (fits && el) memcpy(out + len, e, el + 1), len += el;
+  }
   if (!missing) return len;
   bool first = true;
   for (uint32_t i = 0; i < k;) {
@@ -186,9 +241,23 @@ size_t lmmw_blob_status_format(int state, int result, const uint8_t *missing, ui
 }
 
 void lmmw_blob_status_clear(lmmw_blob_status *s) {
-  free(s->ranges);
-  s->ranges = NULL;
-  s->n_ranges = 0;
+  free(s->ranges), free(s->needs);
+  s->ranges = NULL, s->needs = NULL;
+  s->n_ranges = s->n_needs = 0;
+  s->has_needs = false;
+}
+
+/* Appends one pair to a growing list; false when out of memory. */
+static bool push_pair(uint32_t (**list)[2], size_t *n, size_t *cap, uint32_t a, uint32_t b) {
+  if (*n == *cap) {
+    size_t nc = *cap ? 2 * *cap : 8;
+    void *np = realloc(*list, nc * sizeof **list);
+    if (!np) return false;
+    *list = np, *cap = nc;
+  }
+  (*list)[*n][0] = a, (*list)[*n][1] = b;
+  (*n)++;
+  return true;
 }
 
 static bool num(const char **p, const char *end, uint32_t *v) {
@@ -210,7 +279,7 @@ lmm_err lmmw_blob_status_parse(const uint8_t *text, size_t len, lmmw_blob_status
   uint32_t v;
   memset(out, 0, sizeof *out);
   out->state = out->result = -1;
-  size_t cap_r = 0;
+  size_t cap_r = 0, cap_e = 0;
   while (p < end) {
     if (end - p < 2 || p[1] != '=') goto bad;
     char key = p[0];
@@ -250,6 +319,23 @@ lmm_err lmmw_blob_status_parse(const uint8_t *text, size_t len, lmmw_blob_status
         if (hi == UINT32_MAX || p >= end || *p != ',') break;
         p++;
       }
+    } else if (key == 'e') {
+      uint32_t b, need;
+      bool any = false;
+      for (;;) {
+        uint32_t prev = any ? out->needs[out->n_needs - 1][0] : 0;
+        if (!num(&p, end, &b) || p >= end || *p++ != ':' || !num(&p, end, &need)) goto bad;
+        if (any && b <= prev) goto bad; /* sorted, each block once */
+        if (!push_pair(&out->needs, &out->n_needs, &cap_e, b, need)) {
+          lmmw_blob_status_clear(out);
+          snprintf(why, cap, "out of memory");
+          return LMM_ERR_NOMEM;
+        }
+        any = true;
+        if (p >= end || *p != ',') break;
+        p++;
+      }
+      out->has_needs = true;
     } else {
       while (p < end && *p != ';') /* unknown key: room to grow */
         p++;
@@ -291,77 +377,4 @@ void lmmw_blob_parity(const lmmw_blob_desc *d, const uint8_t *blob, uint32_t j, 
     for (size_t b = 0; b < n; b++)
       out[b] ^= src[b];
   }
-}
-
-/* ------------------------------------------------------------------ reassembly */
-
-lmm_err lmmw_blob_rx_init(lmmw_blob_rx *rx, const lmmw_blob_desc *d) {
-  memset(rx, 0, sizeof *rx);
-  rx->d = *d;
-  rx->k = lmmw_blob_k(d), rx->q = lmmw_blob_q(d);
-  rx->data = malloc((size_t)d->size);
-  rx->have = calloc(((size_t)rx->k + rx->q + 7) / 8, 1);
-  if (rx->q) rx->parity = malloc((size_t)rx->q * d->frag);
-  if (!rx->data || !rx->have || (rx->q && !rx->parity)) {
-    lmmw_blob_rx_clear(rx);
-    return LMM_ERR_NOMEM;
-  }
-  return LMM_OK;
-}
-
-void lmmw_blob_rx_clear(lmmw_blob_rx *rx) {
-  free(rx->data), free(rx->have), free(rx->parity);
-  memset(rx, 0, sizeof *rx);
-}
-
-bool lmmw_blob_rx_complete(const lmmw_blob_rx *rx) {
-  return rx->data && rx->n_have == rx->k; /* n_have counts data fragments only */
-}
-
-/* Rebuilds the one missing data fragment of parity group j, if exactly one is missing. */
-static bool try_recover(lmmw_blob_rx *rx, uint32_t j) {
-  if (!lmmw_bit(rx->have, rx->k + j)) return false;
-  uint32_t miss = UINT32_MAX, n_miss = 0;
-  for (uint32_t i = j; i < rx->k; i += rx->q)
-    if (!lmmw_bit(rx->have, i)) miss = i, n_miss++;
-  if (n_miss != 1) return false;
-  uint8_t *dst = rx->data + (size_t)miss * rx->d.frag;
-  size_t n = lmmw_blob_frag_len(&rx->d, miss);
-  const uint8_t *par = rx->parity + (size_t)j * rx->d.frag;
-  memcpy(dst, par, n);
-  for (uint32_t i = j; i < rx->k; i += rx->q) {
-    if (i == miss) continue;
-    const uint8_t *src = rx->data + (size_t)i * rx->d.frag;
-    size_t m = lmmw_blob_frag_len(&rx->d, i);
-    for (size_t b = 0; b < m && b < n; b++)
-      dst[b] ^= src[b];
-  }
-  lmmw_bit_set(rx->have, miss);
-  rx->n_have++;
-  rx->recovered++;
-  return true;
-}
-
-lmmw_blob_feed lmmw_blob_rx_feed(lmmw_blob_rx *rx, uint32_t index, const uint8_t *p, size_t len) {
-  if (!rx->data || index >= rx->k + rx->q) return LMMW_BLOB_BAD;
-  if (len != lmmw_blob_frag_len(&rx->d, index)) return LMMW_BLOB_BAD;
-  if (lmmw_bit(rx->have, index)) return LMMW_BLOB_DUPLICATE;
-  bool was_complete = lmmw_blob_rx_complete(rx);
-  if (index < rx->k) {
-    memcpy(rx->data + (size_t)index * rx->d.frag, p, len);
-    lmmw_bit_set(rx->have, index);
-    rx->n_have++;
-    if (rx->q) try_recover(rx, index % rx->q);
-  } else {
-    memcpy(rx->parity + (size_t)(index - rx->k) * rx->d.frag, p, len);
-    lmmw_bit_set(rx->have, index);
-    try_recover(rx, index - rx->k);
-  }
-  return !was_complete && lmmw_blob_rx_complete(rx) ? LMMW_BLOB_COMPLETE : LMMW_BLOB_STORED;
-}
-
-void lmmw_blob_rx_missing(const lmmw_blob_rx *rx, uint8_t *bits) {
-  memset(bits, 0, ((size_t)rx->k + 7) / 8);
-  for (uint32_t i = 0; i < rx->k; i++)
-    if (!rx->data || !lmmw_bit(rx->have, i)) lmmw_bit_set(bits, i);
 }

@@ -98,7 +98,8 @@ void sim_blob_classify(const coap_pdu_t *pdu, bool unicast, sim_blob_msg *m) {
 /* ------------------------------------------------------------------ reception */
 
 static bool same_shape(const lmmw_blob_desc *a, const lmmw_blob_desc *b) {
-  return a->size == b->size && a->frag == b->frag && a->stride == b->stride;
+  return a->size == b->size && a->frag == b->frag && a->stride == b->stride && a->code == b->code &&
+         a->kb == b->kb;
 }
 
 /* A new reception of `desc`, replacing any download the device had. */
@@ -231,7 +232,7 @@ int sim_blob_data(sim_fleet *f, unsigned i, const sim_blob_msg *m, bool by_group
   sim_blob *b = d->blob;
   bool same = b && memcmp(b->d.id, m->d.id, LMMW_BLOB_ID_LEN) == 0;
   if (same && !same_shape(&b->d, &m->d)) {
-    snprintf(why, cap, "blob query contradicts the blob's size, fragment size or stride");
+    snprintf(why, cap, "blob query contradicts the blob's size, fragment size or code");
     return CODE(400);
   }
   /* A blob that failed its check is not taken again from the group, where fragments go on
@@ -301,8 +302,11 @@ int sim_blob_status(sim_fleet *f, unsigned i, const sim_blob_msg *m, char *out, 
   uint8_t *missing = malloc(((size_t)b->rx.k + 7) / 8);
   if (!missing) return CODE(500);
   lmmw_blob_rx_missing(&b->rx, missing);
-  *len = lmmw_blob_status_format(d->fw.state, d->fw.result, missing, b->rx.k, out);
-  free(missing);
+  /* Reed-Solomon: what each block still needs, so one repair round can be sized for all. */
+  uint32_t nb = lmmw_blob_blocks(&b->d), *needs = nb ? calloc(nb, sizeof *needs) : NULL;
+  if (needs) lmmw_blob_rx_needs(&b->rx, needs);
+  *len = lmmw_blob_status_format_needs(d->fw.state, d->fw.result, missing, b->rx.k, needs, nb, out);
+  free(missing), free(needs);
   return 0;
 }
 

@@ -20,14 +20,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define BLOB_MAX (64u * 1024u) /* keeps each run small: the format allows 64 MiB */
 
-/* Fragment `i` of `blob` into `out`: its bytes, or its parity. */
+static long row_of = -1; /* the Reed-Solomon row in fragment()'s buffer; -1 none */
+
+/* Fragment `i` of `blob` into `out`: its bytes, or its parity (XOR, or a Reed-Solomon row made
+ * for all blocks at once with the encoder, the last one kept). */
 static size_t fragment(const lmmw_blob_desc *d, const uint8_t *blob, uint32_t i, uint8_t *out) {
-  uint32_t k = lmmw_blob_k(d);
+  static uint8_t row[BLOB_MAX + LMMW_BLOB_FRAG_MAX];
+  uint32_t k = lmmw_blob_k(d), nb = lmmw_blob_blocks(d);
   size_t len = lmmw_blob_frag_len(d, i);
-  if (i < k)
+  if (i < k) {
     memcpy(out, blob + (size_t)i * d->frag, len);
-  else
+  } else if (nb) {
+    uint32_t r = (i - k) / nb;
+    if (row_of != (long)r) {
+      CHECK(lmmw_blob_rs_encode(d, blob, r, r + 1, row) == LMM_OK);
+      row_of = (long)r;
+    }
+    memcpy(out, row + (size_t)((i - k) % nb) * d->frag, d->frag);
+  } else {
     lmmw_blob_parity(d, blob, i - k, out);
+  }
   return len;
 }
 
@@ -38,6 +50,7 @@ static void feed(const lmmw_blob_desc *d, const uint8_t *steps, size_t n) {
   bool complete = false;
 
   if (d->size > BLOB_MAX || lmmw_blob_rx_init(&rx, d) != LMM_OK) return;
+  row_of = -1;
   for (size_t i = 0; i < d->size; i++)
     blob[i] = (uint8_t)(i * 131u + 7u);
   for (size_t s = 0; s + 3 <= n; s += 3) {

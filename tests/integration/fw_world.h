@@ -191,7 +191,8 @@ typedef struct run {
   uint32_t fec;
   size_t wave;
   double err_threshold;
-  int fault; /* 0 none, 1 cancel once sending */
+  int fault;     /* 0 none, 1 cancel once sending */
+  uint64_t rate; /* bearer bytes per second; 0: 4,000,000 */
 } run;
 
 static inline void start_fw(world *w, const run *r, const uint8_t *image, size_t len) {
@@ -208,8 +209,9 @@ static inline void start_fw(world *w, const run *r, const uint8_t *image, size_t
   lmm_fwc_config cfg = LMM_FWC_CONFIG_DEFAULT;
   cfg.group = &g, cfg.members = w->m, cfg.n_members = w->n;
   cfg.image = image, cfg.len = len;
-  cfg.rate_bps = 4000000;
+  cfg.rate_bps = r->rate ? r->rate : 4000000;
   cfg.fec_stride = r->fec;
+  if (r->fec) cfg.fec_code = LMM_FEC_XOR; /* a stride is XOR parity */
   cfg.wave_count = r->wave;
   cfg.error_threshold = r->err_threshold;
   cfg.success_threshold = 0;

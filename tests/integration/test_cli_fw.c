@@ -211,6 +211,20 @@ static void test_fw_flags(void **state) {
          "--firmware", fw, "--fragment-size", "8");
   EXPECT(db, 2, NULL, "--fec: 'x'", "deliver", "mc", "--firmware", fw, "--fec", "x");
   EXPECT(db, 2, NULL, "--rounds: '0'", "deliver", "mc", "--firmware", fw, "--rounds", "0");
+  EXPECT(db, 2, NULL, "--fec-code: 'raptor' is not rs or xor", "deliver", "mc", "--firmware", fw,
+         "--fec-code", "raptor");
+  EXPECT(db, 2, NULL, "--fec-block: '255' is not a whole number from 1 to 254", "deliver", "mc",
+         "--firmware", fw, "--fec-block", "255");
+  EXPECT(db, 2, NULL, "--fec-loss: '60%' is above 50%", "deliver", "mc", "--firmware", fw,
+         "--fec-loss", "60%");
+  EXPECT(db, 2, NULL, "--fec-loss: 'lots' is not a share", "deliver", "mc", "--firmware", fw,
+         "--fec-loss", "lots");
+  EXPECT(db, 2, NULL, "--fec is the XOR stride: with --fec-code rs give --fec-block", "deliver",
+         "mc", "--firmware", fw, "--fec-code", "rs", "--fec", "8");
+  EXPECT(db, 2, NULL, "--fec-block is for --fec-code rs, not xor", "deliver", "mc", "--firmware",
+         fw, "--fec-code", "xor", "--fec-block", "100");
+  EXPECT(db, 2, NULL, "--fec-loss is for mbms and multicast delivery, not unicast", "deliver", "u",
+         "--firmware", fw, "--fec-loss", "5%");
   EXPECT(db, 2, NULL, "--update-deadline: '0'", "deliver", "u", "--firmware", fw,
          "--update-deadline", "0");
   EXPECT(db, 2, NULL, "--update-wait: '-1'", "deliver", "u", "--firmware", fw, "--update-wait",
