@@ -1,6 +1,6 @@
 /* test_bench_json.c - the benchmarks' machine-readable line cannot rot: bench_answers,
- * bench_store and bench_unicast_fanout, run with tiny N against the real receiver, store and
- * simulator, each print one `BENCH_JSON {...}` line that parses and holds the figures
+ * bench_store, bench_unicast_fanout and bench_fec, run with tiny N against the real receiver, store
+ * and simulator, each print one `BENCH_JSON {...}` line that parses and holds the figures
  * scripts/bench and docs/performance.md name; scripts/bench-summary turns two runs' lines into
  * their median and spread. */
 #include <stdarg.h>
@@ -109,6 +109,30 @@ static void test_store(void **state) {
   free(out);
 }
 
+/* bench_fec's loss is seeded, so its figures are the same on every machine: at 200 receivers
+ * the Reed-Solomon sizing must meet the FEC targets of docs/fec.md, and beat XOR parity. */
+static void test_fec(void **state) {
+  (void)state;
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s/bench_fec 200", bin_dir());
+  int st;
+  char *out = run(cmd, &st);
+  assert_int_equal(st, 0);
+  cJSON *j = bench_line(out, "fec");
+  assert_true(figure(j, "receivers") == 200);
+  assert_true(figure(j, "rs_5_verified") == 16);
+  assert_true(figure(j, "rs_20_verified") == 16);
+  assert_true(figure(j, "rs_5_bytes_x") <= 1.15);
+  assert_true(figure(j, "rs_5_repair_rounds") <= 1);
+  assert_true(figure(j, "rs_5_pct_no_unicast") >= 99.9);
+  assert_true(figure(j, "rs_20_bytes_x") <= 1.5);
+  assert_true(figure(j, "rs_20_repair_rounds") <= 2);
+  assert_true(figure(j, "xor_5_bytes_x") > figure(j, "rs_5_bytes_x"));
+  assert_true(figure(j, "unicast_5_bytes_x") == 200);
+  cJSON_Delete(j);
+  free(out);
+}
+
 static void test_fanout(void **state) {
   (void)state;
   char cmd[1024];
@@ -181,10 +205,8 @@ static void test_summary(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_answers),
-      cmocka_unit_test(test_store),
-      cmocka_unit_test(test_fanout),
-      cmocka_unit_test(test_summary),
+      cmocka_unit_test(test_answers), cmocka_unit_test(test_store),   cmocka_unit_test(test_fanout),
+      cmocka_unit_test(test_fec),     cmocka_unit_test(test_summary),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
