@@ -141,24 +141,35 @@ static int run_job(worker *w, int64_t id, bool taken_over) {
           held_until = cli_mono_ms() + w->lease_ms;
   int64_t next = cli_mono_ms() + every;
   bool lost = false;
+  /* The renewal comes before the loop serves anything once it is due: a worker that was
+   * stopped (or starved) longer than its lease learns it lost the campaign before it writes
+   * one more outcome. */
   while (!j.done && !g_stop && !lost) {
     int64_t now = cli_mono_ms();
+    if (now >= next) {
+      e = lmm_store_lease_renew(w->s, id, w->owner, w->lease_ms);
+      now = cli_mono_ms();
+      if (e == LMM_OK) {
+        held_until = now + w->lease_ms, next = now + every;
+      } else if (e == LMM_ERR_STATE || e == LMM_ERR_NOTFOUND || now >= held_until) {
+        lost = true;
+        snprintf(detail, sizeof detail, "stopped: lease lost (%s); nothing more written",
+                 lmm_store_errmsg(w->s));
+        break;
+      } else {
+        next = now + (every < 500 ? every : 500); /* the store is unreachable: try again */
+      }
+    }
     long slice = next - now < 200 ? (long)(next - now) : 200;
     lmm_ctx_run_once(c->ctx, slice > 0 ? slice : 0);
-    if (j.done || cli_mono_ms() < next) continue;
-    e = lmm_store_lease_renew(w->s, id, w->owner, w->lease_ms);
-    now = cli_mono_ms();
-    if (e == LMM_OK) {
-      held_until = now + w->lease_ms, next = now + every;
-      continue;
-    }
-    if (e == LMM_ERR_STATE || e == LMM_ERR_NOTFOUND || now >= held_until) {
-      lost = true;
-      snprintf(detail, sizeof detail, "stopped: lease lost (%s); nothing more written",
-               lmm_store_errmsg(w->s));
-    } else {
-      next = now + (every < 500 ? every : 500);
-    }
+  }
+  /* Once more before the last writes (the freeing flushes the outcomes and the row): a worker
+   * stopped inside a loop turn may have served the campaign's end in that turn. */
+  if (!lost && (e = lmm_store_lease_renew(w->s, id, w->owner, w->lease_ms)) != LMM_OK &&
+      (e == LMM_ERR_STATE || e == LMM_ERR_NOTFOUND || cli_mono_ms() >= held_until)) {
+    lost = true;
+    snprintf(detail, sizeof detail, "stopped: lease lost (%s); nothing more written",
+             lmm_store_errmsg(w->s));
   }
   if (lost) {
     lmm_campaign_abandon(j.camp);

@@ -1,4 +1,4 @@
-/* store_lease.c - campaign leases (store_lease.h), in a table made on first use (as group_seq
+/* store_lease.c - campaign leases (lwm2m_mbms/lease.h), in a table made on first use (as group_seq
  * is): stores that never queued a campaign are not upgraded. */
 #include "lwm2m_mbms/lease.h"
 

@@ -140,64 +140,91 @@ static void assert_same_report(cJSON *r, cJSON *base, long id) {
   }
 }
 
-static void test_workers_take_over(void **state) {
-  (void)state;
+/* The fleet, the mock SCEF and a store with groups g0..g`n_camp` of the fleet, one campaign
+ * of g0 run by a single deliver (its report in `base`), one queued for each of the others. */
+typedef struct world {
   lmmt_mock mock;
   lmmt_sim sim;
+  char dir[32], db[300], out[64];
+  cJSON *base;
+} world;
+
+static void world_start(world *wd, const char *db_name, int n_camp) {
   char count[16], bport[16];
   snprintf(bport, sizeof bport, "%d", lmmt_random_port());
-  assert_int_equal(lmmt_mock_start(&mock, (const char *[]){"--bearer-port", bport, NULL}), 0);
+  assert_int_equal(lmmt_mock_start(&wd->mock, (const char *[]){"--bearer-port", bport, NULL}), 0);
   snprintf(count, sizeof count, "%d", N_DEV);
-  assert_int_equal(lmmt_sim_start(&sim, (const char *[]){"--count", count, "--object", "6", NULL}),
-                   0);
-  char dir[] = "/tmp/lmmt-worker-XXXXXX", db[300], out[64];
-  assert_non_null(mkdtemp(dir));
-  snprintf(db, sizeof db, "%s/state.db", dir);
-  if (g_on_pg) assert_int_equal(lmmt_pg_create_db(&g_pg, "workers", db, sizeof db), 0);
-  snprintf(out, sizeof out, "%s/out", dir);
-  setenv("LMM_DB", db, 1);
-  setenv("LMM_T8_API_ROOT", mock.api_root, 1);
+  assert_int_equal(
+      lmmt_sim_start(&wd->sim, (const char *[]){"--count", count, "--object", "6", NULL}), 0);
+  snprintf(wd->dir, sizeof wd->dir, "/tmp/lmmt-worker-XXXXXX");
+  assert_non_null(mkdtemp(wd->dir));
+  snprintf(wd->db, sizeof wd->db, "%s/state.db", wd->dir);
+  if (g_on_pg) assert_int_equal(lmmt_pg_create_db(&g_pg, db_name, wd->db, sizeof wd->db), 0);
+  snprintf(wd->out, sizeof wd->out, "%s/out", wd->dir);
+  setenv("LMM_DB", wd->db, 1);
+  setenv("LMM_T8_API_ROOT", wd->mock.api_root, 1);
   setenv("LMM_T8_SCS_AS_ID", "as1", 1);
-  /* One group per campaign (g0: the single-instance run), each with its own Group Mgmt
-   * instance and TMGI, so that campaigns running at once do not share a member's instance. */
-  for (int g = 0; g <= N_CAMP; g++) {
+  /* One group per campaign, each with its own Group Mgmt instance and TMGI, so that
+   * campaigns running at once do not share a member's instance. */
+  for (int g = 0; g <= n_camp; g++) {
     char name[16], ext[48];
     snprintf(name, sizeof name, "g%d", g);
     snprintf(ext, sizeof ext, "g%d@operator.example", g);
     assert_int_equal(
         run_cli((const char *[]){"group", "create", name, "--type", "mbms", "--external-group-id",
                                  ext, "--window", "3", "--multicast-port", bport, "--members",
-                                 sim.members_path, NULL},
-                out),
+                                 wd->sim.members_path, NULL},
+                wd->out),
         0);
   }
-  assert_int_equal(run_cli((const char *[]){"deliver", "g0", "--read", "/6/0/0", NULL}, out), 0);
-  cJSON *base = report(1, out);
-  for (int g = 1; g <= N_CAMP; g++) {
+  assert_int_equal(run_cli((const char *[]){"deliver", "g0", "--read", "/6/0/0", NULL}, wd->out),
+                   0);
+  wd->base = report(1, wd->out);
+  for (int g = 1; g <= n_camp; g++) {
     char name[16];
     snprintf(name, sizeof name, "g%d", g);
     assert_int_equal(
         run_cli((const char *[]){"--json", "deliver", name, "--read", "/6/0/0", "--queue", NULL},
-                out),
+                wd->out),
         0);
-    cJSON *q = read_json(out);
+    cJSON *q = read_json(wd->out);
     assert_int_equal(cJSON_GetObjectItem(q, "id")->valueint, g + 1);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(q, "queued")));
     cJSON_Delete(q);
   }
+}
 
+static void world_stop(world *wd) {
+  cJSON_Delete(wd->base);
+  lmmt_sim_stop(&wd->sim);
+  lmmt_mock_stop(&wd->mock);
+  if (!getenv("LMMT_KEEP_LOGS")) {
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wd->dir);
+    assert_int_equal(system(cmd), 0);
+  }
+}
+
+static pid_t start_worker(const world *wd, int k, char *out, char *err, size_t cap) {
+  char name[16];
+  snprintf(name, sizeof name, "w%d", k);
+  snprintf(out, cap, "%s/w%d.out", wd->dir, k);
+  snprintf(err, cap, "%s/w%d.err", wd->dir, k);
+  return spawn_cli(
+      (const char *[]){"--json", "worker", "--name", name, "--lease-ms", LEASE_MS, NULL}, out, err);
+}
+
+static void test_workers_take_over(void **state) {
+  (void)state;
+  world wd;
+  world_start(&wd, "workers", N_CAMP);
+  char *out = wd.out;
+  cJSON *base = wd.base;
   /* Three workers; the first is killed 1.5 s into its first campaign's 3 s window. */
   pid_t w[N_WORKERS];
   char wout[N_WORKERS][80], werr[N_WORKERS][80];
-  for (int k = 0; k < N_WORKERS; k++) {
-    char name[16];
-    snprintf(name, sizeof name, "w%d", k);
-    snprintf(wout[k], sizeof wout[k], "%s/w%d.out", dir, k);
-    snprintf(werr[k], sizeof werr[k], "%s/w%d.err", dir, k);
-    w[k] = spawn_cli(
-        (const char *[]){"--json", "worker", "--name", name, "--lease-ms", LEASE_MS, NULL}, wout[k],
-        werr[k]);
-  }
+  for (int k = 0; k < N_WORKERS; k++)
+    w[k] = start_worker(&wd, k, wout[k], werr[k], sizeof wout[k]);
   long victim = 0;
   int64_t started = -1;
   for (int i = 0; i < 300 && started < 0; i++) { /* at most ~30 s */
@@ -236,7 +263,6 @@ static void test_workers_take_over(void **state) {
     assert_same_report(r, base, id);
     cJSON_Delete(r);
   }
-  cJSON_Delete(base);
 
   /* The others stop cleanly on SIGTERM. */
   for (int k = 1; k < N_WORKERS; k++) {
@@ -247,13 +273,66 @@ static void test_workers_take_over(void **state) {
     assert_true(WIFEXITED(ws));
     assert_int_equal(WEXITSTATUS(ws), 0);
   }
-  lmmt_sim_stop(&sim);
-  lmmt_mock_stop(&mock);
-  if (!getenv("LMMT_KEEP_LOGS")) {
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+  world_stop(&wd);
+}
+
+/* A partition: a worker stopped (SIGSTOP) longer than its lease while another takes its
+ * campaign over learns, once it runs again, that the lease is lost, and stops that campaign
+ * without writing to it; the campaign's report is the single deliver's. */
+static void test_lost_lease_stops(void **state) {
+  (void)state;
+  world wd;
+  world_start(&wd, "partition", 1);
+  char wout[2][80], werr[2][80];
+  pid_t w0 = start_worker(&wd, 0, wout[0], werr[0], sizeof wout[0]);
+  int64_t started = -1;
+  for (int i = 0; i < 300 && started < 0; i++) {
+    sleep_ms(100);
+    started = find_event(wout[0], "started", 2, false, NULL);
   }
+  assert_true(started > 0);
+  sleep_ms(1000);
+  kill(w0, SIGSTOP);
+  pid_t w1 = start_worker(&wd, 1, wout[1], werr[1], sizeof wout[1]);
+  int64_t taken = -1;
+  for (int i = 0; i < 300 && taken < 0; i++) {
+    sleep_ms(100);
+    taken = find_event(wout[1], "started", 2, true, NULL);
+  }
+  assert_true(taken > 0);
+  kill(w0, SIGCONT);
+  int64_t lost = -1;
+  for (int i = 0; i < 100 && lost < 0; i++) {
+    sleep_ms(100);
+    lost = find_event(wout[0], "lost", 2, false, NULL);
+  }
+  assert_true(lost > 0);
+  char *err = lmmt_read_file(werr[0], NULL);
+  assert_non_null(err);
+  assert_non_null(strstr(err, "campaign 2 lost: stopped: lease lost"));
+  free(err);
+  assert_true(find_event(wout[0], "finished", 2, false, NULL) < 0);
+  int done = 0;
+  for (int i = 0; i < 120 && done < 2; i++) {
+    sleep_ms(500);
+    done = count_done(wd.out);
+  }
+  assert_int_equal(done, 2);
+  assert_true(find_event(wout[1], "finished", 2, true, NULL) > 0);
+  cJSON *r = report(2, wd.out);
+  assert_same_report(r, wd.base, 2);
+  cJSON_Delete(r);
+  pid_t both[2] = {w0, w1};
+  for (int k = 0; k < 2; k++) {
+    int ws;
+    kill(both[k], SIGTERM);
+    alarm(30);
+    waitpid(both[k], &ws, 0);
+    alarm(0);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+  }
+  world_stop(&wd);
 }
 
 static void stop_pg(void) {
@@ -271,7 +350,8 @@ int main(void) {
     }
     atexit(stop_pg);
   }
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_workers_take_over)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_workers_take_over),
+                                     cmocka_unit_test(test_lost_lease_stops)};
   int rc = cmocka_run_group_tests_name(g_on_pg ? "workers on PostgreSQL" : "workers on SQLite",
                                        tests, NULL, NULL);
   lmm_global_cleanup();
