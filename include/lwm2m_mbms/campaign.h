@@ -321,6 +321,12 @@ LMM_API lmm_err lmm_campaign_start(lmm_campaign *c);
  *  the campaign with everything it returned. NULL: no-op. Allowed from on_done, not from the
  *  other handlers. */
 LMM_API void lmm_campaign_free(lmm_campaign *c);
+/** Stops the campaign writing to its store: outcomes and state not yet written are dropped,
+ *  and nothing more is written, not by lmm_campaign_free() either (whose cancelling of what
+ *  is in flight still follows). For an instance that lost the campaign's lease: another now
+ *  owns its row (lease.h). The campaign should be freed next. NULL: no-op. Not from inside a
+ *  handler. */
+LMM_API void lmm_campaign_abandon(lmm_campaign *c);
 /** The campaign's row: state, TMGI, T8 delivery, times, error. Borrowed; valid until the
  *  campaign is freed, and updated in place while it runs. */
 LMM_API const lmm_campaign_info *lmm_campaign_get_info(const lmm_campaign *c);

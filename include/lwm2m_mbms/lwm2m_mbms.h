@@ -12,6 +12,7 @@
 #include "lwm2m_mbms/group.h"
 #include "lwm2m_mbms/lwm2m.h"
 #include "lwm2m_mbms/objects.h"
+#include "lwm2m_mbms/lease.h"
 #include "lwm2m_mbms/store.h"
 #include "lwm2m_mbms/t8.h"
 #include "lwm2m_mbms/unicast.h"

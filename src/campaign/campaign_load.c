@@ -217,6 +217,10 @@ LMM_API void lmm_campaign_free(lmm_campaign *c) {
   free(c);
 }
 
+LMM_API void lmm_campaign_abandon(lmm_campaign *c) {
+  if (c) lmmi_recorder_detach(&c->rec);
+}
+
 LMM_API const lmm_campaign_info *lmm_campaign_get_info(const lmm_campaign *c) {
   return &c->info;
 }

@@ -262,6 +262,9 @@ bool lmmi_recorder_flush(lmmi_recorder *r);
 void lmmi_recorder_save_info(lmmi_recorder *r, const lmm_campaign_info *info);
 /** Flushes and frees. */
 void lmmi_recorder_free(lmmi_recorder *r);
+/** Drops what is marked and turns the recorder into a no-op one: nothing more reaches the
+ *  store (lmmi_recorder_free() then writes nothing). */
+void lmmi_recorder_detach(lmmi_recorder *r);
 
 /** How a request went, as the report's step columns show it. */
 lmm_step lmmi_step_of(lmm_err err, uint8_t code);

@@ -76,6 +76,11 @@ void lmmi_recorder_free(lmmi_recorder *r) {
   r->dirty = NULL, r->is_dirty = NULL, r->store = NULL, r->n_dirty = 0;
 }
 
+void lmmi_recorder_detach(lmmi_recorder *r) {
+  if (r->timer) lmmi_timer_cancel(r->ctx, r->timer), r->timer = NULL;
+  r->n_dirty = 0, r->store = NULL;
+}
+
 lmm_step lmmi_step_of(lmm_err err, uint8_t code) {
   if (err != LMM_OK) return LMM_STEP_FAILED;
   return code >> 5 == 2 ? LMM_STEP_OK : LMM_STEP_REFUSED;

@@ -252,6 +252,7 @@ enum {
   CLI_D_SKIPGM,
   CLI_D_OBJECTS,
   CLI_D_PROTECT,
+  CLI_D_QUEUE,
   CLI_D_FIRMWARE, /* the firmware campaign's own options follow it */
   CLI_D_METHOD,
   CLI_D_FRAGMENT,
@@ -308,6 +309,7 @@ int cmd_fw_deliver(cli *c, int argc, char **argv); /* fw_cmd.c: deliver --firmwa
 int cli_fw_resume(cli *c, lmm_store *s, const lmm_campaign_info *info, const cli_run_opts *ro,
                   const char *file, const char *blob_listen, const char *blob_host);
 int cmd_cancel(cli *c, int argc, char **argv); /* cancel_cmd.c */
+int cmd_worker(cli *c, int argc, char **argv); /* worker_cmd.c */
 
 /** Report layouts. */
 typedef enum cli_report_fmt { CLI_REPORT_TABLE, CLI_REPORT_JSON, CLI_REPORT_CSV } cli_report_fmt;

@@ -115,6 +115,22 @@ static int runner_run(runner *r, const run_opts *ro, cli_report_fmt fmt) {
   return t.succeeded == t.members ? EXIT_ALL_OK : EXIT_SOME_FAILED;
 }
 
+/* --queue: the stored, never started campaign goes to the queue a worker claims from. Freed
+ * first, so that its row is complete before anyone can claim it. */
+static int queue_campaign(runner *r, lmm_store *s) {
+  cli *c = r->c;
+  int64_t id = lmm_campaign_get_info(r->camp)->id;
+  lmm_campaign_free(r->camp);
+  r->camp = NULL;
+  lmm_err e = lmm_store_lease_enqueue(s, id);
+  if (e != LMM_OK) return cli_store_fail(c, s, "queueing the campaign", e);
+  if (c->json)
+    printf("{\"id\":%lld,\"queued\":true}\n", (long long)id);
+  else
+    printf("campaign %lld queued\n", (long long)id);
+  return cli_finish_output(c, 0);
+}
+
 /* ------------------------------------------------------------------ options */
 
 typedef struct deliver_opts {
@@ -122,6 +138,7 @@ typedef struct deliver_opts {
   int which, n_ops;
   const char *op_arg;
   bool fmt_given, no_repair, skip_gm;
+  bool queue; /* --queue: stored and queued for a worker, not run */
   lmm_protect protect;
   uint16_t fmt;
   lmm_path_kind via; /* LMM_VIA_NONE: the group's type */
@@ -149,6 +166,7 @@ const struct option cli_deliver_options[] = {
     {"skip-group-mgmt", no_argument, 0, CLI_D_SKIPGM},
     {"objects", required_argument, 0, CLI_D_OBJECTS},
     {"protect", required_argument, 0, CLI_D_PROTECT},
+    {"queue", no_argument, 0, CLI_D_QUEUE},
     CLI_RUN_OPTIONS,
     {"firmware", required_argument, 0, CLI_D_FIRMWARE},
     {"method", required_argument, 0, CLI_D_METHOD},
@@ -233,6 +251,9 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
     case CLI_D_SKIPGM:
       d->skip_gm = true;
       break;
+    case CLI_D_QUEUE:
+      d->queue = true;
+      break;
     case CLI_D_PROTECT:
       if (!cli_parse_protect(optarg, &d->protect))
         return cli_usage(c, "--protect: '%s' is not auto, on or off", optarg);
@@ -247,6 +268,12 @@ static int parse_opts(cli *c, int argc, char **args, bool all, deliver_opts *d, 
       break;
     }
   }
+  if (d->queue && d->firmware)
+    return cli_usage(c, "--queue: only operation campaigns can be queued for now");
+  /* A worker resumes the stored row, which keeps neither of these. */
+  if (d->queue && (d->skip_gm || d->grace_ms >= 0))
+    return cli_usage(c, "--%s cannot be queued: the store does not keep it",
+                     d->skip_gm ? "skip-group-mgmt" : "grace-ms");
   if (!d->firmware && d->fw_flag)
     return cli_usage(c, "--%s is for firmware delivery (--firmware FILE)", d->fw_flag);
   *first = optind;
@@ -327,7 +354,8 @@ int cmd_group_deliver(cli *c, int argc, char **argv) {
       rc = cli_store_fail(c, s, "creating the campaign", e);
     goto out;
   }
-  rc = runner_run(&r, &d.ro, c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE);
+  rc = d.queue ? queue_campaign(&r, s)
+               : runner_run(&r, &d.ro, c->json ? CLI_REPORT_JSON : CLI_REPORT_TABLE);
 out:
   runner_free(&r);
   lmm_members_free(m, n);

@@ -64,6 +64,11 @@ static const char usage_text[] =
     "                                               pull serves the image again on --blob-*)\n"
     "  cancel CAMPAIGN                              ask the deliver running a firmware campaign\n"
     "                                               to stop (no more fragments, no update)\n"
+    "  worker [--name OWNER] [--lease-ms N] [--exit-when-idle] [--answer-*, --notify-*,\n"
+    "         --coap-bind, --json]                  run queued campaigns one after another,\n"
+    "                                               holding a lease on each in the store, and\n"
+    "                                               take over those whose owner stopped\n"
+    "                                               renewing (docs/scale-out.md)\n"
     "\n"
     "Gateway (docs/gateway.md):\n"
     "  gateway --devices FILE [--listen A:P] [--coaps-listen A:P --psk-id ID --psk-key K]\n"
@@ -117,6 +122,9 @@ static const char usage_text[] =
     "  --protect P           seal group messages with the group's key: auto (default: when\n"
     "                        every member is coaps://, the key going in the Group Mgmt\n"
     "                        write), on (refuse a member over plain coap://) or off\n"
+    "  --queue               store the campaign and queue it for a 'worker' instead of\n"
+    "                        running it; prints its id ({\"id\":N,\"queued\":true} with\n"
+    "                        --json); not with --firmware, --skip-group-mgmt, --grace-ms\n"
     "  --answer-listen ADDR:PORT  where members' answers arrive (default 127.0.0.1:0)\n"
     "  --answer-uri URI      Answer URI to give members, if it differs from the listener's\n"
     "  --notify-listen ADDR:PORT  where T8 notifications arrive (default 127.0.0.1:0)\n"
@@ -335,15 +343,11 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(cli *, int, char **);
-  } commands[] = {{"t8", cmd_t8},
-                  {"group", cmd_group},
-                  {"tmgi", cmd_tmgi},
-                  {"deliver", cmd_group_deliver},
-                  {"report", cmd_report},
-                  {"resume", cmd_resume},
-                  {"campaigns", cmd_campaigns},
-                  {"cancel", cmd_cancel},
-                  {"gateway", cmd_gateway}};
+  } commands[] = {{"t8", cmd_t8},         {"group", cmd_group},
+                  {"tmgi", cmd_tmgi},     {"deliver", cmd_group_deliver},
+                  {"report", cmd_report}, {"resume", cmd_resume},
+                  {"worker", cmd_worker}, {"campaigns", cmd_campaigns},
+                  {"cancel", cmd_cancel}, {"gateway", cmd_gateway}};
   int (*fn)(cli *, int, char **) = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name)) fn = commands[i].fn;

@@ -1,6 +1,6 @@
-/* store_lease.c - campaign leases (store_lease.h), in a table made on first use (as group_seq
+/* store_lease.c - campaign leases (lwm2m_mbms/lease.h), in a table made on first use (as group_seq
  * is): stores that never queued a campaign are not upgraded. */
-#include "store/store_lease.h"
+#include "lwm2m_mbms/lease.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +60,7 @@ static lmm_err table_alone(lmm_store *s, const char *what) {
   return rc;
 }
 
-lmm_err lmmi_store_lease_enqueue(lmm_store *s, int64_t id) {
+lmm_err lmm_store_lease_enqueue(lmm_store *s, int64_t id) {
   const char *what = "campaign enqueue";
   lmm_err rc = lmmi_store_check(s, true, what);
   if (rc != LMM_OK) return rc;
@@ -89,8 +89,8 @@ out:
   return rc;
 }
 
-lmm_err lmmi_store_lease_claim(lmm_store *s, const char *owner, int64_t lease_ms, int64_t *id,
-                               bool *taken_over) {
+lmm_err lmm_store_lease_claim(lmm_store *s, const char *owner, int64_t lease_ms, int64_t *id,
+                              bool *taken_over) {
   const char *what = "campaign claim";
   lmm_err rc = lmmi_store_check(s, owner && *owner && id && lease_ms >= 1, what);
   if (rc != LMM_OK) return rc;
@@ -132,14 +132,14 @@ static lmm_err owned_update(lmm_store *s, const char *sql, int64_t id, const cha
   if (lmmi_db_changes(s->db) > 0) return LMM_OK;
   char *holder = NULL;
   int64_t t;
-  if ((rc = lmmi_store_lease_get(s, id, &holder, &t)) != LMM_OK) return rc;
+  if ((rc = lmm_store_lease_get(s, id, &holder, &t)) != LMM_OK) return rc;
   rc = lmmi_store_say(s, LMM_ERR_STATE, "campaign %lld: %s does not hold it (%s%s)", (long long)id,
                       owner, holder ? "held by " : "held by nobody", holder ? holder : "");
   free(holder);
   return rc;
 }
 
-lmm_err lmmi_store_lease_renew(lmm_store *s, int64_t id, const char *owner, int64_t lease_ms) {
+lmm_err lmm_store_lease_renew(lmm_store *s, int64_t id, const char *owner, int64_t lease_ms) {
   /* One statement: a takeover commits either before it (then this changes nothing) or after. */
   int64_t until = s && s->ctx ? lmm_ctx_wall_ms(s->ctx) + lease_ms : 0;
   return owned_update(s,
@@ -147,14 +147,14 @@ lmm_err lmmi_store_lease_renew(lmm_store *s, int64_t id, const char *owner, int6
                       id, owner, until, "lease renew");
 }
 
-lmm_err lmmi_store_lease_release(lmm_store *s, int64_t id, const char *owner) {
+lmm_err lmm_store_lease_release(lmm_store *s, int64_t id, const char *owner) {
   return owned_update(
       s,
       "UPDATE campaign_leases SET owner = NULL, until_ms = ?2 WHERE campaign = ?1 AND owner = ?3",
       id, owner, 0, "lease release");
 }
 
-lmm_err lmmi_store_lease_get(lmm_store *s, int64_t id, char **owner, int64_t *until_ms) {
+lmm_err lmm_store_lease_get(lmm_store *s, int64_t id, char **owner, int64_t *until_ms) {
   const char *what = "lease get";
   lmm_err rc = lmmi_store_check(s, owner && until_ms, what);
   if (rc != LMM_OK || (rc = table_alone(s, what)) != LMM_OK) return rc;

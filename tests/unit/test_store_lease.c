@@ -17,7 +17,7 @@
 #include "lmmt.h"
 #include "lmmt_pg.h"
 #include "lwm2m_mbms/lwm2m_mbms.h"
-#include "store/store_lease.h"
+#include "lwm2m_mbms/lease.h"
 
 static int64_t g_now = 1700000000000; /* the stores' wall clock */
 static int64_t wall(void *user) {
@@ -71,52 +71,52 @@ static void test_claim_renew_takeover(void **state) {
   lmm_store *s = f->s;
   int64_t id = -1;
   bool over = true;
-  assert_int_equal(lmmi_store_lease_claim(s, "w1", 1000, &id, &over), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_lease_claim(s, "w1", 1000, &id, &over), LMM_ERR_NOTFOUND);
   assert_int_equal(id, -1);
-  assert_int_equal(lmmi_store_lease_enqueue(s, 999), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_lease_enqueue(s, 999), LMM_ERR_NOTFOUND);
   int64_t a = new_campaign(s), b = new_campaign(s), c = new_campaign(s), d = new_campaign(s);
   finish(s, d);
-  assert_int_equal(lmmi_store_lease_enqueue(s, d), LMM_ERR_STATE);
-  assert_int_equal(lmmi_store_lease_enqueue(s, a), LMM_OK);
-  assert_int_equal(lmmi_store_lease_enqueue(s, a), LMM_OK); /* twice: still one */
-  assert_int_equal(lmmi_store_lease_enqueue(s, b), LMM_OK);
-  assert_int_equal(lmmi_store_lease_claim(s, "", 1000, &id, NULL), LMM_ERR_ARG);
-  assert_int_equal(lmmi_store_lease_claim(s, "w1", 0, &id, NULL), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_lease_enqueue(s, d), LMM_ERR_STATE);
+  assert_int_equal(lmm_store_lease_enqueue(s, a), LMM_OK);
+  assert_int_equal(lmm_store_lease_enqueue(s, a), LMM_OK); /* twice: still one */
+  assert_int_equal(lmm_store_lease_enqueue(s, b), LMM_OK);
+  assert_int_equal(lmm_store_lease_claim(s, "", 1000, &id, NULL), LMM_ERR_ARG);
+  assert_int_equal(lmm_store_lease_claim(s, "w1", 0, &id, NULL), LMM_ERR_ARG);
 
   /* Oldest first; c was never queued, so nobody claims it. */
-  assert_int_equal(lmmi_store_lease_claim(s, "w1", 1000, &id, &over), LMM_OK);
+  assert_int_equal(lmm_store_lease_claim(s, "w1", 1000, &id, &over), LMM_OK);
   assert_int_equal(id, a);
   assert_false(over);
-  assert_int_equal(lmmi_store_lease_claim(s, "w2", 1000, &id, &over), LMM_OK);
+  assert_int_equal(lmm_store_lease_claim(s, "w2", 1000, &id, &over), LMM_OK);
   assert_int_equal(id, b);
-  assert_int_equal(lmmi_store_lease_claim(s, "w3", 1000, &id, NULL), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_lease_claim(s, "w3", 1000, &id, NULL), LMM_ERR_NOTFOUND);
   char *who;
   int64_t until;
-  assert_int_equal(lmmi_store_lease_get(s, c, &who, &until), LMM_ERR_NOTFOUND);
-  assert_int_equal(lmmi_store_lease_get(s, b, &who, &until), LMM_OK);
+  assert_int_equal(lmm_store_lease_get(s, c, &who, &until), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_lease_get(s, b, &who, &until), LMM_OK);
   assert_string_equal(who, "w2");
   assert_int_equal(until, g_now + 1000);
   free(who);
 
   /* w1 renews, w2 does not: after the lease, w3 takes over b, and w2 learns it lost it. */
   g_now += 800;
-  assert_int_equal(lmmi_store_lease_renew(s, a, "w1", 1000), LMM_OK);
-  assert_int_equal(lmmi_store_lease_renew(s, a, "w2", 1000), LMM_ERR_STATE);
+  assert_int_equal(lmm_store_lease_renew(s, a, "w1", 1000), LMM_OK);
+  assert_int_equal(lmm_store_lease_renew(s, a, "w2", 1000), LMM_ERR_STATE);
   assert_non_null(strstr(lmm_store_errmsg(s), "held by w1"));
   g_now += 201; /* b's lease ended 1 ms ago; a's runs 599 ms more */
-  assert_int_equal(lmmi_store_lease_claim(s, "w3", 1000, &id, &over), LMM_OK);
+  assert_int_equal(lmm_store_lease_claim(s, "w3", 1000, &id, &over), LMM_OK);
   assert_int_equal(id, b);
   assert_true(over);
-  assert_int_equal(lmmi_store_lease_renew(s, b, "w2", 1000), LMM_ERR_STATE);
+  assert_int_equal(lmm_store_lease_renew(s, b, "w2", 1000), LMM_ERR_STATE);
   assert_non_null(strstr(lmm_store_errmsg(s), "held by w3"));
-  assert_int_equal(lmmi_store_lease_claim(s, "w2", 1000, &id, NULL), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_lease_claim(s, "w2", 1000, &id, NULL), LMM_ERR_NOTFOUND);
 
   /* Given back: claimable at once, not as a takeover. */
-  assert_int_equal(lmmi_store_lease_release(s, a, "w3"), LMM_ERR_STATE);
-  assert_int_equal(lmmi_store_lease_release(s, a, "w1"), LMM_OK);
-  assert_int_equal(lmmi_store_lease_get(s, a, &who, &until), LMM_OK);
+  assert_int_equal(lmm_store_lease_release(s, a, "w3"), LMM_ERR_STATE);
+  assert_int_equal(lmm_store_lease_release(s, a, "w1"), LMM_OK);
+  assert_int_equal(lmm_store_lease_get(s, a, &who, &until), LMM_OK);
   assert_null(who);
-  assert_int_equal(lmmi_store_lease_claim(s, "w2", 1000, &id, &over), LMM_OK);
+  assert_int_equal(lmm_store_lease_claim(s, "w2", 1000, &id, &over), LMM_OK);
   assert_int_equal(id, a);
   assert_false(over);
 
@@ -124,14 +124,14 @@ static void test_claim_renew_takeover(void **state) {
   finish(s, a);
   finish(s, b);
   g_now += 100000;
-  assert_int_equal(lmmi_store_lease_claim(s, "w4", 1000, &id, NULL), LMM_ERR_NOTFOUND);
+  assert_int_equal(lmm_store_lease_claim(s, "w4", 1000, &id, NULL), LMM_ERR_NOTFOUND);
   /* The lease outlives a reopen: it is in the store, not in the process. */
   int64_t e = new_campaign(s);
-  assert_int_equal(lmmi_store_lease_enqueue(s, e), LMM_OK);
-  assert_int_equal(lmmi_store_lease_claim(s, "w4", 1000, &id, NULL), LMM_OK);
+  assert_int_equal(lmm_store_lease_enqueue(s, e), LMM_OK);
+  assert_int_equal(lmm_store_lease_claim(s, "w4", 1000, &id, NULL), LMM_OK);
   lmm_store_close(s);
   assert_int_equal(lmm_store_open(f->ctx, f->path, &f->s), LMM_OK);
-  assert_int_equal(lmmi_store_lease_renew(f->s, e, "w4", 1000), LMM_OK);
+  assert_int_equal(lmm_store_lease_renew(f->s, e, "w4", 1000), LMM_OK);
 }
 
 enum { N_QUEUED = 20, N_CLAIMERS = 3 };
@@ -143,7 +143,7 @@ static void test_concurrent_claims(void **state) {
   int64_t ids[N_QUEUED];
   for (int i = 0; i < N_QUEUED; i++) {
     ids[i] = new_campaign(f->s);
-    assert_int_equal(lmmi_store_lease_enqueue(f->s, ids[i]), LMM_OK);
+    assert_int_equal(lmm_store_lease_enqueue(f->s, ids[i]), LMM_OK);
   }
   int fds[2];
   assert_int_equal(pipe(fds), 0);
@@ -160,7 +160,7 @@ static void test_concurrent_claims(void **state) {
       if (lmm_ctx_new(NULL, &ctx) != LMM_OK || lmm_store_open(ctx, f->path, &s) != LMM_OK) _exit(2);
       int64_t id;
       lmm_err e;
-      while ((e = lmmi_store_lease_claim(s, owner, 600000, &id, NULL)) == LMM_OK)
+      while ((e = lmm_store_lease_claim(s, owner, 600000, &id, NULL)) == LMM_OK)
         if (write(fds[1], &id, sizeof id) != sizeof id) _exit(3);
       lmm_store_close(s);
       lmm_ctx_free(ctx);
