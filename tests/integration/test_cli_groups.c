@@ -701,20 +701,12 @@ static void test_pg_state_flag(void **state) {
   run_free(&r);
 }
 
-static void stop_pg(void) {
-  lmmt_pg_stop(&g_pg);
-}
-
 int main(void) {
   if (lmm_global_init() != LMM_OK) return 1;
-  const char *engine = getenv("LMMT_STORE");
-  if (engine && !strcmp(engine, "pg")) {
-    g_on_pg = true;
-    if (lmmt_pg_start(&g_pg) != 0) {
-      lmmt_pg_stop(&g_pg);
-      return 1;
-    }
-    atexit(stop_pg);
+  int engine = lmmt_pg_from_env(&g_pg);
+  if (engine < 0) return 1;
+  g_on_pg = engine == 1;
+  if (engine == 1) {
     /* The cases about the commands, not about SQLite's files and paths. */
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(test_group_create, setup, teardown),

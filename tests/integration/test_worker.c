@@ -361,21 +361,11 @@ static void test_lost_lease_stops(void **state) {
   world_stop(&wd);
 }
 
-static void stop_pg(void) {
-  lmmt_pg_stop(&g_pg);
-}
-
 int main(void) {
   if (lmm_global_init() != LMM_OK) return 1;
-  const char *engine = getenv("LMMT_STORE");
-  if (engine && !strcmp(engine, "pg")) {
-    g_on_pg = true;
-    if (lmmt_pg_start(&g_pg) != 0) {
-      lmmt_pg_stop(&g_pg);
-      return 1;
-    }
-    atexit(stop_pg);
-  }
+  int engine = lmmt_pg_from_env(&g_pg);
+  if (engine < 0) return 1;
+  g_on_pg = engine == 1;
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_workers_take_over),
                                      cmocka_unit_test(test_lost_lease_stops)};
   int rc = cmocka_run_group_tests_name(g_on_pg ? "workers on PostgreSQL" : "workers on SQLite",

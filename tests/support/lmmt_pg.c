@@ -157,3 +157,22 @@ void lmmt_pg_stop(lmmt_pg *pg) {
   if (system(cmd) != 0) fprintf(stderr, "lmmt_pg: cannot remove %s\n", pg->dir);
   pg->dir[0] = '\0';
 }
+
+/* atexit() takes no argument: the one server a test process runs. */
+static lmmt_pg *g_at_exit;
+
+static void stop_at_exit(void) {
+  lmmt_pg_stop(g_at_exit);
+}
+
+int lmmt_pg_from_env(lmmt_pg *pg) {
+  const char *engine = getenv("LMMT_STORE");
+  if (!engine || strcmp(engine, "pg") != 0) return 0;
+  if (lmmt_pg_start(pg) != 0) {
+    lmmt_pg_stop(pg);
+    return -1;
+  }
+  g_at_exit = pg;
+  atexit(stop_at_exit);
+  return 1;
+}

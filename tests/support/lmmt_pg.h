@@ -21,5 +21,10 @@ int lmmt_pg_start(lmmt_pg *pg);
 int lmmt_pg_create_db(lmmt_pg *pg, const char *name, char *uri, unsigned cap);
 /** Stops the server and removes its directory. Safe on a server that did not start. */
 void lmmt_pg_stop(lmmt_pg *pg);
+/** The engine a test's store cases run on, from LMMT_STORE: "pg" starts `pg` (as
+ *  lmmt_pg_start(), exiting 77 without PostgreSQL) and stops it when the process exits.
+ *  Returns 1 on PostgreSQL, 0 on SQLite (LMMT_STORE unset or another value), -1 when the
+ *  server could not start (the test must fail; the reason is on stderr). */
+int lmmt_pg_from_env(lmmt_pg *pg);
 
 #endif

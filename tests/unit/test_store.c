@@ -1986,10 +1986,6 @@ static void test_pg_member_keys(void **state) {
   assert_int_equal(raw_int(f, "SELECT count(*) FROM keys.secrets"), 0);
 }
 
-static void stop_pg(void) {
-  lmmt_pg_stop(&g_pg);
-}
-
 /* The cases about the store's contract, not about SQLite's files: run on both engines. */
 #define PORTABLE_CASES                                                                             \
   cmocka_unit_test_setup_teardown(test_groups, setup, teardown),                                   \
@@ -2009,14 +2005,10 @@ int main(void) {
   if (!install_failing_allocator()) g_mem.xMalloc = NULL;
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER")); /* e.g. "*crash*" */
   if (lmm_global_init() != LMM_OK) return 1;
-  const char *engine = getenv("LMMT_STORE");
-  if (engine && !strcmp(engine, "pg")) {
-    g_on_pg = true;
-    if (lmmt_pg_start(&g_pg) != 0) {
-      lmmt_pg_stop(&g_pg);
-      return 1;
-    }
-    atexit(stop_pg);
+  int engine = lmmt_pg_from_env(&g_pg);
+  if (engine < 0) return 1;
+  g_on_pg = engine == 1;
+  if (engine == 1) {
     const struct CMUnitTest pg_tests[] = {
         PORTABLE_CASES,
         cmocka_unit_test_setup_teardown(test_pg_uri_masked, setup, teardown),

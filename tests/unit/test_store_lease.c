@@ -188,18 +188,10 @@ static void test_concurrent_claims(void **state) {
 }
 
 static lmmt_pg g_pg;
-static void stop_pg(void) {
-  lmmt_pg_stop(&g_pg);
-}
-
 int main(void) {
-  const char *engine = getenv("LMMT_STORE");
-  if (engine && !strcmp(engine, "pg")) {
-    if (lmmt_pg_start(&g_pg) != 0) {
-      lmmt_pg_stop(&g_pg);
-      return 1;
-    }
-    atexit(stop_pg);
+  int engine = lmmt_pg_from_env(&g_pg);
+  if (engine < 0) return 1;
+  if (engine == 1) {
     lmmt_store_on_pg(&g_pg);
   }
   if (lmm_global_init() != LMM_OK) return 1;
